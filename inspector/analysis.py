@@ -1,0 +1,153 @@
+"""Derive the report from a model: the formula check of every recurrent layer and the totals.
+Nothing here formats for display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspector.cells import CELLS, bias_vectors
+from inspector.formula import Derivation, derive
+from inspector.model import (
+    BiasConvention,
+    CellConfig,
+    Check,
+    Model,
+    RecurrentLayer,
+    Tensor,
+    WidthSource,
+)
+
+
+@dataclass(frozen=True)
+class RecurrentCheck:
+    layer: RecurrentLayer
+    derivations: tuple[Derivation, ...]  # one, or forward and backward when configured apart
+    status: Check
+    reason: str | None = None  # why it is a mismatch or unverified
+
+    @property
+    def expected(self) -> int | None:
+        if not self.derivations:
+            return None
+        return sum(d.total for d in self.derivations)
+
+    @property
+    def expression(self) -> str:
+        return " + ".join(d.expression() for d in self.derivations)
+
+
+@dataclass(frozen=True)
+class Totals:
+    total: int
+    trainable: int | None
+    non_trainable: int | None
+    weights_bytes: int
+
+
+@dataclass(frozen=True)
+class Report:
+    model: Model
+    checks: tuple[RecurrentCheck, ...]
+    totals: Totals
+
+    @property
+    def failed(self) -> bool:
+        return any(check.status is Check.MISMATCH for check in self.checks)
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON contract (see README)."""
+        from inspector.contract import report_to_dict
+
+        return report_to_dict(self)
+
+
+def analyse(model: Model) -> Report:
+    checks = tuple(check_layer(layer) for layer in model.recurrent_layers)
+    return Report(model=model, checks=checks, totals=totals(model))
+
+
+def inspect_file(path: str | Path, reader: str | None = None) -> Report:
+    """Read a model file and return its frozen report."""
+    from inspector.readers import read_model
+
+    return analyse(read_model(Path(path), reader))
+
+
+def distinct_tensors(model: Model) -> list[Tensor]:
+    """Each stored tensor once, however many layers reach it."""
+    seen: dict[str, Tensor] = {}
+    for layer in model.layers:
+        for tensor in layer.tensors:
+            seen.setdefault(tensor.key, tensor)
+    for tensor in model.extra_tensors:
+        seen.setdefault(tensor.key, tensor)
+    return list(seen.values())
+
+
+def totals(model: Model) -> Totals:
+    tensors = distinct_tensors(model)
+    total = sum(t.params for t in tensors)
+    if model.trainable_known:
+        trainable: int | None = sum(t.params for t in tensors if t.trainable is not False)
+        non_trainable: int | None = total - trainable
+    else:
+        trainable = non_trainable = None
+    return Totals(total, trainable, non_trainable, sum(t.nbytes for t in tensors))
+
+
+def _bias(cell: CellConfig) -> BiasConvention:
+    if not cell.use_bias:
+        return BiasConvention.NONE
+    return cell.bias if cell.bias is not None else BiasConvention.SINGLE
+
+
+def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
+    cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
+    if layer.input_dim is None:
+        return RecurrentCheck(
+            layer, (), Check.UNVERIFIED, "input width unknown: not in the config and no kernel"
+        )
+    missing = [c for c in cells if c.units is None]
+    if missing:
+        return RecurrentCheck(
+            layer, (), Check.UNVERIFIED, "units unknown: not in the config and no recurrent kernel"
+        )
+    per_cell_directions = layer.directions if layer.backward_cell is None else 1
+    derivations = tuple(
+        derive(
+            cell.kind,
+            cell.units or 0,
+            layer.input_dim,
+            directions=per_cell_directions,
+            bias=_bias(cell),
+            peepholes=cell.peepholes,
+            kernel_size=cell.kernel_size,
+        )
+        for cell in cells
+    )
+    expected = sum(d.total for d in derivations)
+    if expected == layer.params:
+        return RecurrentCheck(layer, derivations, Check.OK)
+    return RecurrentCheck(layer, derivations, Check.MISMATCH, _explain(layer, expected))
+
+
+def _explain(layer: RecurrentLayer, expected: int) -> str:
+    diff = layer.params - expected
+    gates = CELLS[layer.cell.kind].gates
+    units = layer.cell.units or 0
+    hint = ""
+    per_vector = gates * units * layer.directions
+    if per_vector and diff % per_vector == 0 and layer.cell.use_bias:
+        extra = diff // per_vector
+        stored = bias_vectors(_bias(layer.cell)) + extra
+        hint = f"; the stored biases hold {stored} vector(s) of {gates}·{units} per direction"
+    source = (
+        "from the config"
+        if layer.input_dim_source is WidthSource.CONFIG
+        else "from the kernel shape"
+    )
+    return (
+        f"stored tensors hold {layer.params} parameters, the formula gives {expected} "
+        f"(input width {layer.input_dim} {source}){hint}"
+    )

@@ -1,0 +1,123 @@
+"""Structure as data: what distinguishes SimpleRNN, LSTM, GRU and ConvLSTM cells.
+
+Everything that depends on the cell kind (gate count, gate order per convention, bias
+convention) is read from these tables, so the formula and the tensor split are written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+
+from inspector.model import BiasConvention, CellKind
+
+
+class Convention(Enum):
+    """Whose layout and gate order the stored tensors follow."""
+
+    KERAS = "keras"
+    ONNX = "onnx"
+    PYTORCH = "pytorch"
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    kind: CellKind
+    gates: int
+    gate_order: Mapping[Convention, tuple[str, ...]]
+
+
+CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
+    {
+        CellKind.SIMPLE_RNN: CellSpec(
+            CellKind.SIMPLE_RNN,
+            1,
+            {Convention.KERAS: ("h",), Convention.ONNX: ("h",), Convention.PYTORCH: ("h",)},
+        ),
+        # Keras: keras/src/layers/rnn/lstm.py splits kernel as i, f, c, o.
+        # ONNX: operator spec, "W[iofc]". PyTorch: nn.LSTM docs, W_ii|W_if|W_ig|W_io.
+        CellKind.LSTM: CellSpec(
+            CellKind.LSTM,
+            4,
+            {
+                Convention.KERAS: ("i", "f", "c", "o"),
+                Convention.ONNX: ("i", "o", "f", "c"),
+                Convention.PYTORCH: ("i", "f", "g", "o"),
+            },
+        ),
+        # Keras: z, r, h; ONNX: "W[zrh]"; PyTorch: W_ir|W_iz|W_in.
+        CellKind.GRU: CellSpec(
+            CellKind.GRU,
+            3,
+            {
+                Convention.KERAS: ("z", "r", "h"),
+                Convention.ONNX: ("z", "r", "h"),
+                Convention.PYTORCH: ("r", "z", "n"),
+            },
+        ),
+        CellKind.CONV_LSTM: CellSpec(
+            CellKind.CONV_LSTM,
+            4,
+            {Convention.KERAS: ("i", "f", "c", "o")},
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class KerasRecurrentClass:
+    """A Keras recurrent layer or cell class.
+
+    `bias` None means the bias convention follows the GRU `reset_after` flag.
+    `conv_rank` is the number of spatial dimensions of a ConvLSTM kernel.
+    """
+
+    kind: CellKind
+    bias: BiasConvention | None = BiasConvention.SINGLE
+    conv_rank: int = 0
+    peepholes: bool = False
+
+
+_SIMPLE = KerasRecurrentClass(CellKind.SIMPLE_RNN)
+_LSTM = KerasRecurrentClass(CellKind.LSTM)
+_GRU = KerasRecurrentClass(CellKind.GRU, bias=None)
+
+KERAS_RECURRENT: Mapping[str, KerasRecurrentClass] = MappingProxyType(
+    {
+        "SimpleRNN": _SIMPLE,
+        "SimpleRNNCell": _SIMPLE,
+        "LSTM": _LSTM,
+        "LSTMCell": _LSTM,
+        "LSTMV1": _LSTM,
+        "UnifiedLSTM": _LSTM,
+        "GRU": _GRU,
+        "GRUCell": _GRU,
+        "GRUV1": _GRU,
+        "UnifiedGRU": _GRU,
+        # CuDNN kernels keep PyTorch-style double biases (keras CuDNNLSTM: bias shape 8u).
+        "CuDNNLSTM": KerasRecurrentClass(CellKind.LSTM, bias=BiasConvention.DOUBLE),
+        "CuDNNGRU": KerasRecurrentClass(CellKind.GRU, bias=BiasConvention.DOUBLE),
+        "PeepholeLSTMCell": KerasRecurrentClass(CellKind.LSTM, peepholes=True),
+        "ConvLSTM1D": KerasRecurrentClass(CellKind.CONV_LSTM, conv_rank=1),
+        "ConvLSTM2D": KerasRecurrentClass(CellKind.CONV_LSTM, conv_rank=2),
+        "ConvLSTM3D": KerasRecurrentClass(CellKind.CONV_LSTM, conv_rank=3),
+        "ConvLSTM1DCell": KerasRecurrentClass(CellKind.CONV_LSTM, conv_rank=1),
+        "ConvLSTM2DCell": KerasRecurrentClass(CellKind.CONV_LSTM, conv_rank=2),
+        "ConvLSTM3DCell": KerasRecurrentClass(CellKind.CONV_LSTM, conv_rank=3),
+    }
+)
+
+
+def gate_count(kind: CellKind) -> int:
+    return CELLS[kind].gates
+
+
+def gate_order(kind: CellKind, convention: Convention) -> tuple[str, ...]:
+    return CELLS[kind].gate_order[convention]
+
+
+def bias_vectors(convention: BiasConvention) -> int:
+    """Bias vectors of g·u elements per direction."""
+    return {BiasConvention.NONE: 0, BiasConvention.SINGLE: 1, BiasConvention.DOUBLE: 2}[convention]

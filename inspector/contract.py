@@ -1,0 +1,100 @@
+"""The JSON contract scripts depend on. Keys may be added, never renamed or dropped.
+
+    {"file", "format", "producer", "total_params", "trainable_params", "non_trainable_params",
+     "weights_bytes", "layers": [...], "recurrent_layers": [...], "warnings": [...]}
+
+Additions beyond the original contract: "optimizer" (null or values/bytes/share of file),
+"excluded" (tensors left out of the totals, with the reason) and "details" (facts about the file)
+at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and "reason"
+per recurrent layer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from inspector.cells import CELLS, Convention
+from inspector.model import FileFormat, RecurrentLayer
+
+if TYPE_CHECKING:
+    from inspector.analysis import RecurrentCheck, Report
+
+
+def convention_of(file_format: FileFormat) -> Convention:
+    return Convention.ONNX if file_format is FileFormat.ONNX else Convention.KERAS
+
+
+def report_to_dict(report: Report) -> dict[str, object]:
+    model = report.model
+    optimizer = None
+    if model.optimizer is not None:
+        optimizer = {
+            "values": model.optimizer.values,
+            "bytes": model.optimizer.nbytes,
+            "share_of_file": round(model.optimizer.share_of_file, 6),
+        }
+    convention = convention_of(model.format)
+    return {
+        "file": model.path,
+        "format": model.format.value,
+        "producer": model.producer,
+        "total_params": report.totals.total,
+        "trainable_params": report.totals.trainable,
+        "non_trainable_params": report.totals.non_trainable,
+        "weights_bytes": report.totals.weights_bytes,
+        "layers": [
+            {"name": layer.name, "type": layer.type, "params": layer.params,
+             "trainable": layer.trainable}
+            for layer in model.layers
+        ],
+        "recurrent_layers": [_recurrent(check, convention) for check in report.checks],
+        "warnings": list(model.warnings),
+        "optimizer": optimizer,
+        "excluded": [
+            {"reason": item.reason, "params": item.params,
+             "tensors": [t.name for t in item.tensors]}
+            for item in model.excluded
+        ],
+        "details": {detail.key: detail.value for detail in model.details},
+    }
+
+
+def gate_order(layer: RecurrentLayer, convention: Convention) -> list[str]:
+    if layer.cell.gate_order is not None:
+        return list(layer.cell.gate_order)
+    orders = CELLS[layer.cell.kind].gate_order
+    return list(orders.get(convention, orders[Convention.KERAS]))
+
+
+def _recurrent(check: RecurrentCheck, convention: Convention) -> dict[str, object]:
+    layer = check.layer
+    return {
+        "name": layer.name,
+        "type": layer.type,
+        "cell": layer.cell.kind.value,
+        "units": layer.cell.units,
+        "input_dim": layer.input_dim,
+        "directions": layer.directions,
+        "lowered": layer.lowered,
+        "params": layer.params,
+        "expected_params": check.expected,
+        "formula": check.expression,
+        "check": check.status.value,
+        "tensors": [
+            {
+                "name": item.tensor.name,
+                "role": item.role.value,
+                "direction": item.direction.value if item.direction else None,
+                "shape": list(item.tensor.shape),
+                "dtype": item.tensor.dtype,
+                "params": item.tensor.params,
+            }
+            for item in layer.tensors
+        ],
+        "input_dim_source": layer.input_dim_source.value,
+        "use_bias": layer.cell.use_bias,
+        "reset_after": layer.cell.reset_after,
+        "gate_order": gate_order(layer, convention),
+        "location": layer.location,
+        "reason": check.reason,
+    }

@@ -1,0 +1,31 @@
+"""One exception hierarchy. Raised where the problem is found; turned into a single line on
+stderr and an exit code only in the CLI."""
+
+from __future__ import annotations
+
+
+class InspectorError(Exception):
+    """A file could not be inspected (exit code 2). The message is one line for the user:
+    what was expected, what was found, and what to do next where that helps."""
+
+    exit_code = 2
+
+
+class NotFoundError(InspectorError):
+    """The path does not exist or is not a readable file."""
+
+
+class NotAModelError(InspectorError):
+    """The file is readable but is no model format rnninspect knows."""
+
+
+class UnsupportedModelError(InspectorError):
+    """A known container holding something this version cannot report on."""
+
+
+class CorruptModelError(InspectorError):
+    """A known format whose content is truncated, malformed or inconsistent."""
+
+
+class UsageError(InspectorError):
+    """The command line asked for something impossible."""

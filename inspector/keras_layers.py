@@ -1,0 +1,300 @@
+"""Turn a parsed Keras configuration plus the tensors stored per layer into the data model:
+`Layer` rows and `RecurrentLayer` entries with each tensor's role and direction.
+
+Format-independent: the HDF5 reader and the `.keras` reader both feed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from inspector.cells import KERAS_RECURRENT, KerasRecurrentClass, gate_count
+from inspector.keras_config import (
+    JSON,
+    KerasLayer,
+    KerasModelConfig,
+    as_int,
+    as_mapping,
+    as_str,
+    units_of,
+)
+from inspector.model import (
+    BiasConvention,
+    CellConfig,
+    CellKind,
+    Direction,
+    Layer,
+    RecurrentLayer,
+    RecurrentTensor,
+    Tensor,
+    TensorRole,
+    WidthSource,
+)
+
+# Weights Keras keeps out of `trainable_weights` whatever the layer's `trainable` flag.
+NON_TRAINABLE: Mapping[str, frozenset[str]] = {
+    "BatchNormalization": frozenset({"moving_mean", "moving_variance"}),
+    "SyncBatchNormalization": frozenset({"moving_mean", "moving_variance"}),
+    "Normalization": frozenset({"mean", "variance", "count"}),
+}
+_ALWAYS_NON_TRAINABLE = frozenset({"moving_mean", "moving_variance"})
+
+# Stored weight names (last path component, without ':0') and the role they play.
+ROLE_BY_NAME: Mapping[str, TensorRole] = {
+    "kernel": TensorRole.KERNEL,
+    "recurrent_kernel": TensorRole.RECURRENT_KERNEL,
+    "bias": TensorRole.BIAS,
+    "input_bias": TensorRole.INPUT_BIAS,
+    "recurrent_bias": TensorRole.RECURRENT_BIAS,
+}
+# Position of each tensor in a Keras cell's weight list (the order `cell.weights` uses).
+ROLE_BY_POSITION = (TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL, TensorRole.BIAS)
+# Peephole LSTM cells append three diagonal weights after the bias.
+_PEEPHOLE_NAMES = frozenset(
+    {"input_gate_peephole_weights", "forget_gate_peephole_weights", "output_gate_peephole_weights"}
+)
+
+
+def base_name(weight_name: str) -> str:
+    """`bidirectional/forward_lstm/lstm_cell/kernel:0` -> `kernel`."""
+    last = weight_name.rstrip("/").rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class KerasBuild:
+    layers: tuple[Layer, ...]
+    recurrent_layers: tuple[RecurrentLayer, ...]
+    warnings: tuple[str, ...]
+
+
+def build(config: KerasModelConfig, groups: Mapping[str, Sequence[Tensor]]) -> KerasBuild:
+    """`groups` maps each top-level layer name to the tensors stored for it, in stored order;
+    each tensor's `name` is its stored weight name."""
+    warnings: list[str] = []
+    layers: list[Layer] = []
+    recurrent: list[RecurrentLayer] = []
+    seen: set[str] = set()
+    for layer in config.layers:
+        if layer.class_name == "InputLayer" and config.class_name == "Sequential":
+            continue  # Keras's Sequential.layers omits the input layer
+        seen.add(layer.name)
+        stored = groups.get(layer.name)
+        if stored is None:
+            stored = ()
+            if _expects_weights(layer):
+                warnings.append(f"layer '{layer.name}' has no stored weights in the file")
+        tensors = tuple(_with_trainable(t, layer) for t in stored)
+        layers.append(Layer(layer.name, layer.class_name, tensors, trainable=layer.trainable))
+        recurrent.extend(_recurrent_in(layer, tensors, warnings))
+    for name, stored in groups.items():
+        if name not in seen and stored:
+            warnings.append(f"weights group '{name}' is not in the model config; listed as is")
+            layers.append(Layer(name, "?", tuple(stored), trainable=None))
+    return KerasBuild(tuple(layers), tuple(recurrent), tuple(warnings))
+
+
+def _expects_weights(layer: KerasLayer) -> bool:
+    return layer.class_name in KERAS_RECURRENT or layer.class_name in (
+        "Dense",
+        "Embedding",
+        "Bidirectional",
+    )
+
+
+def _with_trainable(tensor: Tensor, layer: KerasLayer) -> Tensor:
+    name = base_name(tensor.name)
+    fixed = NON_TRAINABLE.get(layer.class_name, _ALWAYS_NON_TRAINABLE)
+    owner_trainable = _owner_trainable(tensor.name, layer)
+    return replace(tensor, trainable=owner_trainable and name not in fixed)
+
+
+def _owner_trainable(weight_name: str, layer: KerasLayer) -> bool:
+    """A nested model's weight is trainable only if the inner layer that owns it is."""
+    if not layer.inner:
+        return layer.trainable
+    parts = set(weight_name.split("/"))
+    for inner in _flatten(layer.inner):
+        if inner.name in parts:
+            return inner.trainable
+    return layer.trainable
+
+
+def _flatten(layers: Sequence[KerasLayer]) -> list[KerasLayer]:
+    out: list[KerasLayer] = []
+    for layer in layers:
+        out.append(layer)
+        out.extend(_flatten(layer.inner))
+    return out
+
+
+# -------------------------------------------------------------------------- recurrent layers
+
+
+def _recurrent_in(
+    layer: KerasLayer, tensors: Sequence[Tensor], warnings: list[str]
+) -> list[RecurrentLayer]:
+    if not layer.inner:
+        found = recurrent_layer(layer, tensors)
+        return [found] if found else []
+    # A model used as a layer: give each inner recurrent layer the tensors naming it.
+    out: list[RecurrentLayer] = []
+    inner_layers = _flatten(layer.inner)
+    for inner in inner_layers:
+        if inner.inner:
+            continue
+        own = [t for t in tensors if inner.name in t.name.split("/")]
+        found = recurrent_layer(inner, own, name=inner.path)
+        if found:
+            out.append(found)
+    return out
+
+
+def recurrent_layer(
+    layer: KerasLayer, tensors: Sequence[Tensor], *, name: str | None = None
+) -> RecurrentLayer | None:
+    """The recurrent view of a layer, or None if the layer is not recurrent."""
+    class_name, config, directions, backward_config = _unwrap(layer)
+    spec = KERAS_RECURRENT.get(class_name)
+    cell_config = config
+    if spec is None and class_name == "RNN":
+        cell_class, cell_config = _single_cell(config)
+        spec = KERAS_RECURRENT.get(cell_class)
+    if spec is None:
+        return None
+    roles = _assign_roles(tensors, directions)
+    cell = _cell_config(spec, cell_config, roles)
+    backward = _cell_config(spec, backward_config, roles) if backward_config else None
+    input_dim, source = _input_dim(layer, spec, roles)
+    return RecurrentLayer(
+        name=name or layer.name,
+        type=layer.class_name if layer.class_name == class_name else
+        f"{layer.class_name}({class_name})",
+        cell=cell,
+        directions=directions,
+        tensors=tuple(roles),
+        backward_cell=backward if backward != cell else None,
+        input_dim=input_dim,
+        input_dim_source=source,
+    )
+
+
+def _unwrap(layer: KerasLayer) -> tuple[str, JSON, int, JSON | None]:
+    """(class, config, directions, backward config) seen through Bidirectional and
+    TimeDistributed wrappers."""
+    class_name, config = layer.class_name, layer.config
+    directions, backward = 1, None
+    for _ in range(4):
+        if class_name not in ("Bidirectional", "TimeDistributed"):
+            break
+        inner = as_mapping(config.get("layer"))
+        if class_name == "Bidirectional":
+            directions = 2
+            backward_layer = as_mapping(config.get("backward_layer"))
+            backward = as_mapping(backward_layer.get("config")) or None
+        class_name, config = as_str(inner.get("class_name")) or "?", as_mapping(inner.get("config"))
+    return class_name, config, directions, backward
+
+
+def _single_cell(config: JSON) -> tuple[str, JSON]:
+    cell = config.get("cell")
+    if isinstance(cell, list) and len(cell) == 1:
+        cell = cell[0]
+    cell_map = as_mapping(cell)
+    return as_str(cell_map.get("class_name")) or "?", as_mapping(cell_map.get("config"))
+
+
+def _assign_roles(tensors: Sequence[Tensor], directions: int) -> list[RecurrentTensor]:
+    out: list[RecurrentTensor] = []
+    half = len(tensors) // 2
+    for index, tensor in enumerate(tensors):
+        direction = _direction(tensor.name)
+        if direction is None and directions == 2:
+            # No forward_/backward_ naming: Keras stores the forward layer's weights first.
+            direction = Direction.FORWARD if index < half else Direction.BACKWARD
+        name = base_name(tensor.name)
+        position = index % half if directions == 2 and half else index
+        role = ROLE_BY_NAME.get(name)
+        if role is None and name in _PEEPHOLE_NAMES:
+            role = TensorRole.PEEPHOLE
+        if role is None:
+            role = ROLE_BY_POSITION[position] if position < len(ROLE_BY_POSITION) else None
+        if role is None:
+            role = TensorRole.BIAS
+        out.append(RecurrentTensor(tensor, role, direction))
+    return out
+
+
+def _direction(weight_name: str) -> Direction | None:
+    for part in weight_name.split("/"):
+        if part.startswith("forward_") or part == "forward_layer":
+            return Direction.FORWARD
+        if part.startswith("backward_") or part == "backward_layer":
+            return Direction.BACKWARD
+    return None
+
+
+def _first_with(roles: Sequence[RecurrentTensor], role: TensorRole) -> Tensor | None:
+    for item in roles:
+        if item.role is role:
+            return item.tensor
+    return None
+
+
+def _cell_config(
+    spec: KerasRecurrentClass, config: JSON, roles: Sequence[RecurrentTensor]
+) -> CellConfig:
+    units = units_of(config)
+    recurrent_kernel = _first_with(roles, TensorRole.RECURRENT_KERNEL)
+    if units is None and recurrent_kernel is not None and recurrent_kernel.shape:
+        units = recurrent_kernel.shape[-1] // gate_count(spec.kind)
+    use_bias = config.get("use_bias", config.get("bias", True)) is not False
+    reset_after: bool | None = None
+    bias = spec.bias
+    if spec.kind is CellKind.GRU and spec.bias is None:
+        stated = config.get("reset_after")
+        if isinstance(stated, bool):
+            reset_after = stated
+        else:  # Keras before 2.1.3 had no reset_after; read the bias layout instead
+            bias_tensor = _first_with(roles, TensorRole.BIAS)
+            reset_after = bias_tensor is not None and len(bias_tensor.shape) == 2
+        bias = BiasConvention.DOUBLE if reset_after else BiasConvention.SINGLE
+    if not use_bias:
+        bias = BiasConvention.NONE
+    kernel_size: tuple[int, ...] = ()
+    if spec.conv_rank:
+        kernel_size = _kernel_size(config.get("kernel_size"), spec.conv_rank)
+    return CellConfig(
+        kind=spec.kind,
+        units=units,
+        use_bias=use_bias,
+        reset_after=reset_after,
+        bias=bias,
+        peepholes=spec.peepholes,
+        kernel_size=kernel_size,
+    )
+
+
+def _kernel_size(value: object, rank: int) -> tuple[int, ...]:
+    single = as_int(value)
+    if single is not None:
+        return (single,) * rank
+    if isinstance(value, list):
+        sizes = tuple(as_int(v) for v in value)
+        if all(s is not None for s in sizes):
+            return tuple(s for s in sizes if s is not None)
+    return ()
+
+
+def _input_dim(
+    layer: KerasLayer, spec: KerasRecurrentClass, roles: Sequence[RecurrentTensor]
+) -> tuple[int | None, WidthSource]:
+    if layer.input_width is not None:
+        return layer.input_width, WidthSource.CONFIG
+    kernel = _first_with(roles, TensorRole.KERNEL)
+    if kernel is None or not kernel.shape:
+        return None, WidthSource.UNKNOWN
+    # Keras kernels are (input, gates·units); ConvLSTM kernels (*kernel_size, in, gates·filters).
+    axis = -2 if spec.conv_rank and len(kernel.shape) >= 2 else 0
+    return kernel.shape[axis], WidthSource.TENSOR

@@ -1,0 +1,196 @@
+"""The data model every reader produces and everything downstream consumes.
+
+Readers describe what is *stored* in a file (tensors, layers, recurrent layers with their
+configuration); `analysis` derives the checks and totals; `render` formats them. Nothing here
+formats for display.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class FileFormat(Enum):
+    KERAS_H5 = "keras-h5"
+    KERAS_H5_WEIGHTS = "keras-h5-weights"
+    KERAS_V3 = "keras-v3"
+    KERAS_V3_WEIGHTS = "keras-v3-weights"
+    ONNX = "onnx"
+
+
+class CellKind(Enum):
+    SIMPLE_RNN = "SimpleRNN"
+    LSTM = "LSTM"
+    GRU = "GRU"
+    CONV_LSTM = "ConvLSTM"
+
+
+class TensorRole(Enum):
+    KERNEL = "kernel"
+    RECURRENT_KERNEL = "recurrent_kernel"
+    BIAS = "bias"
+    INPUT_BIAS = "input_bias"
+    RECURRENT_BIAS = "recurrent_bias"
+    PEEPHOLE = "peephole"
+    PROJECTION = "projection"
+
+
+class Direction(Enum):
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+class BiasConvention(Enum):
+    """How many bias vectors a cell keeps per direction (see `cells.CELLS`)."""
+
+    NONE = "none"  # use_bias=False
+    SINGLE = "single"  # g·u: Keras
+    DOUBLE = "double"  # 2·g·u: Keras GRU reset_after, CuDNN, PyTorch, ONNX
+
+
+class Check(Enum):
+    OK = "ok"
+    MISMATCH = "mismatch"
+    UNVERIFIED = "unverified"
+
+
+class WidthSource(Enum):
+    """Where a recurrent layer's input width came from."""
+
+    CONFIG = "config"  # propagated through the model's own configuration
+    TENSOR = "tensor"  # read off the kernel's shape
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One stored weight array. Only its metadata; the data is never read for a report.
+
+    `key` identifies the stored array inside the file (an HDF5 dataset path, an ONNX tensor
+    name): a tensor reached from two layers is one tensor and counts once in the totals.
+    """
+
+    key: str
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    itemsize: int
+    trainable: bool | None = None
+
+    @property
+    def params(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.params * self.itemsize
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer (Keras) or weighted node (ONNX) with the tensors it owns."""
+
+    name: str
+    type: str
+    tensors: tuple[Tensor, ...]
+    trainable: bool | None = None
+
+    @property
+    def params(self) -> int:
+        return sum(t.params for t in self.tensors)
+
+
+@dataclass(frozen=True)
+class RecurrentTensor:
+    tensor: Tensor
+    role: TensorRole
+    direction: Direction | None
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """What the file's configuration says about one recurrent cell (per direction).
+
+    Fields are None where the file does not say; the formula then takes them from the
+    tensor shapes and the check says so.
+    """
+
+    kind: CellKind
+    units: int | None
+    use_bias: bool = True
+    reset_after: bool | None = None  # GRU only
+    bias: BiasConvention | None = None  # None: derive from the cell table and reset_after
+    peepholes: bool = False
+    kernel_size: tuple[int, ...] = ()  # ConvLSTM only
+    gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
+
+
+@dataclass(frozen=True)
+class RecurrentLayer:
+    """A recurrent layer (Keras) or recurrent op (ONNX), split into its tensors."""
+
+    name: str
+    type: str
+    cell: CellConfig
+    directions: int
+    tensors: tuple[RecurrentTensor, ...]
+    backward_cell: CellConfig | None = None  # a Bidirectional backward_layer configured apart
+    input_dim: int | None = None
+    input_dim_source: WidthSource = WidthSource.UNKNOWN
+    lowered: bool = False
+    location: str | None = None  # where it sits (ONNX subgraph path, nested model path)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def params(self) -> int:
+        return sum(t.tensor.params for t in self.tensors)
+
+
+@dataclass(frozen=True)
+class OptimizerState:
+    values: int
+    nbytes: int
+    file_bytes: int
+
+    @property
+    def share_of_file(self) -> float:
+        return self.nbytes / self.file_bytes if self.file_bytes else 0.0
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """Stored tensors left out of the totals on purpose, and why (e.g. ONNX initial states)."""
+
+    reason: str
+    tensors: tuple[Tensor, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(t.params for t in self.tensors)
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A fact about the file worth showing (IR version, opsets, external data files...)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything a reader found in one file."""
+
+    path: str
+    format: FileFormat
+    producer: str | None
+    layers: tuple[Layer, ...]
+    recurrent_layers: tuple[RecurrentLayer, ...]
+    trainable_known: bool = True
+    optimizer: OptimizerState | None = None
+    warnings: tuple[str, ...] = ()
+    extra_tensors: tuple[Tensor, ...] = field(default=())  # counted in totals, owned by no layer
+    excluded: tuple[Excluded, ...] = ()
+    details: tuple[Detail, ...] = ()

@@ -1,0 +1,109 @@
+"""The reader registry: one reader per format, tried in this explicit order.
+
+Each entry has a cheap `match(head, path)` that looks at the first bytes only, and names the
+module whose `read(path) -> Model` does the work. Reader modules are imported only when their
+format matched, so inspecting an ONNX file never imports h5py and `--help` imports neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspector.errors import NotAModelError, NotFoundError, UsageError
+from inspector.model import Model
+
+HEAD_BYTES = 64 * 1024
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def is_hdf5(head: bytes, path: Path) -> bool:
+    """HDF5 superblock at offset 0 or after a user block of 512·2^n bytes."""
+    offset = 0
+    while offset + len(HDF5_MAGIC) <= len(head):
+        if head[offset : offset + len(HDF5_MAGIC)] == HDF5_MAGIC:
+            return True
+        offset = 512 if offset == 0 else offset * 2
+    return False
+
+
+def is_zip(head: bytes, path: Path) -> bool:
+    return head.startswith(ZIP_MAGIC)
+
+
+def is_onnx(head: bytes, path: Path) -> bool:
+    """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
+    the extension settles files that do not."""
+    if path.suffix.lower() == ".onnx":
+        return True
+    return len(head) > 2 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x3A)
+
+
+@dataclass(frozen=True)
+class ReaderEntry:
+    name: str  # what --reader accepts
+    match: Callable[[bytes, Path], bool]
+    module: str
+
+    def read(self, path: Path) -> Model:
+        module = importlib.import_module(self.module)
+        result: Model = module.read(path)
+        return result
+
+
+READERS: tuple[ReaderEntry, ...] = (
+    ReaderEntry("hdf5", is_hdf5, "inspector.readers.keras_h5"),
+    ReaderEntry("keras-zip", is_zip, "inspector.readers.keras_zip"),
+    ReaderEntry("onnx", is_onnx, "inspector.readers.onnx_reader"),
+)
+
+
+def describe(head: bytes) -> str:
+    """A short guess of what a file that matched no reader is, for the error message."""
+    if not head:
+        return "an empty file"
+    if head[:4] == b"\x80\x04\x95" or head[:2] in (b"\x80\x02", b"\x80\x03"):
+        return "a Python pickle (PyTorch .pt/.pth?), which rnninspect never unpickles"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "a JSON or text file"
+    try:
+        head[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        return "a binary file of unknown format"
+    return "a text file"
+
+
+def read_head(path: Path) -> bytes:
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise NotFoundError(f"{path}: is a directory, expected a model file")
+    try:
+        with path.open("rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except OSError as error:
+        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+
+
+def choose(path: Path, forced: str | None = None) -> ReaderEntry:
+    head = read_head(path)
+    if forced is not None:
+        for entry in READERS:
+            if entry.name == forced:
+                return entry
+        names = ", ".join(entry.name for entry in READERS)
+        raise UsageError(f"unknown reader '{forced}': expected one of {names}")
+    for entry in READERS:
+        if entry.match(head, path):
+            return entry
+    raise NotAModelError(
+        f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
+        "a .keras archive or ONNX (.onnx)"
+    )
+
+
+def read_model(path: Path, forced: str | None = None) -> Model:
+    return choose(path, forced).read(path)
