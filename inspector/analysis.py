@@ -88,12 +88,11 @@ def distinct_tensors(model: Model) -> list[Tensor]:
 def totals(model: Model) -> Totals:
     tensors = distinct_tensors(model)
     total = sum(t.params for t in tensors)
-    if model.trainable_known:
-        trainable: int | None = sum(t.params for t in tensors if t.trainable is not False)
-        non_trainable: int | None = total - trainable
-    else:
-        trainable = non_trainable = None
-    return Totals(total, trainable, non_trainable, sum(t.nbytes for t in tensors))
+    weights_bytes = sum(t.nbytes for t in tensors)
+    if not model.trainable_known:
+        return Totals(total, None, None, weights_bytes)
+    trainable = sum(t.params for t in tensors if t.trainable is not False)
+    return Totals(total, trainable, total - trainable, weights_bytes)
 
 
 def _bias(cell: CellConfig) -> BiasConvention:

@@ -73,7 +73,9 @@ def _error(message: str) -> None:
 def inspect_command(
     models: Annotated[
         list[Path],
-        typer.Argument(help="Model files: Keras .h5/.hdf5, .keras, ONNX .onnx.", show_default=False),
+        typer.Argument(
+            help="Model files: Keras .h5/.hdf5, .keras, ONNX .onnx.", show_default=False
+        ),
     ],
     output_format: Annotated[
         OutputFormat,
@@ -105,8 +107,9 @@ def inspect_command(
             _error(f"{path}: structure nested too deeply to inspect")
             unreadable = True
         except Exception as error:  # a bug: say so in one line, never a traceback
-            _error(f"{path}: internal error (please report this bug): "
-                   f"{type(error).__name__}: {error}")
+            _error(
+                f"{path}: internal error (please report this bug): {type(error).__name__}: {error}"
+            )
             unreadable = True
     if reports:
         if output_format is OutputFormat.json:

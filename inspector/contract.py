@@ -5,8 +5,8 @@
 
 Additions beyond the original contract: "optimizer" (null or values/bytes/share of file),
 "excluded" (tensors left out of the totals, with the reason) and "details" (facts about the file)
-at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and "reason"
-per recurrent layer.
+at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and
+"reason" per recurrent layer; "gate" per tensor.
 """
 
 from __future__ import annotations
@@ -43,16 +43,23 @@ def report_to_dict(report: Report) -> dict[str, object]:
         "non_trainable_params": report.totals.non_trainable,
         "weights_bytes": report.totals.weights_bytes,
         "layers": [
-            {"name": layer.name, "type": layer.type, "params": layer.params,
-             "trainable": layer.trainable}
+            {
+                "name": layer.name,
+                "type": layer.type,
+                "params": layer.params,
+                "trainable": layer.trainable,
+            }
             for layer in model.layers
         ],
         "recurrent_layers": [_recurrent(check, convention) for check in report.checks],
         "warnings": list(model.warnings),
         "optimizer": optimizer,
         "excluded": [
-            {"reason": item.reason, "params": item.params,
-             "tensors": [t.name for t in item.tensors]}
+            {
+                "reason": item.reason,
+                "params": item.params,
+                "tensors": [t.name for t in item.tensors],
+            }
             for item in model.excluded
         ],
         "details": {detail.key: detail.value for detail in model.details},
@@ -88,6 +95,7 @@ def _recurrent(check: RecurrentCheck, convention: Convention) -> dict[str, objec
                 "shape": list(item.tensor.shape),
                 "dtype": item.tensor.dtype,
                 "params": item.tensor.params,
+                "gate": item.gate,
             }
             for item in layer.tensors
         ],

@@ -170,23 +170,83 @@ def _rnn(config: JSON, _: Sequence[int | None]) -> int | None:
     return _rnn_units(config)
 
 
-_PASS_THROUGH = (
-    "Activation ActivityRegularization Add AlphaDropout Average AveragePooling1D AveragePooling2D "
-    "AveragePooling3D BatchNormalization Cropping1D Cropping2D Cropping3D Dropout ELU "
-    "GaussianDropout GaussianNoise GlobalAveragePooling1D GlobalAveragePooling2D "
-    "GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D "
-    "LayerNormalization LeakyReLU Masking MaxPooling1D MaxPooling2D MaxPooling3D Maximum "
-    "Minimum Multiply Normalization PReLU ReLU RepeatVector Softmax SpatialDropout1D "
-    "SpatialDropout2D SpatialDropout3D Subtract ThresholdedReLU UnitNormalization "
-    "UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D "
-    "GroupNormalization"
-).split()
+_PASS_THROUGH = [
+    "Activation",
+    "ActivityRegularization",
+    "Add",
+    "AlphaDropout",
+    "Average",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "BatchNormalization",
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "Dropout",
+    "ELU",
+    "GaussianDropout",
+    "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
+    "LayerNormalization",
+    "LeakyReLU",
+    "Masking",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Normalization",
+    "PReLU",
+    "ReLU",
+    "RepeatVector",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "Subtract",
+    "ThresholdedReLU",
+    "UnitNormalization",
+    "UpSampling1D",
+    "UpSampling2D",
+    "UpSampling3D",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
+    "GroupNormalization",
+]
 
-_UNITS = (
-    "Dense SimpleRNN LSTM GRU CuDNNLSTM CuDNNGRU LSTMV1 GRUV1 ConvLSTM1D ConvLSTM2D ConvLSTM3D "
-    "Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose SeparableConv1D "
-    "SeparableConv2D Convolution1D Convolution2D LocallyConnected1D EinsumDense"
-).split()
+_UNITS = [
+    "Dense",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "CuDNNLSTM",
+    "CuDNNGRU",
+    "LSTMV1",
+    "GRUV1",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+    "Conv1D",
+    "Conv2D",
+    "Conv3D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "Convolution1D",
+    "Convolution2D",
+    "LocallyConnected1D",
+    "EinsumDense",
+]
 
 RULES: Mapping[str, Rule] = {
     **dict.fromkeys(_PASS_THROUGH, _first),

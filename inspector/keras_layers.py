@@ -6,6 +6,7 @@ Format-independent: the HDF5 reader and the `.keras` reader both feed it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -54,6 +55,16 @@ ROLE_BY_POSITION = (TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL, TensorRole.B
 _PEEPHOLE_NAMES = frozenset(
     {"input_gate_peephole_weights", "forget_gate_peephole_weights", "output_gate_peephole_weights"}
 )
+
+
+# Keras 1 stored one dataset per gate: `lstm_1_W_i:0` (input kernel of gate i), `U` the
+# recurrent kernel, `b` the bias; SimpleRNN has `W`, `U`, `b` without a gate letter.
+_KERAS1_NAME = re.compile(r"(?:^|_)([WUb])(?:_([a-z]))?$")
+_KERAS1_ROLE: Mapping[str, TensorRole] = {
+    "W": TensorRole.KERNEL,
+    "U": TensorRole.RECURRENT_KERNEL,
+    "b": TensorRole.BIAS,
+}
 
 
 def base_name(weight_name: str) -> str:
@@ -155,7 +166,7 @@ def recurrent_layer(
     layer: KerasLayer, tensors: Sequence[Tensor], *, name: str | None = None
 ) -> RecurrentLayer | None:
     """The recurrent view of a layer, or None if the layer is not recurrent."""
-    class_name, config, directions, backward_config = _unwrap(layer)
+    class_name, config, directions, backward_entry = _unwrap(layer)
     spec = KERAS_RECURRENT.get(class_name)
     cell_config = config
     if spec is None and class_name == "RNN":
@@ -164,13 +175,22 @@ def recurrent_layer(
     if spec is None:
         return None
     roles = _assign_roles(tensors, directions)
-    cell = _cell_config(spec, cell_config, roles)
-    backward = _cell_config(spec, backward_config, roles) if backward_config else None
+    forward_roles = [r for r in roles if r.direction is not Direction.BACKWARD]
+    cell = _cell_config(spec, cell_config, forward_roles)
+    backward = None
+    if backward_entry is not None:
+        backward_class, backward_config = backward_entry
+        backward_spec = KERAS_RECURRENT.get(backward_class, spec)
+        backward_roles = [r for r in roles if r.direction is Direction.BACKWARD]
+        backward = _cell_config(backward_spec, backward_config, backward_roles)
+        if backward_class != class_name:
+            class_name = f"{class_name}, {backward_class}"
     input_dim, source = _input_dim(layer, spec, roles)
     return RecurrentLayer(
         name=name or layer.name,
-        type=layer.class_name if layer.class_name == class_name else
-        f"{layer.class_name}({class_name})",
+        type=layer.class_name
+        if layer.class_name == class_name
+        else f"{layer.class_name}({class_name})",
         cell=cell,
         directions=directions,
         tensors=tuple(roles),
@@ -180,11 +200,12 @@ def recurrent_layer(
     )
 
 
-def _unwrap(layer: KerasLayer) -> tuple[str, JSON, int, JSON | None]:
-    """(class, config, directions, backward config) seen through Bidirectional and
-    TimeDistributed wrappers."""
+def _unwrap(layer: KerasLayer) -> tuple[str, JSON, int, tuple[str, JSON] | None]:
+    """(class, config, directions, backward layer's (class, config)) seen through
+    Bidirectional and TimeDistributed wrappers."""
     class_name, config = layer.class_name, layer.config
-    directions, backward = 1, None
+    directions = 1
+    backward: tuple[str, JSON] | None = None
     for _ in range(4):
         if class_name not in ("Bidirectional", "TimeDistributed"):
             break
@@ -192,7 +213,11 @@ def _unwrap(layer: KerasLayer) -> tuple[str, JSON, int, JSON | None]:
         if class_name == "Bidirectional":
             directions = 2
             backward_layer = as_mapping(config.get("backward_layer"))
-            backward = as_mapping(backward_layer.get("config")) or None
+            if backward_layer:
+                backward = (
+                    as_str(backward_layer.get("class_name")) or "?",
+                    as_mapping(backward_layer.get("config")),
+                )
         class_name, config = as_str(inner.get("class_name")) or "?", as_mapping(inner.get("config"))
     return class_name, config, directions, backward
 
@@ -214,6 +239,12 @@ def _assign_roles(tensors: Sequence[Tensor], directions: int) -> list[RecurrentT
             # No forward_/backward_ naming: Keras stores the forward layer's weights first.
             direction = Direction.FORWARD if index < half else Direction.BACKWARD
         name = base_name(tensor.name)
+        keras1 = _KERAS1_NAME.search(name)
+        if name not in ROLE_BY_NAME and keras1 is not None:
+            out.append(
+                RecurrentTensor(tensor, _KERAS1_ROLE[keras1.group(1)], direction, keras1.group(2))
+            )
+            continue
         position = index % half if directions == 2 and half else index
         role = ROLE_BY_NAME.get(name)
         if role is None and name in _PEEPHOLE_NAMES:
@@ -224,6 +255,14 @@ def _assign_roles(tensors: Sequence[Tensor], directions: int) -> list[RecurrentT
             role = TensorRole.BIAS
         out.append(RecurrentTensor(tensor, role, direction))
     return out
+
+
+def _stored_gate_order(roles: Sequence[RecurrentTensor]) -> tuple[str, ...] | None:
+    gates: list[str] = []
+    for item in roles:
+        if item.gate is not None and item.gate not in gates:
+            gates.append(item.gate)
+    return tuple(gates) or None
 
 
 def _direction(weight_name: str) -> Direction | None:
@@ -247,8 +286,10 @@ def _cell_config(
 ) -> CellConfig:
     units = units_of(config)
     recurrent_kernel = _first_with(roles, TensorRole.RECURRENT_KERNEL)
+    gates = _stored_gate_order(roles)
     if units is None and recurrent_kernel is not None and recurrent_kernel.shape:
-        units = recurrent_kernel.shape[-1] // gate_count(spec.kind)
+        per_gate = 1 if gates else gate_count(spec.kind)
+        units = recurrent_kernel.shape[-1] // per_gate
     use_bias = config.get("use_bias", config.get("bias", True)) is not False
     reset_after: bool | None = None
     bias = spec.bias
@@ -273,6 +314,7 @@ def _cell_config(
         bias=bias,
         peepholes=spec.peepholes,
         kernel_size=kernel_size,
+        gate_order=gates,
     )
 
 

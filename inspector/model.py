@@ -107,6 +107,7 @@ class RecurrentTensor:
     tensor: Tensor
     role: TensorRole
     direction: Direction | None
+    gate: str | None = None  # set where a file stores one tensor per gate (Keras 1)
 
 
 @dataclass(frozen=True)

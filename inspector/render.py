@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from inspector.analysis import RecurrentCheck, Report
+from inspector.cells import Convention
+from inspector.contract import convention_of, gate_order
 from inspector.model import WidthSource
 
 
@@ -49,13 +51,17 @@ def render_table(report: Report) -> str:
         for layer in model.layers
     ]
     lines.append(
-        tabulate(layer_rows, headers=["layer", "type", "params", "share"],
-                 colalign=("left", "left", "right", "right"))
+        tabulate(
+            layer_rows,
+            headers=["layer", "type", "params", "share"],
+            colalign=("left", "left", "right", "right"),
+        )
     )
 
     if report.checks:
         lines += ["", "Recurrent layers", _tensor_table(report.checks), "", "Formula check"]
-        lines += [_check_line(check) for check in report.checks]
+        convention = convention_of(model.format)
+        lines += [_check_line(check, convention) for check in report.checks]
     else:
         lines += ["", "No recurrent layers found."]
 
@@ -73,7 +79,7 @@ def _tensor_table(checks: Sequence[RecurrentCheck]) -> str:
                 [
                     check.layer.name,
                     item.direction.value if item.direction else "-",
-                    item.role.value,
+                    item.role.value + (f" [{item.gate}]" if item.gate else ""),
                     _shape(item.tensor.shape),
                     item.tensor.dtype,
                     _n(item.tensor.params),
@@ -86,9 +92,10 @@ def _tensor_table(checks: Sequence[RecurrentCheck]) -> str:
     )
 
 
-def _check_line(check: RecurrentCheck) -> str:
+def _check_line(check: RecurrentCheck, convention: Convention) -> str:
     layer = check.layer
-    head = f"  {layer.name} ({layer.type}, units={layer.cell.units}"
+    gates = ",".join(gate_order(layer, convention))
+    head = f"  {layer.name} ({layer.type}, units={layer.cell.units}, gates {gates}"
     if layer.directions == 2:
         head += ", bidirectional"
     head += ")"

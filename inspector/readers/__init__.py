@@ -65,7 +65,7 @@ def describe(head: bytes) -> str:
     """A short guess of what a file that matched no reader is, for the error message."""
     if not head:
         return "an empty file"
-    if head[:4] == b"\x80\x04\x95" or head[:2] in (b"\x80\x02", b"\x80\x03"):
+    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
         return "a Python pickle (PyTorch .pt/.pth?), which rnninspect never unpickles"
     if head.lstrip()[:1] in (b"{", b"["):
         return "a JSON or text file"

@@ -58,8 +58,10 @@ def _read_open(path: Path, handle: h5py.File) -> Model:
     weights_root = handle.get("model_weights", getlink=False)
     if not isinstance(weights_root, h5py.Group):
         weights_root = handle  # Keras 1 stored the layer groups at the root
-    groups = {name: list(_layer_tensors(weights_root, name, warnings))
-              for name in _layer_names(weights_root)}
+    groups = {
+        name: list(_layer_tensors(weights_root, name, warnings))
+        for name in _layer_names(weights_root)
+    }
     built = keras_layers.build(config, groups)
     warnings.extend(built.warnings)
     warnings.extend(_external_links(handle))
@@ -178,9 +180,7 @@ def _external_links(handle: h5py.File) -> list[str]:
 
     def visit(name: str, link: object) -> None:
         if isinstance(link, h5py.ExternalLink):
-            found.append(
-                f"external link '{name}' -> {link.filename}:{link.path} was not followed"
-            )
+            found.append(f"external link '{name}' -> {link.filename}:{link.path} was not followed")
 
     handle.visititems_links(visit)
     return found
