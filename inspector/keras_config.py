@@ -10,6 +10,7 @@ models used as layers inside other models.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -269,6 +270,29 @@ def output_width(class_name: str, config: JSON, inputs: Sequence[int | None]) ->
         return None
     rule = RULES.get(class_name)
     return rule(config, inputs) if rule else None
+
+
+def snake_case(class_name: str) -> str:
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def container_keys(class_names: Sequence[str]) -> list[str]:
+    """The names Keras's v3 saving gives the children of one container: the class in snake
+    case, numbered when repeated (keras/src/saving/saving_lib.py, _save_container_state)."""
+    used: dict[str, int] = {}
+    keys = []
+    for class_name in class_names:
+        key = snake_case(class_name)
+        if key in used:
+            used[key] += 1
+            key = f"{key}_{used[key]}"
+        else:
+            used[key] = 0
+        keys.append(key)
+    return keys
 
 
 # ---------------------------------------------------------------------------- model parsing

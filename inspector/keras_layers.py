@@ -18,6 +18,7 @@ from inspector.keras_config import (
     as_int,
     as_mapping,
     as_str,
+    container_keys,
     units_of,
 )
 from inspector.model import (
@@ -40,6 +41,11 @@ NON_TRAINABLE: Mapping[str, frozenset[str]] = {
     "Normalization": frozenset({"mean", "variance", "count"}),
 }
 _ALWAYS_NON_TRAINABLE = frozenset({"moving_mean", "moving_variance"})
+_POSITIONAL_NON_TRAINABLE: Mapping[str, int] = {
+    "BatchNormalization": 2,
+    "SyncBatchNormalization": 2,
+    "Normalization": 3,
+}
 
 # Stored weight names (last path component, without ':0') and the role they play.
 ROLE_BY_NAME: Mapping[str, TensorRole] = {
@@ -87,6 +93,11 @@ def build(config: KerasModelConfig, groups: Mapping[str, Sequence[Tensor]]) -> K
     layers: list[Layer] = []
     recurrent: list[RecurrentLayer] = []
     seen: set[str] = set()
+    for layer in config.walk():
+        if layer.class_name == "Lambda":
+            warnings.append(
+                f"Lambda layer '{layer.path}' is present; its stored code is never decoded or run"
+            )
     for layer in config.layers:
         if layer.class_name == "InputLayer" and config.class_name == "Sequential":
             continue  # Keras's Sequential.layers omits the input layer
@@ -96,7 +107,7 @@ def build(config: KerasModelConfig, groups: Mapping[str, Sequence[Tensor]]) -> K
             stored = ()
             if _expects_weights(layer):
                 warnings.append(f"layer '{layer.name}' has no stored weights in the file")
-        tensors = tuple(_with_trainable(t, layer) for t in stored)
+        tensors = with_trainable(stored, layer)
         layers.append(Layer(layer.name, layer.class_name, tensors, trainable=layer.trainable))
         recurrent.extend(_recurrent_in(layer, tensors, warnings))
     for name, stored in groups.items():
@@ -114,11 +125,21 @@ def _expects_weights(layer: KerasLayer) -> bool:
     )
 
 
-def _with_trainable(tensor: Tensor, layer: KerasLayer) -> Tensor:
-    name = base_name(tensor.name)
+def with_trainable(tensors: Sequence[Tensor], layer: KerasLayer) -> tuple[Tensor, ...]:
+    """Mark each tensor trainable as Keras counts it: not if its layer (or an enclosing model)
+    is frozen, and never for statistics such as BatchNormalization's moving mean/variance."""
     fixed = NON_TRAINABLE.get(layer.class_name, _ALWAYS_NON_TRAINABLE)
-    owner_trainable = _owner_trainable(tensor.name, layer)
-    return replace(tensor, trainable=owner_trainable and name not in fixed)
+    # Keras v3 files name variables by position: BatchNormalization stores its two moving
+    # statistics last (keras/src/layers/normalization/batch_normalization.py, build()).
+    positional_fixed = _POSITIONAL_NON_TRAINABLE.get(layer.class_name, 0)
+    out = []
+    for index, tensor in enumerate(tensors):
+        name = base_name(tensor.name)
+        statistic = name in fixed or (name.isdigit() and index >= len(tensors) - positional_fixed)
+        out.append(
+            replace(tensor, trainable=_owner_trainable(tensor.name, layer) and not statistic)
+        )
+    return tuple(out)
 
 
 def _owner_trainable(weight_name: str, layer: KerasLayer) -> bool:
@@ -147,25 +168,72 @@ def _recurrent_in(
     layer: KerasLayer, tensors: Sequence[Tensor], warnings: list[str]
 ) -> list[RecurrentLayer]:
     if not layer.inner:
-        found = recurrent_layer(layer, tensors)
-        return [found] if found else []
+        return recurrent_layers(layer, tensors)
     # A model used as a layer: give each inner recurrent layer the tensors naming it.
     out: list[RecurrentLayer] = []
     inner_layers = _flatten(layer.inner)
     for inner in inner_layers:
         if inner.inner:
             continue
-        own = [t for t in tensors if inner.name in t.name.split("/")]
-        found = recurrent_layer(inner, own, name=inner.path)
-        if found:
-            out.append(found)
+        own = [t for t in tensors if t.name.startswith(f"{inner.path}/")] or [
+            t for t in tensors if inner.name in t.name.split("/")
+        ]
+        out.extend(recurrent_layers(inner, own, name=inner.path))
     return out
 
 
-def recurrent_layer(
+def recurrent_layers(
     layer: KerasLayer, tensors: Sequence[Tensor], *, name: str | None = None
+) -> list[RecurrentLayer]:
+    """The recurrent view of a layer: none if it is not recurrent, one entry per cell for
+    `RNN([cells])` / `StackedRNNCells`, else one."""
+    class_name, config, _, _ = _unwrap(layer)
+    cells = _stacked_cells(config) if class_name == "RNN" else []
+    if len(cells) < 2:
+        found = _recurrent_layer(layer, tensors, name=name or layer.name)
+        return [found] if found else []
+    out: list[RecurrentLayer] = []
+    input_width = layer.input_width
+    keys = container_keys([cell_class for cell_class, _ in cells])
+    for index, ((cell_class, cell_config), key) in enumerate(zip(cells, keys, strict=True)):
+        cell_name = as_str(cell_config.get("name")) or key
+        own = [t for t in tensors if {cell_name, key} & set(t.name.split("/"))]
+        cell_layer = KerasLayer(
+            name=cell_name,
+            class_name=cell_class,
+            config=cell_config,
+            path=f"{layer.path}/{cell_name}",
+            trainable=layer.trainable,
+            input_width=input_width,
+        )
+        found = _recurrent_layer(cell_layer, own, name=f"{name or layer.name}/{cell_name}")
+        if found is None:
+            continue
+        out.append(
+            replace(found, type=f"{layer.class_name}({cell_class} {index + 1}/{len(cells)})")
+        )
+        input_width = found.cell.units  # the next cell reads this cell's output
+    return out
+
+
+def _stacked_cells(config: JSON) -> list[tuple[str, JSON]]:
+    cell = config.get("cell")
+    if isinstance(cell, Mapping) and cell.get("class_name") == "StackedRNNCells":
+        cell = as_mapping(cell.get("config")).get("cells")
+    if not isinstance(cell, list):
+        return []
+    return [
+        (
+            as_str(as_mapping(item).get("class_name")) or "?",
+            as_mapping(as_mapping(item).get("config")),
+        )
+        for item in cell
+    ]
+
+
+def _recurrent_layer(
+    layer: KerasLayer, tensors: Sequence[Tensor], *, name: str
 ) -> RecurrentLayer | None:
-    """The recurrent view of a layer, or None if the layer is not recurrent."""
     class_name, config, directions, backward_entry = _unwrap(layer)
     spec = KERAS_RECURRENT.get(class_name)
     cell_config = config
@@ -174,7 +242,10 @@ def recurrent_layer(
         spec = KERAS_RECURRENT.get(cell_class)
     if spec is None:
         return None
-    roles = _assign_roles(tensors, directions)
+    # Forward first: the v3 layout lists `backward_layer` before `forward_layer`.
+    roles = sorted(
+        assign_roles(tensors, directions), key=lambda r: r.direction is Direction.BACKWARD
+    )
     forward_roles = [r for r in roles if r.direction is not Direction.BACKWARD]
     cell = _cell_config(spec, cell_config, forward_roles)
     backward = None
@@ -187,7 +258,7 @@ def recurrent_layer(
             class_name = f"{class_name}, {backward_class}"
     input_dim, source = _input_dim(layer, spec, roles)
     return RecurrentLayer(
-        name=name or layer.name,
+        name=name,
         type=layer.class_name
         if layer.class_name == class_name
         else f"{layer.class_name}({class_name})",
@@ -230,7 +301,12 @@ def _single_cell(config: JSON) -> tuple[str, JSON]:
     return as_str(cell_map.get("class_name")) or "?", as_mapping(cell_map.get("config"))
 
 
-def _assign_roles(tensors: Sequence[Tensor], directions: int) -> list[RecurrentTensor]:
+def assign_roles(
+    tensors: Sequence[Tensor], directions: int, *, positional: bool = True
+) -> list[RecurrentTensor]:
+    """Role, direction and gate of each tensor of a recurrent layer, from stored names: Keras 2
+    (`kernel`, `recurrent_kernel`, `bias`), Keras 1 (`W_i`, `U_i`, `b_i`), Keras v3 (`vars/0..2`)
+    and, with `positional`, from the order Keras stores a cell's weights in."""
     out: list[RecurrentTensor] = []
     half = len(tensors) // 2
     for index, tensor in enumerate(tensors):
@@ -245,19 +321,20 @@ def _assign_roles(tensors: Sequence[Tensor], directions: int) -> list[RecurrentT
                 RecurrentTensor(tensor, _KERAS1_ROLE[keras1.group(1)], direction, keras1.group(2))
             )
             continue
-        position = index % half if directions == 2 and half else index
         role = ROLE_BY_NAME.get(name)
         if role is None and name in _PEEPHOLE_NAMES:
             role = TensorRole.PEEPHOLE
-        if role is None:
-            role = ROLE_BY_POSITION[position] if position < len(ROLE_BY_POSITION) else None
+        if role is None and positional:
+            position = int(name) if name.isdigit() else index % half if half else index
+            # Cells list kernel, recurrent kernel, bias; peephole cells add three diagonals.
+            role = ROLE_BY_POSITION[position] if position < 3 else TensorRole.PEEPHOLE
         if role is None:
             role = TensorRole.BIAS
         out.append(RecurrentTensor(tensor, role, direction))
     return out
 
 
-def _stored_gate_order(roles: Sequence[RecurrentTensor]) -> tuple[str, ...] | None:
+def stored_gate_order(roles: Sequence[RecurrentTensor]) -> tuple[str, ...] | None:
     gates: list[str] = []
     for item in roles:
         if item.gate is not None and item.gate not in gates:
@@ -286,7 +363,7 @@ def _cell_config(
 ) -> CellConfig:
     units = units_of(config)
     recurrent_kernel = _first_with(roles, TensorRole.RECURRENT_KERNEL)
-    gates = _stored_gate_order(roles)
+    gates = stored_gate_order(roles)
     if units is None and recurrent_kernel is not None and recurrent_kernel.shape:
         per_gate = 1 if gates else gate_count(spec.kind)
         units = recurrent_kernel.shape[-1] // per_gate

@@ -15,10 +15,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from inspector import keras_layers
-from inspector.errors import CorruptModelError, UnsupportedModelError
+from inspector import keras_infer, keras_layers, keras_v3
+from inspector.errors import CorruptModelError
 from inspector.keras_config import parse_model_config
 from inspector.model import FileFormat, Model, OptimizerState, Tensor
+from inspector.readers.hdf5_tree import child, datasets_under, tensor_of
 
 
 def read(path: Path) -> Model:
@@ -40,40 +41,85 @@ def _short(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
-def _read_open(path: Path, handle: h5py.File) -> Model:
-    warnings: list[str] = []
-    raw_config = handle.attrs.get("model_config")
-    if raw_config is None:
-        if "layer_names" in handle.attrs:
-            raise UnsupportedModelError(
-                f"{path}: no 'model_config' attribute: this is a weights-only Keras file "
-                "(save_weights); weights-only files are not supported yet"
-            )
-        raise CorruptModelError(
-            f"{path}: HDF5 file without a 'model_config' attribute or 'layer_names': "
-            f"not a Keras model (top-level keys: {_keys(handle)})"
-        )
-    document = _decode_json(path, raw_config, "model_config")
-    config = parse_model_config(document)
-    weights_root = handle.get("model_weights", getlink=False)
-    if not isinstance(weights_root, h5py.Group):
-        weights_root = handle  # Keras 1 stored the layer groups at the root
-    groups = {
-        name: list(_layer_tensors(weights_root, name, warnings))
-        for name in _layer_names(weights_root)
+# Root entries a Keras writer puts in an HDF5 file; anything else is reported and ignored.
+_KERAS_ROOT_KEYS = frozenset(
+    {
+        "model_weights",
+        "optimizer_weights",
+        "layers",
+        "vars",
+        "optimizer",
+        "metrics",
+        "top_level_model_weights",
     }
-    built = keras_layers.build(config, groups)
+)
+
+
+def _read_open(path: Path, handle: h5py.File) -> Model:
+    raw_config = handle.attrs.get("model_config")
+    if raw_config is not None:
+        return _full_model(path, handle, raw_config)
+    if "layer_names" in handle.attrs:
+        return _weights_only(path, handle)
+    if isinstance(child(handle, "layers"), h5py.Group) or isinstance(
+        child(handle, "vars"), h5py.Group
+    ):
+        return _v3_weights(path, handle)
+    raise CorruptModelError(
+        f"{path}: HDF5 file without a 'model_config' attribute or 'layer_names': "
+        f"not a Keras model (top-level keys: {_keys(handle)})"
+    )
+
+
+def _full_model(path: Path, handle: h5py.File, raw_config: object) -> Model:
+    warnings: list[str] = []
+    config = parse_model_config(_decode_json(path, raw_config, "model_config"))
+    weights_root = child(handle, "model_weights")
+    if not isinstance(weights_root, h5py.Group):
+        weights_root = handle  # Keras 1 before 1.0.x stored the layer groups at the root
+    built = keras_layers.build(config, _groups(weights_root, warnings))
+    return _model(path, handle, FileFormat.KERAS_H5, built, warnings, "optimizer_weights")
+
+
+def _weights_only(path: Path, handle: h5py.File) -> Model:
+    """Keras 1/2 `save_weights` files: the layer groups at the root, no config."""
+    warnings: list[str] = []
+    built = keras_infer.build_inferred(_groups(handle, warnings))
+    return _model(path, handle, FileFormat.KERAS_H5_WEIGHTS, built, warnings, None)
+
+
+def _v3_weights(path: Path, handle: h5py.File) -> Model:
+    """Keras 3 `.weights.h5`: the v3 layout (`layers/<key>/.../vars/N`), no config."""
+    built = keras_infer.build_inferred(keras_v3.top_level_groups(handle))
+    return _model(path, handle, FileFormat.KERAS_V3_WEIGHTS, built, [], "optimizer")
+
+
+def _groups(root: h5py.Group, warnings: list[str]) -> dict[str, list[Tensor]]:
+    return {name: list(_layer_tensors(root, name, warnings)) for name in _layer_names(root)}
+
+
+def _model(
+    path: Path,
+    handle: h5py.File,
+    file_format: FileFormat,
+    built: keras_layers.KerasBuild,
+    warnings: list[str],
+    optimizer_group: str | None,
+) -> Model:
     warnings.extend(built.warnings)
     warnings.extend(_external_links(handle))
-    optimizer = _optimizer_state(handle, path)
+    known = _KERAS_ROOT_KEYS | {layer.name for layer in built.layers}
+    extra = sorted(key for key in handle if key not in known)
+    if extra and file_format is not FileFormat.KERAS_H5_WEIGHTS:
+        warnings.append(f"ignored non-Keras entries at the file root: {', '.join(extra[:8])}")
     return Model(
         path=str(path),
-        format=FileFormat.KERAS_H5,
+        format=file_format,
         producer=_producer(handle),
         layers=built.layers,
         recurrent_layers=built.recurrent_layers,
-        trainable_known=True,
-        optimizer=optimizer,
+        trainable_known=file_format is FileFormat.KERAS_H5,
+        optimizer=optimizer_state(handle, optimizer_group, path) if optimizer_group else None,
         warnings=tuple(warnings),
     )
 
@@ -119,60 +165,21 @@ def _layer_names(root: h5py.Group) -> list[str]:
 
 
 def _layer_tensors(root: h5py.Group, layer_name: str, warnings: list[str]) -> Iterator[Tensor]:
-    group = _safe_get(root, layer_name)
+    group = child(root, layer_name)
     if not isinstance(group, h5py.Group):
         warnings.append(f"layer '{layer_name}' is listed in layer_names but has no group")
         return
     weight_names = group.attrs.get("weight_names")
     if weight_names is None:
         # Some writers omit the attribute for weightless layers; list what is stored.
-        yield from (tensor for _, tensor in _datasets_under(group))
+        yield from (tensor for _, tensor in datasets_under(group))
         return
     for weight_name in _string_list(weight_names):
-        dataset = _safe_get(group, weight_name)
+        dataset = child(group, weight_name)
         if not isinstance(dataset, h5py.Dataset):
             warnings.append(f"layer '{layer_name}': weight '{weight_name}' is not stored")
             continue
         yield tensor_of(dataset, weight_name)
-
-
-def _safe_get(group: h5py.Group, name: str) -> object:
-    """Follow hard links only: an external or soft link is never opened."""
-    try:
-        link = group.get(name, getlink=True)
-    except (KeyError, ValueError):
-        return None
-    if not isinstance(link, h5py.HardLink):
-        return None
-    return group.get(name)
-
-
-def tensor_of(dataset: h5py.Dataset, name: str) -> Tensor:
-    shape = tuple(int(dim) for dim in dataset.shape)
-    dtype = dataset.dtype
-    return Tensor(
-        key=dataset.name or name,
-        name=name,
-        shape=shape,
-        dtype=str(dtype),
-        itemsize=int(dtype.itemsize),
-    )
-
-
-def _datasets_under(group: h5py.Group) -> Iterator[tuple[str, Tensor]]:
-    """Every dataset below `group`, through hard links only, in a stable order."""
-    stack: list[tuple[str, h5py.Group]] = [("", group)]
-    visited: set[str] = set()
-    while stack:
-        prefix, current = stack.pop()
-        for name in sorted(current.keys()):
-            child = _safe_get(current, name)
-            relative = f"{prefix}{name}"
-            if isinstance(child, h5py.Dataset):
-                yield relative, tensor_of(child, relative)
-            elif isinstance(child, h5py.Group) and child.name not in visited:
-                visited.add(child.name or relative)
-                stack.append((f"{relative}/", child))
 
 
 def _external_links(handle: h5py.File) -> list[str]:
@@ -196,11 +203,13 @@ def _sum(tensors: Sequence[Tensor]) -> _Totals:
     return _Totals(sum(t.params for t in tensors), sum(t.nbytes for t in tensors))
 
 
-def _optimizer_state(handle: h5py.File, path: Path) -> OptimizerState | None:
-    group = _safe_get(handle, "optimizer_weights")
+def optimizer_state(root: h5py.Group, name: str, path: Path) -> OptimizerState | None:
+    """Optimizer slots saved beside the model (`optimizer_weights` in HDF5 models, `optimizer`
+    in the Keras v3 layout): never model parameters, reported on their own."""
+    group = child(root, name)
     if not isinstance(group, h5py.Group):
         return None
-    totals = _sum([tensor for _, tensor in _datasets_under(group)])
+    totals = _sum([tensor for _, tensor in datasets_under(group)])
     return OptimizerState(totals.values, totals.nbytes, path.stat().st_size)
 
 

@@ -1,0 +1,63 @@
+"""Walking an HDF5 tree safely: hard links only (an external or soft link is never opened),
+metadata only (a dataset's shape and dtype, never its values), bounded depth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import h5py
+
+from inspector.model import Tensor
+
+_MAX_DEPTH = 64
+
+
+def child(group: h5py.Group, name: str) -> object:
+    """`group[name]` if it is reached through a hard link, else None."""
+    try:
+        link = group.get(name, getlink=True)
+    except (KeyError, ValueError, TypeError):
+        return None
+    if not isinstance(link, h5py.HardLink):
+        return None
+    return group.get(name)
+
+
+def tensor_of(dataset: h5py.Dataset, name: str) -> Tensor:
+    dtype = dataset.dtype
+    return Tensor(
+        key=dataset.name or name,
+        name=name,
+        shape=tuple(int(dim) for dim in dataset.shape),
+        dtype=str(dtype),
+        itemsize=int(dtype.itemsize),
+    )
+
+
+def natural_key(name: str) -> list[object]:
+    """`vars/10` after `vars/2`: Keras numbers variables, h5py lists them as text."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)]
+
+
+def datasets_under(group: h5py.Group, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+    """Every dataset below `group` in natural order, as (relative path, tensor)."""
+    yield from _walk(group, prefix, depth=0, visited=set())
+
+
+def _walk(
+    group: h5py.Group, prefix: str, depth: int, visited: set[str]
+) -> Iterator[tuple[str, Tensor]]:
+    if depth > _MAX_DEPTH:
+        return
+    for name in sorted(group.keys(), key=natural_key):
+        item = child(group, name)
+        relative = f"{prefix}{name}"
+        if isinstance(item, h5py.Dataset):
+            yield relative, tensor_of(item, relative)
+        elif isinstance(item, h5py.Group):
+            key = item.name or relative
+            if key in visited:
+                continue
+            visited.add(key)
+            yield from _walk(item, f"{relative}/", depth + 1, visited)

@@ -1,0 +1,144 @@
+""".keras archives (Keras 3 and tf_keras): `config.json` + `metadata.json` + `model.weights.h5`
+in a zip file.
+
+The archive is read in place, never extracted: the weights member is opened by h5py through a
+read-only window onto the archive file (members are stored uncompressed by Keras), so only the
+HDF5 metadata is read, whatever the model's size.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import h5py
+
+from inspector import keras_layers, keras_v3
+from inspector.errors import CorruptModelError, NotAModelError
+from inspector.keras_config import parse_model_config
+from inspector.model import FileFormat, Model
+from inspector.readers.keras_h5 import optimizer_state
+
+CONFIG = "config.json"
+METADATA = "metadata.json"
+WEIGHTS = "model.weights.h5"
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+
+
+def read(path: Path) -> Model:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CorruptModelError(
+            f"{path}: has a zip signature but is not a readable zip archive ({error}); "
+            "the file is probably truncated"
+        ) from None
+    with archive:
+        try:
+            return _read_archive(path, archive)
+        except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as error:
+            raise CorruptModelError(f"{path}: damaged .keras archive ({error})") from None
+
+
+def _read_archive(path: Path, archive: zipfile.ZipFile) -> Model:
+    names = set(archive.namelist())
+    if CONFIG not in names:
+        if any(name.endswith("data.pkl") for name in names):
+            raise NotAModelError(
+                f"{path}: a PyTorch checkpoint (zip holding pickled data): rnninspect never "
+                "unpickles; export the model to ONNX or save its state dict as .safetensors"
+            )
+        shown = ", ".join(sorted(names)[:5]) or "nothing"
+        raise NotAModelError(
+            f"{path}: zip archive without '{CONFIG}': not a Keras .keras file (holds {shown})"
+        )
+    document = _json_member(path, archive, CONFIG)
+    metadata = _json_member(path, archive, METADATA) if METADATA in names else {}
+    config = parse_model_config(document)
+    warnings: list[str] = []
+    groups: dict[str, list] = {}
+    optimizer = None
+    if WEIGHTS in names:
+        with _open_member(path, archive, WEIGHTS) as member, h5py.File(member, "r") as weights:
+            groups = keras_v3.map_layers(weights, config, warnings)
+            optimizer = optimizer_state(weights, "optimizer", path)
+    else:
+        warnings.append(f"the archive has no '{WEIGHTS}': counts come from nothing stored")
+    built = keras_layers.build(config, groups)
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    return Model(
+        path=str(path),
+        format=FileFormat.KERAS_V3,
+        producer=f"keras {version}" if isinstance(version, str) else None,
+        layers=built.layers,
+        recurrent_layers=built.recurrent_layers,
+        trainable_known=True,
+        optimizer=optimizer,
+        warnings=tuple(warnings) + built.warnings,
+    )
+
+
+def _json_member(path: Path, archive: zipfile.ZipFile, name: str) -> object:
+    info = archive.getinfo(name)
+    if info.file_size > _MAX_JSON_BYTES:
+        raise CorruptModelError(f"{path}: '{name}' claims {info.file_size} bytes; refusing")
+    try:
+        return json.loads(archive.read(name).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CorruptModelError(f"{path}: '{name}' is not valid JSON ({error})") from None
+
+
+def _open_member(path: Path, archive: zipfile.ZipFile, name: str) -> io.RawIOBase | IO[bytes]:
+    info = archive.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return archive.open(info)  # compressed: zipfile decompresses while h5py reads
+    with path.open("rb") as handle:
+        handle.seek(info.header_offset)
+        header = handle.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or not header.startswith(b"PK\x03\x04"):
+        raise CorruptModelError(f"{path}: bad local header for '{name}' in the zip archive")
+    name_length, extra_length = struct.unpack("<2H", header[26:30])
+    start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return _Window(path, start, info.file_size)
+
+
+class _Window(io.RawIOBase):
+    """A read-only view of `size` bytes of a file starting at `start`."""
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._start, self._size, self._pos = start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        remaining = self._size - self._pos
+        if remaining <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), remaining)]
+        self._file.seek(self._start + self._pos)
+        count = self._file.readinto(view) or 0
+        self._pos += count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
