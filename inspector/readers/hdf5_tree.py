@@ -61,3 +61,21 @@ def _walk(
                 continue
             visited.add(key)
             yield from _walk(item, f"{relative}/", depth + 1, visited)
+
+
+def external_references(root: h5py.Group) -> list[str]:
+    """External links and datasets whose data lives in other files: reported, never opened."""
+    found: list[str] = []
+
+    def visit_link(name: str, link: object) -> None:
+        if isinstance(link, h5py.ExternalLink):
+            found.append(f"external link '{name}' -> {link.filename}:{link.path} was not followed")
+
+    def visit_object(name: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset) and item.external:
+            files = ", ".join(sorted({str(entry[0]) for entry in item.external}))
+            found.append(f"dataset '{name}' keeps its data in external file(s) {files}; not read")
+
+    root.visititems_links(visit_link)
+    root.visititems(visit_object)
+    return found

@@ -19,7 +19,7 @@ from inspector import keras_infer, keras_layers, keras_v3
 from inspector.errors import CorruptModelError
 from inspector.keras_config import parse_model_config
 from inspector.model import FileFormat, Model, OptimizerState, Tensor
-from inspector.readers.hdf5_tree import child, datasets_under, tensor_of
+from inspector.readers.hdf5_tree import child, datasets_under, external_references, tensor_of
 
 
 def read(path: Path) -> Model:
@@ -107,7 +107,7 @@ def _model(
     optimizer_group: str | None,
 ) -> Model:
     warnings.extend(built.warnings)
-    warnings.extend(_external_links(handle))
+    warnings.extend(external_references(handle))
     known = _KERAS_ROOT_KEYS | {layer.name for layer in built.layers}
     extra = sorted(key for key in handle if key not in known)
     if extra and file_format is not FileFormat.KERAS_H5_WEIGHTS:
@@ -180,17 +180,6 @@ def _layer_tensors(root: h5py.Group, layer_name: str, warnings: list[str]) -> It
             warnings.append(f"layer '{layer_name}': weight '{weight_name}' is not stored")
             continue
         yield tensor_of(dataset, weight_name)
-
-
-def _external_links(handle: h5py.File) -> list[str]:
-    found: list[str] = []
-
-    def visit(name: str, link: object) -> None:
-        if isinstance(link, h5py.ExternalLink):
-            found.append(f"external link '{name}' -> {link.filename}:{link.path} was not followed")
-
-    handle.visititems_links(visit)
-    return found
 
 
 @dataclass(frozen=True)

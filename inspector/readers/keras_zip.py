@@ -21,6 +21,7 @@ from inspector import keras_layers, keras_v3
 from inspector.errors import CorruptModelError, NotAModelError
 from inspector.keras_config import parse_model_config
 from inspector.model import FileFormat, Model
+from inspector.readers.hdf5_tree import external_references
 from inspector.readers.keras_h5 import optimizer_state
 
 CONFIG = "config.json"
@@ -66,6 +67,7 @@ def _read_archive(path: Path, archive: zipfile.ZipFile) -> Model:
     if WEIGHTS in names:
         with _open_member(path, archive, WEIGHTS) as member, h5py.File(member, "r") as weights:
             groups = keras_v3.map_layers(weights, config, warnings)
+            warnings.extend(external_references(weights))
             optimizer = optimizer_state(weights, "optimizer", path)
     else:
         warnings.append(f"the archive has no '{WEIGHTS}': counts come from nothing stored")
