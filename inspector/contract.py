@@ -6,7 +6,9 @@
 Additions beyond the original contract: "optimizer" (null or values/bytes/share of file),
 "excluded" (tensors left out of the totals, with the reason) and "details" (facts about the file)
 at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and
-"reason" per recurrent layer; "gate" per tensor.
+"reason" and "notes" (facts about the layer: where each tensor came from, GRU
+linear_before_reset, how a lowered recurrence was recognised) per recurrent layer; "gate" per
+tensor.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from inspector.cells import CELLS, Convention
-from inspector.model import FileFormat, RecurrentLayer
+from inspector.model import CellConfig, FileFormat, RecurrentLayer
 
 if TYPE_CHECKING:
     from inspector.analysis import RecurrentCheck, Report
@@ -67,10 +69,16 @@ def report_to_dict(report: Report) -> dict[str, object]:
 
 
 def gate_order(layer: RecurrentLayer, convention: Convention) -> list[str]:
-    if layer.cell.gate_order is not None:
-        return list(layer.cell.gate_order)
-    orders = CELLS[layer.cell.kind].gate_order
-    return list(orders.get(convention, orders[Convention.KERAS]))
+    return list(cell_gate_order(layer.cell, convention))
+
+
+def cell_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ...]:
+    """The order the file stores a cell's gates in: its own where it names them (Keras 1),
+    else the cell table's order for the file's convention."""
+    if cell.gate_order is not None:
+        return cell.gate_order
+    orders = CELLS[cell.kind].gate_order
+    return orders.get(convention, orders[Convention.KERAS])
 
 
 def _recurrent(check: RecurrentCheck, convention: Convention) -> dict[str, object]:
@@ -105,4 +113,5 @@ def _recurrent(check: RecurrentCheck, convention: Convention) -> dict[str, objec
         "gate_order": gate_order(layer, convention),
         "location": layer.location,
         "reason": check.reason,
+        "notes": list(layer.notes),
     }

@@ -1,0 +1,749 @@
+"""Read an ONNX ModelProto by walking the protobuf wire format, without reading weights.
+
+`onnx.load` materialises every tensor; a report needs only names, shapes, dtypes, attributes
+and graph structure. This module decodes every ModelProto field a report uses and skips bulk
+tensor data (raw_data, float_data, int64_data ...) by its length, so a 268 MB model is
+described while its weight pages stay untouched in the memory map.
+
+Field numbers follow onnx/onnx.proto3 (IR version 10); unknown fields are skipped by wire
+type, as protobuf requires. Malformed input raises `WireError` with the byte offset.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+Buffer = bytes | mmap.mmap  # the file's bytes, usually memory-mapped
+
+# Wire types (protobuf encoding spec).
+VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
+
+MAX_GRAPH_DEPTH = 48  # nested subgraphs; real exporters stay below 10
+MAX_TYPE_DEPTH = 32  # nested sequence/optional/map types
+MAX_ITEMS = 2_000_000  # nodes + tensors + value infos: bounds memory on hostile input
+MAX_DECODED_LIST = 4096  # attribute ints/floats kept; longer lists keep only their length
+INT64_SIGN = 1 << 63
+SMALL_INT_VALUES = 64
+# struct formats of the integer TensorProto data types (onnx.proto3 DataType).
+_INT_FORMATS = {2: "B", 3: "b", 4: "H", 5: "h", 6: "i", 7: "q", 9: "?", 12: "I", 13: "Q"}
+
+
+class WireError(Exception):
+    """The bytes are not a well-formed ModelProto."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class TooLargeError(Exception):
+    """Well-formed so far, but beyond the limits a report is allowed to use."""
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """A TensorProto without its data: what is stored and how much of it."""
+
+    name: str
+    dims: tuple[int, ...]
+    data_type: int
+    external: tuple[tuple[str, str], ...] = ()
+    data_location: int = 0  # 1: EXTERNAL
+    raw_bytes: int | None = None  # length of raw_data when present
+    fixed_count: int | None = None  # elements in float/double data (fixed width on the wire)
+    varint_min: int = 0  # int32/int64/uint64 data: varints, so only bounds on the count
+    varint_max: int = 0
+    string_count: int = 0
+    has_segment: bool = False
+    raw_offset: int | None = None  # where raw_data starts in the file
+    int_values: tuple[int, ...] | None = None  # values of a small integer tensor (shapes, axes)
+
+    @property
+    def is_external(self) -> bool:
+        return self.data_location == 1
+
+    @property
+    def has_data(self) -> bool:
+        return (
+            self.raw_bytes is not None
+            or self.fixed_count is not None
+            or self.varint_max > 0
+            or self.string_count > 0
+        )
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    name: str
+    elem_type: int | None  # None: not a tensor type (sequence, map, ...) or not declared
+    shape: tuple[int | str | None, ...] | None  # None: rank unknown; str: symbolic dimension
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: int
+    i: int | None = None
+    f: float | None = None
+    s: bytes | None = None
+    ints: tuple[int, ...] = ()
+    floats: tuple[float, ...] = ()
+    list_count: int = 0  # length of ints/floats/strings, also when too long to keep
+    t: TensorMeta | None = None
+    tensors: tuple[TensorMeta, ...] = ()
+    g: Graph | None = None
+    graphs: tuple[Graph, ...] = ()
+    sparse: tuple[SparseMeta, ...] = ()
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op_type: str
+    domain: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attributes: tuple[Attribute, ...]
+
+    def attribute(self, name: str) -> Attribute | None:
+        for attr in self.attributes:
+            if attr.name == name:
+                return attr
+        return None
+
+    def subgraphs(self) -> Iterator[tuple[str, Graph]]:
+        """(label, graph) for every graph attribute, e.g. ('then_branch', g) or ('graphs[1]', g)."""
+        for attr in self.attributes:
+            if attr.g is not None:
+                yield attr.name, attr.g
+            for position, graph in enumerate(attr.graphs):
+                yield f"{attr.name}[{position}]", graph
+
+
+@dataclass(frozen=True)
+class SparseMeta:
+    values: TensorMeta | None
+    indices: TensorMeta | None
+    dims: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    nodes: tuple[Node, ...]
+    initializers: tuple[TensorMeta, ...]
+    sparse_initializers: tuple[SparseMeta, ...]
+    inputs: tuple[ValueInfo, ...]
+    outputs: tuple[ValueInfo, ...]
+    value_info: tuple[ValueInfo, ...]
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    domain: str
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    ir_version: int | None
+    producer_name: str
+    producer_version: str
+    domain: str
+    model_version: int | None
+    opsets: tuple[tuple[str, int], ...]
+    graph: Graph | None
+    functions: tuple[Function, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+    has_training_info: bool = False
+
+
+# --- low-level wire walking -------------------------------------------------------------
+
+
+def _varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        if pos >= end:
+            raise WireError("truncated varint", pos)
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise WireError("varint longer than 10 bytes", pos)
+
+
+def _signed(value: int) -> int:
+    """int64/int32 fields are sent as 64-bit two's complement varints."""
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value & INT64_SIGN else value
+
+
+@dataclass
+class _Field:
+    number: int
+    wire: int
+    value: int  # the varint, or the start of a length-delimited / fixed payload
+    end: int  # end of the payload (== value for varints)
+    start: int  # where the field's key starts (for re-encoding)
+
+
+def _fields(buf: Buffer, start: int, end: int) -> Iterator[_Field]:
+    pos = start
+    while pos < end:
+        key_start = pos
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise WireError("field number 0", key_start)
+        if wire == VARINT:
+            value, pos = _varint(buf, pos, end)
+            yield _Field(number, wire, value, pos, key_start)
+        elif wire == LENGTH:
+            length, pos = _varint(buf, pos, end)
+            if length > end - pos:
+                raise WireError(
+                    f"field {number} claims {length} bytes but only {end - pos} remain", pos
+                )
+            yield _Field(number, wire, pos, pos + length, key_start)
+            pos += length
+        elif wire == FIXED64:
+            if end - pos < 8:
+                raise WireError("truncated 64-bit field", pos)
+            yield _Field(number, wire, pos, pos + 8, key_start)
+            pos += 8
+        elif wire == FIXED32:
+            if end - pos < 4:
+                raise WireError("truncated 32-bit field", pos)
+            yield _Field(number, wire, pos, pos + 4, key_start)
+            pos += 4
+        else:
+            raise WireError(f"field {number} has invalid wire type {wire}", key_start)
+
+
+_WIRE_NAMES = {VARINT: "varint", FIXED64: "64-bit", LENGTH: "length-delimited", FIXED32: "32-bit"}
+
+
+def _expect(item: _Field, wire: int, message: str) -> None:
+    if item.wire != wire:
+        raise WireError(
+            f"{message} field {item.number} is {_WIRE_NAMES.get(item.wire, '?')}, "
+            f"expected {_WIRE_NAMES[wire]}",
+            item.start,
+        )
+
+
+def _text(buf: Buffer, item: _Field, message: str) -> str:
+    _expect(item, LENGTH, message)
+    return bytes(buf[item.value : item.end]).decode("utf-8", errors="replace")
+
+
+def _int(item: _Field, message: str) -> int:
+    _expect(item, VARINT, message)
+    return _signed(item.value)
+
+
+def _packed_varints(buf: Buffer, item: _Field, message: str, limit: int) -> tuple[list[int], int]:
+    """Repeated int64 sent packed (one length-delimited field) or one by one."""
+    if item.wire == VARINT:
+        return [_signed(item.value)], 1
+    _expect(item, LENGTH, message)
+    values: list[int] = []
+    pos, count = item.value, 0
+    while pos < item.end:
+        value, pos = _varint(buf, pos, item.end)
+        count += 1
+        if count <= limit:
+            values.append(_signed(value))
+    return values, count
+
+
+# --- message decoders ---------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, buf: Buffer) -> None:
+        self.buf = buf
+        self.items = 0
+
+    def _count(self, offset: int) -> None:
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            raise TooLargeError(
+                f"more than {MAX_ITEMS:,} nodes, tensors and value infos (at byte {offset})"
+            )
+
+    def model(self, start: int, end: int) -> ModelMeta:
+        buf = self.buf
+        ir_version = model_version = None
+        producer_name = producer_version = domain = ""
+        opsets: list[tuple[str, int]] = []
+        graph: Graph | None = None
+        functions: list[Function] = []
+        metadata: list[tuple[str, str]] = []
+        training = False
+        for item in _fields(buf, start, end):
+            n = item.number
+            if n == 1:
+                ir_version = _int(item, "ModelProto.ir_version")
+            elif n == 2:
+                producer_name = _text(buf, item, "ModelProto.producer_name")
+            elif n == 3:
+                producer_version = _text(buf, item, "ModelProto.producer_version")
+            elif n == 4:
+                domain = _text(buf, item, "ModelProto.domain")
+            elif n == 5:
+                model_version = _int(item, "ModelProto.model_version")
+            elif n == 7:
+                _expect(item, LENGTH, "ModelProto.graph")
+                graph = self.graph(item.value, item.end, 0)
+            elif n == 8:
+                _expect(item, LENGTH, "ModelProto.opset_import")
+                opsets.append(self._opset(item.value, item.end))
+            elif n == 14:
+                _expect(item, LENGTH, "ModelProto.metadata_props")
+                metadata.append(self._entry(item.value, item.end))
+            elif n == 20:
+                _expect(item, LENGTH, "ModelProto.training_info")
+                training = True
+            elif n == 25:
+                _expect(item, LENGTH, "ModelProto.functions")
+                functions.append(self._function(item.value, item.end))
+            elif n in (6, 26):
+                _expect(item, LENGTH, "ModelProto")
+        return ModelMeta(
+            ir_version=ir_version,
+            producer_name=producer_name,
+            producer_version=producer_version,
+            domain=domain,
+            model_version=model_version,
+            opsets=tuple(opsets),
+            graph=graph,
+            functions=tuple(functions),
+            metadata=tuple(metadata),
+            has_training_info=training,
+        )
+
+    def _opset(self, start: int, end: int) -> tuple[str, int]:
+        domain, version = "", 0
+        for item in _fields(self.buf, start, end):
+            if item.number == 1:
+                domain = _text(self.buf, item, "OperatorSetIdProto.domain")
+            elif item.number == 2:
+                version = _int(item, "OperatorSetIdProto.version")
+        return domain, version
+
+    def _entry(self, start: int, end: int) -> tuple[str, str]:
+        key = value = ""
+        for item in _fields(self.buf, start, end):
+            if item.number == 1:
+                key = _text(self.buf, item, "StringStringEntryProto.key")
+            elif item.number == 2:
+                value = _text(self.buf, item, "StringStringEntryProto.value")
+        return key, value
+
+    def _function(self, start: int, end: int) -> Function:
+        name = domain = ""
+        nodes: list[Node] = []
+        for item in _fields(self.buf, start, end):
+            if item.number == 1:
+                name = _text(self.buf, item, "FunctionProto.name")
+            elif item.number == 10:
+                domain = _text(self.buf, item, "FunctionProto.domain")
+            elif item.number == 7:
+                _expect(item, LENGTH, "FunctionProto.node")
+                nodes.append(self.node(item.value, item.end, 1))
+        return Function(name, domain, tuple(nodes))
+
+    def graph(self, start: int, end: int, depth: int) -> Graph:
+        if depth > MAX_GRAPH_DEPTH:
+            raise WireError(f"subgraphs nested more than {MAX_GRAPH_DEPTH} levels deep", start)
+        buf = self.buf
+        name = ""
+        nodes: list[Node] = []
+        initializers: list[TensorMeta] = []
+        sparse: list[SparseMeta] = []
+        inputs: list[ValueInfo] = []
+        outputs: list[ValueInfo] = []
+        value_info: list[ValueInfo] = []
+        for item in _fields(buf, start, end):
+            n = item.number
+            if n == 1:
+                _expect(item, LENGTH, "GraphProto.node")
+                nodes.append(self.node(item.value, item.end, depth))
+            elif n == 2:
+                name = _text(buf, item, "GraphProto.name")
+            elif n == 5:
+                _expect(item, LENGTH, "GraphProto.initializer")
+                initializers.append(self.tensor(item.value, item.end))
+            elif n == 15:
+                _expect(item, LENGTH, "GraphProto.sparse_initializer")
+                sparse.append(self.sparse(item.value, item.end))
+            elif n in (11, 12, 13):
+                _expect(item, LENGTH, "GraphProto.input/output/value_info")
+                info = self.value_info(item.value, item.end)
+                (inputs if n == 11 else outputs if n == 12 else value_info).append(info)
+        return Graph(
+            name=name,
+            nodes=tuple(nodes),
+            initializers=tuple(initializers),
+            sparse_initializers=tuple(sparse),
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            value_info=tuple(value_info),
+        )
+
+    def node(self, start: int, end: int, depth: int) -> Node:
+        self._count(start)
+        buf = self.buf
+        name = op_type = domain = ""
+        inputs: list[str] = []
+        outputs: list[str] = []
+        attributes: list[Attribute] = []
+        for item in _fields(buf, start, end):
+            n = item.number
+            if n == 1:
+                inputs.append(_text(buf, item, "NodeProto.input"))
+            elif n == 2:
+                outputs.append(_text(buf, item, "NodeProto.output"))
+            elif n == 3:
+                name = _text(buf, item, "NodeProto.name")
+            elif n == 4:
+                op_type = _text(buf, item, "NodeProto.op_type")
+            elif n == 7:
+                domain = _text(buf, item, "NodeProto.domain")
+            elif n == 5:
+                _expect(item, LENGTH, "NodeProto.attribute")
+                attributes.append(self.attribute(item.value, item.end, depth))
+        return Node(name, op_type, domain, tuple(inputs), tuple(outputs), tuple(attributes))
+
+    def attribute(self, start: int, end: int, depth: int) -> Attribute:
+        buf = self.buf
+        name = ""
+        kind = 0
+        i: int | None = None
+        f: float | None = None
+        s: bytes | None = None
+        ints: list[int] = []
+        floats: list[float] = []
+        count = 0
+        t: TensorMeta | None = None
+        tensors: list[TensorMeta] = []
+        g: Graph | None = None
+        graphs: list[Graph] = []
+        sparse: list[SparseMeta] = []
+        for item in _fields(buf, start, end):
+            n = item.number
+            if n == 1:
+                name = _text(buf, item, "AttributeProto.name")
+            elif n == 20:
+                kind = _int(item, "AttributeProto.type")
+            elif n == 2:
+                _expect(item, FIXED32, "AttributeProto.f")
+                f = _float32(buf, item.value)
+            elif n == 3:
+                i = _int(item, "AttributeProto.i")
+            elif n == 4:
+                _expect(item, LENGTH, "AttributeProto.s")
+                s = bytes(buf[item.value : min(item.end, item.value + 4096)])
+            elif n == 5:
+                _expect(item, LENGTH, "AttributeProto.t")
+                t = self.tensor(item.value, item.end)
+            elif n == 6:
+                _expect(item, LENGTH, "AttributeProto.g")
+                g = self.graph(item.value, item.end, depth + 1)
+            elif n == 7:
+                got, seen = _packed_floats(buf, item, MAX_DECODED_LIST - len(floats))
+                floats.extend(got)
+                count += seen
+            elif n == 8:
+                values, seen = _packed_varints(
+                    buf, item, "AttributeProto.ints", MAX_DECODED_LIST - len(ints)
+                )
+                ints.extend(values)
+                count += seen
+            elif n == 9:
+                _expect(item, LENGTH, "AttributeProto.strings")
+                count += 1
+            elif n == 10:
+                _expect(item, LENGTH, "AttributeProto.tensors")
+                tensors.append(self.tensor(item.value, item.end))
+            elif n == 11:
+                _expect(item, LENGTH, "AttributeProto.graphs")
+                graphs.append(self.graph(item.value, item.end, depth + 1))
+            elif n in (22, 23):
+                _expect(item, LENGTH, "AttributeProto.sparse_tensor")
+                sparse.append(self.sparse(item.value, item.end))
+        return Attribute(
+            name=name,
+            type=kind,
+            i=i,
+            f=f,
+            s=s,
+            ints=tuple(ints),
+            floats=tuple(floats),
+            list_count=count,
+            t=t,
+            tensors=tuple(tensors),
+            g=g,
+            graphs=tuple(graphs),
+            sparse=tuple(sparse),
+        )
+
+    def tensor(self, start: int, end: int) -> TensorMeta:
+        self._count(start)
+        buf = self.buf
+        name = ""
+        dims: list[int] = []
+        data_type = 0
+        external: list[tuple[str, str]] = []
+        location = 0
+        raw_bytes = raw_offset = fixed = None
+        varint_min = varint_max = strings = 0
+        segment = False
+        int_fields: list[_Field] = []
+        for item in _fields(buf, start, end):
+            n = item.number
+            if n == 1:
+                values, _ = _packed_varints(buf, item, "TensorProto.dims", 1 << 30)
+                dims.extend(values)
+            elif n == 2:
+                data_type = _int(item, "TensorProto.data_type")
+            elif n == 8:
+                name = _text(buf, item, "TensorProto.name")
+            elif n == 9:
+                _expect(item, LENGTH, "TensorProto.raw_data")
+                raw_bytes = item.end - item.value
+                raw_offset = item.value
+            elif n in (4, 10):  # float_data, double_data: fixed width, packed or not
+                width = 4 if n == 4 else 8
+                if item.wire == LENGTH:
+                    fixed = (fixed or 0) + (item.end - item.value) // width
+                else:
+                    _expect(item, FIXED32 if n == 4 else FIXED64, "TensorProto.float_data")
+                    fixed = (fixed or 0) + 1
+            elif n in (5, 7, 11):  # int32_data, int64_data, uint64_data: varints
+                int_fields.append(item)
+                if item.wire == LENGTH:  # packed: 1 to 10 bytes per value
+                    varint_min += -(-(item.end - item.value) // 10)
+                    varint_max += item.end - item.value
+                else:
+                    _expect(item, VARINT, "TensorProto.int_data")
+                    varint_min += 1
+                    varint_max += 1
+            elif n == 6:
+                _expect(item, LENGTH, "TensorProto.string_data")
+                strings += 1
+            elif n == 13:
+                _expect(item, LENGTH, "TensorProto.external_data")
+                external.append(self._entry(item.value, item.end))
+            elif n == 14:
+                location = _int(item, "TensorProto.data_location")
+            elif n == 3:
+                _expect(item, LENGTH, "TensorProto.segment")
+                segment = True
+        return TensorMeta(
+            name=name,
+            dims=tuple(dims),
+            data_type=data_type,
+            external=tuple(external),
+            data_location=location,
+            raw_bytes=raw_bytes,
+            fixed_count=fixed,
+            varint_min=varint_min,
+            varint_max=varint_max,
+            string_count=strings,
+            has_segment=segment,
+            raw_offset=raw_offset,
+            int_values=self._small_ints(data_type, raw_offset, raw_bytes, int_fields),
+        )
+
+    def _small_ints(
+        self, data_type: int, raw_offset: int | None, raw_bytes: int | None, fields: list[_Field]
+    ) -> tuple[int, ...] | None:
+        """The values of an integer tensor of at most SMALL_INT_VALUES elements: shape, axes
+        and index operands, which shape propagation needs (weights are never decoded)."""
+        fmt = _INT_FORMATS.get(data_type)
+        if fmt is None:
+            return None
+        if raw_offset is not None and raw_bytes is not None:
+            width = struct.calcsize(fmt)
+            if raw_bytes % width or raw_bytes // width > SMALL_INT_VALUES:
+                return None
+            count = raw_bytes // width
+            return tuple(struct.unpack_from(f"<{count}{fmt}", self.buf, raw_offset))
+        values: list[int] = []
+        for item in fields:
+            if item.wire == VARINT:
+                values.append(_signed(item.value))
+            elif item.end - item.value > SMALL_INT_VALUES * 10:
+                return None
+            else:
+                got, _ = _packed_varints(self.buf, item, "TensorProto.int_data", SMALL_INT_VALUES)
+                values.extend(got)
+            if len(values) > SMALL_INT_VALUES:
+                return None
+        return tuple(values) if fields else None
+
+    def sparse(self, start: int, end: int) -> SparseMeta:
+        values = indices = None
+        dims: list[int] = []
+        for item in _fields(self.buf, start, end):
+            if item.number == 1:
+                _expect(item, LENGTH, "SparseTensorProto.values")
+                values = self.tensor(item.value, item.end)
+            elif item.number == 2:
+                _expect(item, LENGTH, "SparseTensorProto.indices")
+                indices = self.tensor(item.value, item.end)
+            elif item.number == 3:
+                got, _ = _packed_varints(self.buf, item, "SparseTensorProto.dims", 1 << 30)
+                dims.extend(got)
+        return SparseMeta(values, indices, tuple(dims))
+
+    def value_info(self, start: int, end: int) -> ValueInfo:
+        self._count(start)
+        name = ""
+        elem_type: int | None = None
+        shape: tuple[int | str | None, ...] | None = None
+        for item in _fields(self.buf, start, end):
+            if item.number == 1:
+                name = _text(self.buf, item, "ValueInfoProto.name")
+            elif item.number == 2:
+                _expect(item, LENGTH, "ValueInfoProto.type")
+                elem_type, shape = self._type(item.value, item.end, 0)
+        return ValueInfo(name, elem_type, shape)
+
+    def _type(
+        self, start: int, end: int, depth: int
+    ) -> tuple[int | None, tuple[int | str | None, ...] | None]:
+        if depth > MAX_TYPE_DEPTH:
+            raise WireError(f"types nested more than {MAX_TYPE_DEPTH} levels deep", start)
+        elem_type: int | None = None
+        shape: tuple[int | str | None, ...] | None = None
+        for item in _fields(self.buf, start, end):
+            if item.number in (1, 8):  # tensor_type, sparse_tensor_type
+                _expect(item, LENGTH, "TypeProto.tensor_type")
+                for inner in _fields(self.buf, item.value, item.end):
+                    if inner.number == 1:
+                        elem_type = _int(inner, "TypeProto.Tensor.elem_type")
+                    elif inner.number == 2:
+                        _expect(inner, LENGTH, "TypeProto.Tensor.shape")
+                        shape = self._shape(inner.value, inner.end)
+            elif item.number in (4, 5, 9):  # sequence, map, optional: walk for validity only
+                _expect(item, LENGTH, "TypeProto")
+                for inner in _fields(self.buf, item.value, item.end):
+                    if inner.wire == LENGTH and inner.number in (1, 2):
+                        self._type(inner.value, inner.end, depth + 1)
+        return elem_type, shape
+
+    def _shape(self, start: int, end: int) -> tuple[int | str | None, ...]:
+        dims: list[int | str | None] = []
+        for item in _fields(self.buf, start, end):
+            if item.number != 1:
+                continue
+            _expect(item, LENGTH, "TensorShapeProto.dim")
+            dim: int | str | None = None
+            for inner in _fields(self.buf, item.value, item.end):
+                if inner.number == 1:
+                    value = _int(inner, "Dimension.dim_value")
+                    dim = value if value >= 0 else None
+                elif inner.number == 2:
+                    dim = _text(self.buf, inner, "Dimension.dim_param")
+            dims.append(dim)
+        return tuple(dims)
+
+
+def _float32(buf: Buffer, pos: int) -> float:
+    value: float = struct.unpack_from("<f", buf, pos)[0]
+    return value
+
+
+def _packed_floats(buf: Buffer, item: _Field, limit: int) -> tuple[list[float], int]:
+    if item.wire == FIXED32:
+        return [_float32(buf, item.value)], 1
+    _expect(item, LENGTH, "AttributeProto.floats")
+    count = (item.end - item.value) // 4
+    keep = max(0, min(count, limit))
+    return list(struct.unpack_from(f"<{keep}f", buf, item.value)), count
+
+
+def parse_model(buf: Buffer) -> ModelMeta:
+    """Decode a serialized ModelProto. Raises WireError or TooLargeError."""
+    return _Parser(buf).model(0, len(buf))
+
+
+def first_field(buf: Buffer) -> tuple[int, int] | None:
+    """(field number, wire type) of the first field, or None when it cannot be decoded."""
+    try:
+        key, _ = _varint(buf, 0, min(len(buf), 10))
+    except WireError:
+        return None
+    return key >> 3, key & 7
+
+
+# --- payload-free copy for onnx.shape_inference -------------------------------------------
+
+# Which length-delimited fields hold which message, for the messages that can contain tensors.
+_MODEL, _GRAPH, _NODE, _ATTR, _TENSOR, _SPARSE, _FUNCTION = range(7)
+_CHILDREN: dict[int, dict[int, int]] = {
+    _MODEL: {7: _GRAPH, 25: _FUNCTION},
+    _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},
+    _NODE: {5: _ATTR},
+    _ATTR: {5: _TENSOR, 6: _GRAPH, 10: _TENSOR, 11: _GRAPH, 22: _SPARSE, 23: _SPARSE},
+    _FUNCTION: {7: _NODE},
+    _SPARSE: {1: _TENSOR, 2: _TENSOR},
+}
+_DROPPED: dict[int, frozenset[int]] = {
+    _MODEL: frozenset({20}),  # training_info: not needed to infer shapes
+    _TENSOR: frozenset({4, 5, 6, 7, 9, 10, 11}),  # the bulk data fields
+}
+KEEP_PAYLOAD_BYTES = 1 << 16  # small tensors (shape and index constants) keep their values
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def strip_payloads(buf: Buffer) -> bytes:
+    """A copy of the ModelProto in which tensors larger than KEEP_PAYLOAD_BYTES carry no data.
+
+    Shape inference reads dims and dtypes, and the values of small integer constants (Reshape
+    targets, Slice bounds), which stay; the result is about the size of the graph structure.
+    """
+    return _copy(buf, 0, len(buf), _MODEL)
+
+
+def _copy(buf: Buffer, start: int, end: int, message: int) -> bytes:
+    if message == _TENSOR and end - start <= KEEP_PAYLOAD_BYTES:
+        return bytes(buf[start:end])
+    children = _CHILDREN.get(message, {})
+    dropped = _DROPPED.get(message, frozenset())
+    out = bytearray()
+    for item in _fields(buf, start, end):
+        if item.number in dropped:
+            continue
+        child = children.get(item.number)
+        if child is not None and item.wire == LENGTH:
+            body = _copy(buf, item.value, item.end, child)
+            out += _encode_varint((item.number << 3) | LENGTH)
+            out += _encode_varint(len(body))
+            out += body
+        else:
+            out += buf[item.start : item.end]
+    return bytes(out)

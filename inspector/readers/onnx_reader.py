@@ -1,0 +1,884 @@
+"""ONNX models (.onnx): RNN/LSTM/GRU nodes split into their tensors, lowered recurrences, and
+a total with a stated definition.
+
+The file is memory-mapped read-only and its protobuf wire format walked directly
+(`inspector.onnx_wire`): names, shapes, dtypes, attributes and the graph come out, weight
+payloads are skipped by length and never read. External data files are listed (name, size),
+never opened, and only looked up inside the model's folder. A weight computed inside the graph
+gets its shape from propagation along its static chain (`inspector.onnx_shapes`), else from
+ONNX shape inference, run on a copy of the model without tensor payloads; `onnx` is imported
+only then.
+
+Totals. ONNX has no notion of "parameter"; rnninspect defines
+
+    total_params = the elements of the distinct floating-point tensors stored in the model:
+                   the initializers of every graph and subgraph plus the values of Constant
+                   nodes, excluding
+                   - tensors used only as the initial state of recurrent ops (initial_h and
+                     initial_c of RNN/LSTM/GRU nodes; the initial value of a state a Loop or
+                     Scan body updates from step to step), also when they reach it through
+                     data-movement ops (Identity, Cast, CastLike, Expand, Unsqueeze, Squeeze,
+                     Reshape, Flatten, Concat, Tile, Transpose, Slice);
+                   - integer, boolean and string tensors (shapes, indices, zero points), except
+                     integer weights of quantized ops: input 0 of DequantizeLinear and the
+                     weight and bias inputs of QLinearConv, QLinearMatMul, ConvInteger and
+                     MatMulInteger.
+
+A tensor reached from several nodes counts once. Excluded tensors are listed with the reason.
+Weights given as graph inputs (ONNX backend tests) are not stored in the file: they appear in
+the recurrent split and its formula check, not in the total. Each weighted node is a layer row
+holding the stored tensors it reads (a recurrence's row holds all of its stored tensors);
+single-value constants of otherwise weightless nodes are counted without a row.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspector import onnx_lowered, onnx_wire
+from inspector.cells import gate_count
+from inspector.errors import (
+    CorruptModelError,
+    NotAModelError,
+    NotFoundError,
+    UnsupportedModelError,
+)
+from inspector.model import (
+    BiasConvention,
+    CellConfig,
+    CellKind,
+    Detail,
+    Direction,
+    Excluded,
+    FileFormat,
+    Layer,
+    Model,
+    RecurrentLayer,
+    RecurrentTensor,
+    Tensor,
+    TensorRole,
+    WidthSource,
+)
+from inspector.onnx_graph import (
+    DKind,
+    DType,
+    GNode,
+    GraphError,
+    Index,
+    Kind,
+    Origin,
+    Stored,
+    ValueId,
+    dtype_of,
+    one_line,
+)
+from inspector.onnx_shapes import Shapes
+
+RECURRENT_OPS = {"RNN": CellKind.SIMPLE_RNN, "LSTM": CellKind.LSTM, "GRU": CellKind.GRU}
+# Operator spec input positions: X, W, R, B, sequence_lens, initial_h, initial_c, P.
+_W, _R, _B, _P = 1, 2, 3, 7
+_STATE_INPUTS = {"RNN": (5,), "GRU": (5,), "LSTM": (5, 6)}
+_DATA_MOVEMENT = frozenset(
+    {
+        "Identity",
+        "Cast",
+        "CastLike",
+        "Expand",
+        "Unsqueeze",
+        "Squeeze",
+        "Reshape",
+        "Flatten",
+        "Concat",
+        "Tile",
+        "Transpose",
+        "Slice",
+    }
+)
+_QUANT_WEIGHT_INPUTS = {
+    "DequantizeLinear": (0,),
+    "QLinearConv": (3, 8),
+    "QLinearMatMul": (3,),
+    "ConvInteger": (1,),
+    "MatMulInteger": (1,),
+}
+_MODEL_FIELDS = {
+    (1, 0),
+    (2, 2),
+    (3, 2),
+    (4, 2),
+    (5, 0),
+    (6, 2),
+    (7, 2),
+    (8, 2),
+    (14, 2),
+    (20, 2),
+    (25, 2),
+    (26, 2),
+}
+_STANDARD = ("", "ai.onnx")
+
+
+def read(path: Path) -> Model:
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise NotAModelError(f"{path}: empty file, expected an ONNX model")
+        try:
+            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as error:
+            raise NotAModelError(
+                f"{path}: cannot be memory-mapped ({error}); expected a regular ONNX file"
+            ) from None
+        with buf:
+            meta = _parse(path, buf)
+            try:
+                index = Index(meta)
+            except GraphError as error:
+                raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
+            return _Reader(path, meta, index, buf).model()
+
+
+def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
+    plausible = onnx_wire.first_field(buf) in _MODEL_FIELDS
+    try:
+        meta = onnx_wire.parse_model(buf)
+    except onnx_wire.WireError as error:
+        if not plausible:
+            raise NotAModelError(_not_onnx(path, buf)) from None
+        raise CorruptModelError(
+            f"{path}: damaged ONNX file: {error} (byte {error.offset:,} of {len(buf):,}); "
+            "the file is probably truncated or corrupted"
+        ) from None
+    except onnx_wire.TooLargeError as error:
+        raise UnsupportedModelError(f"{path}: {error}: too large to inspect") from None
+    if meta.graph is None:
+        if not plausible:
+            raise NotAModelError(_not_onnx(path, buf))
+        raise CorruptModelError(
+            f"{path}: ONNX ModelProto without a graph (field 7); nothing to inspect"
+        )
+    return meta
+
+
+def _not_onnx(path: Path, buf: mmap.mmap) -> str:
+    from inspector.readers import describe
+
+    head = bytes(buf[:512])
+    return (
+        f"{path}: not an ONNX model: found {describe(head)} that does not decode as a "
+        "protobuf ModelProto"
+    )
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One weight input of a fused recurrent node."""
+
+    label: str  # W, R, B, P
+    vid: ValueId
+    name: str
+    key: str
+    shape: tuple[int, ...] | None
+    dtype: DType
+    source: str
+
+
+@dataclass
+class _Recurrence:
+    layer: RecurrentLayer
+    claimed: set[Stored]
+    members: set[GNode]
+    state_inputs: set[tuple[GNode, int]]
+    order: int
+    row_type: str
+
+
+@dataclass
+class _Row:
+    name: str
+    type: str
+    order: int
+    tensors: list[Stored] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, path: Path, meta: onnx_wire.ModelMeta, index: Index, buf: mmap.mmap) -> None:
+        self.path = path
+        self.meta = meta
+        self.index = index
+        self.buf = buf
+        self.warnings: list[str] = []
+        self._inferred: dict[ValueId, tuple[int | str | None, ...]] | None = None
+        self.inferred_for: list[str] = []
+        self.shapes = Shapes(index)
+        self._inferred_types: dict[ValueId, int] = {}
+
+    # --- the model --------------------------------------------------------------------
+
+    def model(self) -> Model:
+        index = self.index
+        stored = _unique(index.stored_tensors())
+        self._check_payloads(stored)
+        fused = [g for g in index.nodes if g.op in RECURRENT_OPS and g.node.domain in _STANDARD]
+        recurrences = [self._fused(gnode) for gnode in fused]
+        lowered, lowered_warnings = onnx_lowered.find(index, set(fused))
+        recurrences += [self._lowered(item) for item in lowered]
+        for item in lowered:
+            self.warnings.extend(item.warnings)
+        self.warnings.extend(lowered_warnings)
+        self._other_recurrent_ops()
+
+        state_uses = {use for r in recurrences for use in r.state_inputs} | self._loop_states()
+        vids = {value.stored.key: vid for vid, value in index.values.items() if value.stored}
+        counted: list[Stored] = []
+        states: list[Stored] = []
+        non_float: list[Stored] = []
+        for tensor in stored:
+            vid = vids[tensor.key]
+            if not self._floating_or_quantized(tensor, vid):
+                non_float.append(tensor)
+            elif self._only_initial_state(vid, state_uses):
+                states.append(tensor)
+            else:
+                counted.append(tensor)
+        layers, extras = self._rows(recurrences, {t.key for t in counted})
+
+        excluded = []
+        if states:
+            excluded.append(Excluded("initial states of recurrent ops", _tensors(states)))
+        if non_float:
+            excluded.append(
+                Excluded(
+                    "non-floating constants (shapes, indices, zero points)", _tensors(non_float)
+                )
+            )
+        details = self._details(stored, extras)  # adds warnings about external data
+        return Model(
+            path=str(self.path),
+            format=FileFormat.ONNX,
+            producer=f"{self.meta.producer_name} {self.meta.producer_version}".strip() or None,
+            layers=tuple(layers),
+            recurrent_layers=tuple(r.layer for r in recurrences),
+            trainable_known=False,
+            warnings=tuple(dict.fromkeys(one_line(w) for w in self.warnings)),
+            extra_tensors=_tensors(extras),
+            excluded=tuple(excluded),
+            details=tuple(details),
+        )
+
+    # --- fused RNN / LSTM / GRU nodes ---------------------------------------------------
+
+    def _fused(self, gnode: GNode) -> _Recurrence:
+        op = gnode.op
+        kind = RECURRENT_OPS[op]
+        gates = gate_count(kind)
+        where = f"{op} '{gnode.label}' in {gnode.scope.path}"
+        notes: list[str] = []
+        inputs = {
+            label: self._input(gnode, position, label)
+            for label, position in (("W", _W), ("R", _R), ("B", _B), ("P", _P))
+            if op == "LSTM" or label != "P"
+        }
+        w, r, b, p = inputs["W"], inputs["R"], inputs["B"], inputs.get("P")
+        direction_attr = gnode.node.attribute("direction")
+        direction = (
+            (direction_attr.s or b"forward").decode("utf-8", "replace")
+            if (direction_attr is not None and direction_attr.s is not None)
+            else "forward"
+        )
+        directions = {
+            "forward": [Direction.FORWARD],
+            "reverse": [Direction.BACKWARD],
+            "bidirectional": [Direction.FORWARD, Direction.BACKWARD],
+        }.get(direction)
+        if directions is None:
+            self.warnings.append(f"{where}: unknown direction '{direction}'")
+            count = w.shape[0] if w is not None and w.shape else 1
+            directions = [Direction.FORWARD, Direction.BACKWARD][:count] or [Direction.FORWARD]
+        units = _attr_int(gnode, "hidden_size")
+        if units is None:
+            if r is not None and r.shape:
+                units = r.shape[-1]
+                notes.append("hidden_size is not set: taken from R's last dimension")
+        elif r is not None and r.shape and r.shape[-1] != units:
+            self.warnings.append(f"{where}: hidden_size={units} but R has shape {list(r.shape)}")
+        tensors: list[RecurrentTensor] = []
+        for item, role, parts in (
+            (w, TensorRole.KERNEL, 1),
+            (r, TensorRole.RECURRENT_KERNEL, 1),
+            (b, TensorRole.INPUT_BIAS, 2),
+            (p, TensorRole.PEEPHOLE, 1),
+        ):
+            if item is None:
+                continue
+            notes.append(f"{item.label}: {item.source}")
+            tensors += self._views(item, role, parts, directions, where)
+        if kind is CellKind.GRU:
+            notes.append(f"linear_before_reset={_attr_int(gnode, 'linear_before_reset') or 0}")
+        if _attr_int(gnode, "layout"):
+            notes.append("layout=1: batch-major inputs and outputs; the weights are unchanged")
+        if _attr_int(gnode, "input_forget"):
+            notes.append("input_forget=1: input and forget gates coupled")
+        activations = gnode.node.attribute("activations")
+        if activations is not None and activations.list_count:
+            notes.append(f"{activations.list_count} activation functions set by attribute")
+        if w is not None and w.shape and len(w.shape) == 3 and w.shape[1] != gates * (units or 0):
+            self.warnings.append(
+                f"{where}: W has shape {list(w.shape)}, expected [{len(directions)}, "
+                f"{gates}·{units}, input]"
+            )
+        input_dim = w.shape[-1] if w is not None and w.shape else None
+        layer = RecurrentLayer(
+            name=gnode.label,
+            type=op,
+            cell=CellConfig(
+                kind=kind,
+                units=units,
+                use_bias=b is not None,
+                bias=BiasConvention.DOUBLE,
+                peepholes=p is not None,
+            ),
+            directions=len(directions),
+            tensors=tuple(tensors),
+            input_dim=input_dim,
+            input_dim_source=WidthSource.TENSOR if input_dim is not None else WidthSource.UNKNOWN,
+            lowered=False,
+            location=gnode.scope.path,
+            notes=tuple(notes),
+        )
+        given = [
+            item.label
+            for item in inputs.values()
+            if item is not None
+            and self.index.value(item.vid).kind is Kind.INPUT
+            and item.vid not in self.index.aliases
+        ]
+        if given:
+            self.warnings.append(
+                f"{where}: {', '.join(given)} are graph inputs, not stored in the file: the "
+                "formula check uses their declared shapes; the total does not include them"
+            )
+        claimed: set[Stored] = set()
+        for item in inputs.values():
+            if item is not None:
+                claimed |= self.index.roots(item.vid)
+        state_inputs = {(gnode, position) for position in _STATE_INPUTS[op]}
+        return _Recurrence(layer, claimed, {gnode}, state_inputs, gnode.order, op)
+
+    def _input(self, gnode: GNode, position: int, label: str) -> _Input | None:
+        vid = gnode.input(position)
+        if vid is None:
+            return None  # absent, or an empty name: the optional input is not given
+        index = self.index
+        value = index.value(vid)
+        shape = _concrete(index.declared_shape(vid))
+        if value.stored is not None:
+            stored = value.stored
+            where = "" if vid.scope == gnode.scope.id else f" of {stored.location}"
+            source = f"{stored.origin.value} '{stored.name}'{where}"
+            key = stored.key
+        else:
+            key = f"{index.scopes[vid.scope].path}|{vid.name}"
+            if vid in index.aliases:
+                outer = index.aliases[vid]
+                source = f"loop-carried copy of '{outer.name}'"
+                shape = shape or _concrete(index.declared_shape(outer))
+            elif value.kind is Kind.INPUT:
+                source = (
+                    f"graph input '{vid.name}' (declared shape; its values are not stored "
+                    "in the file)"
+                    if vid.scope == 0
+                    else f"subgraph input '{vid.name}'"
+                )
+            else:
+                producer = value.producer
+                assert producer is not None
+                roots = sorted(index.roots(vid), key=lambda s: s.key) if vid in index.static else []
+                source = f"computed by {producer.op} '{producer.label}'"
+                if roots:
+                    names = ", ".join(f"'{s.name}'" for s in roots[:4])
+                    more = f" and {len(roots) - 4} more" if len(roots) > 4 else ""
+                    source += f" from {roots[0].origin.value}s {names}{more}"
+            if shape is None:
+                shape = self.shapes.shape(vid)
+                if shape is not None:
+                    source += " (shape propagated through the graph)"
+            if shape is None:
+                shape = _concrete(self._inferred_shape(vid))
+                if shape is not None:
+                    source += " (shape from ONNX shape inference)"
+                    self.inferred_for.append(f"{label} of {gnode.label}")
+        dtype = index.elem_type(vid)
+        if dtype.kind is DKind.UNKNOWN:
+            sources = index.roots(vid) if vid in index.static else frozenset()
+            floats = sorted(
+                (s for s in sources if s.dtype.kind is DKind.FLOAT), key=lambda s: s.key
+            )
+            dtype = floats[0].dtype if floats else self._inferred_dtype(vid)
+        return _Input(label, vid, vid.name, key, shape, dtype, source)
+
+    def _views(
+        self,
+        item: _Input,
+        role: TensorRole,
+        parts: int,
+        directions: list[Direction],
+        where: str,
+    ) -> list[RecurrentTensor]:
+        """Per-direction (and, for B, per-half) views of one stacked ONNX weight."""
+        if item.shape is None:
+            self.warnings.append(
+                f"{where}: the shape of {item.label} ('{item.name}') is unknown, even after "
+                "shape inference; its formula check cannot be completed"
+            )
+            return []
+        dtype, itemsize = item.dtype.name, item.dtype.itemsize
+        shape = item.shape
+        if not shape or shape[0] != len(directions) or (parts == 2 and shape[-1] % 2):
+            self.warnings.append(
+                f"{where}: {item.label} has shape {list(shape)}, expected "
+                f"{len(directions)} direction(s) first"
+            )
+            whole = Tensor(item.key, item.name, shape, dtype, itemsize)
+            fallback = TensorRole.BIAS if parts == 2 else role
+            return [RecurrentTensor(whole, fallback, None)]
+        views = []
+        inner = shape[1:]
+        for d, direction in enumerate(directions):
+            if parts == 1:
+                tensor = Tensor(f"{item.key}[{d}]", f"{item.name}[{d}]", inner, dtype, itemsize)
+                views.append(RecurrentTensor(tensor, role, direction))
+                continue
+            half = inner[-1] // 2
+            for suffix, part_role in (
+                (f"[:{half}]", TensorRole.INPUT_BIAS),
+                (f"[{half}:]", TensorRole.RECURRENT_BIAS),
+            ):
+                tensor = Tensor(
+                    f"{item.key}[{d}]{suffix}",
+                    f"{item.name}[{d}]{suffix}",
+                    (*inner[:-1], half),
+                    dtype,
+                    itemsize,
+                )
+                views.append(RecurrentTensor(tensor, part_role, direction))
+        return views
+
+    def _inferred_shape(self, vid: ValueId) -> tuple[int | str | None, ...] | None:
+        if self._inferred is None:
+            self._inferred = self._infer_shapes()
+        return self._inferred.get(vid)
+
+    def _inferred_dtype(self, vid: ValueId) -> DType:
+        if self._inferred is None:
+            self._inferred = self._infer_shapes()
+        return dtype_of(self._inferred_types.get(vid))
+
+    def _infer_shapes(self) -> dict[ValueId, tuple[int | str | None, ...]]:
+        """ONNX shape inference over a payload-free copy of the model (onnx imported here)."""
+        try:
+            import onnx
+            from onnx import shape_inference
+
+            proto = onnx.ModelProto.FromString(onnx_wire.strip_payloads(self.buf))
+            inferred = shape_inference.infer_shapes(
+                proto, check_type=False, strict_mode=False, data_prop=True
+            )
+        except Exception as error:  # onnx raises many types for models it cannot handle
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            self.warnings.append(
+                f"ONNX shape inference failed ({type(error).__name__}: {first[:160]})"
+            )
+            return {}
+        shapes: dict[ValueId, tuple[int | str | None, ...]] = {}
+        graphs = list(_proto_graphs(inferred.graph))
+        for scope, graph in zip(self.index.scopes, graphs, strict=False):
+            for info in (*graph.input, *graph.output, *graph.value_info):
+                tensor_type = info.type.tensor_type
+                self._inferred_types[ValueId(scope.id, info.name)] = tensor_type.elem_type
+                if not tensor_type.HasField("shape"):
+                    continue
+                dims = tuple(
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in tensor_type.shape.dim
+                )
+                shapes[ValueId(scope.id, info.name)] = dims
+        return shapes
+
+    # --- lowered recurrences ------------------------------------------------------------
+
+    def _lowered(self, item: onnx_lowered.Lowered) -> _Recurrence:
+        directions = item.directions
+        tensors = tuple(
+            RecurrentTensor(_tensor(stored), role, direction)
+            for stored, role, direction in item.tensors
+        )
+        kind = item.kind or CellKind.SIMPLE_RNN
+        notes = list(item.notes)
+        if item.kind is None:
+            notes.append("cell kind unknown: reported as SimpleRNN")
+        layer = RecurrentLayer(
+            name=item.name,
+            type=item.type,
+            cell=CellConfig(
+                kind=kind,
+                units=item.units,
+                use_bias=item.bias is not BiasConvention.NONE,
+                bias=item.bias,
+                peepholes=item.peepholes,
+                gate_order=(),  # a lowered graph does not say which slice is which gate
+            ),
+            directions=directions,
+            tensors=tensors,
+            input_dim=item.input_dim,
+            input_dim_source=(
+                WidthSource.TENSOR if item.input_dim is not None else WidthSource.UNKNOWN
+            ),
+            lowered=True,
+            location=item.location,
+            notes=tuple(notes),
+        )
+        order = min(g.order for g in item.members)
+        return _Recurrence(layer, item.claimed, item.members, item.state_inputs, order, item.type)
+
+    def _other_recurrent_ops(self) -> None:
+        for gnode in self.index.nodes:
+            domain = gnode.node.domain
+            if domain not in _STANDARD and re.search(r"(LSTM|GRU|RNN)", gnode.op):
+                self.warnings.append(
+                    f"{gnode.op} '{gnode.label}' ({domain}) in {gnode.scope.path} is a "
+                    "recurrent op outside the ONNX standard: its weights are counted, not split"
+                )
+        for function in self.meta.functions:
+            ops = sorted({n.op_type for n in function.nodes if n.op_type in RECURRENT_OPS})
+            if ops:
+                self.warnings.append(
+                    f"model-local function '{function.name}' contains {', '.join(ops)} nodes, "
+                    "whose weights arrive as call arguments and are not split"
+                )
+        if self.meta.has_training_info:
+            self.warnings.append("training_info present: its graphs are not inspected")
+
+    # --- what counts -----------------------------------------------------------------
+
+    def _floating_or_quantized(self, tensor: Stored, vid: ValueId) -> bool:
+        if tensor.dtype.kind is DKind.FLOAT:
+            return True
+        if tensor.dtype.kind is not DKind.INT:
+            return False
+        return self._reaches(
+            vid, lambda gnode, position: position in _QUANT_WEIGHT_INPUTS.get(gnode.op, ())
+        )
+
+    def _loop_states(self) -> set[tuple[GNode, int]]:
+        """The initial values of the states every Loop/Scan body updates from step to step: a
+        loop that carries a state forward is a recurrence, whatever its body computes."""
+        uses: set[tuple[GNode, int]] = set()
+        for scope in self.index.scopes:
+            owner = scope.owner
+            if owner is None or owner.op not in ("Loop", "Scan"):
+                continue
+            uses.update(
+                (owner, state.position) for state in self.index.states(scope) if not state.unchanged
+            )
+        return uses
+
+    def _only_initial_state(self, vid: ValueId, state_uses: set[tuple[GNode, int]]) -> bool:
+        """Every use of the value ends, through data movement only, in an initial state."""
+        stack = [vid]
+        seen: set[ValueId] = set()
+        found = False
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if current in self.index.graph_outputs:
+                return False
+            for gnode, position in self.index.uses(current):
+                if (gnode, position) in state_uses:
+                    found = True
+                elif gnode.op in _DATA_MOVEMENT and (position == 0 or gnode.op == "Concat"):
+                    stack.extend(self.index.output_ids(gnode))
+                else:
+                    return False
+        return found
+
+    def _reaches(self, vid: ValueId, accept: Callable[[GNode, int], bool]) -> bool:
+        """Some use of the value, possibly through data movement, satisfies `accept`."""
+        stack = [vid]
+        seen: set[ValueId] = set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for gnode, position in self.index.uses(current):
+                if accept(gnode, position):
+                    return True
+                if gnode.op in _DATA_MOVEMENT and (position == 0 or gnode.op == "Concat"):
+                    stack.extend(self.index.output_ids(gnode))
+        return False
+
+    def _rows(
+        self, recurrences: list[_Recurrence], counted: set[str]
+    ) -> tuple[list[Layer], list[Stored]]:
+        """One row per recurrence and per other node reading stored tensors; each counted
+        tensor sits in exactly one row, except that recurrences sharing weights all list them."""
+        index = self.index
+        rows: list[_Row] = []
+        placed: set[str] = set()
+        owner: dict[GNode, _Row] = {}
+        for recurrence in recurrences:
+            row = _Row(recurrence.layer.name, recurrence.row_type, recurrence.order)
+            row.tensors = sorted(
+                (s for s in recurrence.claimed if s.key in counted), key=lambda s: s.key
+            )
+            rows.append(row)
+            placed.update(s.key for s in row.tensors)
+            for gnode in recurrence.members:
+                owner.setdefault(gnode, row)
+        plain: dict[GNode, _Row] = {}
+        for gnode in index.nodes:
+            if gnode.op == "Constant" and gnode.node.domain in _STANDARD:
+                continue
+            target = owner.get(gnode)
+            outputs = index.output_ids(gnode)
+            if target is None and outputs and all(v in index.static for v in outputs):
+                continue  # prepares a weight for a later node, which gets the row
+            for vid in gnode.inputs:
+                if vid is None or vid not in index.static:
+                    continue
+                for root in sorted(index.roots(vid), key=lambda s: s.key):
+                    if root.key not in counted or root.key in placed:
+                        continue
+                    placed.add(root.key)
+                    if target is None:
+                        target = plain.setdefault(gnode, _Row(gnode.label, gnode.op, gnode.order))
+                    target.tensors.append(root)
+        extras: list[Stored] = []
+        for row in plain.values():
+            if all(s.elements <= 1 for s in row.tensors):
+                extras.extend(row.tensors)
+            else:
+                rows.append(row)
+        extras += [
+            s for s in _unique(index.stored_tensors()) if s.key in counted and s.key not in placed
+        ]
+        rows.sort(key=lambda row: row.order)
+        layers = [Layer(row.name, row.type, _tensors(row.tensors)) for row in rows]
+        return layers, extras
+
+    # --- checks and facts -------------------------------------------------------------
+
+    def _check_payloads(self, stored: list[Stored]) -> None:
+        """Declared shapes must match the stored byte counts: a mismatch means damage (or a
+        tampered shape), and counting it would report nonsense."""
+        for tensor in stored:
+            meta = tensor.meta
+            if meta is None or meta.is_external or meta.has_segment:
+                continue
+            count = tensor.elements
+            bits = tensor.dtype.bits
+            scale = 2 if tensor.dtype.name.startswith("complex") else 1
+            found: str | None = None
+            if meta.raw_bytes is not None:
+                if bits and meta.raw_bytes != math.ceil(count * bits / 8):
+                    found = f"{meta.raw_bytes:,} bytes of raw data"
+            elif meta.fixed_count is not None:
+                if meta.fixed_count != count * scale:
+                    found = f"{meta.fixed_count:,} values"
+            elif meta.varint_max:
+                if bits >= 8 and not meta.varint_min <= count * scale <= meta.varint_max:
+                    found = f"between {meta.varint_min:,} and {meta.varint_max:,} values"
+            elif meta.string_count:
+                if meta.string_count != count:
+                    found = f"{meta.string_count:,} strings"
+            elif count:
+                self.warnings.append(
+                    f"tensor '{tensor.name}' in {tensor.location} declares {count:,} elements "
+                    "but stores no data (a structure-only file?)"
+                )
+            if found is not None:
+                raise CorruptModelError(
+                    one_line(
+                        f"{self.path}: tensor '{tensor.name}' declares shape {list(tensor.shape)} "
+                        f"({count:,} {tensor.dtype.name} elements) but stores {found}: "
+                        "the file is damaged"
+                    )
+                )
+
+    def _details(self, stored: list[Stored], extras: list[Stored]) -> list[Detail]:
+        meta = self.meta
+        details = [Detail("ir_version", str(meta.ir_version) if meta.ir_version else "unknown")]
+        opsets = ", ".join(f"{domain or 'ai.onnx'} {version}" for domain, version in meta.opsets)
+        details.append(Detail("opsets", opsets or "none declared"))
+        details.append(
+            Detail(
+                "graphs", f"{len(self.index.nodes):,} nodes in {len(self.index.scopes)} graph(s)"
+            )
+        )
+        main, sub = initializer_elements(self.index)
+        count = sum(1 for s in stored if s.origin is not Origin.CONSTANT)
+        details.append(
+            Detail(
+                "initializers",
+                f"{count:,} tensors, {main + sub:,} elements ({main:,} in the main graph, "
+                f"{sub:,} in subgraphs)",
+            )
+        )
+        constants = [s for s in stored if s.origin is Origin.CONSTANT]
+        if constants:
+            details.append(
+                Detail(
+                    "constant nodes",
+                    f"{len(constants):,} tensors, {sum(s.elements for s in constants):,} elements",
+                )
+            )
+        external = self._external(stored)
+        if external:
+            details.append(Detail("external data", external))
+        if extras:
+            details.append(
+                Detail(
+                    "outside layer rows",
+                    f"{len(extras):,} constants, {sum(s.elements for s in extras):,} elements "
+                    "(counted in the total)",
+                )
+            )
+        if self.inferred_for:
+            details.append(Detail("shape inference", "used for " + ", ".join(self.inferred_for)))
+        return details
+
+    def _external(self, stored: list[Stored]) -> str:
+        """Name and size of each external data file; files are stat-ed, never opened, and
+        only inside the model's folder."""
+        base = self.path.parent.resolve()
+        sizes: dict[str, int | None] = {}
+        for tensor in stored:
+            meta = tensor.meta
+            if meta is None or not meta.is_external:
+                continue
+            entries = dict(meta.external)
+            location = entries.get("location", "")
+            if not location:
+                self.warnings.append(f"tensor '{tensor.name}': external data without a location")
+                continue
+            if location not in sizes:
+                sizes[location] = self._external_size(base, location)
+            size = sizes[location]
+            try:
+                offset = int(entries.get("offset", "0") or 0)
+                length = int(entries["length"]) if entries.get("length") else None
+            except ValueError:
+                self.warnings.append(f"tensor '{tensor.name}': unreadable external offset/length")
+                continue
+            expected = math.ceil(tensor.elements * tensor.dtype.bits / 8)
+            if length is not None and tensor.dtype.bits and length != expected:
+                self.warnings.append(
+                    f"tensor '{tensor.name}': external length {length:,} bytes, but its shape "
+                    f"{list(tensor.shape)} needs {expected:,}"
+                )
+            end = offset + (length if length is not None else expected)
+            if size is not None and end > size:
+                self.warnings.append(
+                    f"tensor '{tensor.name}': external data ends at byte {end:,} but "
+                    f"'{location}' holds {size:,} bytes"
+                )
+        return ", ".join(
+            f"{name} ({size:,} bytes)" if size is not None else f"{name} (not available)"
+            for name, size in sizes.items()
+        )
+
+    def _external_size(self, base: Path, location: str) -> int | None:
+        parts = re.split(r"[\\/]", location)
+        outside = (
+            location.startswith(("/", "\\"))
+            or re.match(r"^[A-Za-z]:", location) is not None
+            or ".." in parts
+        )
+        target = base / location
+        if not outside:
+            try:
+                outside = not target.resolve().is_relative_to(base)
+            except (OSError, RuntimeError):
+                outside = True
+        if outside:
+            self.warnings.append(
+                f"external data path '{location}' points outside the model's folder: "
+                "not opened (rnninspect reads nothing outside it)"
+            )
+            return None
+        try:
+            return target.stat().st_size
+        except FileNotFoundError:
+            self.warnings.append(
+                f"external data file '{location}' is missing; shapes come from the model "
+                "file, so the counts are unaffected"
+            )
+        except OSError as error:
+            self.warnings.append(f"external data file '{location}': {error.strerror or error}")
+        return None
+
+
+def initializer_elements(index: Index) -> tuple[int, int]:
+    """Elements of all initializers: (main graph, subgraphs), whatever their dtype."""
+    main = sub = 0
+    for value in index.values.values():
+        stored = value.stored
+        if stored is None or stored.origin is Origin.CONSTANT:
+            continue
+        if value.id.scope == 0:
+            main += stored.elements
+        else:
+            sub += stored.elements
+    return main, sub
+
+
+def _attr_int(gnode: GNode, name: str) -> int | None:
+    attr = gnode.node.attribute(name)
+    return attr.i if attr is not None else None
+
+
+def _concrete(shape: tuple[int | str | None, ...] | None) -> tuple[int, ...] | None:
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return None
+    return tuple(d for d in shape if isinstance(d, int))
+
+
+def _unique(tensors: Iterable[Stored]) -> list[Stored]:
+    seen: dict[str, Stored] = {}
+    for tensor in tensors:
+        seen.setdefault(tensor.key, tensor)
+    return list(seen.values())
+
+
+def _tensor(stored: Stored) -> Tensor:
+    return Tensor(stored.key, stored.name, stored.shape, stored.dtype.name, stored.dtype.itemsize)
+
+
+def _tensors(stored: Iterable[Stored]) -> tuple[Tensor, ...]:
+    return tuple(_tensor(s) for s in stored)
+
+
+def _proto_graphs(graph: Any) -> Iterator[Any]:
+    """The proto's graphs in the order `Index` numbers its scopes (depth-first, attribute
+    order)."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _proto_graphs(attr.g)
+            for sub in attr.graphs:
+                yield from _proto_graphs(sub)

@@ -1,0 +1,332 @@
+"""The ONNX reader against truth recorded by the generator (fixtures/onnx/manifest.json, measured
+with the onnx package and the source frameworks) and against the real-world corpus when present.
+
+Total definition (see inspector/readers/onnx_reader.py): float initializers + float Constant
+values - tensors used only as initial states + integer weights feeding DequantizeLinear.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
+from inspector.analysis import inspect_file
+from inspector.cli import app
+from inspector.onnx_graph import Index
+from inspector.onnx_wire import parse_model
+from inspector.readers.onnx_reader import initializer_elements
+
+ENTRIES = [e for e in manifest_entries("onnx") if e["file"] and e["file"].endswith(".onnx")]
+REAL = [e for e in realworld_entries("onnx") if (REALWORLD / "files" / e["file"]).exists()]
+DIRECTIONS = {
+    "forward": ["forward"],
+    "reverse": ["backward"],
+    "bidirectional": ["forward", "backward"],
+}
+runner = CliRunner()
+
+
+def _report(entry: dict) -> dict:
+    return inspect_file(FIXTURES / entry["file"]).to_dict()
+
+
+def _location(graph: str) -> str:
+    """The manifest names a body 'main/node.attr'; the reader says 'main/node:attr'."""
+    head, _, tail = graph.rpartition(".")
+    return f"{head}:{tail}" if head and "/" in graph else graph
+
+
+def _expected_total(truth: dict) -> int:
+    dequantized = sum(
+        item["elements"]
+        for node in truth["recurrent_nodes"]
+        for item in node["inputs"].values()
+        if item.get("computed_by") == "DequantizeLinear"
+    )
+    return (
+        truth["float_initializer_elements"]
+        + truth["constant_node_float_elements"]
+        - truth["state_tensor_elements"]
+        + dequantized
+    )
+
+
+def _lowered_truth(truth: dict) -> list[dict]:
+    """Loops and Scans whose body holds a fused op are reported as that op, not lowered."""
+    return [item for item in truth["lowered"] if not item.get("fused_ops_inside")]
+
+
+needs_fixtures = pytest.mark.skipif(not ENTRIES, reason="fixtures/onnx/ not generated")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+def test_fused_nodes_match_the_generator(entry: dict) -> None:
+    truth = entry["onnx_truth"]
+    report = _report(entry)
+    fused = [layer for layer in report["recurrent_layers"] if not layer["lowered"]]
+    assert len(fused) == len(truth["recurrent_nodes"])
+    for node, layer in zip(truth["recurrent_nodes"], fused, strict=True):
+        assert layer["type"] == node["op_type"]
+        assert layer["params"] == node["params"]
+        assert layer["units"] == (node["hidden_size"] or node["hidden_size_from_R"])
+        directions = DIRECTIONS[node["direction"]]
+        assert layer["directions"] == len(directions)
+        assert sorted({t["direction"] for t in layer["tensors"]}) == sorted(directions)
+        assert layer["location"] == _location(node["graph"])
+        assert layer["check"] == "ok", layer["reason"]
+        for label, role in (("W", "kernel"), ("R", "recurrent_kernel"), ("P", "peephole")):
+            if label in node["inputs"]:
+                views = [t for t in layer["tensors"] if t["role"] == role]
+                assert [list(node["inputs"][label]["shape"][1:])] * len(directions) == [
+                    t["shape"] for t in views
+                ]
+        if "B" in node["inputs"]:
+            halves = [t for t in layer["tensors"] if t["role"] in ("input_bias", "recurrent_bias")]
+            assert len(halves) == 2 * len(directions)
+        assert ("linear_before_reset=" in " ".join(layer["notes"])) == (node["op_type"] == "GRU")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+def test_total_follows_the_definition(entry: dict) -> None:
+    truth = entry["onnx_truth"]
+    report = _report(entry)
+    assert report["total_params"] == _expected_total(truth)
+    states = sum(e["params"] for e in report["excluded"] if e["reason"].startswith("initial"))
+    assert states == truth["state_tensor_elements"]
+    assert report["trainable_params"] is None  # ONNX has no notion of trainable
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+def test_rows_and_extras_add_up_to_the_total(entry: dict) -> None:
+    """Each counted tensor sits in one row, or among the single-value constants outside rows;
+    only recurrences sharing a weight both list it."""
+    report = inspect_file(FIXTURES / entry["file"])
+    model = report.model
+    keys = [t.key for layer in model.layers for t in layer.tensors]
+    keys += [t.key for t in model.extra_tensors]
+    distinct = {t.key: t for layer in model.layers for t in layer.tensors}
+    distinct.update({t.key: t for t in model.extra_tensors})
+    assert sum(t.params for t in distinct.values()) == report.totals.total
+    recurrent = {layer.name for layer in model.recurrent_layers}
+    for key in {k for k in keys if keys.count(k) > 1}:
+        owners = {layer.name for layer in model.layers if key in {t.key for t in layer.tensors}}
+        assert owners <= recurrent
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+def test_lowered_recurrences_are_found(entry: dict) -> None:
+    truth = entry["onnx_truth"]
+    full = inspect_file(FIXTURES / entry["file"])
+    report = full.to_dict()
+    expected = _lowered_truth(truth)
+    lowered = [layer for layer in report["recurrent_layers"] if layer["lowered"]]
+    assert len(lowered) == len(expected)
+    rows = {row.name: row for row in full.model.layers}
+    for item, layer in zip(expected, lowered, strict=True):
+        assert layer["cell"] == {"RNN": "SimpleRNN"}.get(item["cell_hint"], item["cell_hint"])
+        assert layer["check"] == "ok", layer["reason"]
+        # The layer's row holds every weight (2+ elements) the generator saw the recurrence
+        # use; the split keeps the cell's own (a folded first step is in the row only).
+        weights = [t for t in rows[layer["name"]].tensors if t.params > 1]
+        assert sum(t.params for t in weights) == item["weight_elements"]
+        assert {t.name for t in weights} >= {t["name"] for t in layer["tensors"]}
+    if truth["recurrent_nodes"] or truth["lowered"]:
+        assert report["recurrent_layers"], "a recurrent model must never show none"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+def test_initializer_elements_and_facts(entry: dict) -> None:
+    truth = entry["onnx_truth"]
+    index = Index(parse_model((FIXTURES / entry["file"]).read_bytes()))
+    main, sub = initializer_elements(index)
+    assert main + sub == truth["initializer_elements_total"]
+    assert main == truth["initializers_by_graph"].get("main", {}).get("elements", 0)
+    details = _report(entry)["details"]
+    assert details["ir_version"] == str(truth["ir_version"])
+    for domain, version in truth["opset_import"].items():
+        assert f"{domain} {version}" in details["opsets"]
+
+
+def _by_file(name: str) -> dict:
+    return next(e for e in ENTRIES if e["file"] == name)
+
+
+@needs_fixtures
+def test_weight_sources_are_named() -> None:
+    notes = {
+        name: " ".join(_report(_by_file(name))["recurrent_layers"][0]["notes"])
+        for name in (
+            "onnx/hand_lstm_weights_as_inputs.onnx",
+            "onnx/hand_rnn_constant_w.onnx",
+            "onnx/hand_lstm_dequantize_w.onnx",
+            "onnx/hand_lstm_no_hidden_size.onnx",
+            "onnx/hand_lstm_layout1.onnx",
+        )
+    }
+    assert "graph input 'W'" in notes["onnx/hand_lstm_weights_as_inputs.onnx"]
+    assert "Constant node" in notes["onnx/hand_rnn_constant_w.onnx"]
+    assert "computed by DequantizeLinear" in notes["onnx/hand_lstm_dequantize_w.onnx"]
+    assert "hidden_size is not set" in notes["onnx/hand_lstm_no_hidden_size.onnx"]
+    assert "layout=1" in notes["onnx/hand_lstm_layout1.onnx"]
+
+
+@needs_fixtures
+def test_graph_input_weights_are_checked_but_not_counted() -> None:
+    report = _report(_by_file("onnx/hand_lstm_weights_as_inputs.onnx"))
+    assert report["total_params"] == 0
+    assert report["recurrent_layers"][0]["check"] == "ok"
+    assert any("not stored in the file" in w for w in report["warnings"])
+
+
+@needs_fixtures
+def test_external_data_is_listed_and_missing_data_warns() -> None:
+    present = _report(_by_file("onnx/external/hand_lstm_external.onnx"))
+    size = (FIXTURES / "onnx/external/x.data").stat().st_size
+    assert present["details"]["external data"] == f"x.data ({size:,} bytes)"
+    assert not present["warnings"]
+    missing = _report(_by_file("onnx/external_missing/hand_lstm_external.onnx"))
+    assert missing["total_params"] == present["total_params"]
+    assert any("x.data" in w and "missing" in w for w in missing["warnings"])
+
+
+@needs_fixtures
+def test_reverse_direction_is_backward() -> None:
+    layer = _report(_by_file("onnx/hand_lstm_reverse.onnx"))["recurrent_layers"][0]
+    assert {t["direction"] for t in layer["tensors"]} == {"backward"}
+
+
+@needs_fixtures
+def test_weights_are_never_decoded_and_onnx_is_not_imported() -> None:
+    """A file whose weights come straight from initializers needs neither onnx nor its data."""
+    code = (
+        "import sys; from inspector.analysis import inspect_file; "
+        f"r = inspect_file({str(FIXTURES / 'onnx/torch_legacy_lstm_2layer_h16_d8.onnx')!r}); "
+        "print(r.totals.total, 'onnx' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["3840", "False"]
+
+
+@needs_fixtures
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("onnx/torch_legacy_lstm_h16_d8.onnx", 0), ("onnx/hand_unrolled_simplernn.onnx", 0)],
+)
+def test_cli_json(name: str, code: int) -> None:
+    result = runner.invoke(app, [str(FIXTURES / name), "--format", "json"])
+    assert result.exit_code == code, result.output
+    report = json.loads(result.stdout)
+    assert report["format"] == "onnx"
+    assert all("lowered" in layer for layer in report["recurrent_layers"])
+
+
+@needs_fixtures
+def test_cli_table_names_every_lowered_layer() -> None:
+    result = runner.invoke(app, [str(FIXTURES / "onnx/tf2onnx_simplernn_h16_d8.onnx")])
+    assert result.exit_code == 0, result.output
+    assert "No recurrent layers" not in result.stdout
+    assert "lowered recurrence: Loop body" in result.stdout
+
+
+# --- the real-world corpus ----------------------------------------------------------------
+
+
+def _real(entry: dict) -> dict:
+    return inspect_file(REALWORLD / "files" / entry["file"]).to_dict()
+
+
+@pytest.mark.skipif(not REAL, reason="../shared/realworld is not present")
+@pytest.mark.parametrize("entry", REAL, ids=entry_id)
+def test_realworld_recurrent_nodes(entry: dict) -> None:
+    truth = entry["ground_truth"]
+    report = _real(entry)
+    fused = [layer for layer in report["recurrent_layers"] if not layer["lowered"]]
+    assert len(fused) == len(truth["recurrent_nodes"])
+    for node, layer in zip(truth["recurrent_nodes"], fused, strict=True):
+        assert layer["type"] == node["op_type"]
+        assert layer["units"] == node["hidden_size"]
+        assert layer["params"] == node["W_R_B_P_elements"]
+        assert layer["check"] == "ok"
+        directions = DIRECTIONS[node["direction"]]
+        for label, role in (("W", "kernel"), ("R", "recurrent_kernel")):
+            shapes = [t["shape"] for t in layer["tensors"] if t["role"] == role]
+            assert shapes == [node["inputs"][label]["shape"][1:]] * len(directions)
+        assert layer["location"] == _location(node["graph"])
+    if entry.get("is_control"):
+        assert not report["recurrent_layers"]
+
+
+@pytest.mark.skipif(not REAL, reason="../shared/realworld is not present")
+@pytest.mark.parametrize("entry", REAL, ids=entry_id)
+def test_realworld_initializer_totals(entry: dict) -> None:
+    truth = entry["ground_truth"]
+    index = Index(parse_model((REALWORLD / "files" / entry["file"]).read_bytes()))
+    main, sub = initializer_elements(index)
+    assert (main, sub) == (
+        truth["initializer_elements_main_graph"],
+        truth["initializer_elements_subgraphs"],
+    )
+
+
+@pytest.mark.skipif(not REAL, reason="../shared/realworld is not present")
+def test_realworld_scan_lstm_is_reported_lowered() -> None:
+    entry = next((e for e in REAL if "Scan" in e["ground_truth"]["main_graph_ops"]), None)
+    if entry is None:
+        pytest.skip("no Scan model in the corpus")
+    report = _real(entry)
+    lowered = [layer for layer in report["recurrent_layers"] if layer["lowered"]]
+    assert [layer["cell"] for layer in lowered] == ["LSTM"]
+    assert lowered[0]["type"] == "Scan"
+    assert report["warnings"], "an uncertain lowered recurrence must say so"
+
+
+@needs_fixtures
+def test_locations_of_nested_ops() -> None:
+    report = _report(_by_file("onnx/hand_if_lstm.onnx"))
+    assert report["recurrent_layers"][0]["location"].startswith("main/")
+    assert ":then_branch" in report["recurrent_layers"][0]["location"]
+
+
+def test_unrolled_chain_with_a_weight_copy_per_step(tmp_path: Path) -> None:
+    """Long dynamo exports store the recurrent weight once per step: the chain is still one
+    recurrence, the formula uses one copy, the total counts every copy the file holds."""
+    h, d, steps = 4, 3, 4
+    inits = [
+        numpy_helper.from_array(np.ones((d, h), np.float32), "Wx"),
+        numpy_helper.from_array(np.ones((h,), np.float32), "b"),
+    ]
+    nodes, state = [], None
+    for t in range(steps):
+        nodes.append(helper.make_node("MatMul", [f"x{t}", "Wx"], [f"px{t}"]))
+        pre = f"px{t}"
+        if state is not None:
+            inits.append(numpy_helper.from_array(np.ones((h, h), np.float32), f"Wh_copy{t}"))
+            nodes.append(helper.make_node("MatMul", [state, f"Wh_copy{t}"], [f"ph{t}"]))
+            nodes.append(helper.make_node("Add", [f"px{t}", f"ph{t}"], [f"s{t}"]))
+            pre = f"s{t}"
+        nodes.append(helper.make_node("Add", [pre, "b"], [f"a{t}"]))
+        nodes.append(helper.make_node("Tanh", [f"a{t}"], [f"h{t}"]))
+        state = f"h{t}"
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(f"x{t}", TensorProto.FLOAT, [1, d]) for t in range(steps)],
+        [helper.make_tensor_value_info(state, TensorProto.FLOAT, [1, h])],
+        inits,
+    )
+    path = tmp_path / "copies.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    report = inspect_file(path).to_dict()
+    (layer,) = report["recurrent_layers"]
+    assert layer["lowered"] and layer["cell"] == "SimpleRNN" and layer["check"] == "ok"
+    assert layer["params"] == h * d + h * h + h
+    assert report["total_params"] == h * d + h + (steps - 1) * h * h
+    assert any("once per step" in w for w in report["warnings"])
