@@ -1,23 +1,35 @@
-"""Command line: `rnninspect MODEL [MODEL ...]` and its subcommands.
+"""Command line: `rnninspect MODEL|DIR ...` and the `formula` and `explain` subcommands.
 
 The only place where exceptions become a message on stderr and an exit code:
-0 inspected and every check passed, 1 inspected but a check failed, 2 could not inspect.
+0 inspected and every check and gate passed, 1 inspected but a check or a gate failed,
+2 could not inspect (or a usage error). Heavy modules (the readers, h5py, onnx, tabulate) are
+imported inside the commands, so `rnninspect --help` stays fast.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from typer.core import TyperGroup
 
 from inspector import __version__
-from inspector.errors import InspectorError
+from inspector.errors import InspectorError, UsageError
+
+if TYPE_CHECKING:
+    from inspector.batch import Outcome
+    from inspector.gates import Budget
+    from inspector.render import LayerView, Style
+    from inspector.supervise import Started
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
+PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
 
 
 class _DefaultToInspect(TyperGroup):
@@ -40,13 +52,26 @@ app = typer.Typer(
     help="Inspect saved Keras (.h5, .keras) and ONNX models without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
-    "`rnninspect MODEL ...` is short for `rnninspect inspect MODEL ...`.",
+    "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
 )
 
 
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class DocFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class ConventionName(str, Enum):
+    keras = "keras"
+    onnx = "onnx"
+    pytorch = "pytorch"
 
 
 def _version(value: bool) -> None:
@@ -69,57 +94,451 @@ def _error(message: str) -> None:
     typer.echo(f"rnninspect: error: {message}", err=True)
 
 
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Bad input from the user or the file: one line on stderr, exit 2, no traceback."""
+    try:
+        yield
+    except InspectorError as error:
+        _error(str(error))
+        raise typer.Exit(error.exit_code) from None
+
+
+# ------------------------------------------------------------------------------ inspect
+
+_OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the output to this file instead of stdout (never coloured).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+_ReaderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reader",
+        help="Skip detection and use this reader: hdf5, keras-zip or onnx.",
+        show_default=False,
+    ),
+]
+
+
+DEFAULT_TIMEOUT = 60.0
+_TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Give up on a file (exit 2) that takes longer than this to read; 0 for no limit.",
+    ),
+]
+
+
 @app.command("inspect")
 def inspect_command(
     models: Annotated[
         list[Path],
         typer.Argument(
-            help="Model files: Keras .h5/.hdf5, .keras, ONNX .onnx.", show_default=False
+            metavar="MODEL|DIR",
+            help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx) or directories to scan.",
+            show_default=False,
         ),
     ],
     output_format: Annotated[
         OutputFormat,
-        typer.Option("--format", "-f", help="Output format. json prints the documented contract."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (terminal), markdown (pastes into a pull request), csv (one row per "
+            "layer) or json (the documented contract).",
+        ),
     ] = OutputFormat.table,
-    reader: Annotated[
+    output: _OutputOption = None,
+    reader: _ReaderOption = None,
+    all_layers: Annotated[
+        bool,
+        typer.Option("--all-layers", help="List layers without parameters too."),
+    ] = False,
+    recurrent_only: Annotated[
+        bool,
+        typer.Option(
+            "--recurrent-only", help="List recurrent layers only (totals still count all)."
+        ),
+    ] = False,
+    max_params: Annotated[
         str | None,
         typer.Option(
-            "--reader",
-            help="Skip detection and use this reader: hdf5, keras-zip or onnx.",
+            "--max-params",
+            metavar="N",
+            help="Fail (exit 1) if a model has more parameters, e.g. 250000, 200k, 1.5M.",
             show_default=False,
         ),
     ] = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            metavar="SIZE",
+            help="Fail if a model's weights take more bytes at their stored dtype, e.g. 50MB "
+            "(10^6), 2GiB (2^30), 800000.",
+            show_default=False,
+        ),
+    ] = None,
+    max_layer_params: Annotated[
+        str | None,
+        typer.Option(
+            "--max-layer-params",
+            metavar="N",
+            help="Fail if any single layer has more parameters.",
+            show_default=False,
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
+    ] = False,
+    timeout: _TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Report every layer's parameter count and check each recurrent layer against the
-    formula. Exit 0: all checks ok; 1: a check failed; 2: a file could not be inspected."""
-    from inspector.analysis import Report, inspect_file
-    from inspector.render import render_json, render_table
+    formula. A directory is scanned for model files and summarised one row per file.
+    Exit 0: all checks and gates pass; 1: a check or gate failed; 2: a file could not be
+    inspected."""
+    with _user_errors():
+        budget = _budget(max_params, max_size, max_layer_params, strict)
+        view = _view(all_layers, recurrent_only, output_format)
+    _bounded(
+        lambda started: _inspection(
+            models, output_format, output, reader, view, budget, started=started
+        ),
+        timeout,
+    )
 
-    reports: list[Report] = []
-    unreadable = False
-    for path in models:
+
+def _bounded(work: Callable[[Started], None], seconds: float) -> None:
+    """Run a command's work with a time bound per file (see inspector/supervise.py)."""
+    from inspector.supervise import run_bounded
+
+    def run(started: Started) -> int:
         try:
-            reports.append(inspect_file(path, reader))
-        except InspectorError as error:
-            _error(str(error))
-            unreadable = True
-        except RecursionError:
-            _error(f"{path}: structure nested too deeply to inspect")
-            unreadable = True
-        except Exception as error:  # a bug: say so in one line, never a traceback
-            _error(
-                f"{path}: internal error (please report this bug): {type(error).__name__}: {error}"
-            )
-            unreadable = True
-    if reports:
-        if output_format is OutputFormat.json:
-            typer.echo(render_json(reports, as_array=len(models) > 1))
-        else:
-            typer.echo("\n\n".join(render_table(report) for report in reports))
-    if unreadable:
+            work(started)
+        except typer.Exit as done:
+            return int(done.exit_code)
+        return EXIT_OK
+
+    code = run_bounded(run, seconds)
+    if code:
+        raise typer.Exit(code)
+
+
+def _inspection(
+    models: Sequence[Path],
+    output_format: OutputFormat,
+    output: Path | None,
+    reader: str | None,
+    view: LayerView,
+    budget: Budget,
+    *,
+    started: Started,
+) -> None:
+    from inspector.gates import evaluate
+    from inspector.render import gate_message
+
+    targets, scanned = _targets(models)
+    files = [target for target in targets if isinstance(target, Path)]
+    outcomes = _inspect_all(
+        targets, reader, progress=scanned and _wants_progress(len(files)), started=started
+    )
+    reports = [outcome.report for outcome in outcomes if outcome.report is not None]
+    style = _style(output, output_format is OutputFormat.table)
+    text = _render_inspection(outcomes, output_format, view, style, scanned=scanned)
+    with _user_errors():
+        _emit(text, output, style)
+    failures = [failure for report in reports for failure in evaluate(report, budget)]
+    for failure in failures:
+        typer.echo(f"rnninspect: gate failed: {gate_message(failure)}", err=True)
+    if len(reports) < len(outcomes):
         raise typer.Exit(EXIT_UNREADABLE)
-    if any(report.failed for report in reports):
+    if failures or any(report.failed for report in reports):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _budget(
+    max_params: str | None, max_size: str | None, max_layer_params: str | None, strict: bool
+) -> Budget:
+    from inspector.gates import Budget
+    from inspector.sizes import parse_count, parse_size
+
+    return Budget(
+        max_params=None if max_params is None else parse_count(max_params, "--max-params"),
+        max_size=None if max_size is None else parse_size(max_size, "--max-size"),
+        max_layer_params=None
+        if max_layer_params is None
+        else parse_count(max_layer_params, "--max-layer-params"),
+        strict=strict,
+    )
+
+
+def _view(all_layers: bool, recurrent_only: bool, output_format: OutputFormat) -> LayerView:
+    from inspector.render import LayerView
+
+    if all_layers and recurrent_only:
+        raise UsageError("--all-layers and --recurrent-only exclude each other: choose one")
+    if all_layers:
+        return LayerView.ALL
+    if recurrent_only:
+        return LayerView.RECURRENT
+    # Tables for people hide parameterless layers; CSV is data, one row for every layer.
+    return LayerView.ALL if output_format is OutputFormat.csv else LayerView.WEIGHTED
+
+
+def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
+    """The files to inspect (a directory holding none is an outcome of its own: nothing could
+    be inspected there), and whether any argument was a directory to scan."""
+    from inspector.batch import Outcome
+    from inspector.discover import MODEL_SUFFIXES, model_files
+
+    targets: list[Path | Outcome] = []
+    scanned = False
+    for path in models:
+        if not path.is_dir():
+            targets.append(path)
+            continue
+        scanned = True
+        found = model_files(path)
+        targets.extend(found)
+        if not found:
+            looked_for = ", ".join(sorted(MODEL_SUFFIXES))
+            targets.append(
+                Outcome(
+                    str(path),
+                    error=f"{path}: directory holds no model files "
+                    f"(looked for {looked_for} and model file signatures)",
+                )
+            )
+    return targets, scanned
+
+
+def _wants_progress(files: int) -> bool:
+    return files >= PROGRESS_MIN_FILES and sys.stderr.isatty()
+
+
+def _inspect_all(
+    targets: Sequence[Path | Outcome], reader: str | None, *, progress: bool, started: Started
+) -> list[Outcome]:
+    from inspector.render import progress_line
+
+    outcomes = []
+    for done, target in enumerate(targets):
+        if not isinstance(target, Path):
+            outcomes.append(target)
+            continue
+        started(str(target))
+        outcomes.append(_inspect_one(target, reader))
+        if progress:
+            sys.stderr.write("\r\x1b[K" + progress_line(done + 1, len(targets), target.name))
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
+    for outcome in outcomes:
+        if outcome.error is not None:
+            _error(outcome.error)
+    return outcomes
+
+
+def _inspect_one(path: Path, reader: str | None) -> Outcome:
+    from inspector.analysis import inspect_file
+    from inspector.batch import Outcome
+
+    try:
+        return Outcome(str(path), report=inspect_file(path, reader))
+    except InspectorError as error:
+        return Outcome(str(path), error=str(error))
+    except RecursionError:
+        return Outcome(str(path), error=f"{path}: structure nested too deeply to inspect")
+    except Exception as error:  # a bug: say so in one line, never a traceback
+        return Outcome(
+            str(path),
+            error=f"{path}: internal error (please report this bug): "
+            f"{type(error).__name__}: {error}",
+        )
+
+
+def _render_inspection(
+    outcomes: Sequence[Outcome],
+    output_format: OutputFormat,
+    view: LayerView,
+    style: Style,
+    *,
+    scanned: bool,
+) -> str | None:
+    from inspector.render import Flavour, render_csv, render_json, render_reports, render_summary
+
+    reports = [outcome.report for outcome in outcomes if outcome.report is not None]
+    if output_format is OutputFormat.json:
+        if scanned:
+            return render_json(reports, as_array=True)
+        return render_json(reports, as_array=len(outcomes) > 1) if reports else None
+    if output_format is OutputFormat.csv:
+        return render_csv(reports, view) if reports or scanned else None
+    flavour = Flavour.MARKDOWN if output_format is OutputFormat.markdown else Flavour.TEXT
+    if scanned:
+        return render_summary(outcomes, flavour, style)
+    return render_reports(reports, flavour, view, style) if reports else None
+
+
+def _style(output: Path | None, decorated: bool) -> Style:
+    """Colour only on a terminal that did not set NO_COLOR (https://no-color.org), never in a
+    file; block characters only where the output can encode them."""
+    from inspector.render import Style
+
+    if output is not None:
+        return Style(colour=False, unicode=True)
+    colour = decorated and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return Style(colour=colour, unicode=_can_encode(sys.stdout, "█▉·"))
+
+
+def _can_encode(stream: TextIO, sample: str) -> bool:
+    try:
+        sample.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _emit(text: str | None, output: Path | None, style: Style | None = None) -> None:
+    if text is None:
+        return
+    if output is None:
+        typer.echo(text, color=style.colour if style else False)
+        return
+    try:
+        output.write_text(text + "\n", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"--output {output}: cannot write ({error.strerror or error})") from None
+
+
+# ------------------------------------------------------------------------------ formula
+
+
+@app.command("formula")
+def formula_command(
+    cell: Annotated[
+        str,
+        typer.Argument(
+            metavar="CELL",
+            help="simplernn (or rnn), lstm, gru, convlstm, convlstm1d/2d/3d.",
+            show_default=False,
+        ),
+    ],
+    units: Annotated[int, typer.Option("--units", "-u", metavar="U", help="Units (hidden size).")],
+    input_dim: Annotated[
+        int,
+        typer.Option(
+            "--input-dim", "-d", metavar="D", help="Input width (features per time step)."
+        ),
+    ],
+    bidirectional: Annotated[bool, typer.Option("--bidirectional", help="Two directions.")] = False,
+    no_bias: Annotated[bool, typer.Option("--no-bias", help="use_bias=False.")] = False,
+    reset_after: Annotated[
+        bool | None,
+        typer.Option(
+            "--reset-after/--no-reset-after",
+            help="GRU only. Keras default: --reset-after (two bias vectors).",
+            show_default=False,
+        ),
+    ] = None,
+    convention: Annotated[
+        ConventionName,
+        typer.Option(
+            "--convention",
+            help="Whose layout: keras (one bias vector), onnx or pytorch (always two).",
+        ),
+    ] = ConventionName.keras,
+    kernel_size: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel-size",
+            "-k",
+            metavar="K",
+            help="ConvLSTM kernel size: 3x3, 3,3 or the option repeated.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.table,
+    output: _OutputOption = None,
+) -> None:
+    """Print a recurrent layer's parameter count and its derivation, without any file."""
+    from inspector.cells import Convention
+    from inspector.render import render_formula, render_formula_json
+    from inspector.sizing import layer_spec, parse_kernel_size
+
+    with _user_errors():
+        spec = layer_spec(
+            cell,
+            units=units,
+            input_dim=input_dim,
+            convention=Convention(convention.value),
+            bidirectional=bidirectional,
+            use_bias=not no_bias,
+            reset_after=reset_after,
+            kernel_size=parse_kernel_size(kernel_size or []),
+        )
+        json_out = output_format is DocFormat.json
+        _emit(render_formula_json(spec) if json_out else render_formula(spec), output)
+
+
+# ------------------------------------------------------------------------------ explain
+
+
+@app.command("explain")
+def explain_command(
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A model file.", show_default=False)
+    ],
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            "--layer", "-l", metavar="NAME", help="Only this recurrent layer.", show_default=False
+        ),
+    ] = None,
+    reader: _ReaderOption = None,
+    output_format: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.table,
+    output: _OutputOption = None,
+    timeout: _TimeoutOption = DEFAULT_TIMEOUT,
+) -> None:
+    """Break recurrent layers into their gates, in the file's gate order: each gate's slice
+    of the kernel, the recurrent kernel and the bias, with shapes and counts."""
+    _bounded(
+        lambda started: _explain(model, layer, reader, output_format, output, started), timeout
+    )
+
+
+def _explain(
+    model: Path,
+    layer: str | None,
+    reader: str | None,
+    output_format: DocFormat,
+    output: Path | None,
+    started: Started,
+) -> None:
+    from inspector.explain import explain_model
+    from inspector.render import render_explain, render_explain_json
+
+    started(str(model))
+    outcome = _inspect_one(model, reader)
+    if outcome.report is None:
+        _error(outcome.error or str(model))
+        raise typer.Exit(EXIT_UNREADABLE)
+    found = outcome.report.model
+    with _user_errors():
+        explanations = explain_model(found, layer)
+        render = render_explain_json if output_format is DocFormat.json else render_explain
+        _emit(render(found.path, explanations), output)
 
 
 def main() -> None:

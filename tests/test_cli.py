@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,3 +137,22 @@ def test_installed_console_script() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total_params"] == TRUTH[LSTM]["total_params"]
+
+
+def test_pre_commit_hook_runs_the_console_script_on_model_files() -> None:
+    """`.pre-commit-hooks.yaml` (read as the flat key: value list it is; no YAML library needed)."""
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
+    hook = dict(
+        (key.strip(" -"), value.strip().strip("'"))
+        for key, value in (line.split(":", 1) for line in entries)
+    )
+    assert hook["id"] == "rnninspect"
+    assert hook["language"] == "python"
+    assert 'rnninspect = "inspector.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert hook["entry"] == "rnninspect"
+    files = re.compile(hook["files"])
+    for name in ("m.h5", "a/b.hdf5", "m.keras", "x/model.onnx"):
+        assert files.search(name), name
+    for name in ("m.h5.txt", "model.pt", "notes.md", "onnx"):
+        assert not files.search(name), name

@@ -12,6 +12,20 @@ from inspector.model import Tensor
 
 _MAX_DEPTH = 64
 
+# What h5py raises on a damaged file: libhdf5 errors arrive as OSError, RuntimeError, KeyError
+# or ValueError, and an error inside h5py's object lock as SystemError.
+HDF5_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    RuntimeError,
+    SystemError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    UnicodeDecodeError,
+)
+
 
 def child(group: h5py.Group, name: str) -> object:
     """`group[name]` if it is reached through a hard link, else None."""

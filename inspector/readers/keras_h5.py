@@ -19,13 +19,19 @@ from inspector import keras_infer, keras_layers, keras_v3
 from inspector.errors import CorruptModelError
 from inspector.keras_config import parse_model_config
 from inspector.model import FileFormat, Model, OptimizerState, Tensor
-from inspector.readers.hdf5_tree import child, datasets_under, external_references, tensor_of
+from inspector.readers.hdf5_tree import (
+    HDF5_ERRORS,
+    child,
+    datasets_under,
+    external_references,
+    tensor_of,
+)
 
 
 def read(path: Path) -> Model:
     try:
         handle = h5py.File(path, "r")
-    except OSError as error:
+    except HDF5_ERRORS as error:
         raise CorruptModelError(
             f"{path}: has an HDF5 signature but cannot be opened ({_short(error)}); "
             "the file is probably truncated or damaged"
@@ -33,7 +39,7 @@ def read(path: Path) -> Model:
     with handle:
         try:
             return _read_open(path, handle)
-        except (KeyError, OSError, RuntimeError, ValueError, TypeError) as error:
+        except HDF5_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged Keras HDF5 file ({_short(error)})") from None
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -21,13 +22,19 @@ from inspector import keras_layers, keras_v3
 from inspector.errors import CorruptModelError, NotAModelError
 from inspector.keras_config import parse_model_config
 from inspector.model import FileFormat, Model
-from inspector.readers.hdf5_tree import external_references
+from inspector.readers.hdf5_tree import HDF5_ERRORS, external_references
 from inspector.readers.keras_h5 import optimizer_state
 
 CONFIG = "config.json"
 METADATA = "metadata.json"
 WEIGHTS = "model.weights.h5"
 _MAX_JSON_BYTES = 64 * 1024 * 1024
+_ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    *HDF5_ERRORS,
+)
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
@@ -42,7 +49,7 @@ def read(path: Path) -> Model:
     with archive:
         try:
             return _read_archive(path, archive)
-        except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as error:
+        except _ARCHIVE_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged .keras archive ({error})") from None
 
 

@@ -1,0 +1,23 @@
+"""The outcome of inspecting one of many files: its report, or the one-line reason it could not
+be inspected. Pure data; the CLI fills it in and the renderer summarises it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from inspector.analysis import Report
+from inspector.model import Check
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: str
+    report: Report | None = None
+    error: str | None = None
+
+    @property
+    def checks(self) -> Counter[Check]:
+        if self.report is None:
+            return Counter()
+        return Counter(check.status for check in self.report.checks)

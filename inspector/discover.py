@@ -1,0 +1,60 @@
+"""Find the model files under a directory, by signature as well as by extension.
+
+A file is a candidate when its extension names a model format (it is then inspected whatever it
+holds, so a junk `.h5` is reported as unreadable rather than silently skipped), or when its first
+bytes carry a model signature: the HDF5 superblock, a zip whose first member is a Keras archive
+member, or the ONNX protobuf header. Hidden directories (`.git`, `.venv`, ...) are not entered
+and symbolic links to directories are not followed.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from inspector.readers import HEAD_BYTES, is_hdf5, is_onnx, is_zip
+
+MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx"})
+
+# Members a Keras v3 archive writes first (keras/src/saving/saving_lib.py writes metadata.json,
+# then config.json, then model.weights.h5); any other zip (.whl, .docx, .jar) is not a model.
+_KERAS_MEMBERS = frozenset({"metadata.json", "config.json", "model.weights.h5"})
+_ZIP_HEADER = struct.Struct("<26xHH")  # local file header up to the name and extra lengths
+
+
+def _is_keras_archive(head: bytes, path: Path) -> bool:
+    if not is_zip(head, path) or len(head) < _ZIP_HEADER.size:
+        return False
+    name_length, _extra = _ZIP_HEADER.unpack_from(head)
+    start = _ZIP_HEADER.size
+    return head[start : start + name_length].decode("utf-8", "replace") in _KERAS_MEMBERS
+
+
+SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (is_hdf5, _is_keras_archive, is_onnx)
+
+
+def is_candidate(path: Path) -> bool:
+    if path.suffix.lower() in MODEL_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError:
+        return False  # unreadable and not named like a model: not ours to report
+    return any(match(head, path) for match in SIGNATURES)
+
+
+def model_files(root: Path) -> list[Path]:
+    """Candidate files under `root`, in a stable order (sorted by path)."""
+    return sorted(path for path in _files(root) if is_candidate(path))
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        for name in files:
+            path = Path(directory, name)
+            if path.is_file():
+                yield path

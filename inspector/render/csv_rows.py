@@ -1,0 +1,80 @@
+"""CSV: one row per layer, the file name a column, so rows of many files stack into one sheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from inspector.analysis import RecurrentCheck, Report
+from inspector.render.report import LayerView, is_recurrent, shown_layers
+
+COLUMNS = (
+    "file",
+    "format",
+    "layer",
+    "type",
+    "params",
+    "trainable",
+    "share",
+    "recurrent",  # the layer is, or (a nested model) contains, a recurrent layer
+    "cell",
+    "units",
+    "input_dim",
+    "directions",
+    "expected_params",
+    "check",
+)
+
+
+def render_csv(reports: Sequence[Report], view: LayerView) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for report in reports:
+        writer.writerows(_rows(report, view))
+    return buffer.getvalue().rstrip("\n")
+
+
+def _rows(report: Report, view: LayerView) -> list[list[object]]:
+    checks = {check.layer.name: check for check in report.checks}
+    total = report.totals.total
+    rows = []
+    for layer in shown_layers(report, view):
+        check = checks.get(layer.name)
+        rows.append(
+            [
+                report.model.path,
+                report.model.format.value,
+                layer.name,
+                layer.type,
+                layer.params,
+                _flag(layer.trainable),
+                f"{layer.params / total:.6f}" if total else "",
+                _flag(is_recurrent(layer, report)),
+                *_recurrent_columns(check),
+            ]
+        )
+    return rows
+
+
+def _recurrent_columns(check: RecurrentCheck | None) -> list[object]:
+    if check is None:
+        return ["", "", "", "", "", ""]
+    layer = check.layer
+    return [
+        layer.cell.kind.value,
+        _blank(layer.cell.units),
+        _blank(layer.input_dim),
+        layer.directions,
+        _blank(check.expected),
+        check.status.value,
+    ]
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else str(value).lower()
+
+
+def _blank(value: int | None) -> object:
+    return "" if value is None else value

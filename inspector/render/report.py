@@ -1,0 +1,172 @@
+"""One file's report as blocks (terminal table, Markdown) and as the JSON contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import Enum
+
+from inspector.analysis import RecurrentCheck, Report
+from inspector.contract import convention_of, gate_order
+from inspector.model import Check, Layer, WidthSource
+from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
+from inspector.render.text import Style, bar, count, human_bytes, paint, shape, share
+
+
+class LayerView(Enum):
+    """Which rows the layer table shows; totals always cover every layer."""
+
+    WEIGHTED = "weighted"  # layers that hold parameters
+    ALL = "all"
+    RECURRENT = "recurrent"
+
+
+CHECK_COLOUR = {Check.OK: "green", Check.MISMATCH: "red", Check.UNVERIFIED: "yellow"}
+
+_WIDTH_SOURCE = {
+    WidthSource.CONFIG: "input width from the model config",
+    WidthSource.TENSOR: "input width from the kernel shape",
+    WidthSource.UNKNOWN: "input width unknown",
+}
+
+
+def render_json(reports: Sequence[Report], *, as_array: bool) -> str:
+    payload: object = [r.to_dict() for r in reports] if as_array else reports[0].to_dict()
+    return json.dumps(payload, indent=2)
+
+
+def is_recurrent(layer: Layer, report: Report) -> bool:
+    """The layer is, or (a nested model) contains, a recurrent layer."""
+    return any(
+        check.layer.name == layer.name or check.layer.name.startswith(layer.name + "/")
+        for check in report.checks
+    )
+
+
+def shown_layers(report: Report, view: LayerView) -> list[Layer]:
+    layers = report.model.layers
+    if view is LayerView.WEIGHTED:
+        return [layer for layer in layers if layer.params]
+    if view is LayerView.RECURRENT:
+        return [layer for layer in layers if is_recurrent(layer, report)]
+    return list(layers)
+
+
+def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Style) -> list[Block]:
+    model = report.model
+    producer = model.producer or "unknown"
+    details = [f"{detail.key}: {detail.value}" for detail in model.details]
+    if flavour is Flavour.MARKDOWN:
+        blocks: list[Block] = [
+            Heading(model.path, code=True),
+            Lines((f"format: {model.format.value}, producer: {producer}", *details)),
+        ]
+    else:
+        blocks = [Heading(f"{model.path}  [{model.format.value}]  producer: {producer}")]
+        if details:
+            blocks.append(Lines(tuple(details)))
+    blocks.append(_layer_table(report, view, flavour, style))
+    hidden = _hidden_note(report, view)
+    if hidden:
+        blocks.append(Lines((hidden,), indent=False))
+    if report.checks:
+        blocks += [
+            Heading("Recurrent layers"),
+            _tensor_table(report.checks),
+            Heading("Formula check"),
+            Lines(
+                tuple(
+                    line for check in report.checks for line in _check_lines(check, report, style)
+                )
+            ),
+        ]
+    else:
+        blocks.append(Lines(("No recurrent layers found.",), indent=False))
+    if flavour is Flavour.MARKDOWN:
+        blocks.append(Heading("Totals"))
+    blocks.append(Lines(tuple(_totals(report)), indent=False))
+    if model.warnings:
+        blocks += [Heading("Warnings"), Lines(model.warnings, bullets=True)]
+    return blocks
+
+
+def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style) -> Table:
+    total = report.totals.total
+    with_bar = flavour is Flavour.TEXT
+    rows = []
+    for layer in shown_layers(report, view):
+        row = [layer.name, layer.type, count(layer.params), share(layer.params, total)]
+        if with_bar:
+            row.append(bar(layer.params, total, style))
+        rows.append(tuple(row))
+    headers = ("layer", "type", "params", "share") + (("",) if with_bar else ())
+    align = ("left", "left", "right", "right") + (("left",) if with_bar else ())
+    return Table(headers, tuple(rows), align)
+
+
+def _hidden_note(report: Report, view: LayerView) -> str | None:
+    hidden = len(report.model.layers) - len(shown_layers(report, view))
+    if not hidden:
+        return None
+    if view is LayerView.RECURRENT:
+        return f"({hidden} non-recurrent layer(s) not shown; the totals count every layer)"
+    return f"({hidden} layer(s) without parameters not shown; --all-layers lists them)"
+
+
+def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
+    rows = []
+    for check in checks:
+        for item in check.layer.tensors:
+            rows.append(
+                (
+                    check.layer.name,
+                    item.direction.value if item.direction else "-",
+                    item.role.value + (f" [{item.gate}]" if item.gate else ""),
+                    shape(item.tensor.shape),
+                    item.tensor.dtype,
+                    count(item.tensor.params),
+                )
+            )
+    return Table(
+        ("layer", "direction", "tensor", "shape", "dtype", "params"),
+        tuple(rows),
+        ("left", "left", "left", "left", "left", "right"),
+    )
+
+
+def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[str]:
+    layer = check.layer
+    gates = ",".join(gate_order(layer, convention_of(report.model.format)))
+    head = f"{layer.name} ({layer.type}, units={layer.cell.units}, gates {gates or 'unknown'}"
+    if layer.directions == 2:
+        head += ", bidirectional"
+    head += ")"
+    status = paint(check.status.value, CHECK_COLOUR[check.status], style)
+    if check.expected is None:
+        return [f"{head}: {status} - {check.reason}", *(f"    - {note}" for note in layer.notes)]
+    line = (
+        f"{head}: {check.expression} = {count(check.expected)}; stored {count(layer.params)} "
+        f"-> {status}  ({_WIDTH_SOURCE[layer.input_dim_source]}: {layer.input_dim})"
+    )
+    lines = [line, f"    {check.reason}"] if check.reason else [line]
+    return lines + [f"    - {note}" for note in layer.notes]
+
+
+def _totals(report: Report) -> list[str]:
+    totals = report.totals
+    lines = [
+        f"Total params: {count(totals.total)} ({human_bytes(totals.weights_bytes)})",
+        f"Trainable params: {count(totals.trainable)}",
+        f"Non-trainable params: {count(totals.non_trainable)}",
+    ]
+    for item in report.model.excluded:
+        names = ", ".join(t.name for t in item.tensors[:6])
+        more = f" and {len(item.tensors) - 6} more" if len(item.tensors) > 6 else ""
+        lines.append(f"Not counted: {count(item.params)} in {item.reason} ({names}{more})")
+    optimizer = report.model.optimizer
+    if optimizer is not None:
+        lines.append(
+            f"Optimizer state (not counted above): {count(optimizer.values)} values, "
+            f"{human_bytes(optimizer.nbytes)}, {100 * optimizer.share_of_file:.1f}% of the file"
+        )
+    return lines

@@ -1,0 +1,70 @@
+"""Many files at once (`rnninspect DIR`): one summary row per file, then the totals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from inspector.batch import Outcome
+from inspector.model import Check
+from inspector.render.blocks import Block, Flavour, Lines, Table, write
+from inspector.render.report import CHECK_COLOUR
+from inspector.render.text import Style, count, human_bytes, paint
+
+# Worst first, so a failing check is the first word of the cell.
+_CHECK_ORDER = (Check.MISMATCH, Check.UNVERIFIED, Check.OK)
+_HEADERS = ("file", "format", "params", "size", "recurrent", "checks")
+_ALIGN = ("left", "left", "right", "right", "right", "left")
+
+
+def render_summary(outcomes: Sequence[Outcome], flavour: Flavour, style: Style) -> str:
+    return write(summary_blocks(outcomes, style), flavour)
+
+
+def summary_blocks(outcomes: Sequence[Outcome], style: Style) -> list[Block]:
+    rows = [_row(outcome, style) for outcome in outcomes]
+    reports = [o.report for o in outcomes if o.report is not None]
+    checks: Counter[Check] = Counter()
+    for outcome in outcomes:
+        checks.update(outcome.checks)
+    unreadable = len(outcomes) - len(reports)
+    label = f"total: {len(reports)} file(s)" + (f", {unreadable} unreadable" if unreadable else "")
+    rows.append(
+        (
+            label,
+            "",
+            count(sum(r.totals.total for r in reports)),
+            human_bytes(sum(r.totals.weights_bytes for r in reports)),
+            count(sum(len(r.checks) for r in reports)),
+            _checks(checks, style),
+        )
+    )
+    blocks: list[Block] = [Table(_HEADERS, tuple(rows), _ALIGN)]
+    if not outcomes:
+        blocks.append(Lines(("No model files found.",), indent=False))
+    return blocks
+
+
+def _row(outcome: Outcome, style: Style) -> tuple[str, ...]:
+    report = outcome.report
+    if report is None:
+        error = paint("error", "red", style)
+        message = (outcome.error or "").removeprefix(f"{outcome.path}: ")
+        return (outcome.path, "-", "", "", "", f"{error}: {message}")
+    return (
+        outcome.path,
+        report.model.format.value,
+        count(report.totals.total),
+        human_bytes(report.totals.weights_bytes),
+        count(len(report.checks)),
+        _checks(outcome.checks, style),
+    )
+
+
+def _checks(checks: Counter[Check], style: Style) -> str:
+    parts = [
+        f"{checks[status]} {paint(status.value, CHECK_COLOUR[status], style)}"
+        for status in _CHECK_ORDER
+        if checks[status]
+    ]
+    return ", ".join(parts) or "-"

@@ -1,0 +1,180 @@
+"""Runs mutated model files through the real CLI, one forked process per case.
+
+Invoked by tests/test_mutation.py as `python tests/fuzz_worker.py SEED CASES_PER_FILE OUT_DIR
+FILE...`; prints one JSON line per case that went wrong, then a summary line. Each case runs
+`rnninspect CASE --format json --timeout 3` in a forked child with its stdout and stderr sent to
+files, under an address-space limit; the worker kills a case that outlives CASE_SECONDS (that
+would mean the CLI's own time bound failed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+CASE_SECONDS = 20.0
+CLI_TIMEOUT = "3"
+MEMORY_LIMIT = 3 * 1024**3
+
+Mutation = Callable[[bytes, random.Random], bytes]
+
+
+def truncate(data: bytes, rng: random.Random) -> bytes:
+    return data[: rng.randrange(0, max(1, len(data)))]
+
+
+def flip_bytes(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 16)):
+        if out:
+            out[rng.randrange(len(out))] = rng.randrange(256)
+    return bytes(out)
+
+
+def flip_bits_in_head(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    limit = min(len(out), 4096)
+    for _ in range(rng.randint(1, 8)):
+        if limit:
+            out[rng.randrange(limit)] ^= 1 << rng.randrange(8)
+    return bytes(out)
+
+
+def zero_block(data: bytes, rng: random.Random) -> bytes:
+    if not data:
+        return data
+    start = rng.randrange(len(data))
+    length = rng.randint(1, 512)
+    return data[:start] + bytes(min(length, len(data) - start)) + data[start + length :]
+
+
+def splice_junk(data: bytes, rng: random.Random) -> bytes:
+    start = rng.randrange(max(1, len(data)))
+    return data[:start] + rng.randbytes(rng.randint(1, 256)) + data[start:]
+
+
+def keep_head_only(data: bytes, rng: random.Random) -> bytes:
+    return data[: rng.choice([0, 1, 4, 8, 16, 64, 512, 1024])]
+
+
+def random_junk(data: bytes, rng: random.Random) -> bytes:
+    return data[:8] + rng.randbytes(rng.randint(0, 4096))
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    truncate,
+    flip_bytes,
+    flip_bits_in_head,
+    zero_block,
+    splice_junk,
+    keep_head_only,
+    random_junk,
+)
+
+
+def _run_cli(target: Path, out_dir: Path) -> None:
+    """In the forked child: the real entry point, output to files."""
+    from inspector.cli import main
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        handle = os.open(out_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(handle, fd)
+        os.close(handle)
+    sys.argv = ["rnninspect", str(target), "--format", "json", "--timeout", CLI_TIMEOUT]
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 3
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 3
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run_case(target: Path, out_dir: Path) -> str | None:
+    pid = os.fork()
+    if pid == 0:
+        _run_cli(target, out_dir)
+    deadline = time.monotonic() + CASE_SECONDS
+    while True:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout: the CLI's own time bound did not stop it"
+        select.select([], [], [], 0.002)
+    code = os.waitstatus_to_exitcode(status)
+    stdout = (out_dir / "stdout").read_text(errors="replace")
+    stderr = (out_dir / "stderr").read_text(errors="replace")
+    return judge(code, stdout, stderr)
+
+
+def judge(code: int, stdout: str, stderr: str) -> str | None:
+    if code not in (0, 1, 2):
+        return f"exit code {code}: {stderr[-300:]}"
+    if "Traceback" in stderr:
+        return "traceback"
+    if code == 2:
+        lines = stderr.strip().splitlines()
+        if len(lines) != 1:
+            return f"{len(lines)} lines on stderr"
+        if "internal error" in lines[0]:
+            return lines[0]
+        return None
+    try:
+        json.loads(stdout)
+    except json.JSONDecodeError:
+        return "a report that is not JSON"
+    return None
+
+
+def main() -> int:
+    seed, per_file, out_dir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    files = [Path(p) for p in sys.argv[4:]]
+    import inspector.cli  # noqa: F401 - imported once here, inherited by every fork
+
+    rng = random.Random(seed)
+    failures = cases = 0
+    for source in files:
+        data = source.read_bytes()
+        suffix = ".weights.h5" if source.name.endswith(".weights.h5") else source.suffix
+        for index in range(per_file):
+            mutation = MUTATIONS[index % len(MUTATIONS)]
+            target = out_dir / f"case{suffix}"
+            target.write_bytes(mutation(data, rng))
+            cases += 1
+            problem = run_case(target, out_dir)
+            if problem:
+                failures += 1
+                keep = out_dir / f"failed-{source.stem}-{index}{suffix}"
+                keep.write_bytes(target.read_bytes())
+                record = {
+                    "file": source.name,
+                    "case": index,
+                    "mutation": mutation.__name__,
+                    "problem": problem,
+                    "kept": str(keep),
+                }
+                print(json.dumps(record), flush=True)
+    print(json.dumps({"cases": cases, "failures": failures}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""`rnninspect DIR`: model files found by signature and extension, one summary row per file,
+unreadable files listed with their error and exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, manifest_entries
+from inspector.cli import app
+from inspector.discover import is_candidate, model_files
+
+runner = CliRunner()
+TRUTH = {e["file"]: e for e in manifest_entries("keras-h5", "keras-v3")}
+MODELS = {
+    "lstm.h5": "keras2/lstm_u16_d8.h5",
+    "sub/bidir.h5": "keras2/bidir_gru_concat.h5",
+    "sub/deeper/stacked.keras": "keras2/stacked_lstm.keras",
+    "renamed_model": "keras2/embedding_lstm_dense.h5",  # no extension: found by signature
+    "weights.hdf5": "keras2/gru_u8_d4_reset_after.h5",
+}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name, source in MODELS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIXTURES / source, tmp_path / name)
+    (tmp_path / "junk.h5").write_text("not a model at all\n")
+    (tmp_path / "notes.txt").write_text("a text file is not a model\n")
+    shutil.make_archive(str(tmp_path / "bundle"), "zip", tmp_path / "sub")  # not a Keras archive
+    (tmp_path / ".git").mkdir()
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.h5", tmp_path / ".git" / "hidden.h5")
+    return tmp_path
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The Markdown summary table as rows of {header: cell}."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    headers = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [
+        dict(zip(headers, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in lines[2:]
+    ]
+
+
+def test_discovery_by_signature_and_extension(folder: Path) -> None:
+    found = {path.relative_to(folder).as_posix() for path in model_files(folder)}
+    assert found == {*MODELS, "junk.h5"}
+    assert not is_candidate(folder / "bundle.zip")
+    assert is_candidate(folder / "renamed_model")
+
+
+def test_a_keras_archive_and_an_onnx_model_are_found_without_their_extension(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.keras", tmp_path / "archive")
+    onnx = sorted((FIXTURES / "onnx").glob("*.onnx"))
+    if onnx:
+        shutil.copy(onnx[0], tmp_path / "graph")
+    found = {path.name for path in model_files(tmp_path)}
+    assert found == ({"archive", "graph"} if onnx else {"archive"})
+
+
+def test_summary_rows_totals_and_exit_2_for_the_unreadable(folder: Path) -> None:
+    result = run(str(folder), "--format", "markdown")
+    assert result.exit_code == 2
+    rows = table_rows(result.stdout)
+    by_file = {Path(row["file"]).relative_to(folder).as_posix(): row for row in rows[:-1]}
+    assert set(by_file) == {*MODELS, "junk.h5"}
+    for name, source in MODELS.items():
+        row, truth = by_file[name], TRUTH[source]
+        assert int(row["params"].replace(",", "")) == truth["total_params"]
+        assert int(row["recurrent"]) == len(truth["recurrent_layers"])
+        assert row["checks"] == f"{len(truth['recurrent_layers'])} ok"
+        assert row["format"] == truth["format"]
+    assert by_file["junk.h5"]["checks"].startswith("error: not a model file")
+    total = rows[-1]
+    assert total["file"] == f"total: {len(MODELS)} file(s), 1 unreadable"
+    assert int(total["params"].replace(",", "")) == sum(
+        TRUTH[source]["total_params"] for source in MODELS.values()
+    )
+    (error,) = result.stderr.strip().splitlines()
+    assert error.startswith(f"rnninspect: error: {folder / 'junk.h5'}: not a model file")
+
+
+def test_text_summary_has_one_line_per_file_and_no_progress_off_a_terminal(folder: Path) -> None:
+    result = run(str(folder))
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["file", "format", "params", "size", "recurrent", "checks"]
+    assert len(lines) == 2 + len(MODELS) + 1 + 1  # header, rule, files, junk, totals
+    assert "\r" not in result.stderr and "[#" not in result.stderr
+
+
+def test_json_for_a_directory_is_an_array_of_reports(folder: Path) -> None:
+    result = run(str(folder), "--format", "json")
+    assert result.exit_code == 2
+    reports = json.loads(result.stdout)
+    got = {Path(r["file"]).relative_to(folder).as_posix(): r["total_params"] for r in reports}
+    assert got == {name: TRUTH[source]["total_params"] for name, source in MODELS.items()}
+    assert "junk.h5" in result.stderr
+
+
+def test_csv_for_a_directory_lists_every_layer_of_every_file(folder: Path) -> None:
+    result = run(str(folder), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    for name, source in MODELS.items():
+        mine = [r for r in rows if r["file"] == str(folder / name)]
+        assert len(mine) == len(TRUTH[source]["layers"])
+
+
+def test_a_clean_directory_passes_and_gates_apply_per_file(tmp_path: Path) -> None:
+    sources = ["keras2/simplernn_u1_f1.h5", "keras2/simplernn_u2_f1.h5"]
+    for source in sources:
+        shutil.copy(FIXTURES / source, tmp_path / Path(source).name)
+    assert run(str(tmp_path)).exit_code == 0
+    gated = run(str(tmp_path), "--max-params", "5", "--format", "json")
+    assert gated.exit_code == 1
+    assert len(json.loads(gated.stdout)) == 2
+    (verdict,) = gated.stderr.strip().splitlines()
+    assert "simplernn_u2_f1.h5: --max-params 5: the model has 8 params" in verdict
+
+
+def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
+    result = run(str(tmp_path))
+    assert result.exit_code == 2
+    assert "holds no model files" in result.stderr
+
+
+def _stderr_on_a_terminal(folder: Path) -> str:
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("rnninspect")), str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            timeout=120,
+            check=False,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(primary)
+    assert done.returncode == 0
+    return b"".join(chunks).decode("utf-8")
+
+
+def test_progress_bar_on_a_terminal_only_for_many_files(tmp_path: Path) -> None:
+    from inspector.cli import PROGRESS_MIN_FILES
+
+    many, few = tmp_path / "many", tmp_path / "few"
+    many.mkdir()
+    few.mkdir()
+    for index in range(PROGRESS_MIN_FILES):
+        shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", many / f"m{index:02}.h5")
+    shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", few / "one.h5")
+    progress = _stderr_on_a_terminal(many)
+    assert f"{PROGRESS_MIN_FILES}/{PROGRESS_MIN_FILES}" in progress
+    assert progress.endswith("\r\x1b[K")  # the bar is wiped once the scan is done
+    assert _stderr_on_a_terminal(few) == ""

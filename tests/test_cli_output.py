@@ -1,0 +1,228 @@
+"""Output formats through the command line: CSV, Markdown, --output, layer views, colour."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, ROOT, manifest_entries
+from inspector.cli import app
+
+runner = CliRunner()
+TRUTH = {e["file"]: e for e in manifest_entries("keras-h5")}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FILES = ["keras2/embedding_lstm_dense.h5", "keras2/bidir_gru_concat.h5", "keras2/dropout_lstm.h5"]
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def markdown_tables(text: str) -> list[list[dict[str, str]]]:
+    """Every GitHub-flavoured table in `text`, as rows of {header: cell}."""
+    tables: list[list[dict[str, str]]] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if (
+            lines[i].startswith("|")
+            and i + 1 < len(lines)
+            and re.match(r"^\|[-|: ]+\|$", lines[i + 1])
+        ):
+            headers = [c.strip() for c in lines[i].strip("|").split("|")]
+            rows, i = [], i + 2
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [c.strip() for c in lines[i].strip("|").split("|")]
+                assert len(cells) == len(headers), lines[i]
+                rows.append(dict(zip(headers, cells, strict=True)))
+                i += 1
+            tables.append(rows)
+        else:
+            i += 1
+    return tables
+
+
+def number(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_csv_has_one_row_per_layer_with_the_file_name(file: str) -> None:
+    result = run(str(FIXTURES / file), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    truth = TRUTH[file]
+    assert [(r["layer"], number(r["params"])) for r in rows] == [
+        (layer["name"], layer["params"]) for layer in truth["layers"]
+    ]
+    assert {r["file"] for r in rows} == {str(FIXTURES / file)}
+    assert sum(number(r["params"]) for r in rows) == truth["total_params"]
+    recurrent = {layer["name"]: layer for layer in truth["recurrent_layers"]}
+    for row in rows:
+        assert (row["recurrent"] == "true") == (row["layer"] in recurrent)
+        if row["layer"] in recurrent:
+            assert row["check"] == "ok"
+            assert number(row["units"]) == recurrent[row["layer"]]["units"]
+            assert number(row["expected_params"]) == recurrent[row["layer"]]["params"]
+
+
+def test_csv_of_several_files_stacks_under_one_header() -> None:
+    result = run("--format", "csv", *(str(FIXTURES / f) for f in FILES))
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    for file in FILES:
+        mine = [r for r in rows if r["file"] == str(FIXTURES / file)]
+        assert sum(number(r["params"]) for r in mine) == TRUTH[file]["total_params"]
+    assert result.stdout.count("file,format,layer") == 1
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_markdown_tables_hold_the_layers_and_tensors(file: str) -> None:
+    result = run(str(FIXTURES / file), "--format", "markdown", "--all-layers")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"### `{FIXTURES / file}`")
+    layers, tensors = markdown_tables(result.stdout)
+    truth = TRUTH[file]
+    assert [(r["layer"], number(r["params"])) for r in layers] == [
+        (layer["name"], layer["params"]) for layer in truth["layers"]
+    ]
+    for recurrent in truth["recurrent_layers"]:
+        mine = [r for r in tensors if r["layer"] == recurrent["name"]]
+        assert [
+            json.loads(r["shape"].replace("(", "[").replace(",)", "]").replace(")", "]"))
+            for r in mine
+        ] == [w["shape"] for w in recurrent["weights"]]
+        assert sum(number(r["params"]) for r in mine) == recurrent["params"]
+    total = f"- Total params: {truth['total_params']:,} ("
+    assert any(line.startswith(total) for line in result.stdout.splitlines())
+    assert not ANSI.search(result.stdout)
+
+
+def test_output_file_gets_what_stdout_would(tmp_path: Path) -> None:
+    file = str(FIXTURES / FILES[0])
+    for fmt in ("table", "json", "csv", "markdown"):
+        target = tmp_path / f"report.{fmt}"
+        written = run(file, "--format", fmt, "--output", str(target))
+        assert written.exit_code == 0
+        assert written.stdout == ""
+        assert target.read_text(encoding="utf-8") == run(file, "--format", fmt).stdout
+    assert (
+        json.loads((tmp_path / "report.json").read_text())["total_params"]
+        == TRUTH[FILES[0]]["total_params"]
+    )
+
+
+def test_output_to_an_impossible_place_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(str(FIXTURES / FILES[0]), "--output", str(tmp_path / "missing" / "r.md"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("rnninspect: error: --output")
+
+
+def _layer_rows(stdout: str) -> dict[str, int]:
+    """The first table of the text output: layer name -> params."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("layer "))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        name, _type, params = line.split()[:3]
+        rows[name] = number(params)
+    return rows
+
+
+def test_layer_views_choose_rows_and_keep_totals() -> None:
+    file = "keras2/dropout_lstm.h5"
+    truth = TRUTH[file]
+    everything = {layer["name"]: layer["params"] for layer in truth["layers"]}
+    weighted = {name: p for name, p in everything.items() if p}
+    assert weighted != everything  # the fixture has a layer without parameters
+    default = run(str(FIXTURES / file))
+    assert _layer_rows(default.stdout) == weighted
+    assert "--all-layers lists them" in default.stdout
+    assert _layer_rows(run(str(FIXTURES / file), "--all-layers").stdout) == everything
+    only = run(str(FIXTURES / file), "--recurrent-only")
+    recurrent = {layer["name"] for layer in truth["recurrent_layers"]}
+    assert set(_layer_rows(only.stdout)) == recurrent
+    total_line = f"Total params: {truth['total_params']:,} "
+    for result in (default, only):
+        assert any(line.startswith(total_line) for line in result.stdout.splitlines())
+    both = run(str(FIXTURES / file), "--all-layers", "--recurrent-only")
+    assert both.exit_code == 2
+
+
+def test_share_column_has_a_bar_proportional_to_the_share() -> None:
+    file = "keras2/embedding_lstm_dense.h5"
+    lines = run(str(FIXTURES / file)).stdout.splitlines()
+    truth = TRUTH[file]
+    for layer in truth["layers"]:
+        row = next(line for line in lines if line.startswith(layer["name"] + " "))
+        fraction = layer["params"] / truth["total_params"]
+        assert row.split()[3] == f"{100 * fraction:.1f}%"
+        bar = row.split()[4] if len(row.split()) > 4 else ""
+        width = bar.count("█") + (0.5 if bar and bar[-1] != "█" else 0)
+        assert abs(width - 10 * fraction) <= 1
+
+
+def _in_a_terminal(args: list[str], env: dict[str, str]) -> str:
+    """Run the installed command with stdout on a pseudo-terminal; return what it printed."""
+    exe = Path(sys.executable).with_name("rnninspect")
+    primary, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(exe), *args],
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env},
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(primary)
+    assert done.returncode == 0, done.stderr
+    return b"".join(chunks).decode("utf-8")
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
+    file = "fixtures/keras2/embedding_lstm_dense.h5"
+    env = {"NO_COLOR": ""}
+    coloured = _in_a_terminal([file], env)
+    assert ANSI.search(coloured)
+    assert ANSI.sub("", coloured).replace("\r\n", "\n") == run(str(ROOT / file)).stdout.replace(
+        str(ROOT / file), file
+    )
+    assert not ANSI.search(_in_a_terminal([file], {"NO_COLOR": "1"}))
+    assert not ANSI.search(_in_a_terminal([file, "--format", "markdown"], env))
+    target = tmp_path / "out.txt"
+    _in_a_terminal([file, "--output", str(target)], env)
+    assert not ANSI.search(target.read_text(encoding="utf-8"))
+    piped = subprocess.run(
+        [str(Path(sys.executable).with_name("rnninspect")), file],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": ""},
+        check=False,
+    )
+    assert not ANSI.search(piped.stdout)
