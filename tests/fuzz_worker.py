@@ -147,7 +147,12 @@ def judge(code: int, stdout: str, stderr: str) -> str | None:
 def main() -> int:
     seed, per_file, out_dir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     files = [Path(p) for p in sys.argv[4:]]
-    import inspector.cli  # noqa: F401 - imported once here, inherited by every fork
+    # Import everything a case may need once, here: every fork inherits it.
+    import inspector.cli
+    import inspector.readers.keras_h5
+    import inspector.readers.keras_zip
+    import inspector.readers.onnx_reader
+    import inspector.render  # noqa: F401
 
     rng = random.Random(seed)
     failures = cases = 0
