@@ -19,10 +19,9 @@ Totals. ONNX has no notion of "parameter"; rnninspect defines
                      Scan body updates from step to step), also when they reach it through
                      data-movement ops (Identity, Cast, CastLike, Expand, Unsqueeze, Squeeze,
                      Reshape, Flatten, Concat, Tile, Transpose, Slice);
-                   - integer, boolean and string tensors (shapes, indices, zero points), except
-                     integer weights of quantized ops: input 0 of DequantizeLinear and the
-                     weight and bias inputs of QLinearConv, QLinearMatMul, ConvInteger and
-                     MatMulInteger.
+                   - integer, boolean and string tensors (shapes, indices, zero points, and
+                     integer weights read directly by QLinearMatMul, MatMulInteger and the
+                     like), except integer weights that feed DequantizeLinear (input 0).
 
 A tensor reached from several nodes counts once. Excluded tensors are listed with the reason.
 Weights given as graph inputs (ONNX backend tests) are not stored in the file: they appear in
@@ -101,13 +100,10 @@ _DATA_MOVEMENT = frozenset(
         "Slice",
     }
 )
-_QUANT_WEIGHT_INPUTS = {
-    "DequantizeLinear": (0,),
-    "QLinearConv": (3, 8),
-    "QLinearMatMul": (3,),
-    "ConvInteger": (1,),
-    "MatMulInteger": (1,),
-}
+# The one place integer tensors count (issue 3's definition): quantized weights that feed
+# DequantizeLinear. Integer weights read directly by QLinear*/…Integer ops stay excluded, with
+# the other integer tensors, and are listed as such.
+_QUANT_WEIGHT_INPUTS = {"DequantizeLinear": (0,)}
 _MODEL_FIELDS = {
     (1, 0),
     (2, 2),
@@ -123,6 +119,38 @@ _MODEL_FIELDS = {
     (26, 2),
 }
 _STANDARD = ("", "ai.onnx")
+# A per-direction view of a stacked W/R/B is keyed `base[d]`, a bias half `base[d][:h]` (Wb) or
+# `base[d][h:]` (Rb): `rnninspect compare` reads the values back through `split_view_key`.
+_VIEW_SUFFIX = re.compile(r"\[(\d+)\](?:\[(?::(\d+)|(\d+):)\])?$")
+
+
+@dataclass(frozen=True)
+class View:
+    """Where a view sits in its stacked tensor: direction `direction` along axis 0, then
+    (for a bias half) elements [start, stop) of the last axis, stop None meaning the end."""
+
+    base: str
+    direction: int
+    start: int = 0
+    stop: int | None = None
+
+
+def view_key(base: str, direction: int, part: int | None = None, half: int = 0) -> str:
+    if part is None:
+        return f"{base}[{direction}]"
+    return f"{base}[{direction}][:{half}]" if part == 0 else f"{base}[{direction}][{half}:]"
+
+
+def split_view_key(key: str) -> View | None:
+    """The view a key made by `view_key` names, or None for a whole tensor's key."""
+    found = _VIEW_SUFFIX.search(key)
+    if found is None:
+        return None
+    direction, stop, start = found.groups()
+    base = key[: found.start()]
+    if stop is not None:
+        return View(base, int(direction), 0, int(stop))
+    return View(base, int(direction), int(start) if start is not None else 0, None)
 
 
 def read(path: Path) -> Model:
@@ -260,7 +288,8 @@ class _Reader:
         if non_float:
             excluded.append(
                 Excluded(
-                    "non-floating constants (shapes, indices, zero points)", _tensors(non_float)
+                    "integer and other non-floating tensors (shapes, indices, zero points, integer weights not fed to DequantizeLinear)",
+                    _tensors(non_float),
                 )
             )
         details = self._details(stored, extras)  # adds warnings about external data
@@ -346,6 +375,10 @@ class _Reader:
                 kind=kind,
                 units=units,
                 use_bias=b is not None,
+                # ONNX GRU linear_before_reset=1 is Keras's reset_after=True (and PyTorch's GRU).
+                reset_after=bool(_attr_int(gnode, "linear_before_reset"))
+                if kind is CellKind.GRU
+                else None,
                 bias=BiasConvention.DOUBLE,
                 peepholes=p is not None,
             ),
@@ -457,17 +490,16 @@ class _Reader:
         inner = shape[1:]
         for d, direction in enumerate(directions):
             if parts == 1:
-                tensor = Tensor(f"{item.key}[{d}]", f"{item.name}[{d}]", inner, dtype, itemsize)
+                tensor = Tensor(
+                    view_key(item.key, d), view_key(item.name, d), inner, dtype, itemsize
+                )
                 views.append(RecurrentTensor(tensor, role, direction))
                 continue
             half = inner[-1] // 2
-            for suffix, part_role in (
-                (f"[:{half}]", TensorRole.INPUT_BIAS),
-                (f"[{half}:]", TensorRole.RECURRENT_BIAS),
-            ):
+            for part, part_role in ((0, TensorRole.INPUT_BIAS), (1, TensorRole.RECURRENT_BIAS)):
                 tensor = Tensor(
-                    f"{item.key}[{d}]{suffix}",
-                    f"{item.name}[{d}]{suffix}",
+                    view_key(item.key, d, part, half),
+                    view_key(item.name, d, part, half),
                     (*inner[:-1], half),
                     dtype,
                     itemsize,
@@ -802,19 +834,8 @@ class _Reader:
         )
 
     def _external_size(self, base: Path, location: str) -> int | None:
-        parts = re.split(r"[\\/]", location)
-        outside = (
-            location.startswith(("/", "\\"))
-            or re.match(r"^[A-Za-z]:", location) is not None
-            or ".." in parts
-        )
-        target = base / location
-        if not outside:
-            try:
-                outside = not target.resolve().is_relative_to(base)
-            except (OSError, RuntimeError):
-                outside = True
-        if outside:
+        target = external_file(base, location)
+        if target is None:
             self.warnings.append(
                 f"external data path '{location}' points outside the model's folder: "
                 "not opened (rnninspect reads nothing outside it)"
@@ -829,6 +850,23 @@ class _Reader:
             )
         except OSError as error:
             self.warnings.append(f"external data file '{location}': {error.strerror or error}")
+        return None
+
+
+def external_file(base: Path, location: str) -> Path | None:
+    """The external data file `location` names inside the model's folder `base` (resolved), or
+    None when it points outside it (absolute, drive-letter, `..`, or a link leading out)."""
+    parts = re.split(r"[\\/]", location)
+    if (
+        location.startswith(("/", "\\"))
+        or re.match(r"^[A-Za-z]:", location) is not None
+        or ".." in parts
+    ):
+        return None
+    target = base / location
+    try:
+        return target if target.resolve().is_relative_to(base) else None
+    except (OSError, RuntimeError):
         return None
 
 
