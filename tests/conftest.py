@@ -4,6 +4,7 @@ files) and the optional real-world corpus in ../shared/realworld."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,3 +31,17 @@ def realworld_entries(*formats: str) -> list[dict]:
 
 def entry_id(entry: dict) -> str:
     return entry["file"]
+
+
+def drain(fd: int) -> bytes:
+    """Everything written to the other side of a pseudo-terminal, until it is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO once the writer has gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, manifest_entries
+from conftest import FIXTURES, drain, manifest_entries
 from inspector.cli import app
 from inspector.discover import is_candidate, model_files
 
@@ -153,19 +153,11 @@ def _stderr_on_a_terminal(folder: Path) -> str:
             check=False,
         )
         os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        written = drain(primary)
     finally:
         os.close(primary)
     assert done.returncode == 0
-    return b"".join(chunks).decode("utf-8")
+    return written.decode("utf-8")
 
 
 def test_progress_bar_on_a_terminal_only_for_many_files(tmp_path: Path) -> None:

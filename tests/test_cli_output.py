@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, ROOT, manifest_entries
+from conftest import FIXTURES, ROOT, drain, manifest_entries
 from inspector.cli import app
 
 runner = CliRunner()
@@ -189,19 +189,11 @@ def _in_a_terminal(args: list[str], env: dict[str, str]) -> str:
             check=False,
         )
         os.close(secondary)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        written = drain(primary)
     finally:
         os.close(primary)
     assert done.returncode == 0, done.stderr
-    return b"".join(chunks).decode("utf-8")
+    return written.decode("utf-8")
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
