@@ -15,6 +15,7 @@ from inspector.model import (
     Model,
     RecurrentLayer,
     Tensor,
+    TensorRole,
     WidthSource,
 )
 
@@ -106,6 +107,14 @@ def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
     if layer.input_dim is None:
         return RecurrentCheck(
             layer, (), Check.UNVERIFIED, "input width unknown: not in the config and no kernel"
+        )
+    if any(item.role is TensorRole.PROJECTION for item in layer.tensors):
+        return RecurrentCheck(
+            layer,
+            (),
+            Check.UNVERIFIED,
+            "the hidden state is projected (PyTorch proj_size): the formula does not model "
+            "the projection",
         )
     missing = [c for c in cells if c.units is None]
     if missing:

@@ -1,4 +1,5 @@
-"""Command line: `rnninspect MODEL|DIR ...` and the `formula` and `explain` subcommands.
+"""Command line: `rnninspect MODEL|DIR ...` and the `formula`, `explain` and `compare`
+subcommands.
 
 The only place where exceptions become a message on stderr and an exit code:
 0 inspected and every check and gate passed, 1 inspected but a check or a gate failed,
@@ -24,11 +25,15 @@ from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
     from inspector.batch import Outcome
+    from inspector.comparison import Tolerance
     from inspector.gates import Budget
     from inspector.render import LayerView, Style
     from inspector.supervise import Started
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
+# Tolerances of `compare` (inspector.comparison.Tolerance; repeated here so --help imports
+# nothing): float32 exports keep values bit-for-bit or within a few units in the last place.
+DEFAULT_ATOL, DEFAULT_RTOL = 1e-6, 1e-5
 PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
 
 
@@ -121,7 +126,7 @@ _ReaderOption = Annotated[
     str | None,
     typer.Option(
         "--reader",
-        help="Skip detection and use this reader: hdf5, keras-zip or onnx.",
+        help="Skip detection and use this reader: hdf5, keras-zip, safetensors or onnx.",
         show_default=False,
     ),
 ]
@@ -539,6 +544,107 @@ def _explain(
         explanations = explain_model(found, layer)
         render = render_explain_json if output_format is DocFormat.json else render_explain
         _emit(render(found.path, explanations), output)
+
+
+# ------------------------------------------------------------------------------ compare
+
+
+@app.command("compare")
+def compare_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SOURCE",
+            help="The trained model: Keras (.h5, .keras, weights-only), ONNX, or a PyTorch "
+            "state dict saved as .safetensors.",
+            show_default=False,
+        ),
+    ],
+    export: Annotated[
+        Path,
+        typer.Argument(
+            metavar="EXPORT", help="Its export (ONNX, or any readable format).", show_default=False
+        ),
+    ],
+    atol: Annotated[
+        float,
+        typer.Option(
+            "--atol",
+            metavar="A",
+            help="Absolute tolerance: values agree when |export - source| <= A + R·|source|.",
+        ),
+    ] = DEFAULT_ATOL,
+    rtol: Annotated[float, typer.Option("--rtol", metavar="R", help="Relative tolerance.")] = (
+        DEFAULT_RTOL
+    ),
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="SRC=DST",
+            help="Pair the source's recurrent layer SRC with the export's layer DST "
+            "(repeatable); the others pair by order, cell kind and shapes.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.table,
+    output: _OutputOption = None,
+    timeout: _TimeoutOption = DEFAULT_TIMEOUT,
+) -> None:
+    """Prove an export faithful, layer by layer: pair the recurrent layers, reconcile the
+    conventions (layout, gate order, bias split, directions), compare counts and values.
+    Exit 0: every pair identical or equivalent; 1: a pair differs, is missing or lowered;
+    2: a file cannot be read."""
+    with _user_errors():
+        tolerance = _tolerance(atol, rtol)
+    _bounded(
+        lambda started: _compare(
+            source, export, tolerance, mapping or [], output_format, output, started
+        ),
+        timeout,
+    )
+
+
+def _tolerance(atol: float, rtol: float) -> Tolerance:
+    from inspector.comparison import Tolerance
+
+    if not (atol >= 0 and rtol >= 0):  # also rejects NaN
+        raise UsageError(f"--atol {atol} / --rtol {rtol}: tolerances must be >= 0")
+    return Tolerance(atol=atol, rtol=rtol)
+
+
+def _compare(
+    source: Path,
+    export: Path,
+    tolerance: Tolerance,
+    mapping: Sequence[str],
+    output_format: DocFormat,
+    output: Path | None,
+    started: Started,
+) -> None:
+    from inspector.compare import compare_files
+    from inspector.pairing import parse_map
+    from inspector.render.compare import render_compare, render_compare_json
+
+    with _user_errors():
+        try:
+            report = compare_files(source, export, tolerance, parse_map(mapping), started)
+        except InspectorError:
+            raise
+        except RecursionError:
+            raise UsageError("a model's structure is nested too deeply to compare") from None
+        except Exception as error:  # a bug: say so in one line, never a traceback
+            raise InspectorError(
+                f"{source} vs {export}: internal error (please report this bug): "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        style = _style(output, output_format is DocFormat.table)
+        if output_format is DocFormat.json:
+            _emit(render_compare_json(report), output)
+        else:
+            _emit(render_compare(report, style), output, style)
+    if not report.passes:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:

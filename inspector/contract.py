@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from inspector.analysis import RecurrentCheck, Report
 
 
+_CONVENTIONS = {FileFormat.ONNX: Convention.ONNX, FileFormat.SAFETENSORS: Convention.PYTORCH}
+
+
 def convention_of(file_format: FileFormat) -> Convention:
-    return Convention.ONNX if file_format is FileFormat.ONNX else Convention.KERAS
+    """Whose layout and gate order a file's recurrent tensors follow."""
+    return _CONVENTIONS.get(file_format, Convention.KERAS)
 
 
 def report_to_dict(report: Report) -> dict[str, object]:

@@ -29,3 +29,8 @@ class CorruptModelError(InspectorError):
 
 class UsageError(InspectorError):
     """The command line asked for something impossible."""
+
+
+class ValuesUnavailableError(InspectorError):
+    """One tensor's values cannot be read (external data outside the model's folder or missing,
+    a dtype or an op value comparison does not decode); `compare` reports the pair unverified."""

@@ -18,6 +18,7 @@ class FileFormat(Enum):
     KERAS_V3 = "keras-v3"
     KERAS_V3_WEIGHTS = "keras-v3-weights"
     ONNX = "onnx"
+    SAFETENSORS = "safetensors"  # a PyTorch state dict saved with safetensors
 
 
 class CellKind(Enum):

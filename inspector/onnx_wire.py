@@ -60,6 +60,7 @@ class TensorMeta:
     has_segment: bool = False
     raw_offset: int | None = None  # where raw_data starts in the file
     int_values: tuple[int, ...] | None = None  # values of a small integer tensor (shapes, axes)
+    span: tuple[int, int] = (0, 0)  # where the TensorProto lies in the file (value comparison)
 
     @property
     def is_external(self) -> bool:
@@ -564,6 +565,7 @@ class _Parser:
             has_segment=segment,
             raw_offset=raw_offset,
             int_values=self._small_ints(data_type, raw_offset, raw_bytes, int_fields),
+            span=(start, end),
         )
 
     def _small_ints(
@@ -678,6 +680,43 @@ def _packed_floats(buf: Buffer, item: _Field, limit: int) -> tuple[list[float], 
 def parse_model(buf: Buffer) -> ModelMeta:
     """Decode a serialized ModelProto. Raises WireError or TooLargeError."""
     return _Parser(buf).model(0, len(buf))
+
+
+# --- tensor values (read only for `rnninspect compare`) -------------------------------------
+
+# TensorProto fields that carry values in typed form (onnx.proto3): float_data, int32_data,
+# int64_data, double_data, uint64_data.
+TYPED_DATA_FIELDS = frozenset({4, 5, 7, 10, 11})
+
+
+@dataclass(frozen=True)
+class DataField:
+    """One typed-data field of a TensorProto: packed (LENGTH) or a single value."""
+
+    number: int
+    wire: int
+    start: int  # payload start (the value itself for a VARINT)
+    end: int
+
+
+def data_fields(buf: Buffer, meta: TensorMeta) -> list[DataField]:
+    """The typed-data fields of a tensor, in file order. Raises WireError."""
+    start, end = meta.span
+    return [
+        DataField(item.number, item.wire, item.value, item.end)
+        for item in _fields(buf, start, end)
+        if item.number in TYPED_DATA_FIELDS
+    ]
+
+
+def varints(buf: Buffer, start: int, end: int) -> list[int]:
+    """The varints packed in buf[start:end], as signed 64-bit values. Raises WireError."""
+    values = []
+    pos = start
+    while pos < end:
+        value, pos = _varint(buf, pos, end)
+        values.append(_signed(value))
+    return values
 
 
 def first_field(buf: Buffer) -> tuple[int, int] | None:

@@ -34,6 +34,14 @@ def is_zip(head: bytes, path: Path) -> bool:
     return head.startswith(ZIP_MAGIC)
 
 
+def is_safetensors(head: bytes, path: Path) -> bool:
+    """An 8-byte little-endian header length, then the JSON header's opening brace; the
+    extension settles files whose header is damaged."""
+    from inspector.readers.safetensors_reader import looks_like_safetensors
+
+    return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
+
+
 def is_onnx(head: bytes, path: Path) -> bool:
     """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
     the extension settles files that do not."""
@@ -57,6 +65,7 @@ class ReaderEntry:
 READERS: tuple[ReaderEntry, ...] = (
     ReaderEntry("hdf5", is_hdf5, "inspector.readers.keras_h5"),
     ReaderEntry("keras-zip", is_zip, "inspector.readers.keras_zip"),
+    ReaderEntry("safetensors", is_safetensors, "inspector.readers.safetensors_reader"),
     ReaderEntry("onnx", is_onnx, "inspector.readers.onnx_reader"),
 )
 
@@ -101,7 +110,7 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
             return entry
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
-        "a .keras archive or ONNX (.onnx)"
+        "a .keras archive, ONNX (.onnx) or a safetensors state dict"
     )
 
 

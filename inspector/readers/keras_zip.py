@@ -102,6 +102,14 @@ def _json_member(path: Path, archive: zipfile.ZipFile, name: str) -> object:
         raise CorruptModelError(f"{path}: '{name}' is not valid JSON ({error})") from None
 
 
+def open_weights(path: Path, archive: zipfile.ZipFile) -> io.RawIOBase | IO[bytes] | None:
+    """The archive's weights file opened read-only in place, never extracted (value comparison
+    reads datasets through it); None when the archive has none."""
+    if WEIGHTS not in set(archive.namelist()):
+        return None
+    return _open_member(path, archive, WEIGHTS)
+
+
 def _open_member(path: Path, archive: zipfile.ZipFile, name: str) -> io.RawIOBase | IO[bytes]:
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED:

@@ -288,7 +288,8 @@ class _Reader:
         if non_float:
             excluded.append(
                 Excluded(
-                    "integer and other non-floating tensors (shapes, indices, zero points, integer weights not fed to DequantizeLinear)",
+                    "integer and other non-floating tensors (shapes, indices, zero points, "
+                    "integer weights not fed to DequantizeLinear)",
                     _tensors(non_float),
                 )
             )

@@ -4,6 +4,7 @@
 - `blocks`: headings / tables / lines written as a terminal table or as Markdown (tabulate)
 - `report`, `csv_rows`, `summary`: a file's report, CSV rows, the many-files summary
 - `gates`, `formula`, `explain`: the gate verdicts and the two explanatory commands
+- `compare`: an export audited against its source, pair by pair
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 from inspector.analysis import Report
 from inspector.render.blocks import Flavour, write
+from inspector.render.compare import render_compare, render_compare_json
 from inspector.render.csv_rows import render_csv
 from inspector.render.explain import render_explain, render_explain_json
 from inspector.render.formula import render_formula, render_formula_json
@@ -35,6 +37,8 @@ __all__ = [
     "Style",
     "gate_message",
     "progress_line",
+    "render_compare",
+    "render_compare_json",
     "render_csv",
     "render_explain",
     "render_explain_json",

@@ -34,6 +34,15 @@ def count(value: int | None) -> str:
     return "n/a" if value is None else f"{value:,}"
 
 
+def real(value: float) -> str:
+    """A measured difference or value: three significant digits (`0.0123`, `1.19e-07`)."""
+    return f"{value:.3g}"
+
+
+def index(position: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in position) + "]"
+
+
 def human_bytes(size: int) -> str:
     """Binary units, labelled as such (1 KiB = 1024 bytes), like Keras's summary numbers."""
     value = float(size)

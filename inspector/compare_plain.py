@@ -1,0 +1,231 @@
+"""Compare the layers that are not recurrent (Embedding, Dense/Linear, Conv...).
+
+Exporters rename and regroup these freely (a Dense becomes a Gemm, or a MatMul and an Add), so
+they pair tensor by tensor: each source tensor takes the first unclaimed export tensor of the
+same shape, or of the shape an exporter's layout gives it (a transposed matrix, a Keras
+convolution kernel (kh, kw, in, out) as ONNX's (out, in, kh, kw)). Where several fit, the one
+whose values agree wins. Tensors of recurrent layers are left to the recurrent comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inspector.comparison import (
+    Delta,
+    Difference,
+    PairKind,
+    PairResult,
+    Reconcile,
+    Reconciled,
+    Side,
+    Spot,
+    Status,
+    Tolerance,
+    Unmatched,
+)
+from inspector.diff import delta
+from inspector.errors import ValuesUnavailableError
+from inspector.model import Layer, Model, Tensor
+from inspector.values import ValueReader
+
+MAX_CANDIDATES = 8  # same-shaped export tensors tried by value before taking the first
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    layer: str | None  # None: a tensor outside any layer row
+    type: str | None
+    tensor: Tensor
+
+
+@dataclass
+class _Outcome:
+    matched: list[tuple[Tensor, _Candidate]] = field(default_factory=list)
+    unmatched: list[Tensor] = field(default_factory=list)
+    deltas: list[Delta] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+    reconciled: list[Reconciled] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+
+
+def compare_plain(
+    source: Model,
+    export: Model,
+    source_values: ValueReader,
+    export_values: ValueReader,
+    tolerance: Tolerance,
+) -> list[PairResult]:
+    pool = _pool(export)
+    claimed: set[str] = set()
+    results = []
+    for layer, tensors in _plain_layers(source):
+        outcome = _Outcome()
+        for tensor in tensors:
+            _match(tensor, pool, claimed, outcome, source_values, export_values, tolerance)
+        results.append(_result(layer, tensors, outcome))
+    claimed_layers = {c.layer for c in pool if c.tensor.key in claimed}
+    for layer, tensors in _plain_layers(export):
+        if layer.name not in claimed_layers and sum(t.params for t in tensors) > 1:
+            results.append(
+                PairResult(
+                    kind=PairKind.LAYER,
+                    status=Status.EXTRA,
+                    source=None,
+                    export=layer.name,
+                    source_type=None,
+                    export_type=layer.type,
+                    source_params=None,
+                    export_params=sum(t.params for t in tensors),
+                )
+            )
+    return results
+
+
+def _plain_layers(model: Model) -> list[tuple[Layer, list[Tensor]]]:
+    """Layers with weights that no recurrent layer owns."""
+    names = {layer.name for layer in model.recurrent_layers}
+    keys = {item.tensor.key for layer in model.recurrent_layers for item in layer.tensors}
+    found = []
+    for layer in model.layers:
+        if layer.name in names:
+            continue
+        tensors = [t for t in layer.tensors if t.key not in keys]
+        if tensors:
+            found.append((layer, tensors))
+    return found
+
+
+def _pool(export: Model) -> list[_Candidate]:
+    pool = [
+        _Candidate(layer.name, layer.type, tensor)
+        for layer, tensors in _plain_layers(export)
+        for tensor in tensors
+    ]
+    pool += [_Candidate(None, None, tensor) for tensor in export.extra_tensors]
+    return pool
+
+
+def _permutations(source: tuple[int, ...], export: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Axis orders that turn the export tensor into the source's layout: as stored, transposed,
+    or a channels-last convolution kernel stored channels-first (ONNX Conv)."""
+    rank = len(source)
+    if len(export) != rank:
+        return []
+    options = [tuple(range(rank))]
+    if rank >= 2:
+        options.append(tuple(reversed(range(rank))))
+    if rank >= 3:
+        # export (out, in, *k) -> source (*k, in, out)
+        options.append((*range(2, rank), 1, 0))
+    return [
+        perm for perm in dict.fromkeys(options) if tuple(export[axis] for axis in perm) == source
+    ]
+
+
+def _match(
+    tensor: Tensor,
+    pool: Sequence[_Candidate],
+    claimed: set[str],
+    outcome: _Outcome,
+    source_values: ValueReader,
+    export_values: ValueReader,
+    tolerance: Tolerance,
+) -> None:
+    chosen_layers = {c.layer for _, c in outcome.matched}
+    candidates = [
+        c
+        for c in pool
+        if c.tensor.key not in claimed and _permutations(tensor.shape, c.tensor.shape)
+    ]
+    candidates.sort(key=lambda c: c.layer not in chosen_layers)  # stable: file order otherwise
+    if not candidates:
+        outcome.unmatched.append(tensor)
+        return
+    try:
+        source = source_values.read(tensor.key)
+    except ValuesUnavailableError as error:
+        claimed.add(candidates[0].tensor.key)
+        outcome.matched.append((tensor, candidates[0]))
+        outcome.unread.append(str(error))
+        return
+    tried: list[tuple[_Candidate, tuple[int, ...], Delta]] = []
+    for candidate in candidates[:MAX_CANDIDATES]:
+        try:
+            exported = export_values.read(candidate.tensor.key)
+        except ValuesUnavailableError as error:
+            outcome.unread.append(str(error))
+            continue
+        for perm in _permutations(tensor.shape, candidate.tensor.shape):
+            found = delta(source, np.transpose(exported, perm), tolerance)
+            tried.append((candidate, perm, found))
+            if found.close:
+                break
+        if tried and tried[-1][2].close:
+            break
+    if not tried:
+        claimed.add(candidates[0].tensor.key)
+        outcome.matched.append((tensor, candidates[0]))
+        return
+    candidate, perm, found = next((t for t in tried if t[2].close), tried[0])
+    claimed.add(candidate.tensor.key)
+    outcome.matched.append((tensor, candidate))
+    outcome.deltas.append(found)
+    if perm != tuple(range(len(perm))):
+        outcome.reconciled.append(Reconciled(Reconcile.TRANSPOSED, tensor=tensor.name))
+    if not found.close:
+        export_at = tuple(found.at[perm.index(axis)] for axis in range(len(perm)))
+        outcome.differences.append(
+            Difference(
+                role="weight",
+                direction=None,
+                gate=None,
+                export_gate=None,
+                source=Spot(tensor.name, found.at),
+                export=Spot(candidate.tensor.name, export_at),
+                delta=found,
+            )
+        )
+
+
+def _result(layer: Layer, tensors: Sequence[Tensor], outcome: _Outcome) -> PairResult:
+    exports = list(dict.fromkeys(c.layer or c.tensor.name for _, c in outcome.matched))
+    types = list(dict.fromkeys(c.type for _, c in outcome.matched if c.type))
+    reconciled = list(outcome.reconciled)
+    max_abs = max((d.max_abs for d in outcome.deltas), default=0.0)
+    if not outcome.differences and any(not d.exact for d in outcome.deltas):
+        reconciled.append(Reconciled(Reconcile.TOLERANCE, max_abs=max_abs))
+    if not outcome.matched:
+        status = Status.MISSING
+    elif outcome.unmatched:
+        status = Status.SHAPE_DIFFERS
+    elif outcome.differences:
+        status = Status.VALUES_DIFFER
+    elif outcome.unread:
+        status = Status.UNVERIFIED
+    elif any(r.what is Reconcile.TOLERANCE for r in reconciled):
+        status = Status.EQUIVALENT
+    else:
+        status = Status.IDENTICAL
+    return PairResult(
+        kind=PairKind.LAYER,
+        status=status,
+        source=layer.name,
+        export=" + ".join(exports) or None,
+        source_type=layer.type,
+        export_type=" + ".join(types) or None,
+        source_params=sum(t.params for t in tensors),
+        export_params=sum(c.tensor.params for _, c in outcome.matched) if outcome.matched else None,
+        reconciled=tuple(reconciled),
+        differences=tuple(outcome.differences),
+        unmatched=tuple(
+            Unmatched(Side.SOURCE, t.name, "weight", t.shape, t.params) for t in outcome.unmatched
+        ),
+        compared=sum(d.elements for d in outcome.deltas),
+        max_abs=max_abs if outcome.deltas else None,
+        max_rel=max((d.max_rel for d in outcome.deltas), default=0.0) if outcome.deltas else None,
+        unread=tuple(outcome.unread),
+    )

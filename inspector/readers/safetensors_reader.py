@@ -1,0 +1,303 @@
+"""PyTorch state dicts saved as `.safetensors`: an 8-byte little-endian header length, a JSON
+header `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}`, then the
+tensor bytes (https://github.com/huggingface/safetensors, "Format").
+
+Only the header is read for a report; nothing is ever unpickled, and the `safetensors` package is
+not needed. Recurrent modules are recognised by PyTorch's parameter names (nn.RNN / nn.LSTM /
+nn.GRU: `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, `weight_hr_l{k}` for
+projections, `_reverse` for the backward direction; nn.*Cell: the same names without `_l{k}`).
+The cell kind follows from the shapes: weight_hh holds g·h rows for g gates (1, 3 or 4).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
+from inspector.model import (
+    BiasConvention,
+    CellConfig,
+    CellKind,
+    Direction,
+    FileFormat,
+    Layer,
+    Model,
+    RecurrentLayer,
+    RecurrentTensor,
+    Tensor,
+    TensorRole,
+    WidthSource,
+)
+
+HEADER_LENGTH = struct.Struct("<Q")
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
+
+
+@dataclass(frozen=True)
+class DType:
+    name: str  # numpy's name, as reports show dtypes
+    itemsize: int
+    numpy: str | None  # numpy type string the values decode as; None: not decoded
+
+
+# safetensors `Dtype` names (safetensors/src/tensor.rs).
+DTYPES: Mapping[str, DType] = MappingProxyType(
+    {
+        "BOOL": DType("bool", 1, "|b1"),
+        "U8": DType("uint8", 1, "|u1"),
+        "I8": DType("int8", 1, "|i1"),
+        "U16": DType("uint16", 2, "<u2"),
+        "I16": DType("int16", 2, "<i2"),
+        "U32": DType("uint32", 4, "<u4"),
+        "I32": DType("int32", 4, "<i4"),
+        "U64": DType("uint64", 8, "<u8"),
+        "I64": DType("int64", 8, "<i8"),
+        "F16": DType("float16", 2, "<f2"),
+        "BF16": DType("bfloat16", 2, None),  # decoded by widening to float32
+        "F32": DType("float32", 4, "<f4"),
+        "F64": DType("float64", 8, "<f8"),
+        "F8_E4M3": DType("float8e4m3fn", 1, None),
+        "F8_E5M2": DType("float8e5m2", 1, None),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One tensor of the header: where its bytes are in the file."""
+
+    name: str
+    dtype: DType
+    shape: tuple[int, ...]
+    begin: int  # absolute file offsets
+    end: int
+
+    def tensor(self) -> Tensor:
+        return Tensor(self.name, self.name, self.shape, self.dtype.name, self.dtype.itemsize)
+
+
+@dataclass(frozen=True)
+class Header:
+    entries: tuple[Entry, ...]
+    metadata: Mapping[str, str]
+
+
+def looks_like_safetensors(head: bytes) -> bool:
+    """An 8-byte header length that fits the limit, then a JSON object of string keys."""
+    if len(head) < 10:
+        return False
+    (length,) = HEADER_LENGTH.unpack_from(head)
+    return 2 <= length <= MAX_HEADER_BYTES and head[8:9] == b"{" and head[9:10] in (b'"', b"}")
+
+
+def read_header(path: Path) -> Header:
+    """Parse and validate the header. Raises NotFoundError, NotAModelError, CorruptModelError."""
+    try:
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            prefix = handle.read(HEADER_LENGTH.size)
+            if len(prefix) < HEADER_LENGTH.size:
+                raise NotAModelError(f"{path}: {size} bytes: too short for a safetensors header")
+            (length,) = HEADER_LENGTH.unpack(prefix)
+            if length > MAX_HEADER_BYTES or length > size - HEADER_LENGTH.size:
+                raise CorruptModelError(
+                    f"{path}: safetensors header claims {length:,} bytes but the file holds "
+                    f"{size:,}; the file is truncated or not a safetensors file"
+                )
+            raw = handle.read(length)
+    except OSError as error:
+        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CorruptModelError(f"{path}: safetensors header is not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise CorruptModelError(f"{path}: safetensors header is not a JSON object")
+    start = HEADER_LENGTH.size + length
+    entries = [
+        _entry(path, name, value, start, size)
+        for name, value in document.items()
+        if name != "__metadata__"
+    ]
+    metadata = document.get("__metadata__") or {}
+    if not isinstance(metadata, dict):
+        raise CorruptModelError(f"{path}: safetensors '__metadata__' is not a JSON object")
+    return Header(
+        tuple(sorted(entries, key=lambda e: e.begin)),
+        MappingProxyType({str(k): str(v) for k, v in metadata.items()}),
+    )
+
+
+def _entry(path: Path, name: str, value: object, start: int, size: int) -> Entry:
+    where = f"{path}: safetensors tensor '{name}'"
+    if not isinstance(value, dict):
+        raise CorruptModelError(f"{where} is not described by a JSON object")
+    dtype = DTYPES.get(str(value.get("dtype")))
+    if dtype is None:
+        known = ", ".join(DTYPES)
+        raise CorruptModelError(
+            f"{where} has dtype {value.get('dtype')!r}; expected one of {known}"
+        )
+    shape = value.get("shape")
+    offsets = value.get("data_offsets")
+    if not (isinstance(shape, list) and all(_natural(d) for d in shape)):
+        raise CorruptModelError(f"{where} has shape {shape!r}; expected a list of sizes")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_natural(o) for o in offsets)):
+        raise CorruptModelError(f"{where} has data_offsets {offsets!r}; expected [begin, end]")
+    begin, end = start + offsets[0], start + offsets[1]
+    needed = math.prod(shape) * dtype.itemsize
+    if end - begin != needed or end > size:
+        raise CorruptModelError(
+            f"{where}: shape {shape} needs {needed:,} bytes but data_offsets {offsets} give "
+            f"{end - begin:,} (file holds {size - start:,} bytes of data); the file is damaged"
+        )
+    return Entry(name, dtype, tuple(shape), begin, end)
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def read(path: Path) -> Model:
+    header = read_header(path)
+    recurrent, rows = _recurrent_layers(header.entries)
+    claimed = {t.tensor.key for layer in recurrent for t in layer.tensors}
+    layers = [
+        Layer(name, _type(tensors), tuple(tensors))
+        for name, tensors in _modules(e for e in header.entries if e.name not in claimed)
+    ]
+    layers += rows
+    layers.sort(key=lambda layer: layer.name)
+    fmt = header.metadata.get("format")
+    return Model(
+        path=str(path),
+        format=FileFormat.SAFETENSORS,
+        producer=f"safetensors ({fmt})" if fmt else "safetensors",
+        layers=tuple(layers),
+        recurrent_layers=tuple(recurrent),
+        trainable_known=False,
+    )
+
+
+# --- recurrent modules ------------------------------------------------------------------
+
+_PARAMETER = re.compile(
+    r"^(?:(?P<module>.*)\.)?(?P<param>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+    r"(?:_l(?P<layer>\d+))?(?P<reverse>_reverse)?$"
+)
+_ROLES: Mapping[str, TensorRole] = MappingProxyType(
+    {
+        "weight_ih": TensorRole.KERNEL,
+        "weight_hh": TensorRole.RECURRENT_KERNEL,
+        "bias_ih": TensorRole.INPUT_BIAS,
+        "bias_hh": TensorRole.RECURRENT_BIAS,
+        "weight_hr": TensorRole.PROJECTION,
+    }
+)
+_KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
+_TYPE = {CellKind.SIMPLE_RNN: "RNN", CellKind.LSTM: "LSTM", CellKind.GRU: "GRU"}
+
+
+@dataclass
+class _Group:
+    module: str
+    layer: int | None
+    tensors: list[RecurrentTensor]
+
+
+def _recurrent_layers(entries: Sequence[Entry]) -> tuple[list[RecurrentLayer], list[Layer]]:
+    groups: dict[tuple[str, int | None], _Group] = {}
+    for entry in entries:
+        found = _PARAMETER.match(entry.name)
+        if found is None:
+            continue
+        layer = int(found["layer"]) if found["layer"] is not None else None
+        direction = Direction.BACKWARD if found["reverse"] else Direction.FORWARD
+        module = found["module"] or ""
+        group = groups.setdefault((module, layer), _Group(module, layer, []))
+        group.tensors.append(RecurrentTensor(entry.tensor(), _ROLES[found["param"]], direction))
+    layers: list[RecurrentLayer] = []
+    rows: list[Layer] = []
+    for key in sorted(groups, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+        built = _layer(groups[key])
+        if built is not None:
+            layers.append(built)
+            rows.append(Layer(built.name, built.type, tuple(t.tensor for t in built.tensors)))
+    return layers, rows
+
+
+def _layer(group: _Group) -> RecurrentLayer | None:
+    """A recurrent layer from one module's parameters of one layer index, or None when the
+    shapes do not make a recurrent cell (the tensors are then reported as plain tensors)."""
+    by_role = {(t.role, t.direction): t.tensor for t in group.tensors}
+    forward = Direction.FORWARD
+    w_ih = by_role.get((TensorRole.KERNEL, forward))
+    w_hh = by_role.get((TensorRole.RECURRENT_KERNEL, forward))
+    w_hr = by_role.get((TensorRole.PROJECTION, forward))
+    if w_ih is None or w_hh is None or len(w_ih.shape) != 2 or len(w_hh.shape) != 2:
+        return None
+    hidden = w_hr.shape[1] if w_hr is not None and len(w_hr.shape) == 2 else w_hh.shape[1]
+    if hidden == 0 or w_hh.shape[0] % hidden:
+        return None
+    kind = _KIND_BY_GATES.get(w_hh.shape[0] // hidden)
+    if kind is None:
+        return None
+    directions = 2 if any(t.direction is Direction.BACKWARD for t in group.tensors) else 1
+    name = group.module or "cell"
+    if group.layer is not None:
+        name = f"{name}.l{group.layer}" if group.module else f"l{group.layer}"
+    notes = []
+    if w_hr is not None:
+        notes.append(
+            f"proj_size={w_hr.shape[0]}: the hidden state is projected to {w_hr.shape[0]} "
+            "values (weight_hr)"
+        )
+    has_bias = any(t.role is TensorRole.INPUT_BIAS for t in group.tensors)
+    order = {TensorRole.KERNEL: 0, TensorRole.RECURRENT_KERNEL: 1, TensorRole.INPUT_BIAS: 2}
+    tensors = sorted(
+        group.tensors,
+        key=lambda t: (t.direction is Direction.BACKWARD, order.get(t.role, 3), t.tensor.name),
+    )
+    return RecurrentLayer(
+        name=name,
+        type=_TYPE[kind],
+        cell=CellConfig(
+            kind=kind,
+            units=hidden,
+            use_bias=has_bias,
+            # PyTorch's GRU applies the reset gate after the recurrent product (nn.GRU docs:
+            # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))): Keras reset_after=True.
+            reset_after=True if kind is CellKind.GRU else None,
+            bias=BiasConvention.DOUBLE if has_bias else BiasConvention.NONE,
+        ),
+        directions=directions,
+        tensors=tuple(tensors),
+        input_dim=w_ih.shape[1],
+        input_dim_source=WidthSource.TENSOR,
+        notes=tuple(notes),
+    )
+
+
+# --- other tensors ----------------------------------------------------------------------
+
+
+def _modules(entries: Iterable[Entry]) -> list[tuple[str, list[Tensor]]]:
+    """Tensors grouped by module: everything before the last dot (`fc.weight` -> `fc`)."""
+    grouped: dict[str, list[Tensor]] = {}
+    for entry in entries:
+        module, _, _ = entry.name.rpartition(".")
+        grouped.setdefault(module or entry.name, []).append(entry.tensor())
+    return list(grouped.items())
+
+
+def _type(tensors: Sequence[Tensor]) -> str:
+    """The state dict does not record module classes: say what the parameter names are."""
+    names = sorted({t.name.rpartition(".")[2] for t in tensors})
+    return "tensors (" + ", ".join(names) + ")" if len(names) <= 3 else "tensors"

@@ -1,0 +1,73 @@
+"""Values of Keras weights: one HDF5 dataset read per request, reached through hard links only.
+
+A `.keras` archive's weights file is read in place through the read-only window the reader
+uses (never extracted); external datasets are never read.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from inspector.errors import CorruptModelError, ValuesUnavailableError
+from inspector.model import FileFormat
+from inspector.readers.hdf5_tree import HDF5_ERRORS, child
+from inspector.readers.keras_zip import open_weights
+
+_NUMERIC_KINDS = frozenset("fiub")
+_OPEN_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, *HDF5_ERRORS)
+
+
+class Hdf5Values:
+    def __init__(self, path: Path, handle: h5py.File | None) -> None:
+        self._path = path
+        self._handle = handle  # None: a .keras archive without a weights file
+
+    def read(self, key: str) -> np.ndarray:
+        if self._handle is None:
+            raise ValuesUnavailableError(f"{self._path}: the archive stores no weights file")
+        node: object = self._handle
+        for part in (p for p in key.split("/") if p):
+            if not isinstance(node, h5py.Group):
+                node = None
+                break
+            node = child(node, part)
+        if not isinstance(node, h5py.Dataset):
+            raise ValuesUnavailableError(f"{self._path}: no dataset '{key}' reached by hard links")
+        try:
+            if node.external:
+                raise ValuesUnavailableError(
+                    f"{self._path}: dataset '{key}' keeps its data in an external file; not read"
+                )
+            if node.dtype.kind not in _NUMERIC_KINDS:
+                raise ValuesUnavailableError(
+                    f"{self._path}: dataset '{key}' holds {node.dtype}, not numbers"
+                )
+            return np.asarray(node[()])
+        except HDF5_ERRORS as error:
+            raise CorruptModelError(
+                f"{self._path}: dataset '{key}' cannot be read ({error}); the file is damaged"
+            ) from None
+
+
+@contextmanager
+def open_reader(path: Path, file_format: FileFormat) -> Iterator[Hdf5Values]:
+    with ExitStack() as stack:
+        try:
+            handle: h5py.File | None = None
+            if file_format is FileFormat.KERAS_V3:
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                member = open_weights(path, archive)
+                if member is not None:
+                    stack.enter_context(member)
+                    handle = stack.enter_context(h5py.File(member, "r"))
+            else:
+                handle = stack.enter_context(h5py.File(path, "r"))
+        except _OPEN_ERRORS as error:
+            raise CorruptModelError(f"{path}: cannot be opened to read values ({error})") from None
+        yield Hdf5Values(path, handle)

@@ -1,0 +1,50 @@
+"""Values of a safetensors state dict: one tensor's bytes read at the offsets its header gives
+(the header is validated by the reader; nothing is unpickled)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.model import FileFormat
+from inspector.readers.safetensors_reader import Entry, read_header
+from inspector.values import read_at
+
+
+class SafetensorsValues:
+    def __init__(self, path: Path, handle: BinaryIO, entries: dict[str, Entry]) -> None:
+        self._path = path
+        self._handle = handle
+        self._entries = entries
+
+    def read(self, key: str) -> np.ndarray:
+        entry = self._entries.get(key)
+        if entry is None:
+            raise ValuesUnavailableError(f"{self._path}: no tensor '{key}'")
+        data = read_at(self._handle, entry.begin, entry.end - entry.begin)
+        if len(data) != entry.end - entry.begin:
+            raise CorruptModelError(f"{self._path}: tensor '{key}' is cut short: file truncated")
+        if entry.dtype.name == "bfloat16":
+            bits = np.frombuffer(data, dtype="<u2")
+            return (bits.astype(np.uint32) << 16).view(np.float32).reshape(entry.shape)
+        if entry.dtype.numpy is None:
+            raise ValuesUnavailableError(
+                f"{self._path}: tensor '{key}' is {entry.dtype.name}, not decoded for comparison"
+            )
+        return np.frombuffer(data, dtype=entry.dtype.numpy).reshape(entry.shape)
+
+
+@contextmanager
+def open_reader(path: Path, file_format: FileFormat) -> Iterator[SafetensorsValues]:
+    entries = {entry.name: entry for entry in read_header(path).entries}
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    with handle:
+        yield SafetensorsValues(path, handle, entries)
