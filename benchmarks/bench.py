@@ -158,11 +158,12 @@ def main() -> int:
         else:
             loaded = median([python, "-c", ONNX_LOAD, str(path)], args.framework_runs)
             rows.append((f"onnx.load {name}", "", loaded, ours))
-            for tool, argv in (
-                ("polygraphy", ["polygraphy", "inspect", "model", str(path)]),
-                ("onnx-tool", [python, "-m", "onnx_tool", "-i", str(path)]),
+            for tool, available, argv in (
+                ("polygraphy", shutil.which("polygraphy") is not None,
+                 ["polygraphy", "inspect", "model", str(path)]),
+                ("onnx-tool", _importable("onnx_tool"), [python, "-m", "onnx_tool", "-i", str(path)]),
             ):
-                if shutil.which(argv[0]) or (tool == "onnx-tool" and _importable("onnx_tool")):
+                if available:
                     rows.append((f"{tool} {name}", "", median(argv, args.framework_runs), ours))
 
     print(f"{'command':<38} {'file':>7} {'median s':>9} {'peak MB':>8} {'time ×':>7} {'RSS ×':>6}")

@@ -9,25 +9,60 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from inspector.analysis import Report
-from inspector.render.blocks import Flavour, write
-from inspector.render.compare import render_compare, render_compare_json
-from inspector.render.csv_rows import render_csv
-from inspector.render.explain import render_explain, render_explain_json
-from inspector.render.formula import render_formula, render_formula_json
-from inspector.render.gates import gate_message
-from inspector.render.report import LayerView, render_json, report_blocks
-from inspector.render.summary import render_summary
-from inspector.render.text import PLAIN, Style, progress_line
+if TYPE_CHECKING:
+    from inspector.analysis import Report
+    from inspector.render.blocks import Flavour
+    from inspector.render.compare import render_compare, render_compare_json
+    from inspector.render.csv_rows import render_csv
+    from inspector.render.explain import render_explain, render_explain_json
+    from inspector.render.formula import render_formula, render_formula_json
+    from inspector.render.gates import gate_message
+    from inspector.render.report import LayerView, render_json
+    from inspector.render.summary import render_summary
+    from inspector.render.text import PLAIN, Style, progress_line
+
+# Each command needs one or two of these modules: load them on first use, so that a report
+# does not pay for importing the comparison, explanation and formula renderers.
+_HOME = {
+    "Flavour": "blocks",
+    "render_compare": "compare",
+    "render_compare_json": "compare",
+    "render_csv": "csv_rows",
+    "render_explain": "explain",
+    "render_explain_json": "explain",
+    "render_formula": "formula",
+    "render_formula_json": "formula",
+    "gate_message": "gates",
+    "LayerView": "report",
+    "render_json": "report",
+    "render_summary": "summary",
+    "PLAIN": "text",
+    "Style": "text",
+    "progress_line": "text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'inspector.render' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"inspector.render.{home}"), name)
 
 
 def render_reports(
-    reports: Sequence[Report], flavour: Flavour, view: LayerView, style: Style = PLAIN
+    reports: Sequence[Report], flavour: Flavour, view: LayerView, style: Style | None = None
 ) -> str:
+    from inspector.render.blocks import Flavour, write
+    from inspector.render.report import report_blocks
+    from inspector.render.text import PLAIN
+
     separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
-    return separator.join(write(report_blocks(r, view, flavour, style), flavour) for r in reports)
+    chosen = PLAIN if style is None else style
+    return separator.join(write(report_blocks(r, view, flavour, chosen), flavour) for r in reports)
 
 
 __all__ = [
