@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -82,12 +83,40 @@ def test_lambda_code_is_never_run(tmp_path: Path) -> None:
 
 
 def test_every_fixture_is_unchanged_by_inspection() -> None:
-    entries = manifest_entries("keras-h5", "keras-v3", "keras-h5-weights", "keras-v3-weights")
-    paths = sorted({FIXTURES / e["file"] for e in entries})
+    """Every model file under fixtures/ (and the external data beside the ONNX ones) hashes the
+    same after every one of them was inspected."""
+    suffixes = {".h5", ".keras", ".onnx", ".safetensors", ".data"}
+    paths = sorted(p for p in FIXTURES.rglob("*") if p.is_file() and p.suffix in suffixes)
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    inspected = 0
     for path in paths:
-        inspect_file(path)
+        if path.suffix != ".data":
+            inspect_file(path)
+            inspected += 1
+    assert inspected >= len(manifest_entries("keras-h5", "keras-v3", "onnx"))
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths} == before
+
+
+def test_pytorch_checkpoint_is_refused_without_unpickling(tmp_path: Path) -> None:
+    """A torch.save() archive: a zip whose data.pkl would run code when unpickled."""
+    marker = tmp_path / "pwned"
+    payload = (
+        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
+    )  # pickle protocol 0: os.system("touch <marker>")
+    checkpoint = tmp_path / "model.pt"
+    with zipfile.ZipFile(checkpoint, "w") as archive:
+        archive.writestr("model/data.pkl", payload)
+        archive.writestr("model/version", "3\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", str(checkpoint)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "never unpickles" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
 
 
 def test_nothing_is_written_to_disk(tmp_path: Path) -> None:
