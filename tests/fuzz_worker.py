@@ -152,7 +152,9 @@ def main() -> int:
     import inspector.readers.keras_h5
     import inspector.readers.keras_zip
     import inspector.readers.onnx_reader
-    import inspector.render  # noqa: F401
+    import inspector.readers.safetensors_reader
+    import inspector.render.gates
+    import inspector.render.report  # noqa: F401
 
     rng = random.Random(seed)
     failures = cases = 0
