@@ -166,7 +166,15 @@ def inspect_command(
     reader: _ReaderOption = None,
     all_layers: Annotated[
         bool,
-        typer.Option("--all-layers", help="List layers without parameters too."),
+        typer.Option(
+            "--all-layers", help="List every layer, parameterless ones too (the default)."
+        ),
+    ] = False,
+    weighted_only: Annotated[
+        bool,
+        typer.Option(
+            "--weighted-only", help="List only layers with parameters (totals still count all)."
+        ),
     ] = False,
     recurrent_only: Annotated[
         bool,
@@ -214,7 +222,7 @@ def inspect_command(
     inspected."""
     with _user_errors():
         budget = _budget(max_params, max_size, max_layer_params, strict)
-        view = _view(all_layers, recurrent_only, output_format)
+        view = _view(all_layers, weighted_only, recurrent_only)
     _bounded(
         lambda started: _inspection(
             models, output_format, output, reader, view, budget, started=started
@@ -287,17 +295,23 @@ def _budget(
     )
 
 
-def _view(all_layers: bool, recurrent_only: bool, output_format: OutputFormat) -> LayerView:
+def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerView:
     from inspector.render import LayerView
 
-    if all_layers and recurrent_only:
-        raise UsageError("--all-layers and --recurrent-only exclude each other: choose one")
-    if all_layers:
-        return LayerView.ALL
-    if recurrent_only:
-        return LayerView.RECURRENT
-    # Tables for people hide parameterless layers; CSV is data, one row for every layer.
-    return LayerView.ALL if output_format is OutputFormat.csv else LayerView.WEIGHTED
+    chosen = [
+        (flag, view)
+        for flag, view in (
+            ("--all-layers", LayerView.ALL if all_layers else None),
+            ("--weighted-only", LayerView.WEIGHTED if weighted_only else None),
+            ("--recurrent-only", LayerView.RECURRENT if recurrent_only else None),
+        )
+        if view is not None
+    ]
+    if len(chosen) > 1:
+        flags = " and ".join(flag for flag, _ in chosen)
+        raise UsageError(f"{flags} exclude each other: choose one")
+    # The report shows every layer's count unless asked otherwise.
+    return chosen[0][1] if chosen else LayerView.ALL
 
 
 def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:

@@ -148,17 +148,19 @@ def test_layer_views_choose_rows_and_keep_totals() -> None:
     weighted = {name: p for name, p in everything.items() if p}
     assert weighted != everything  # the fixture has a layer without parameters
     default = run(str(FIXTURES / file))
-    assert _layer_rows(default.stdout) == weighted
-    assert "--all-layers lists them" in default.stdout
+    assert _layer_rows(default.stdout) == everything  # every layer's count, by default
     assert _layer_rows(run(str(FIXTURES / file), "--all-layers").stdout) == everything
+    compact = run(str(FIXTURES / file), "--weighted-only")
+    assert _layer_rows(compact.stdout) == weighted
+    assert "drop --weighted-only to list them" in compact.stdout
     only = run(str(FIXTURES / file), "--recurrent-only")
     recurrent = {layer["name"] for layer in truth["recurrent_layers"]}
     assert set(_layer_rows(only.stdout)) == recurrent
     total_line = f"Total params: {truth['total_params']:,} "
-    for result in (default, only):
+    for result in (default, compact, only):
         assert any(line.startswith(total_line) for line in result.stdout.splitlines())
-    both = run(str(FIXTURES / file), "--all-layers", "--recurrent-only")
-    assert both.exit_code == 2
+    for pair in (("--all-layers", "--recurrent-only"), ("--weighted-only", "--recurrent-only")):
+        assert run(str(FIXTURES / file), *pair).exit_code == 2
 
 
 def test_share_column_has_a_bar_proportional_to_the_share() -> None:

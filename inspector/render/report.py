@@ -110,7 +110,7 @@ def _hidden_note(report: Report, view: LayerView) -> str | None:
         return None
     if view is LayerView.RECURRENT:
         return f"({hidden} non-recurrent layer(s) not shown; the totals count every layer)"
-    return f"({hidden} layer(s) without parameters not shown; --all-layers lists them)"
+    return f"({hidden} layer(s) without parameters not shown; drop --weighted-only to list them)"
 
 
 def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
