@@ -113,19 +113,21 @@ def compare_cells(
             if not s_blocks and not e_blocks:
                 continue
             try:
-                s_arrays = _read(source_values, s_blocks)
-                e_arrays = _read(export_values, e_blocks)
+                sides = _Sides(
+                    s_blocks,
+                    e_blocks,
+                    _read(source_values, s_blocks),
+                    _read(export_values, e_blocks),
+                )
             except ValuesUnavailableError as error:
                 total.unread.append(str(error))
                 continue
             ranked = [chosen[direction]] if direction in chosen else []
             ranked += [n for n in candidates if n not in ranked]
-            tally, naming = _best(
-                ranked, source, export, direction, s_blocks, e_blocks, s_arrays, e_arrays, tolerance
-            )
+            tally, naming = _best(ranked, source, export, direction, sides, tolerance)
             chosen.setdefault(direction, naming)
             total.merge(tally)
-            del s_arrays, e_arrays  # one role's tensors at a time
+            del sides  # one role's tensors at a time
     return _summary(total, chosen.get(0))
 
 
@@ -141,15 +143,22 @@ def _read(values: ValueReader, blocks: Sequence[Block]) -> dict[str, np.ndarray]
     return {key: values.read(key) for key in dict.fromkeys(b.key for b in blocks)}
 
 
+@dataclass(frozen=True)
+class _Sides:
+    """One role's blocks of one direction on both sides, with the tensors they cut from."""
+
+    source: Sequence[Block]
+    export: Sequence[Block]
+    source_arrays: dict[str, np.ndarray]
+    export_arrays: dict[str, np.ndarray]
+
+
 def _best(
     ranked: Sequence[Naming],
     source: CellLayout,
     export: CellLayout,
     direction: int,
-    s_blocks: Sequence[Block],
-    e_blocks: Sequence[Block],
-    s_arrays: dict[str, np.ndarray],
-    e_arrays: dict[str, np.ndarray],
+    sides: _Sides,
     tolerance: Tolerance,
 ) -> tuple[_Tally, Naming]:
     """The export's own gate naming; for a lowered export, the first gate order of the cell
@@ -157,7 +166,7 @@ def _best(
     first: tuple[_Tally, Naming] | None = None
     for naming in ranked:
         pair = _Pair(source, export, direction, naming)
-        tally = _compare(pair, s_blocks, e_blocks, s_arrays, e_arrays, tolerance)
+        tally = _compare(pair, sides, tolerance)
         if tally.close:
             return tally, naming
         first = first or (tally, naming)
@@ -165,37 +174,24 @@ def _best(
     return first
 
 
-def _compare(
-    pair: _Pair,
-    s_blocks: Sequence[Block],
-    e_blocks: Sequence[Block],
-    s_arrays: dict[str, np.ndarray],
-    e_arrays: dict[str, np.ndarray],
-    tolerance: Tolerance,
-) -> _Tally:
-    if (s_blocks and s_blocks[0].role in _MATRICES) or (e_blocks and e_blocks[0].role in _MATRICES):
-        return _matrices(pair, s_blocks, e_blocks, s_arrays, e_arrays, tolerance)
-    return _biases(pair, s_blocks, e_blocks, s_arrays, e_arrays, tolerance)
+def _compare(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
+    first = next(iter([*sides.source, *sides.export]), None)
+    if first is not None and first.role in _MATRICES:
+        return _matrices(pair, sides, tolerance)
+    return _biases(pair, sides, tolerance)
 
 
-def _matrices(
-    pair: _Pair,
-    s_blocks: Sequence[Block],
-    e_blocks: Sequence[Block],
-    s_arrays: dict[str, np.ndarray],
-    e_arrays: dict[str, np.ndarray],
-    tolerance: Tolerance,
-) -> _Tally:
+def _matrices(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
     tally = _Tally()
-    exports = {pair.export_gate(b): b for b in e_blocks}
-    for block in s_blocks:
+    exports = {pair.export_gate(b): b for b in sides.export}
+    for block in sides.source:
         gate = pair.source_gate(block)
         counterpart = exports.get(gate)
         if counterpart is None:
             tally.unread.append(f"no export block for gate {gate} of {block.name}")
             continue
-        s = block.cut(s_arrays[block.key])
-        e = counterpart.cut(e_arrays[counterpart.key])
+        s = block.cut(sides.source_arrays[block.key])
+        e = counterpart.cut(sides.export_arrays[counterpart.key])
         if s.shape != e.shape:
             tally.unread.append(
                 f"gate {gate}: {block.name} gives {list(s.shape)}, {counterpart.name} "
@@ -209,21 +205,16 @@ def _matrices(
     return tally
 
 
-def _biases(
-    pair: _Pair,
-    s_blocks: Sequence[Block],
-    e_blocks: Sequence[Block],
-    s_arrays: dict[str, np.ndarray],
-    e_arrays: dict[str, np.ndarray],
-    tolerance: Tolerance,
-) -> _Tally:
+def _biases(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
     tally = _Tally()
-    s_in, s_rec = _by_gate(pair.source_gate, s_blocks)
-    e_in, e_rec = _by_gate(pair.export_gate, e_blocks)
+    s_in, s_rec = _by_gate(pair.source_gate, sides.source)
+    e_in, e_rec = _by_gate(pair.export_gate, sides.export)
     for gate in dict.fromkeys([*s_in, *s_rec, *e_in, *e_rec]):
         blocks = (s_in.get(gate), s_rec.get(gate), e_in.get(gate), e_rec.get(gate))
         arrays = [
-            b.cut((s_arrays if side < 2 else e_arrays)[b.key]) if b is not None else None
+            b.cut((sides.source_arrays if side < 2 else sides.export_arrays)[b.key])
+            if b is not None
+            else None
             for side, b in enumerate(blocks)
         ]
         present = [a for a in arrays if a is not None]
