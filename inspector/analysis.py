@@ -106,7 +106,7 @@ def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
     cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
     if layer.input_dim is None:
         return RecurrentCheck(
-            layer, (), Check.UNVERIFIED, "input width unknown: not in the config and no kernel"
+            layer, (), Check.UNVERIFIED, _unknown("input width", "a kernel tensor")
         )
     if any(item.role is TensorRole.PROJECTION for item in layer.tensors):
         return RecurrentCheck(
@@ -118,9 +118,7 @@ def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
         )
     missing = [c for c in cells if c.units is None]
     if missing:
-        return RecurrentCheck(
-            layer, (), Check.UNVERIFIED, "units unknown: not in the config and no recurrent kernel"
-        )
+        return RecurrentCheck(layer, (), Check.UNVERIFIED, _unknown("units", "a recurrent kernel"))
     per_cell_directions = layer.directions if layer.backward_cell is None else 1
     derivations = tuple(
         derive(
@@ -138,6 +136,11 @@ def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
     if expected == layer.params:
         return RecurrentCheck(layer, derivations, Check.OK)
     return RecurrentCheck(layer, derivations, Check.MISMATCH, _explain(layer, expected))
+
+
+def _unknown(what: str, tensor: str) -> str:
+    """Why the formula cannot be applied (a reader's notes, shown beside it, may say more)."""
+    return f"{what} unknown: neither the file's configuration nor {tensor} gives it"
 
 
 def _explain(layer: RecurrentLayer, expected: int) -> str:

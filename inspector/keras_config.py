@@ -47,13 +47,14 @@ class KerasModelConfig:
 
     def walk(self) -> Iterator[KerasLayer]:
         """Every layer, nested models' layers right after the model that holds them."""
-        yield from _walk(self.layers)
+        yield from walk_layers(self.layers)
 
 
-def _walk(layers: Sequence[KerasLayer]) -> Iterator[KerasLayer]:
+def walk_layers(layers: Sequence[KerasLayer]) -> Iterator[KerasLayer]:
+    """Each layer, followed by the layers of the model it is, if it is one."""
     for layer in layers:
         yield layer
-        yield from _walk(layer.inner)
+        yield from walk_layers(layer.inner)
 
 
 # ----------------------------------------------------------------------------- JSON accessors

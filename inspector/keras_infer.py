@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from inspector.keras_layers import KerasBuild, assign_roles, stored_gate_order
+from inspector.keras_layers import KerasBuild, assign_roles, direction_of, stored_gate_order
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -100,7 +100,7 @@ def _is_cell_path(path: str) -> bool:
 
 
 def _layers_from_cells(name: str, cells: Sequence[_Cell]) -> list[RecurrentLayer]:
-    directed = {_direction(cell.path): cell for cell in cells}
+    directed = {direction_of(cell.path): cell for cell in cells}
     if len(cells) == 2 and set(directed) == {Direction.FORWARD, Direction.BACKWARD}:
         forward, backward = directed[Direction.FORWARD], directed[Direction.BACKWARD]
         tensors = tuple(
@@ -138,15 +138,6 @@ def _layers_from_cells(name: str, cells: Sequence[_Cell]) -> list[RecurrentLayer
         )
         for cell in cells
     ]
-
-
-def _direction(path: str) -> Direction | None:
-    for part in path.split("/"):
-        if part.startswith("forward_") or part == "forward_layer":
-            return Direction.FORWARD
-        if part.startswith("backward_") or part == "backward_layer":
-            return Direction.BACKWARD
-    return None
 
 
 def _config(cell: _Cell) -> CellConfig:

@@ -20,6 +20,7 @@ from inspector.keras_config import (
     as_str,
     container_keys,
     units_of,
+    walk_layers,
 )
 from inspector.model import (
     BiasConvention,
@@ -147,18 +148,10 @@ def _owner_trainable(weight_name: str, layer: KerasLayer) -> bool:
     if not layer.inner:
         return layer.trainable
     parts = set(weight_name.split("/"))
-    for inner in _flatten(layer.inner):
+    for inner in walk_layers(layer.inner):
         if inner.name in parts:
             return inner.trainable
     return layer.trainable
-
-
-def _flatten(layers: Sequence[KerasLayer]) -> list[KerasLayer]:
-    out: list[KerasLayer] = []
-    for layer in layers:
-        out.append(layer)
-        out.extend(_flatten(layer.inner))
-    return out
 
 
 # -------------------------------------------------------------------------- recurrent layers
@@ -171,7 +164,7 @@ def _recurrent_in(
         return recurrent_layers(layer, tensors)
     # A model used as a layer: give each inner recurrent layer the tensors naming it.
     out: list[RecurrentLayer] = []
-    inner_layers = _flatten(layer.inner)
+    inner_layers = list(walk_layers(layer.inner))
     for inner in inner_layers:
         if inner.inner:
             continue
@@ -310,7 +303,7 @@ def assign_roles(
     out: list[RecurrentTensor] = []
     half = len(tensors) // 2
     for index, tensor in enumerate(tensors):
-        direction = _direction(tensor.name)
+        direction = direction_of(tensor.name)
         if direction is None and directions == 2:
             # No forward_/backward_ naming: Keras stores the forward layer's weights first.
             direction = Direction.FORWARD if index < half else Direction.BACKWARD
@@ -342,7 +335,9 @@ def stored_gate_order(roles: Sequence[RecurrentTensor]) -> tuple[str, ...] | Non
     return tuple(gates) or None
 
 
-def _direction(weight_name: str) -> Direction | None:
+def direction_of(weight_name: str) -> Direction | None:
+    """`forward_*` / `backward_*` (Keras 2/3 HDF5) or `forward_layer` / `backward_layer` (v3
+    layout) anywhere in a stored path."""
     for part in weight_name.split("/"):
         if part.startswith("forward_") or part == "forward_layer":
             return Direction.FORWARD

@@ -14,6 +14,7 @@ configuration path (`middle/inner/lstm/cell/vars/0`), so that `keras_layers` can
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import h5py
 
@@ -83,23 +84,17 @@ def _layer_tensors(
 ) -> Iterator[Tensor]:
     if not layer.inner:
         for relative, tensor in datasets_under(group):
-            yield _renamed(tensor, f"{layer.path}/{relative}")
+            yield replace(tensor, name=f"{layer.path}/{relative}")
         return
     own_vars = child(group, "vars")
     if isinstance(own_vars, h5py.Group):
         for relative, tensor in datasets_under(own_vars):
-            yield _renamed(tensor, f"{layer.path}/vars/{relative}")
+            yield replace(tensor, name=f"{layer.path}/vars/{relative}")
     inner_group = child(group, "layers")
     if isinstance(inner_group, h5py.Group) and depth < 64:
         used: set[str] = set()
         for inner, inner_stored in _pair(inner_group, layer.inner, layer.class_name, used):
             yield from _layer_tensors(inner_stored, inner, warnings, depth + 1)
-
-
-def _renamed(tensor: Tensor, name: str) -> Tensor:
-    return Tensor(
-        key=tensor.key, name=name, shape=tensor.shape, dtype=tensor.dtype, itemsize=tensor.itemsize
-    )
 
 
 def top_level_groups(root: h5py.Group) -> Mapping[str, list[Tensor]]:
@@ -111,5 +106,5 @@ def top_level_groups(root: h5py.Group) -> Mapping[str, list[Tensor]]:
     for key in layers_group:
         group = child(layers_group, key)
         if isinstance(group, h5py.Group):
-            out[key] = [_renamed(t, f"{key}/{rel}") for rel, t in datasets_under(group)]
+            out[key] = [replace(t, name=f"{key}/{rel}") for rel, t in datasets_under(group)]
     return out
