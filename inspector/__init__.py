@@ -1,6 +1,6 @@
 """rnninspect: inspect recurrent layers of saved Keras and ONNX models without the frameworks."""
 
-from inspector.analysis import Report, inspect_file
+from inspector.report.analysis import Report, inspect_file
 
 __version__ = "0.1.0"
 

@@ -24,14 +24,14 @@ from inspector import __version__
 from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
-    from inspector.batch import Outcome
-    from inspector.comparison import Tolerance
-    from inspector.gates import Budget
+    from inspector.report.batch import Outcome
+    from inspector.compare.result import Tolerance
+    from inspector.report.gates import Budget
     from inspector.render import LayerView, Style
     from inspector.supervise import Started
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
-# Tolerances of `compare` (inspector.comparison.Tolerance; repeated here so --help imports
+# Tolerances of `compare` (inspector.compare.result.Tolerance; repeated here so --help imports
 # nothing): float32 exports keep values bit-for-bit or within a few units in the last place.
 DEFAULT_ATOL, DEFAULT_RTOL = 1e-6, 1e-5
 PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
@@ -257,7 +257,7 @@ def _inspection(
     *,
     started: Started,
 ) -> None:
-    from inspector.gates import evaluate
+    from inspector.report.gates import evaluate
     from inspector.render import gate_message
 
     targets, scanned = _targets(models)
@@ -282,7 +282,7 @@ def _inspection(
 def _budget(
     max_params: str | None, max_size: str | None, max_layer_params: str | None, strict: bool
 ) -> Budget:
-    from inspector.gates import Budget
+    from inspector.report.gates import Budget
     from inspector.sizes import parse_count, parse_size
 
     return Budget(
@@ -317,7 +317,7 @@ def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerV
 def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
-    from inspector.batch import Outcome
+    from inspector.report.batch import Outcome
     from inspector.discover import MODEL_SUFFIXES, model_files
 
     targets: list[Path | Outcome] = []
@@ -370,8 +370,8 @@ def _inspect_all(
 
 
 def _inspect_one(path: Path, reader: str | None) -> Outcome:
-    from inspector.analysis import inspect_file
-    from inspector.batch import Outcome
+    from inspector.report.analysis import inspect_file
+    from inspector.report.batch import Outcome
 
     try:
         return Outcome(str(path), report=inspect_file(path, reader))
@@ -545,7 +545,7 @@ def _explain(
     output: Path | None,
     started: Started,
 ) -> None:
-    from inspector.explain import explain_model
+    from inspector.report.explain import explain_model
     from inspector.render import render_explain, render_explain_json
 
     started(str(model))
@@ -620,7 +620,7 @@ def compare_command(
 
 
 def _tolerance(atol: float, rtol: float) -> Tolerance:
-    from inspector.comparison import Tolerance
+    from inspector.compare.result import Tolerance
 
     if not (atol >= 0 and rtol >= 0):  # also rejects NaN
         raise UsageError(f"--atol {atol} / --rtol {rtol}: tolerances must be >= 0")
@@ -636,8 +636,8 @@ def _compare(
     output: Path | None,
     started: Started,
 ) -> None:
-    from inspector.compare import compare_files
-    from inspector.pairing import parse_map
+    from inspector.compare.run import compare_files
+    from inspector.compare.pairing import parse_map
     from inspector.render.compare import render_compare, render_compare_json
 
     with _user_errors():

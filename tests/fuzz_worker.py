@@ -149,10 +149,10 @@ def main() -> int:
     files = [Path(p) for p in sys.argv[4:]]
     # Import everything a case may need once, here: every fork inherits it.
     import inspector.cli
-    import inspector.readers.keras_h5
-    import inspector.readers.keras_zip
-    import inspector.readers.onnx_reader
-    import inspector.readers.safetensors_reader
+    import inspector.formats.keras.h5
+    import inspector.formats.keras.archive
+    import inspector.formats.onnx.reader
+    import inspector.formats.safetensors.reader
     import inspector.render.gates
     import inspector.render.report  # noqa: F401
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, manifest_entries
 from inspector.cells import CELLS, Convention
 from inspector.cli import app
-from inspector.explain import explain_layer
+from inspector.report.explain import explain_layer
 from inspector.model import (
     BiasConvention,
     CellConfig,

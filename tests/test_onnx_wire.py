@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import FIXTURES
-from inspector.onnx_wire import KEEP_PAYLOAD_BYTES, parse_model, strip_payloads
+from inspector.formats.onnx.wire import KEEP_PAYLOAD_BYTES, parse_model, strip_payloads
 
 
 def _model() -> onnx.ModelProto:

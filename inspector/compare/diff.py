@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspector.comparison import Delta, Tolerance
+from inspector.compare.result import Delta, Tolerance
 
 SLAB_ELEMENTS = 1 << 18
 

@@ -1,7 +1,7 @@
 """One canonical form for recurrent weights, whatever convention stored them.
 
 Every stored kernel, recurrent kernel and bias is cut into per-gate blocks (the slicing
-`inspector.explain` derives from shapes) and each block is brought to one orientation: matrices
+`inspector.report.explain` derives from shapes) and each block is brought to one orientation: matrices
 as (units, inputs) rows, the ONNX and PyTorch way, so a Keras `(d, g·u)` kernel block is
 transposed; biases as (units,) vectors, a single Keras bias being the input bias with no
 recurrent bias. Gates get one name across conventions (`canonical_gate`), so blocks of two
@@ -21,9 +21,9 @@ from types import MappingProxyType
 import numpy as np
 
 from inspector.cells import CELLS, Convention
-from inspector.comparison import BiasForm
-from inspector.contract import cell_gate_order, convention_of
-from inspector.explain import MATRIX_ROLES, Index, explain_layer
+from inspector.compare.result import BiasForm
+from inspector.report.contract import cell_gate_order, convention_of
+from inspector.report.explain import MATRIX_ROLES, Index, explain_layer
 from inspector.model import (
     CellConfig,
     CellKind,

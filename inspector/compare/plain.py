@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inspector.comparison import (
+from inspector.compare.result import (
     Delta,
     Difference,
     PairKind,
@@ -27,10 +27,10 @@ from inspector.comparison import (
     Tolerance,
     Unmatched,
 )
-from inspector.diff import delta
+from inspector.compare.diff import delta
 from inspector.errors import ValuesUnavailableError
 from inspector.model import Layer, Model, Tensor
-from inspector.values import ValueReader
+from inspector.formats.values import ValueReader
 
 MAX_CANDIDATES = 8  # same-shaped export tensors tried by value before taking the first
 

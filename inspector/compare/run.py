@@ -1,10 +1,10 @@
 """`rnninspect compare SOURCE EXPORT`: prove an export faithful, layer by layer.
 
 Both files are read as for a report (metadata only); recurrent layers are paired
-(`inspector.pairing`), their structure compared (cell kind, units, input width, directions,
+(`inspector.compare.pairing`), their structure compared (cell kind, units, input width, directions,
 projections), their counts reconciled across conventions, and their values compared in a
-canonical layout (`inspector.convert`, `inspector.compare_values`). Other layers are paired by
-their tensors' shapes and compared the same way (`inspector.compare_plain`).
+canonical layout (`inspector.compare.layout`, `inspector.compare.values`). Other layers are paired by
+their tensors' shapes and compared the same way (`inspector.compare.plain`).
 
 Value comparison is the one place rnninspect reads tensor data: one tensor at a time, from files
 opened read-only.
@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from inspector.analysis import totals
-from inspector.compare_plain import compare_plain
-from inspector.compare_values import CellValues, compare_cells
-from inspector.comparison import (
+from inspector.report.analysis import totals
+from inspector.compare.plain import compare_plain
+from inspector.compare.values import CellValues, compare_cells
+from inspector.compare.result import (
     CompareReport,
     Field,
     FileSide,
@@ -34,12 +34,12 @@ from inspector.comparison import (
     Tolerance,
     Unmatched,
 )
-from inspector.contract import convention_of
-from inspector.convert import CellLayout, layout_of
+from inspector.report.contract import convention_of
+from inspector.compare.layout import CellLayout, layout_of
 from inspector.model import CellConfig, CellKind, Model, RecurrentLayer, TensorRole
-from inspector.pairing import pair_recurrent
-from inspector.readers import read_model
-from inspector.values import ValueReader, open_values
+from inspector.compare.pairing import pair_recurrent
+from inspector.formats import read_model
+from inspector.formats.values import ValueReader, open_values
 
 _CELL_FIELDS = frozenset({Field.CELL, Field.RESET_AFTER})
 

@@ -1,7 +1,7 @@
 """Compare the values of two recurrent layers block by block, one stored tensor at a time.
 
 For each direction and each role (kernel, recurrent kernel, biases) the stored tensors holding
-that role are read from both files, cut into canonical gate blocks (`inspector.convert`),
+that role are read from both files, cut into canonical gate blocks (`inspector.compare.layout`),
 compared gate by gate and dropped before the next role is read: memory stays bounded by the
 largest tensor. Biases are compared together per gate because conventions differ in how they
 split one bias into two: a single Keras bias is an input bias plus a zero recurrent bias, and
@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inspector.comparison import Delta, Difference, Reconcile, Reconciled, Spot, Tolerance
-from inspector.convert import RESET_GATED, Block, CellLayout, Naming
-from inspector.diff import delta
+from inspector.compare.result import Delta, Difference, Reconcile, Reconciled, Spot, Tolerance
+from inspector.compare.layout import RESET_GATED, Block, CellLayout, Naming
+from inspector.compare.diff import delta
 from inspector.errors import ValuesUnavailableError
 from inspector.model import Direction, TensorRole
-from inspector.values import ValueReader
+from inspector.formats.values import ValueReader
 
 _MATRICES = (TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL)
 _DIRECTIONS = (Direction.FORWARD, Direction.BACKWARD)

@@ -37,7 +37,7 @@ def is_zip(head: bytes, path: Path) -> bool:
 def is_safetensors(head: bytes, path: Path) -> bool:
     """An 8-byte little-endian header length, then the JSON header's opening brace; the
     extension settles files whose header is damaged."""
-    from inspector.readers.safetensors_reader import looks_like_safetensors
+    from inspector.formats.safetensors.reader import looks_like_safetensors
 
     return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
 
@@ -63,10 +63,10 @@ class ReaderEntry:
 
 
 READERS: tuple[ReaderEntry, ...] = (
-    ReaderEntry("hdf5", is_hdf5, "inspector.readers.keras_h5"),
-    ReaderEntry("keras-zip", is_zip, "inspector.readers.keras_zip"),
-    ReaderEntry("safetensors", is_safetensors, "inspector.readers.safetensors_reader"),
-    ReaderEntry("onnx", is_onnx, "inspector.readers.onnx_reader"),
+    ReaderEntry("hdf5", is_hdf5, "inspector.formats.keras.h5"),
+    ReaderEntry("keras-zip", is_zip, "inspector.formats.keras.archive"),
+    ReaderEntry("safetensors", is_safetensors, "inspector.formats.safetensors.reader"),
+    ReaderEntry("onnx", is_onnx, "inspector.formats.onnx.reader"),
 )
 
 

@@ -40,12 +40,12 @@ class _Opener(Protocol):
 # One module per container; each has `open_reader(path, file_format)`.
 _MODULES: Mapping[FileFormat, str] = MappingProxyType(
     {
-        FileFormat.KERAS_H5: "inspector.values.hdf5",
-        FileFormat.KERAS_H5_WEIGHTS: "inspector.values.hdf5",
-        FileFormat.KERAS_V3_WEIGHTS: "inspector.values.hdf5",
-        FileFormat.KERAS_V3: "inspector.values.hdf5",
-        FileFormat.ONNX: "inspector.values.onnx_file",
-        FileFormat.SAFETENSORS: "inspector.values.safetensors_file",
+        FileFormat.KERAS_H5: "inspector.formats.keras.values",
+        FileFormat.KERAS_H5_WEIGHTS: "inspector.formats.keras.values",
+        FileFormat.KERAS_V3_WEIGHTS: "inspector.formats.keras.values",
+        FileFormat.KERAS_V3: "inspector.formats.keras.values",
+        FileFormat.ONNX: "inspector.formats.onnx.values",
+        FileFormat.SAFETENSORS: "inspector.formats.safetensors.values",
     }
 )
 

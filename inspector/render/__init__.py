@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inspector.analysis import Report
+    from inspector.report.analysis import Report
     from inspector.render.blocks import Flavour
     from inspector.render.compare import render_compare, render_compare_json
     from inspector.render.csv_rows import render_csv

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from inspector.cells import Convention
-from inspector.comparison import (
+from inspector.compare.result import (
     BiasForm,
     CompareReport,
     Difference,

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from inspector.analysis import RecurrentCheck, Report
+from inspector.report.analysis import RecurrentCheck, Report
 from inspector.render.report import LayerView, is_recurrent, shown_layers
 
 COLUMNS = (

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from inspector.explain import BIAS_ROLES, Explanation, GateShare, Index, Slice
+from inspector.report.explain import BIAS_ROLES, Explanation, GateShare, Index, Slice
 from inspector.model import TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.text import count, shape

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspector.gates import Exceeded, FailedCheck, GateFailure, Limit
+from inspector.report.gates import Exceeded, FailedCheck, GateFailure, Limit
 from inspector.render.text import count, exact_bytes, percent_over
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from inspector.batch import Outcome
+from inspector.report.batch import Outcome
 from inspector.model import Check
 from inspector.render.blocks import Block, Flavour, Lines, Table, write
 from inspector.render.report import CHECK_COLOUR

@@ -58,7 +58,7 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON contract (see README)."""
-        from inspector.contract import report_to_dict
+        from inspector.report.contract import report_to_dict
 
         return report_to_dict(self)
 
@@ -70,7 +70,7 @@ def analyse(model: Model) -> Report:
 
 def inspect_file(path: str | Path, reader: str | None = None) -> Report:
     """Read a model file and return its frozen report."""
-    from inspector.readers import read_model
+    from inspector.formats import read_model
 
     return analyse(read_model(Path(path), reader))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from inspector.analysis import Report
+from inspector.report.analysis import Report
 from inspector.model import Check
 
 

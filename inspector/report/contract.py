@@ -19,7 +19,7 @@ from inspector.cells import CELLS, Convention
 from inspector.model import CellConfig, FileFormat, RecurrentLayer
 
 if TYPE_CHECKING:
-    from inspector.analysis import RecurrentCheck, Report
+    from inspector.report.analysis import RecurrentCheck, Report
 
 
 _CONVENTIONS = {FileFormat.ONNX: Convention.ONNX, FileFormat.SAFETENSORS: Convention.PYTORCH}

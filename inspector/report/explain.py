@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from inspector.cells import CELLS, Convention
-from inspector.contract import cell_gate_order, convention_of
+from inspector.report.contract import cell_gate_order, convention_of
 from inspector.errors import UsageError
 from inspector.model import (
     CellConfig,

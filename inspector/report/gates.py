@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from inspector.analysis import Report
+from inspector.report.analysis import Report
 from inspector.model import Check
 
 

@@ -18,12 +18,13 @@ from typing import IO
 
 import h5py
 
-from inspector import keras_layers, keras_v3
+from inspector.formats.keras import layers as keras_layers
+from inspector.formats.keras import v3 as keras_v3
 from inspector.errors import CorruptModelError, NotAModelError
-from inspector.keras_config import parse_model_config
+from inspector.formats.keras.config import parse_model_config
 from inspector.model import FileFormat, Model
-from inspector.readers.hdf5_tree import HDF5_ERRORS, external_references
-from inspector.readers.keras_h5 import optimizer_state
+from inspector.formats.hdf5_tree import HDF5_ERRORS, external_references
+from inspector.formats.keras.h5 import optimizer_state
 
 CONFIG = "config.json"
 METADATA = "metadata.json"

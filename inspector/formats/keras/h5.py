@@ -15,11 +15,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from inspector import keras_infer, keras_layers, keras_v3
+from inspector.formats.keras import infer as keras_infer
+from inspector.formats.keras import layers as keras_layers
+from inspector.formats.keras import v3 as keras_v3
 from inspector.errors import CorruptModelError
-from inspector.keras_config import parse_model_config
+from inspector.formats.keras.config import parse_model_config
 from inspector.model import FileFormat, Model, OptimizerState, Tensor
-from inspector.readers.hdf5_tree import (
+from inspector.formats.hdf5_tree import (
     HDF5_ERRORS,
     child,
     datasets_under,

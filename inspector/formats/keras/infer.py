@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from inspector.keras_layers import KerasBuild, assign_roles, direction_of, stored_gate_order
+from inspector.formats.keras.layers import KerasBuild, assign_roles, direction_of, stored_gate_order
 from inspector.model import (
     BiasConvention,
     CellConfig,

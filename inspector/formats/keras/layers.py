@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from inspector.cells import KERAS_RECURRENT, KerasRecurrentClass, gate_count
-from inspector.keras_config import (
+from inspector.formats.keras.config import (
     JSON,
     KerasLayer,
     KerasModelConfig,

@@ -16,8 +16,8 @@ import numpy as np
 
 from inspector.errors import CorruptModelError, ValuesUnavailableError
 from inspector.model import FileFormat
-from inspector.readers.hdf5_tree import HDF5_ERRORS, child
-from inspector.readers.keras_zip import open_weights
+from inspector.formats.hdf5_tree import HDF5_ERRORS, child
+from inspector.formats.keras.archive import open_weights
 
 _NUMERIC_KINDS = frozenset("fiub")
 _OPEN_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, *HDF5_ERRORS)

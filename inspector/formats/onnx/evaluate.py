@@ -16,8 +16,8 @@ from types import MappingProxyType
 import numpy as np
 
 from inspector.errors import ValuesUnavailableError
-from inspector.onnx_graph import GNode, Index, ValueId
-from inspector.onnx_wire import Attribute
+from inspector.formats.onnx.graph import GNode, Index, ValueId
+from inspector.formats.onnx.wire import Attribute
 
 MAX_NODES = 10_000  # nodes evaluated for one value
 MAX_ELEMENTS = 1 << 28  # elements of any intermediate (bounds memory on hostile input)

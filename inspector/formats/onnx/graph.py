@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
-from inspector.onnx_wire import Graph, ModelMeta, Node, SparseMeta, TensorMeta, ValueInfo
+from inspector.formats.onnx.wire import Graph, ModelMeta, Node, SparseMeta, TensorMeta, ValueInfo
 
 
 class GraphError(Exception):

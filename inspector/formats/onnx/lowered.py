@@ -23,7 +23,7 @@ from itertools import pairwise
 
 from inspector.cells import gate_count
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
-from inspector.onnx_graph import DKind, GNode, Index, Scope, Stored, ValueId
+from inspector.formats.onnx.graph import DKind, GNode, Index, Scope, Stored, ValueId
 
 # (data input, weight input) of the ops that apply a weight matrix.
 _WEIGHTED: dict[str, tuple[int, ...]] = {

@@ -15,10 +15,10 @@ from types import MappingProxyType
 
 import numpy as np
 
-from inspector import onnx_wire
+from inspector.formats.onnx import wire as onnx_wire
 from inspector.errors import CorruptModelError, ValuesUnavailableError
-from inspector.onnx_graph import Origin, Stored
-from inspector.readers.onnx_reader import external_file
+from inspector.formats.onnx.graph import Origin, Stored
+from inspector.formats.onnx.reader import external_file
 
 
 @dataclass(frozen=True)

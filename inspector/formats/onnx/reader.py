@@ -2,10 +2,10 @@
 a total with a stated definition.
 
 The file is memory-mapped read-only and its protobuf wire format walked directly
-(`inspector.onnx_wire`): names, shapes, dtypes, attributes and the graph come out, weight
+(`inspector.formats.onnx.wire`): names, shapes, dtypes, attributes and the graph come out, weight
 payloads are skipped by length and never read. External data files are listed (name, size),
 never opened, and only looked up inside the model's folder. A weight computed inside the graph
-gets its shape from propagation along its static chain (`inspector.onnx_shapes`), else from
+gets its shape from propagation along its static chain (`inspector.formats.onnx.shapes`), else from
 ONNX shape inference, run on a copy of the model without tensor payloads; `onnx` is imported
 only then.
 
@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspector import onnx_lowered, onnx_wire
+from inspector.formats.onnx import lowered as onnx_lowered
+from inspector.formats.onnx import wire as onnx_wire
 from inspector.cells import gate_count
 from inspector.errors import (
     CorruptModelError,
@@ -65,7 +66,7 @@ from inspector.model import (
     TensorRole,
     WidthSource,
 )
-from inspector.onnx_graph import (
+from inspector.formats.onnx.graph import (
     DKind,
     DType,
     GNode,
@@ -78,7 +79,7 @@ from inspector.onnx_graph import (
     dtype_of,
     one_line,
 )
-from inspector.onnx_shapes import Shapes
+from inspector.formats.onnx.shapes import Shapes
 
 RECURRENT_OPS = {"RNN": CellKind.SIMPLE_RNN, "LSTM": CellKind.LSTM, "GRU": CellKind.GRU}
 # Operator spec input positions: X, W, R, B, sequence_lens, initial_h, initial_c, P.
@@ -200,7 +201,7 @@ def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
 
 
 def _not_onnx(path: Path, buf: mmap.mmap) -> str:
-    from inspector.readers import describe
+    from inspector.formats import describe
 
     head = bytes(buf[:512])
     return (

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from inspector.onnx_graph import GNode, Index, ValueId
-from inspector.onnx_wire import Attribute
+from inspector.formats.onnx.graph import GNode, Index, ValueId
+from inspector.formats.onnx.wire import Attribute
 
 MAX_DEPTH = 200
 MAX_VALUES = 64  # integer tensors larger than this keep only their shape

@@ -12,8 +12,8 @@ import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
 from inspector.model import FileFormat
-from inspector.readers.safetensors_reader import Entry, read_header
-from inspector.values import read_at
+from inspector.formats.safetensors.reader import Entry, read_header
+from inspector.formats.values import read_at
 
 
 class SafetensorsValues:
