@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
-from inspector.model import BiasConvention, CellKind
+from inspector.model import BiasConvention, CellConfig, CellKind, FileFormat
 
 
 class Convention(Enum):
@@ -116,6 +116,25 @@ def gate_count(kind: CellKind) -> int:
 
 def gate_order(kind: CellKind, convention: Convention) -> tuple[str, ...]:
     return CELLS[kind].gate_order[convention]
+
+
+_CONVENTIONS: Mapping[FileFormat, Convention] = MappingProxyType(
+    {FileFormat.ONNX: Convention.ONNX, FileFormat.SAFETENSORS: Convention.PYTORCH}
+)
+
+
+def convention_of(file_format: FileFormat) -> Convention:
+    """Whose layout and gate order a file's recurrent tensors follow."""
+    return _CONVENTIONS.get(file_format, Convention.KERAS)
+
+
+def cell_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ...]:
+    """The order the file stores a cell's gates in: its own where it names them (Keras 1),
+    else the cell table's order for the file's convention."""
+    if cell.gate_order is not None:
+        return cell.gate_order
+    orders = CELLS[cell.kind].gate_order
+    return orders.get(convention, orders[Convention.KERAS])
 
 
 def bias_vectors(convention: BiasConvention) -> int:

@@ -24,10 +24,10 @@ from inspector import __version__
 from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
-    from inspector.report.batch import Outcome
     from inspector.compare.result import Tolerance
-    from inspector.report.gates import Budget
     from inspector.render import LayerView, Style
+    from inspector.report.batch import Outcome
+    from inspector.report.gates import Budget
     from inspector.supervise import Started
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
@@ -257,8 +257,8 @@ def _inspection(
     *,
     started: Started,
 ) -> None:
-    from inspector.report.gates import evaluate
     from inspector.render import gate_message
+    from inspector.report.gates import evaluate
 
     targets, scanned = _targets(models)
     files = [target for target in targets if isinstance(target, Path)]
@@ -317,8 +317,8 @@ def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerV
 def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
-    from inspector.report.batch import Outcome
     from inspector.discover import MODEL_SUFFIXES, model_files
+    from inspector.report.batch import Outcome
 
     targets: list[Path | Outcome] = []
     scanned = False
@@ -370,7 +370,7 @@ def _inspect_all(
 
 
 def _inspect_one(path: Path, reader: str | None) -> Outcome:
-    from inspector.report.analysis import inspect_file
+    from inspector import inspect_file
     from inspector.report.batch import Outcome
 
     try:
@@ -545,8 +545,8 @@ def _explain(
     output: Path | None,
     started: Started,
 ) -> None:
-    from inspector.report.explain import explain_model
     from inspector.render import render_explain, render_explain_json
+    from inspector.report.explain import explain_model
 
     started(str(model))
     outcome = _inspect_one(model, reader)
@@ -636,8 +636,8 @@ def _compare(
     output: Path | None,
     started: Started,
 ) -> None:
-    from inspector.compare.run import compare_files
     from inspector.compare.pairing import parse_map
+    from inspector.compare.run import compare_files
     from inspector.render.compare import render_compare, render_compare_json
 
     with _user_errors():

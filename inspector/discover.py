@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from inspector.formats import HEAD_BYTES, is_hdf5, is_onnx, is_zip
+from inspector.formats.detect import HEAD_BYTES, is_hdf5, is_onnx, is_zip
 
 MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx"})
 

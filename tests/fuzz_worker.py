@@ -149,8 +149,8 @@ def main() -> int:
     files = [Path(p) for p in sys.argv[4:]]
     # Import everything a case may need once, here: every fork inherits it.
     import inspector.cli
-    import inspector.formats.keras.h5
     import inspector.formats.keras.archive
+    import inspector.formats.keras.h5
     import inspector.formats.onnx.reader
     import inspector.formats.safetensors.reader
     import inspector.render.gates

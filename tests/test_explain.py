@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, manifest_entries
 from inspector.cells import CELLS, Convention
 from inspector.cli import app
-from inspector.report.explain import explain_layer
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -22,6 +21,7 @@ from inspector.model import (
     Tensor,
     TensorRole,
 )
+from inspector.report.explain import explain_layer
 
 runner = CliRunner()
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3, "ConvLSTM": 4}

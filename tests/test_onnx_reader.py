@@ -18,11 +18,11 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
-from inspector.report.analysis import inspect_file
+from inspector import inspect_file
 from inspector.cli import app
 from inspector.formats.onnx.graph import Index
-from inspector.formats.onnx.wire import parse_model
 from inspector.formats.onnx.reader import initializer_elements
+from inspector.formats.onnx.wire import parse_model
 
 ENTRIES = [e for e in manifest_entries("onnx") if e["file"] and e["file"].endswith(".onnx")]
 REAL = [e for e in realworld_entries("onnx") if (REALWORLD / "files" / e["file"]).exists()]
@@ -207,7 +207,7 @@ def test_reverse_direction_is_backward() -> None:
 def test_weights_are_never_decoded_and_onnx_is_not_imported() -> None:
     """A file whose weights come straight from initializers needs neither onnx nor its data."""
     code = (
-        "import sys; from inspector.report.analysis import inspect_file; "
+        "import sys; from inspector import inspect_file; "
         f"r = inspect_file({str(FIXTURES / 'onnx/torch_legacy_lstm_2layer_h16_d8.onnx')!r}); "
         "print(r.totals.total, 'onnx' in sys.modules)"
     )

@@ -1,8 +1,8 @@
 """One canonical form for recurrent weights, whatever convention stored them.
 
 Every stored kernel, recurrent kernel and bias is cut into per-gate blocks (the slicing
-`inspector.report.explain` derives from shapes) and each block is brought to one orientation: matrices
-as (units, inputs) rows, the ONNX and PyTorch way, so a Keras `(d, g·u)` kernel block is
+`inspector.report.explain` derives from shapes) and each block is brought to one orientation:
+matrices as (units, inputs) rows, the ONNX and PyTorch way, so a Keras `(d, g·u)` kernel block is
 transposed; biases as (units,) vectors, a single Keras bias being the input bias with no
 recurrent bias. Gates get one name across conventions (`canonical_gate`), so blocks of two
 files pair by (direction, role, gate) however each file orders them.
@@ -20,10 +20,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from inspector.cells import CELLS, Convention
+from inspector.cells import CELLS, Convention, cell_gate_order, convention_of
 from inspector.compare.result import BiasForm
-from inspector.report.contract import cell_gate_order, convention_of
-from inspector.report.explain import MATRIX_ROLES, Index, explain_layer
 from inspector.model import (
     CellConfig,
     CellKind,
@@ -33,6 +31,7 @@ from inspector.model import (
     RecurrentTensor,
     TensorRole,
 )
+from inspector.report.explain import MATRIX_ROLES, Index, explain_layer
 
 # The same gate under another name (nn.LSTM docs: W_ii|W_if|W_ig|W_io, g the cell candidate
 # Keras and ONNX call c; nn.GRU docs: W_ir|W_iz|W_in, n the candidate Keras and ONNX call h).

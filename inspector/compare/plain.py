@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inspector.compare.diff import delta
 from inspector.compare.result import (
     Delta,
     Difference,
@@ -27,10 +28,9 @@ from inspector.compare.result import (
     Tolerance,
     Unmatched,
 )
-from inspector.compare.diff import delta
 from inspector.errors import ValuesUnavailableError
-from inspector.model import Layer, Model, Tensor
 from inspector.formats.values import ValueReader
+from inspector.model import Layer, Model, Tensor
 
 MAX_CANDIDATES = 8  # same-shaped export tensors tried by value before taking the first
 

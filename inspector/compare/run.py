@@ -3,8 +3,8 @@
 Both files are read as for a report (metadata only); recurrent layers are paired
 (`inspector.compare.pairing`), their structure compared (cell kind, units, input width, directions,
 projections), their counts reconciled across conventions, and their values compared in a
-canonical layout (`inspector.compare.layout`, `inspector.compare.values`). Other layers are paired by
-their tensors' shapes and compared the same way (`inspector.compare.plain`).
+canonical layout (`inspector.compare.layout`, `inspector.compare.values`). Other layers are
+paired by their tensors' shapes and compared the same way (`inspector.compare.plain`).
 
 Value comparison is the one place rnninspect reads tensor data: one tensor at a time, from files
 opened read-only.
@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from inspector.report.analysis import totals
+from inspector.cells import convention_of
+from inspector.compare.layout import CellLayout, layout_of
+from inspector.compare.pairing import pair_recurrent
 from inspector.compare.plain import compare_plain
-from inspector.compare.values import CellValues, compare_cells
 from inspector.compare.result import (
     CompareReport,
     Field,
@@ -34,12 +35,11 @@ from inspector.compare.result import (
     Tolerance,
     Unmatched,
 )
-from inspector.report.contract import convention_of
-from inspector.compare.layout import CellLayout, layout_of
+from inspector.compare.values import CellValues, compare_cells
+from inspector.formats import open_values, read_model
+from inspector.formats.values import ValueReader
 from inspector.model import CellConfig, CellKind, Model, RecurrentLayer, TensorRole
-from inspector.compare.pairing import pair_recurrent
-from inspector.formats import read_model
-from inspector.formats.values import ValueReader, open_values
+from inspector.report.analysis import totals
 
 _CELL_FIELDS = frozenset({Field.CELL, Field.RESET_AFTER})
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inspector.compare.result import Delta, Difference, Reconcile, Reconciled, Spot, Tolerance
-from inspector.compare.layout import RESET_GATED, Block, CellLayout, Naming
 from inspector.compare.diff import delta
+from inspector.compare.layout import RESET_GATED, Block, CellLayout, Naming
+from inspector.compare.result import Delta, Difference, Reconcile, Reconciled, Spot, Tolerance
 from inspector.errors import ValuesUnavailableError
-from inspector.model import Direction, TensorRole
 from inspector.formats.values import ValueReader
+from inspector.model import Direction, TensorRole
 
 _MATRICES = (TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL)
 _DIRECTIONS = (Direction.FORWARD, Direction.BACKWARD)

@@ -8,46 +8,26 @@ format matched, so inspecting an ONNX file never imports h5py and `--help` impor
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
 
-from inspector.errors import NotAModelError, NotFoundError, UsageError
-from inspector.model import Model
+from inspector.errors import NotAModelError, UsageError
+from inspector.formats.detect import (
+    describe,
+    is_hdf5,
+    is_onnx,
+    is_safetensors,
+    is_zip,
+    read_head,
+)
+from inspector.model import FileFormat, Model
 
-HEAD_BYTES = 64 * 1024
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_MAGIC = b"PK\x03\x04"
-
-
-def is_hdf5(head: bytes, path: Path) -> bool:
-    """HDF5 superblock at offset 0 or after a user block of 512·2^n bytes."""
-    offset = 0
-    while offset + len(HDF5_MAGIC) <= len(head):
-        if head[offset : offset + len(HDF5_MAGIC)] == HDF5_MAGIC:
-            return True
-        offset = 512 if offset == 0 else offset * 2
-    return False
-
-
-def is_zip(head: bytes, path: Path) -> bool:
-    return head.startswith(ZIP_MAGIC)
-
-
-def is_safetensors(head: bytes, path: Path) -> bool:
-    """An 8-byte little-endian header length, then the JSON header's opening brace; the
-    extension settles files whose header is damaged."""
-    from inspector.formats.safetensors.reader import looks_like_safetensors
-
-    return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
-
-
-def is_onnx(head: bytes, path: Path) -> bool:
-    """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
-    the extension settles files that do not."""
-    if path.suffix.lower() == ".onnx":
-        return True
-    return len(head) > 2 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x3A)
+if TYPE_CHECKING:
+    from inspector.formats.values import ValueReader
 
 
 @dataclass(frozen=True)
@@ -70,33 +50,6 @@ READERS: tuple[ReaderEntry, ...] = (
 )
 
 
-def describe(head: bytes) -> str:
-    """A short guess of what a file that matched no reader is, for the error message."""
-    if not head:
-        return "an empty file"
-    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
-        return "a Python pickle (PyTorch .pt/.pth?), which rnninspect never unpickles"
-    if head.lstrip()[:1] in (b"{", b"["):
-        return "a JSON or text file"
-    try:
-        head[:512].decode("utf-8")
-    except UnicodeDecodeError:
-        return "a binary file of unknown format"
-    return "a text file"
-
-
-def read_head(path: Path) -> bytes:
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise NotFoundError(f"{path}: is a directory, expected a model file")
-    try:
-        with path.open("rb") as handle:
-            return handle.read(HEAD_BYTES)
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-
-
 def choose(path: Path, forced: str | None = None) -> ReaderEntry:
     head = read_head(path)
     if forced is not None:
@@ -116,3 +69,29 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
 
 def read_model(path: Path, forced: str | None = None) -> Model:
     return choose(path, forced).read(path)
+
+
+class _Opener(Protocol):
+    def __call__(
+        self, path: Path, file_format: FileFormat
+    ) -> AbstractContextManager[ValueReader]: ...
+
+
+# One module per container; each has `open_reader(path, file_format)`.
+_VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
+    {
+        FileFormat.KERAS_H5: "inspector.formats.keras.values",
+        FileFormat.KERAS_H5_WEIGHTS: "inspector.formats.keras.values",
+        FileFormat.KERAS_V3_WEIGHTS: "inspector.formats.keras.values",
+        FileFormat.KERAS_V3: "inspector.formats.keras.values",
+        FileFormat.ONNX: "inspector.formats.onnx.values",
+        FileFormat.SAFETENSORS: "inspector.formats.safetensors.values",
+    }
+)
+
+
+@contextmanager
+def open_values(model: Model) -> Iterator[ValueReader]:
+    opener: _Opener = importlib.import_module(_VALUE_MODULES[model.format]).open_reader
+    with opener(Path(model.path), model.format) as reader:
+        yield reader

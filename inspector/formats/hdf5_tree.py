@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import h5py
 
-from inspector.model import Tensor
+from inspector.model import OptimizerState, Tensor
 
 _MAX_DEPTH = 64
 
@@ -93,3 +94,15 @@ def external_references(root: h5py.Group) -> list[str]:
     root.visititems_links(visit_link)
     root.visititems(visit_object)
     return found
+
+
+def optimizer_state(root: h5py.Group, name: str, path: Path) -> OptimizerState | None:
+    """Optimizer slots saved beside the model (`optimizer_weights` in HDF5 models, `optimizer`
+    in the Keras v3 layout): never model parameters, reported on their own."""
+    group = child(root, name)
+    if not isinstance(group, h5py.Group):
+        return None
+    tensors = [tensor for _, tensor in datasets_under(group)]
+    return OptimizerState(
+        sum(t.params for t in tensors), sum(t.nbytes for t in tensors), path.stat().st_size
+    )

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inspector.report.analysis import Report
     from inspector.render.blocks import Flavour
     from inspector.render.compare import render_compare, render_compare_json
     from inspector.render.csv_rows import render_csv
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from inspector.render.report import LayerView, render_json
     from inspector.render.summary import render_summary
     from inspector.render.text import PLAIN, Style, progress_line
+    from inspector.report.analysis import Report
 
 # Each command needs one or two of these modules: load them on first use, so that a report
 # does not pay for importing the comparison, explanation and formula renderers.

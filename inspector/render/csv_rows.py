@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from inspector.report.analysis import RecurrentCheck, Report
 from inspector.render.report import LayerView, is_recurrent, shown_layers
+from inspector.report.analysis import RecurrentCheck, Report
 
 COLUMNS = (
     "file",

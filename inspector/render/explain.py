@@ -6,10 +6,10 @@ import json
 import re
 from collections.abc import Sequence
 
-from inspector.report.explain import BIAS_ROLES, Explanation, GateShare, Index, Slice
 from inspector.model import TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.text import count, shape
+from inspector.report.explain import BIAS_ROLES, Explanation, GateShare, Index, Slice
 
 _OUTPUT_INDEX = re.compile(r":\d+$")  # TensorFlow's `:0` output suffix
 _BIAS_HALVES = frozenset({TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})

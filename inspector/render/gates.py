@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from inspector.report.gates import Exceeded, FailedCheck, GateFailure, Limit
 from inspector.render.text import count, exact_bytes, percent_over
+from inspector.report.gates import Exceeded, FailedCheck, GateFailure, Limit
 
 
 def gate_message(failure: GateFailure) -> str:

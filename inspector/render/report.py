@@ -6,11 +6,12 @@ import json
 from collections.abc import Sequence
 from enum import Enum
 
-from inspector.report.analysis import RecurrentCheck, Report
-from inspector.report.contract import convention_of, gate_order
+from inspector.cells import convention_of
 from inspector.model import Check, Layer, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.text import Style, bar, count, human_bytes, paint, shape, share
+from inspector.report.analysis import RecurrentCheck, Report
+from inspector.report.contract import gate_order
 
 
 class LayerView(Enum):

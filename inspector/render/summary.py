@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from inspector.report.batch import Outcome
 from inspector.model import Check
 from inspector.render.blocks import Block, Flavour, Lines, Table, write
 from inspector.render.report import CHECK_COLOUR
 from inspector.render.text import Style, count, human_bytes, paint
+from inspector.report.batch import Outcome
 
 # Worst first, so a failing check is the first word of the cell.
 _CHECK_ORDER = (Check.MISMATCH, Check.UNVERIFIED, Check.OK)

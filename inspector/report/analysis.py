@@ -4,7 +4,6 @@ Nothing here formats for display."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from inspector.cells import CELLS, bias_vectors
 from inspector.formula import Derivation, derive
@@ -18,6 +17,7 @@ from inspector.model import (
     TensorRole,
     WidthSource,
 )
+from inspector.report.contract import report_to_dict
 
 
 @dataclass(frozen=True)
@@ -58,21 +58,12 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON contract (see README)."""
-        from inspector.report.contract import report_to_dict
-
         return report_to_dict(self)
 
 
 def analyse(model: Model) -> Report:
     checks = tuple(check_layer(layer) for layer in model.recurrent_layers)
     return Report(model=model, checks=checks, totals=totals(model))
-
-
-def inspect_file(path: str | Path, reader: str | None = None) -> Report:
-    """Read a model file and return its frozen report."""
-    from inspector.formats import read_model
-
-    return analyse(read_model(Path(path), reader))
 
 
 def distinct_tensors(model: Model) -> list[Tensor]:

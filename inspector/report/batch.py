@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from inspector.report.analysis import Report
 from inspector.model import Check
+from inspector.report.analysis import Report
 
 
 @dataclass(frozen=True)

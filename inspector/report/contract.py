@@ -13,21 +13,45 @@ tensor.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from inspector.cells import CELLS, Convention
-from inspector.model import CellConfig, FileFormat, RecurrentLayer
-
-if TYPE_CHECKING:
-    from inspector.report.analysis import RecurrentCheck, Report
+from inspector.cells import Convention, cell_gate_order, convention_of
+from inspector.model import Check, Model, RecurrentLayer
 
 
-_CONVENTIONS = {FileFormat.ONNX: Convention.ONNX, FileFormat.SAFETENSORS: Convention.PYTORCH}
+# What the contract reads of a report. inspector.report.analysis.Report satisfies these; they
+# are typed by shape so that this module sits below the analysis and never imports it back.
+class _Check(Protocol):
+    @property
+    def layer(self) -> RecurrentLayer: ...
+    @property
+    def expected(self) -> int | None: ...
+    @property
+    def expression(self) -> str: ...
+    @property
+    def status(self) -> Check: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
-def convention_of(file_format: FileFormat) -> Convention:
-    """Whose layout and gate order a file's recurrent tensors follow."""
-    return _CONVENTIONS.get(file_format, Convention.KERAS)
+class _Totals(Protocol):
+    @property
+    def total(self) -> int: ...
+    @property
+    def trainable(self) -> int | None: ...
+    @property
+    def non_trainable(self) -> int | None: ...
+    @property
+    def weights_bytes(self) -> int: ...
+
+
+class Report(Protocol):
+    @property
+    def model(self) -> Model: ...
+    @property
+    def totals(self) -> _Totals: ...
+    @property
+    def checks(self) -> tuple[_Check, ...]: ...
 
 
 def report_to_dict(report: Report) -> dict[str, object]:
@@ -76,16 +100,7 @@ def gate_order(layer: RecurrentLayer, convention: Convention) -> list[str]:
     return list(cell_gate_order(layer.cell, convention))
 
 
-def cell_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ...]:
-    """The order the file stores a cell's gates in: its own where it names them (Keras 1),
-    else the cell table's order for the file's convention."""
-    if cell.gate_order is not None:
-        return cell.gate_order
-    orders = CELLS[cell.kind].gate_order
-    return orders.get(convention, orders[Convention.KERAS])
-
-
-def _recurrent(check: RecurrentCheck, convention: Convention) -> dict[str, object]:
+def _recurrent(check: _Check, convention: Convention) -> dict[str, object]:
     layer = check.layer
     return {
         "name": layer.name,

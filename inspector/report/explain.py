@@ -22,8 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from inspector.cells import CELLS, Convention
-from inspector.report.contract import cell_gate_order, convention_of
+from inspector.cells import CELLS, Convention, cell_gate_order, convention_of
 from inspector.errors import UsageError
 from inspector.model import (
     CellConfig,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from inspector.report.analysis import Report
 from inspector.model import Check
+from inspector.report.analysis import Report
 
 
 class Limit(Enum):

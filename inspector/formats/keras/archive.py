@@ -18,13 +18,12 @@ from typing import IO
 
 import h5py
 
+from inspector.errors import CorruptModelError, NotAModelError
+from inspector.formats.hdf5_tree import HDF5_ERRORS, external_references, optimizer_state
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras import v3 as keras_v3
-from inspector.errors import CorruptModelError, NotAModelError
 from inspector.formats.keras.config import parse_model_config
 from inspector.model import FileFormat, Model
-from inspector.formats.hdf5_tree import HDF5_ERRORS, external_references
-from inspector.formats.keras.h5 import optimizer_state
 
 CONFIG = "config.json"
 METADATA = "metadata.json"

@@ -8,26 +8,26 @@ is ever loaded, no external link is followed, and the file is opened read-only.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from inspector.formats.keras import infer as keras_infer
-from inspector.formats.keras import layers as keras_layers
-from inspector.formats.keras import v3 as keras_v3
 from inspector.errors import CorruptModelError
-from inspector.formats.keras.config import parse_model_config
-from inspector.model import FileFormat, Model, OptimizerState, Tensor
 from inspector.formats.hdf5_tree import (
     HDF5_ERRORS,
     child,
     datasets_under,
     external_references,
+    optimizer_state,
     tensor_of,
 )
+from inspector.formats.keras import infer as keras_infer
+from inspector.formats.keras import layers as keras_layers
+from inspector.formats.keras import v3 as keras_v3
+from inspector.formats.keras.config import parse_model_config
+from inspector.model import FileFormat, Model, Tensor
 
 
 def read(path: Path) -> Model:
@@ -188,26 +188,6 @@ def _layer_tensors(root: h5py.Group, layer_name: str, warnings: list[str]) -> It
             warnings.append(f"layer '{layer_name}': weight '{weight_name}' is not stored")
             continue
         yield tensor_of(dataset, weight_name)
-
-
-@dataclass(frozen=True)
-class _Totals:
-    values: int
-    nbytes: int
-
-
-def _sum(tensors: Sequence[Tensor]) -> _Totals:
-    return _Totals(sum(t.params for t in tensors), sum(t.nbytes for t in tensors))
-
-
-def optimizer_state(root: h5py.Group, name: str, path: Path) -> OptimizerState | None:
-    """Optimizer slots saved beside the model (`optimizer_weights` in HDF5 models, `optimizer`
-    in the Keras v3 layout): never model parameters, reported on their own."""
-    group = child(root, name)
-    if not isinstance(group, h5py.Group):
-        return None
-    totals = _sum([tensor for _, tensor in datasets_under(group)])
-    return OptimizerState(totals.values, totals.nbytes, path.stat().st_size)
 
 
 def _producer(handle: h5py.File) -> str | None:

@@ -18,9 +18,9 @@ from dataclasses import replace
 
 import h5py
 
+from inspector.formats.hdf5_tree import child, datasets_under
 from inspector.formats.keras.config import KerasLayer, KerasModelConfig, container_keys
 from inspector.model import Tensor
-from inspector.formats.hdf5_tree import child, datasets_under
 
 
 def _named_groups(layers_group: h5py.Group) -> dict[str, str]:

@@ -15,9 +15,9 @@ import h5py
 import numpy as np
 
 from inspector.errors import CorruptModelError, ValuesUnavailableError
-from inspector.model import FileFormat
 from inspector.formats.hdf5_tree import HDF5_ERRORS, child
 from inspector.formats.keras.archive import open_weights
+from inspector.model import FileFormat
 
 _NUMERIC_KINDS = frozenset("fiub")
 _OPEN_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, *HDF5_ERRORS)

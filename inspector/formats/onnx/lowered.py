@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from inspector.cells import gate_count
-from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 from inspector.formats.onnx.graph import DKind, GNode, Index, Scope, Stored, ValueId
+from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 
 # (data input, weight input) of the ops that apply a weight matrix.
 _WEIGHTED: dict[str, tuple[int, ...]] = {

@@ -15,8 +15,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from inspector.formats.onnx import wire as onnx_wire
 from inspector.errors import CorruptModelError, ValuesUnavailableError
+from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.graph import Origin, Stored
 from inspector.formats.onnx.reader import external_file
 

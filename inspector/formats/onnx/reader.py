@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspector.formats.onnx import lowered as onnx_lowered
-from inspector.formats.onnx import wire as onnx_wire
 from inspector.cells import gate_count
 from inspector.errors import (
     CorruptModelError,
@@ -50,6 +48,22 @@ from inspector.errors import (
     NotFoundError,
     UnsupportedModelError,
 )
+from inspector.formats.onnx import lowered as onnx_lowered
+from inspector.formats.onnx import wire as onnx_wire
+from inspector.formats.onnx.graph import (
+    DKind,
+    DType,
+    GNode,
+    GraphError,
+    Index,
+    Kind,
+    Origin,
+    Stored,
+    ValueId,
+    dtype_of,
+    one_line,
+)
+from inspector.formats.onnx.shapes import Shapes
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -66,20 +80,6 @@ from inspector.model import (
     TensorRole,
     WidthSource,
 )
-from inspector.formats.onnx.graph import (
-    DKind,
-    DType,
-    GNode,
-    GraphError,
-    Index,
-    Kind,
-    Origin,
-    Stored,
-    ValueId,
-    dtype_of,
-    one_line,
-)
-from inspector.formats.onnx.shapes import Shapes
 
 RECURRENT_OPS = {"RNN": CellKind.SIMPLE_RNN, "LSTM": CellKind.LSTM, "GRU": CellKind.GRU}
 # Operator spec input positions: X, W, R, B, sequence_lens, initial_h, initial_c, P.
@@ -201,7 +201,7 @@ def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
 
 
 def _not_onnx(path: Path, buf: mmap.mmap) -> str:
-    from inspector.formats import describe
+    from inspector.formats.detect import describe
 
     head = bytes(buf[:512])
     return (

@@ -17,14 +17,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from inspector.formats.onnx import wire as onnx_wire
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
-from inspector.model import FileFormat
+from inspector.formats.onnx import wire as onnx_wire
+from inspector.formats.onnx.evaluate import evaluate
 from inspector.formats.onnx.graph import GraphError, Index, ValueId
+from inspector.formats.onnx.payload import decode
 from inspector.formats.onnx.reader import split_view_key
 from inspector.formats.values import read_at
-from inspector.formats.onnx.evaluate import evaluate
-from inspector.formats.onnx.payload import decode
+from inspector.model import FileFormat
 
 
 class OnnxValues:

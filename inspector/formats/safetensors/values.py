@@ -11,9 +11,9 @@ from typing import BinaryIO
 import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
-from inspector.model import FileFormat
 from inspector.formats.safetensors.reader import Entry, read_header
 from inspector.formats.values import read_at
+from inspector.model import FileFormat
 
 
 class SafetensorsValues:
