@@ -3,9 +3,13 @@ files) and the optional real-world corpus in ../shared/realworld."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -33,15 +37,45 @@ def entry_id(entry: dict) -> str:
     return entry["file"]
 
 
-def drain(fd: int) -> bytes:
-    """Everything written to the other side of a pseudo-terminal, until it is closed."""
-    chunks = []
-    while True:
+class FakeTerminal(io.StringIO):
+    """A text stream that says it is a terminal, so the CLI's terminal-only behaviour (colour,
+    fitting tables to COLUMNS, the progress bar) runs in process, without a pseudo-terminal."""
+
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_main(
+    args: list[str],
+    *,
+    stdout_tty: bool = False,
+    stderr_tty: bool = False,
+    env: dict[str, str] | None = None,
+) -> Ran:
+    """`rnninspect ARGS` through the real entry point (`inspector.cli.main`), in process, with
+    stdout and stderr captured as a terminal or as a pipe would see them."""
+    from inspector.cli import main
+
+    out = FakeTerminal() if stdout_tty else io.StringIO()
+    err = FakeTerminal() if stderr_tty else io.StringIO()
+    code = 0
+    with (
+        mock.patch.object(sys, "argv", ["rnninspect", *args]),
+        mock.patch.object(sys, "stdout", out),
+        mock.patch.object(sys, "stderr", err),
+        mock.patch.dict(os.environ, env or {}),
+    ):
         try:
-            chunk = os.read(fd, 65536)
-        except OSError:  # EIO once the writer has gone
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
+            main()
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 1
+    return Ran(code, out.getvalue(), err.getvalue())

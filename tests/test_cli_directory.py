@@ -6,17 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import pty
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, drain, manifest_entries
+from conftest import FIXTURES, manifest_entries, run_main
 from inspector.cli import app
 from inspector.discover import is_candidate, model_files
 
@@ -142,34 +138,20 @@ def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
     assert "holds no model files" in result.stderr
 
 
-def _stderr_on_a_terminal(folder: Path) -> str:
-    primary, secondary = pty.openpty()
-    try:
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("rnninspect")), str(folder)],
-            stdout=subprocess.PIPE,
-            stderr=secondary,
-            timeout=120,
-            check=False,
-        )
-        os.close(secondary)
-        written = drain(primary)
-    finally:
-        os.close(primary)
-    assert done.returncode == 0
-    return written.decode("utf-8")
-
-
-def test_progress_bar_on_a_terminal_only_for_many_files(tmp_path: Path) -> None:
-    from inspector.cli import PROGRESS_MIN_FILES
-
+def test_progress_bar_on_a_terminal_only_for_many_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process, with stderr a (fake) terminal and the threshold lowered to three files."""
+    monkeypatch.setattr("inspector.cli.PROGRESS_MIN_FILES", 3)
     many, few = tmp_path / "many", tmp_path / "few"
     many.mkdir()
     few.mkdir()
-    for index in range(PROGRESS_MIN_FILES):
+    for index in range(3):
         shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", many / f"m{index:02}.h5")
     shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", few / "one.h5")
-    progress = _stderr_on_a_terminal(many)
-    assert f"{PROGRESS_MIN_FILES}/{PROGRESS_MIN_FILES}" in progress
-    assert progress.endswith("\r\x1b[K")  # the bar is wiped once the scan is done
-    assert _stderr_on_a_terminal(few) == ""
+    progress = run_main([str(many)], stderr_tty=True)
+    assert progress.code == 0, progress.stderr
+    assert "3/3" in progress.stderr
+    assert progress.stderr.endswith("\r\x1b[K")  # the bar is wiped once the scan is done
+    assert run_main([str(few)], stderr_tty=True).stderr == ""
+    assert run_main([str(many)]).stderr == ""  # not on a pipe

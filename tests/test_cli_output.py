@@ -5,17 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import pty
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, ROOT, drain, manifest_entries
+from conftest import FIXTURES, manifest_entries, run_main
 from inspector.cli import app
 
 runner = CliRunner()
@@ -176,47 +172,18 @@ def test_share_column_has_a_bar_proportional_to_the_share() -> None:
         assert abs(width - 10 * fraction) <= 1
 
 
-def _in_a_terminal(args: list[str], env: dict[str, str]) -> str:
-    """Run the installed command with stdout on a pseudo-terminal; return what it printed."""
-    exe = Path(sys.executable).with_name("rnninspect")
-    primary, secondary = pty.openpty()
-    try:
-        done = subprocess.run(
-            [str(exe), *args],
-            stdout=secondary,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **env},
-            cwd=ROOT,
-            timeout=60,
-            check=False,
-        )
-        os.close(secondary)
-        written = drain(primary)
-    finally:
-        os.close(primary)
-    assert done.returncode == 0, done.stderr
-    return written.decode("utf-8")
-
-
 def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> None:
-    file = "fixtures/keras2/embedding_lstm_dense.h5"
-    env = {"NO_COLOR": ""}
-    coloured = _in_a_terminal([file], env)
-    assert ANSI.search(coloured)
-    assert ANSI.sub("", coloured).replace("\r\n", "\n") == run(str(ROOT / file)).stdout.replace(
-        str(ROOT / file), file
-    )
-    assert not ANSI.search(_in_a_terminal([file], {"NO_COLOR": "1"}))
-    assert not ANSI.search(_in_a_terminal([file, "--format", "markdown"], env))
-    target = tmp_path / "out.txt"
-    _in_a_terminal([file, "--output", str(target)], env)
-    assert not ANSI.search(target.read_text(encoding="utf-8"))
-    piped = subprocess.run(
-        [str(Path(sys.executable).with_name("rnninspect")), file],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "NO_COLOR": ""},
-        check=False,
-    )
+    file = str(FIXTURES / "keras2/embedding_lstm_dense.h5")
+    wide = {"NO_COLOR": "", "COLUMNS": "300"}  # wide enough that nothing is fitted
+    coloured = run_main([file], stdout_tty=True, env=wide)
+    assert coloured.code == 0, coloured.stderr
+    assert ANSI.search(coloured.stdout)
+    piped = run_main([file], env=wide)
     assert not ANSI.search(piped.stdout)
+    assert ANSI.sub("", coloured.stdout) == piped.stdout
+    assert not ANSI.search(run_main([file], stdout_tty=True, env={"NO_COLOR": "1"}).stdout)
+    markdown = run_main([file, "--format", "markdown"], stdout_tty=True, env=wide)
+    assert not ANSI.search(markdown.stdout)
+    target = tmp_path / "out.txt"
+    assert run_main([file, "--output", str(target)], stdout_tty=True, env=wide).code == 0
+    assert not ANSI.search(target.read_text(encoding="utf-8"))
