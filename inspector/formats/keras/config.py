@@ -15,6 +15,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from inspector.errors import CorruptModelError
+from inspector.formats.keras.shapes import (
+    Shape,
+    as_shape,
+    channels_first_width,
+    declared_shape,
+    is_channels_first,
+    output_shape,
+)
 
 JSON = Mapping[str, object]
 
@@ -146,6 +154,8 @@ def _time_distributed(config: JSON, inputs: Sequence[int | None]) -> int | None:
 
 def _bidirectional(config: JSON, inputs: Sequence[int | None]) -> int | None:
     _, forward = _wrapped(config)
+    if forward.get("data_format") == "channels_first":
+        return None  # the concatenated last axis is spatial: see shapes.output_shape
     backward = as_mapping(as_mapping(config.get("backward_layer")).get("config")) or forward
     fwd, bwd = _rnn_units(forward), _rnn_units(backward)
     if config.get("merge_mode", "concat") == "concat":
@@ -327,8 +337,10 @@ def _parse_container(
     entries = _layer_entries(container)
     sequential = container.get("class_name") == "Sequential"
     widths: dict[str, list[int | None]] = {}
+    shapes: dict[str, Shape | None] = {}
     layers: list[KerasLayer] = []
     previous: int | None = outer_width
+    previous_shape: Shape | None = None
     for index, entry in enumerate(entries):
         class_name = as_str(entry.get("class_name")) or "?"
         layer_config = as_mapping(entry.get("config"))
@@ -337,22 +349,32 @@ def _parse_container(
         )
         if sequential:
             inputs: list[int | None] = [previous]
+            input_shape = previous_shape
         else:
-            inputs = [_resolve(ref, widths) for ref in _inbound_refs(entry)]
+            refs = _inbound_refs(entry)
+            inputs = [_resolve(ref, widths) for ref in refs]
+            input_shape = (refs[0].shape or shapes.get(refs[0].layer)) if refs else None
             if not inputs and outer_width is not None and class_name == "InputLayer":
                 inputs = [outer_width]
         # Keras honours a declared input shape only where a model starts: on an InputLayer,
         # on the first layer of a Sequential, and in Keras 3's recorded build_config.
         declared = _declared_input_width(layer_config)
         starts = class_name == "InputLayer" or (sequential and not layers)
-        built = last_dim(as_mapping(entry.get("build_config")).get("input_shape"))
+        built_shape = as_shape(as_mapping(entry.get("build_config")).get("input_shape"))
+        built = last_dim(built_shape)
         if built is not None:
             declared = built
         elif not starts:
             declared = None
+        if built_shape is not None:
+            input_shape = built_shape
+        elif starts and declared_shape(layer_config) is not None:
+            input_shape = declared_shape(layer_config)
         input_width = declared if declared is not None else (inputs[0] if inputs else None)
-        if layer_config.get("data_format") == "channels_first":
-            input_width = None  # the feature axis is not the last one: trust the kernel
+        if is_channels_first(class_name, layer_config):
+            # The feature axis is not the last one: the channel axis where the shape is
+            # known (ConvLSTM: axis 2 after batch and time), else trust the kernel.
+            input_width = channels_first_width(class_name, layer_config, input_shape)
         layer_trainable = trainable and layer_config.get("trainable", True) is not False
         layer_path = f"{path}/{layer_name}" if path else layer_name
         inner: tuple[KerasLayer, ...] = ()
@@ -369,8 +391,12 @@ def _parse_container(
             out = declared if declared is not None else input_width
         else:
             out = output_width(class_name, layer_config, [input_width, *inputs[1:]])
+        out_shape = None if inner else output_shape(class_name, layer_config, input_shape)
+        if out is None and out_shape is not None:
+            out = out_shape[-1]
         widths[layer_name] = [out]
-        previous = out
+        shapes[layer_name] = out_shape
+        previous, previous_shape = out, out_shape
         layers.append(
             KerasLayer(
                 name=layer_name,
@@ -396,6 +422,7 @@ def _model_output_width(inner: Sequence[KerasLayer]) -> int | None:
 class _Ref:
     layer: str
     shape_width: int | None  # Keras 3 records the tensor's shape beside its history
+    shape: Shape | None = None
 
 
 def _inbound_refs(entry: JSON) -> list[_Ref]:
@@ -423,7 +450,8 @@ def _collect_keras3(value: object, refs: list[_Ref], depth: int) -> None:
             config = as_mapping(value.get("config"))
             history = config.get("keras_history")
             if isinstance(history, list) and history and isinstance(history[0], str):
-                refs.append(_Ref(history[0], last_dim(config.get("shape"))))
+                shape = config.get("shape")
+                refs.append(_Ref(history[0], last_dim(shape), as_shape(shape)))
             return
         for item in value.values():
             _collect_keras3(item, refs, depth + 1)
