@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inspector.cells import CELLS, bias_vectors
 from inspector.formula import Derivation, derive
 from inspector.model import (
     BiasConvention,
@@ -15,9 +14,9 @@ from inspector.model import (
     RecurrentLayer,
     Tensor,
     TensorRole,
-    WidthSource,
 )
 from inspector.report.contract import report_to_dict
+from inspector.report.mismatch import explain_mismatch
 
 
 @dataclass(frozen=True)
@@ -126,30 +125,11 @@ def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
     expected = sum(d.total for d in derivations)
     if expected == layer.params:
         return RecurrentCheck(layer, derivations, Check.OK)
-    return RecurrentCheck(layer, derivations, Check.MISMATCH, _explain(layer, expected))
+    return RecurrentCheck(
+        layer, derivations, Check.MISMATCH, explain_mismatch(layer, derivations, expected)
+    )
 
 
 def _unknown(what: str, tensor: str) -> str:
     """Why the formula cannot be applied (a reader's notes, shown beside it, may say more)."""
     return f"{what} unknown: neither the file's configuration nor {tensor} gives it"
-
-
-def _explain(layer: RecurrentLayer, expected: int) -> str:
-    diff = layer.params - expected
-    gates = CELLS[layer.cell.kind].gates
-    units = layer.cell.units or 0
-    hint = ""
-    per_vector = gates * units * layer.directions
-    if per_vector and diff % per_vector == 0 and layer.cell.use_bias:
-        extra = diff // per_vector
-        stored = bias_vectors(_bias(layer.cell)) + extra
-        hint = f"; the stored biases hold {stored} vector(s) of {gates}·{units} per direction"
-    source = (
-        "from the config"
-        if layer.input_dim_source is WidthSource.CONFIG
-        else "from the kernel shape"
-    )
-    return (
-        f"stored tensors hold {layer.params} parameters, the formula gives {expected} "
-        f"(input width {layer.input_dim} {source}){hint}"
-    )
