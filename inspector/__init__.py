@@ -19,4 +19,9 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
 
     Raises an `inspector.errors.InspectorError` subclass for a missing, unreadable or damaged
     file (the CLI turns it into one line and exit code 2)."""
-    return analyse(read_model(Path(path), reader))
+    model = read_model(Path(path), reader)
+    try:
+        file_bytes: int | None = Path(path).stat().st_size  # for --max-file-size
+    except OSError:
+        file_bytes = None
+    return analyse(model, file_bytes)

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -201,6 +202,15 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_file_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-file-size",
+            metavar="SIZE",
+            help="Fail if a model file takes more bytes on disk (optimizer state and all).",
+            show_default=False,
+        ),
+    ] = None,
     max_layer_params: Annotated[
         str | None,
         typer.Option(
@@ -214,6 +224,15 @@ def inspect_command(
         bool,
         typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print only failures (gates, checks, unreadable files) on stderr; "
+            "--output is still written.",
+        ),
+    ] = False,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Report every layer's parameter count and check each recurrent layer against the
@@ -221,11 +240,19 @@ def inspect_command(
     Exit 0: all checks and gates pass; 1: a check or gate failed; 2: a file could not be
     inspected."""
     with _user_errors():
-        budget = _budget(max_params, max_size, max_layer_params, strict)
+        budget = _budget(
+            {
+                "--max-params": max_params,
+                "--max-size": max_size,
+                "--max-file-size": max_file_size,
+                "--max-layer-params": max_layer_params,
+            },
+            strict,
+        )
         view = _view(all_layers, weighted_only, recurrent_only)
     _bounded(
         lambda started: _inspection(
-            models, output_format, output, reader, view, budget, started=started
+            models, output_format, output, reader, view, budget, quiet=quiet, started=started
         ),
         timeout,
     )
@@ -255,44 +282,53 @@ def _inspection(
     view: LayerView,
     budget: Budget,
     *,
+    quiet: bool,
     started: Started,
 ) -> None:
-    from inspector.render import gate_message
-    from inspector.report.gates import evaluate
+    from inspector.render import check_messages, gate_messages
+    from inspector.report.gates import gated
 
     targets, scanned = _targets(models)
     files = [target for target in targets if isinstance(target, Path)]
-    outcomes = _inspect_all(
-        targets, reader, progress=scanned and _wants_progress(len(files)), started=started
-    )
+    outcomes = [
+        replace(outcome, report=gated(outcome.report, budget)) if outcome.report else outcome
+        for outcome in _inspect_all(
+            targets, reader, progress=scanned and _wants_progress(len(files)), started=started
+        )
+    ]
     reports = [outcome.report for outcome in outcomes if outcome.report is not None]
     style = _style(output, output_format is OutputFormat.table)
-    text = _render_inspection(outcomes, output_format, view, style, scanned=scanned)
-    with _user_errors():
-        _emit(text, output, style)
-    failures = [failure for report in reports for failure in evaluate(report, budget)]
-    for failure in failures:
-        typer.echo(f"rnninspect: gate failed: {gate_message(failure)}", err=True)
+    if output is not None or not quiet:
+        text = _render_inspection(outcomes, output_format, view, style, scanned=scanned)
+        with _user_errors():
+            _emit(text, output, style)
+    for report in reports:
+        for message in check_messages(report):
+            typer.echo(f"rnninspect: check failed: {message}", err=True)
+        for message in gate_messages(report):
+            typer.echo(f"rnninspect: gate failed: {message}", err=True)
     if len(reports) < len(outcomes):
         raise typer.Exit(EXIT_UNREADABLE)
-    if failures or any(report.failed for report in reports):
+    if any(report.failed or report.gates_failed for report in reports):
         raise typer.Exit(EXIT_FAILED)
 
 
-def _budget(
-    max_params: str | None, max_size: str | None, max_layer_params: str | None, strict: bool
-) -> Budget:
-    from inspector.report.gates import Budget
+def _budget(limits: dict[str, str | None], strict: bool) -> Budget:
+    """Each limit given, parsed by what its gate counts (a size or a count)."""
+    from inspector.report.gates import GATE_BY_OPTION, Budget
+    from inspector.report.verdicts import Unit
     from inspector.sizes import parse_count, parse_size
 
-    return Budget(
-        max_params=None if max_params is None else parse_count(max_params, "--max-params"),
-        max_size=None if max_size is None else parse_size(max_size, "--max-size"),
-        max_layer_params=None
-        if max_layer_params is None
-        else parse_count(max_layer_params, "--max-layer-params"),
-        strict=strict,
-    )
+    parsed = {
+        option: parse_size(text, option)
+        if GATE_BY_OPTION[option].unit is Unit.BYTES
+        else parse_count(text, option)
+        for option, text in limits.items()
+        if text is not None
+    }
+    if strict:
+        parsed["--strict"] = 0  # no recurrent layer whose check is not ok
+    return Budget(parsed)
 
 
 def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerView:
@@ -336,6 +372,7 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
                     str(path),
                     error=f"{path}: directory holds no model files "
                     f"(looked for {looked_for} and model file signatures)",
+                    directory=True,
                 )
             )
     return targets, scanned
@@ -407,6 +444,10 @@ def _render_inspection(
     flavour = Flavour.MARKDOWN if output_format is OutputFormat.markdown else Flavour.TEXT
     if scanned:
         return render_summary(outcomes, flavour, style)
+    if len(outcomes) > 1:  # several files: each report, then one row per file
+        separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
+        parts = [render_reports(reports, flavour, view, style)] if reports else []
+        return separator.join([*parts, render_summary(outcomes, flavour, style)])
     return render_reports(reports, flavour, view, style) if reports else None
 
 

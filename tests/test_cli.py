@@ -112,7 +112,7 @@ def test_mismatch_exits_1(tmp_path: Path) -> None:
         handle.attrs["model_config"] = json.dumps(config)
     result = run(str(path), "--format", "json")
     assert result.exit_code == 1
-    layer = json.loads(result.output)["recurrent_layers"][0]
+    layer = json.loads(result.stdout)["recurrent_layers"][0]
     assert layer["check"] == "mismatch"
     assert layer["params"] == TRUTH[LSTM]["total_params"]
     assert layer["expected_params"] != layer["params"]

@@ -86,7 +86,7 @@ def test_summary_rows_totals_and_exit_2_for_the_unreadable(folder: Path) -> None
         assert row["format"] == truth["format"]
     assert by_file["junk.h5"]["checks"].startswith("error: not a model file")
     total = rows[-1]
-    assert total["file"] == f"total: {len(MODELS)} file(s), 1 unreadable"
+    assert total["file"] == f"total: {len(MODELS)} files, 1 unreadable"
     assert int(total["params"].replace(",", "")) == sum(
         TRUTH[source]["total_params"] for source in MODELS.values()
     )
@@ -98,7 +98,7 @@ def test_text_summary_has_one_line_per_file_and_no_progress_off_a_terminal(folde
     result = run(str(folder))
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["file", "format", "params", "size", "recurrent", "checks"]
+    assert lines[0].split() == ["file", "format", "params", "size", "recurrent", "checks", "gates"]
     assert len(lines) == 2 + len(MODELS) + 1 + 1  # header, rule, files, junk, totals
     assert "\r" not in result.stderr and "[#" not in result.stderr
 

@@ -140,10 +140,29 @@ def test_strict_fails_unverified_checks(tmp_path: Path) -> None:
     ]
     strict = run(str(path), "--format", "json", "--strict")
     assert strict.exit_code == 1
-    assert json.loads(strict.stdout) == json.loads(plain.stdout)
+    gated, ungated = json.loads(strict.stdout), json.loads(plain.stdout)
+    assert ungated["gates"] == []
+    assert gated.pop("gates") == [
+        {
+            "limit": "--strict",
+            "unit": "layers",
+            "allowed": 0,
+            "measured": 1,
+            "layer": None,
+            "passed": False,
+            "over": [{"layer": "lstm", "measured": 1, "note": gated_note(strict.stderr)}],
+        }
+    ]
+    ungated.pop("gates")
+    assert gated == ungated
     (verdict,) = verdicts(strict.stderr)
     assert verdict["limit"] == "--strict"
     assert "layer 'lstm' check is unverified" in strict.stderr
+
+
+def gated_note(stderr: str) -> str:
+    """The check's status and reason, as the stderr verdict words them."""
+    return stderr.split("check is ", 1)[1].strip()
 
 
 def test_strict_passes_when_every_check_is_ok() -> None:

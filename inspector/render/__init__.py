@@ -3,7 +3,7 @@
 - `text`: numbers, byte sizes, shapes, share bars, colour
 - `blocks`: headings / tables / lines written as a terminal table or as Markdown (tabulate)
 - `report`, `csv_rows`, `summary`: a file's report, CSV rows, the many-files summary
-- `gates`, `formula`, `explain`: the gate verdicts and the two explanatory commands
+- `gates`, `formula`, `explain`: the gate and check verdicts and the two explanatory commands
 - `compare`: an export audited against its source, pair by pair
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from inspector.render.csv_rows import render_csv
     from inspector.render.explain import render_explain, render_explain_json
     from inspector.render.formula import render_formula, render_formula_json
-    from inspector.render.gates import gate_message
+    from inspector.render.gates import check_messages, gate_messages
     from inspector.render.report import LayerView, render_json
     from inspector.render.summary import render_summary
     from inspector.render.text import PLAIN, Style, progress_line
@@ -36,7 +36,8 @@ _HOME = {
     "render_explain_json": "explain",
     "render_formula": "formula",
     "render_formula_json": "formula",
-    "gate_message": "gates",
+    "check_messages": "gates",
+    "gate_messages": "gates",
     "LayerView": "report",
     "render_json": "report",
     "render_summary": "summary",
@@ -70,7 +71,8 @@ __all__ = [
     "Flavour",
     "LayerView",
     "Style",
-    "gate_message",
+    "check_messages",
+    "gate_messages",
     "progress_line",
     "render_compare",
     "render_compare_json",

@@ -24,6 +24,7 @@ COLUMNS = (
     "directions",
     "expected_params",
     "check",
+    "gates",  # the file's gates: empty without limits, "pass", or "fail: " and the limits failed
 )
 
 
@@ -39,6 +40,7 @@ def render_csv(reports: Sequence[Report], view: LayerView) -> str:
 def _rows(report: Report, view: LayerView) -> list[list[object]]:
     checks = {check.layer.name: check for check in report.checks}
     total = report.totals.total
+    gates = _gates(report)
     rows = []
     for layer in shown_layers(report, view):
         check = checks.get(layer.name)
@@ -53,6 +55,7 @@ def _rows(report: Report, view: LayerView) -> list[list[object]]:
                 f"{layer.params / total:.6f}" if total else "",
                 _flag(is_recurrent(layer, report)),
                 *_recurrent_columns(check),
+                gates,
             ]
         )
     return rows
@@ -78,3 +81,10 @@ def _flag(value: bool | None) -> str:
 
 def _blank(value: int | None) -> object:
     return "" if value is None else value
+
+
+def _gates(report: Report) -> str:
+    if not report.gates:
+        return ""
+    failed = [gate.limit for gate in report.gates if not gate.passed]
+    return "fail: " + " ".join(failed) if failed else "pass"

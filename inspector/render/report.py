@@ -9,6 +9,7 @@ from enum import Enum
 from inspector.cells import convention_of
 from inspector.model import Check, Layer, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
+from inspector.render.gates import gate_messages, gate_table
 from inspector.render.text import Style, bar, count, human_bytes, paint, shape, share
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
@@ -86,6 +87,12 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
     if flavour is Flavour.MARKDOWN:
         blocks.append(Heading("Totals"))
     blocks.append(Lines(tuple(_totals(report)), indent=False))
+    if report.gates:
+        blocks += [Heading("Gates"), gate_table(report, style)]
+        # The Markdown artifact says why a gate failed; on a terminal stderr already does.
+        failures = gate_messages(report, with_file=False)
+        if failures and flavour is Flavour.MARKDOWN:
+            blocks.append(Lines(tuple(failures), bullets=True))
     if model.warnings:
         blocks += [Heading("Warnings"), Lines(model.warnings, bullets=True)]
     return blocks

@@ -34,6 +34,11 @@ def count(value: int | None) -> str:
     return "n/a" if value is None else f"{value:,}"
 
 
+def plural(number: int, word: str, words: str | None = None) -> str:
+    """`1 file`, `3 files`, `1,024 bytes`."""
+    return f"{number:,} {word if number == 1 else (words or word + 's')}"
+
+
 def real(value: float) -> str:
     """A measured difference or value: three significant digits (`0.0123`, `1.19e-07`)."""
     return f"{value:.3g}"
@@ -56,7 +61,7 @@ def human_bytes(size: int) -> str:
 def exact_bytes(size: int) -> str:
     """`1,512 bytes (1.48 KiB)`: exact, with the readable form beside it."""
     if size < 1024:
-        return f"{size:,} bytes"
+        return plural(size, "byte")
     return f"{size:,} bytes ({human_bytes(size)})"
 
 

@@ -17,6 +17,7 @@ from inspector.model import (
 )
 from inspector.report.contract import report_to_dict
 from inspector.report.mismatch import explain_mismatch
+from inspector.report.verdicts import GateResult
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ class Totals:
     total: int
     trainable: int | None
     non_trainable: int | None
-    weights_bytes: int
+    weights_bytes: int  # the weights at their stored dtype
+    file_bytes: int | None = None  # the file on disk, optimizer state and all (None: not known)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Report:
     model: Model
     checks: tuple[RecurrentCheck, ...]
     totals: Totals
+    gates: tuple[GateResult, ...] = ()  # the limits a run set, once evaluated (report.gates)
+
+    @property
+    def gates_failed(self) -> bool:
+        return any(not gate.passed for gate in self.gates)
 
     @property
     def failed(self) -> bool:
@@ -60,9 +67,10 @@ class Report:
         return report_to_dict(self)
 
 
-def analyse(model: Model) -> Report:
+def analyse(model: Model, file_bytes: int | None = None) -> Report:
+    """`file_bytes`: the size of the file on disk, when the caller measured it."""
     checks = tuple(check_layer(layer) for layer in model.recurrent_layers)
-    return Report(model=model, checks=checks, totals=totals(model))
+    return Report(model=model, checks=checks, totals=totals(model, file_bytes))
 
 
 def distinct_tensors(model: Model) -> list[Tensor]:
@@ -76,14 +84,14 @@ def distinct_tensors(model: Model) -> list[Tensor]:
     return list(seen.values())
 
 
-def totals(model: Model) -> Totals:
+def totals(model: Model, file_bytes: int | None = None) -> Totals:
     tensors = distinct_tensors(model)
     total = sum(t.params for t in tensors)
     weights_bytes = sum(t.nbytes for t in tensors)
     if not model.trainable_known:
-        return Totals(total, None, None, weights_bytes)
+        return Totals(total, None, None, weights_bytes, file_bytes)
     trainable = sum(t.params for t in tensors if t.trainable is not False)
-    return Totals(total, trainable, total - trainable, weights_bytes)
+    return Totals(total, trainable, total - trainable, weights_bytes, file_bytes)
 
 
 def _bias(cell: CellConfig) -> BiasConvention:

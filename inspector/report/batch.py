@@ -15,6 +15,7 @@ class Outcome:
     path: str
     report: Report | None = None
     error: str | None = None
+    directory: bool = False  # a directory that holds no model file (not an unreadable file)
 
     @property
     def checks(self) -> Counter[Check]:

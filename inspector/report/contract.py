@@ -8,7 +8,8 @@ Additions beyond the original contract: "optimizer" (null or values/bytes/share 
 at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and
 "reason" and "notes" (facts about the layer: where each tensor came from, GRU
 linear_before_reset, how a lowered recurrence was recognised) per recurrent layer; "gate" per
-tensor.
+tensor; "file_bytes" (the file's size on disk) and "gates" (each limit the run set: the measured
+value and whether it passed; an empty list without limits) at the top level.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 
 from inspector.cells import Convention, cell_gate_order, convention_of
 from inspector.model import Check, Model, RecurrentLayer
+from inspector.report.verdicts import GateResult
 
 
 # What the contract reads of a report. inspector.report.analysis.Report satisfies these; they
@@ -43,6 +45,8 @@ class _Totals(Protocol):
     def non_trainable(self) -> int | None: ...
     @property
     def weights_bytes(self) -> int: ...
+    @property
+    def file_bytes(self) -> int | None: ...
 
 
 class Report(Protocol):
@@ -52,6 +56,8 @@ class Report(Protocol):
     def totals(self) -> _Totals: ...
     @property
     def checks(self) -> tuple[_Check, ...]: ...
+    @property
+    def gates(self) -> tuple[GateResult, ...]: ...
 
 
 def report_to_dict(report: Report) -> dict[str, object]:
@@ -93,6 +99,23 @@ def report_to_dict(report: Report) -> dict[str, object]:
             for item in model.excluded
         ],
         "details": {detail.key: detail.value for detail in model.details},
+        "file_bytes": report.totals.file_bytes,
+        "gates": [_gate(gate) for gate in report.gates],
+    }
+
+
+def _gate(gate: GateResult) -> dict[str, object]:
+    return {
+        "limit": gate.limit,
+        "unit": gate.unit.value,
+        "allowed": gate.allowed,
+        "measured": gate.measured,
+        "layer": gate.layer,
+        "passed": gate.passed,
+        "over": [
+            {"layer": over.layer, "measured": over.measured, "note": over.note}
+            for over in gate.over
+        ],
     }
 
 

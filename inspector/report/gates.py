@@ -1,91 +1,114 @@
 """Budgets a report must meet before a model ships: the CI gates behind `--max-params`,
-`--max-size`, `--max-layer-params` and `--strict`. Evaluation only; `render` words the result."""
+`--max-size`, `--max-file-size`, `--max-layer-params` and `--strict`. Evaluation only; `render`
+words the result.
+
+Every gate is one entry of `GATES`: the option that sets it, the unit it counts, what it
+measures of a report. A new limit (say `--max-macs`) is one more entry here plus its option in
+`cli.py`; the JSON contract, the tables and the stderr verdicts follow from the entry.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from inspector.model import Check
 from inspector.report.analysis import Report
-
-
-class Limit(Enum):
-    """Each gate, named by the option that sets it."""
-
-    MAX_PARAMS = "--max-params"
-    MAX_SIZE = "--max-size"
-    MAX_LAYER_PARAMS = "--max-layer-params"
-    STRICT = "--strict"
+from inspector.report.verdicts import GateResult, Over, Unit
 
 
 @dataclass(frozen=True)
-class Budget:
-    max_params: int | None = None
-    max_size: int | None = None  # bytes of the weights at their stored dtype
-    max_layer_params: int | None = None
-    strict: bool = False  # `mismatch` and `unverified` checks fail the gate
+class Gate:
+    """One limit. `measure` gives one `Over` per subject (`layer=None`: the file as a whole);
+    each subject is held against the limit on its own, or, with `summed`, their sum is."""
 
-    @property
-    def active(self) -> bool:
-        return self.strict or any(
-            limit is not None for limit in (self.max_params, self.max_size, self.max_layer_params)
-        )
+    option: str
+    unit: Unit
+    label: str  # how a verdict names the measured value: "the weights take 1,512 bytes"
+    measure: Callable[[Report], Sequence[Over]]
+    summed: bool = False
 
 
-@dataclass(frozen=True)
-class Exceeded:
-    """A measured value above its limit: `subject` is the file or the layer measured."""
-
-    limit: Limit
-    file: str
-    subject: str | None  # the layer, for per-layer limits
-    measured: int
-    allowed: int
-
-    @property
-    def excess(self) -> int:
-        return self.measured - self.allowed
+def _total_params(report: Report) -> Sequence[Over]:
+    return [Over(None, report.totals.total)]
 
 
-@dataclass(frozen=True)
-class FailedCheck:
-    """A recurrent layer whose formula check is not `ok` under `--strict`."""
-
-    file: str
-    layer: str
-    status: Check
-    reason: str | None
+def _weights_bytes(report: Report) -> Sequence[Over]:
+    return [Over(None, report.totals.weights_bytes)]
 
 
-GateFailure = Exceeded | FailedCheck
+def _file_bytes(report: Report) -> Sequence[Over]:
+    size = report.totals.file_bytes
+    return [] if size is None else [Over(None, size)]
+
+
+def _layer_params(report: Report) -> Sequence[Over]:
+    return [Over(layer.name, layer.params) for layer in report.model.layers]
+
 
 # Under --strict every status but ok fails; without it only a mismatch does (see Report.failed).
 _STRICT_FAILS = frozenset({Check.MISMATCH, Check.UNVERIFIED})
 
 
-def evaluate(report: Report, budget: Budget) -> tuple[GateFailure, ...]:
-    path = report.model.path
-    failures: list[GateFailure] = []
-    measured_limits = (
-        (Limit.MAX_PARAMS, budget.max_params, report.totals.total),
-        (Limit.MAX_SIZE, budget.max_size, report.totals.weights_bytes),
-    )
-    for limit, allowed, measured in measured_limits:
-        if allowed is not None and measured > allowed:
-            failures.append(Exceeded(limit, path, None, measured, allowed))
-    if budget.max_layer_params is not None:
-        failures.extend(
-            Exceeded(
-                Limit.MAX_LAYER_PARAMS, path, layer.name, layer.params, budget.max_layer_params
-            )
-            for layer in report.model.layers
-            if layer.params > budget.max_layer_params
+def _checks_not_ok(report: Report) -> Sequence[Over]:
+    return [
+        Over(
+            check.layer.name,
+            1,
+            check.status.value + (f" ({check.reason})" if check.reason else ""),
         )
-    if budget.strict:
-        failures.extend(
-            FailedCheck(path, check.layer.name, check.status, check.reason)
-            for check in report.checks
-            if check.status in _STRICT_FAILS
-        )
-    return tuple(failures)
+        for check in report.checks
+        if check.status in _STRICT_FAILS
+    ]
+
+
+GATES: tuple[Gate, ...] = (
+    Gate("--max-params", Unit.PARAMS, "the model has", _total_params),
+    Gate("--max-size", Unit.BYTES, "the weights take", _weights_bytes),
+    Gate("--max-file-size", Unit.BYTES, "the file takes", _file_bytes),
+    Gate("--max-layer-params", Unit.PARAMS, "the largest layer has", _layer_params),
+    # `--strict` allows no recurrent layer whose check is not ok (the CLI sets the limit to 0).
+    Gate("--strict", Unit.LAYERS, "checks not ok:", _checks_not_ok, summed=True),
+)
+GATE_BY_OPTION = {gate.option: gate for gate in GATES}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limits a run was given, by option (`{"--max-params": 250000}`); absent: no limit."""
+
+    limits: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.limits) - set(GATE_BY_OPTION)
+        if unknown:
+            raise ValueError(f"no such gate: {', '.join(sorted(unknown))}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.limits)
+
+
+def evaluate(report: Report, budget: Budget) -> tuple[GateResult, ...]:
+    """One result per limit in the budget, in the order of `GATES`."""
+    results = []
+    for gate in GATES:
+        allowed = budget.limits.get(gate.option)
+        if allowed is None:
+            continue
+        subjects = gate.measure(report)
+        if gate.summed:
+            measured = sum(subject.measured for subject in subjects)
+            layer = None
+            over = tuple(subjects) if measured > allowed else ()
+        else:
+            worst = max(subjects, key=lambda subject: subject.measured, default=Over(None, 0))
+            measured, layer = worst.measured, worst.layer
+            over = tuple(subject for subject in subjects if subject.measured > allowed)
+        results.append(GateResult(gate.option, gate.unit, allowed, measured, layer, over))
+    return tuple(results)
+
+
+def gated(report: Report, budget: Budget) -> Report:
+    """The report with its gate results inside, for every output format to show."""
+    return replace(report, gates=evaluate(report, budget))

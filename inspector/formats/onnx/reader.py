@@ -768,7 +768,8 @@ class _Reader:
         details.append(
             Detail(
                 "initializers",
-                f"{count:,} tensors, {main + sub:,} elements ({main:,} in the main graph, "
+                f"{_counted(count, 'tensor')}, {_counted(main + sub, 'element')} "
+                f"({main:,} in the main graph, "
                 f"{sub:,} in subgraphs)",
             )
         )
@@ -777,7 +778,8 @@ class _Reader:
             details.append(
                 Detail(
                     "constant nodes",
-                    f"{len(constants):,} tensors, {sum(s.elements for s in constants):,} elements",
+                    f"{_counted(len(constants), 'tensor')}, "
+                    f"{_counted(sum(s.elements for s in constants), 'element')}",
                 )
             )
         external = self._external(stored)
@@ -787,7 +789,8 @@ class _Reader:
             details.append(
                 Detail(
                     "outside layer rows",
-                    f"{len(extras):,} constants, {sum(s.elements for s in extras):,} elements "
+                    f"{_counted(len(extras), 'constant')}, "
+                    f"{_counted(sum(s.elements for s in extras), 'element')} "
                     "(counted in the total)",
                 )
             )
@@ -922,3 +925,8 @@ def _proto_graphs(graph: Any) -> Iterator[Any]:
                 yield from _proto_graphs(attr.g)
             for sub in attr.graphs:
                 yield from _proto_graphs(sub)
+
+
+def _counted(number: int, word: str) -> str:
+    """`1 tensor`, `2 tensors`: a detail line reads as a sentence."""
+    return f"{number:,} {word}{'' if number == 1 else 's'}"
