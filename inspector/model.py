@@ -90,17 +90,36 @@ class Tensor:
 
 
 @dataclass(frozen=True)
+class SharedTensor:
+    """A stored tensor a row reads but another row holds: it counts once, in `owner`'s row."""
+
+    tensor: Tensor
+    owner: str  # the name of the row (layer) the tensor is attributed to
+
+
+@dataclass(frozen=True)
 class Layer:
-    """A layer (Keras) or weighted node (ONNX) with the tensors it owns."""
+    """A layer (Keras) or weighted node (ONNX) with the tensors it owns.
+
+    A stored tensor is attributed to one row only, so the rows sum to the total: `tensors` are
+    the ones this row holds, `shared` the ones it reads that an earlier row holds (silero-vad's
+    LSTM in two `If` branches, tied weights).
+    """
 
     name: str
     type: str
     tensors: tuple[Tensor, ...]
     trainable: bool | None = None
+    shared: tuple[SharedTensor, ...] = ()
 
     @property
     def params(self) -> int:
         return sum(t.params for t in self.tensors)
+
+    @property
+    def shared_with(self) -> tuple[str, ...]:
+        """The rows holding the tensors this row shares, in order, each once."""
+        return tuple(dict.fromkeys(item.owner for item in self.shared))
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,7 @@ class RecurrentTensor:
     role: TensorRole
     direction: Direction | None
     gate: str | None = None  # set where a file stores one tensor per gate (Keras 1)
+    shared_with: str | None = None  # the row that holds the stored tensor, when not this one
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,13 @@ class RecurrentLayer:
 
     @property
     def params(self) -> int:
+        """Every parameter of the cell, shared or not: what the formula is checked against."""
         return sum(t.tensor.params for t in self.tensors)
+
+    @property
+    def shared_with(self) -> tuple[str, ...]:
+        """The rows holding tensors of this layer that its own row does not, each once."""
+        return tuple(dict.fromkeys(t.shared_with for t in self.tensors if t.shared_with))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ COLUMNS = (
     "expected_params",
     "check",
     "gates",  # the file's gates: empty without limits, "pass", or "fail: " and the limits failed
+    "shared_with",  # rows holding tensors this one reads too, counted there ("; "-separated)
 )
 
 
@@ -56,6 +57,7 @@ def _rows(report: Report, view: LayerView) -> list[list[object]]:
                 _flag(is_recurrent(layer, report)),
                 *_recurrent_columns(check),
                 gates,
+                "; ".join(layer.shared_with),
             ]
         )
     return rows

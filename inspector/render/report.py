@@ -48,7 +48,7 @@ def is_recurrent(layer: Layer, report: Report) -> bool:
 def shown_layers(report: Report, view: LayerView) -> list[Layer]:
     layers = report.model.layers
     if view is LayerView.WEIGHTED:
-        return [layer for layer in layers if layer.params]
+        return [layer for layer in layers if layer.params or layer.shared]
     if view is LayerView.RECURRENT:
         return [layer for layer in layers if is_recurrent(layer, report)]
     return list(layers)
@@ -68,6 +68,9 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
         if details:
             blocks.append(Lines(tuple(details)))
     blocks.append(_layer_table(report, view, flavour, style))
+    shared = _shared_note(report)
+    if shared:
+        blocks.append(Lines(shared, indent=False))
     hidden = _hidden_note(report, view)
     if hidden:
         blocks.append(Lines((hidden,), indent=False))
@@ -103,13 +106,30 @@ def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style
     with_bar = flavour is Flavour.TEXT
     rows = []
     for layer in shown_layers(report, view):
-        row = [layer.name, layer.type, count(layer.params), share(layer.params, total)]
+        kind = layer.type
+        if layer.shared_with:
+            kind += f" (shared with {', '.join(layer.shared_with)})"
+        row = [layer.name, kind, count(layer.params), share(layer.params, total)]
         if with_bar:
             row.append(bar(layer.params, total, style))
         rows.append(tuple(row))
     headers = ("layer", "type", "params", "share") + (("",) if with_bar else ())
     align = ("left", "left", "right", "right") + (("left",) if with_bar else ())
     return Table(headers, tuple(rows), align)
+
+
+def _shared_note(report: Report) -> tuple[str, ...]:
+    """Each stored tensor counts in one row: say where a later row's shared tensors are."""
+    lines = []
+    for layer in report.model.layers:
+        for owner in layer.shared_with:
+            held = [item.tensor for item in layer.shared if item.owner == owner]
+            lines.append(
+                f"({layer.name} also reads {len(held)} tensor(s), "
+                f"{count(sum(t.params for t in held))} params, held by {owner}: counted once, "
+                "in that row)"
+            )
+    return tuple(lines)
 
 
 def _hidden_note(report: Report, view: LayerView) -> str | None:
@@ -129,7 +149,9 @@ def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
                 (
                     check.layer.name,
                     item.direction.value if item.direction else "-",
-                    item.role.value + (f" [{item.gate}]" if item.gate else ""),
+                    item.role.value
+                    + (f" [{item.gate}]" if item.gate else "")
+                    + (f" (shared with {item.shared_with})" if item.shared_with else ""),
                     shape(item.tensor.shape),
                     item.tensor.dtype,
                     count(item.tensor.params),

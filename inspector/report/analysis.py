@@ -3,7 +3,7 @@ Nothing here formats for display."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inspector.formula import Derivation, derive
 from inspector.model import (
@@ -12,6 +12,7 @@ from inspector.model import (
     Check,
     Model,
     RecurrentLayer,
+    SharedTensor,
     Tensor,
     TensorRole,
 )
@@ -69,8 +70,33 @@ class Report:
 
 def analyse(model: Model, file_bytes: int | None = None) -> Report:
     """`file_bytes`: the size of the file on disk, when the caller measured it."""
+    model = attribute_once(model)
     checks = tuple(check_layer(layer) for layer in model.recurrent_layers)
     return Report(model=model, checks=checks, totals=totals(model, file_bytes))
+
+
+def attribute_once(model: Model) -> Model:
+    """Each stored tensor in one row: a tensor (by key) already held by an earlier row moves to
+    the later row's `shared`, so the rows sum to the total whatever the reader did. Readers
+    attribute first where they know better (ONNX holds a recurrence's tensors in its row and marks
+    its recurrent tensors); then this changes nothing."""
+    holder: dict[str, int] = {}  # tensor key -> index of the row holding it
+    changed = False
+    layers = []
+    for position, layer in enumerate(model.layers):
+        own: list[Tensor] = []
+        shared = list(layer.shared)
+        for tensor in layer.tensors:
+            held = holder.setdefault(tensor.key, position)
+            if held != position:
+                shared.append(SharedTensor(tensor, model.layers[held].name))
+            elif tensor not in own:
+                own.append(tensor)
+        changed |= len(own) != len(layer.tensors)
+        layers.append(replace(layer, tensors=tuple(own), shared=tuple(shared)))
+    if not changed:
+        return model
+    return replace(model, layers=tuple(layers))
 
 
 def distinct_tensors(model: Model) -> list[Tensor]:

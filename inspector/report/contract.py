@@ -9,7 +9,10 @@ at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "
 "reason" and "notes" (facts about the layer: where each tensor came from, GRU
 linear_before_reset, how a lowered recurrence was recognised) per recurrent layer; "gate" per
 tensor; "file_bytes" (the file's size on disk) and "gates" (each limit the run set: the measured
-value and whether it passed; an empty list without limits) at the top level.
+value and whether it passed; an empty list without limits) at the top level. "shared_with" on
+every layer and recurrent layer (the rows holding stored tensors this one also reads; its
+"params" in "layers" leave them out, so the rows sum to "total_params") and on every recurrent
+tensor (the holding row, or null).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ def report_to_dict(report: Report) -> dict[str, object]:
                 "type": layer.type,
                 "params": layer.params,
                 "trainable": layer.trainable,
+                "shared_with": list(layer.shared_with),
             }
             for layer in model.layers
         ],
@@ -146,6 +150,7 @@ def _recurrent(check: _Check, convention: Convention) -> dict[str, object]:
                 "dtype": item.tensor.dtype,
                 "params": item.tensor.params,
                 "gate": item.gate,
+                "shared_with": item.shared_with,
             }
             for item in layer.tensors
         ],
@@ -156,4 +161,5 @@ def _recurrent(check: _Check, convention: Convention) -> dict[str, object]:
         "location": layer.location,
         "reason": check.reason,
         "notes": list(layer.notes),
+        "shared_with": list(layer.shared_with),
     }

@@ -37,7 +37,7 @@ import mmap
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +76,13 @@ from inspector.model import (
     Model,
     RecurrentLayer,
     RecurrentTensor,
+    SharedTensor,
     Tensor,
     TensorRole,
     WidthSource,
 )
 
+OUTSIDE_LAYERS = "(outside layers)"  # the row of counted tensors no weighted node reads
 RECURRENT_OPS = {"RNN": CellKind.SIMPLE_RNN, "LSTM": CellKind.LSTM, "GRU": CellKind.GRU}
 # Operator spec input positions: X, W, R, B, sequence_lens, initial_h, initial_c, P.
 _W, _R, _B, _P = 1, 2, 3, 7
@@ -231,6 +233,7 @@ class _Recurrence:
     state_inputs: set[tuple[GNode, int]]
     order: int
     row_type: str
+    sources: dict[str, frozenset[Stored]]  # each tensor's key (a view's base): its stored roots
 
 
 @dataclass
@@ -239,6 +242,16 @@ class _Row:
     type: str
     order: int
     tensors: list[Stored] = field(default_factory=list)
+    shared: list[tuple[Stored, str]] = field(default_factory=list)  # (tensor, holding row)
+
+    def take(self, stored: Stored, holder: dict[str, _Row]) -> None:
+        """Hold the tensor, or, when an earlier row holds it, list it as shared with that row."""
+        held = holder.setdefault(stored.key, self)
+        if held is self:
+            if stored not in self.tensors:
+                self.tensors.append(stored)
+        elif all(s.key != stored.key for s, _ in self.shared):
+            self.shared.append((stored, held.name))
 
 
 class _Reader:
@@ -404,12 +417,14 @@ class _Reader:
                 f"{where}: {', '.join(given)} are graph inputs, not stored in the file: the "
                 "formula check uses their declared shapes; the total does not include them"
             )
-        claimed: set[Stored] = set()
-        for item in inputs.values():
-            if item is not None:
-                claimed |= self.index.roots(item.vid)
+        sources = {
+            item.key: self.index.roots(item.vid)
+            for item in inputs.values()
+            if item is not None and item.vid in self.index.static
+        }
+        claimed: set[Stored] = set().union(*sources.values())
         state_inputs = {(gnode, position) for position in _STATE_INPUTS[op]}
-        return _Recurrence(layer, claimed, {gnode}, state_inputs, gnode.order, op)
+        return _Recurrence(layer, claimed, {gnode}, state_inputs, gnode.order, op, sources)
 
     def _input(self, gnode: GNode, position: int, label: str) -> _Input | None:
         vid = gnode.input(position)
@@ -584,7 +599,10 @@ class _Reader:
             notes=tuple(notes),
         )
         order = min(g.order for g in item.members)
-        return _Recurrence(layer, item.claimed, item.members, item.state_inputs, order, item.type)
+        sources = {stored.key: frozenset({stored}) for stored in item.claimed}
+        return _Recurrence(
+            layer, item.claimed, item.members, item.state_inputs, order, item.type, sources
+        )
 
     def _other_recurrent_ops(self) -> None:
         for gnode in self.index.nodes:
@@ -668,19 +686,22 @@ class _Reader:
     def _rows(
         self, recurrences: list[_Recurrence], counted: set[str]
     ) -> tuple[list[Layer], list[Stored]]:
-        """One row per recurrence and per other node reading stored tensors; each counted
-        tensor sits in exactly one row, except that recurrences sharing weights all list them."""
+        """One row per recurrence and per other node reading stored tensors. Each counted tensor
+        is held by exactly one row, so the rows sum to the total: recurrences come first (in
+        graph order), then the other nodes; a later row reading a tensor an earlier one holds
+        lists it as shared with that row (silero-vad runs one LSTM in two `If` branches)."""
         index = self.index
         rows: list[_Row] = []
-        placed: set[str] = set()
+        holder: dict[str, _Row] = {}
         owner: dict[GNode, _Row] = {}
-        for recurrence in recurrences:
+        recurrence_rows: list[tuple[_Recurrence, _Row]] = []
+        for recurrence in sorted(recurrences, key=lambda r: r.order):
             row = _Row(recurrence.layer.name, recurrence.row_type, recurrence.order)
-            row.tensors = sorted(
-                (s for s in recurrence.claimed if s.key in counted), key=lambda s: s.key
-            )
+            for stored in sorted(recurrence.claimed, key=lambda s: s.key):
+                if stored.key in counted:
+                    row.take(stored, holder)
             rows.append(row)
-            placed.update(s.key for s in row.tensors)
+            recurrence_rows.append((recurrence, row))
             for gnode in recurrence.members:
                 owner.setdefault(gnode, row)
         plain: dict[GNode, _Row] = {}
@@ -695,23 +716,44 @@ class _Reader:
                 if vid is None or vid not in index.static:
                     continue
                 for root in sorted(index.roots(vid), key=lambda s: s.key):
-                    if root.key not in counted or root.key in placed:
+                    if root.key not in counted:
                         continue
-                    placed.add(root.key)
+                    held = holder.get(root.key)
+                    if held is not None and (root.elements <= 1 or held is target):
+                        continue  # a scalar reused, or a tensor this row already holds
                     if target is None:
                         target = plain.setdefault(gnode, _Row(gnode.label, gnode.op, gnode.order))
-                    target.tensors.append(root)
+                    target.take(root, holder)
         extras: list[Stored] = []
         for row in plain.values():
-            if all(s.elements <= 1 for s in row.tensors):
+            if not row.shared and all(s.elements <= 1 for s in row.tensors):
+                for stored in row.tensors:
+                    del holder[stored.key]
                 extras.extend(row.tensors)
             else:
                 rows.append(row)
+        loose = {s.key for s in extras}
         extras += [
-            s for s in _unique(index.stored_tensors()) if s.key in counted and s.key not in placed
+            s
+            for s in _unique(index.stored_tensors())
+            if s.key in counted and s.key not in holder and s.key not in loose
         ]
+        for recurrence, row in recurrence_rows:
+            recurrence.layer = _mark_shared(recurrence, row, holder)
         rows.sort(key=lambda row: row.order)
-        layers = [Layer(row.name, row.type, _tensors(row.tensors)) for row in rows]
+        if extras:
+            # Scalars of weightless nodes and tensors no node reads (an initializer returned as
+            # an output): counted in the total, so they get a row of their own at the end.
+            rows.append(_Row(OUTSIDE_LAYERS, "constants", len(index.nodes), list(extras)))
+        layers = [
+            Layer(
+                row.name,
+                row.type,
+                _tensors(row.tensors),
+                shared=tuple(SharedTensor(_tensor(s), held) for s, held in row.shared),
+            )
+            for row in rows
+        ]
         return layers, extras
 
     # --- checks and facts -------------------------------------------------------------
@@ -856,6 +898,26 @@ class _Reader:
         except OSError as error:
             self.warnings.append(f"external data file '{location}': {error.strerror or error}")
         return None
+
+
+def _mark_shared(recurrence: _Recurrence, row: _Row, holder: dict[str, _Row]) -> RecurrentLayer:
+    """Mark the layer's tensors whose stored tensors (a view's base, or the tensors a computed
+    weight is made from) another row holds."""
+    layer = recurrence.layer
+    marked = []
+    for item in layer.tensors:
+        view = split_view_key(item.tensor.key)
+        base = view.base if view is not None else item.tensor.key
+        roots = recurrence.sources.get(base, frozenset())
+        others = [
+            held.name
+            for stored in sorted(roots, key=lambda s: s.key)
+            if stored.elements > 1
+            and (held := holder.get(stored.key)) is not None
+            and held is not row
+        ]
+        marked.append(replace(item, shared_with=others[0]) if others else item)
+    return replace(layer, tensors=tuple(marked))
 
 
 def external_file(base: Path, location: str) -> Path | None:

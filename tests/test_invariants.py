@@ -1,0 +1,76 @@
+"""Invariants every report keeps, over every fixture and every real file: each stored tensor is
+held by one layer row, so the rows sum to the total and their shares to 100%; a recurrent
+layer's tensors sum to its count; whatever a row shares is held by a row that exists.
+
+These hold whatever the counts are, so they need no truth of their own; the counts themselves are
+checked against the frameworks' manifests in the per-format tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, REALWORLD
+from inspector import inspect_file
+from inspector.render.csv_rows import render_csv
+from inspector.render.report import LayerView
+
+SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors")
+FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in SUFFIXES)
+REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if p.suffix in SUFFIXES)
+
+
+def _name(path: Path) -> str:
+    return path.name
+
+
+def test_the_fixtures_are_there() -> None:
+    assert len(FIXTURE_FILES) > 100  # the glob above must not silently find nothing
+
+
+def _check(path: Path) -> None:
+    report = inspect_file(path)
+    model = report.model
+    total = report.totals.total
+    rows = {layer.name for layer in model.layers}
+    held: dict[str, str] = {}
+    for layer in model.layers:
+        for tensor in layer.tensors:
+            assert tensor.key not in held, (
+                f"{tensor.name} is held by {held.get(tensor.key)} and by {layer.name}"
+            )
+            held[tensor.key] = layer.name
+    assert sum(layer.params for layer in model.layers) == total
+    for layer in model.layers:
+        for item in layer.shared:
+            assert held.get(item.tensor.key) == item.owner, (layer.name, item.tensor.name)
+            assert item.owner != layer.name
+    document = report.to_dict()
+    assert sum(row["params"] for row in document["layers"]) == document["total_params"]
+    for row in document["layers"]:
+        assert set(row["shared_with"]) <= rows
+    for layer in document["recurrent_layers"]:
+        assert sum(t["params"] for t in layer["tensors"]) == layer["params"]
+        for tensor in layer["tensors"]:
+            assert tensor["shared_with"] is None or tensor["shared_with"] in rows
+    if total:
+        shares = [
+            float(row["share"])
+            for row in csv.DictReader(io.StringIO(render_csv([report], LayerView.ALL)))
+        ]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-5 * max(1, len(shares)))
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=_name)
+def test_rows_sum_to_the_total_on_every_fixture(path: Path) -> None:
+    _check(path)
+
+
+@pytest.mark.skipif(not REAL_FILES, reason="../shared/realworld is not present")
+@pytest.mark.parametrize("path", REAL_FILES, ids=_name)
+def test_rows_sum_to_the_total_on_every_real_file(path: Path) -> None:
+    _check(path)
