@@ -1,0 +1,267 @@
+"""What every lowered-recurrence detector shares: the graph walks (which node applies a stored
+weight to which data, where one step's elementwise ops lead, the activations of a step, the biases
+and peepholes around a cell) under one visit budget, and what a detector reports (`Lowered`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from inspector.formats.onnx.graph import DKind, GNode, Index, Scope, Stored, ValueId
+from inspector.model import BiasConvention, CellKind, Direction, TensorRole
+
+# (data input, weight input) of the ops that apply a weight matrix.
+WEIGHTED: dict[str, tuple[int, ...]] = {
+    "MatMul": (0, 1),
+    "Gemm": (0, 1),
+    "Conv": (0, 1),
+    "MatMulInteger": (0, 1),
+    "ConvInteger": (0, 1),
+    "QLinearMatMul": (0, 3),
+    "QLinearConv": (0, 3),
+}
+BIAS_INPUT = {"Gemm": 2, "Conv": 2, "QLinearConv": 8}
+# Ops an input projection passes through on its way to a step (slicing the sequence, adding
+# a bias, reshaping).
+PASS = frozenset(
+    {
+        "Identity",
+        "Cast",
+        "Squeeze",
+        "Unsqueeze",
+        "Reshape",
+        "Flatten",
+        "Transpose",
+        "Slice",
+        "Gather",
+        "Split",
+        "Add",
+        "Concat",
+        "DequantizeLinear",
+        "QuantizeLinear",
+    }
+)
+KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
+MAX_STEP_NODES = 64  # one step of an LSTM cell is ~20 nodes; more is not a cell
+MAX_VISITS = 1_000_000  # graph walks stop here: bounded time on any input
+# A step's recurrent path is elementwise; these lead to the next layer or the output instead.
+_STEP_BARRIERS = frozenset({"Concat", "ConcatFromSequence", "SequenceConstruct", "Loop", "Scan"})
+
+
+@dataclass
+class Lowered:
+    """A recurrence found in lowered form, with the stored tensors that make its cell."""
+
+    name: str
+    type: str
+    location: str
+    kind: CellKind | None
+    units: int | None
+    input_dim: int | None
+    bias: BiasConvention
+    tensors: list[tuple[Stored, TensorRole, Direction | None]]
+    members: set[GNode]  # nodes whose stored inputs belong to this layer's row
+    state_inputs: set[tuple[GNode, int]] = field(default_factory=set)  # initial-state uses
+    directions: int = 1
+    peepholes: bool = False
+    consistent: bool = True  # the tensors fit one cell of `kind`
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sequence: ValueId | None = None  # the value the input projection reads
+
+    @property
+    def claimed(self) -> set[Stored]:
+        return {stored for stored, _, _ in self.tensors}
+
+
+@dataclass
+class Cell:
+    """Weights found around one step, before the kind is settled."""
+
+    recurrent: list[Stored] = field(default_factory=list)
+    kernel: list[Stored] = field(default_factory=list)
+    biases: list[tuple[Stored, TensorRole]] = field(default_factory=list)
+    peepholes: list[Stored] = field(default_factory=list)
+    fused_width: int | None = None  # input width when x and h share one kernel (concat)
+    state_width: int | None = None
+    activations: dict[str, int] = field(default_factory=dict)
+
+
+def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1) or (1,)
+
+
+class Walker:
+    """Graph walks shared by the detectors of one file, with one visit budget and one cache."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.visits = 0
+        self.budget_hit = False
+        self._applied: dict[GNode, tuple[ValueId, list[Stored]] | None] = {}
+
+    def weight_roots(self, vid: ValueId | None) -> list[Stored]:
+        """Stored tensors (with more than one element) a static value is computed from."""
+        if vid is None or vid not in self.index.static:
+            return []
+        direct = self.index.value(vid).stored
+        # Integer roots are shape and index operands (Slice bounds), unless the value is the
+        # stored integer itself or an 8-bit quantized weight.
+        roots = [
+            s
+            for s in self.index.roots(vid)
+            if s.elements > 1
+            and (
+                s.dtype.kind is DKind.FLOAT
+                or (s.dtype.kind is DKind.INT and (s is direct or s.dtype.bits <= 8))
+            )
+        ]
+        return sorted(roots, key=lambda s: s.key)
+
+    def weighted_inputs(self, gnode: GNode) -> tuple[ValueId, list[Stored]] | None:
+        """(data input, weight roots) for a node applying a stored weight to dynamic data."""
+        if gnode not in self._applied:
+            self._applied[gnode] = self._weighted_inputs(gnode)
+        return self._applied[gnode]
+
+    def _weighted_inputs(self, gnode: GNode) -> tuple[ValueId, list[Stored]] | None:
+        positions = WEIGHTED.get(gnode.op)
+        if positions is None:
+            return None
+        data_pos, weight_pos = positions
+        data, weight = gnode.input(data_pos), gnode.input(weight_pos)
+        roots = self.weight_roots(weight)
+        if gnode.op == "MatMul" and not roots:  # weight on the left: W @ x
+            data, weight = weight, data
+            roots = self.weight_roots(weight)
+        if not roots or data is None or data in self.index.static:
+            return None
+        return data, roots
+
+    def tick(self, amount: int = 1) -> bool:
+        self.visits += amount
+        if self.visits > MAX_VISITS:
+            self.budget_hit = True
+            return False
+        return True
+
+    def step_reach(self, start: GNode) -> set[GNode]:
+        """The nodes one step's elementwise ops lead to from `start`: the walk stops at the next
+        weighted product, at Concat (beyond lie the next layer or the output) and at nodes
+        with subgraphs."""
+        seen: set[GNode] = set()
+        stack = self.index.output_ids(start)
+        while stack and len(seen) < MAX_STEP_NODES * 2 and self.tick():
+            vid = stack.pop()
+            for gnode, _ in self.index.uses(vid):
+                if gnode.scope is not start.scope or gnode in seen:
+                    continue
+                seen.add(gnode)
+                if gnode.op in _STEP_BARRIERS or gnode.children:
+                    continue
+                if gnode.op in WEIGHTED and self.weighted_inputs(gnode) is not None:
+                    continue
+                stack.extend(self.index.output_ids(gnode))
+        return seen
+
+    def activations(self, nodes: Iterable[GNode]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for gnode in nodes:
+            op = "Sigmoid" if gnode.op == "HardSigmoid" else gnode.op
+            if op in ("Sigmoid", "Tanh", "Relu"):
+                counts[op] = counts.get(op, 0) + 1
+        return counts
+
+    def closure(self, starts: list[ValueId], scope: Scope) -> set[ValueId]:
+        """Values of `scope` computed from the starting values."""
+        result = set(starts)
+        stack = list(starts)
+        while stack and self.tick():
+            vid = stack.pop()
+            for gnode, _ in self.index.uses(vid):
+                if gnode.scope is not scope:
+                    continue
+                for out in self.index.output_ids(gnode):
+                    if out not in result:
+                        result.add(out)
+                        stack.append(out)
+        return result
+
+    def biases_and_peepholes(
+        self, nodes: Iterable[GNode], cell: Cell, dependent: set[ValueId]
+    ) -> None:
+        taken = set(cell.recurrent) | set(cell.kernel)
+        for gnode in nodes:
+            positions: list[int] = []
+            if gnode.op in ("Add", "Sum"):
+                positions = list(range(len(gnode.inputs)))
+            elif gnode.op in BIAS_INPUT:
+                positions = [BIAS_INPUT[gnode.op]]
+            elif gnode.op == "Mul" and len(gnode.inputs) == 2:
+                for position in (0, 1):
+                    other = gnode.input(1 - position)
+                    roots = self.weight_roots(gnode.input(position))
+                    if (
+                        other in dependent
+                        and len(roots) == 1
+                        and len(roots[0].shape) <= 2
+                        and roots[0] not in taken
+                    ):
+                        cell.peepholes.append(roots[0])
+                        taken.add(roots[0])
+                continue
+            for position in positions:
+                for root in self.weight_roots(gnode.input(position)):
+                    if root in taken:
+                        continue
+                    if root.dtype.kind is DKind.FLOAT or gnode.op in BIAS_INPUT:
+                        cell.biases.append((root, self._bias_role(gnode, position, cell)))
+                        taken.add(root)
+
+    def _bias_role(self, gnode: GNode, position: int, cell: Cell) -> TensorRole:
+        """input_bias when the bias is added to the input projection, recurrent_bias when to
+        the recurrent product, bias when it cannot be told (or is shared)."""
+        if gnode.op in BIAS_INPUT:
+            return TensorRole.BIAS
+        sources: set[str] = set()
+        for other_pos, vid in enumerate(gnode.inputs):
+            if other_pos == position or vid is None:
+                continue
+            sources |= self._reaches_weight(vid, cell)
+        if sources == {"recurrent"}:
+            return TensorRole.RECURRENT_BIAS
+        if sources == {"kernel"}:
+            return TensorRole.INPUT_BIAS
+        return TensorRole.BIAS
+
+    def _reaches_weight(self, vid: ValueId, cell: Cell) -> set[str]:
+        found: set[str] = set()
+        stack = [(vid, 0)]
+        while stack and self.tick():
+            current, depth = stack.pop()
+            producer = self.index.producer(current)
+            if producer is None or depth > 6:
+                continue
+            applied = self.weighted_inputs(producer)
+            if applied is not None:
+                roots = set(applied[1])
+                if roots & set(cell.recurrent):
+                    found.add("recurrent")
+                elif roots & set(cell.kernel):
+                    found.add("kernel")
+                continue
+            if producer.op in PASS:
+                stack.extend(
+                    (v, depth + 1)
+                    for v in producer.inputs
+                    if v is not None and v not in self.index.static
+                )
+        return found
+
+
+class Detector(Protocol):
+    """Finds one form of lowered recurrence; `covered` are nodes an earlier detector (or a fused
+    RNN/LSTM/GRU node) already explains."""
+
+    def find(self, covered: set[GNode]) -> list[Lowered]: ...
