@@ -162,6 +162,9 @@ class RecurrentLayer:
     input_dim: int | None = None
     input_dim_source: WidthSource = WidthSource.UNKNOWN
     lowered: bool = False
+    # A lowered graph's matrices are (inputs, g·u) for x @ W; a Gemm with transB=1 (PyTorch's
+    # single-step cells) stores them (g·u, inputs).
+    gate_axis_first: bool = False
     location: str | None = None  # where it sits (ONNX subgraph path, nested model path)
     notes: tuple[str, ...] = ()
 

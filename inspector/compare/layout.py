@@ -148,8 +148,11 @@ class CellLayout:
 
     @property
     def layout_name(self) -> str:
-        """Whose matrix layout: keras, onnx, pytorch, or matmul for a lowered graph."""
-        return "matmul" if self.layer.lowered else self.convention.value
+        """Whose matrix layout: keras, onnx, pytorch, or for a lowered graph matmul (x @ W) or
+        gemm (Gemm transB=1 over (g·u, inputs) matrices)."""
+        if self.layer.lowered:
+            return "gemm" if self.layer.gate_axis_first else "matmul"
+        return self.convention.value
 
     @property
     def stacked(self) -> bool:
@@ -191,8 +194,11 @@ class CellLayout:
 
 def layout_of(layer: RecurrentLayer, file_format: FileFormat) -> CellLayout:
     convention = convention_of(file_format)
-    # A lowered graph multiplies x @ W: its weights are (inputs, outputs), Keras's orientation.
-    slicing = Convention.KERAS if layer.lowered else convention
+    # A lowered graph multiplies x @ W: its weights are (inputs, outputs), Keras's orientation;
+    # a single-step cell's Gemm with transB=1 keeps PyTorch's (outputs, inputs).
+    slicing = convention
+    if layer.lowered:
+        slicing = Convention.PYTORCH if layer.gate_axis_first else Convention.KERAS
     cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
     orders = [_order(cell, convention) for cell in cells]
     namings = tuple(

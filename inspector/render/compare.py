@@ -43,6 +43,7 @@ _LAYOUTS: Mapping[str, str] = MappingProxyType(
         "onnx": "onnx W [dirs, g·u, d], R [dirs, g·u, u]",
         "pytorch": "pytorch weight_ih (g·u, d), weight_hh (g·u, u)",
         "matmul": "MatMul weights (d, g·u), (u, g·u) of the lowered graph",
+        "gemm": "Gemm (transB=1) weights (g·u, d), (g·u, u) of the lowered graph",
     }
 )
 _BIAS_FORMS: Mapping[BiasForm, str] = MappingProxyType(
@@ -57,6 +58,7 @@ _LOWERED_FORMS: Mapping[str, str] = MappingProxyType(
         "Loop": "a Loop whose body computes one step",
         "Scan": "a Scan whose body computes one step",
         "unrolled": "unrolled into a chain of MatMul steps",
+        "single-step": "one step of a cell (Gemm/MatMul of the input and of a state input)",
     }
 )
 _SEPARATE_NAMES: Mapping[Convention, str] = MappingProxyType(

@@ -595,6 +595,7 @@ class _Reader:
                 WidthSource.TENSOR if item.input_dim is not None else WidthSource.UNKNOWN
             ),
             lowered=True,
+            gate_axis_first=item.gate_axis_first,
             location=item.location,
             notes=tuple(notes),
         )

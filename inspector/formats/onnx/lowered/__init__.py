@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from inspector.formats.onnx.graph import GNode, Index
 from inspector.formats.onnx.lowered.loops import LoopDetector
+from inspector.formats.onnx.lowered.single_step import SingleStepDetector
 from inspector.formats.onnx.lowered.unrolled import UnrolledDetector
 from inspector.formats.onnx.lowered.walk import MAX_VISITS, WEIGHTED, Detector, Lowered, Walker
 
@@ -27,7 +28,7 @@ __all__ = ["MAX_VISITS", "Lowered", "find"]
 
 def detectors(walk: Walker) -> tuple[Detector, ...]:
     """The detectors in the order they run: each skips the nodes an earlier one explained."""
-    return (LoopDetector(walk), UnrolledDetector(walk))
+    return (LoopDetector(walk), UnrolledDetector(walk), SingleStepDetector(walk))
 
 
 def find(index: Index, fused: set[GNode]) -> tuple[list[Lowered], list[str]]:
