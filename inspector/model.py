@@ -162,9 +162,10 @@ class RecurrentLayer:
     input_dim: int | None = None
     input_dim_source: WidthSource = WidthSource.UNKNOWN
     lowered: bool = False
-    # A lowered graph's matrices are (inputs, g·u) for x @ W; a Gemm with transB=1 (PyTorch's
-    # single-step cells) stores them (g·u, inputs).
-    gate_axis_first: bool = False
+    # Where the matrices stack their gate blocks when the layer departs from its format's
+    # convention: True (inputs, g·u) — DynamicQuantizeLSTM, a lowered x @ W; False (g·u, inputs)
+    # — a single-step cell's Gemm with transB=1. None: the format's convention.
+    gates_last: bool | None = None
     location: str | None = None  # where it sits (ONNX subgraph path, nested model path)
     notes: tuple[str, ...] = ()
 

@@ -1,8 +1,9 @@
 """The ONNX reader against truth recorded by the generator (fixtures/onnx/manifest.json, measured
 with the onnx package and the source frameworks) and against the real-world corpus when present.
 
-Total definition (see inspector/readers/onnx_reader.py): float initializers + float Constant
-values - tensors used only as initial states + integer weights feeding DequantizeLinear.
+Total definition (see inspector/formats/onnx/reader.py): float initializers + float Constant
+values - tensors used only as initial states - scales and zero points of quantization + integer
+weights of quantized ops (DequantizeLinear, DynamicQuantizeLSTM, MatMulInteger, QLinear*...).
 """
 
 from __future__ import annotations
@@ -59,9 +60,35 @@ def _expected_total(truth: dict) -> int:
     )
 
 
+def _float_metadata(entry: dict) -> int:
+    """Float tensors the fixture's construction marks as no parameter (a quantized weight's
+    scale): quantization metadata, not counted."""
+    tensors = ((entry.get("source") or {}).get("construction") or {}).get("tensors", [])
+    return sum(
+        t["elements"]
+        for t in tensors
+        if not t["parameter"]
+        and t["dtype"].startswith("float")
+        and "quantization" in t.get("role", "")
+    )
+
+
 def _lowered_truth(truth: dict) -> list[dict]:
     """Loops and Scans whose body holds a fused op are reported as that op, not lowered."""
     return [item for item in truth["lowered"] if not item.get("fused_ops_inside")]
+
+
+def _lowered_expected(entry: dict) -> list[dict]:
+    """The generator's lowered recurrences, and a single-step cell (fixtures/cases: no Loop, no
+    repetition, so not in `lowered`) with the elements of the weights it found for the cell."""
+    expected = _lowered_truth(entry["onnx_truth"])
+    if "cell" in entry:
+        found = entry["cell"]["cell_class"]
+        name = (found[0] if isinstance(found, list) else found).split()[0]
+        hint = {"LSTMCell": "LSTM", "GRUCell": "GRU", "RNNCell": "RNN"}[name]
+        elements = entry["cell"]["stored_cell_param_elements"]
+        expected = [*expected, {"cell_hint": hint, "weight_elements": elements}]
+    return expected
 
 
 needs_fixtures = pytest.mark.skipif(not ENTRIES, reason="fixtures/onnx/ not generated")
@@ -71,7 +98,12 @@ needs_fixtures = pytest.mark.skipif(not ENTRIES, reason="fixtures/onnx/ not gene
 def test_fused_nodes_match_the_generator(entry: dict) -> None:
     truth = entry["onnx_truth"]
     report = _report(entry)
-    fused = [layer for layer in report["recurrent_layers"] if not layer["lowered"]]
+    # ONNX's own RNN/LSTM/GRU (contrib ops such as DynamicQuantizeLSTM: tests/test_onnx_cases.py)
+    fused = [
+        layer
+        for layer in report["recurrent_layers"]
+        if not layer["lowered"] and layer["type"] in ("RNN", "LSTM", "GRU")
+    ]
     assert len(fused) == len(truth["recurrent_nodes"])
     for node, layer in zip(truth["recurrent_nodes"], fused, strict=True):
         assert layer["type"] == node["op_type"]
@@ -98,9 +130,24 @@ def test_fused_nodes_match_the_generator(entry: dict) -> None:
 def test_total_follows_the_definition(entry: dict) -> None:
     truth = entry["onnx_truth"]
     report = _report(entry)
-    assert report["total_params"] == _expected_total(truth)
+    expected = _expected_total(truth) - _float_metadata(entry)
+    expected_states = truth["state_tensor_elements"]
+    if "quantization" in entry:
+        # onnxruntime's quantizer output (fixtures/cases): the weights the generator found in
+        # the quantized ops' weight inputs (any dtype; scales and zero points apart), plus the
+        # float constants; the initial states are those of the float model it started from,
+        # whose constants the quantizer keeps (the generator does not know contrib ops' states).
+        float_model = next(e for e in ENTRIES if e["file"] == entry["float_model"]["file"])
+        expected_states = float_model["onnx_truth"]["state_tensor_elements"]
+        expected = (
+            entry["quantization"]["initializer_elements_by_role"]["data"]["elements"]
+            + truth["constant_node_float_elements"]
+            - expected_states
+        )
+        assert expected == entry["source"]["total_params"]  # the manifest agrees with torch
+    assert report["total_params"] == expected
     states = sum(e["params"] for e in report["excluded"] if e["reason"].startswith("initial"))
-    assert states == truth["state_tensor_elements"]
+    assert states == expected_states
     assert report["trainable_params"] is None  # ONNX has no notion of trainable
 
 
@@ -123,7 +170,7 @@ def test_lowered_recurrences_are_found(entry: dict) -> None:
     truth = entry["onnx_truth"]
     full = inspect_file(FIXTURES / entry["file"])
     report = full.to_dict()
-    expected = _lowered_truth(truth)
+    expected = _lowered_expected(entry)
     lowered = [layer for layer in report["recurrent_layers"] if layer["lowered"]]
     assert len(lowered) == len(expected)
     rows = {row.name: row for row in full.model.layers}
@@ -135,7 +182,7 @@ def test_lowered_recurrences_are_found(entry: dict) -> None:
         weights = [t for t in rows[layer["name"]].tensors if t.params > 1]
         assert sum(t.params for t in weights) == item["weight_elements"]
         assert {t.name for t in weights} >= {t["name"] for t in layer["tensors"]}
-    if truth["recurrent_nodes"] or truth["lowered"]:
+    if truth["recurrent_nodes"] or expected:
         assert report["recurrent_layers"], "a recurrent model must never show none"
 
 
@@ -386,3 +433,31 @@ def test_a_weight_two_nodes_read_counts_in_the_first_row(entry: dict) -> None:
         assert layers[node["name"]]["params"] == node["params"]
         assert layers[node["name"]]["shared_with"] == holders
     assert sum(row["params"] for row in rows.values()) == report["total_params"]
+
+
+def test_an_unknown_recurrent_op_warning_says_what_was_counted(tmp_path: Path) -> None:
+    """A recurrent-looking op of another domain is not split; its warning must agree with the
+    totals: the float weight is counted, the integer index tensor is listed as not counted."""
+    inits = [
+        numpy_helper.from_array(np.ones((1, 8, 3), np.float32), "W"),
+        numpy_helper.from_array(np.array([0, 1], np.int64), "idx"),
+    ]
+    node = helper.make_node("MyLSTM", ["X", "W", "idx"], ["Y"], domain="example.custom")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)]
+    )
+    path = tmp_path / "custom.onnx"
+    path.write_bytes(model.SerializeToString())
+    report = inspect_file(path).to_dict()
+    assert report["total_params"] == 24
+    (warning,) = [w for w in report["warnings"] if "MyLSTM" in w]
+    assert "1 stored weight input(s) (24 values) are counted" in warning
+    assert "idx" in warning and "Not counted" in warning
+    assert any("idx" in item["tensors"] for item in report["excluded"])

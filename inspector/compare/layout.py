@@ -151,7 +151,7 @@ class CellLayout:
         """Whose matrix layout: keras, onnx, pytorch, or for a lowered graph matmul (x @ W) or
         gemm (Gemm transB=1 over (g·u, inputs) matrices)."""
         if self.layer.lowered:
-            return "gemm" if self.layer.gate_axis_first else "matmul"
+            return "gemm" if self.layer.gates_last is False else "matmul"
         return self.convention.value
 
     @property
@@ -198,7 +198,7 @@ def layout_of(layer: RecurrentLayer, file_format: FileFormat) -> CellLayout:
     # a single-step cell's Gemm with transB=1 keeps PyTorch's (outputs, inputs).
     slicing = convention
     if layer.lowered:
-        slicing = Convention.PYTORCH if layer.gate_axis_first else Convention.KERAS
+        slicing = Convention.PYTORCH if layer.gates_last is False else Convention.KERAS
     cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
     orders = [_order(cell, convention) for cell in cells]
     namings = tuple(

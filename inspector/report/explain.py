@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from inspector.cells import CELLS, Convention, cell_gate_order, convention_of
@@ -137,6 +137,8 @@ def _unknown_layer(model: Model, name: str) -> str:
 
 def explain_layer(layer: RecurrentLayer, convention: Convention) -> Explanation:
     layout = LAYOUTS[convention]
+    if layer.gates_last is not None:  # the layer says where its gate blocks are
+        layout = replace(layout, matrix_gate_axis=-1 if layer.gates_last else -2)
     shares: dict[tuple[Direction | None, str], list[Slice]] = {}
     unsplit: list[Unsplit] = []
     for item in layer.tensors:

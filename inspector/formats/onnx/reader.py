@@ -11,23 +11,31 @@ only then.
 
 Totals. ONNX has no notion of "parameter"; rnninspect defines
 
-    total_params = the elements of the distinct floating-point tensors stored in the model:
-                   the initializers of every graph and subgraph plus the values of Constant
-                   nodes, excluding
+    total_params = the elements of the distinct tensors stored in the model (the initializers
+                   of every graph and subgraph plus the values of Constant nodes) that are
+                   - floating-point, or
+                   - weights of a quantized op, whatever their dtype, counted at their own
+                     itemsize (`inspector.formats.onnx.quantized.QUANT_INPUTS`: DequantizeLinear
+                     input 0, DynamicQuantizeLSTM W/R, MatMulInteger, ConvInteger, QLinearMatMul
+                     and QLinearConv weights, QAttention, DynamicQuantizeMatMul, QGemm...),
+                   excluding
                    - tensors used only as the initial state of recurrent ops (initial_h and
-                     initial_c of RNN/LSTM/GRU nodes; the initial value of a state a Loop or
-                     Scan body updates from step to step), also when they reach it through
-                     data-movement ops (Identity, Cast, CastLike, Expand, Unsqueeze, Squeeze,
-                     Reshape, Flatten, Concat, Tile, Transpose, Slice);
-                   - integer, boolean and string tensors (shapes, indices, zero points, and
-                     integer weights read directly by QLinearMatMul, MatMulInteger and the
-                     like), except integer weights that feed DequantizeLinear (input 0).
+                     initial_c of RNN/LSTM/GRU and DynamicQuantizeLSTM nodes; the initial value of
+                     a state a Loop or Scan body updates from step to step), also when they
+                     reach it through data-movement ops (Identity, Cast, CastLike, Expand,
+                     Unsqueeze, Squeeze, Reshape, Flatten, Concat, Tile, Transpose, Slice);
+                   - scales and zero points of quantization (every use is a scale or zero-point
+                     input, or a float multiplied by DynamicQuantizeLinear's scale);
+                   - integer, boolean and string tensors that are no op's weight (shapes,
+                     indices, axes).
 
-A tensor reached from several nodes counts once. Excluded tensors are listed with the reason.
-Weights given as graph inputs (ONNX backend tests) are not stored in the file: they appear in
-the recurrent split and its formula check, not in the total. Each weighted node is a layer row
-holding the stored tensors it reads (a recurrence's row holds all of its stored tensors);
-single-value constants of otherwise weightless nodes are counted without a row.
+A tensor reached from several nodes counts once, in one row. Excluded tensors are listed with
+the reason. Weights given as graph inputs (ONNX backend tests) are not stored in the file: they
+appear in the recurrent split and its formula check, not in the total. Each weighted node is a
+layer row holding the stored tensors it reads (a recurrence's row holds all of its stored
+tensors); a later node reading a tensor an earlier row holds lists it as shared with that row;
+counted tensors no weighted node reads (single-value constants of weightless nodes) make the row
+`(outside layers)`, so the rows sum to the total.
 """
 
 from __future__ import annotations
@@ -63,6 +71,13 @@ from inspector.formats.onnx.graph import (
     dtype_of,
     one_line,
 )
+from inspector.formats.onnx.quantized import (
+    CONTRIB_DOMAIN,
+    CONTRIB_RECURRENT,
+    DYNAMIC_SCALE_OUTPUT,
+    QUANT_INPUTS,
+    QuantRole,
+)
 from inspector.formats.onnx.shapes import Shapes
 from inspector.model import (
     BiasConvention,
@@ -86,7 +101,7 @@ OUTSIDE_LAYERS = "(outside layers)"  # the row of counted tensors no weighted no
 RECURRENT_OPS = {"RNN": CellKind.SIMPLE_RNN, "LSTM": CellKind.LSTM, "GRU": CellKind.GRU}
 # Operator spec input positions: X, W, R, B, sequence_lens, initial_h, initial_c, P.
 _W, _R, _B, _P = 1, 2, 3, 7
-_STATE_INPUTS = {"RNN": (5,), "GRU": (5,), "LSTM": (5, 6)}
+_STATE_INPUTS = {CellKind.SIMPLE_RNN: (5,), CellKind.GRU: (5,), CellKind.LSTM: (5, 6)}
 _DATA_MOVEMENT = frozenset(
     {
         "Identity",
@@ -103,10 +118,6 @@ _DATA_MOVEMENT = frozenset(
         "Slice",
     }
 )
-# The one place integer tensors count (issue 3's definition): quantized weights that feed
-# DequantizeLinear. Integer weights read directly by QLinear*/…Integer ops stay excluded, with
-# the other integer tensors, and are listed as such.
-_QUANT_WEIGHT_INPUTS = {"DequantizeLinear": (0,)}
 _MODEL_FIELDS = {
     (1, 0),
     (2, 2),
@@ -272,38 +283,51 @@ class _Reader:
         index = self.index
         stored = _unique(index.stored_tensors())
         self._check_payloads(stored)
-        fused = [g for g in index.nodes if g.op in RECURRENT_OPS and g.node.domain in _STANDARD]
+        fused = [g for g in index.nodes if _recurrent_op(g)]
         recurrences = [self._fused(gnode) for gnode in fused]
         lowered, lowered_warnings = onnx_lowered.find(index, set(fused))
         recurrences += [self._lowered(item) for item in lowered]
         for item in lowered:
             self.warnings.extend(item.warnings)
         self.warnings.extend(lowered_warnings)
-        self._other_recurrent_ops()
 
         state_uses = {use for r in recurrences for use in r.state_inputs} | self._loop_states()
         vids = {value.stored.key: vid for vid, value in index.values.items() if value.stored}
         counted: list[Stored] = []
         states: list[Stored] = []
+        quantization: list[Stored] = []
         non_float: list[Stored] = []
         for tensor in stored:
             vid = vids[tensor.key]
-            if not self._floating_or_quantized(tensor, vid):
+            role = self._quant_role(vid)
+            if role is QuantRole.SCALE or role is QuantRole.ZERO_POINT:
+                quantization.append(tensor)
+            elif role is None and tensor.dtype.kind is not DKind.FLOAT:
                 non_float.append(tensor)
             elif self._only_initial_state(vid, state_uses):
                 states.append(tensor)
             else:
                 counted.append(tensor)
-        layers, extras = self._rows(recurrences, {t.key for t in counted})
+        counted_keys = {t.key for t in counted}
+        self._other_recurrent_ops(counted_keys)
+        layers, extras = self._rows(recurrences, counted_keys)
 
         excluded = []
         if states:
             excluded.append(Excluded("initial states of recurrent ops", _tensors(states)))
+        if quantization:
+            excluded.append(
+                Excluded(
+                    "scales and zero points of quantization (they say how a weight or an "
+                    "activation is stored; the weights themselves are counted)",
+                    _tensors(quantization),
+                )
+            )
         if non_float:
             excluded.append(
                 Excluded(
-                    "integer and other non-floating tensors (shapes, indices, zero points, "
-                    "integer weights not fed to DequantizeLinear)",
+                    "integer and other non-floating tensors that are no op's weight (shapes, "
+                    "indices, axes)",
                     _tensors(non_float),
                 )
             )
@@ -325,14 +349,17 @@ class _Reader:
 
     def _fused(self, gnode: GNode) -> _Recurrence:
         op = gnode.op
-        kind = RECURRENT_OPS[op]
+        contrib = CONTRIB_RECURRENT.get(op) if gnode.node.domain == CONTRIB_DOMAIN else None
+        kind = contrib.kind if contrib is not None else RECURRENT_OPS[op]
+        # W [dirs, input, g·h], R [dirs, h, g·h] (DynamicQuantizeLSTM) instead of [dirs, g·h, *]
+        gates_last = contrib is not None and contrib.gates_last
         gates = gate_count(kind)
         where = f"{op} '{gnode.label}' in {gnode.scope.path}"
-        notes: list[str] = []
+        notes: list[str] = [contrib.note] if contrib is not None else []
         inputs = {
             label: self._input(gnode, position, label)
             for label, position in (("W", _W), ("R", _R), ("B", _B), ("P", _P))
-            if op == "LSTM" or label != "P"
+            if kind is CellKind.LSTM or label != "P"
         }
         w, r, b, p = inputs["W"], inputs["R"], inputs["B"], inputs.get("P")
         direction_attr = gnode.node.attribute("direction")
@@ -351,12 +378,17 @@ class _Reader:
             count = w.shape[0] if w is not None and w.shape else 1
             directions = [Direction.FORWARD, Direction.BACKWARD][:count] or [Direction.FORWARD]
         units = _attr_int(gnode, "hidden_size")
+        r_units = None
+        if r is not None and r.shape:
+            r_units = r.shape[1] if gates_last and len(r.shape) == 3 else r.shape[-1]
         if units is None:
-            if r is not None and r.shape:
-                units = r.shape[-1]
-                notes.append("hidden_size is not set: taken from R's last dimension")
-        elif r is not None and r.shape and r.shape[-1] != units:
-            self.warnings.append(f"{where}: hidden_size={units} but R has shape {list(r.shape)}")
+            if r_units is not None:
+                units = r_units
+                notes.append("hidden_size is not set: taken from R's shape")
+        elif r is not None and r_units is not None and r_units != units:
+            self.warnings.append(
+                f"{where}: hidden_size={units} but R has shape {list(r.shape or ())}"
+            )
         tensors: list[RecurrentTensor] = []
         for item, role, parts in (
             (w, TensorRole.KERNEL, 1),
@@ -377,12 +409,17 @@ class _Reader:
         activations = gnode.node.attribute("activations")
         if activations is not None and activations.list_count:
             notes.append(f"{activations.list_count} activation functions set by attribute")
-        if w is not None and w.shape and len(w.shape) == 3 and w.shape[1] != gates * (units or 0):
-            self.warnings.append(
-                f"{where}: W has shape {list(w.shape)}, expected [{len(directions)}, "
-                f"{gates}·{units}, input]"
-            )
-        input_dim = w.shape[-1] if w is not None and w.shape else None
+        gate_axis, input_axis = (2, 1) if gates_last else (1, 2)
+        input_dim = None
+        if w is not None and w.shape:
+            input_dim = w.shape[input_axis] if len(w.shape) == 3 else w.shape[-1]
+            if len(w.shape) == 3 and w.shape[gate_axis] != gates * (units or 0):
+                expected = (
+                    f"[{len(directions)}, input, {gates}·{units}]"
+                    if gates_last
+                    else f"[{len(directions)}, {gates}·{units}, input]"
+                )
+                self.warnings.append(f"{where}: W has shape {list(w.shape)}, expected {expected}")
         layer = RecurrentLayer(
             name=gnode.label,
             type=op,
@@ -402,6 +439,7 @@ class _Reader:
             input_dim=input_dim,
             input_dim_source=WidthSource.TENSOR if input_dim is not None else WidthSource.UNKNOWN,
             lowered=False,
+            gates_last=True if gates_last else None,
             location=gnode.scope.path,
             notes=tuple(notes),
         )
@@ -422,8 +460,13 @@ class _Reader:
             for item in inputs.values()
             if item is not None and item.vid in self.index.static
         }
+        if contrib is not None:
+            for position, label in contrib.extra_weights.items():
+                vid = gnode.input(position)
+                if vid is not None and vid in self.index.static:
+                    sources[f"{gnode.label}|{label}"] = self.index.roots(vid)
         claimed: set[Stored] = set().union(*sources.values())
-        state_inputs = {(gnode, position) for position in _STATE_INPUTS[op]}
+        state_inputs = {(gnode, position) for position in _STATE_INPUTS[kind]}
         return _Recurrence(layer, claimed, {gnode}, state_inputs, gnode.order, op, sources)
 
     def _input(self, gnode: GNode, position: int, label: str) -> _Input | None:
@@ -595,7 +638,7 @@ class _Reader:
                 WidthSource.TENSOR if item.input_dim is not None else WidthSource.UNKNOWN
             ),
             lowered=True,
-            gate_axis_first=item.gate_axis_first,
+            gates_last=item.gates_last,
             location=item.location,
             notes=tuple(notes),
         )
@@ -605,14 +648,39 @@ class _Reader:
             layer, item.claimed, item.members, item.state_inputs, order, item.type, sources
         )
 
-    def _other_recurrent_ops(self) -> None:
+    def _other_recurrent_ops(self, counted: set[str]) -> None:
+        """Warn about recurrent-looking ops this reader does not split, saying truthfully which
+        of their stored inputs the total counts."""
         for gnode in self.index.nodes:
             domain = gnode.node.domain
-            if domain not in _STANDARD and re.search(r"(LSTM|GRU|RNN)", gnode.op):
-                self.warnings.append(
-                    f"{gnode.op} '{gnode.label}' ({domain}) in {gnode.scope.path} is a "
-                    "recurrent op outside the ONNX standard: its weights are counted, not split"
+            if (
+                domain in _STANDARD
+                or _recurrent_op(gnode)
+                or not re.search(r"(LSTM|GRU|RNN)", gnode.op)
+            ):
+                continue
+            inputs = sorted(
+                {
+                    stored
+                    for vid in gnode.inputs
+                    if vid is not None and vid in self.index.static
+                    for stored in self.index.roots(vid)
+                },
+                key=lambda s: s.key,
+            )
+            held = [s for s in inputs if s.key in counted]
+            left = [s for s in inputs if s.key not in counted]
+            fate = f"its {len(held)} stored weight input(s) ({sum(s.elements for s in held):,} "
+            fate += "values) are counted in the total, not split"
+            if left:
+                fate += (
+                    f"; {len(left)} other(s) ({', '.join(s.name for s in left[:4])}) are listed "
+                    "under Not counted"
                 )
+            self.warnings.append(
+                f"{gnode.op} '{gnode.label}' ({domain}) in {gnode.scope.path} is a recurrent op "
+                f"this reader does not know: {fate}"
+            )
         for function in self.meta.functions:
             ops = sorted({n.op_type for n in function.nodes if n.op_type in RECURRENT_OPS})
             if ops:
@@ -625,14 +693,42 @@ class _Reader:
 
     # --- what counts -----------------------------------------------------------------
 
-    def _floating_or_quantized(self, tensor: Stored, vid: ValueId) -> bool:
-        if tensor.dtype.kind is DKind.FLOAT:
-            return True
-        if tensor.dtype.kind is not DKind.INT:
-            return False
-        return self._reaches(
-            vid, lambda gnode, position: position in _QUANT_WEIGHT_INPUTS.get(gnode.op, ())
-        )
+    def _quant_role(self, vid: ValueId) -> QuantRole | None:
+        """What a stored tensor is to the quantized ops that read it (through data movement):
+        a weight if any reads it as one, else a scale or zero point if all of its uses are
+        such; None when no quantized op reads it as either."""
+        roles: set[QuantRole | None] = set()
+        stack = [vid]
+        seen: set[ValueId] = set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for gnode, position in self.index.uses(current):
+                if gnode.op in _DATA_MOVEMENT and (position == 0 or gnode.op == "Concat"):
+                    stack.extend(self.index.output_ids(gnode))
+                    continue
+                roles.add(self._role_at(gnode, position))
+        if QuantRole.WEIGHT in roles:
+            return QuantRole.WEIGHT
+        if roles and None not in roles:
+            return QuantRole.SCALE if QuantRole.SCALE in roles else QuantRole.ZERO_POINT
+        return None
+
+    def _role_at(self, gnode: GNode, position: int) -> QuantRole | None:
+        table = QUANT_INPUTS.get(gnode.op)
+        if table is not None:
+            return table.get(position)
+        other = gnode.input(1 - position) if gnode.op == "Mul" and len(gnode.inputs) == 2 else None
+        value = self.index.values.get(other) if other is not None else None
+        if (
+            value is not None
+            and value.producer is not None
+            and (value.producer.op, value.output_index) == DYNAMIC_SCALE_OUTPUT
+        ):
+            return QuantRole.SCALE
+        return None
 
     def _loop_states(self) -> set[tuple[GNode, int]]:
         """The initial values of the states every Loop/Scan body updates from step to step: a
@@ -950,6 +1046,13 @@ def initializer_elements(index: Index) -> tuple[int, int]:
         else:
             sub += stored.elements
     return main, sub
+
+
+def _recurrent_op(gnode: GNode) -> bool:
+    """An RNN/LSTM/GRU node, or an onnxruntime contrib recurrent op this reader splits."""
+    if gnode.node.domain in _STANDARD:
+        return gnode.op in RECURRENT_OPS
+    return gnode.node.domain == CONTRIB_DOMAIN and gnode.op in CONTRIB_RECURRENT
 
 
 def _attr_int(gnode: GNode, name: str) -> int | None:

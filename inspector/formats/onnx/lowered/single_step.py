@@ -137,7 +137,7 @@ class SingleStepDetector:
                 f"{splits[0]} ways but the recurrent weight holds {KIND_GATES[lowered.kind]} "
                 "gates"
             )
-        lowered.gate_axis_first = self._gate_axis_first(product, weight.shape, lowered.units)
+        lowered.gates_last = not self._gate_axis_first(product, weight.shape, lowered.units)
         return lowered
 
     def _state_input(self, data: ValueId) -> ValueId | None:

@@ -69,7 +69,7 @@ class Lowered:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sequence: ValueId | None = None  # the value the input projection reads
-    gate_axis_first: bool = False  # matrices stored (g·h, inputs), as Gemm transB=1 reads them
+    gates_last: bool | None = None  # see RecurrentLayer.gates_last
 
     @property
     def claimed(self) -> set[Stored]:
