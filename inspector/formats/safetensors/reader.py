@@ -16,7 +16,7 @@ import math
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -25,12 +25,14 @@ from inspector.model import (
     BiasConvention,
     CellConfig,
     CellKind,
+    Detail,
     Direction,
     FileFormat,
     Layer,
     Model,
     RecurrentLayer,
     RecurrentTensor,
+    SharedTensor,
     Tensor,
     TensorRole,
     WidthSource,
@@ -174,8 +176,14 @@ def read(path: Path) -> Model:
         for name, tensors in _modules(e for e in header.entries if e.name not in claimed)
     ]
     layers += rows
+    layers, tied = _tied(layers, header)
     layers.sort(key=lambda layer: layer.name)
     fmt = header.metadata.get("format")
+    details = (
+        (Detail("tied weights", ", ".join(f"{alias} = {kept}" for alias, kept in tied)),)
+        if tied
+        else ()
+    )
     return Model(
         path=str(path),
         format=FileFormat.SAFETENSORS,
@@ -183,7 +191,32 @@ def read(path: Path) -> Model:
         layers=tuple(layers),
         recurrent_layers=tuple(recurrent),
         trainable_known=False,
+        details=details,
     )
+
+
+def _tied(layers: list[Layer], header: Header) -> tuple[list[Layer], list[tuple[str, str]]]:
+    """Tied weights: `safetensors.torch.save_model` stores a tensor two parameters share once
+    and records `{"<dropped name>": "<kept name>"}` in `__metadata__` (safetensors/torch.py,
+    `_remove_duplicate_names`). The dropped name's module lists the kept tensor as shared with
+    the row that holds it, so it counts once and the module still shows what it reads."""
+    names = {entry.name: entry for entry in header.entries}
+    holder = {t.name: layer.name for layer in layers for t in layer.tensors}
+    tied: list[tuple[str, str]] = []
+    shared: dict[str, list[SharedTensor]] = {}
+    for alias, kept in sorted(header.metadata.items()):
+        if alias in names or kept not in holder or not _PARAMETER_NAME.match(alias):
+            continue
+        module = alias.rpartition(".")[0] or alias
+        tied.append((alias, kept))
+        shared.setdefault(module, []).append(SharedTensor(names[kept].tensor(), holder[kept]))
+    result = []
+    for layer in layers:
+        extra = [s for s in shared.pop(layer.name, []) if s.owner != layer.name]
+        result.append(replace(layer, shared=layer.shared + tuple(extra)) if extra else layer)
+    for module, items in shared.items():
+        result.append(Layer(module, "tensors (tied)", (), shared=tuple(items)))
+    return result, tied
 
 
 # --- recurrent modules ------------------------------------------------------------------
@@ -201,6 +234,9 @@ _ROLES: Mapping[str, TensorRole] = MappingProxyType(
         "weight_hr": TensorRole.PROJECTION,
     }
 )
+# A state-dict key: dotted module path and parameter name (metadata values that are not names
+# of dropped tensors, such as {"format": "pt"}, do not match).
+_PARAMETER_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)+$")
 _KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
 _TYPE = {CellKind.SIMPLE_RNN: "RNN", CellKind.LSTM: "LSTM", CellKind.GRU: "GRU"}
 
