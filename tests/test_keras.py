@@ -103,6 +103,24 @@ def test_recurrent_layers_of_full_models(entry: dict) -> None:
     assert len(ours) == expected_entries
 
 
+CHANNELS_FIRST = [
+    e
+    for e in ENTRIES
+    if e["format"] in FULL
+    and any(t.get("data_format") == "channels_first" for t in e["recurrent_layers"])
+]
+
+
+@pytest.mark.parametrize("entry", CHANNELS_FIRST, ids=entry_id)
+def test_channels_first_width_comes_from_the_config(entry: dict) -> None:
+    """The channel axis is found in the propagated shape, not merely read off the kernel:
+    a check against the kernel's own width could not fail."""
+    ours = {layer["name"]: layer for layer in _report(entry)["recurrent_layers"]}
+    for truth in entry["recurrent_layers"]:
+        layer = ours[truth["name"]]
+        assert (layer["input_dim"], layer["input_dim_source"]) == (truth["input_dim"], "config")
+
+
 @pytest.mark.parametrize("entry", manifest_entries(*WEIGHTS_ONLY), ids=entry_id)
 def test_weights_only_cells_are_inferred(entry: dict) -> None:
     report = _report(entry)
