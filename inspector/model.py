@@ -168,6 +168,9 @@ class RecurrentLayer:
     gates_last: bool | None = None
     location: str | None = None  # where it sits (ONNX subgraph path, nested model path)
     notes: tuple[str, ...] = ()
+    # Why the file is invalid for this layer whatever the counts (operands an op's spec
+    # refuses, e.g. a computed W that is a Concat of mismatched shapes): the check fails.
+    defects: tuple[str, ...] = ()
 
     @property
     def params(self) -> int:

@@ -91,6 +91,12 @@ def _lowered_expected(entry: dict) -> list[dict]:
     return expected
 
 
+def _refused_for_shapes(entry: dict) -> bool:
+    """onnxruntime refused to load or run the file over an operand's shape."""
+    ort = entry.get("ort") or {}
+    return not (ort.get("loads") and ort.get("runs")) and "shape" in str(ort.get("error")).lower()
+
+
 needs_fixtures = pytest.mark.skipif(not ENTRIES, reason="fixtures/onnx/ not generated")
 
 
@@ -113,7 +119,11 @@ def test_fused_nodes_match_the_generator(entry: dict) -> None:
         assert layer["directions"] == len(directions)
         assert sorted({t["direction"] for t in layer["tensors"]}) == sorted(directions)
         assert layer["location"] == _location(node["graph"])
-        assert layer["check"] == "ok", layer["reason"]
+        if _refused_for_shapes(entry):  # the file is invalid: no count makes it ok
+            assert layer["check"] == "mismatch"
+            assert "spec needs" in layer["reason"] or "would refuse" in layer["reason"]
+        else:
+            assert layer["check"] == "ok", layer["reason"]
         for label, role in (("W", "kernel"), ("R", "recurrent_kernel"), ("P", "peephole")):
             if label in node["inputs"]:
                 views = [t for t in layer["tensors"] if t["role"] == role]

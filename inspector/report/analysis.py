@@ -127,6 +127,18 @@ def _bias(cell: CellConfig) -> BiasConvention:
 
 
 def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
+    """The formula check; a layer whose file is invalid (`defects`) fails whatever the counts,
+    with the defects first in its reason."""
+    check = _formula_check(layer)
+    if not layer.defects:
+        return check
+    reasons = list(layer.defects)
+    if check.status is Check.MISMATCH and check.reason:
+        reasons.append(check.reason)
+    return replace(check, status=Check.MISMATCH, reason="; ".join(reasons))
+
+
+def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
     if layer.input_dim is None:
         return RecurrentCheck(

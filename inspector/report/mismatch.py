@@ -103,7 +103,12 @@ def _differences(layer: RecurrentLayer, d: Derivation, stored: _Stored | None) -
     if stored.recurrent != g * k * u * u:
         root = _square_root(stored.recurrent, g * k)
         gk = f"{g}{_DOT}{k}{_DOT}" if k > 1 else f"{g}{_DOT}"
-        if root is not None:
+        if not stored.recurrent:
+            out.append(
+                f"recurrent kernel: none stored, the formula wants {gk}{u}{_DOT}{u} = "
+                f"{g * k * u * u:,} per direction"
+            )
+        elif root is not None:
             stored_units = root
             out.append(
                 f"units: {u} from the config, {root} in the recurrent kernel "

@@ -71,6 +71,7 @@ from inspector.formats.onnx.graph import (
     dtype_of,
     one_line,
 )
+from inspector.formats.onnx.operands import operand_defects
 from inspector.formats.onnx.quantized import (
     CONTRIB_DOMAIN,
     CONTRIB_RECURRENT,
@@ -234,6 +235,7 @@ class _Input:
     shape: tuple[int, ...] | None
     dtype: DType
     source: str
+    problem: str | None = None  # an op on its way has operands its spec refuses
 
 
 @dataclass
@@ -420,6 +422,15 @@ class _Reader:
                     else f"[{len(directions)}, {gates}·{units}, input]"
                 )
                 self.warnings.append(f"{where}: W has shape {list(w.shape)}, expected {expected}")
+        defects = [item.problem for item in inputs.values() if item is not None and item.problem]
+        operand_shapes = {label: item.shape for label, item in inputs.items() if item is not None}
+        for label, position in zip(("initial_h", "initial_c"), _STATE_INPUTS[kind], strict=False):
+            state = gnode.input(position)
+            if state is not None:
+                operand_shapes[label] = _concrete(self.index.declared_shape(state))
+        defects += operand_defects(
+            op, gates, units, len(directions), operand_shapes, gates_last=gates_last
+        )
         layer = RecurrentLayer(
             name=gnode.label,
             type=op,
@@ -442,6 +453,7 @@ class _Reader:
             gates_last=True if gates_last else None,
             location=gnode.scope.path,
             notes=tuple(notes),
+            defects=tuple(dict.fromkeys(defects)),
         )
         given = [
             item.label
@@ -483,6 +495,7 @@ class _Reader:
             key = stored.key
         else:
             key = f"{index.scopes[vid.scope].path}|{vid.name}"
+            producer = value.producer
             if vid in index.aliases:
                 outer = index.aliases[vid]
                 source = f"loop-carried copy of '{outer.name}'"
@@ -495,7 +508,6 @@ class _Reader:
                     else f"subgraph input '{vid.name}'"
                 )
             else:
-                producer = value.producer
                 assert producer is not None
                 roots = sorted(index.roots(vid), key=lambda s: s.key) if vid in index.static else []
                 source = f"computed by {producer.op} '{producer.label}'"
@@ -507,6 +519,22 @@ class _Reader:
                 shape = self.shapes.shape(vid)
                 if shape is not None:
                     source += " (shape propagated through the graph)"
+                problem = self.shapes.problem(vid)
+                if problem is not None:
+                    direct = producer is not None and problem.startswith(
+                        f"{producer.op} '{producer.label}' "
+                    )
+                    return _Input(
+                        label,
+                        vid,
+                        vid.name,
+                        key,
+                        None,
+                        index.elem_type(vid),
+                        source,
+                        f"{label} is {'' if direct else 'computed from '}{problem}; "
+                        "onnxruntime would refuse this graph",
+                    )
             if shape is None:
                 shape = _concrete(self._inferred_shape(vid))
                 if shape is not None:

@@ -59,11 +59,22 @@ _BINARY = {
 }
 
 
+class OperandError(ValueError):
+    """Operands an op's spec does not allow (onnxruntime refuses such a graph at load)."""
+
+
 class Shapes:
     def __init__(self, index: Index) -> None:
         self.index = index
         self.opset = index.opset()
         self._memo: dict[ValueId, Abstract | None] = {}
+        self._problems: dict[ValueId, str] = {}
+
+    def problem(self, vid: ValueId) -> str | None:
+        """Why a value has no shape because an op on its way has operands its spec refuses
+        ("Concat 'n' of [1,12,6] and [1,3,8]: non-axis dims differ"), else None."""
+        self.abstract(vid, 0)
+        return self._problems.get(vid)
 
     def shape(self, vid: ValueId) -> tuple[int, ...] | None:
         result = self.abstract(vid, 0)
@@ -75,7 +86,24 @@ class Shapes:
         self._memo[vid] = None  # guards against revisiting while computing
         result = self._compute(vid, depth) if depth < MAX_DEPTH else None
         self._memo[vid] = result
+        if result is None and vid not in self._problems:
+            self._inherit_problem(vid)
         return result
+
+    def _inherit_problem(self, vid: ValueId) -> None:
+        """A value computed from an operand with a problem has that problem too."""
+        value = self.index.values.get(vid)
+        if value is None:
+            return
+        alias = self.index.aliases.get(vid)
+        sources = [alias] if alias is not None else []
+        if value.producer is not None and value.stored is None:
+            sources += [v for v in value.producer.inputs if v is not None]
+        for source in sources:
+            found = self._problems.get(source)
+            if found is not None:
+                self._problems[vid] = found
+                return
 
     def _compute(self, vid: ValueId, depth: int) -> Abstract | None:
         index = self.index
@@ -105,6 +133,9 @@ class Shapes:
         producer = value.producer
         try:
             return self._op(producer, value.output_index, depth)
+        except OperandError as error:
+            self._problems[vid] = f"{producer.op} '{producer.label}' {error}"
+            return None
         except (ValueError, IndexError, ZeroDivisionError, OverflowError, TypeError):
             return None  # operands the spec does not allow: no shape rather than a wrong one
 
@@ -136,7 +167,16 @@ class Shapes:
             return Abstract((), (math.prod(shape),))
         if op == "Transpose":
             perm = _attr_ints(node.attribute("perm")) or tuple(reversed(range(len(shape))))
+            if sorted(perm) != list(range(len(shape))):
+                raise OperandError(
+                    f"of {_dims(shape)} with perm {list(perm)}: perm is not a permutation of "
+                    f"the {len(shape)} axes"
+                )
             return Abstract(tuple(shape[p] for p in perm))
+        if op == "MatMul":
+            return self._matmul(gnode, first, depth)
+        if op == "Gemm":
+            return self._gemm(gnode, first, depth)
         if op in ("Unsqueeze", "Squeeze"):
             axes = _attr_ints(node.attribute("axes"))
             if axes is None and len(gnode.inputs) > 1:
@@ -154,6 +194,11 @@ class Shapes:
                 return None
             allow_zero = _attr_i(node.attribute("allowzero"), 0)
             new = _reshape(shape, target, bool(allow_zero))
+            if new is None and -1 not in target and 0 not in target:
+                raise OperandError(
+                    f"of {_dims(shape)} to {list(target)}: element counts differ "
+                    f"({math.prod(shape):,} vs {math.prod(target):,})"
+                )
             return Abstract(new, first.values) if new is not None else None
         if op == "Flatten":
             axis = _axis(_attr_i(node.attribute("axis"), 1), len(shape) + 1)
@@ -202,12 +247,60 @@ class Shapes:
         known = [p for p in parts if p is not None]
         rank = len(known[0].shape)
         axis = _axis(_attr_i(gnode.node.attribute("axis"), 0), rank)
+        listed = " and ".join(_dims(p.shape) for p in known)
+        if any(len(p.shape) != rank for p in known):
+            raise OperandError(f"of {listed}: ranks differ")
+        for p in known:
+            if any(
+                a != b
+                for i, (a, b) in enumerate(zip(p.shape, known[0].shape, strict=True))
+                if i != axis
+            ):
+                raise OperandError(f"of {listed} on axis {axis}: non-axis dims differ")
         shape = list(known[0].shape)
         shape[axis] = sum(p.shape[axis] for p in known)
         values = None
         if rank == 1 and all(p.values is not None for p in known):
             values = tuple(v for p in known for v in (p.values or ()))
         return Abstract(tuple(shape), values)
+
+    def _matmul(self, gnode: GNode, left: Abstract, depth: int) -> Abstract | None:
+        """numpy.matmul shapes (ONNX MatMul spec): inner dims agree, batch dims broadcast."""
+        right = self._in(gnode, 1, depth)
+        if right is None:
+            return None
+        a, b = left.shape, right.shape
+        if not a or not b:
+            raise OperandError(f"of {_dims(a)} and {_dims(b)}: a scalar operand")
+        inner_a = a[-1]
+        inner_b = b[-2] if len(b) > 1 else b[0]
+        if inner_a != inner_b:
+            raise OperandError(
+                f"of {_dims(a)} and {_dims(b)}: inner dims differ ({inner_a} vs {inner_b})"
+            )
+        rows = a[:-1] if len(a) == 1 else a[-2:-1]
+        cols = b[-1:] if len(b) > 1 else ()
+        batch = _broadcast(a[:-2], b[:-2]) if len(a) > 2 or len(b) > 2 else ()
+        return Abstract((*batch, *(rows if len(a) > 1 else ()), *cols))
+
+    def _gemm(self, gnode: GNode, left: Abstract, depth: int) -> Abstract | None:
+        """Gemm spec: A (M, K) and B (K, N), each optionally transposed; C broadcasts to (M, N)."""
+        right = self._in(gnode, 1, depth)
+        if right is None:
+            return None
+        a, b = left.shape, right.shape
+        if len(a) != 2 or len(b) != 2:
+            raise OperandError(f"of {_dims(a)} and {_dims(b)}: A and B must be matrices")
+        if _attr_i(gnode.node.attribute("transA"), 0):
+            a = (a[1], a[0])
+        if _attr_i(gnode.node.attribute("transB"), 0):
+            b = (b[1], b[0])
+        if a[1] != b[0]:
+            raise OperandError(
+                f"of {_dims(left.shape)} and {_dims(right.shape)}: inner dims differ "
+                f"({a[1]} vs {b[0]})"
+            )
+        return Abstract((a[0], b[1]))
 
     def _slice(self, gnode: GNode, data: Abstract, depth: int) -> Abstract | None:
         node = gnode.node
@@ -264,6 +357,11 @@ class Shapes:
         shape = list(data.shape)
         shape[axis] = sizes[output]
         return Abstract(tuple(shape))
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    """A shape as ONNX tools print it: [1,12,6]."""
+    return "[" + ",".join(str(d) for d in shape) + "]"
 
 
 def _attr_i(attr: Attribute | None, default: int) -> int:
@@ -341,6 +439,6 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     out = []
     for x, y in zip(left, right, strict=True):
         if x != y and 1 not in (x, y):
-            raise ValueError("shapes do not broadcast")
+            raise OperandError(f"of {_dims(a)} and {_dims(b)}: shapes do not broadcast")
         out.append(y if x == 1 else x)
     return tuple(out)
