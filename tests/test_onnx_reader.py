@@ -25,7 +25,12 @@ from inspector.formats.onnx.graph import Index
 from inspector.formats.onnx.reader import OUTSIDE_LAYERS, initializer_elements
 from inspector.formats.onnx.wire import parse_model
 
-ENTRIES = [e for e in manifest_entries("onnx") if e["file"] and e["file"].endswith(".onnx")]
+# Entries measured by the ONNX generators (other manifests list ONNX files with their own truth).
+ENTRIES = [
+    e
+    for e in manifest_entries("onnx")
+    if e["file"] and e["file"].endswith(".onnx") and e.get("onnx_truth") is not None
+]
 REAL = [e for e in realworld_entries("onnx") if (REALWORLD / "files" / e["file"]).exists()]
 DIRECTIONS = {
     "forward": ["forward"],
