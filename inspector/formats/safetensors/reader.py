@@ -3,10 +3,8 @@ header `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__":
 tensor bytes (https://github.com/huggingface/safetensors, "Format").
 
 Only the header is read for a report; nothing is ever unpickled, and the `safetensors` package is
-not needed. Recurrent modules are recognised by PyTorch's parameter names (nn.RNN / nn.LSTM /
-nn.GRU: `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, `weight_hr_l{k}` for
-projections, `_reverse` for the backward direction; nn.*Cell: the same names without `_l{k}`).
-The cell kind follows from the shapes: weight_hh holds g·h rows for g gates (1, 3 or 4).
+not needed. Layers and recurrent modules come from PyTorch's parameter names
+(`inspector.formats.state_dict`).
 """
 
 from __future__ import annotations
@@ -15,28 +13,14 @@ import json
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
-from inspector.model import (
-    BiasConvention,
-    CellConfig,
-    CellKind,
-    Detail,
-    Direction,
-    FileFormat,
-    Layer,
-    Model,
-    RecurrentLayer,
-    RecurrentTensor,
-    SharedTensor,
-    Tensor,
-    TensorRole,
-    WidthSource,
-)
+from inspector.formats import state_dict
+from inspector.model import Detail, FileFormat, Layer, Model, SharedTensor, Tensor
 
 HEADER_LENGTH = struct.Struct("<Q")
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
@@ -169,14 +153,8 @@ def _natural(value: object) -> bool:
 
 def read(path: Path) -> Model:
     header = read_header(path)
-    recurrent, rows = _recurrent_layers(header.entries)
-    claimed = {t.tensor.key for layer in recurrent for t in layer.tensors}
-    layers = [
-        Layer(name, _type(tensors), tuple(tensors))
-        for name, tensors in _modules(e for e in header.entries if e.name not in claimed)
-    ]
-    layers += rows
-    layers, tied = _tied(layers, header)
+    grouped, recurrent = state_dict.group([entry.tensor() for entry in header.entries])
+    layers, tied = _tied(list(grouped), header)
     layers.sort(key=lambda layer: layer.name)
     fmt = header.metadata.get("format")
     details = (
@@ -189,7 +167,7 @@ def read(path: Path) -> Model:
         format=FileFormat.SAFETENSORS,
         producer=f"safetensors ({fmt})" if fmt else "safetensors",
         layers=tuple(layers),
-        recurrent_layers=tuple(recurrent),
+        recurrent_layers=recurrent,
         trainable_known=False,
         details=details,
     )
@@ -219,121 +197,6 @@ def _tied(layers: list[Layer], header: Header) -> tuple[list[Layer], list[tuple[
     return result, tied
 
 
-# --- recurrent modules ------------------------------------------------------------------
-
-_PARAMETER = re.compile(
-    r"^(?:(?P<module>.*)\.)?(?P<param>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
-    r"(?:_l(?P<layer>\d+))?(?P<reverse>_reverse)?$"
-)
-_ROLES: Mapping[str, TensorRole] = MappingProxyType(
-    {
-        "weight_ih": TensorRole.KERNEL,
-        "weight_hh": TensorRole.RECURRENT_KERNEL,
-        "bias_ih": TensorRole.INPUT_BIAS,
-        "bias_hh": TensorRole.RECURRENT_BIAS,
-        "weight_hr": TensorRole.PROJECTION,
-    }
-)
 # A state-dict key: dotted module path and parameter name (metadata values that are not names
 # of dropped tensors, such as {"format": "pt"}, do not match).
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][\w]*(\.[\w]+)+$")
-_KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
-_TYPE = {CellKind.SIMPLE_RNN: "RNN", CellKind.LSTM: "LSTM", CellKind.GRU: "GRU"}
-
-
-@dataclass
-class _Group:
-    module: str
-    layer: int | None
-    tensors: list[RecurrentTensor]
-
-
-def _recurrent_layers(entries: Sequence[Entry]) -> tuple[list[RecurrentLayer], list[Layer]]:
-    groups: dict[tuple[str, int | None], _Group] = {}
-    for entry in entries:
-        found = _PARAMETER.match(entry.name)
-        if found is None:
-            continue
-        layer = int(found["layer"]) if found["layer"] is not None else None
-        direction = Direction.BACKWARD if found["reverse"] else Direction.FORWARD
-        module = found["module"] or ""
-        group = groups.setdefault((module, layer), _Group(module, layer, []))
-        group.tensors.append(RecurrentTensor(entry.tensor(), _ROLES[found["param"]], direction))
-    layers: list[RecurrentLayer] = []
-    rows: list[Layer] = []
-    for key in sorted(groups, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
-        built = _layer(groups[key])
-        if built is not None:
-            layers.append(built)
-            rows.append(Layer(built.name, built.type, tuple(t.tensor for t in built.tensors)))
-    return layers, rows
-
-
-def _layer(group: _Group) -> RecurrentLayer | None:
-    """A recurrent layer from one module's parameters of one layer index, or None when the
-    shapes do not make a recurrent cell (the tensors are then reported as plain tensors)."""
-    by_role = {(t.role, t.direction): t.tensor for t in group.tensors}
-    forward = Direction.FORWARD
-    w_ih = by_role.get((TensorRole.KERNEL, forward))
-    w_hh = by_role.get((TensorRole.RECURRENT_KERNEL, forward))
-    w_hr = by_role.get((TensorRole.PROJECTION, forward))
-    if w_ih is None or w_hh is None or len(w_ih.shape) != 2 or len(w_hh.shape) != 2:
-        return None
-    hidden = w_hr.shape[1] if w_hr is not None and len(w_hr.shape) == 2 else w_hh.shape[1]
-    if hidden == 0 or w_hh.shape[0] % hidden:
-        return None
-    kind = _KIND_BY_GATES.get(w_hh.shape[0] // hidden)
-    if kind is None:
-        return None
-    directions = 2 if any(t.direction is Direction.BACKWARD for t in group.tensors) else 1
-    name = group.module or "cell"
-    if group.layer is not None:
-        name = f"{name}.l{group.layer}" if group.module else f"l{group.layer}"
-    notes = []
-    if w_hr is not None:
-        notes.append(
-            f"proj_size={w_hr.shape[0]}: the hidden state is projected to {w_hr.shape[0]} "
-            "values (weight_hr)"
-        )
-    has_bias = any(t.role is TensorRole.INPUT_BIAS for t in group.tensors)
-    order = {TensorRole.KERNEL: 0, TensorRole.RECURRENT_KERNEL: 1, TensorRole.INPUT_BIAS: 2}
-    tensors = sorted(
-        group.tensors,
-        key=lambda t: (t.direction is Direction.BACKWARD, order.get(t.role, 3), t.tensor.name),
-    )
-    return RecurrentLayer(
-        name=name,
-        type=_TYPE[kind],
-        cell=CellConfig(
-            kind=kind,
-            units=hidden,
-            use_bias=has_bias,
-            # PyTorch's GRU applies the reset gate after the recurrent product (nn.GRU docs:
-            # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))): Keras reset_after=True.
-            reset_after=True if kind is CellKind.GRU else None,
-            bias=BiasConvention.DOUBLE if has_bias else BiasConvention.NONE,
-        ),
-        directions=directions,
-        tensors=tuple(tensors),
-        input_dim=w_ih.shape[1],
-        input_dim_source=WidthSource.TENSOR,
-        notes=tuple(notes),
-    )
-
-
-# --- other tensors ----------------------------------------------------------------------
-
-
-def _modules(entries: Iterable[Entry]) -> list[tuple[str, list[Tensor]]]:
-    """Tensors grouped by module: everything before the last dot (`fc.weight` -> `fc`)."""
-    grouped: dict[str, list[Tensor]] = {}
-    for entry in entries:
-        module, _, _ = entry.name.rpartition(".")
-        grouped.setdefault(module or entry.name, []).append(entry.tensor())
-    return list(grouped.items())
-
-
-def _type(tensors: Sequence[Tensor]) -> str:
-    """The state dict does not record module classes: say what the parameter names are."""
-    names = sorted({t.name.rpartition(".")[2] for t in tensors})
-    return "tensors (" + ", ".join(names) + ")" if len(names) <= 3 else "tensors"
