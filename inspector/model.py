@@ -147,6 +147,7 @@ class CellConfig:
     peepholes: bool = False
     kernel_size: tuple[int, ...] = ()  # ConvLSTM only
     gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
+    projection: int | None = None  # PyTorch LSTM proj_size: the hidden state's projected width
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ def test_counts_match_pytorch(file: str) -> None:
         assert layer["use_bias"] == config["bias"]
     first = layers[0]
     assert first["input_dim"] == config["input_size"]
-    expected = "ok" if not config["proj_size"] else "unverified"
-    assert {layer["check"] for layer in layers} == {expected}
+    assert {layer["check"] for layer in layers} == {"ok"}
+    assert {layer["proj_size"] for layer in layers} == {config["proj_size"] or None}
 
 
 def test_pytorch_gate_order_is_explained() -> None:

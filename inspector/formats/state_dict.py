@@ -115,10 +115,12 @@ def _layer(group: _Group) -> RecurrentLayer | None:
     if group.layer is not None:
         name = f"{name}.l{group.layer}" if group.module else f"l{group.layer}"
     notes = []
-    if w_hr is not None:
+    projection = None
+    if w_hr is not None and len(w_hr.shape) == 2:
+        projection = w_hr.shape[0]
         notes.append(
-            f"proj_size={w_hr.shape[0]}: the hidden state is projected to {w_hr.shape[0]} "
-            "values (weight_hr)"
+            f"proj_size={projection}: the hidden state is projected to {projection} "
+            "values (weight_hr), the recurrent weights act on the projection"
         )
     has_bias = any(t.role is TensorRole.INPUT_BIAS for t in group.tensors)
     order = {TensorRole.KERNEL: 0, TensorRole.RECURRENT_KERNEL: 1, TensorRole.INPUT_BIAS: 2}
@@ -137,6 +139,7 @@ def _layer(group: _Group) -> RecurrentLayer | None:
             # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))): Keras reset_after=True.
             reset_after=True if kind is CellKind.GRU else None,
             bias=BiasConvention.DOUBLE if has_bias else BiasConvention.NONE,
+            projection=projection,
         ),
         directions=directions,
         tensors=tuple(tensors),

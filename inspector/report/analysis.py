@@ -144,13 +144,13 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
         return RecurrentCheck(
             layer, (), Check.UNVERIFIED, _unknown("input width", "a kernel tensor")
         )
-    if any(item.role is TensorRole.PROJECTION for item in layer.tensors):
+    projected = any(item.role is TensorRole.PROJECTION for item in layer.tensors)
+    if projected and any(c.projection is None for c in cells):
         return RecurrentCheck(
             layer,
             (),
             Check.UNVERIFIED,
-            "the hidden state is projected (PyTorch proj_size): the formula does not model "
-            "the projection",
+            "the hidden state is projected but the projection's width is unknown",
         )
     missing = [c for c in cells if c.units is None]
     if missing:
@@ -165,6 +165,7 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
             bias=_bias(cell),
             peepholes=cell.peepholes,
             kernel_size=cell.kernel_size,
+            projection=cell.projection or 0,
         )
         for cell in cells
     )

@@ -7,9 +7,10 @@ Additions beyond the original contract: "optimizer" (null or values/bytes/share 
 "excluded" (tensors left out of the totals, with the reason) and "details" (facts about the file)
 at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and
 "reason" and "notes" (facts about the layer: where each tensor came from, GRU
-linear_before_reset, how a lowered recurrence was recognised) per recurrent layer; "gate" per
-tensor; "file_bytes" (the file's size on disk) and "gates" (each limit the run set: the measured
-value and whether it passed; an empty list without limits) at the top level. "shared_with" on
+linear_before_reset, how a lowered recurrence was recognised) and "proj_size" (PyTorch LSTM
+projection width, null without one) per recurrent layer; "gate" per tensor; "file_bytes" (the
+file's size on disk) and "gates" (each limit the run set: the measured value and whether it
+passed; an empty list without limits) at the top level. "shared_with" on
 every layer and recurrent layer (the rows holding stored tensors this one also reads; its
 "params" in "layers" leave them out, so the rows sum to "total_params") and on every recurrent
 tensor (the holding row, or null).
@@ -162,4 +163,5 @@ def _recurrent(check: _Check, convention: Convention) -> dict[str, object]:
         "reason": check.reason,
         "notes": list(layer.notes),
         "shared_with": list(layer.shared_with),
+        "proj_size": layer.cell.projection,
     }
