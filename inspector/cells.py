@@ -119,7 +119,11 @@ def gate_order(kind: CellKind, convention: Convention) -> tuple[str, ...]:
 
 
 _CONVENTIONS: Mapping[FileFormat, Convention] = MappingProxyType(
-    {FileFormat.ONNX: Convention.ONNX, FileFormat.SAFETENSORS: Convention.PYTORCH}
+    {
+        FileFormat.ONNX: Convention.ONNX,
+        FileFormat.SAFETENSORS: Convention.PYTORCH,
+        FileFormat.PYTORCH: Convention.PYTORCH,
+    }
 )
 
 

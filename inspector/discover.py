@@ -3,7 +3,8 @@
 A file is a candidate when its extension names a model format (it is then inspected whatever it
 holds, so a junk `.h5` is reported as unreadable rather than silently skipped), or when its first
 bytes carry a model signature: the HDF5 superblock, a zip whose first member is a Keras archive
-member, or the ONNX protobuf header. Hidden directories (`.git`, `.venv`, ...) are not entered
+member, the ONNX protobuf header, or a torch.save file (`.pt`, `.pth`, `.bin`, `.ckpt` are found
+this way: those extensions name many other things). Hidden directories (`.git`, `.venv`, ...) are not entered
 and symbolic links to directories are not followed.
 """
 
@@ -14,7 +15,7 @@ import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from inspector.formats.detect import HEAD_BYTES, is_hdf5, is_onnx, is_zip
+from inspector.formats.detect import HEAD_BYTES, is_hdf5, is_onnx, is_torch, is_zip
 
 MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx"})
 
@@ -32,7 +33,12 @@ def _is_keras_archive(head: bytes, path: Path) -> bool:
     return head[start : start + name_length].decode("utf-8", "replace") in _KERAS_MEMBERS
 
 
-SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (is_hdf5, _is_keras_archive, is_onnx)
+SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (
+    is_hdf5,
+    _is_keras_archive,
+    is_onnx,
+    is_torch,
+)
 
 
 def is_candidate(path: Path) -> bool:

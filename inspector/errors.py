@@ -19,6 +19,11 @@ class NotAModelError(InspectorError):
     """The file is readable but is no model format rnninspect knows."""
 
 
+class RefusedModelError(NotAModelError):
+    """The file would import or run code if it were loaded (a pickle naming a global outside
+    the data a state dict is made of); it is refused, never executed."""
+
+
 class UnsupportedModelError(InspectorError):
     """A known container holding something this version cannot report on."""
 

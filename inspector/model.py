@@ -19,6 +19,7 @@ class FileFormat(Enum):
     KERAS_V3_WEIGHTS = "keras-v3-weights"
     ONNX = "onnx"
     SAFETENSORS = "safetensors"  # a PyTorch state dict saved with safetensors
+    PYTORCH = "pytorch"  # a torch.save file (state dict or checkpoint), read without unpickling
 
 
 class CellKind(Enum):

@@ -21,6 +21,7 @@ from inspector.formats.detect import (
     is_hdf5,
     is_onnx,
     is_safetensors,
+    is_torch,
     is_zip,
     read_head,
 )
@@ -44,6 +45,8 @@ class ReaderEntry:
 
 READERS: tuple[ReaderEntry, ...] = (
     ReaderEntry("hdf5", is_hdf5, "inspector.formats.keras.h5"),
+    # Before keras-zip: a torch.save zip is a zip too, told apart by its first member.
+    ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
     ReaderEntry("keras-zip", is_zip, "inspector.formats.keras.archive"),
     ReaderEntry("safetensors", is_safetensors, "inspector.formats.safetensors.reader"),
     ReaderEntry("onnx", is_onnx, "inspector.formats.onnx.reader"),
@@ -63,7 +66,7 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
             return entry
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
-        "a .keras archive, ONNX (.onnx) or a safetensors state dict"
+        "a .keras archive, ONNX (.onnx), a safetensors state dict or a torch.save file"
     )
 
 
@@ -86,6 +89,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.KERAS_V3: "inspector.formats.keras.values",
         FileFormat.ONNX: "inspector.formats.onnx.values",
         FileFormat.SAFETENSORS: "inspector.formats.safetensors.values",
+        FileFormat.PYTORCH: "inspector.formats.torch.values",
     }
 )
 

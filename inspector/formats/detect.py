@@ -3,6 +3,7 @@ cannot settle it). Nothing here imports a reader, so detection and `--help` stay
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from inspector.errors import NotFoundError
@@ -34,6 +35,42 @@ def is_safetensors(head: bytes, path: Path) -> bool:
     return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
 
 
+# torch.save's legacy format starts with its magic number pickled (torch/serialization.py,
+# MAGIC_NUMBER 0x1950a86a20f9469cfc6c): LONG1 of 10 bytes, after PROTO and, from protocol 4,
+# a FRAME header; protocols 0 and 1 write it as text.
+_TORCH_MAGIC = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+_TORCH_MAGIC_TEXT = b"L119547037146038801333356L"
+_TORCH_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt", ".tar"})
+_ZIP_NAME = struct.Struct("<26xHH")  # local file header up to the name and extra lengths
+_TAR_TORCH_MEMBERS = (b"sys_info", b"pickle", b"storages", b"tensors")
+
+
+def first_zip_member(head: bytes) -> str | None:
+    """The name in a zip's first local file header."""
+    if not head.startswith(ZIP_MAGIC) or len(head) < _ZIP_NAME.size:
+        return None
+    length, _extra = _ZIP_NAME.unpack_from(head)
+    return head[_ZIP_NAME.size : _ZIP_NAME.size + length].decode("utf-8", "replace")
+
+
+def is_torch(head: bytes, path: Path) -> bool:
+    """A torch.save file: the zip whose first member is `<archive>/data.pkl` (the default since
+    torch 1.6), a legacy file starting with torch's pickled magic number, or the tar layout of
+    torch < 0.4. A zip named like a checkpoint holding `data.pkl` settles repacked archives."""
+    first = first_zip_member(head)
+    if first is not None:
+        if first.rpartition("/")[2] == "data.pkl":
+            return True
+        return path.suffix.lower() in _TORCH_SUFFIXES and b"data.pkl" in head
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        body = head[11:] if head[2:3] == b"\x95" else head[2:]  # skip a FRAME header
+        return body.startswith(_TORCH_MAGIC)
+    if head.startswith(_TORCH_MAGIC_TEXT):
+        return True
+    name = head[:100].split(b"\0", 1)[0]
+    return head[257:262] == b"ustar" and name in _TAR_TORCH_MEMBERS
+
+
 def is_onnx(head: bytes, path: Path) -> bool:
     """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
     the extension settles files that do not."""
@@ -47,7 +84,7 @@ def describe(head: bytes) -> str:
     if not head:
         return "an empty file"
     if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
-        return "a Python pickle (PyTorch .pt/.pth?), which rnninspect never unpickles"
+        return "a Python pickle that is not a torch.save file, which rnninspect never unpickles"
     if head.lstrip()[:1] in (b"{", b"["):
         return "a JSON or text file"
     try:

@@ -1,0 +1,270 @@
+"""A pickle read as data, never unpickled: the opcode stream (stdlib `pickletools.genops`, which
+constructs nothing) drives a small stack machine whose only globals and calls are the state-dict
+vocabulary (`vocabulary.py`). Nothing named in the file is imported or called; any other global,
+and any opcode a state dict never needs (EXT*, NEWOBJ_EX, out-of-band buffers), is refused by
+name (`RefusedPickle`) the moment the stream reaches it.
+
+Everything is bounded before it is allocated: the opcode count, each string or bytes argument
+and text line, the memo (indices as well as entries), the MARK nesting and the stack.
+"""
+
+from __future__ import annotations
+
+import pickletools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import IO
+
+from inspector.errors import CorruptModelError
+from inspector.formats.torch.vocabulary import (
+    CALLABLES,
+    Global,
+    RefusedPickle,
+    Storage,
+    resolve_global,
+    set_item,
+    storage_of,
+)
+
+MAX_OPS = 5_000_000  # a state dict takes ~30 opcodes per tensor
+MAX_ARG_BYTES = 16 * 1024 * 1024  # one string, bytes object or text line
+MAX_MARKS = 1_000  # nested MARKs; a state dict needs about 5
+MAX_STACK = 1_000_000
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+class _TooLong(Exception):
+    pass
+
+
+class _Bounded:
+    """The stream genops reads, refusing any argument or line longer than MAX_ARG_BYTES before
+    it is read (a length field can claim gigabytes)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > MAX_ARG_BYTES:
+            raise _TooLong(size)
+        return self._raw.read(size)
+
+    def readline(self) -> bytes:
+        line = self._raw.readline(MAX_ARG_BYTES + 1)
+        if len(line) > MAX_ARG_BYTES:
+            raise _TooLong(len(line))
+        return line
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+@dataclass
+class Parsed:
+    value: object
+    storages: dict[str, Storage]  # every storage a persistent id declared, by key
+    end: int  # stream position after STOP
+
+
+def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Parsed:
+    """Run one pickle (up to its STOP) as data. Raises RefusedPickle for anything outside the
+    vocabulary and CorruptModelError for a malformed or oversized stream."""
+    machine = _Machine({} if storages is None else storages)
+    try:
+        value = machine.run(pickletools.genops(_Bounded(stream)))  # type: ignore[arg-type]
+    except _TooLong as error:
+        raise CorruptModelError(
+            f"pickle argument of {error.args[0]:,} bytes exceeds the {MAX_ARG_BYTES:,}-byte limit"
+        ) from None
+    except (ValueError, EOFError, UnicodeDecodeError, OverflowError) as error:
+        raise CorruptModelError(f"malformed pickle ({error})") from None
+    return Parsed(value, machine.storages, stream.tell())
+
+
+class _Machine:
+    def __init__(self, storages: dict[str, Storage]) -> None:
+        self.stack: list[object] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+        self.storages = storages
+
+    def run(self, ops: Iterator[tuple[pickletools.OpcodeInfo, object, int | None]]) -> object:
+        for count, (opcode, arg, _pos) in enumerate(ops):
+            if count >= MAX_OPS:
+                raise CorruptModelError(f"pickle longer than {MAX_OPS:,} opcodes")
+            name = opcode.name
+            if name == "STOP":
+                if len(self.stack) != 1 or self.marks:
+                    raise CorruptModelError("pickle stops with a malformed stack")
+                return self.stack.pop()
+            self.step(name, arg, count)
+            if len(self.stack) > MAX_STACK:
+                raise CorruptModelError(f"pickle stack deeper than {MAX_STACK:,}")
+        raise CorruptModelError("pickle ends without STOP")
+
+    # Opcodes that push their argument (or a constant) unchanged.
+    _PUSH_ARG = frozenset(
+        {
+            "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT",
+            "BINFLOAT", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "UNICODE",
+            "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "BINSTRING", "SHORT_BINSTRING",
+            "STRING", "BYTEARRAY8",
+        }
+    )  # fmt: skip
+    _CONSTANTS: Mapping[str, Callable[[], object]] = MappingProxyType(
+        {
+            "NONE": lambda: None,
+            "NEWTRUE": lambda: True,
+            "NEWFALSE": lambda: False,
+            "EMPTY_LIST": list,
+            "EMPTY_DICT": dict,
+            "EMPTY_TUPLE": tuple,
+            "EMPTY_SET": list,
+        }
+    )
+
+    def pop(self) -> object:
+        if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
+            raise CorruptModelError("pickle pops from an empty stack")
+        return self.stack.pop()
+
+    def pop_mark(self) -> list[object]:
+        if not self.marks:
+            raise CorruptModelError("pickle closes a MARK it never opened")
+        start = self.marks.pop()
+        items = self.stack[start:]
+        del self.stack[start:]
+        return items
+
+    def top(self) -> object:
+        if not self.stack:
+            raise CorruptModelError("pickle reads an empty stack")
+        return self.stack[-1]
+
+    def step(self, name: str, arg: object, count: int) -> None:
+        stack = self.stack
+        if name in self._PUSH_ARG:
+            stack.append(arg)
+        elif name in self._CONSTANTS:
+            stack.append(self._CONSTANTS[name]())
+        elif name in ("PROTO", "FRAME"):
+            pass
+        elif name == "MARK":
+            if len(self.marks) >= MAX_MARKS:
+                raise CorruptModelError(f"pickle nests more than {MAX_MARKS} MARKs")
+            self.marks.append(len(stack))
+        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            n = int(name[-1])
+            items = [self.pop() for _ in range(n)][::-1]
+            stack.append(tuple(items))
+        elif name == "TUPLE":
+            stack.append(tuple(self.pop_mark()))
+        elif name == "LIST":
+            stack.append(self.pop_mark())
+        elif name == "DICT":
+            self.stack.append(self._pairs({}, self.pop_mark()))
+        elif name == "APPEND":
+            value = self.pop()
+            self._list().append(value)
+        elif name in ("APPENDS", "ADDITEMS"):
+            items = self.pop_mark()
+            self._list().extend(items)
+        elif name == "SETITEM":
+            value = self.pop()
+            key = self.pop()
+            set_item(self._dict(), key, value)
+        elif name == "SETITEMS":
+            items = self.pop_mark()
+            self._pairs(self._dict(), items)
+        elif name == "FROZENSET":
+            stack.append(tuple(self.pop_mark()))
+        elif name == "POP":
+            self.pop()
+        elif name == "POP_MARK":
+            self.pop_mark()
+        elif name == "DUP":
+            stack.append(self.top())
+        elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+            index = len(self.memo) if name == "MEMOIZE" else arg
+            # A pickler numbers memo entries in order, so an index beyond the opcode count
+            # cannot come from one; refusing it keeps the memo's size bounded.
+            if not _natural(index) or index > count:  # type: ignore[operator]
+                raise CorruptModelError(f"pickle memo index {index!r} is out of range")
+            self.memo[index] = self.top()  # type: ignore[index]
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            if arg not in self.memo:
+                raise CorruptModelError(f"pickle reads memo entry {arg!r} that was never stored")
+            stack.append(self.memo[arg])
+        elif name in ("GLOBAL", "INST"):
+            module, _, attribute = str(arg).partition(" ")
+            value = resolve_global(module, attribute)
+            if name == "INST":
+                self._call(value, tuple(self.pop_mark()))
+            else:
+                stack.append(value)
+        elif name == "STACK_GLOBAL":
+            second = self.pop()
+            first = self.pop()
+            if not isinstance(first, str) or not isinstance(second, str):
+                raise CorruptModelError("STACK_GLOBAL with names that are not strings")
+            stack.append(resolve_global(first, second))
+        elif name == "REDUCE":
+            args = self.pop()
+            func = self.pop()
+            if not isinstance(args, tuple):
+                raise CorruptModelError("REDUCE with arguments that are not a tuple")
+            self._call(func, args)
+        elif name == "NEWOBJ":
+            args = self.pop()
+            cls = self.pop()
+            if not isinstance(args, tuple):
+                raise CorruptModelError("NEWOBJ with arguments that are not a tuple")
+            self._call(cls, args)
+        elif name == "OBJ":
+            items = self.pop_mark()
+            if not items:
+                raise CorruptModelError("OBJ without a class")
+            self._call(items[0], tuple(items[1:]))
+        elif name == "BUILD":
+            state = self.pop()
+            target = self.top()
+            # OrderedDict state dicts carry `_metadata` (module versions) as their __dict__.
+            if not isinstance(target, dict) or not isinstance(state, (dict, type(None))):
+                raise CorruptModelError(f"BUILD on a {type(target).__name__}: not state-dict data")
+        elif name == "BINPERSID":
+            stack.append(storage_of(self.pop(), self.storages))
+        elif name == "PERSID":
+            raise RefusedPickle(f"persistent id {str(arg)[:40]!r}", "persistent id")
+        else:
+            # EXT1/2/4 name globals through the copyreg registry; NEWOBJ_EX builds objects with
+            # keyword arguments; NEXT_BUFFER / READONLY_BUFFER read out-of-band data.
+            raise RefusedPickle(name, "opcode")
+
+    def _call(self, func: object, args: tuple[object, ...]) -> None:
+        if not isinstance(func, Global) or (func.module, func.name) not in CALLABLES:
+            raise CorruptModelError(f"pickle calls {func!r}, which is not callable data")
+        self.stack.append(CALLABLES[(func.module, func.name)](args))
+
+    def _list(self) -> list[object]:
+        target = self.top()
+        if not isinstance(target, list):
+            raise CorruptModelError(f"pickle appends to a {type(target).__name__}")
+        return target
+
+    def _dict(self) -> dict[object, object]:
+        target = self.top()
+        if not isinstance(target, dict):
+            raise CorruptModelError(f"pickle sets an item on a {type(target).__name__}")
+        return target
+
+    @staticmethod
+    def _pairs(target: dict[object, object], items: list[object]) -> dict[object, object]:
+        if len(items) % 2:
+            raise CorruptModelError("pickle sets dict items from an odd number of values")
+        for index in range(0, len(items), 2):
+            set_item(target, items[index], items[index + 1])
+        return target
