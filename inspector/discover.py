@@ -4,8 +4,8 @@ A file is a candidate when its extension names a model format (it is then inspec
 holds, so a junk `.h5` is reported as unreadable rather than silently skipped), or when its first
 bytes carry a model signature: the HDF5 superblock, a zip whose first member is a Keras archive
 member, the ONNX protobuf header, or a torch.save file (`.pt`, `.pth`, `.bin`, `.ckpt` are found
-this way: those extensions name many other things). Hidden directories (`.git`, `.venv`, ...) are not entered
-and symbolic links to directories are not followed.
+this way: those extensions name many other things). Hidden directories (`.git`, `.venv`, ...)
+are not entered and symbolic links to directories are not followed.
 """
 
 from __future__ import annotations

@@ -116,6 +116,7 @@ def test_pytorch_checkpoint_is_refused_without_unpickling(tmp_path: Path) -> Non
     )
     assert done.returncode == 2
     assert "never unpickles" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "os.system" in done.stderr  # the refusal names what the pickle would have called
     assert not marker.exists()
 
 

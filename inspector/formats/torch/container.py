@@ -207,11 +207,15 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
             raise CorruptModelError(f"{path}: legacy storage '{key}' is cut short: truncated")
         (count,) = count_format.unpack(raw)
         start = position + count_format.size
-        if count != storage.numel or start + storage.nbytes > size:
+        if count != storage.numel:
             raise CorruptModelError(
-                f"{path}: legacy storage '{key}' records {count:,} elements, the object expects "
-                f"{storage.numel:,} and the file holds {max(size - start, 0):,} more bytes; "
-                "the file is damaged"
+                f"{path}: legacy storage '{key}' records {count:,} elements where the object "
+                f"expects {storage.numel:,}; the file is damaged"
+            )
+        if start + storage.nbytes > size:
+            raise CorruptModelError(
+                f"{path}: legacy storage '{key}' needs {storage.nbytes:,} bytes but the file "
+                f"holds {max(size - start, 0):,} more; the file is truncated"
             )
         places[key] = Place(None, start, storage.nbytes)
         position = start + storage.nbytes

@@ -242,7 +242,7 @@ class _Machine:
         else:
             # EXT1/2/4 name globals through the copyreg registry; NEWOBJ_EX builds objects with
             # keyword arguments; NEXT_BUFFER / READONLY_BUFFER read out-of-band data.
-            raise RefusedPickle(name, "opcode")
+            raise RefusedPickle(f"opcode {name}", "opcode")
 
     def _call(self, func: object, args: tuple[object, ...]) -> None:
         if not isinstance(func, Global) or (func.module, func.name) not in CALLABLES:

@@ -13,6 +13,7 @@ pickled `nn.Module`, `os.system` — is refused with the name (`RefusedModelErro
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
@@ -20,26 +21,25 @@ from inspector.formats import state_dict
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
 from inspector.formats.torch.vocabulary import RefusedPickle, TensorData
-from inspector.model import Detail, FileFormat, Model, OptimizerState, Tensor
+from inspector.model import Detail, Excluded, FileFormat, Model, OptimizerState, Tensor
+
+VIEW_REASON = "views into elements other state-dict entries already hold (one storage)"
 
 
 def read(path: Path) -> Model:
     loaded = open_checkpoint(path)
-    found = locate(loaded.root)
+    found = locate_checkpoint(path, loaded)
     for named in (*found.parameters, *found.optimizer, *found.outside):
         check_bounds(path, named)
     if not found.parameters:
+        held = _keys(found.ignored) if found.ignored else f"a {type(loaded.root).__name__}"
         raise NotAModelError(
-            f"{path}: a torch.save file holding no tensors outside optimizer state "
-            f"({_keys(found.ignored) or 'an empty object'}): no parameters to count"
+            f"{path}: a torch.save file holding no tensors outside optimizer state ({held}): "
+            "no parameters to count"
         )
-    tensors, tied = _tensors(found.parameters)
+    tensors, views, warnings = _tensors(found.parameters)
     layers, recurrent = state_dict.group(tensors)
-    warnings = [
-        f"{name} is the same stored tensor as {first} (tied weights): counted once in the "
-        "totals, shown in both rows"
-        for name, first in tied
-    ]
+    excluded = (Excluded(VIEW_REASON, tuple(views)),) if views else ()
     if found.outside:
         names = _keys(n.name for n in found.outside)
         warnings.append(
@@ -55,6 +55,7 @@ def read(path: Path) -> Model:
         trainable_known=False,
         optimizer=_optimizer(path, found),
         warnings=tuple(warnings),
+        excluded=excluded,
         details=tuple(_details(loaded, found)),
     )
 
@@ -68,6 +69,13 @@ def open_checkpoint(path: Path) -> Loaded:
     except CorruptModelError as error:
         text = str(error)
         raise CorruptModelError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+
+
+def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
+    try:
+        return locate(loaded.root)
+    except CorruptModelError as error:
+        raise CorruptModelError(f"{path}: {error}") from None
 
 
 def _refusal(path: Path, refused: RefusedPickle) -> str:
@@ -84,8 +92,8 @@ def _refusal(path: Path, refused: RefusedPickle) -> str:
             "file would import or call it; refused, rnninspect never unpickles"
         )
     return (
-        f"{path}: the pickle uses {refused.kind} {what}, which a state dict never needs; "
-        "refused, rnninspect never unpickles"
+        f"{path}: the pickle uses {what}, which a state dict never needs; refused, rnninspect "
+        "never unpickles"
     )
 
 
@@ -103,17 +111,66 @@ def check_bounds(path: Path, named: Named) -> None:
         )
 
 
-def _tensors(found: tuple[Named, ...]) -> tuple[list[Tensor], list[tuple[str, str]]]:
-    first: dict[tuple[object, ...], str] = {}
-    tensors: list[Tensor] = []
-    tied: list[tuple[str, str]] = []
-    for named in found:
+def _tensors(found: tuple[Named, ...]) -> tuple[list[Tensor], list[Tensor], list[str]]:
+    """One `Tensor` per state-dict entry, in order, split into those counted and views into
+    another entry's elements (not counted again, listed as excluded). Tied entries (the same
+    view twice) share the first one's key, so the totals count them once; a note for each."""
+    keys = _shared_keys(found)
+    counted: list[Tensor] = []
+    views: list[Tensor] = []
+    notes: list[str] = []
+    for index, named in enumerate(found):
         data = named.tensor
-        key = first.setdefault(data.identity, named.name)
-        if key != named.name:
-            tied.append((named.name, key))
-        tensors.append(Tensor(key, named.name, data.size, data.dtype.name, data.dtype.itemsize))
-    return tensors, tied
+        key = keys[index]
+        tensor = Tensor(key, named.name, data.size, data.dtype.name, data.dtype.itemsize)
+        if key == named.name:
+            counted.append(tensor)
+        elif next(n.tensor for n in found if n.name == key).identity == data.identity:
+            counted.append(tensor)
+            notes.append(
+                f"{named.name} is the same stored tensor as {key} (tied weights): counted once "
+                "in the totals"
+            )
+        else:
+            views.append(replace(tensor, key=named.name))
+    return counted, views, notes
+
+
+def _shared_keys(found: tuple[Named, ...]) -> list[str]:
+    """Each entry's key: its own name, or the name of an entry whose elements include all of
+    its own — the same view (tied weights, `out.weight = emb.weight`) or a dense view around it
+    (`row = base[1]` beside `base.t()`). Larger views are settled first, so the order of the
+    state dict does not matter; views that overlap only partly are both counted."""
+    keys = [named.name for named in found]
+    by_storage: dict[str, list[int]] = {}
+    for index, named in enumerate(found):
+        by_storage.setdefault(named.tensor.storage.key, []).append(index)
+    for indices in by_storage.values():
+        if len(indices) < 2:
+            continue
+        holders: list[tuple[int, int, int]] = []  # (index, first, last) of dense views kept
+        for index in sorted(indices, key=lambda i: -found[i].tensor.numel):
+            data = found[index].tensor
+            first, last = _span(data)
+            same = next(
+                (
+                    h
+                    for h, lo, hi in holders
+                    if found[h].tensor.identity == data.identity or (lo <= first and last <= hi)
+                ),
+                None,
+            )
+            if same is not None and data.numel:
+                keys[index] = keys[same]
+            elif data.numel and data.numel == last - first + 1:
+                holders.append((index, first, last))
+    return keys
+
+
+def _span(data: TensorData) -> tuple[int, int]:
+    """The first and last storage element a view touches."""
+    extent = sum((n - 1) * s for n, s in zip(data.size, data.stride, strict=True))
+    return data.offset, data.offset + extent
 
 
 def _optimizer(path: Path, found: Checkpoint) -> OptimizerState | None:

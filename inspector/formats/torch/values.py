@@ -14,9 +14,8 @@ from typing import BinaryIO
 import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
-from inspector.formats.torch.checkpoint import locate
 from inspector.formats.torch.container import Loaded
-from inspector.formats.torch.reader import check_bounds, open_checkpoint
+from inspector.formats.torch.reader import check_bounds, locate_checkpoint, open_checkpoint
 from inspector.formats.torch.vocabulary import TensorData
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
@@ -81,7 +80,7 @@ class TorchValues:
 @contextmanager
 def open_reader(path: Path, file_format: FileFormat) -> Iterator[TorchValues]:
     loaded = open_checkpoint(path)
-    found = locate(loaded.root)
+    found = locate_checkpoint(path, loaded)
     tensors: dict[str, TensorData] = {}
     for named in found.parameters:
         check_bounds(path, named)

@@ -296,7 +296,10 @@ def resolve_global(module: str, name: str) -> object:
     """The value a GLOBAL pushes: a marker for a vocabulary entry, never the object itself."""
     if (module, name) in CALLABLES:
         return Global(module, name)
-    if module == "torch" and name in STORAGE_TYPES:
+    # _rebuild_tensor_v3's untyped storage is pickled as torch.storage.UntypedStorage.
+    if (module == "torch" or (module, name) == ("torch.storage", "UntypedStorage")) and (
+        name in STORAGE_TYPES
+    ):
         return StorageType(name, STORAGE_TYPES[name])
     if module == "torch" and name in TORCH_DTYPES:
         return Global(module, name)
