@@ -127,7 +127,7 @@ _ReaderOption = Annotated[
     str | None,
     typer.Option(
         "--reader",
-        help="Skip detection and use this reader: hdf5, keras-zip, safetensors or onnx.",
+        help="Skip detection and use this reader: hdf5, pytorch, keras-zip, safetensors or onnx.",
         show_default=False,
     ),
 ]
