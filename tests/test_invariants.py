@@ -14,13 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REALWORLD
+from conftest import FIXTURES, REALWORLD, manifest_entries
 from inspector import inspect_file
 from inspector.render.csv_rows import render_csv
 from inspector.render.report import LayerView
 
-SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors")
-FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in SUFFIXES)
+SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+# Files a manifest says must be refused (a whole pickled nn.Module) have no rows to check.
+REFUSED = {
+    FIXTURES / e["file"]
+    for e in manifest_entries("torch-zip", "torch-legacy-pickle")
+    if e.get("refuse")
+}
+FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in SUFFIXES and p not in REFUSED)
 REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if p.suffix in SUFFIXES)
 
 

@@ -1,0 +1,168 @@
+"""torch.save files (zip and legacy layouts, checkpoints, Lightning-style, a whole pickled
+module) read without torch and without unpickling. Truth comes from the manifest written by
+fixtures/generate_formats.py with torch 2.13 (`numel()` of every parameter, the distinct storage
+elements behind the state dict, the optimizer's state tensors, the pickle's globals)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, entry_id, manifest_entries
+from inspector.cli import app
+from inspector.discover import model_files
+
+runner = CliRunner()
+ENTRIES = manifest_entries("torch-zip", "torch-legacy-pickle")
+READABLE = [e for e in ENTRIES if not e.get("refuse")]
+REFUSED = [e for e in ENTRIES if e.get("refuse")]
+CELLS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
+
+
+def inspect(*args: str) -> tuple[int, dict | None, str]:
+    result = runner.invoke(app, [*args, "--format", "json"])
+    payload = json.loads(result.stdout) if result.exit_code in (0, 1) else None
+    return result.exit_code, payload, result.stderr
+
+
+def test_manifest_has_both_layouts_and_a_refusal() -> None:
+    assert {e["format"] for e in READABLE} == {"torch-zip", "torch-legacy-pickle"}
+    assert REFUSED
+
+
+@pytest.mark.parametrize("entry", READABLE, ids=entry_id)
+def test_counts_match_pytorch(entry: dict) -> None:
+    code, report, errors = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    truth = entry["model"]
+    assert report["format"] == "pytorch"
+    # Every stored element once: tied entries and views into one storage count once.
+    assert report["total_params"] == truth["state_dict_unique_storage_elements"]
+    recurrent = report["recurrent_layers"]
+    for module in truth["recurrent_modules"]:
+        config = module["config"]
+        names = [_layer_name(entry, module["name"], k) for k in range(config["num_layers"])]
+        mine = [r for r in recurrent if r["name"] in names]
+        assert [r["name"] for r in mine] == names
+        assert sum(layer["params"] for layer in mine) == module["params"]
+        for layer in mine:
+            assert layer["cell"] == CELLS[module["class"]]
+            assert layer["units"] == config["hidden_size"]
+            assert layer["directions"] == (2 if config["bidirectional"] else 1)
+            assert layer["use_bias"] == config["bias"]
+            assert layer["proj_size"] == (config["proj_size"] or None)
+            assert layer["check"] == "ok", layer["reason"]
+            assert layer["params"] == sum(t["params"] for t in layer["tensors"])
+        assert mine[0]["input_dim"] == config["input_size"]
+        stored = {t["name"]: t for layer in mine for t in layer["tensors"]}
+        for parameter in module["parameters"]:
+            tensor = stored[parameter["key"]]
+            assert tensor["shape"] == parameter["shape"]
+            assert tensor["dtype"] == parameter["dtype"]
+            assert tensor["params"] == parameter["numel"]
+    assert len(recurrent) == sum(m["config"]["num_layers"] for m in truth["recurrent_modules"])
+
+
+def _layer_name(entry: dict, module: str, index: int) -> str:
+    """The module path in the file (Lightning prefixes `model.`) and the layer index: `lstm.l0`,
+    or `l0` for a state dict of a bare nn.LSTM."""
+    path = str(entry.get("state_dict_key_prefix") or "") + module
+    return f"{path}.l{index}" if path else f"l{index}"
+
+
+@pytest.mark.parametrize("entry", [e for e in READABLE if e.get("optimizer")], ids=entry_id)
+def test_optimizer_state_is_reported_apart(entry: dict) -> None:
+    code, report, _ = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0 and report is not None
+    assert report["optimizer"]["values"] == entry["optimizer"]["state_numel"]
+    assert report["total_params"] == entry["model"]["state_dict_unique_storage_elements"]
+    state_key = entry["state_dict_path"][0]
+    assert report["details"]["state dict"] == f"'{state_key}'"
+
+
+@pytest.mark.parametrize("entry", REFUSED, ids=entry_id)
+def test_whole_module_is_refused_by_name(entry: dict) -> None:
+    result = runner.invoke(app, [str(FIXTURES / entry["file"])])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "never unpickles" in line
+    assert any(name in line for name in entry["unsafe_globals"])
+
+
+def test_tied_weights_and_views_count_once() -> None:
+    (entry,) = [e for e in READABLE if "tied" in e["file"]]
+    code, report, _ = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0 and report is not None
+    assert report["total_params"] < entry["model"]["state_dict_numel"]
+    assert any("head_b.weight" in w and "head_a.weight" in w for w in report["warnings"])
+    (excluded,) = report["excluded"]
+    assert excluded["tensors"] == ["window_row"]
+
+
+def test_dtypes_from_storage_classes() -> None:
+    (entry,) = [e for e in READABLE if "tied" in e["file"]]
+    _, report, _ = inspect(str(FIXTURES / entry["file"]))
+    assert report is not None
+    truth = {p["key"]: p["dtype"] for m in entry["model"]["modules"] for p in m["parameters"]}
+    (gru,) = report["recurrent_layers"]
+    assert {t["name"]: t["dtype"] for t in gru["tensors"]} == {
+        k: v for k, v in truth.items() if k.startswith("gru.")
+    }
+    assert {"float16", "bfloat16", "float32"} <= set(truth.values())
+
+
+@pytest.mark.parametrize("entry", READABLE, ids=entry_id)
+def test_detected_by_signature_whatever_the_name(entry: dict, tmp_path: Path) -> None:
+    copy = tmp_path / "weights.h5"
+    shutil.copy(FIXTURES / entry["file"], copy)
+    code, report, errors = inspect(str(copy))
+    assert code == 0, errors
+    assert report is not None and report["format"] == "pytorch"
+
+
+def test_directory_scan_finds_checkpoints_by_signature(tmp_path: Path) -> None:
+    for entry in ENTRIES:
+        shutil.copy(FIXTURES / entry["file"], tmp_path / Path(entry["file"]).name)
+    (tmp_path / "notes.bin").write_bytes(b"\x00\x01 not a model")
+    (tmp_path / "plain.pkl").write_bytes(b"\x80\x04}\x94.")
+    found = {p.name for p in model_files(tmp_path)}
+    assert found == {Path(e["file"]).name for e in ENTRIES}
+
+
+# The generator exported the same model with torch.onnx (legacy exporter) and safetensors.
+COMPANIONS = ("torch/lstm_state.onnx", "torch/lstm_state.safetensors")
+
+
+@pytest.mark.parametrize("export", COMPANIONS)
+@pytest.mark.parametrize("source", ["torch/lstm_state.pt", "torch/lstm_state_legacy.pt"])
+def test_compare_with_the_same_model_exported(source: str, export: str) -> None:
+    result = runner.invoke(
+        app, ["compare", str(FIXTURES / source), str(FIXTURES / export), "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["faithful"] is True
+    assert payload["source"]["format"] == "pytorch"
+    assert payload["source"]["convention"] == "pytorch"
+    (entry,) = [e for e in READABLE if e["file"] == source]
+    assert payload["source"]["params"] == entry["model"]["total_params"]
+    recurrent = [p for p in payload["pairs"] if p["kind"] == "recurrent"]
+    assert len(recurrent) == entry["model"]["recurrent_modules"][0]["config"]["num_layers"]
+    assert all(p["values"]["compared"] == p["source_params"] for p in recurrent)
+
+
+def test_fixtures_are_read_only(tmp_path: Path) -> None:
+    """Inspecting and comparing opens the files read-only and writes nothing beside them."""
+    folder = FIXTURES / "torch"
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    for entry in ENTRIES:
+        runner.invoke(app, [str(FIXTURES / entry["file"])])
+    runner.invoke(app, ["compare", str(folder / "lstm_state.pt"), str(folder / COMPANIONS[0])])
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    assert after == before
