@@ -10,6 +10,7 @@ imported inside the commands, so `rnninspect --help` stays fast.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,7 +98,16 @@ def _root(
 
 
 def _error(message: str) -> None:
-    typer.echo(f"rnninspect: error: {message}", err=True)
+    _say(f"rnninspect: error: {message}")
+
+
+def _say(line: str) -> None:
+    """One message on stderr: one line for pipes and logs, wrapped to a terminal's width."""
+    if sys.stderr.isatty():
+        from inspector.render.fit import wrap
+
+        line = wrap(line, _width(sys.stderr) or 80)
+    typer.echo(line, err=True)
 
 
 @contextmanager
@@ -304,9 +314,9 @@ def _inspection(
             _emit(text, output, style)
     for report in reports:
         for message in check_messages(report):
-            typer.echo(f"rnninspect: check failed: {message}", err=True)
+            _say(f"rnninspect: check failed: {message}")
         for message in gate_messages(report):
-            typer.echo(f"rnninspect: gate failed: {message}", err=True)
+            _say(f"rnninspect: gate failed: {message}")
     if len(reports) < len(outcomes):
         raise typer.Exit(EXIT_UNREADABLE)
     if any(report.failed or report.gates_failed for report in reports):
@@ -459,7 +469,18 @@ def _style(output: Path | None, decorated: bool) -> Style:
     if output is not None:
         return Style(colour=False, unicode=True)
     colour = decorated and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    return Style(colour=colour, unicode=_can_encode(sys.stdout, "█▉·"))
+    return Style(colour=colour, unicode=_can_encode(sys.stdout, "█▉·"), width=_width(sys.stdout))
+
+
+def _width(stream: TextIO) -> int | None:
+    """The columns to fit text to: COLUMNS when set (also for a pipe: the user asked), the
+    terminal's width when `stream` is a terminal; None (lines stay whole) for files and pipes."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if stream.isatty():
+        return shutil.get_terminal_size().columns
+    return None
 
 
 def _can_encode(stream: TextIO, sample: str) -> bool:
@@ -549,7 +570,8 @@ def formula_command(
             kernel_size=parse_kernel_size(kernel_size or []),
         )
         json_out = output_format is DocFormat.json
-        _emit(render_formula_json(spec) if json_out else render_formula(spec), output)
+        width = None if output is not None else _width(sys.stdout)
+        _emit(render_formula_json(spec) if json_out else render_formula(spec, width), output)
 
 
 # ------------------------------------------------------------------------------ explain
@@ -597,8 +619,12 @@ def _explain(
     found = outcome.report.model
     with _user_errors():
         explanations = explain_model(found, layer)
-        render = render_explain_json if output_format is DocFormat.json else render_explain
-        _emit(render(found.path, explanations), output)
+        if output_format is DocFormat.json:
+            text = render_explain_json(found.path, explanations)
+        else:
+            width = None if output is not None else _width(sys.stdout)
+            text = render_explain(found.path, explanations, width)
+        _emit(text, output)
 
 
 # ------------------------------------------------------------------------------ compare

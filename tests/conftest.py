@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 REALWORLD = ROOT.parent / "shared" / "realworld"
@@ -79,3 +81,10 @@ def run_main(
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else 1
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exported COLUMNS would fit every report to it (the user asked); tests that want a
+    width set it themselves."""
+    monkeypatch.delenv("COLUMNS", raising=False)

@@ -98,7 +98,7 @@ def test_text_summary_has_one_line_per_file_and_no_progress_off_a_terminal(folde
     result = run(str(folder))
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["file", "format", "params", "size", "recurrent", "checks", "gates"]
+    assert lines[0].split() == ["file", "format", "params", "size", "recurrent", "checks"]
     assert len(lines) == 2 + len(MODELS) + 1 + 1  # header, rule, files, junk, totals
     assert "\r" not in result.stderr and "[#" not in result.stderr
 

@@ -63,7 +63,9 @@ def render_reports(
 
     separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
     chosen = PLAIN if style is None else style
-    return separator.join(write(report_blocks(r, view, flavour, chosen), flavour) for r in reports)
+    return separator.join(
+        write(report_blocks(r, view, flavour, chosen), flavour, chosen.width) for r in reports
+    )
 
 
 __all__ = [

@@ -7,10 +7,13 @@ looks, so the terminal table and the Markdown report can never drift apart in co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
+import tabulate as tabulate_module
 from tabulate import tabulate
+
+from inspector.render.fit import Shape, fit_table, widest, wrap
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     align: tuple[str, ...]  # "left" / "right" per column
+    # For fitting to a narrow terminal (render/fit.py): free-text columns whose long cells may
+    # move under their row, and the columns that name a row when it is drawn as a record.
+    notes: tuple[int, ...] = ()
+    keys: tuple[int, ...] = (0,)
+    attached: tuple[int, ...] = ()  # in a record, written on the previous column's line
 
 
 @dataclass(frozen=True)
@@ -45,11 +53,14 @@ class Flavour(Enum):
 _TABLE_FORMAT = {Flavour.TEXT: "simple", Flavour.MARKDOWN: "github"}
 
 
-def write(blocks: Sequence[Block], flavour: Flavour) -> str:
+def write(blocks: Sequence[Block], flavour: Flavour, width: int | None = None) -> str:
+    """The blocks as text; with a `width`, terminal text is fitted to it (render/fit.py)."""
     out: list[str] = []
     previous: Block | None = None
     for block in blocks:
         text = _write(block, flavour)
+        if width is not None and flavour is Flavour.TEXT:
+            text = _fit(block, text, width)
         if not text:
             continue
         if out:
@@ -61,15 +72,36 @@ def write(blocks: Sequence[Block], flavour: Flavour) -> str:
     return "".join(out)
 
 
-def _write(block: Block, flavour: Flavour) -> str:
-    if isinstance(block, Table):
+def _fit(block: Block, text: str, width: int) -> str:
+    if not isinstance(block, Table):
+        return wrap(text, width)
+    if widest(text) <= width:
+        return text
+    shape = Shape(block.headers, block.rows, block.notes, block.keys, block.attached)
+    return fit_table(
+        shape, width, lambda rows, padding: _tabulate(replace(block, rows=rows), "simple", padding)
+    )
+
+
+def _tabulate(table: Table, tablefmt: str, padding: int = 2) -> str:
+    # tabulate reads its header padding from a module global; a narrow terminal drops it.
+    saved = tabulate_module.MIN_PADDING
+    tabulate_module.MIN_PADDING = padding
+    try:
         return tabulate(
-            [list(row) for row in block.rows],
-            headers=list(block.headers),
-            colalign=block.align,
-            tablefmt=_TABLE_FORMAT[flavour],
+            [list(row) for row in table.rows],
+            headers=list(table.headers),
+            colalign=table.align,
+            tablefmt=tablefmt,
             disable_numparse=True,
         )
+    finally:
+        tabulate_module.MIN_PADDING = saved
+
+
+def _write(block: Block, flavour: Flavour) -> str:
+    if isinstance(block, Table):
+        return _tabulate(block, _TABLE_FORMAT[flavour])
     markdown = flavour is Flavour.MARKDOWN
     if isinstance(block, Heading):
         if not markdown:

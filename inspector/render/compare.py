@@ -95,7 +95,7 @@ def render_compare(report: CompareReport, style: Style = PLAIN) -> str:
         if lines:
             blocks += [Heading(_title(pair, style)), Lines(tuple(lines), bullets=True)]
     blocks.append(Lines((_verdict(report, style),), indent=False))
-    return write(blocks, Flavour.TEXT)
+    return write(blocks, Flavour.TEXT, style.width)
 
 
 def _side_line(label: str, side: FileSide) -> str:
@@ -122,6 +122,7 @@ def _table(report: CompareReport, style: Style) -> Table:
         ("source", "type", "export", "type", "source params", "export params", "status"),
         rows,
         ("left", "left", "left", "left", "right", "right", "left"),
+        keys=(0, 2, 6),
     )
 
 

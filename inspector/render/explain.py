@@ -27,13 +27,13 @@ def sequence_note(params: int) -> str:
     )
 
 
-def render_explain(path: str, explanations: Sequence[Explanation]) -> str:
+def render_explain(path: str, explanations: Sequence[Explanation], width: int | None = None) -> str:
     if not explanations:
         return f"{path}: no recurrent layers found."
     blocks: list[Block] = []
     for explanation in explanations:
         blocks += _blocks(path, explanation)
-    return write(blocks, Flavour.TEXT)
+    return write(blocks, Flavour.TEXT, width)
 
 
 def _blocks(path: str, explanation: Explanation) -> list[Block]:
@@ -68,7 +68,13 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
     lines.append(sequence_note(explanation.params))
     return [
         Heading(title),
-        Table(tuple(headers), rows, tuple(align)),
+        Table(
+            tuple(headers),
+            rows,
+            tuple(align),
+            keys=(0, 1, len(headers) - 1),
+            attached=tuple(i for i, header in enumerate(headers) if header == "shape"),
+        ),
         Lines(tuple(lines), indent=False),
     ]
 

@@ -44,7 +44,7 @@ def render_formula_json(spec: LayerSpec) -> str:
     )
 
 
-def render_formula(spec: LayerSpec) -> str:
+def render_formula(spec: LayerSpec, width: int | None = None) -> str:
     d = spec.derivation()
     title = f"{spec.kind.value}, units={spec.units}, input width {spec.input_dim}"
     if spec.kernel_size:
@@ -70,7 +70,7 @@ def render_formula(spec: LayerSpec) -> str:
             indent=False,
         ),
     ]
-    return write(blocks, Flavour.TEXT)
+    return write(blocks, Flavour.TEXT, width)
 
 
 def _bias_why(spec: LayerSpec) -> str:

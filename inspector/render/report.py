@@ -161,6 +161,7 @@ def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
         ("layer", "direction", "tensor", "shape", "dtype", "params"),
         tuple(rows),
         ("left", "left", "left", "left", "left", "right"),
+        keys=(0, 1, 2),
     )
 
 

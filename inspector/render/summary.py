@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 
@@ -20,13 +21,14 @@ _ALIGN = ("left", "left", "right", "right", "right", "left", "left")
 
 
 def render_summary(outcomes: Sequence[Outcome], flavour: Flavour, style: Style) -> str:
-    return write(summary_blocks(outcomes, style, flavour), flavour)
+    return write(summary_blocks(outcomes, style, flavour), flavour, style.width)
 
 
 def summary_blocks(
     outcomes: Sequence[Outcome], style: Style, flavour: Flavour = Flavour.TEXT
 ) -> list[Block]:
-    rows = [_row(outcome, style) for outcome in outcomes]
+    root, names = _short_names(outcomes, style)
+    rows = [_row(outcome, name, style) for outcome, name in zip(outcomes, names, strict=True)]
     reports = [o.report for o in outcomes if o.report is not None]
     checks: Counter[Check] = Counter()
     for outcome in outcomes:
@@ -46,7 +48,12 @@ def summary_blocks(
             _gates_total(reports, style),
         )
     )
-    blocks: list[Block] = [Table(_HEADERS, tuple(rows), _ALIGN)]
+    blocks: list[Block] = [Lines((f"files under {root}{os.sep}",), indent=False)] if root else []
+    if any(report.gates for report in reports):
+        blocks.append(Table(_HEADERS, tuple(rows), _ALIGN, notes=(5, 6)))
+    else:  # no limit was set: no gates column
+        ungated = tuple(row[:-1] for row in rows)
+        blocks.append(Table(_HEADERS[:-1], ungated, _ALIGN[:-1], notes=(5,)))
     if not outcomes:
         blocks.append(Lines(("No model files found.",), indent=False))
     # The Markdown artifact says why a gate failed; on a terminal stderr already does.
@@ -66,14 +73,31 @@ def _gates_total(reports: Sequence[Report], style: Style) -> str:
     return paint(PASS, "green", style)
 
 
-def _row(outcome: Outcome, style: Style) -> tuple[str, ...]:
+def _short_names(outcomes: Sequence[Outcome], style: Style) -> tuple[str | None, list[str]]:
+    """On a terminal (a width to fit), paths relative to the folder they share, and that folder;
+    elsewhere the paths as given."""
+    paths = [outcome.path for outcome in outcomes]
+    if style.width is None or len(paths) < 2:
+        return None, paths
+    try:
+        root = os.path.commonpath(paths)
+    except ValueError:  # absolute and relative paths mixed
+        return None, paths
+    if root in paths:  # one of them is the folder itself (a directory with no model file)
+        root = os.path.dirname(root)
+    if root in ("", ".", os.sep):
+        return None, paths
+    return root, [path[len(root) :].lstrip(os.sep) for path in paths]
+
+
+def _row(outcome: Outcome, name: str, style: Style) -> tuple[str, ...]:
     report = outcome.report
     if report is None:
         error = paint("error", "red", style)
         message = (outcome.error or "").removeprefix(f"{outcome.path}: ")
-        return (outcome.path, "-", "", "", "", f"{error}: {message}", "")
+        return (name, "-", "", "", "", f"{error}: {message}", "")
     return (
-        outcome.path,
+        name,
         report.model.format.value,
         count(report.totals.total),
         human_bytes(report.totals.weights_bytes),

@@ -19,6 +19,7 @@ class Style:
 
     colour: bool = False
     unicode: bool = True
+    width: int | None = None  # a terminal's columns to fit text to; None: lines stay whole
 
 
 PLAIN = Style()
