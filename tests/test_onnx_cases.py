@@ -147,3 +147,22 @@ def test_max_params_gate_sees_the_quantized_weights(entry: dict) -> None:
     path = str(FIXTURES / entry["file"])
     assert runner.invoke(app, [path, "--max-params", str(total - 1)]).exit_code == 1
     assert runner.invoke(app, [path, "--max-params", str(total)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in QUANTIZED if e["quantization"]["dynamic_quantize_lstm"]], ids=entry_id
+)
+def test_compare_with_a_quantized_export_pairs_but_does_not_claim_values(entry: dict) -> None:
+    """The float source and its DynamicQuantizeLSTM pair with equal counts; int8 values are
+    not compared as stored, so the pair is 'not verified' rather than 'values differ'."""
+    source = FIXTURES / entry["source"]["file"]
+    result = runner.invoke(
+        app, ["compare", str(source), str(FIXTURES / entry["file"]), "--format", "json"]
+    )
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    recurrent = [pair for pair in document["pairs"] if pair["kind"] == "recurrent"]
+    nodes = entry["quantization"]["dynamic_quantize_lstm"]
+    assert [pair["status"] for pair in recurrent] == ["not verified"] * len(nodes)
+    assert [pair["export_params"] for pair in recurrent] == [n["W_R_B_elements"] for n in nodes]
+    assert all("quantized" in pair["not_verified"][0] for pair in recurrent)

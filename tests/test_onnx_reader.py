@@ -476,3 +476,46 @@ def test_an_unknown_recurrent_op_warning_says_what_was_counted(tmp_path: Path) -
     assert "1 stored weight input(s) (24 values) are counted" in warning
     assert "idx" in warning and "Not counted" in warning
     assert any("idx" in item["tensors"] for item in report["excluded"])
+
+
+def test_attn_lstm_splits_its_cell_and_keeps_the_attention_weights_in_its_row(
+    tmp_path: Path,
+) -> None:
+    """com.microsoft AttnLSTM (ContribOperators.md): W [dirs, 4h, input + attention], R, B as
+    ONNX LSTM; QW, MW, V, AW belong to the attention mechanism. Counts from the arrays below."""
+    h, width = 4, 5  # the cell reads concat(x (3), attention (2))
+    arrays = {
+        "W": np.ones((1, 4 * h, width), np.float32),
+        "R": np.ones((1, 4 * h, h), np.float32),
+        "B": np.ones((1, 8 * h), np.float32),
+        "QW": np.ones((1, h, 2), np.float32),
+        "MW": np.ones((1, 3, 2), np.float32),
+        "V": np.ones((1, 2), np.float32),
+        "AW": np.ones((1, 3 + h, 2), np.float32),
+    }
+    inputs = ["X", "W", "R", "B", "", "", "", "", "QW", "MW", "V", "M", "", "AW"]
+    node = helper.make_node(
+        "AttnLSTM", inputs, ["Y"], domain="com.microsoft", hidden_size=h, name="attn"
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("X", TensorProto.FLOAT, [2, 1, 3]),
+            helper.make_tensor_value_info("M", TensorProto.FLOAT, [1, 6, 3]),
+        ],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(value, name) for name, value in arrays.items()],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    path = tmp_path / "attn.onnx"
+    path.write_bytes(model.SerializeToString())
+    report = inspect_file(path).to_dict()
+    (layer,) = report["recurrent_layers"]
+    cell = sum(arrays[name].size for name in ("W", "R", "B"))
+    assert (layer["type"], layer["cell"], layer["units"]) == ("AttnLSTM", "LSTM", h)
+    assert layer["params"] == cell and layer["check"] == "ok" and layer["input_dim"] == width
+    (row,) = report["layers"]
+    assert row["params"] == report["total_params"] == sum(a.size for a in arrays.values())

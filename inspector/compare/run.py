@@ -40,6 +40,7 @@ from inspector.formats import open_values, read_model
 from inspector.formats.values import ValueReader
 from inspector.model import CellConfig, CellKind, Model, RecurrentLayer, TensorRole
 from inspector.report.analysis import totals
+from inspector.report.explain import MATRIX_ROLES
 
 _CELL_FIELDS = frozenset({Field.CELL, Field.RESET_AFTER})
 
@@ -136,6 +137,11 @@ def compare_recurrent(
         cell = any(m.field in _CELL_FIELDS for m in mismatches)
         status = Status.CELL_DIFFERS if cell else Status.SHAPE_DIFFERS
         return replace(skeleton, status=status, mismatches=mismatches)
+    quantized = _quantized_against_float(source, export)
+    if quantized is not None:
+        # Integer weights hold round(w / scale) + zero point: comparing them with the float
+        # source as stored would report every element as different.
+        return replace(skeleton, status=Status.UNVERIFIED, unread=(quantized,))
     values = compare_cells(s_layout, e_layout, source_values, export_values, tolerance)
     if source.params + _bias_added(s_layout, e_layout) != export.params:
         mismatches = (Mismatch(Field.PARAMS, source.params, export.params),)
@@ -157,6 +163,29 @@ def compare_recurrent(
         )
         if export.lowered
         else None,
+    )
+
+
+def _quantized_against_float(source: RecurrentLayer, export: RecurrentLayer) -> str | None:
+    """Why the values cannot be compared when one side stores quantized (integer) matrices and
+    the other floats, or None."""
+
+    def integer(layer: RecurrentLayer) -> list[str]:
+        return sorted(
+            {
+                t.tensor.dtype
+                for t in layer.tensors
+                if t.role in MATRIX_ROLES and t.tensor.dtype.startswith(("int", "uint"))
+            }
+        )
+
+    found_source, found_export = integer(source), integer(export)
+    if bool(found_source) == bool(found_export):
+        return None
+    side, dtypes = ("export", found_export) if found_export else ("source", found_source)
+    return (
+        f"the {side} stores quantized {'/'.join(dtypes)} weights (with scales and zero points); "
+        "values are not compared as stored and rnninspect does not dequantize them"
     )
 
 
