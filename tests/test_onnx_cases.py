@@ -64,6 +64,20 @@ def test_torch_lstmcell_exports_show_one_lowered_lstm_of_448() -> None:
         assert (layer["cell"], layer["params"]) == ("LSTM", entry["source"]["total_params"])
 
 
+NOT_RECURRENT = [
+    e for e in MANIFEST if e["format"] == "onnx" and e["source"].get("recurrent_params") == 0
+]
+
+
+@pytest.mark.parametrize("entry", NOT_RECURRENT, ids=entry_id)
+def test_a_model_without_recurrence_shows_none(entry: dict) -> None:
+    """Linear and convolution layers on a graph input (torch's MLP and convnet, float and
+    quantized) are not single-step cells."""
+    report = inspect_file(FIXTURES / entry["file"]).to_dict()
+    assert report["recurrent_layers"] == []
+    assert report["total_params"] == entry["source"]["total_params"]
+
+
 @pytest.mark.parametrize("entry", CELLS, ids=entry_id)
 def test_compare_pairs_a_single_step_cell_as_lowered_in_export(entry: dict) -> None:
     source = FIXTURES / entry["source"]["file"]

@@ -958,7 +958,7 @@ class _Reader:
                     "outside layer rows",
                     f"{_counted(len(extras), 'constant')}, "
                     f"{_counted(sum(s.elements for s in extras), 'element')} "
-                    "(counted in the total)",
+                    f"(counted in the total, in the row '{OUTSIDE_LAYERS}')",
                 )
             )
         if self.inferred_for:
