@@ -80,3 +80,27 @@ def test_rows_sum_to_the_total_on_every_fixture(path: Path) -> None:
 @pytest.mark.parametrize("path", REAL_FILES, ids=_name)
 def test_rows_sum_to_the_total_on_every_real_file(path: Path) -> None:
     _check(path)
+
+
+def test_a_tensor_two_rows_list_counts_in_the_first_whatever_the_reader() -> None:
+    """The analysis enforces the rule for readers that list a stored tensor in several rows
+    (a Keras layer reached from two nested models, tied entries): the later row shares it."""
+    from inspector.model import FileFormat, Layer, Model, Tensor
+    from inspector.report.analysis import analyse
+
+    tied = Tensor("embed/w", "w", (10, 6), "float32", 4)
+    bias = Tensor("dec/b", "b", (10,), "float32", 4)
+    model = Model(
+        path="synthetic",
+        format=FileFormat.SAFETENSORS,
+        producer=None,
+        layers=(Layer("embed", "Embedding", (tied,)), Layer("decoder", "Dense", (tied, bias))),
+        recurrent_layers=(),
+        trainable_known=False,
+    )
+    report = analyse(model)
+    rows = {row["name"]: row for row in report.to_dict()["layers"]}
+    assert report.totals.total == tied.params + bias.params
+    assert rows["embed"]["params"] == tied.params and rows["embed"]["shared_with"] == []
+    assert rows["decoder"]["params"] == bias.params
+    assert rows["decoder"]["shared_with"] == ["embed"]
