@@ -17,7 +17,7 @@ from pathlib import Path
 
 from inspector.formats.detect import HEAD_BYTES, is_hdf5, is_onnx, is_torch, is_zip
 
-MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx"})
+MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors"})
 
 # Members a Keras v3 archive writes first (keras/src/saving/saving_lib.py writes metadata.json,
 # then config.json, then model.weights.h5); any other zip (.whl, .docx, .jar) is not a model.

@@ -152,7 +152,7 @@ def test_pre_commit_hook_runs_the_console_script_on_model_files() -> None:
     assert 'rnninspect = "inspector.cli:main"' in (ROOT / "pyproject.toml").read_text()
     assert hook["entry"] == "rnninspect"
     files = re.compile(hook["files"])
-    for name in ("m.h5", "a/b.hdf5", "m.keras", "x/model.onnx"):
+    for name in ("m.h5", "a/b.hdf5", "m.keras", "x/model.onnx", "lm/model.safetensors"):
         assert files.search(name), name
-    for name in ("m.h5.txt", "model.pt", "notes.md", "onnx"):
+    for name in ("m.h5.txt", "model.pt", "notes.md", "onnx", "m.safetensors.json"):
         assert not files.search(name), name

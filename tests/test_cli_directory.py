@@ -72,6 +72,16 @@ def test_a_keras_archive_and_an_onnx_model_are_found_without_their_extension(
     assert found == ({"archive", "graph"} if onnx else {"archive"})
 
 
+def test_a_safetensors_state_dict_is_found_by_its_extension(tmp_path: Path) -> None:
+    source = sorted((FIXTURES / "onnx").glob("*.safetensors"))[0]
+    shutil.copy(source, tmp_path / source.name)
+    (tmp_path / "notes.json").write_text("{}")
+    assert [path.name for path in model_files(tmp_path)] == [source.name]
+    result = run(str(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [report["format"] for report in json.loads(result.stdout)] == ["safetensors"]
+
+
 def test_summary_rows_totals_and_exit_2_for_the_unreadable(folder: Path) -> None:
     result = run(str(folder), "--format", "markdown")
     assert result.exit_code == 2
