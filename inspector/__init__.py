@@ -2,16 +2,30 @@
 
 The library entry point: `inspect_file(path)` reads a model (detect, then the one reader of its
 format) and analyses it into a frozen `Report`; `report.to_dict()` is the JSON contract.
+
+Importing the package loads nothing else: the readers and the analysis load on first use, so
+the command line's entry point (`inspector.entry`) starts guarding Ctrl-C before any of them.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from inspector.formats import read_model
-from inspector.report.analysis import Report, analyse
+if TYPE_CHECKING:
+    from inspector.report.analysis import Report
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Report", "__version__", "inspect_file"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Report":
+        from inspector.report.analysis import Report
+
+        return Report
+    raise AttributeError(f"module 'inspector' has no attribute '{name}'")
 
 
 def inspect_file(path: str | Path, reader: str | None = None) -> Report:
@@ -19,6 +33,9 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
 
     Raises an `inspector.errors.InspectorError` subclass for a missing, unreadable or damaged
     file (the CLI turns it into one line and exit code 2)."""
+    from inspector.formats import read_model
+    from inspector.report.analysis import analyse
+
     model = read_model(Path(path), reader)
     try:
         file_bytes: int | None = Path(path).stat().st_size  # for --max-file-size

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from inspector import __version__
 from inspector.errors import InspectorError, UsageError
+from inspector.formats import READERS
 
 if TYPE_CHECKING:
     from inspector.compare.result import Tolerance
@@ -37,22 +38,38 @@ EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 # nothing): float32 exports keep values bit-for-bit or within a few units in the last place.
 DEFAULT_ATOL, DEFAULT_RTOL = 1e-6, 1e-5
 PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
+ERASE_LINE = "\r\x1b[K"  # back to the line's start, then clear it
 
 
 class _DefaultToInspect(TyperGroup):
     """`rnninspect model.h5` means `rnninspect inspect model.h5`."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        top_level = {"--help", "-h", "--version"}
+        top_level = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
         if args and args[0] not in self.commands and args[0] not in top_level:
             args.insert(0, "inspect")
         return super().parse_args(ctx, args)
 
 
+class _Usage(TyperCommand):
+    """Usage lines as the README writes them: `MODEL|DIR ...` for an argument that takes many,
+    `MODEL` for one (typer writes `{MODEL|DIR}` and `{MODEL}`)."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        pieces = []
+        for piece in super().collect_usage_pieces(ctx):
+            for param in self.get_params(ctx):
+                if isinstance(param, TyperArgument) and param.metavar:
+                    many = " ..." if param.nargs == -1 else ""
+                    piece = piece.replace(f"{{{param.metavar}}}", param.metavar + many)
+            pieces.append(piece)
+        return pieces
+
+
 app = typer.Typer(
     cls=_DefaultToInspect,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -137,7 +154,8 @@ _ReaderOption = Annotated[
     str | None,
     typer.Option(
         "--reader",
-        help="Skip detection and use this reader: hdf5, pytorch, keras-zip, safetensors or onnx.",
+        metavar="|".join(entry.name for entry in READERS),
+        help="Skip format detection and read the file with this reader.",
         show_default=False,
     ),
 ]
@@ -154,7 +172,7 @@ _TimeoutOption = Annotated[
 ]
 
 
-@app.command("inspect")
+@app.command("inspect", cls=_Usage)
 def inspect_command(
     models: Annotated[
         list[Path],
@@ -398,18 +416,22 @@ def _inspect_all(
     from inspector.render import progress_line
 
     outcomes = []
-    for done, target in enumerate(targets):
-        if not isinstance(target, Path):
-            outcomes.append(target)
-            continue
-        started(str(target))
-        outcomes.append(_inspect_one(target, reader))
+    width = (_width(sys.stderr) or 80) - 1  # a line that wrapped could not be erased
+    try:
+        for done, target in enumerate(targets):
+            if not isinstance(target, Path):
+                outcomes.append(target)
+                continue
+            if progress:  # the file about to be read, and how far the scan has come
+                line = progress_line(done, len(targets), str(target), width)
+                sys.stderr.write(ERASE_LINE + line)
+                sys.stderr.flush()
+            started(str(target))
+            outcomes.append(_inspect_one(target, reader))
+    finally:  # also on Ctrl-C: the bar never stays behind
         if progress:
-            sys.stderr.write("\r\x1b[K" + progress_line(done + 1, len(targets), target.name))
+            sys.stderr.write(ERASE_LINE)
             sys.stderr.flush()
-    if progress:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
     for outcome in outcomes:
         if outcome.error is not None:
             _error(outcome.error)
@@ -503,10 +525,38 @@ def _emit(text: str | None, output: Path | None, style: Style | None = None) -> 
         raise UsageError(f"--output {output}: cannot write ({error.strerror or error})") from None
 
 
+# ------------------------------------------------------------------------------ help
+
+
+@app.command("help", cls=_Usage)
+def help_command(
+    ctx: typer.Context,
+    command: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="COMMAND", help="inspect, formula, explain or compare.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Show the help of rnninspect, or of one command (same as COMMAND --help)."""
+    parent = ctx.parent or ctx
+    group = parent.command
+    if command is None:
+        typer.echo(group.get_help(parent))
+        return
+    found = group.get_command(parent, command) if isinstance(group, TyperGroup) else None
+    if found is None:
+        names = ", ".join(n for n in getattr(group, "commands", {}) if n != "help")
+        _error(f"no command '{command}': expected one of {names}")
+        raise typer.Exit(EXIT_UNREADABLE)
+    with typer.Context(found, info_name=command, parent=parent) as sub:
+        typer.echo(found.get_help(sub))
+
+
 # ------------------------------------------------------------------------------ formula
 
 
-@app.command("formula")
+@app.command("formula", cls=_Usage)
 def formula_command(
     cell: Annotated[
         str,
@@ -577,7 +627,7 @@ def formula_command(
 # ------------------------------------------------------------------------------ explain
 
 
-@app.command("explain")
+@app.command("explain", cls=_Usage)
 def explain_command(
     model: Annotated[
         Path, typer.Argument(metavar="MODEL", help="A model file.", show_default=False)
@@ -630,7 +680,7 @@ def _explain(
 # ------------------------------------------------------------------------------ compare
 
 
-@app.command("compare")
+@app.command("compare", cls=_Usage)
 def compare_command(
     source: Annotated[
         Path,

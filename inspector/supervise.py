@@ -54,6 +54,9 @@ def run_bounded(work: Callable[[Started], int], seconds: float) -> int:
         return _wait(pid, read_fd, seconds)
     except KeyboardInterrupt:
         _kill(pid)
+        if sys.stderr.isatty():  # the child may have been killed mid-way through a progress bar
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
         raise
     finally:
         os.close(read_fd)

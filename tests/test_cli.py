@@ -149,7 +149,7 @@ def test_pre_commit_hook_runs_the_console_script_on_model_files() -> None:
     )
     assert hook["id"] == "rnninspect"
     assert hook["language"] == "python"
-    assert 'rnninspect = "inspector.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'rnninspect = "inspector.entry:main"' in (ROOT / "pyproject.toml").read_text()
     assert hook["entry"] == "rnninspect"
     files = re.compile(hook["files"])
     for name in ("m.h5", "a/b.hdf5", "m.keras", "x/model.onnx", "lm/model.safetensors"):

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries, run_main
+from inspector import cli
 from inspector.cli import app
 from inspector.discover import is_candidate, model_files
 
@@ -161,7 +162,39 @@ def test_progress_bar_on_a_terminal_only_for_many_files(
     shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", few / "one.h5")
     progress = run_main([str(many)], stderr_tty=True)
     assert progress.code == 0, progress.stderr
-    assert "3/3" in progress.stderr
-    assert progress.stderr.endswith("\r\x1b[K")  # the bar is wiped once the scan is done
+    frames = progress.stderr.split("\r\x1b[K")
+    assert frames[0] == "" and frames[-1] == ""  # the bar is wiped once the scan is done
+    for index, frame in enumerate(frames[1:-1]):  # before each file: count, percent, its name
+        assert f"] {index}/3 {100 * index // 3:3d}% " in frame
+        assert frame.endswith(f"/m{index:02}.h5")  # the path, cut from the left to fit
     assert run_main([str(few)], stderr_tty=True).stderr == ""
     assert run_main([str(many)]).stderr == ""  # not on a pipe
+
+
+def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("inspector.cli.PROGRESS_MIN_FILES", 3)
+    for index in range(3):
+        shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", tmp_path / f"m{index:02}.h5")
+    real = cli._inspect_one
+    seen: list[Path] = []
+
+    def interrupted(path: Path, reader: str | None) -> object:
+        seen.append(path)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(path, reader)
+
+    monkeypatch.setattr(cli, "_inspect_one", interrupted)
+    result = run_main([str(tmp_path)], stderr_tty=True)
+    assert result.code == 130
+    assert result.stderr.endswith("\r\x1b[K") and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_progress_line_never_wraps() -> None:
+    from inspector.render.text import progress_line
+
+    long_name = "/deep/" * 40 + "model.h5"
+    line = progress_line(7, 40, long_name, 60)
+    assert len(line) <= 60
+    assert line.endswith("model.h5") and " 7/40  17% ..." in line

@@ -90,6 +90,13 @@ def shape(dims: Sequence[int]) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def progress_line(done: int, total: int, label: str, width: int = 24) -> str:
-    filled = round(width * done / total) if total else width
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}"
+def progress_line(done: int, total: int, label: str, columns: int = 80, bar: int = 24) -> str:
+    """`[######..........] 10/40  25% models/lstm.h5`: the bar, the count, the percentage and the
+    file being read, cut from the left to fit `columns` so the line never wraps."""
+    filled = round(bar * done / total) if total else bar
+    percent = 100 * done // total if total else 100
+    head = f"[{'#' * filled}{'.' * (bar - filled)}] {done}/{total} {percent:3d}% "
+    room = max(columns - len(head), 4)
+    if len(label) > room:
+        label = "..." + label[-(room - 3) :]
+    return head + label

@@ -1,0 +1,91 @@
+"""The command line's edges (issue 13): shell completion, `rnninspect help`, usage lines as the
+README writes them, and Ctrl-C during start-up."""
+
+from __future__ import annotations
+
+import builtins
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ROOT
+from inspector.cli import app
+from inspector.formats import READERS
+
+runner = CliRunner()
+
+
+def run(*args: str, **env: str):
+    return runner.invoke(app, list(args), prog_name="rnninspect", env=env or None)
+
+
+def test_show_completion_prints_a_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Typer detects the shell from the parent processes; a test names it.
+    monkeypatch.setattr("typer.completion._get_shell_name", lambda: "bash")
+    result = run("--show-completion")
+    assert result.exit_code == 0, result.output
+    assert "_RNNINSPECT_COMPLETE" in result.stdout
+    assert "--install-completion" in run("--help").stdout
+
+
+def test_help_command_shows_the_same_help_as_the_option() -> None:
+    assert run("help").stdout == run("--help").stdout
+    for command in ("inspect", "formula", "explain", "compare"):
+        assert run("help", command).stdout == run(command, "--help").stdout
+    unknown = run("help", "nope")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip().splitlines() == [
+        "rnninspect: error: no command 'nope': expected one of inspect, formula, explain, compare"
+    ]
+
+
+def test_usage_lines_match_the_readme() -> None:
+    assert run("inspect", "--help").stdout.startswith(
+        "Usage: rnninspect inspect [OPTIONS] MODEL|DIR ...\n"
+    )
+    assert run("explain", "--help").stdout.startswith("Usage: rnninspect explain [OPTIONS] MODEL\n")
+    readme = (ROOT / "README.md").read_text()
+    assert "rnninspect MODEL|DIR [MODEL|DIR ...] [options]" in readme
+
+
+def test_reader_option_lists_its_choices() -> None:
+    text = run("inspect", "--help").stdout
+    assert "<str>" not in text
+    assert "--reader " + "|".join(entry.name for entry in READERS) in text
+
+
+def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The interrupt arrives inside an import of the CLI's modules (typer, the readers)."""
+    from inspector import entry
+
+    monkeypatch.delitem(sys.modules, "inspector.cli")
+    real_import = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kwargs: object) -> object:
+        if name == "inspector.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    assert done.value.code == 130
+    assert capsys.readouterr().err == ""
+
+
+def test_the_entry_point_guards_before_anything_loads() -> None:
+    """`import inspector` and `inspector.entry` load no module of rnninspect or of a library, so
+    the console script's guard is in place before any import that can take time."""
+    code = (
+        "import sys; import inspector.entry; "
+        "print(sorted(m for m in sys.modules if m.startswith(('inspector.', 'typer', 'h5py', "
+        "'onnx', 'numpy', 'tabulate')) and m != 'inspector.entry'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
