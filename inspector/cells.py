@@ -24,9 +24,13 @@ class Convention(Enum):
 
 @dataclass(frozen=True)
 class CellSpec:
+    """`pointwise`: element-wise operations per unit per time step and direction besides the
+    bias adds, as each convention's equations write the step (see `inspector.compute`)."""
+
     kind: CellKind
     gates: int
     gate_order: Mapping[Convention, tuple[str, ...]]
+    pointwise: Mapping[Convention, int]
 
 
 CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
@@ -35,6 +39,8 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
             CellKind.SIMPLE_RNN,
             1,
             {Convention.KERAS: ("h",), Convention.ONNX: ("h",), Convention.PYTORCH: ("h",)},
+            # x·W + h·U, the activation
+            {Convention.KERAS: 2, Convention.ONNX: 2, Convention.PYTORCH: 2},
         ),
         # Keras: keras/src/layers/rnn/lstm.py splits kernel as i, f, c, o.
         # ONNX: operator spec, "W[iofc]". PyTorch: nn.LSTM docs, W_ii|W_if|W_ig|W_io.
@@ -46,6 +52,8 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
                 Convention.ONNX: ("i", "o", "f", "c"),
                 Convention.PYTORCH: ("i", "f", "g", "o"),
             },
+            # 4 sums x·W + h·U, 4 activations, c = f·c + i·g (3), h = o·tanh(c) (2)
+            {Convention.KERAS: 13, Convention.ONNX: 13, Convention.PYTORCH: 13},
         ),
         # Keras: z, r, h; ONNX: "W[zrh]"; PyTorch: W_ir|W_iz|W_in.
         CellKind.GRU: CellSpec(
@@ -56,11 +64,17 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
                 Convention.ONNX: ("z", "r", "h"),
                 Convention.PYTORCH: ("r", "z", "n"),
             },
+            # z, r: a sum and a sigmoid each (4); the candidate: r times its recurrent part, a sum,
+            # tanh (3); the blend: Keras `z·h + (1 - z)·hh` and ONNX `(1 - z)·h~ + z·H` take 4
+            # (keras/src/layers/rnn/gru.py, ONNX GRU spec), PyTorch `n + z·(h - n)` 3
+            # (aten/src/ATen/native/RNN.cpp, GRUCell).
+            {Convention.KERAS: 11, Convention.ONNX: 11, Convention.PYTORCH: 10},
         ),
         CellKind.CONV_LSTM: CellSpec(
             CellKind.CONV_LSTM,
             4,
             {Convention.KERAS: ("i", "f", "c", "o")},
+            {Convention.KERAS: 13},  # as LSTM, at every output position
         ),
     }
 )
@@ -139,6 +153,12 @@ def cell_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ...]
         return cell.gate_order
     orders = CELLS[cell.kind].gate_order
     return orders.get(convention, orders[Convention.KERAS])
+
+
+def pointwise_ops(kind: CellKind, convention: Convention) -> int:
+    """Element-wise operations per unit per step and direction, bias adds excluded."""
+    table = CELLS[kind].pointwise
+    return table.get(convention, table[Convention.KERAS])
 
 
 def bias_vectors(convention: BiasConvention) -> int:

@@ -248,6 +248,26 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_macs: Annotated[
+        str | None,
+        typer.Option(
+            "--max-macs",
+            metavar="N",
+            help="Fail if a time step takes more multiply-accumulates (every recurrent layer's "
+            "step plus every other layer once), e.g. 2M.",
+            show_default=False,
+        ),
+    ] = None,
+    seq_len: Annotated[
+        int | None,
+        typer.Option(
+            "--seq-len",
+            metavar="T",
+            min=1,
+            help="Time steps per sequence: adds the MACs for a whole sequence (T per step).",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
@@ -274,13 +294,22 @@ def inspect_command(
                 "--max-size": max_size,
                 "--max-file-size": max_file_size,
                 "--max-layer-params": max_layer_params,
+                "--max-macs": max_macs,
             },
             strict,
         )
         view = _view(all_layers, weighted_only, recurrent_only)
     _bounded(
         lambda started: _inspection(
-            models, output_format, output, reader, view, budget, quiet=quiet, started=started
+            models,
+            output_format,
+            output,
+            reader,
+            view,
+            budget,
+            quiet=quiet,
+            started=started,
+            seq_len=seq_len,
         ),
         timeout,
     )
@@ -312,6 +341,7 @@ def _inspection(
     *,
     quiet: bool,
     started: Started,
+    seq_len: int | None = None,
 ) -> None:
     from inspector.render import check_messages, gate_messages
     from inspector.report.gates import gated
@@ -319,7 +349,9 @@ def _inspection(
     targets, scanned = _targets(models)
     files = [target for target in targets if isinstance(target, Path)]
     outcomes = [
-        replace(outcome, report=gated(outcome.report, budget)) if outcome.report else outcome
+        replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
+        if outcome.report
+        else outcome
         for outcome in _inspect_all(
             targets, reader, progress=scanned and _wants_progress(len(files)), started=started
         )

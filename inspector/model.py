@@ -98,6 +98,20 @@ class SharedTensor:
     owner: str  # the name of the row (layer) the tensor is attributed to
 
 
+# One dimension of a signature or output shape: a size, a symbolic name ("batch", "seq"), or
+# None where the file leaves it open.
+Dim = int | str | None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output: name, shape (batch axis included) and element type."""
+
+    name: str
+    shape: tuple[Dim, ...] | None  # None: the file does not give the rank
+    dtype: str | None
+
+
 @dataclass(frozen=True)
 class Layer:
     """A layer (Keras) or weighted node (ONNX) with the tensors it owns.
@@ -112,6 +126,8 @@ class Layer:
     tensors: tuple[Tensor, ...]
     trainable: bool | None = None
     shared: tuple[SharedTensor, ...] = ()
+    # The (first) output's shape, batch axis included, where the configuration determines it.
+    output_shape: tuple[Dim, ...] | None = None
 
     @property
     def params(self) -> int:
@@ -231,3 +247,7 @@ class Model:
     extra_tensors: tuple[Tensor, ...] = field(default=())  # counted in totals, owned by no layer
     excluded: tuple[Excluded, ...] = ()
     details: tuple[Detail, ...] = ()
+    # The model's signature where the file states it (ONNX graph inputs/outputs, Keras
+    # InputLayer shapes); empty where it does not.
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from inspector.compute import Compute, compute
 from inspector.formula import Derivation, derive
 from inspector.model import (
     BiasConvention,
@@ -54,6 +55,12 @@ class Report:
     checks: tuple[RecurrentCheck, ...]
     totals: Totals
     gates: tuple[GateResult, ...] = ()  # the limits a run set, once evaluated (report.gates)
+    seq_len: int | None = None  # time steps for the per-sequence compute total (--seq-len)
+
+    @property
+    def compute(self) -> Compute:
+        """MACs, element-wise work and state per time step (inspector.compute)."""
+        return compute(self.model, self.seq_len)
 
     @property
     def gates_failed(self) -> bool:

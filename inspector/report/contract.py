@@ -13,7 +13,13 @@ file's size on disk) and "gates" (each limit the run set: the measured value and
 passed; an empty list without limits) at the top level. "shared_with" on
 every layer and recurrent layer (the rows holding stored tensors this one also reads; its
 "params" in "layers" leave them out, so the rows sum to "total_params") and on every recurrent
-tensor (the holding row, or null).
+tensor (the holding row, or null). Compute and signature (inspector.compute): "compute" at the
+top level (MACs per time step, element-wise work, state, the per-sequence total for --seq-len,
+each dense/convolution/embedding layer's MACs) and "signature" (the inputs and outputs: name,
+shape with symbolic dims as strings, dtype); per layer "output_shape"; per recurrent layer
+"macs_per_step", "macs_per_position", "elementwise_per_step", "activations_per_step", "state"
+(streams h/c per direction in floats), "state_floats", "state_bytes", "state_dtype" and
+"compute_reason".
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from inspector.cells import Convention, cell_gate_order, convention_of
-from inspector.model import Check, Model, RecurrentLayer
+from inspector.compute import Compute, RecurrentCompute
+from inspector.model import Check, Dim, Model, RecurrentLayer, TensorSpec
 from inspector.report.verdicts import GateResult
 
 
@@ -62,6 +69,8 @@ class Report(Protocol):
     def checks(self) -> tuple[_Check, ...]: ...
     @property
     def gates(self) -> tuple[GateResult, ...]: ...
+    @property
+    def compute(self) -> Compute: ...
 
 
 def report_to_dict(report: Report) -> dict[str, object]:
@@ -74,6 +83,8 @@ def report_to_dict(report: Report) -> dict[str, object]:
             "share_of_file": round(model.optimizer.share_of_file, 6),
         }
     convention = convention_of(model.format)
+    figures = report.compute
+    per_layer = {item.layer: item for item in figures.recurrent}
     return {
         "file": model.path,
         "format": model.format.value,
@@ -89,10 +100,14 @@ def report_to_dict(report: Report) -> dict[str, object]:
                 "params": layer.params,
                 "trainable": layer.trainable,
                 "shared_with": list(layer.shared_with),
+                "output_shape": _shape(layer.output_shape),
             }
             for layer in model.layers
         ],
-        "recurrent_layers": [_recurrent(check, convention) for check in report.checks],
+        "recurrent_layers": [
+            {**_recurrent(check, convention), **_recurrent_compute(per_layer[check.layer.name])}
+            for check in report.checks
+        ],
         "warnings": list(model.warnings),
         "optimizer": optimizer,
         "excluded": [
@@ -106,6 +121,65 @@ def report_to_dict(report: Report) -> dict[str, object]:
         "details": {detail.key: detail.value for detail in model.details},
         "file_bytes": report.totals.file_bytes,
         "gates": [_gate(gate) for gate in report.gates],
+        "compute": _compute(figures),
+        "signature": {
+            "inputs": [_spec(spec) for spec in model.inputs],
+            "outputs": [_spec(spec) for spec in model.outputs],
+        },
+    }
+
+
+def _shape(shape: tuple[Dim, ...] | None) -> list[Dim] | None:
+    return None if shape is None else list(shape)
+
+
+def _spec(spec: TensorSpec) -> dict[str, object]:
+    return {"name": spec.name, "shape": _shape(spec.shape), "dtype": spec.dtype}
+
+
+def _compute(figures: Compute) -> dict[str, object]:
+    return {
+        "macs_per_step": figures.macs_per_step,
+        "recurrent_macs_per_step": figures.recurrent_macs_per_step,
+        "layer_macs": figures.layer_macs,
+        "complete": figures.complete,
+        "elementwise_per_step": figures.elementwise_per_step,
+        "state_floats": figures.state_floats,
+        "state_bytes": figures.state_bytes,
+        "seq_len": figures.seq_len,
+        "macs_per_sequence": figures.macs_per_sequence,
+        "layers": [
+            {
+                "name": item.layer,
+                "type": item.type,
+                "kind": item.kind,
+                "macs_per_position": item.macs_per_position,
+                "positions": item.positions,
+                "macs": item.macs,
+            }
+            for item in figures.layers
+        ],
+    }
+
+
+def _recurrent_compute(item: RecurrentCompute) -> dict[str, object]:
+    return {
+        "macs_per_step": item.macs_per_step,
+        "macs_per_position": item.macs_per_position,
+        "elementwise_per_step": item.elementwise_per_step,
+        "activations_per_step": item.activations_per_step,
+        "state": [
+            {
+                "name": stream.name,
+                "direction": stream.direction.value if stream.direction else None,
+                "floats": stream.floats,
+            }
+            for stream in item.state
+        ],
+        "state_floats": item.state_floats,
+        "state_bytes": item.state_bytes,
+        "state_dtype": item.state_dtype,
+        "compute_reason": item.reason,
     }
 
 

@@ -1,6 +1,6 @@
 """Budgets a report must meet before a model ships: the CI gates behind `--max-params`,
-`--max-size`, `--max-file-size`, `--max-layer-params` and `--strict`. Evaluation only; `render`
-words the result.
+`--max-size`, `--max-file-size`, `--max-layer-params`, `--max-macs` and `--strict`.
+Evaluation only; `render` words the result.
 
 Every gate is one entry of `GATES`: the option that sets it, the unit it counts, what it
 measures of a report. A new limit (say `--max-macs`) is one more entry here plus its option in
@@ -42,6 +42,10 @@ def _file_bytes(report: Report) -> Sequence[Over]:
     return [] if size is None else [Over(None, size)]
 
 
+def _macs_per_step(report: Report) -> Sequence[Over]:
+    return [Over(None, report.compute.macs_per_step)]
+
+
 def _layer_params(report: Report) -> Sequence[Over]:
     return [Over(layer.name, layer.params) for layer in report.model.layers]
 
@@ -67,6 +71,7 @@ GATES: tuple[Gate, ...] = (
     Gate("--max-size", Unit.BYTES, "the weights take", _weights_bytes),
     Gate("--max-file-size", Unit.BYTES, "the file takes", _file_bytes),
     Gate("--max-layer-params", Unit.PARAMS, "the largest layer has", _layer_params),
+    Gate("--max-macs", Unit.MACS, "a time step takes", _macs_per_step),
     # `--strict` allows no recurrent layer whose check is not ok (the CLI sets the limit to 0).
     Gate("--strict", Unit.LAYERS, "checks not ok:", _checks_not_ok, summed=True),
 )

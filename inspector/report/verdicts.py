@@ -16,6 +16,7 @@ class Unit(Enum):
     PARAMS = "params"
     BYTES = "bytes"
     LAYERS = "layers"  # recurrent layers whose check is not ok (--strict)
+    MACS = "MACs"  # multiply-accumulates per time step (--max-macs)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ def _read_archive(path: Path, archive: zipfile.ZipFile) -> Model:
         producer=f"keras {version}" if isinstance(version, str) else None,
         layers=built.layers,
         recurrent_layers=built.recurrent_layers,
+        inputs=built.inputs,
+        outputs=built.outputs,
         trainable_known=True,
         optimizer=optimizer,
         warnings=tuple(warnings) + built.warnings,

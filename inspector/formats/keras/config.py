@@ -41,6 +41,7 @@ class KerasLayer:
     trainable: bool
     input_width: int | None
     inner: tuple[KerasLayer, ...] = ()  # layers of a nested model
+    output_shape: Shape | None = None  # where the configuration determines it
 
     @property
     def is_model(self) -> bool:
@@ -52,6 +53,8 @@ class KerasModelConfig:
     class_name: str
     name: str
     layers: tuple[KerasLayer, ...]
+    input_names: tuple[str, ...] = ()  # a functional model's `input_layers`, in order
+    output_names: tuple[str, ...] = ()  # its `output_layers`
 
     def walk(self) -> Iterator[KerasLayer]:
         """Every layer, nested models' layers right after the model that holds them."""
@@ -316,7 +319,25 @@ def parse_model_config(document: object) -> KerasModelConfig:
     if class_name is None:
         raise CorruptModelError("model_config has no 'class_name': not a Keras model config")
     name, layers = _parse_container(top, path="", trainable=True, outer_width=None, depth=0)
-    return KerasModelConfig(class_name=class_name, name=name, layers=layers)
+    body = as_mapping(top.get("config"))
+    return KerasModelConfig(
+        class_name=class_name,
+        name=name,
+        layers=layers,
+        input_names=_endpoint_names(body.get("input_layers")),
+        output_names=_endpoint_names(body.get("output_layers")),
+    )
+
+
+def _endpoint_names(value: object) -> tuple[str, ...]:
+    """`[["in_a", 0, 0], ["in_b", 0, 0]]` or one `["dense", 0, 0]` -> the layer names."""
+    if not isinstance(value, list) or not value:
+        return ()
+    if isinstance(value[0], str):
+        return (value[0],)
+    return tuple(
+        item[0] for item in value if isinstance(item, list) and item and isinstance(item[0], str)
+    )
 
 
 def _layer_entries(container: JSON) -> list[JSON]:
@@ -406,6 +427,7 @@ def _parse_container(
                 trainable=layer_trainable,
                 input_width=input_width,
                 inner=inner,
+                output_shape=out_shape,
             )
         )
     return name, tuple(layers)

@@ -126,6 +126,8 @@ def _model(
         producer=_producer(handle),
         layers=built.layers,
         recurrent_layers=built.recurrent_layers,
+        inputs=built.inputs,
+        outputs=built.outputs,
         trainable_known=file_format is FileFormat.KERAS_H5,
         optimizer=optimizer_state(handle, optimizer_group, path) if optimizer_group else None,
         warnings=tuple(warnings),

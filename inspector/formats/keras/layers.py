@@ -22,6 +22,7 @@ from inspector.formats.keras.config import (
     units_of,
     walk_layers,
 )
+from inspector.formats.keras.shapes import declared_shape
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -32,6 +33,7 @@ from inspector.model import (
     RecurrentTensor,
     Tensor,
     TensorRole,
+    TensorSpec,
     WidthSource,
 )
 
@@ -85,6 +87,8 @@ class KerasBuild:
     layers: tuple[Layer, ...]
     recurrent_layers: tuple[RecurrentLayer, ...]
     warnings: tuple[str, ...]
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
 
 
 def build(config: KerasModelConfig, groups: Mapping[str, Sequence[Tensor]]) -> KerasBuild:
@@ -109,13 +113,54 @@ def build(config: KerasModelConfig, groups: Mapping[str, Sequence[Tensor]]) -> K
             if _expects_weights(layer):
                 warnings.append(f"layer '{layer.name}' has no stored weights in the file")
         tensors = with_trainable(stored, layer)
-        layers.append(Layer(layer.name, layer.class_name, tensors, trainable=layer.trainable))
+        layers.append(
+            Layer(
+                layer.name,
+                layer.class_name,
+                tensors,
+                trainable=layer.trainable,
+                output_shape=layer.output_shape,
+            )
+        )
         recurrent.extend(_recurrent_in(layer, tensors, warnings))
     for name, stored in groups.items():
         if name not in seen and stored:
             warnings.append(f"weights group '{name}' is not in the model config; listed as is")
             layers.append(Layer(name, "?", tuple(stored), trainable=None))
-    return KerasBuild(tuple(layers), tuple(recurrent), tuple(warnings))
+    inputs, outputs = signature(config)
+    return KerasBuild(tuple(layers), tuple(recurrent), tuple(warnings), inputs, outputs)
+
+
+def signature(config: KerasModelConfig) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The model's inputs (its InputLayers, or the shape a Sequential's first layer declares)
+    and outputs (`output_layers`, or a Sequential's last layer) with the shapes the
+    configuration gives and the dtypes the layers declare (a DTypePolicy's compute dtype)."""
+    by_name = {layer.name: layer for layer in config.layers}
+    if config.input_names:
+        starts = [by_name[name] for name in config.input_names if name in by_name]
+    else:
+        starts = [layer for layer in config.layers if layer.class_name == "InputLayer"]
+        if not starts and config.layers and declared_shape(config.layers[0].config):
+            first = config.layers[0]
+            starts = [replace(first, output_shape=declared_shape(first.config))]
+    if config.output_names:
+        ends = [by_name[name] for name in config.output_names if name in by_name]
+    else:
+        ends = [config.layers[-1]] if config.layers else []
+    return (
+        tuple(TensorSpec(layer.name, layer.output_shape, _dtype(layer.config)) for layer in starts),
+        tuple(TensorSpec(layer.name, layer.output_shape, _dtype(layer.config)) for layer in ends),
+    )
+
+
+def _dtype(config: JSON) -> str | None:
+    """`"float32"`, or a DTypePolicy `{"config": {"name": "mixed_float16"}}` -> float16."""
+    value = config.get("dtype")
+    if isinstance(value, Mapping):
+        value = as_mapping(value.get("config")).get("name")
+    if not isinstance(value, str):
+        return None
+    return value.removeprefix("mixed_")
 
 
 def _expects_weights(layer: KerasLayer) -> bool:

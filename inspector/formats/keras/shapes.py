@@ -14,6 +14,7 @@ determine the shape.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from inspector.cells import KERAS_RECURRENT
@@ -110,18 +111,22 @@ def channels_first_width(class_name: str, config: JSON, input_shape: Shape | Non
 
 
 def output_shape(class_name: str, config: JSON, input_shape: Shape | None) -> Shape | None:
-    """The (first) output shape of a layer, for InputLayer, shape-keeping layers, ConvLSTM
-    and Bidirectional ConvLSTM; None otherwise."""
+    """The (first) output shape of a layer, as Keras's `compute_output_shape` gives it, for
+    InputLayer, shape-keeping layers, Dense, Embedding, Flatten, Reshape, convolutions,
+    recurrent layers (Bidirectional and TimeDistributed around them too) and ConvLSTM; None
+    otherwise."""
     if class_name == "InputLayer":
         return declared_shape(config) or input_shape
     if input_shape is None:
         return None
     if class_name in _SAME_SHAPE:
         return input_shape
+    if class_name == "TimeDistributed":
+        return _time_distributed(config, input_shape)
     inner_class, inner_config = _inner(class_name, config)
     rank = _conv_rank(inner_class)
     if not rank:
-        return None
+        return _plain_output(class_name, config, input_shape)
     single = _conv_lstm_output(rank, inner_config, input_shape)
     if single is None or class_name != "Bidirectional":
         return single
@@ -175,3 +180,72 @@ def _conv_length(
     else:
         return None
     return (length + stride - 1) // stride if length > 0 else None
+
+
+_CONVOLUTIONS = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3, "Convolution1D": 1, "Convolution2D": 2}
+
+
+def _plain_output(class_name: str, config: JSON, input_shape: Shape) -> Shape | None:
+    """Dense (keras/src/layers/core/dense.py), Embedding, Flatten, Reshape, Conv1D-3D
+    channels_last (keras/src/ops/operation_utils.py), SimpleRNN/LSTM/GRU and a Bidirectional
+    around one (keras/src/layers/rnn/rnn.py, bidirectional.py)."""
+    units = config.get("units")
+    if class_name == "Dense" and isinstance(units, int):
+        return (*input_shape[:-1], units)
+    output_dim = config.get("output_dim")
+    if class_name == "Embedding" and isinstance(output_dim, int):
+        return (*input_shape, output_dim)
+    if class_name == "Flatten":
+        body = input_shape[1:]
+        sizes = [d for d in body if d is not None]
+        return (input_shape[0], math.prod(sizes) if len(sizes) == len(body) else None)
+    if class_name == "Reshape":
+        target = as_shape(config.get("target_shape"))
+        return (input_shape[0], *target) if target is not None else None
+    if (
+        class_name in _CONVOLUTIONS
+        and config.get("data_format", "channels_last") != "channels_first"
+    ):
+        return _conv_output(_CONVOLUTIONS[class_name], config, input_shape)
+    inner_class, inner_config = _inner(class_name, config)
+    spec = KERAS_RECURRENT.get(inner_class)
+    if spec is None or spec.conv_rank or len(input_shape) != 3:
+        return None
+    units = inner_config.get("units")
+    if not isinstance(units, int):
+        return None
+    if class_name == "Bidirectional" and config.get("merge_mode", "concat") == "concat":
+        units *= 2
+    if inner_config.get("return_sequences"):
+        return (input_shape[0], input_shape[1], units)
+    return (input_shape[0], units)
+
+
+def _conv_output(rank: int, config: JSON, input_shape: Shape) -> Shape | None:
+    if len(input_shape) != rank + 2:
+        return None
+    kernel = _per_axis(config.get("kernel_size"), rank)
+    strides = _per_axis(config.get("strides", 1), rank)
+    dilation = _per_axis(config.get("dilation_rate", 1), rank)
+    filters = config.get("filters")
+    if kernel is None or strides is None or dilation is None or not isinstance(filters, int):
+        return None
+    padding = str(config.get("padding", "valid"))
+    if padding == "causal":  # left-padded to keep the length (Conv1D)
+        padding = "same"
+    spatial = tuple(
+        _conv_length(n, k, padding, s, d)
+        for n, k, s, d in zip(input_shape[1:-1], kernel, strides, dilation, strict=True)
+    )
+    return (input_shape[0], *spatial, filters)
+
+
+def _time_distributed(config: JSON, input_shape: Shape) -> Shape | None:
+    """The wrapped layer applied to `(batch, *rest)`, the time axis put back."""
+    inner = config.get("layer")
+    inner = inner if isinstance(inner, Mapping) else {}
+    name, inner_config = inner.get("class_name"), inner.get("config")
+    if not isinstance(name, str) or not isinstance(inner_config, Mapping) or len(input_shape) < 3:
+        return None
+    single = output_shape(name, inner_config, (input_shape[0], *input_shape[2:]))
+    return None if single is None else (single[0], input_shape[1], *single[1:])

@@ -44,7 +44,7 @@ import math
 import mmap
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ from inspector.model import (
     SharedTensor,
     Tensor,
     TensorRole,
+    TensorSpec,
     WidthSource,
 )
 
@@ -224,6 +225,22 @@ def _not_onnx(path: Path, buf: mmap.mmap) -> str:
     )
 
 
+def _signature(
+    infos: Sequence[onnx_wire.ValueInfo], *, skip: frozenset[str]
+) -> tuple[TensorSpec, ...]:
+    """The graph's inputs or outputs as declared (ValueInfoProto): symbolic dims keep their
+    dim_param names, an undeclared dim is None, an undeclared type's dtype is None."""
+    return tuple(
+        TensorSpec(
+            info.name,
+            info.shape,
+            dtype_of(info.elem_type).name if info.elem_type is not None else None,
+        )
+        for info in infos
+        if info.name not in skip
+    )
+
+
 @dataclass(frozen=True)
 class _Input:
     """One weight input of a fused recurrent node."""
@@ -345,7 +362,19 @@ class _Reader:
             extra_tensors=_tensors(extras),
             excluded=tuple(excluded),
             details=tuple(details),
+            inputs=_signature(self.meta.graph.inputs, skip=self._initializer_names())
+            if self.meta.graph
+            else (),
+            outputs=_signature(self.meta.graph.outputs, skip=frozenset())
+            if self.meta.graph
+            else (),
         )
+
+    def _initializer_names(self) -> frozenset[str]:
+        """Graph inputs that an initializer also names are weights with a default (IR < 4
+        lists every initializer as an input), not the model's inputs."""
+        graph = self.meta.graph
+        return frozenset(t.name for t in graph.initializers) if graph else frozenset()
 
     # --- fused RNN / LSTM / GRU nodes ---------------------------------------------------
 

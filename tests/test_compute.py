@@ -1,0 +1,161 @@
+"""Compute and state per time step against the frameworks' own counts (fixtures/compute/
+manifest.json, written by fixtures/generate_compute.py): PyTorch's FlopCounterMode and an aten
+trace of one step of nn.LSTMCell/GRUCell/RNNCell/Linear, TensorFlow's profiler on one step of a
+Keras cell; the state tensors the cells return."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from inspector import inspect_file
+from inspector.cli import app
+from inspector.compute import Compute, compute
+from tests.conftest import FIXTURES
+
+MANIFEST = json.loads((FIXTURES / "compute" / "manifest.json").read_text())
+ENTRIES = MANIFEST["fixtures"]
+ITEMSIZE = {"float16": 2, "float32": 4, "float64": 8}
+
+
+def _figures(entry: dict) -> Compute:
+    return compute(inspect_file(FIXTURES / entry["file"]).model, seq_len=7)
+
+
+def _recurrent_truth(entry: dict) -> list[dict]:
+    return [layer for layer in entry["layers"].values() if layer["state"]]
+
+
+def _dense_truth(entry: dict) -> list[dict]:
+    return [layer for layer in entry["layers"].values() if not layer["state"]]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["file"])
+def test_matrix_macs_per_step_are_the_frameworks(entry: dict) -> None:
+    figures = _figures(entry)
+    ours = sorted(item.macs_per_step for item in figures.recurrent)
+    assert ours == sorted(layer["macs_per_step"] for layer in _recurrent_truth(entry))
+    dense = sorted(item.macs for item in figures.layers if item.kind == "matmul")
+    assert dense == sorted(layer["macs_per_step"] for layer in _dense_truth(entry))
+    total = sum(layer["macs_per_step"] for layer in entry["layers"].values())
+    assert figures.macs_per_step == total
+    assert figures.macs_per_sequence == 7 * total
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e["file"])
+def test_state_is_what_the_cell_returns(entry: dict) -> None:
+    figures = _figures(entry)
+    truth = _recurrent_truth(entry)
+    ours = sorted(
+        (item.state_floats, item.state_bytes, item.state_dtype) for item in figures.recurrent
+    )
+    expected = sorted(
+        (
+            sum(math.prod(s["shape"][1:]) for s in layer["state"]),
+            sum(math.prod(s["shape"][1:]) * ITEMSIZE[s["dtype"]] for s in layer["state"]),
+            layer["state"][0]["dtype"],
+        )
+        for layer in truth
+    )
+    assert ours == expected
+    streams = sorted(len(item.state) for item in figures.recurrent)
+    assert streams == sorted(len(layer["state"]) for layer in truth)
+
+
+NATIVE = [e for e in ENTRIES if "same_as" not in e]  # element-wise work in the file's own equations
+
+
+@pytest.mark.parametrize("entry", NATIVE, ids=lambda e: e["file"])
+def test_elementwise_work_matches_the_traced_step(entry: dict) -> None:
+    """Every element-wise op the framework ran in one step, plus the bias elements PyTorch folds
+    into addmm (TensorFlow adds them with BiasAdd, already traced)."""
+    figures = _figures(entry)
+    ours = sorted(item.elementwise_per_step for item in figures.recurrent)
+    truth = sorted(
+        sum(layer["elementwise"].values()) + layer.get("bias_elements", 0)
+        for layer in _recurrent_truth(entry)
+    )
+    assert ours == truth
+
+
+def test_manifest_covers_every_cell_kind_and_both_frameworks() -> None:
+    modules = {layer["module"] for e in ENTRIES for layer in e["layers"].values()}
+    assert {
+        "torch.nn.LSTMCell",
+        "torch.nn.GRUCell",
+        "torch.nn.RNNCell",
+        "torch.nn.Linear",
+    } <= modules
+    assert {"tf_keras.layers.SimpleRNN", "tf_keras.layers.LSTM", "tf_keras.layers.GRU"} <= modules
+    assert {"tf_keras.layers.Bidirectional", "tf_keras.layers.Dense"} <= modules
+
+
+def test_flops_are_twice_the_macs_in_the_manifest() -> None:
+    for entry in ENTRIES:
+        for layer in entry["layers"].values():
+            assert layer["matmul_flops"] == 2 * layer["macs_per_step"]
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in ENTRIES if e["file"].startswith("keras2/")][:3], ids=lambda e: e["file"]
+)
+def test_max_macs_gate_holds_at_the_measured_value(entry: dict) -> None:
+    total = sum(layer["macs_per_step"] for layer in entry["layers"].values())
+    path = str(FIXTURES / entry["file"])
+    runner = CliRunner()
+    at_limit = runner.invoke(app, [path, "--max-macs", str(total), "-f", "json"])
+    assert at_limit.exit_code == 0, at_limit.output
+    gate = json.loads(at_limit.stdout)["gates"][0]
+    assert (gate["limit"], gate["unit"], gate["measured"]) == ("--max-macs", "MACs", total)
+    over = runner.invoke(app, [path, "--max-macs", str(total - 1)])
+    assert over.exit_code == 1
+    assert "--max-macs" in over.output
+
+
+def test_seq_len_scales_compute_but_not_parameters() -> None:
+    path = str(FIXTURES / "keras2" / "lstm_u16_d8.h5")
+    runner = CliRunner()
+    runs = [
+        json.loads(runner.invoke(app, [path, "-f", "json", "--seq-len", str(t)]).stdout)
+        for t in (1, 50)
+    ]
+    assert runs[0]["total_params"] == runs[1]["total_params"]
+    assert runs[1]["compute"]["macs_per_sequence"] == 50 * runs[0]["compute"]["macs_per_sequence"]
+    assert runs[1]["compute"]["seq_len"] == 50
+
+
+ONNX_FILES = sorted(p for p in FIXTURES.glob("*/*.onnx") if p.stat().st_size < 2_000_000)
+
+
+def _onnx_specs(infos: object, skip: set[str]) -> list[dict]:
+    import onnx
+
+    specs = []
+    for info in infos:  # type: ignore[attr-defined]
+        if info.name in skip:
+            continue
+        tensor = info.type.tensor_type
+        shape = None
+        if tensor.HasField("shape"):
+            shape = [
+                d.dim_value if d.HasField("dim_value") else d.dim_param or None
+                for d in tensor.shape.dim
+            ]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+        specs.append({"name": info.name, "shape": shape, "dtype": dtype})
+    return specs
+
+
+@pytest.mark.parametrize("path", ONNX_FILES, ids=lambda p: p.name)
+def test_onnx_signature_is_the_graphs(path) -> None:  # type: ignore[no-untyped-def]
+    """Inputs and outputs as the onnx package reads them (initializers are not inputs)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    skip = {t.name for t in graph.initializer}
+    signature = inspect_file(path).to_dict()["signature"]
+    assert signature["inputs"] == _onnx_specs(graph.input, skip)
+    assert signature["outputs"] == _onnx_specs(graph.output, set())
