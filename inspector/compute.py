@@ -249,7 +249,7 @@ def recurrent_compute(
             reason = "units unknown: neither the configuration nor a recurrent kernel gives them"
             return RecurrentCompute(layer.name, None, 0, (), 0, None, dtype, itemsize, reason)
         u, g = cell.units, gate_count(cell.kind)
-        p = _projection(layer, u)
+        p = cell.projection or _projection(layer, u)
         r = p if p is not None else u
         k = math.prod(cell.kernel_size) if cell.kernel_size else 1
         if layer.input_dim is None:
