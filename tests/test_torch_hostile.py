@@ -124,6 +124,16 @@ def _shared_bomb(levels: int) -> bytes:
     return out + b"."
 
 
+def _unknown_zip_version(path: Path) -> None:
+    """Found by the mutation suite: a central-directory entry claiming zip version 21.5 makes
+    zipfile raise NotImplementedError."""
+    _zip(path, _state_dict(("w", WEIGHT)), {"0": FLOATS})
+    data = bytearray(path.read_bytes())
+    central = data.index(b"PK\x01\x02")
+    data[central + 6 : central + 8] = struct.pack("<H", 215)  # version needed to extract
+    path.write_bytes(bytes(data))
+
+
 CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "os-system-global": (
         lambda p: _zip(p, b"cos\nsystem\n(S'touch /tmp/rnninspect-pwned'\ntR.", {}),
@@ -178,6 +188,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         "truncated",
     ),
     "not-a-torch-pickle": (lambda p: p.write_bytes(pickle.dumps({"a": 1}, protocol=2)), "pickle"),
+    "unknown-zip-version": (_unknown_zip_version, "zip file version"),
     "truncated-pickle": (lambda p: _zip(p, _state_dict(("w", WEIGHT))[:-20], {}), "malformed"),
 }
 

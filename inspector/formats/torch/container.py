@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,16 @@ MAX_PICKLE_BYTES = 256 * 1024 * 1024  # data.pkl of a state dict is ~100 bytes p
 _SMALL_MEMBER = 64  # version, byteorder
 TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
 _COUNT = {"little": struct.Struct("<q"), "big": struct.Struct(">q")}
+# What zipfile raises for a damaged archive; NotImplementedError for a member that claims an
+# unknown zip version or compression method (zipfile._check_compression).
+ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    EOFError,
+    NotImplementedError,
+    zlib.error,
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,7 @@ def _escapes(name: str) -> bool:
 def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
     try:
         archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+    except ZIP_ERRORS as error:
         raise CorruptModelError(
             f"{path}: has a zip signature but is not a readable zip archive ({error}); "
             "the file is probably truncated"
@@ -124,7 +135,7 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
             raw = _member(archive, names[pickle_name], MAX_PICKLE_BYTES, path)
             version = _text(archive, names.get(f"{folder}/version"), path)
             byteorder = _text(archive, names.get(f"{folder}/byteorder"), path) or "little"
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        except ZIP_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged zip member ({error})") from None
         if byteorder not in _COUNT:
             raise CorruptModelError(f"{path}: byteorder record {byteorder!r} is not little/big")

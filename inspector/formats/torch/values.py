@@ -14,7 +14,7 @@ from typing import BinaryIO
 import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
-from inspector.formats.torch.container import Loaded
+from inspector.formats.torch.container import ZIP_ERRORS, Loaded
 from inspector.formats.torch.reader import check_bounds, locate_checkpoint, open_checkpoint
 from inspector.formats.torch.vocabulary import TensorData
 from inspector.formats.values import read_at
@@ -73,7 +73,7 @@ class TorchValues:
             with self._archive.open(place.member) as member:
                 member.seek(begin)
                 return member.read(length)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        except ZIP_ERRORS as error:
             raise CorruptModelError(f"{self._path}: damaged zip member ({error})") from None
 
 
@@ -95,7 +95,7 @@ def open_reader(path: Path, file_format: FileFormat) -> Iterator[TorchValues]:
             return
         try:
             archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        except ZIP_ERRORS as error:
             raise CorruptModelError(f"{path}: not a readable zip archive ({error})") from None
         with archive:
             yield TorchValues(path, handle, archive, loaded, tensors)
