@@ -210,6 +210,7 @@ def test_hostile_file_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("rnninspect: error: ")
     assert expected in lines[0]
+    assert "internal error" not in lines[0]
     assert "Traceback" not in result.output
     assert not Path("/tmp/rnninspect-pwned").exists()
 
