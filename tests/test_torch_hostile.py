@@ -5,9 +5,11 @@ without running anything and without allocating what the file claims."""
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
 import struct
+import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -189,8 +191,19 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "not-a-torch-pickle": (lambda p: p.write_bytes(pickle.dumps({"a": 1}, protocol=2)), "pickle"),
     "unknown-zip-version": (_unknown_zip_version, "zip file version"),
+    "tar-layout": (lambda p: _tar_layout(p), "tar layout"),
     "truncated-pickle": (lambda p: _zip(p, _state_dict(("w", WEIGHT))[:-20], {}), "malformed"),
 }
+
+
+def _tar_layout(path: Path) -> None:
+    """torch < 0.4 wrote a tar of sys_info, pickle, storages and tensors (torch/serialization.py
+    `legacy_load`); recognised, refused as unsupported, never extracted."""
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+        for name in ("sys_info", "pickle", "storages", "tensors"):
+            member = tarfile.TarInfo(name)
+            member.size = 1
+            archive.addfile(member, io.BytesIO(b"."))
 
 
 def _legacy_bytes(path: Path) -> bytes:
