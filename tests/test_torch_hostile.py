@@ -143,6 +143,10 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "builtins-eval-stack-global": (lambda p: _legacy(p, _EVAL, {}), "builtins.eval"),
     "whole-module": (lambda p: _zip(p, _MODULE, {}), "torch.nn.modules.rnn.LSTM"),
+    "torchscript-module": (
+        lambda p: _zip(p, b"\x80\x02" + _global("__torch__.torch.nn.modules.rnn", "LSTM"), {}),
+        "TorchScript module",
+    ),
     "state-dict-then-global": (
         lambda p: _zip(p, _state_dict(("w", WEIGHT), ("x", _global("subprocess", "Popen"))), {}),
         "subprocess.Popen",

@@ -86,6 +86,12 @@ def _refusal(path: Path, refused: RefusedPickle) -> str:
             "loading it would import and run code, and rnninspect never unpickles; save "
             "model.state_dict() instead"
         )
+    if refused.kind == "global" and what.startswith("__torch__."):
+        return (
+            f"{path}: a TorchScript module (torch.jit.save; class {what}, stored with its code): "
+            "loading it would run that code, and rnninspect never unpickles; save "
+            "model.state_dict() instead"
+        )
     if refused.kind == "global":
         return (
             f"{path}: the pickle names {what}, which is not part of a state dict: loading the "
