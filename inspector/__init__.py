@@ -1,4 +1,4 @@
-"""rnninspect: inspect recurrent layers of saved Keras and ONNX models without the frameworks.
+"""rnninspect: the recurrent layers of saved Keras, ONNX and PyTorch models, without frameworks.
 
 The library entry point: `inspect_file(path)` reads a model (detect, then the one reader of its
 format) and analyses it into a frozen `Report`; `report.to_dict()` is the JSON contract.
