@@ -507,11 +507,11 @@ def _render_inspection(
         return render_csv(reports, view) if reports or scanned else None
     flavour = Flavour.MARKDOWN if output_format is OutputFormat.markdown else Flavour.TEXT
     if scanned:
-        return render_summary(outcomes, flavour, style)
+        return render_summary(outcomes, flavour, style, view)
     if len(outcomes) > 1:  # several files: each report, then one row per file
         separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
         parts = [render_reports(reports, flavour, view, style)] if reports else []
-        return separator.join([*parts, render_summary(outcomes, flavour, style)])
+        return separator.join([*parts, render_summary(outcomes, flavour, style, view)])
     return render_reports(reports, flavour, view, style) if reports else None
 
 

@@ -10,7 +10,7 @@ from inspector.cells import convention_of
 from inspector.model import Check, Layer, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
-from inspector.render.text import Style, bar, count, human_bytes, paint, shape, share
+from inspector.render.text import Style, bar, count, human_bytes, paint, plural, shape, share
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
 
@@ -67,13 +67,26 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
         blocks = [Heading(f"{model.path}  [{model.format.value}]  producer: {producer}")]
         if details:
             blocks.append(Lines(tuple(details)))
-    blocks.append(_layer_table(report, view, flavour, style))
-    shared = _shared_note(report)
-    if shared:
-        blocks.append(Lines(shared, indent=False))
-    hidden = _hidden_note(report, view)
-    if hidden:
-        blocks.append(Lines((hidden,), indent=False))
+    if view is LayerView.RECURRENT and not report.checks:
+        # Nothing to list: say so instead of drawing an empty table.
+        layers = plural(len(model.layers), "layer")
+        blocks.append(
+            Lines(
+                (
+                    f"No recurrent layers: --recurrent-only lists none of its {layers} "
+                    "(the totals count every layer).",
+                ),
+                indent=False,
+            )
+        )
+    else:
+        blocks.append(_layer_table(report, view, flavour, style))
+        shared = _shared_note(report)
+        if shared:
+            blocks.append(Lines(shared, indent=False))
+        hidden = _hidden_note(report, view)
+        if hidden:
+            blocks.append(Lines((hidden,), indent=False))
     if report.checks:
         blocks += [
             Heading("Recurrent layers"),
@@ -85,7 +98,7 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
                 )
             ),
         ]
-    else:
+    elif view is not LayerView.RECURRENT:
         blocks.append(Lines(("No recurrent layers found.",), indent=False))
     if flavour is Flavour.MARKDOWN:
         blocks.append(Heading("Totals"))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from inspector.model import Check
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.gates import FAIL, PASS, gate_cell, gate_messages
-from inspector.render.report import CHECK_COLOUR
+from inspector.render.report import CHECK_COLOUR, LayerView
 from inspector.render.text import Style, count, human_bytes, paint, plural
 from inspector.report.analysis import Report
 from inspector.report.batch import Outcome
@@ -20,15 +20,30 @@ _HEADERS = ("file", "format", "params", "size", "recurrent", "checks", "gates")
 _ALIGN = ("left", "left", "right", "right", "right", "left", "left")
 
 
-def render_summary(outcomes: Sequence[Outcome], flavour: Flavour, style: Style) -> str:
-    return write(summary_blocks(outcomes, style, flavour), flavour, style.width)
+def render_summary(
+    outcomes: Sequence[Outcome],
+    flavour: Flavour,
+    style: Style,
+    view: LayerView = LayerView.ALL,
+) -> str:
+    return write(summary_blocks(outcomes, style, flavour, view), flavour, style.width)
 
 
 def summary_blocks(
-    outcomes: Sequence[Outcome], style: Style, flavour: Flavour = Flavour.TEXT
+    outcomes: Sequence[Outcome],
+    style: Style,
+    flavour: Flavour = Flavour.TEXT,
+    view: LayerView = LayerView.ALL,
 ) -> list[Block]:
     root, names = _short_names(outcomes, style)
-    rows = [_row(outcome, name, style) for outcome, name in zip(outcomes, names, strict=True)]
+    # --recurrent-only leaves out the files without a recurrent layer (controls, plain MLPs);
+    # the total row still counts every file, as a report's totals count every layer.
+    listed = [
+        (outcome, name)
+        for outcome, name in zip(outcomes, names, strict=True)
+        if view is not LayerView.RECURRENT or outcome.report is None or outcome.report.checks
+    ]
+    rows = [_row(outcome, name, style) for outcome, name in listed]
     reports = [o.report for o in outcomes if o.report is not None]
     checks: Counter[Check] = Counter()
     for outcome in outcomes:
@@ -56,6 +71,15 @@ def summary_blocks(
         blocks.append(Table(_HEADERS[:-1], ungated, _ALIGN[:-1], notes=(5,)))
     if not outcomes:
         blocks.append(Lines(("No model files found.",), indent=False))
+    hidden = len(outcomes) - len(listed)
+    if hidden:
+        files = plural(hidden, "file")
+        blocks.append(
+            Lines(
+                (f"({files} without recurrent layers not shown; the total counts every file)",),
+                indent=False,
+            )
+        )
     # The Markdown artifact says why a gate failed; on a terminal stderr already does.
     failures = [message for report in reports for message in gate_messages(report)]
     if failures and flavour is Flavour.MARKDOWN:

@@ -956,7 +956,9 @@ class _Reader:
         details.append(Detail("opsets", opsets or "none declared"))
         details.append(
             Detail(
-                "graphs", f"{len(self.index.nodes):,} nodes in {len(self.index.scopes)} graph(s)"
+                "graphs",
+                f"{_counted(len(self.index.nodes), 'node')} in "
+                f"{_counted(len(self.index.scopes), 'graph')}",
             )
         )
         main, sub = initializer_elements(self.index)
