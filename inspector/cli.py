@@ -756,8 +756,9 @@ def compare_command(
 ) -> None:
     """Prove an export faithful, layer by layer: pair the recurrent layers, reconcile the
     conventions (layout, gate order, bias split, directions), compare counts and values.
-    Exit 0: every pair identical or equivalent; 1: a pair differs, is missing or lowered;
-    2: a file cannot be read."""
+    Exit 0 (faithful): every pair identical, equivalent, or lowered in export with matching
+    values; 1: a pair differs, is missing or extra, or is not verified; 2: a file cannot be
+    read."""
     with _user_errors():
         tolerance = _tolerance(atol, rtol)
     _bounded(

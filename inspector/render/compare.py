@@ -17,6 +17,7 @@ from inspector.compare.result import (
     Field,
     FileSide,
     Mismatch,
+    PairKind,
     PairResult,
     Reconcile,
     Reconciled,
@@ -137,7 +138,13 @@ def _title(pair: PairResult, style: Style) -> str:
 def _pair_lines(pair: PairResult) -> list[str]:
     lines: list[str] = []
     if pair.status is Status.MISSING:
-        lines.append("no counterpart found in the export (--map SOURCE=EXPORT pairs by name)")
+        lines.append(
+            "no counterpart found in the export (--map SOURCE=EXPORT pairs by name)"
+            if pair.kind is PairKind.RECURRENT
+            # --map names recurrent layers only; other layers pair by their tensors.
+            else "no counterpart found in the export: no tensor of its shape (as stored or "
+            "transposed) whose values agree"
+        )
     if pair.status is Status.EXTRA:
         lines.append("in the export only: the source has no such layer")
     if pair.lowering is not None:
