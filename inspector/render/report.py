@@ -126,7 +126,7 @@ def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style
         if with_bar:
             row.append(bar(layer.params, total, style))
         rows.append(tuple(row))
-    headers = ("layer", "type", "params", "share") + (("",) if with_bar else ())
+    headers = ("layer", "type", "params", "share") + (("share bar",) if with_bar else ())
     align = ("left", "left", "right", "right") + (("left",) if with_bar else ())
     return Table(headers, tuple(rows), align)
 
