@@ -632,6 +632,15 @@ def formula_command(
             show_default=False,
         ),
     ] = None,
+    proj_size: Annotated[
+        int,
+        typer.Option(
+            "--proj-size",
+            metavar="P",
+            help="PyTorch LSTM proj_size (with --convention pytorch): h projected to P values.",
+            show_default=False,
+        ),
+    ] = 0,
     output_format: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.table,
     output: _OutputOption = None,
 ) -> None:
@@ -650,6 +659,7 @@ def formula_command(
             use_bias=not no_bias,
             reset_after=reset_after,
             kernel_size=parse_kernel_size(kernel_size or []),
+            proj_size=proj_size,
         )
         json_out = output_format is DocFormat.json
         width = None if output is not None else _width(sys.stdout)

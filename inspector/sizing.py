@@ -62,6 +62,7 @@ class LayerSpec:
     bias: BiasConvention
     kernel_size: tuple[int, ...]
     gate_order: tuple[str, ...]
+    projection: int = 0  # PyTorch LSTM proj_size; 0: none
 
     def derivation(self) -> Derivation:
         return derive(
@@ -71,6 +72,7 @@ class LayerSpec:
             directions=self.directions,
             bias=self.bias,
             kernel_size=self.kernel_size,
+            projection=self.projection,
         )
 
 
@@ -84,6 +86,7 @@ def layer_spec(
     use_bias: bool = True,
     reset_after: bool | None = None,
     kernel_size: tuple[int, ...] = (),
+    proj_size: int = 0,
 ) -> LayerSpec:
     name = CELL_NAMES.get(cell.strip().lower())
     if name is None:
@@ -114,6 +117,7 @@ def layer_spec(
         bias=_bias(kind, convention, use_bias, reset_after),
         kernel_size=_kernel_size(name, kernel_size),
         gate_order=orders[convention],
+        projection=_projection(kind, convention, units, proj_size),
     )
 
 
@@ -125,6 +129,23 @@ def _bias(
     if kind is CellKind.GRU and convention is Convention.KERAS and reset_after:
         return BiasConvention.DOUBLE
     return BIAS_BY_CONVENTION[convention]
+
+
+def _projection(kind: CellKind, convention: Convention, units: int, proj_size: int) -> int:
+    """PyTorch's nn.LSTM(proj_size=p) (torch/nn/modules/rnn.py, RNNBase.__init__): LSTM only,
+    0 <= p < hidden_size; 0 means no projection."""
+    if not proj_size:
+        return 0
+    if kind is not CellKind.LSTM or convention is not Convention.PYTORCH:
+        raise UsageError(
+            f"--proj-size applies to a PyTorch LSTM only (--convention pytorch), not "
+            f"{kind.value} in the {convention.value} convention"
+        )
+    if not 0 < proj_size < units:
+        raise UsageError(
+            f"--proj-size: PyTorch requires 0 < proj_size < units ({units}), found {proj_size}"
+        )
+    return proj_size
 
 
 def _kernel_size(name: CellName, sizes: tuple[int, ...]) -> tuple[int, ...]:

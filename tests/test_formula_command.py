@@ -133,6 +133,41 @@ def test_onnx_and_pytorch_keep_two_bias_vectors(convention: str) -> None:
     )["gate_order"] == ["i", "o", "f", "c"]
 
 
+def _projected_layers() -> list[tuple[dict, int]]:
+    """(module config, layer index) of every PyTorch LSTM with proj_size in the torch fixtures."""
+    return [
+        (module, index)
+        for entry in manifest_entries("torch-zip", "torch-legacy-pickle")
+        for module in entry["model"]["recurrent_modules"]
+        if module["config"]["proj_size"]
+        for index in range(module["config"]["num_layers"])
+    ]
+
+
+@pytest.mark.parametrize(("module", "index"), _projected_layers())
+def test_projection_matches_the_count_torch_recorded(module: dict, index: int) -> None:
+    config = module["config"]
+    width = (
+        config["input_size"]
+        if index == 0
+        else config["proj_size"] * (2 if config["bidirectional"] else 1)
+    )
+    args = ["lstm", "-u", str(config["hidden_size"]), "-d", str(width)]
+    args += ["--convention", "pytorch", "--proj-size", str(config["proj_size"])]
+    if config["bidirectional"]:
+        args.append("--bidirectional")
+    stored = sum(
+        p["numel"]
+        for p in module["parameters"]
+        if p["name"].split("_l")[-1].removesuffix("_reverse") == str(index)
+    )
+    assert json.loads(run(*args, "-f", "json").stdout)["params"] == stored
+
+
+def test_the_torch_manifest_has_a_projection() -> None:
+    assert _projected_layers()
+
+
 @pytest.mark.parametrize("kernel", [["3x3"], ["3,3"], ["3", "3"], ["3"]])
 def test_kernel_size_forms(kernel: list[str]) -> None:
     (entry,) = [e for e in manifest_entries("keras-h5") if e["file"] == "keras2/convlstm2d.h5"]
@@ -154,6 +189,9 @@ def test_kernel_size_forms(kernel: list[str]) -> None:
         (["convlstm2d", "-u", "1", "-d", "1", "-k", "3x3x3"], "takes 2 sizes"),
         (["convlstm2d", "-u", "1", "-d", "1", "-k", "3y3"], "--kernel-size"),
         (["convlstm2d", "-u", "1", "-d", "1", "-k", "3", "--convention", "onnx"], "no onnx"),
+        (["lstm", "-u", "8", "-d", "1", "--proj-size", "4"], "PyTorch LSTM only"),
+        (["gru", "-u", "8", "-d", "1", "--proj-size", "4", "--convention", "pytorch"], "LSTM"),
+        (["lstm", "-u", "8", "-d", "1", "--proj-size", "8", "--convention", "pytorch"], "< units"),
     ],
 )
 def test_impossible_layers_are_one_line_usage_errors(args: list[str], message: str) -> None:

@@ -19,6 +19,7 @@ _GENERAL = {
     CellKind.CONV_LSTM: "g·(k·d·u + k·u·u) + b·g·u",
 }
 _GENERAL_DEFAULT = "g·(u·d + u·u) + b·g·u"
+_GENERAL_PROJECTED = "g·(u·d + u·p) + b·g·u + p·u"  # PyTorch LSTM proj_size
 
 
 def render_formula_json(spec: LayerSpec) -> str:
@@ -34,6 +35,7 @@ def render_formula_json(spec: LayerSpec) -> str:
             "reset_after": spec.reset_after,
             "bias_vectors": derivation.bias_vectors,
             "kernel_size": list(spec.kernel_size),
+            "proj_size": spec.projection or None,
             "gates": derivation.gates,
             "gate_order": list(spec.gate_order),
             "formula": derivation.expression(),
@@ -49,6 +51,8 @@ def render_formula(spec: LayerSpec, width: int | None = None) -> str:
     title = f"{spec.kind.value}, units={spec.units}, input width {spec.input_dim}"
     if spec.kernel_size:
         title += f", kernel {'x'.join(str(k) for k in spec.kernel_size)}"
+    if spec.projection:
+        title += f", proj_size {spec.projection}"
     facts = [
         f"convention: {spec.convention.value}",
         f"gates: {d.gates} ({', '.join(spec.gate_order)})",
@@ -58,13 +62,17 @@ def render_formula(spec: LayerSpec, width: int | None = None) -> str:
     symbols = f"g={d.gates}, u={spec.units}, d={spec.input_dim}, b={d.bias_vectors}"
     if spec.kind is CellKind.CONV_LSTM:
         symbols += f", k={d.kernel_elems}"
+    general = _GENERAL.get(spec.kind, _GENERAL_DEFAULT)
+    if spec.projection:
+        symbols += f", p={spec.projection}"
+        general = _GENERAL_PROJECTED
     blocks: list[Block] = [
         Heading(title),
         Lines(tuple(facts)),
         Lines((f"params = {d.expression()} = {count(d.total)}",), indent=False),
         Lines(
             (
-                f"per direction: {_GENERAL.get(spec.kind, _GENERAL_DEFAULT)} with {symbols}",
+                f"per direction: {general} with {symbols}",
                 SEQUENCE_NOTE,
             ),
             indent=False,
