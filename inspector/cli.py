@@ -85,11 +85,18 @@ class OutputFormat(str, Enum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    html = "html"
 
 
 class DocFormat(str, Enum):
     table = "table"
     json = "json"
+
+
+class ExplainFormat(str, Enum):
+    table = "table"
+    json = "json"
+    html = "html"
 
 
 class ConventionName(str, Enum):
@@ -188,7 +195,8 @@ def inspect_command(
             "--format",
             "-f",
             help="table (terminal), markdown (pastes into a pull request), csv (one row per "
-            "layer) or json (the documented contract).",
+            "layer), json (the documented contract) or html (one self-contained page with "
+            "charts and cell diagrams).",
         ),
     ] = OutputFormat.table,
     output: _OutputOption = None,
@@ -505,6 +513,10 @@ def _render_inspection(
         return render_json(reports, as_array=len(outcomes) > 1) if reports else None
     if output_format is OutputFormat.csv:
         return render_csv(reports, view) if reports or scanned else None
+    if output_format is OutputFormat.html:
+        from inspector.render.html import render_html
+
+        return render_html(reports) if reports else None
     flavour = Flavour.MARKDOWN if output_format is OutputFormat.markdown else Flavour.TEXT
     if scanned:
         return render_summary(outcomes, flavour, style, view)
@@ -551,10 +563,14 @@ def _emit(text: str | None, output: Path | None, style: Style | None = None) -> 
     if output is None:
         typer.echo(text, color=style.colour if style else False)
         return
+    _write(output, text + "\n", "--output")
+
+
+def _write(path: Path, text: str, option: str) -> None:
     try:
-        output.write_text(text + "\n", encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise UsageError(f"--output {output}: cannot write ({error.strerror or error})") from None
+        raise UsageError(f"{option} {path}: cannot write ({error.strerror or error})") from None
 
 
 # ------------------------------------------------------------------------------ help
@@ -681,14 +697,34 @@ def explain_command(
         ),
     ] = None,
     reader: _ReaderOption = None,
-    output_format: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.table,
+    output_format: Annotated[
+        ExplainFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, json, or html (one self-contained page: the report, the formula "
+            "checks, the cell diagrams).",
+        ),
+    ] = ExplainFormat.table,
     output: _OutputOption = None,
+    svg: Annotated[
+        Path | None,
+        typer.Option(
+            "--svg",
+            metavar="FILE",
+            help="Also write the cell diagrams (each recurrent layer, one step and unrolled "
+            "over three) to this SVG file.",
+            show_default=False,
+            dir_okay=False,
+        ),
+    ] = None,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
     """Break recurrent layers into their gates, in the file's gate order: each gate's slice
     of the kernel, the recurrent kernel and the bias, with shapes and counts."""
     _bounded(
-        lambda started: _explain(model, layer, reader, output_format, output, started), timeout
+        lambda started: _explain(model, layer, reader, output_format, output, svg, started),
+        timeout,
     )
 
 
@@ -696,11 +732,13 @@ def _explain(
     model: Path,
     layer: str | None,
     reader: str | None,
-    output_format: DocFormat,
+    output_format: ExplainFormat,
     output: Path | None,
+    svg: Path | None,
     started: Started,
 ) -> None:
     from inspector.render import render_explain, render_explain_json
+    from inspector.report.diagram import diagram
     from inspector.report.explain import explain_model
 
     started(str(model))
@@ -711,7 +749,16 @@ def _explain(
     found = outcome.report.model
     with _user_errors():
         explanations = explain_model(found, layer)
-        if output_format is DocFormat.json:
+        diagrams = [diagram(explanation) for explanation in explanations]
+        if svg is not None:
+            from inspector.render.svg import svg_document
+
+            _write(svg, svg_document(diagrams, found.path) + "\n", "--svg")
+        if output_format is ExplainFormat.html:
+            from inspector.render.html import render_html
+
+            text = render_html([outcome.report], diagrams)
+        elif output_format is ExplainFormat.json:
             text = render_explain_json(found.path, explanations)
         else:
             width = None if output is not None else _width(sys.stdout)

@@ -4,6 +4,7 @@
 - `blocks`: headings / tables / lines written as a terminal table or as Markdown (tabulate)
 - `report`, `csv_rows`, `summary`: a file's report, CSV rows, the many-files summary
 - `gates`, `formula`, `explain`: the gate and check verdicts and the two explanatory commands
+- `svg`, `html`: cell diagrams and the self-contained HTML page
 - `compare`: an export audited against its source, pair by pair
 """
 

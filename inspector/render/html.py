@@ -1,0 +1,250 @@
+"""One self-contained HTML page per run: each file's signature, layer table with a bar chart of
+the parameter share per layer, recurrent tensors, formula checks, compute and state per time
+step, gates, warnings and the cell diagrams (inline SVG, `render/svg.py`).
+
+Self-contained: no script, no external stylesheet, font or image, and a Content-Security-Policy
+that forbids loading anything, so the page opens offline and cannot call out. Every string
+from a file is escaped (`svg.printable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from inspector.cells import convention_of
+from inspector.compute import Compute
+from inspector.model import Dim, TensorSpec
+from inspector.render.svg import printable, svg_document
+from inspector.render.text import count, exact_bytes, share
+from inspector.report.analysis import Report
+from inspector.report.diagram import CellDiagram, diagram
+from inspector.report.explain import explain_layer
+
+_CSS = """
+body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}
+h1{font-size:20px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ccc}
+h3{font-size:14px;margin-top:20px}
+table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;
+font-size:13px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#1a7f37}.mismatch{color:#cf222e;font-weight:bold}.unverified{color:#9a6700}
+code{font-size:12px}.note{color:#555;font-size:12px}
+"""
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+_BAR_W = 360
+
+
+def _cell(value: object, numeric: bool = False) -> str:
+    body = printable(str(value)) if value is not None else "-"
+    return f'<td class="n">{body}</td>' if numeric else f"<td>{body}</td>"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """`rows` hold ready `<td>` cells."""
+    head = "".join(f"<th>{printable(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _dims(shape: tuple[Dim, ...] | None) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _signature(specs: Sequence[TensorSpec], title: str) -> str:
+    if not specs:
+        return ""
+    rows = [[_cell(s.name), _cell(_dims(s.shape)), _cell(s.dtype)] for s in specs]
+    return f"<h3>{title}</h3>" + _table(("name", "shape", "dtype"), rows)
+
+
+def _share_chart(report: Report) -> str:
+    """A horizontal bar per layer with parameters, its length the layer's share of the total."""
+    layers = [layer for layer in report.model.layers if layer.params]
+    total = report.totals.total
+    if not layers or not total:
+        return ""
+    row_h, label_w = 22, 220
+    height = row_h * len(layers) + 8
+    bars = []
+    for position, layer in enumerate(layers):
+        y = 4 + row_h * position
+        width = max(1.0, _BAR_W * layer.params / total)
+        bars.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
+            f"{printable(layer.name[:40])}</text>"
+            f'<rect class="share" x="{label_w}" y="{y + 3}" width="{width:.1f}" height="15" '
+            f'fill="#4c78a8" data-params="{layer.params}"/>'
+            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}" font-size="12">'
+            f"{count(layer.params)} ({share(layer.params, total)})</text>"
+        )
+    width = label_w + _BAR_W + 140
+    return (
+        f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" role="img"><title>parameter share per layer</title>'
+        + "".join(bars)
+        + "</svg>"
+    )
+
+
+def _layers(report: Report) -> str:
+    total = report.totals.total
+    rows = [
+        [
+            _cell(layer.name),
+            _cell(layer.type),
+            _cell(count(layer.params), True),
+            _cell(share(layer.params, total), True),
+            _cell(_dims(layer.output_shape) if layer.output_shape is not None else None),
+        ]
+        for layer in report.model.layers
+    ]
+    return _table(("layer", "type", "params", "share", "output shape"), rows)
+
+
+def _tensors(report: Report) -> str:
+    rows = [
+        [
+            _cell(check.layer.name),
+            _cell(item.direction.value if item.direction else None),
+            _cell(item.role.value),
+            _cell(item.tensor.name),
+            _cell(_dims(item.tensor.shape)),
+            _cell(item.tensor.dtype),
+            _cell(count(item.tensor.params), True),
+        ]
+        for check in report.checks
+        for item in check.layer.tensors
+    ]
+    headers = ("layer", "direction", "role", "tensor", "shape", "dtype", "params")
+    return _table(headers, rows)
+
+
+def _checks(report: Report) -> str:
+    items = []
+    for check in report.checks:
+        status = check.status.value
+        expected = "n/a" if check.expected is None else count(check.expected)
+        reason = f" ({printable(check.reason)})" if check.reason else ""
+        items.append(
+            f"<li><b>{printable(check.layer.name)}</b> ({printable(check.layer.type)}): "
+            f"<code>{printable(check.expression) or '-'}</code> = {expected}; stored "
+            f'{count(check.layer.params)} → <span class="{status}">{status}</span>{reason}</li>'
+        )
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+def _compute(figures: Compute) -> str:
+    rows = [
+        [
+            _cell(item.layer),
+            _cell(count(item.macs_per_step), True),
+            _cell(count(item.elementwise_per_step), True),
+            _cell(
+                " + ".join(
+                    f"{s.name}{'/' + s.direction.value if s.direction else ''} {s.floats}"
+                    for s in item.state
+                )
+            ),
+            _cell(
+                None
+                if item.state_bytes is None
+                else f"{exact_bytes(item.state_bytes)} ({item.state_dtype})"
+            ),
+        ]
+        for item in figures.recurrent
+    ]
+    rows += [
+        [
+            _cell(f"{item.layer} ({item.type}, {item.kind})"),
+            _cell(count(item.macs), True),
+            _cell(None),
+            _cell(None),
+            _cell(None),
+        ]
+        for item in figures.layers
+    ]
+    table = _table(
+        ("layer", "MACs per step", "element-wise per step", "state (floats)", "state bytes"),
+        rows,
+    )
+    sequence = (
+        f"; a sequence of {figures.seq_len:,} steps: {count(figures.macs_per_sequence)} MACs"
+        if figures.seq_len
+        else ""
+    )
+    return (
+        table + f'<p class="note">model: {count(figures.macs_per_step)} MACs per time step'
+        f"{'' if figures.complete else ' (some layers not counted)'}{sequence}; "
+        f"state {exact_bytes(figures.state_bytes)}. Compute scales with the sequence length, "
+        "the parameters do not: the same weights are applied at every step.</p>"
+    )
+
+
+def _gates(report: Report) -> str:
+    if not report.gates:
+        return ""
+    rows = [
+        [
+            _cell(gate.limit),
+            _cell(count(gate.allowed), True),
+            _cell(count(gate.measured), True),
+            _cell("pass" if gate.passed else "FAIL"),
+        ]
+        for gate in report.gates
+    ]
+    return "<h3>Gates</h3>" + _table(("gate", "limit", "measured", "result"), rows)
+
+
+def _diagrams_of(report: Report) -> list[CellDiagram]:
+    convention = convention_of(report.model.format)
+    return [diagram(explain_layer(layer, convention)) for layer in report.model.recurrent_layers]
+
+
+def _section(report: Report, diagrams: Sequence[CellDiagram]) -> str:
+    model = report.model
+    parts = [
+        f"<h2>{printable(model.path)}</h2>",
+        f'<p class="note">format {printable(model.format.value)}, producer '
+        f"{printable(model.producer or 'unknown')}; {count(report.totals.total)} parameters, "
+        f"{exact_bytes(report.totals.weights_bytes)} of weights</p>",
+        _signature(model.inputs, "Inputs"),
+        _signature(model.outputs, "Outputs"),
+        "<h3>Layers</h3>",
+        _layers(report),
+        "<h3>Parameter share per layer</h3>",
+        _share_chart(report),
+    ]
+    if report.checks:
+        parts += [
+            "<h3>Recurrent layers</h3>",
+            _tensors(report),
+            "<h3>Formula checks</h3>",
+            _checks(report),
+        ]
+    parts += ["<h3>Compute and state per time step</h3>", _compute(report.compute)]
+    parts.append(_gates(report))
+    if model.warnings:
+        warnings = "".join(f"<li>{printable(w)}</li>" for w in model.warnings)
+        parts.append(f"<h3>Warnings</h3><ul>{warnings}</ul>")
+    if diagrams:
+        parts += ["<h3>Cell diagrams</h3>", svg_document(diagrams, model.path)]
+    return "".join(parts)
+
+
+def render_html(reports: Sequence[Report], diagrams: Sequence[CellDiagram] | None = None) -> str:
+    """The page for every report; `diagrams` replaces each report's own (explain --layer)."""
+    sections = [
+        _section(report, _diagrams_of(report) if diagrams is None else diagrams)
+        for report in reports
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>rnninspect report</title>"
+        f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
+        + "".join(sections)
+        + "</body></html>"
+    )
