@@ -80,6 +80,10 @@ class Tensor:
     dtype: str
     itemsize: int
     trainable: bool | None = None
+    # For a tensor a recurrent split shows but the file does not store as such (a view of an
+    # ONNX W per direction, a W computed in the graph): the keys of the stored tensors it is a
+    # part of or is computed from. Empty for a stored tensor itself.
+    sources: tuple[str, ...] = ()
 
     @property
     def params(self) -> int:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from inspector.model import TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
+from inspector.render.reconcile import reconcile_lines
 from inspector.render.text import count, shape
 from inspector.report.explain import BIAS_ROLES, Explanation, GateShare, Index, Slice
+from inspector.report.reconcile import Reconciliation
 
 _OUTPUT_INDEX = re.compile(r":\d+$")  # TensorFlow's `:0` output suffix
 _BIAS_HALVES = frozenset({TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
@@ -65,6 +67,8 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
         )
     if any(s.role in _BIAS_HALVES for share in explanation.gates for s in share.slices):
         lines.append("bias: each gate has an input bias (first) and a recurrent bias (second)")
+    if explanation.reconciliation is not None:
+        lines += reconcile_lines(explanation.reconciliation)
     lines.append(sequence_note(explanation.params))
     return [
         Heading(title),
@@ -168,4 +172,22 @@ def _as_dict(path: str, explanation: Explanation) -> dict[str, object]:
             for u in explanation.unsplit
         ],
         "depends_on_sequence_length": False,
+        **_reconciled(explanation.reconciliation),
+    }
+
+
+def _reconciled(item: Reconciliation | None) -> dict[str, object]:
+    """The same reconciliation keys `rnninspect --format json` gives each recurrent layer."""
+    if item is None:
+        return {}
+    return {
+        "row": item.row.name if item.row is not None else None,
+        "row_params": item.row.params if item.row is not None else None,
+        "row_recurrent_params": item.recurrent_params,
+        "row_other_tensors": [{"name": t.name, "params": t.params} for t in item.others],
+        "split_in_row": item.in_row,
+        "split_outside_row": [
+            {"name": o.item.tensor.name, "params": o.item.tensor.params, "held_by": o.held_by}
+            for o in item.outside
+        ],
     }

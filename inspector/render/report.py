@@ -10,9 +10,11 @@ from inspector.cells import convention_of
 from inspector.model import Check, Layer, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
+from inspector.render.reconcile import reconcile_lines
 from inspector.render.text import Style, bar, count, human_bytes, paint, plural, shape, share
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
+from inspector.report.reconcile import reconcile
 
 
 class LayerView(Enum):
@@ -87,6 +89,7 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
         hidden = _hidden_note(report, view)
         if hidden:
             blocks.append(Lines((hidden,), indent=False))
+    reconciled = reconcile(model)
     if report.checks:
         blocks += [
             Heading("Recurrent layers"),
@@ -94,7 +97,10 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
             Heading("Formula check"),
             Lines(
                 tuple(
-                    line for check in report.checks for line in _check_lines(check, report, style)
+                    line
+                    for check, item in zip(report.checks, reconciled, strict=True)
+                    for line in _check_lines(check, report, style)
+                    + [f"    = {text}" for text in reconcile_lines(item)]
                 )
             ),
         ]

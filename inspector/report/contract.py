@@ -20,6 +20,13 @@ shape with symbolic dims as strings, dtype); per layer "output_shape"; per recur
 "macs_per_step", "macs_per_position", "elementwise_per_step", "activations_per_step", "state"
 (streams h/c per direction in floats), "state_floats", "state_bytes", "state_dtype" and
 "compute_reason".
+Per recurrent layer, how its split and its row reconcile
+(`report/reconcile.py`): "row" (the row holding it, or null), "row_params", "row_recurrent_params"
+(the row's tensors this split is, or is computed from), "row_other_tensors" (the row's tensors
+outside every split of the row: name, params; "row_params" = the row's members'
+"row_recurrent_params" + these), "split_in_row" and "split_outside_row" (split tensors the row
+does not hold: name, params, "held_by" row or null when not stored; "params" = "split_in_row" +
+these).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Protocol
 from inspector.cells import Convention, cell_gate_order, convention_of
 from inspector.compute import Compute, RecurrentCompute
 from inspector.model import Check, Dim, Model, RecurrentLayer, TensorSpec
+from inspector.report.reconcile import Reconciliation, reconcile
 from inspector.report.verdicts import GateResult
 
 
@@ -105,8 +113,11 @@ def report_to_dict(report: Report) -> dict[str, object]:
             for layer in model.layers
         ],
         "recurrent_layers": [
-            {**_recurrent(check, convention), **_recurrent_compute(per_layer[check.layer.name])}
-            for check in report.checks
+            {
+                **_recurrent(check, convention, item),
+                **_recurrent_compute(per_layer[check.layer.name]),
+            }
+            for check, item in zip(report.checks, reconcile(model), strict=True)
         ],
         "warnings": list(model.warnings),
         "optimizer": optimizer,
@@ -202,7 +213,22 @@ def gate_order(layer: RecurrentLayer, convention: Convention) -> list[str]:
     return list(cell_gate_order(layer.cell, convention))
 
 
-def _recurrent(check: _Check, convention: Convention) -> dict[str, object]:
+def _recurrent(check: _Check, convention: Convention, item: Reconciliation) -> dict[str, object]:
+    return {
+        **_recurrent_fields(check, convention),
+        "row": item.row.name if item.row is not None else None,
+        "row_params": item.row.params if item.row is not None else None,
+        "row_recurrent_params": item.recurrent_params,
+        "row_other_tensors": [{"name": t.name, "params": t.params} for t in item.others],
+        "split_in_row": item.in_row,
+        "split_outside_row": [
+            {"name": o.item.tensor.name, "params": o.item.tensor.params, "held_by": o.held_by}
+            for o in item.outside
+        ],
+    }
+
+
+def _recurrent_fields(check: _Check, convention: Convention) -> dict[str, object]:
     layer = check.layer
     return {
         "name": layer.name,

@@ -32,6 +32,7 @@ from inspector.model import (
     RecurrentTensor,
     TensorRole,
 )
+from inspector.report.reconcile import Reconciliation, reconcile
 
 # One entry per axis: a fixed index, a [start, stop) range, or None for the whole axis.
 Index = tuple[int | tuple[int, int] | None, ...]
@@ -101,6 +102,7 @@ class Explanation:
     convention: Convention
     gates: tuple[GateShare, ...]
     unsplit: tuple[Unsplit, ...]
+    reconciliation: Reconciliation | None = None  # how the layer sits in its row
 
     @property
     def params(self) -> int:
@@ -125,7 +127,11 @@ def explain_model(model: Model, layer_name: str | None = None) -> tuple[Explanat
             raise UsageError(_unknown_layer(model, layer_name))
         layers = tuple(chosen)
     convention = convention_of(model.format)
-    return tuple(explain_layer(layer, convention) for layer in layers)
+    reconciled = {id(item.layer): item for item in reconcile(model)}
+    return tuple(
+        replace(explain_layer(layer, convention), reconciliation=reconciled.get(id(layer)))
+        for layer in layers
+    )
 
 
 def _unknown_layer(model: Model, name: str) -> str:

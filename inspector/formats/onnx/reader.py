@@ -103,6 +103,7 @@ OUTSIDE_LAYERS = "(outside layers)"  # the row of counted tensors no weighted no
 RECURRENT_OPS = {"RNN": CellKind.SIMPLE_RNN, "LSTM": CellKind.LSTM, "GRU": CellKind.GRU}
 # Operator spec input positions: X, W, R, B, sequence_lens, initial_h, initial_c, P.
 _W, _R, _B, _P = 1, 2, 3, 7
+_BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
 _STATE_INPUTS = {CellKind.SIMPLE_RNN: (5,), CellKind.GRU: (5,), CellKind.LSTM: (5, 6)}
 _DATA_MOVEMENT = frozenset(
     {
@@ -595,12 +596,16 @@ class _Reader:
             return []
         dtype, itemsize = item.dtype.name, item.dtype.itemsize
         shape = item.shape
+        # The stored tensors each view is a part of, or is computed from in the graph: what
+        # lets a report reconcile the split with the row holding those tensors.
+        roots = self.index.roots(item.vid) if item.vid in self.index.static else frozenset()
+        sources = tuple(sorted(stored.key for stored in roots))
         if not shape or shape[0] != len(directions) or (parts == 2 and shape[-1] % 2):
             self.warnings.append(
                 f"{where}: {item.label} has shape {list(shape)}, expected "
                 f"{len(directions)} direction(s) first"
             )
-            whole = Tensor(item.key, item.name, shape, dtype, itemsize)
+            whole = Tensor(item.key, item.name, shape, dtype, itemsize, sources=sources)
             fallback = TensorRole.BIAS if parts == 2 else role
             return [RecurrentTensor(whole, fallback, None)]
         views = []
@@ -608,7 +613,12 @@ class _Reader:
         for d, direction in enumerate(directions):
             if parts == 1:
                 tensor = Tensor(
-                    view_key(item.key, d), view_key(item.name, d), inner, dtype, itemsize
+                    view_key(item.key, d),
+                    view_key(item.name, d),
+                    inner,
+                    dtype,
+                    itemsize,
+                    sources=sources,
                 )
                 views.append(RecurrentTensor(tensor, role, direction))
                 continue
@@ -620,6 +630,7 @@ class _Reader:
                     (*inner[:-1], half),
                     dtype,
                     itemsize,
+                    sources=sources,
                 )
                 views.append(RecurrentTensor(tensor, part_role, direction))
         return views
@@ -683,7 +694,9 @@ class _Reader:
             cell=CellConfig(
                 kind=kind,
                 units=item.units,
-                use_bias=item.bias is not BiasConvention.NONE,
+                # Bias tensors found but not one cell's whole vectors still mean it has biases.
+                use_bias=item.bias is not BiasConvention.NONE
+                or any(role in _BIAS_ROLES for _, role, _ in item.tensors),
                 bias=item.bias,
                 peepholes=item.peepholes,
                 gate_order=(),  # a lowered graph does not say which slice is which gate
