@@ -186,6 +186,10 @@ class FileSide:
     format: FileFormat
     convention: Convention
     params: int
+    paired: int | None = None  # params the pairs cover on this side
+    # everything else, by name: params = paired + Σ outside (an entry may be negative: a split
+    # tensor a pair counts that another row holds, or that the file does not store)
+    outside: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

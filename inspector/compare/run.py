@@ -16,14 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from inspector.cells import convention_of
 from inspector.compare.layout import CellLayout, layout_of
 from inspector.compare.pairing import pair_recurrent
 from inspector.compare.plain import compare_plain
 from inspector.compare.result import (
     CompareReport,
     Field,
-    FileSide,
     Lowering,
     Mismatch,
     PairKind,
@@ -35,11 +33,11 @@ from inspector.compare.result import (
     Tolerance,
     Unmatched,
 )
+from inspector.compare.sides import file_side
 from inspector.compare.values import CellValues, compare_cells
 from inspector.formats import open_values, read_model
 from inspector.formats.values import ValueReader
 from inspector.model import CellConfig, CellKind, Model, RecurrentLayer, TensorRole
-from inspector.report.analysis import totals
 from inspector.report.explain import MATRIX_ROLES
 
 _CELL_FIELDS = frozenset({Field.CELL, Field.RESET_AFTER})
@@ -78,15 +76,11 @@ def compare_models(
     order = {layer.name: position for position, layer in enumerate(source.layers)}
     results.sort(key=lambda r: order.get(r.source or "", len(order)))
     return CompareReport(
-        source=_side(source),
-        export=_side(export),
+        source=file_side(source, results, source=True),
+        export=file_side(export, results, source=False),
         tolerance=tolerance,
         pairs=tuple(results),
     )
-
-
-def _side(model: Model) -> FileSide:
-    return FileSide(model.path, model.format, convention_of(model.format), totals(model).total)
 
 
 def _alone(layer: RecurrentLayer, side: Side) -> PairResult:

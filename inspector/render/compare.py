@@ -77,6 +77,9 @@ _RESET_NAMES: Mapping[Convention, str] = MappingProxyType(
 # --- text ---------------------------------------------------------------------------------
 
 
+_LISTED = 8  # outside-pair entries named on a side's line
+
+
 def render_compare(report: CompareReport, style: Style = PLAIN) -> str:
     blocks: list[Block] = [
         Lines(
@@ -100,10 +103,23 @@ def render_compare(report: CompareReport, style: Style = PLAIN) -> str:
 
 
 def _side_line(label: str, side: FileSide) -> str:
-    return (
+    line = (
         f"{label}: {side.path}  [{side.format.value}, {side.convention.value} conventions]  "
         f"{count(side.params)} params"
     )
+    if side.paired is None or not side.outside:
+        return line
+    listed = side.outside[:_LISTED]
+    terms = "".join(
+        f" {'-' if params < 0 else '+'} {count(abs(params))} {name}" for name, params in listed
+    )
+    more = ""
+    if len(side.outside) > _LISTED:
+        rest = sum(params for _, params in side.outside[_LISTED:])
+        more = (
+            f" {'-' if rest < 0 else '+'} {count(abs(rest))} in {len(side.outside) - _LISTED} more"
+        )
+    return f"{line} = {count(side.paired)} in the pairs{terms}{more}"
 
 
 def _table(report: CompareReport, style: Style) -> Table:
@@ -320,6 +336,8 @@ def _side_dict(side: FileSide) -> dict[str, object]:
         "format": side.format.value,
         "convention": side.convention.value,
         "params": side.params,
+        "paired_params": side.paired,
+        "outside_pairs": [{"name": name, "params": params} for name, params in side.outside],
     }
 
 
