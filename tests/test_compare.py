@@ -267,7 +267,14 @@ def test_json_is_the_documented_structure() -> None:
     _, report, _ = compare(*files(entry), "--format", "json")
     assert report is not None
     assert set(report) == {"source", "export", "tolerance", "faithful", "summary", "pairs"}
-    assert set(report["source"]) == {"file", "format", "convention", "params"}
+    assert set(report["source"]) == {
+        "file",
+        "format",
+        "convention",
+        "params",
+        "paired_params",
+        "outside_pairs",
+    }
     (pair,) = report["pairs"]
     assert set(pair) == {
         "kind",
