@@ -11,32 +11,34 @@ type, as protobuf requires. Malformed input raises `WireError` with the byte off
 
 from __future__ import annotations
 
-import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-Buffer = bytes | mmap.mmap  # the file's bytes, usually memory-mapped
-
-# Wire types (protobuf encoding spec).
-VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
+from inspector.formats.protobuf import (
+    FIXED32,
+    FIXED64,
+    LENGTH,
+    VARINT,
+    Buffer,
+    WireError,
+)
+from inspector.formats.protobuf import Field as _Field
+from inspector.formats.protobuf import expect as _expect
+from inspector.formats.protobuf import fields as _fields
+from inspector.formats.protobuf import integer as _int
+from inspector.formats.protobuf import packed_varints as _packed_varints
+from inspector.formats.protobuf import signed as _signed
+from inspector.formats.protobuf import text as _text
+from inspector.formats.protobuf import varint as _varint
 
 MAX_GRAPH_DEPTH = 48  # nested subgraphs; real exporters stay below 10
 MAX_TYPE_DEPTH = 32  # nested sequence/optional/map types
 MAX_ITEMS = 2_000_000  # nodes + tensors + value infos: bounds memory on hostile input
 MAX_DECODED_LIST = 4096  # attribute ints/floats kept; longer lists keep only their length
-INT64_SIGN = 1 << 63
 SMALL_INT_VALUES = 64
 # struct formats of the integer TensorProto data types (onnx.proto3 DataType).
 _INT_FORMATS = {2: "B", 3: "b", 4: "H", 5: "h", 6: "i", 7: "q", 9: "?", 12: "I", 13: "Q"}
-
-
-class WireError(Exception):
-    """The bytes are not a well-formed ModelProto."""
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
-        self.offset = offset
 
 
 class TooLargeError(Exception):
@@ -164,108 +166,6 @@ class ModelMeta:
 
 
 # --- low-level wire walking -------------------------------------------------------------
-
-
-def _varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= end:
-            raise WireError("truncated varint", pos)
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise WireError("varint longer than 10 bytes", pos)
-
-
-def _signed(value: int) -> int:
-    """int64/int32 fields are sent as 64-bit two's complement varints."""
-    value &= (1 << 64) - 1
-    return value - (1 << 64) if value & INT64_SIGN else value
-
-
-@dataclass
-class _Field:
-    number: int
-    wire: int
-    value: int  # the varint, or the start of a length-delimited / fixed payload
-    end: int  # end of the payload (== value for varints)
-    start: int  # where the field's key starts (for re-encoding)
-
-
-def _fields(buf: Buffer, start: int, end: int) -> Iterator[_Field]:
-    pos = start
-    while pos < end:
-        key_start = pos
-        key, pos = _varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise WireError("field number 0", key_start)
-        if wire == VARINT:
-            value, pos = _varint(buf, pos, end)
-            yield _Field(number, wire, value, pos, key_start)
-        elif wire == LENGTH:
-            length, pos = _varint(buf, pos, end)
-            if length > end - pos:
-                raise WireError(
-                    f"field {number} claims {length} bytes but only {end - pos} remain", pos
-                )
-            yield _Field(number, wire, pos, pos + length, key_start)
-            pos += length
-        elif wire == FIXED64:
-            if end - pos < 8:
-                raise WireError("truncated 64-bit field", pos)
-            yield _Field(number, wire, pos, pos + 8, key_start)
-            pos += 8
-        elif wire == FIXED32:
-            if end - pos < 4:
-                raise WireError("truncated 32-bit field", pos)
-            yield _Field(number, wire, pos, pos + 4, key_start)
-            pos += 4
-        else:
-            raise WireError(f"field {number} has invalid wire type {wire}", key_start)
-
-
-_WIRE_NAMES = {VARINT: "varint", FIXED64: "64-bit", LENGTH: "length-delimited", FIXED32: "32-bit"}
-
-
-def _expect(item: _Field, wire: int, message: str) -> None:
-    if item.wire != wire:
-        raise WireError(
-            f"{message} field {item.number} is {_WIRE_NAMES.get(item.wire, '?')}, "
-            f"expected {_WIRE_NAMES[wire]}",
-            item.start,
-        )
-
-
-def _text(buf: Buffer, item: _Field, message: str) -> str:
-    _expect(item, LENGTH, message)
-    return bytes(buf[item.value : item.end]).decode("utf-8", errors="replace")
-
-
-def _int(item: _Field, message: str) -> int:
-    _expect(item, VARINT, message)
-    return _signed(item.value)
-
-
-def _packed_varints(buf: Buffer, item: _Field, message: str, limit: int) -> tuple[list[int], int]:
-    """Repeated int64 sent packed (one length-delimited field) or one by one."""
-    if item.wire == VARINT:
-        return [_signed(item.value)], 1
-    _expect(item, LENGTH, message)
-    values: list[int] = []
-    pos, count = item.value, 0
-    while pos < item.end:
-        value, pos = _varint(buf, pos, item.end)
-        count += 1
-        if count <= limit:
-            values.append(_signed(value))
-    return values, count
-
 
 # --- message decoders ---------------------------------------------------------------------
 
