@@ -422,12 +422,13 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
     from inspector.discover import MODEL_SUFFIXES, model_files
+    from inspector.formats.detect import is_savedmodel_dir
     from inspector.report.batch import Outcome
 
     targets: list[Path | Outcome] = []
     scanned = False
     for path in models:
-        if not path.is_dir():
+        if not path.is_dir() or is_savedmodel_dir(path):  # a SavedModel directory is one model
             targets.append(path)
             continue
         scanned = True

@@ -5,7 +5,8 @@ holds, so a junk `.h5` is reported as unreadable rather than silently skipped), 
 bytes carry a model signature: the HDF5 superblock, a zip whose first member is a Keras archive
 member, the ONNX protobuf header, or a torch.save file (`.pt`, `.pth`, `.bin`, `.ckpt` are found
 this way: those extensions name many other things). Hidden directories (`.git`, `.venv`, ...)
-are not entered and symbolic links to directories are not followed.
+are not entered and symbolic links to directories are not followed. A TensorFlow SavedModel
+directory is one model: it is listed itself and not entered.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from inspector.formats.detect import HEAD_BYTES, is_hdf5, is_onnx, is_torch, is_zip
+from inspector.formats.detect import (
+    HEAD_BYTES,
+    is_hdf5,
+    is_onnx,
+    is_savedmodel_dir,
+    is_torch,
+    is_zip,
+)
 
 MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors"})
 
@@ -53,13 +61,23 @@ def is_candidate(path: Path) -> bool:
 
 
 def model_files(root: Path) -> list[Path]:
-    """Candidate files under `root`, in a stable order (sorted by path)."""
-    return sorted(path for path in _files(root) if is_candidate(path))
+    """Candidate files (and SavedModel directories) under `root`, in a stable order (sorted by
+    path)."""
+    if is_savedmodel_dir(root):
+        return [root]
+    return sorted(path for path in _files(root) if path.is_dir() or is_candidate(path))
 
 
 def _files(root: Path) -> Iterator[Path]:
     for directory, subdirectories, files in os.walk(root):
         subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        models = [
+            name
+            for name in subdirectories
+            if not Path(directory, name).is_symlink() and is_savedmodel_dir(Path(directory, name))
+        ]
+        yield from (Path(directory, name) for name in models)
+        subdirectories[:] = [name for name in subdirectories if name not in models]
         for name in files:
             path = Path(directory, name)
             if path.is_file():

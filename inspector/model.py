@@ -20,6 +20,7 @@ class FileFormat(Enum):
     ONNX = "onnx"
     SAFETENSORS = "safetensors"  # a PyTorch state dict saved with safetensors
     PYTORCH = "pytorch"  # a torch.save file (state dict or checkpoint), read without unpickling
+    TF_SAVEDMODEL = "tf-savedmodel"  # a TensorFlow SavedModel directory
 
 
 class CellKind(Enum):

@@ -21,6 +21,7 @@ from inspector.formats.detect import (
     is_hdf5,
     is_onnx,
     is_safetensors,
+    is_savedmodel,
     is_torch,
     is_zip,
     read_head,
@@ -49,6 +50,8 @@ READERS: tuple[ReaderEntry, ...] = (
     ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
     ReaderEntry("keras-zip", is_zip, "inspector.formats.keras.archive"),
     ReaderEntry("safetensors", is_safetensors, "inspector.formats.safetensors.reader"),
+    # Before ONNX: a saved_model.pb opens with the same protobuf tag as an ONNX ModelProto.
+    ReaderEntry("tf-savedmodel", is_savedmodel, "inspector.formats.savedmodel.reader"),
     ReaderEntry("onnx", is_onnx, "inspector.formats.onnx.reader"),
 )
 
@@ -66,7 +69,8 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
             return entry
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
-        "a .keras archive, ONNX (.onnx), a safetensors state dict or a torch.save file"
+        "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file or a TF "
+        "SavedModel directory"
     )
 
 

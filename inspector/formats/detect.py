@@ -73,10 +73,45 @@ def is_torch(head: bytes, path: Path) -> bool:
 
 def is_onnx(head: bytes, path: Path) -> bool:
     """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
-    the extension settles files that do not."""
+    the extension settles files that do not. A TensorFlow SavedModel protobuf starts alike
+    (schema version 1, then a MetaGraphDef) and is never taken for ONNX."""
     if path.suffix.lower() == ".onnx":
         return True
+    if is_savedmodel(head, path):
+        return False
     return len(head) > 2 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x3A)
+
+
+def is_savedmodel_dir(path: Path) -> bool:
+    """A TensorFlow SavedModel directory: `saved_model.pb` beside `variables/` or
+    `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files)."""
+    return (
+        path.is_dir()
+        and (path / "saved_model.pb").is_file()
+        and ((path / "variables").is_dir() or (path / "keras_metadata.pb").is_file())
+    )
+
+
+def _savedmodel_proto(head: bytes) -> bool:
+    """SavedModel { int64 saved_model_schema_version = 1 (always 1); repeated MetaGraphDef
+    meta_graphs = 2; } and a MetaGraphDef opens with meta_info_def (field 1, tag 0x0A), where
+    an ONNX ModelProto has its producer name."""
+    if not head.startswith(b"\x08\x01\x12"):
+        return False
+    pos = 3
+    while pos < len(head) and head[pos] & 0x80 and pos < 8:  # skip the length varint
+        pos += 1
+    return pos + 1 < len(head) and head[pos + 1] == 0x0A
+
+
+def is_savedmodel(head: bytes, path: Path) -> bool:
+    """A SavedModel directory, or its `saved_model.pb` (by name beside `variables/`, or by its
+    protobuf header)."""
+    if is_savedmodel_dir(path):
+        return True
+    if path.name == "saved_model.pb" and is_savedmodel_dir(path.parent):
+        return True
+    return _savedmodel_proto(head)
 
 
 def describe(head: bytes) -> str:
@@ -95,8 +130,11 @@ def describe(head: bytes) -> str:
 
 
 def read_head(path: Path) -> bytes:
+    """The first bytes of a file (nothing for a SavedModel directory, which is read as one)."""
     if not path.exists():
         raise NotFoundError(f"{path}: no such file")
+    if is_savedmodel_dir(path):
+        return b""
     if path.is_dir():
         raise NotFoundError(f"{path}: is a directory, expected a model file")
     try:

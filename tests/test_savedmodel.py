@@ -1,0 +1,241 @@
+"""TensorFlow SavedModel directories: layers from keras_metadata.pb, shapes from the tensor
+bundle index, the same report as the `.h5` twin. Truth from fixtures/savedmodel/manifest.json
+(tf_keras count_params(), the bundle's keys as TensorFlow lists them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, entry_id, manifest_entries
+from inspector import inspect_file
+from inspector.cli import app
+from inspector.formats import choose
+from inspector.formats.savedmodel import metadata as keras_metadata
+from inspector.formats.savedmodel import sstable
+
+runner = CliRunner()
+ENTRIES = manifest_entries("tf-savedmodel")
+KERAS = [e for e in ENTRIES if e.get("keras_metadata")]
+PLAIN = [e for e in ENTRIES if not e.get("keras_metadata")]
+
+
+def inspect(*args: str) -> tuple[int, object, str]:
+    result = runner.invoke(app, [*args, "--format", "json"])
+    payload = json.loads(result.stdout) if result.exit_code in (0, 1) else None
+    return result.exit_code, payload, result.stderr
+
+
+def _report(path: Path) -> dict:
+    code, report, errors = inspect(str(path))
+    assert code == 0, errors
+    assert isinstance(report, dict)
+    return report
+
+
+def test_fixtures_present() -> None:
+    assert len(KERAS) >= 5 and PLAIN
+
+
+@pytest.mark.parametrize("entry", KERAS, ids=entry_id)
+def test_counts_match_keras(entry: dict) -> None:
+    report = _report(FIXTURES / entry["file"])
+    assert report["format"] == "tf-savedmodel"
+    assert report["total_params"] == entry["total_params"]
+    assert report["trainable_params"] == entry["trainable_params"]
+    assert report["non_trainable_params"] == entry["non_trainable_params"]
+    by_name = {layer["name"]: layer for layer in report["layers"]}
+    for layer in entry["layers"]:
+        assert by_name[layer["name"]]["params"] == layer["params"], layer["name"]
+        assert by_name[layer["name"]]["type"] == layer["class"]
+    assert sum(layer["params"] for layer in report["layers"]) == report["total_params"]
+    recurrent = {layer["name"]: layer for layer in report["recurrent_layers"]}
+    assert set(recurrent) == {layer["name"] for layer in entry["recurrent_layers"]}
+    for truth in entry["recurrent_layers"]:
+        found = recurrent[truth["name"]]
+        assert found["params"] == truth["params"]
+        assert sum(t["params"] for t in found["tensors"]) == found["params"]
+        assert (found["units"], found["directions"]) == (truth["units"], truth["directions"])
+        assert (found["input_dim"], found["input_dim_source"]) == (truth["input_dim"], "config")
+        assert found["check"] == "ok"
+
+
+@pytest.mark.parametrize("entry", KERAS, ids=entry_id)
+def test_same_report_as_the_h5_twin(entry: dict) -> None:
+    """Everything but the file, the format, tensor names (checkpoint keys) and what only the
+    SavedModel stores (Keras metric variables) equals the .h5 of the same model."""
+    directory = FIXTURES / entry["file"]
+    ours = inspect_file(directory).to_dict()
+    twin = inspect_file(directory.with_suffix(".h5")).to_dict()
+    for report in (ours, twin):
+        for key in ("file", "format", "excluded", "optimizer"):
+            report.pop(key, None)
+        for layer in report["recurrent_layers"]:
+            for tensor in layer["tensors"]:
+                tensor.pop("name")
+    assert ours == twin
+
+
+@pytest.mark.parametrize("entry", KERAS, ids=entry_id)
+def test_optimizer_and_metric_state_apart(entry: dict) -> None:
+    report = _report(FIXTURES / entry["file"])
+    kinds = entry["checkpoint"]["elements_by_kind"]
+    optimizer = report["optimizer"]
+    assert (optimizer or {}).get("values", 0) == kinds.get("optimizer", 0)
+    excluded = sum(item["params"] for item in report.get("excluded", []))
+    assert excluded == kinds.get("metric", 0)
+
+
+@pytest.mark.parametrize("entry", PLAIN, ids=entry_id)
+def test_plain_saved_model_lists_variables(entry: dict) -> None:
+    report = _report(FIXTURES / entry["file"])
+    assert report["total_params"] == entry["variables_total_elements"]
+    assert len(report["layers"]) == len(entry["variables"])
+    assert sorted(layer["params"] for layer in report["layers"]) == sorted(
+        v["numel"] for v in entry["variables"]
+    )
+    assert report["recurrent_layers"] == []
+    assert any("no keras_metadata.pb" in w for w in report["warnings"])
+
+
+def test_saved_model_pb_is_accepted_and_never_taken_for_onnx(tmp_path: Path) -> None:
+    directory = FIXTURES / KERAS[0]["file"]
+    report = _report(directory / "saved_model.pb")
+    assert report["total_params"] == KERAS[0]["total_params"]
+    alone = tmp_path / "model.pb"  # a graph protobuf without its directory
+    shutil.copy(directory / "saved_model.pb", alone)
+    assert choose(alone).name == "tf-savedmodel"
+    code, _, errors = inspect(str(alone))
+    assert code == 2 and "variables" in errors and "onnx" not in errors.lower()
+
+
+def test_directory_scan_lists_a_saved_model_as_one_model(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(FIXTURES / KERAS[0]["file"], root / "nested" / "exported")
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.h5", root / "lstm.h5")
+    code, reports, errors = inspect(str(root))
+    assert code == 0, errors
+    assert isinstance(reports, list)
+    assert sorted(Path(r["file"]).name for r in reports) == ["exported", "lstm.h5"]
+    code, report, _ = inspect(str(root / "nested" / "exported"))
+    assert code == 0 and isinstance(report, dict) and report["format"] == "tf-savedmodel"
+
+
+# --- hostile and damaged directories -------------------------------------------------------
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(FIXTURES / KERAS[0]["file"], target)
+    return target
+
+
+def _refused(path: Path, *words: str) -> str:
+    code, _, errors = inspect(str(path))
+    assert code == 2, errors
+    lines = errors.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in errors, errors
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("keep", [0, 20, 47, 200])
+def test_truncated_index(tmp_path: Path, keep: int) -> None:
+    model = _copy(tmp_path)
+    index = model / "variables" / "variables.index"
+    index.write_bytes(index.read_bytes()[:keep])
+    _refused(model, "tensor bundle")
+
+
+def _footer(index: bytes) -> tuple[int, int, int, int]:
+    pos = len(index) - sstable.FOOTER_BYTES
+    values = []
+    for _ in range(4):
+        value, pos = sstable.varint(index, pos, len(index))
+        values.append(value)
+    return values[0], values[1], values[2], values[3]
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _with_footer(index: bytes, handles: tuple[int, int, int, int]) -> bytes:
+    encoded = b"".join(_varint(v) for v in handles).ljust(40, b"\0")
+    return index[: -sstable.FOOTER_BYTES] + encoded + struct.pack("<Q", sstable.MAGIC)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m, s, i, n: (m, s, i + 1_000_000, n),  # index block past the end
+        lambda m, s, i, n: (m, s, i, n + 1_000_000),  # index block overruns the file
+        lambda m, s, i, n: (m, s, 0, 2),  # index block too small for its restart count
+        lambda m, s, i, n: (m, s, 2**62, 2**62),  # huge handle
+    ],
+    ids=["offset", "size", "tiny", "huge"],
+)
+def test_bad_block_handles(tmp_path: Path, change: object) -> None:
+    model = _copy(tmp_path)
+    index = model / "variables" / "variables.index"
+    raw = index.read_bytes()
+    index.write_bytes(_with_footer(raw, change(*_footer(raw))))  # type: ignore[operator]
+    _refused(model, "tensor bundle")
+
+
+def test_compressed_block_is_refused_with_a_reason(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    index = model / "variables" / "variables.index"
+    raw = bytearray(index.read_bytes())
+    _, _, offset, size = _footer(bytes(raw))
+    raw[offset + size] = 1  # the index block's trailer: snappy
+    index.write_bytes(bytes(raw))
+    _refused(model, "snappy", "uncompressed")
+
+
+def test_data_block_entries_overrunning_their_block(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    index = model / "variables" / "variables.index"
+    raw = bytearray(index.read_bytes())
+    raw[1] = 0x7F  # the first entry's key length, far beyond the first block
+    index.write_bytes(bytes(raw))
+    _refused(model, "tensor bundle")
+
+
+def test_huge_metadata_json_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose JSON is over the limit is refused before it is decoded (the limit is
+    lowered so that the test writes kilobytes, not the real 64 MiB)."""
+    model = _copy(tmp_path)
+    metadata = model / "keras_metadata.pb"
+    monkeypatch.setattr(keras_metadata, "MAX_JSON_BYTES", 4096)
+    document = json.dumps({"class_name": "Sequential", "pad": "x" * 10_000}).encode()
+    node = b"\x1a\x04root" + b"\x2a" + _varint(len(document)) + document
+    metadata.write_bytes(b"\x0a" + _varint(len(node)) + node)
+    _refused(model, "over the", "limit")
+
+
+def test_metadata_length_bomb_is_refused(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    node = b"\x1a\x04root\x2a" + _varint(2**40) + b"{}"
+    (model / "keras_metadata.pb").write_bytes(b"\x0a" + _varint(len(node)) + node)
+    _refused(model, "keras_metadata.pb")
+
+
+def test_link_out_of_the_directory_is_not_followed(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    outside = tmp_path / "elsewhere.pb"
+    shutil.move(model / "keras_metadata.pb", outside)
+    (model / "keras_metadata.pb").symlink_to(outside)
+    _refused(model, "link")
