@@ -20,6 +20,7 @@ class Convention(Enum):
     KERAS = "keras"
     ONNX = "onnx"
     PYTORCH = "pytorch"
+    TFLITE = "tflite"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
                 Convention.KERAS: ("i", "f", "c", "o"),
                 Convention.ONNX: ("i", "o", "f", "c"),
                 Convention.PYTORCH: ("i", "f", "g", "o"),
+                # tensorflow/lite/kernels/lstm_shared.h: one tensor per gate, input (1..4),
+                # recurrent (5..8) and bias (12..15) each in the order input, forget, cell,
+                # output; one bias per gate.
+                Convention.TFLITE: ("i", "f", "c", "o"),
             },
             # 4 sums x·W + h·U, 4 activations, c = f·c + i·g (3), h = o·tanh(c) (2)
             {Convention.KERAS: 13, Convention.ONNX: 13, Convention.PYTORCH: 13},
@@ -137,6 +142,7 @@ _CONVENTIONS: Mapping[FileFormat, Convention] = MappingProxyType(
         FileFormat.ONNX: Convention.ONNX,
         FileFormat.SAFETENSORS: Convention.PYTORCH,
         FileFormat.PYTORCH: Convention.PYTORCH,
+        FileFormat.TFLITE: Convention.TFLITE,
     }
 )
 

@@ -3,10 +3,10 @@
 A file is a candidate when its extension names a model format (it is then inspected whatever it
 holds, so a junk `.h5` is reported as unreadable rather than silently skipped), or when its first
 bytes carry a model signature: the HDF5 superblock, a zip whose first member is a Keras archive
-member, the ONNX protobuf header, or a torch.save file (`.pt`, `.pth`, `.bin`, `.ckpt` are found
-this way: those extensions name many other things). Hidden directories (`.git`, `.venv`, ...)
-are not entered and symbolic links to directories are not followed. A TensorFlow SavedModel
-directory is one model: it is listed itself and not entered.
+member, the ONNX protobuf header, TFLite's "TFL3" identifier, or a torch.save file (`.pt`,
+`.pth`, `.bin`, `.ckpt` are found this way: those extensions name many other things). Hidden
+directories (`.git`, `.venv`, ...) are not entered and symbolic links to directories are not
+followed. A TensorFlow SavedModel directory is one model: it is listed itself and not entered.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from inspector.formats.detect import (
     is_hdf5,
     is_onnx,
     is_savedmodel_dir,
+    is_tflite,
     is_torch,
     is_zip,
 )
 
-MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors"})
+MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors", ".tflite"})
 
 # Members a Keras v3 archive writes first (keras/src/saving/saving_lib.py writes metadata.json,
 # then config.json, then model.weights.h5); any other zip (.whl, .docx, .jar) is not a model.
@@ -46,6 +47,7 @@ SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (
     _is_keras_archive,
     is_onnx,
     is_torch,
+    is_tflite,
 )
 
 

@@ -21,6 +21,7 @@ class FileFormat(Enum):
     SAFETENSORS = "safetensors"  # a PyTorch state dict saved with safetensors
     PYTORCH = "pytorch"  # a torch.save file (state dict or checkpoint), read without unpickling
     TF_SAVEDMODEL = "tf-savedmodel"  # a TensorFlow SavedModel directory
+    TFLITE = "tflite"  # a TensorFlow Lite flatbuffer
 
 
 class CellKind(Enum):

@@ -43,6 +43,7 @@ BIAS_BY_CONVENTION: Mapping[Convention, BiasConvention] = MappingProxyType(
         Convention.KERAS: BiasConvention.SINGLE,
         Convention.ONNX: BiasConvention.DOUBLE,
         Convention.PYTORCH: BiasConvention.DOUBLE,
+        Convention.TFLITE: BiasConvention.SINGLE,  # lstm_shared.h: one bias per gate
     }
 )
 KERAS_GRU_RESET_AFTER_DEFAULT = True

@@ -22,6 +22,7 @@ from inspector.formats.detect import (
     is_onnx,
     is_safetensors,
     is_savedmodel,
+    is_tflite,
     is_torch,
     is_zip,
     read_head,
@@ -53,6 +54,7 @@ READERS: tuple[ReaderEntry, ...] = (
     # Before ONNX: a saved_model.pb opens with the same protobuf tag as an ONNX ModelProto.
     ReaderEntry("tf-savedmodel", is_savedmodel, "inspector.formats.savedmodel.reader"),
     ReaderEntry("onnx", is_onnx, "inspector.formats.onnx.reader"),
+    ReaderEntry("tflite", is_tflite, "inspector.formats.tflite.reader"),
 )
 
 
@@ -69,8 +71,8 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
             return entry
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
-        "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file or a TF "
-        "SavedModel directory"
+        "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
+        "SavedModel directory or TFLite (.tflite)"
     )
 
 

@@ -114,6 +114,13 @@ def is_savedmodel(head: bytes, path: Path) -> bool:
     return _savedmodel_proto(head)
 
 
+def is_tflite(head: bytes, path: Path) -> bool:
+    """A TFLite flatbuffer: the file identifier "TFL3" right after the root offset
+    (tensorflow/lite/schema/schema.fbs, `file_identifier "TFL3"`); the extension settles
+    files too damaged to carry it."""
+    return head[4:8] == b"TFL3" or path.suffix.lower() == ".tflite"
+
+
 def describe(head: bytes) -> str:
     """A short guess of what a file that matched no reader is, for the error message."""
     if not head:

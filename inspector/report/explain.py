@@ -49,6 +49,8 @@ LAYOUTS: Mapping[Convention, Layout] = MappingProxyType(
         Convention.KERAS: Layout(matrix_gate_axis=-1, direction_axis=False),
         Convention.ONNX: Layout(matrix_gate_axis=-2, direction_axis=True),
         Convention.PYTORCH: Layout(matrix_gate_axis=-2, direction_axis=False),
+        # FULLY_CONNECTED weights are [out, in]; fused LSTMs store one tensor per gate.
+        Convention.TFLITE: Layout(matrix_gate_axis=-2, direction_axis=False),
     }
 )
 

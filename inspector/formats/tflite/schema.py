@@ -1,0 +1,435 @@
+"""The few TFLite schema tables a report needs, decoded from the flatbuffer
+(tensorflow/lite/schema/schema.fbs, schema version 3; field numbers are vtable slots):
+
+    Model        { version:uint (0); operator_codes:[OperatorCode] (1); subgraphs:[SubGraph] (2);
+                   description:string (3); buffers:[Buffer] (4); ... }
+    SubGraph     { tensors:[Tensor] (0); inputs:[int] (1); outputs:[int] (2);
+                   operators:[Operator] (3); name:string (4); }
+    Tensor       { shape:[int] (0); type:TensorType (1); buffer:uint (2); name:string (3);
+                   quantization:QuantizationParameters (4); is_variable:bool (5); ...
+                   shape_signature:[int] (7); }
+    QuantizationParameters { min (0); max (1); scale:[float] (2); zero_point:[long] (3); ...
+                   quantized_dimension:int (6); }
+    Operator     { opcode_index:uint (0); inputs:[int] (1); outputs:[int] (2);
+                   builtin_options_type:ubyte (3); builtin_options (4); ... }
+    OperatorCode { deprecated_builtin_code:byte (0); custom_code:string (1); version:int (2);
+                   builtin_code:BuiltinOperator (3); }
+    Buffer       { data:[ubyte] (0); offset:ulong (1); size:ulong (2); }
+    WhileOptions { cond_subgraph_index:int (0); body_subgraph_index:int (1); }
+
+An operator's code is max(deprecated_builtin_code, builtin_code): schema 3a moved codes past 127
+into the int32 field and left the int8 one at 127 (schema.fbs, OperatorCode comment).
+Buffer contents are never read here, only their lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
+
+IDENTIFIER = b"TFL3"
+MAX_TENSORS = 2_000_000  # over all subgraphs
+MAX_OPERATOR_IO = 4096  # inputs/outputs kept per operator
+MAX_RANK = 64
+WHILE_OPTIONS = 93  # BuiltinOptions union member WhileOptions
+
+
+@dataclass(frozen=True)
+class DType:
+    name: str
+    itemsize: int  # bytes per element; 0 where not fixed (string, resource, variant)
+    is_float: bool = False
+
+
+# TensorType (schema.fbs). INT4/UINT4/INT2 are packed below a byte; counted at one byte.
+DTYPES: Mapping[int, DType] = MappingProxyType(
+    {
+        0: DType("float32", 4, True),
+        1: DType("float16", 2, True),
+        2: DType("int32", 4),
+        3: DType("uint8", 1),
+        4: DType("int64", 8),
+        5: DType("string", 0),
+        6: DType("bool", 1),
+        7: DType("int16", 2),
+        8: DType("complex64", 8, True),
+        9: DType("int8", 1),
+        10: DType("float64", 8, True),
+        11: DType("complex128", 16, True),
+        12: DType("uint64", 8),
+        13: DType("resource", 0),
+        14: DType("variant", 0),
+        15: DType("uint32", 4),
+        16: DType("uint16", 2),
+        17: DType("int4", 1),
+        18: DType("bfloat16", 2, True),
+        19: DType("int2", 1),
+        20: DType("uint4", 1),
+    }
+)
+
+# BuiltinOperator names by code (schema.fbs enum BuiltinOperator, codes 0..209).
+_BUILTIN_NAMES = (
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "DEPTH_TO_SPACE",
+    "DEQUANTIZE",
+    "EMBEDDING_LOOKUP",
+    "FLOOR",
+    "FULLY_CONNECTED",
+    "HASHTABLE_LOOKUP",
+    "L2_NORMALIZATION",
+    "L2_POOL_2D",
+    "LOCAL_RESPONSE_NORMALIZATION",
+    "LOGISTIC",
+    "LSH_PROJECTION",
+    "LSTM",
+    "MAX_POOL_2D",
+    "MUL",
+    "RELU",
+    "RELU_N1_TO_1",
+    "RELU6",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "RNN",
+    "SOFTMAX",
+    "SPACE_TO_DEPTH",
+    "SVDF",
+    "TANH",
+    "CONCAT_EMBEDDINGS",
+    "SKIP_GRAM",
+    "CALL",
+    "CUSTOM",
+    "EMBEDDING_LOOKUP_SPARSE",
+    "PAD",
+    "UNIDIRECTIONAL_SEQUENCE_RNN",
+    "GATHER",
+    "BATCH_TO_SPACE_ND",
+    "SPACE_TO_BATCH_ND",
+    "TRANSPOSE",
+    "MEAN",
+    "SUB",
+    "DIV",
+    "SQUEEZE",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "STRIDED_SLICE",
+    "BIDIRECTIONAL_SEQUENCE_RNN",
+    "EXP",
+    "TOPK_V2",
+    "SPLIT",
+    "LOG_SOFTMAX",
+    "DELEGATE",
+    "BIDIRECTIONAL_SEQUENCE_LSTM",
+    "CAST",
+    "PRELU",
+    "MAXIMUM",
+    "ARG_MAX",
+    "MINIMUM",
+    "LESS",
+    "NEG",
+    "PADV2",
+    "GREATER",
+    "GREATER_EQUAL",
+    "LESS_EQUAL",
+    "SELECT",
+    "SLICE",
+    "SIN",
+    "TRANSPOSE_CONV",
+    "SPARSE_TO_DENSE",
+    "TILE",
+    "EXPAND_DIMS",
+    "EQUAL",
+    "NOT_EQUAL",
+    "LOG",
+    "SUM",
+    "SQRT",
+    "RSQRT",
+    "SHAPE",
+    "POW",
+    "ARG_MIN",
+    "FAKE_QUANT",
+    "REDUCE_PROD",
+    "REDUCE_MAX",
+    "PACK",
+    "LOGICAL_OR",
+    "ONE_HOT",
+    "LOGICAL_AND",
+    "LOGICAL_NOT",
+    "UNPACK",
+    "REDUCE_MIN",
+    "FLOOR_DIV",
+    "REDUCE_ANY",
+    "SQUARE",
+    "ZEROS_LIKE",
+    "FILL",
+    "FLOOR_MOD",
+    "RANGE",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "LEAKY_RELU",
+    "SQUARED_DIFFERENCE",
+    "MIRROR_PAD",
+    "ABS",
+    "SPLIT_V",
+    "UNIQUE",
+    "CEIL",
+    "REVERSE_V2",
+    "ADD_N",
+    "GATHER_ND",
+    "COS",
+    "WHERE",
+    "RANK",
+    "ELU",
+    "REVERSE_SEQUENCE",
+    "MATRIX_DIAG",
+    "QUANTIZE",
+    "MATRIX_SET_DIAG",
+    "ROUND",
+    "HARD_SWISH",
+    "IF",
+    "WHILE",
+    "NON_MAX_SUPPRESSION_V4",
+    "NON_MAX_SUPPRESSION_V5",
+    "SCATTER_ND",
+    "SELECT_V2",
+    "DENSIFY",
+    "SEGMENT_SUM",
+    "BATCH_MATMUL",
+    "PLACEHOLDER_FOR_GREATER_OP_CODES",
+    "CUMSUM",
+    "CALL_ONCE",
+    "BROADCAST_TO",
+    "RFFT2D",
+    "CONV_3D",
+    "IMAG",
+    "REAL",
+    "COMPLEX_ABS",
+    "HASHTABLE",
+    "HASHTABLE_FIND",
+    "HASHTABLE_IMPORT",
+    "HASHTABLE_SIZE",
+    "REDUCE_ALL",
+    "CONV_3D_TRANSPOSE",
+    "VAR_HANDLE",
+    "READ_VARIABLE",
+    "ASSIGN_VARIABLE",
+    "BROADCAST_ARGS",
+    "RANDOM_STANDARD_NORMAL",
+    "BUCKETIZE",
+    "RANDOM_UNIFORM",
+    "MULTINOMIAL",
+    "GELU",
+    "DYNAMIC_UPDATE_SLICE",
+    "RELU_0_TO_1",
+    "UNSORTED_SEGMENT_PROD",
+    "UNSORTED_SEGMENT_MAX",
+    "UNSORTED_SEGMENT_SUM",
+    "ATAN2",
+    "UNSORTED_SEGMENT_MIN",
+    "SIGN",
+    "BITCAST",
+    "BITWISE_XOR",
+    "RIGHT_SHIFT",
+    "STABLEHLO_LOGISTIC",
+    "STABLEHLO_ADD",
+    "STABLEHLO_DIVIDE",
+    "STABLEHLO_MULTIPLY",
+    "STABLEHLO_MAXIMUM",
+    "STABLEHLO_RESHAPE",
+    "STABLEHLO_CLAMP",
+    "STABLEHLO_CONCATENATE",
+    "STABLEHLO_BROADCAST_IN_DIM",
+    "STABLEHLO_CONVOLUTION",
+    "STABLEHLO_SLICE",
+    "STABLEHLO_CUSTOM_CALL",
+    "STABLEHLO_REDUCE",
+    "STABLEHLO_ABS",
+    "STABLEHLO_AND",
+    "STABLEHLO_COSINE",
+    "STABLEHLO_EXPONENTIAL",
+    "STABLEHLO_FLOOR",
+    "STABLEHLO_LOG",
+    "STABLEHLO_MINIMUM",
+    "STABLEHLO_NEGATE",
+    "STABLEHLO_OR",
+    "STABLEHLO_POWER",
+    "STABLEHLO_REMAINDER",
+    "STABLEHLO_RSQRT",
+    "STABLEHLO_SELECT",
+    "STABLEHLO_SUBTRACT",
+    "STABLEHLO_TANH",
+    "STABLEHLO_SCATTER",
+    "STABLEHLO_COMPARE",
+    "STABLEHLO_CONVERT",
+    "STABLEHLO_DYNAMIC_SLICE",
+    "STABLEHLO_DYNAMIC_UPDATE_SLICE",
+    "STABLEHLO_PAD",
+    "STABLEHLO_IOTA",
+    "STABLEHLO_DOT_GENERAL",
+    "STABLEHLO_REDUCE_WINDOW",
+    "STABLEHLO_SORT",
+    "STABLEHLO_WHILE",
+    "STABLEHLO_GATHER",
+    "STABLEHLO_TRANSPOSE",
+    "DILATE",
+    "STABLEHLO_RNG_BIT_GENERATOR",
+    "REDUCE_WINDOW",
+    "STABLEHLO_COMPOSITE",
+    "STABLEHLO_SHIFT_LEFT",
+    "STABLEHLO_CBRT",
+    "STABLEHLO_CASE",
+)
+
+
+def op_name(code: int) -> str:
+    if 0 <= code < len(_BUILTIN_NAMES) and _BUILTIN_NAMES[code]:
+        return _BUILTIN_NAMES[code]
+    return f"BUILTIN_{code}"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+    buffer: int
+    scales: int  # quantization scales stored (0: not quantized)
+    is_variable: bool
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    index: int
+    op: str  # builtin name, or the custom code
+    inputs: tuple[int, ...]  # -1: optional input left out
+    outputs: tuple[int, ...]
+    body: int | None = None  # WHILE: body subgraph index
+    cond: int | None = None
+
+
+@dataclass(frozen=True)
+class SubGraphInfo:
+    index: int
+    name: str
+    tensors: tuple[TensorInfo, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    operators: tuple[OperatorInfo, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: int
+    description: str
+    subgraphs: tuple[SubGraphInfo, ...]
+    buffer_bytes: tuple[int, ...]  # stored length of each buffer (inline data or offset/size)
+
+
+def has_identifier(head: bytes) -> bool:
+    return len(head) >= 8 and head[4:8] == IDENTIFIER
+
+
+def parse(buf: Buffer) -> ModelInfo:
+    """Raises FlatError for malformed or over-limit input."""
+    if not has_identifier(bytes(buf[:8])):
+        raise FlatError("no TFL3 identifier at byte 4", 4)
+    model = root(buf)
+    codes = _opcodes(model.vector(1, 4))
+    buffers = model.vector(4, 4)
+    buffer_bytes = (
+        tuple(_buffer_bytes(buffers.table(i)) for i in range(buffers.length)) if buffers else ()
+    )
+    graphs = model.vector(2, 4)
+    subgraphs: list[SubGraphInfo] = []
+    budget = [MAX_TENSORS]
+    for index in range(graphs.length if graphs else 0):
+        assert graphs is not None
+        subgraphs.append(_subgraph(graphs.table(index), index, codes, budget))
+    return ModelInfo(model.uint32(0), model.string(3), tuple(subgraphs), buffer_bytes)
+
+
+def _opcodes(vector: Vector | None) -> tuple[str, ...]:
+    names = []
+    for index in range(vector.length if vector else 0):
+        assert vector is not None
+        table = vector.table(index)
+        custom = table.string(1)
+        code = max(table.int8(0), table.int32(3))
+        names.append(custom if custom else op_name(code))
+    return tuple(names)
+
+
+def _buffer_bytes(table: Table) -> int:
+    inline = table.vector_length(0, 1)
+    return inline if inline else table.uint64(2)
+
+
+def _subgraph(table: Table, index: int, codes: tuple[str, ...], budget: list[int]) -> SubGraphInfo:
+    tensors_vector = table.vector(0, 4)
+    count = tensors_vector.length if tensors_vector else 0
+    budget[0] -= count
+    if budget[0] < 0:
+        raise FlatError(f"more than {MAX_TENSORS:,} tensors", table.pos)
+    tensors = tuple(
+        _tensor(tensors_vector.table(i), i) for i in range(count) if tensors_vector is not None
+    )
+    operators_vector = table.vector(3, 4)
+    operators = tuple(
+        _operator(operators_vector.table(i), i, codes)
+        for i in range(operators_vector.length if operators_vector else 0)
+        if operators_vector is not None
+    )
+    return SubGraphInfo(
+        index,
+        table.string(4),
+        tensors,
+        _ints(table.vector(1, 4)),
+        _ints(table.vector(2, 4)),
+        operators,
+    )
+
+
+def _ints(vector: Vector | None) -> tuple[int, ...]:
+    return vector.ints(MAX_OPERATOR_IO) if vector else ()
+
+
+def _tensor(table: Table, index: int) -> TensorInfo:
+    shape_vector = table.vector(0, 4)
+    if shape_vector is not None and shape_vector.length > MAX_RANK:
+        raise FlatError(f"tensor {index} has {shape_vector.length} dimensions", table.pos)
+    shape = _ints(shape_vector)
+    code = table.uint8(1)
+    dtype = DTYPES.get(code)
+    if dtype is None:
+        raise FlatError(f"tensor {index} has unknown TensorType {code}", table.pos)
+    quantization = table.table(4)
+    scales = quantization.vector_length(2, 4) if quantization is not None else 0
+    return TensorInfo(
+        index,
+        table.string(3),
+        tuple(max(dim, 0) for dim in shape),
+        dtype,
+        table.uint32(2),
+        scales,
+        bool(table.uint8(5)),
+    )
+
+
+def _operator(table: Table, index: int, codes: tuple[str, ...]) -> OperatorInfo:
+    opcode = table.uint32(0)
+    if opcode >= len(codes):
+        raise FlatError(f"operator {index} names operator code {opcode} of {len(codes)}", table.pos)
+    body = cond = None
+    if table.uint8(3) == WHILE_OPTIONS:
+        options = table.table(4)
+        if options is not None:
+            cond, body = options.int32(0), options.int32(1)
+    return OperatorInfo(
+        index, codes[opcode], _ints(table.vector(1, 4)), _ints(table.vector(2, 4)), body, cond
+    )
