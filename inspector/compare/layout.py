@@ -148,9 +148,9 @@ class CellLayout:
 
     @property
     def layout_name(self) -> str:
-        """Whose matrix layout: keras, onnx, pytorch, or for a lowered graph matmul (x @ W) or
-        gemm (Gemm transB=1 over (g·u, inputs) matrices)."""
-        if self.layer.lowered:
+        """Whose matrix layout: keras, onnx, pytorch, tflite, or for a lowered graph matmul
+        (x @ W) or gemm (Gemm transB=1 over (g·u, inputs) matrices)."""
+        if self.layer.lowered and self.convention is not Convention.TFLITE:
             return "gemm" if self.layer.gates_last is False else "matmul"
         return self.convention.value
 
@@ -195,9 +195,10 @@ class CellLayout:
 def layout_of(layer: RecurrentLayer, file_format: FileFormat) -> CellLayout:
     convention = convention_of(file_format)
     # A lowered graph multiplies x @ W: its weights are (inputs, outputs), Keras's orientation;
-    # a single-step cell's Gemm with transB=1 keeps PyTorch's (outputs, inputs).
+    # a single-step cell's Gemm with transB=1 keeps PyTorch's (outputs, inputs), and so does
+    # TFLite's FULLY_CONNECTED, lowered or not (its own layout slices it).
     slicing = convention
-    if layer.lowered:
+    if layer.lowered and convention is not Convention.TFLITE:
         slicing = Convention.PYTORCH if layer.gates_last is False else Convention.KERAS
     cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
     orders = [_order(cell, convention) for cell in cells]

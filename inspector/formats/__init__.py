@@ -96,6 +96,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.ONNX: "inspector.formats.onnx.values",
         FileFormat.SAFETENSORS: "inspector.formats.safetensors.values",
         FileFormat.PYTORCH: "inspector.formats.torch.values",
+        FileFormat.TFLITE: "inspector.formats.tflite.values",
     }
 )
 

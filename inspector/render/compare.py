@@ -45,6 +45,7 @@ _LAYOUTS: Mapping[str, str] = MappingProxyType(
         "pytorch": "pytorch weight_ih (g·u, d), weight_hh (g·u, u)",
         "matmul": "MatMul weights (d, g·u), (u, g·u) of the lowered graph",
         "gemm": "Gemm (transB=1) weights (g·u, d), (g·u, u) of the lowered graph",
+        "tflite": "tflite weights (u, d), (u, u) per gate or FULLY_CONNECTED (g·u, d), (g·u, u)",
     }
 )
 _BIAS_FORMS: Mapping[BiasForm, str] = MappingProxyType(

@@ -151,6 +151,7 @@ class _Builder:
                 }
                 layers.append(Layer(built.name, built.type, tuple(tensors.values())))
                 continue
+            fused_ops: list[tuple[OperatorInfo, RecurrentLayer]] = []
             for op in graph.operators:
                 params = [
                     t
@@ -165,12 +166,13 @@ class _Builder:
                 if spec is not None:
                     found = self._fused(graph, op, spec, name)
                     if found is not None:
-                        recurrent.append(found)
+                        fused_ops.append((op, found))
                 elif op.op == fused.SVDF:
                     self.warnings.append(
                         f"{name}: SVDF is a rank-factored filter over time, not a gated cell; its "
                         "weights are listed but no formula applies"
                     )
+            recurrent.extend(self._pair_directions(graph, fused_ops))
         claimed = {t.key for layer in layers for t in layer.tensors}
         extra: list[Tensor] = []
         excluded_consts: dict[str, Tensor] = {}
@@ -318,6 +320,41 @@ class _Builder:
             notes=tuple(notes),
         )
 
+    def _pair_directions(
+        self, graph: SubGraphInfo, found: Sequence[tuple[OperatorInfo, RecurrentLayer]]
+    ) -> list[RecurrentLayer]:
+        """The converter turns a Keras Bidirectional into two unidirectional ops, the backward
+        one reading the time-reversed input (REVERSE_V2 of the same tensor): one layer of two
+        directions again, as the source has it."""
+        producers = self.producers(graph)
+        merged: dict[int, RecurrentLayer] = {}
+        used: set[int] = set()
+        for backward_op, backward in found:
+            reverse = producers.get(backward_op.inputs[0]) if backward_op.inputs else None
+            if reverse is None or reverse.op != "REVERSE_V2" or not reverse.inputs:
+                continue
+            for forward_op, forward in found:
+                if (
+                    forward_op.index in used
+                    or forward_op is backward_op
+                    or forward.directions != 1
+                    or backward.directions != 1
+                    or not forward_op.inputs
+                    or forward_op.inputs[0] != reverse.inputs[0]
+                    or forward.cell.kind is not backward.cell.kind
+                ):
+                    continue
+                used.update({forward_op.index, backward_op.index})
+                merged[forward_op.index] = _bidirectional(forward, backward)
+                break
+        out = []
+        for op, layer in found:
+            if op.index in merged:
+                out.append(merged[op.index])
+            elif op.index not in used:
+                out.append(layer)
+        return out
+
     def _lowered(self, graph: SubGraphInfo, loop: lowered.Loop) -> RecurrentLayer:
         roles = [
             RecurrentTensor(self.tensor(graph, tensor), role, Direction.FORWARD)
@@ -344,6 +381,29 @@ class _Builder:
                 "FULLY_CONNECTED on the loop-carried state and on the step input",
             ),
         )
+
+
+def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> RecurrentLayer:
+    tensors = forward.tensors + tuple(
+        RecurrentTensor(t.tensor, t.role, Direction.BACKWARD, t.gate) for t in backward.tensors
+    )
+    notes = [n for n in forward.notes + backward.notes if not n.startswith("runs backward")]
+    return RecurrentLayer(
+        name=f"{forward.name}+{backward.name}",
+        type=f"{forward.type} ×2",
+        cell=forward.cell,
+        directions=2,
+        tensors=tensors,
+        backward_cell=backward.cell if backward.cell != forward.cell else None,
+        input_dim=forward.input_dim,
+        input_dim_source=forward.input_dim_source,
+        location=forward.location,
+        notes=(
+            f"a bidirectional pair: {forward.name} runs forward, {backward.name} over the "
+            "time-reversed input (REVERSE_V2), as the converter writes a Keras Bidirectional",
+            *notes,
+        ),
+    )
 
 
 def _shared_slots(roles: Sequence[RecurrentTensor]) -> str:

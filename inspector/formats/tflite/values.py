@@ -1,0 +1,140 @@
+"""Values of TFLite weights, for `rnninspect compare`: one tensor's buffer read per request.
+
+A tensor's bytes are its buffer's inline `data` vector, or for models past 2 GB the
+`offset`/`size` the Buffer table gives (bytes after the flatbuffer, offset from the file's
+start). Only the bytes the shape needs are read (numel × itemsize), and a buffer holding fewer is
+reported as damaged. Quantized tensors (int8/uint8/int16/int32 with scales) are dequantized with
+the file's own parameters, `(q - zero_point) · scale`, per tensor or per channel along
+`quantized_dimension` (schema.fbs, QuantizationParameters), so they compare with the source's
+floats under the user's tolerance (--atol/--rtol).
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
+from inspector.formats.tflite.schema import DTYPES
+from inspector.model import FileFormat
+
+_NUMPY = {
+    "float32": "<f4",
+    "float16": "<f2",
+    "float64": "<f8",
+    "int8": "i1",
+    "uint8": "u1",
+    "int16": "<i2",
+    "uint16": "<u2",
+    "int32": "<i4",
+    "uint32": "<u4",
+    "int64": "<i8",
+}
+
+
+class TfliteValues:
+    def __init__(self, path: Path, buf: Buffer) -> None:
+        self._path = path
+        self._buf = buf
+
+    def read(self, key: str) -> np.ndarray:
+        """`key` is the reader's `subgraph:index`."""
+        try:
+            graph_index, tensor_index = (int(part) for part in key.split(":"))
+            return self._read(graph_index, tensor_index, key)
+        except ValueError:
+            raise ValuesUnavailableError(f"{self._path}: no tensor '{key}'") from None
+        except FlatError as error:
+            raise CorruptModelError(f"{self._path}: damaged TFLite flatbuffer ({error})") from None
+
+    def _read(self, graph_index: int, tensor_index: int, key: str) -> np.ndarray:
+        model = root(self._buf)
+        graphs = _vector(model, 2)
+        if not 0 <= graph_index < graphs.length:
+            raise ValuesUnavailableError(f"{self._path}: no subgraph {graph_index}")
+        tensors = _vector(graphs.table(graph_index), 0)
+        if not 0 <= tensor_index < tensors.length:
+            raise ValuesUnavailableError(f"{self._path}: no tensor '{key}'")
+        tensor = tensors.table(tensor_index)
+        dtype = DTYPES.get(tensor.uint8(1))
+        numpy_type = _NUMPY.get(dtype.name) if dtype is not None else None
+        if dtype is None or numpy_type is None:
+            raise ValuesUnavailableError(f"{self._path}: tensor '{key}' has a type not decoded")
+        shape = tuple(max(d, 0) for d in _vector(tensor, 0).ints(64)) if tensor.vector(0, 4) else ()
+        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        data = self._bytes(tensor.uint32(2), needed, key)
+        values = np.frombuffer(data, dtype=numpy_type).reshape(shape)
+        quantization = tensor.table(4)
+        scales = quantization.vector(2, 4) if quantization is not None else None
+        if scales is None or scales.length == 0:
+            return values
+        assert quantization is not None
+        return _dequantize(values, quantization, scales, key, self._path)
+
+    def _bytes(self, buffer_index: int, needed: int, key: str) -> bytes:
+        buffers = _vector(root(self._buf), 4)
+        if not 0 < buffer_index < buffers.length:
+            raise ValuesUnavailableError(f"{self._path}: tensor '{key}' has no constant buffer")
+        table = buffers.table(buffer_index)
+        inline = table.vector(0, 1)
+        if inline is not None and inline.length:
+            start, length = inline.start, inline.length
+        else:
+            start, length = table.uint64(1), table.uint64(2)
+            if start + length > len(self._buf):
+                raise CorruptModelError(
+                    f"{self._path}: tensor '{key}': its buffer lies past the end of the file"
+                )
+        if length < needed:
+            raise CorruptModelError(
+                f"{self._path}: tensor '{key}' needs {needed:,} bytes but its buffer holds "
+                f"{length:,}"
+            )
+        return bytes(self._buf[start : start + needed])
+
+
+def _vector(table: Table, index: int) -> Vector:
+    found = table.vector(index, 4)
+    if found is None:
+        raise FlatError(f"table at {table.pos} has no field {index}", table.pos)
+    return found
+
+
+def _dequantize(
+    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Path
+) -> np.ndarray:
+    scale = np.array([scales.float32(i) for i in range(scales.length)], dtype=np.float64)
+    zeros = quantization.vector(3, 8)
+    zero_point = np.array(
+        [zeros.int64(i) for i in range(zeros.length)] if zeros is not None else [0],
+        dtype=np.float64,
+    )
+    if zero_point.size not in (1, scale.size):
+        zero_point = np.zeros(1)
+    if scale.size == 1:
+        return (values.astype(np.float64) - zero_point[0]) * scale[0]
+    axis = quantization.int32(6)
+    if values.ndim == 0 or not 0 <= axis < values.ndim or values.shape[axis] != scale.size:
+        raise ValuesUnavailableError(
+            f"{path}: tensor '{key}' has {scale.size} scales that fit no axis of {values.shape}"
+        )
+    shape = [1] * values.ndim
+    shape[axis] = scale.size
+    return (values.astype(np.float64) - zero_point.reshape(shape)) * scale.reshape(shape)
+
+
+@contextmanager
+def open_reader(path: Path, file_format: FileFormat) -> Iterator[TfliteValues]:
+    try:
+        with (
+            path.open("rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+        ):
+            yield TfliteValues(path, buf)
+    except (OSError, ValueError) as error:
+        raise NotFoundError(f"{path}: cannot be read ({error})") from None
