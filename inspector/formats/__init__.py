@@ -97,6 +97,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.SAFETENSORS: "inspector.formats.safetensors.values",
         FileFormat.PYTORCH: "inspector.formats.torch.values",
         FileFormat.TFLITE: "inspector.formats.tflite.values",
+        FileFormat.TF_SAVEDMODEL: "inspector.formats.savedmodel.values",
     }
 )
 

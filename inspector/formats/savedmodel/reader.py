@@ -74,7 +74,7 @@ def read(path: Path) -> Model:
             f"{root}: no {INDEX}: the SavedModel's variables are missing (was saved_model.pb "
             "copied without its variables/ directory?)"
         )
-    with _mapped(_member(root, INDEX), MAX_INDEX_BYTES) as index:
+    with _mapped(member(root, INDEX), MAX_INDEX_BYTES) as index:
         bundle = _bundle(root, index)
     warnings: list[str] = []
     graph = _object_graph(root, bundle, warnings)
@@ -82,7 +82,7 @@ def read(path: Path) -> Model:
     metadata_path = root / KERAS_METADATA
     recurrent: list[RecurrentLayer]
     if metadata_path.is_file():
-        with _mapped(_member(root, KERAS_METADATA), keras_metadata.MAX_FILE_BYTES) as buf:
+        with _mapped(member(root, KERAS_METADATA), keras_metadata.MAX_FILE_BYTES) as buf:
             layers, recurrent, producer, trainable_known = _keras(
                 root, buf, graph, tensors, warnings
             )
@@ -124,7 +124,7 @@ def read(path: Path) -> Model:
     )
 
 
-def _member(root: Path, relative: str) -> Path:
+def member(root: Path, relative: str) -> Path:
     """A file of the SavedModel directory; one that links out of the directory is refused."""
     path = root / relative
     inside = root.resolve()
@@ -193,7 +193,7 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
     if entry.size > objects.MAX_GRAPH_BYTES:
         warnings.append(f"{where} is {entry.size:,} bytes, over the limit; not read")
         return None
-    shard = _member(root, "variables/" + shard_name("variables", entry.shard_id, bundle.num_shards))
+    shard = member(root, "variables/" + shard_name("variables", entry.shard_id, bundle.num_shards))
     try:
         with shard.open("rb") as handle:
             handle.seek(entry.offset)
