@@ -9,6 +9,7 @@ the command line's entry point (`inspector.entry`) starts guarding Ctrl-C before
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,24 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
     from inspector.report.analysis import analyse
 
     model = read_model(Path(path), reader)
+    return analyse(model, _disk_bytes(Path(path)))
+
+
+def _disk_bytes(path: Path) -> int | None:
+    """The size on disk for --max-file-size; a SavedModel directory (given as itself or its
+    saved_model.pb) counts every regular file in it, links not followed."""
+    from inspector.formats.detect import is_savedmodel_dir
+
     try:
-        file_bytes: int | None = Path(path).stat().st_size  # for --max-file-size
+        root = path if path.is_dir() else path.parent
+        if not is_savedmodel_dir(root):
+            return path.stat().st_size
+        total = 0
+        for directory, _, files in os.walk(root):
+            for name in files:
+                item = Path(directory, name)
+                if not item.is_symlink() and item.is_file():
+                    total += item.stat().st_size
+        return total
     except OSError:
-        file_bytes = None
-    return analyse(model, file_bytes)
+        return None

@@ -46,6 +46,7 @@ def test_fixtures_present() -> None:
 def test_counts_match_keras(entry: dict) -> None:
     report = _report(FIXTURES / entry["file"])
     assert report["format"] == "tf-savedmodel"
+    assert report["file_bytes"] == entry["dir_bytes"]  # every file of the directory
     assert report["total_params"] == entry["total_params"]
     assert report["trainable_params"] == entry["trainable_params"]
     assert report["non_trainable_params"] == entry["non_trainable_params"]
@@ -73,7 +74,7 @@ def test_same_report_as_the_h5_twin(entry: dict) -> None:
     ours = inspect_file(directory).to_dict()
     twin = inspect_file(directory.with_suffix(".h5")).to_dict()
     for report in (ours, twin):
-        for key in ("file", "format", "excluded", "optimizer"):
+        for key in ("file", "format", "excluded", "optimizer", "file_bytes"):
             report.pop(key, None)
         for layer in report["recurrent_layers"]:
             for tensor in layer["tensors"]:
