@@ -158,6 +158,7 @@ def main() -> int:
     import inspector.formats.keras.h5
     import inspector.formats.onnx.reader
     import inspector.formats.safetensors.reader
+    import inspector.formats.tflite.reader
     import inspector.render.gates
     import inspector.render.report  # noqa: F401
 

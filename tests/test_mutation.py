@@ -36,9 +36,11 @@ SEEDS = [
     "onnx/hand_if_lstm.onnx",
     "torch/checkpoint_adam.pt",
     "torch/lstm_state_legacy.pt",
+    "tflite/lstm_u8_d4_int8.tflite",
+    "tflite/gru_u4_d3.tflite",
 ]
 CASES_PER_FILE = 200
-SAMPLE_EVERY = 16  # 13 of each file's 200 cases, 182 in all; 16 is prime to the 7 mutations
+SAMPLE_EVERY = 16  # 13 of each file's 200 cases, 208 in all; 16 is prime to the 7 mutations
 WORKERS = 2
 HANG_BLOCK = (2652, 154)  # (offset, length) zeroed in keras1/lstm_u3_d2.h5
 
@@ -52,7 +54,7 @@ def test_a_sample_of_mutated_files_never_crashes(tmp_path: Path) -> None:
 
 @pytest.mark.fuzz
 def test_mutated_files_never_crash(tmp_path: Path) -> None:
-    """The whole campaign: 2,800 cases."""
+    """The whole campaign: 3,200 cases."""
     _campaign(tmp_path, SEED, every=1)
 
 
