@@ -35,7 +35,7 @@ from inspector.compare.result import (
 )
 from inspector.compare.sides import file_side
 from inspector.compare.values import CellValues, compare_cells
-from inspector.formats import open_values, read_model
+from inspector.formats import DEQUANTIZED_VALUES, open_values, read_model
 from inspector.formats.values import ValueReader
 from inspector.model import CellConfig, CellKind, Model, RecurrentLayer, TensorRole
 from inspector.report.explain import MATRIX_ROLES
@@ -131,7 +131,12 @@ def compare_recurrent(
         cell = any(m.field in _CELL_FIELDS for m in mismatches)
         status = Status.CELL_DIFFERS if cell else Status.SHAPE_DIFFERS
         return replace(skeleton, status=status, mismatches=mismatches)
-    quantized = _quantized_against_float(source, export)
+    quantized = _quantized_against_float(
+        source,
+        export,
+        source_model.format in DEQUANTIZED_VALUES,
+        export_model.format in DEQUANTIZED_VALUES,
+    )
     if quantized is not None:
         # Integer weights hold round(w / scale) + zero point: comparing them with the float
         # source as stored would report every element as different.
@@ -160,9 +165,14 @@ def compare_recurrent(
     )
 
 
-def _quantized_against_float(source: RecurrentLayer, export: RecurrentLayer) -> str | None:
+def _quantized_against_float(
+    source: RecurrentLayer,
+    export: RecurrentLayer,
+    source_dequantized: bool,
+    export_dequantized: bool,
+) -> str | None:
     """Why the values cannot be compared when one side stores quantized (integer) matrices and
-    the other floats, or None."""
+    the other floats, or None. A side whose value reader dequantizes counts as floats."""
 
     def integer(layer: RecurrentLayer) -> list[str]:
         return sorted(
@@ -173,7 +183,8 @@ def _quantized_against_float(source: RecurrentLayer, export: RecurrentLayer) -> 
             }
         )
 
-    found_source, found_export = integer(source), integer(export)
+    found_source = [] if source_dequantized else integer(source)
+    found_export = [] if export_dequantized else integer(export)
     if bool(found_source) == bool(found_export):
         return None
     side, dtypes = ("export", found_export) if found_export else ("source", found_source)

@@ -102,6 +102,11 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
 )
 
 
+# Value readers that return quantized tensors already dequantized with the file's own scales
+# and zero points, so `compare` can hold them against a float source.
+DEQUANTIZED_VALUES: frozenset[FileFormat] = frozenset({FileFormat.TFLITE})
+
+
 @contextmanager
 def open_values(model: Model) -> Iterator[ValueReader]:
     opener: _Opener = importlib.import_module(_VALUE_MODULES[model.format]).open_reader
