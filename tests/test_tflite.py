@@ -285,3 +285,23 @@ def test_a_changed_weight_is_found(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", str(FIXTURES / entry["source"]["file"]), str(tampered)])
     assert result.exit_code == 1, result.output
     assert "recurrent_kernel, gate c" in result.output
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=entry_id)
+def test_signature_is_the_main_subgraphs_inputs_and_outputs(entry: dict) -> None:
+    model = _model(entry)
+    graph = entry["tflite_truth"]["subgraphs"][0]
+
+    def specs(indices: list[int]) -> list[tuple[str, list[int | None], str]]:
+        out = []
+        for index in indices:
+            tensor = graph["tensors"][index]
+            shape = tensor["shape_signature"] or tensor["shape"]
+            dims = [None if d < 0 else d for d in shape]
+            out.append((tensor["name"], dims, tensor["dtype"]))
+        return out
+
+    assert [(s.name, list(s.shape or ()), s.dtype) for s in model.inputs] == specs(graph["inputs"])
+    assert [(s.name, list(s.shape or ()), s.dtype) for s in model.outputs] == specs(
+        graph["outputs"]
+    )

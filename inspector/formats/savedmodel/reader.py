@@ -44,6 +44,7 @@ from inspector.model import (
     OptimizerState,
     RecurrentLayer,
     Tensor,
+    TensorSpec,
 )
 
 SAVED_MODEL = "saved_model.pb"
@@ -81,11 +82,12 @@ def read(path: Path) -> Model:
     tensors = {entry.key: _tensor(entry) for entry in bundle.entries if entry.key != objects.KEY}
     metadata_path = root / KERAS_METADATA
     recurrent: list[RecurrentLayer]
+    signature: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]] = ((), ())
     if metadata_path.is_file():
         with _mapped(member(root, KERAS_METADATA), keras_metadata.MAX_FILE_BYTES) as buf:
-            layers, recurrent, producer, trainable_known = _keras(
-                root, buf, graph, tensors, warnings
-            )
+            built, producer = _keras(root, buf, graph, tensors, warnings)
+        layers, recurrent = list(built.layers), list(built.recurrent_layers)
+        signature, trainable_known = (built.inputs, built.outputs), True
     else:
         warnings.append(
             f"no {KERAS_METADATA}: this SavedModel was not written by Keras's model.save (e.g. "
@@ -121,6 +123,8 @@ def read(path: Path) -> Model:
         )
         if metrics
         else (),
+        inputs=signature[0],
+        outputs=signature[1],
     )
 
 
@@ -216,7 +220,7 @@ def _keras(
     graph: objects.ObjectGraph | None,
     tensors: Mapping[str, Tensor],
     warnings: list[str],
-) -> tuple[list[Layer], list[RecurrentLayer], str | None, bool]:
+) -> tuple[keras_layers.KerasBuild, str | None]:
     where = root / KERAS_METADATA
     try:
         nodes = keras_metadata.read_nodes(buf)
@@ -253,7 +257,7 @@ def _keras(
     producer = None
     if version is not None:
         producer = f"keras {version}" + (f" ({backend})" if backend else "")
-    return list(built.layers), list(built.recurrent_layers), producer, True
+    return built, producer
 
 
 def _json(where: Path, text: str) -> Mapping[str, object]:

@@ -38,6 +38,7 @@ from inspector.model import (
     RecurrentTensor,
     Tensor,
     TensorRole,
+    TensorSpec,
     WidthSource,
 )
 
@@ -213,6 +214,7 @@ class _Builder:
         producer = f"TFLite schema {self.info.version}" + (
             f" ({description})" if description else ""
         )
+        main = self.info.subgraphs[0] if self.info.subgraphs else None
         return Model(
             path=str(self.path),
             format=FileFormat.TFLITE,
@@ -223,6 +225,8 @@ class _Builder:
             warnings=tuple(self.warnings),
             extra_tensors=tuple(extra),
             excluded=tuple(excluded),
+            inputs=_specs(main, main.inputs) if main else (),
+            outputs=_specs(main, main.outputs) if main else (),
             details=(
                 Detail("subgraphs", str(len(self.info.subgraphs))),
                 Detail("operators", str(sum(len(g.operators) for g in self.info.subgraphs))),
@@ -381,6 +385,20 @@ class _Builder:
                 "FULLY_CONNECTED on the loop-carried state and on the step input",
             ),
         )
+
+
+def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...]:
+    """The main subgraph's inputs or outputs; `shape_signature` marks dynamic dimensions -1."""
+    specs = []
+    for index in indices:
+        if not 0 <= index < len(graph.tensors):
+            continue
+        tensor = graph.tensors[index]
+        dims: tuple[int | None, ...] = tensor.shape
+        if tensor.shape_signature is not None and len(tensor.shape_signature) == len(tensor.shape):
+            dims = tuple(None if d < 0 else d for d in tensor.shape_signature)
+        specs.append(TensorSpec(tensor.name, dims, tensor.dtype.name))
+    return tuple(specs)
 
 
 def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> RecurrentLayer:

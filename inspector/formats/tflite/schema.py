@@ -301,6 +301,7 @@ class TensorInfo:
     buffer: int
     scales: int  # quantization scales stored (0: not quantized)
     is_variable: bool
+    shape_signature: tuple[int, ...] | None = None  # -1 where a dimension is dynamic
 
 
 @dataclass(frozen=True)
@@ -418,7 +419,16 @@ def _tensor(table: Table, index: int) -> TensorInfo:
         table.uint32(2),
         scales,
         bool(table.uint8(5)),
+        _signature(table.vector(7, 4), index, table.pos),
     )
+
+
+def _signature(vector: Vector | None, index: int, offset: int) -> tuple[int, ...] | None:
+    if vector is None:
+        return None
+    if vector.length > MAX_RANK:
+        raise FlatError(f"tensor {index} has a shape signature of rank {vector.length}", offset)
+    return vector.ints(MAX_RANK)
 
 
 def _operator(table: Table, index: int, codes: tuple[str, ...]) -> OperatorInfo:
