@@ -92,7 +92,8 @@ def test_rows_sum_to_the_total_and_tensors_to_their_layer(entry: dict) -> None:
     assert number(total_line.split()[2]) == entry["total_params"]
     if not entry["recurrent_layers"]:
         return
-    (tensors,) = rest
+    tensors, compute = rest  # the recurrent tensors, then compute per time step
+    assert [row[0] for row in compute] == list(dict.fromkeys(row[0] for row in tensors))
     for recurrent in entry["recurrent_layers"]:
         name = recurrent.get("path", recurrent["name"])
         # A stacked RNN reports each of its cells as `rnn/<cell>`.

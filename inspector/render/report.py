@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from enum import Enum
 
 from inspector.cells import convention_of
-from inspector.model import Check, Layer, WidthSource
+from inspector.compute import Compute
+from inspector.model import Check, Direction, Layer, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
 from inspector.render.reconcile import reconcile_lines
@@ -103,6 +104,9 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
                     + [f"    = {text}" for text in reconcile_lines(item)]
                 )
             ),
+            Heading("Compute per time step"),
+            _compute_table(report.compute),
+            Lines((_compute_line(report.compute),), indent=False),
         ]
     elif view is not LayerView.RECURRENT:
         blocks.append(Lines(("No recurrent layers found.",), indent=False))
@@ -118,6 +122,52 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
     if model.warnings:
         blocks += [Heading("Warnings"), Lines(model.warnings, bullets=True)]
     return blocks
+
+
+_SHORT = {Direction.FORWARD: " fwd", Direction.BACKWARD: " bwd"}
+
+
+def _compute_table(figures: Compute) -> Table:
+    """Each recurrent layer's MACs, element-wise work and state per step (inspector.compute)."""
+    rows = tuple(
+        (
+            item.layer,
+            count(item.macs_per_step),
+            count(item.elementwise_per_step),
+            " + ".join(
+                f"{stream.name}{_SHORT[stream.direction] if stream.direction else ''} "
+                f"{stream.floats:,}"
+                for stream in item.state
+            )
+            or "-",
+            "n/a"
+            if item.state_bytes is None
+            else f"{human_bytes(item.state_bytes)} {item.state_dtype}",
+        )
+        for item in figures.recurrent
+    )
+    return Table(
+        ("layer", "MACs", "element-wise", "state (floats)", "state"),
+        rows,
+        ("left", "right", "right", "left", "left"),
+    )
+
+
+def _compute_line(figures: Compute) -> str:
+    """The model's step: every recurrent layer plus every other layer once."""
+    others = f" + {count(figures.layer_macs)} in other layers" if figures.layers else ""
+    partial = "" if figures.complete else " (some layers not counted)"
+    line = (
+        f"Per time step: {count(figures.macs_per_step)} MACs "
+        f"({count(figures.recurrent_macs_per_step)} recurrent{others}){partial}; "
+        f"state {human_bytes(figures.state_bytes)}"
+    )
+    if figures.seq_len is not None:
+        line += (
+            f"; {figures.seq_len:,} steps: {count(figures.macs_per_sequence)} MACs "
+            "(the parameters stay the same)"
+        )
+    return line
 
 
 def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style) -> Table:
