@@ -86,8 +86,9 @@ def test_markdown_tables_hold_the_layers_and_tensors(file: str) -> None:
     result = run(str(FIXTURES / file), "--format", "markdown", "--all-layers")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"### `{FIXTURES / file}`")
-    layers, tensors = markdown_tables(result.stdout)
+    layers, tensors, compute = markdown_tables(result.stdout)
     truth = TRUTH[file]
+    assert [r["layer"] for r in compute] == [r["name"] for r in truth["recurrent_layers"]]
     assert [(r["layer"], number(r["params"])) for r in layers] == [
         (layer["name"], layer["params"]) for layer in truth["layers"]
     ]
