@@ -238,7 +238,12 @@ class _Machine:
         elif name == "BINPERSID":
             stack.append(storage_of(self.pop(), self.storages))
         elif name == "PERSID":
-            raise RefusedPickle(f"persistent id {str(arg)[:40]!r}", "persistent id")
+            # torch.save with pickle_protocol=0 writes its storage tuple's repr as a text
+            # persistent id, which torch.load rejects too ("saved_id must be a tuple").
+            raise CorruptModelError(
+                f"a text persistent id {str(arg)[:40]!r} (pickle protocol 0): not a storage "
+                "reference; torch.load cannot read this file either"
+            )
         else:
             # EXT1/2/4 name globals through the copyreg registry; NEWOBJ_EX builds objects with
             # keyword arguments; NEXT_BUFFER / READONLY_BUFFER read out-of-band data.
