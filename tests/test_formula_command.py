@@ -138,6 +138,7 @@ def _projected_layers() -> list[tuple[dict, int]]:
     return [
         (module, index)
         for entry in manifest_entries("torch-zip", "torch-legacy-pickle")
+        if not entry.get("refuse")
         for module in entry["model"]["recurrent_modules"]
         if module["config"]["proj_size"]
         for index in range(module["config"]["num_layers"])
