@@ -124,8 +124,62 @@ def test_unknown_layer_lists_the_recurrent_ones() -> None:
     ]
     assert line.startswith("rnninspect: error: no layer named 'nope'")
     assert line.endswith("recurrent layers: " + ", ".join(names))
-    dense = run(str(file), "--layer", "dense")
-    assert dense.exit_code == 2 and "is not recurrent" in dense.stderr
+
+
+def test_a_non_recurrent_layer_is_explained_not_refused() -> None:
+    file = "keras2/functional_two_branch.h5"
+    truth = {layer["name"]: layer["params"] for layer in _entry(file)["layers"]}
+    dense = run(str(FIXTURES / file), "--layer", "dense")
+    assert dense.exit_code == 0, dense.stderr
+    assert "dense (Dense): not recurrent" in dense.stdout
+    (params,) = [line for line in dense.stdout.splitlines() if line.startswith("params = ")]
+    assert params.endswith(f"= {truth['dense']:,}")
+    assert "weights (inputs × outputs)" in params and "bias (one per output)" in params
+    data = json.loads(run(str(FIXTURES / file), "--layer", "dense", "--format", "json").stdout)
+    assert data[0]["recurrent"] is False and data[0]["params"] == truth["dense"]
+
+
+def test_an_embedding_is_vocabulary_times_dimension() -> None:
+    file = "keras2/embedding_lstm_dense.h5"
+    truth = {layer["name"]: layer["params"] for layer in _entry(file)["layers"]}
+    result = run(str(FIXTURES / file), "--layer", "embedding")
+    assert result.exit_code == 0
+    assert f"(vocabulary × embedding size) = {truth['embedding']:,}" in result.stdout
+
+
+def test_terms_are_labelled_and_gate_letters_spelled_out_once() -> None:
+    file = "keras2/gru_u8_d4_reset_after.h5"
+    (layer,) = _entry(file)["recurrent_layers"]
+    u, d = layer["units"], layer["input_dim"]
+    result = run(str(FIXTURES / file))
+    assert result.exit_code == 0
+    assert result.stdout.count("z = update") == 1
+    assert "gates: z = update, r = reset, h = candidate" in result.stdout
+    # GRU with reset_after: two bias vectors per gate (Keras's count, recorded in the manifest)
+    assert layer["params"] == 3 * (u * d + u * u + 2 * u)
+    expected = f"each gate: {u}·{d} input + {u}·{u} recurrent + 2·{u} bias"
+    assert expected in result.stdout
+
+
+def test_convlstm_speaks_of_filters_and_channels() -> None:
+    result = run(str(FIXTURES / "keras2/convlstm2d.h5"))
+    assert result.exit_code == 0
+    assert "filters=" in result.stdout and "input channels" in result.stdout
+    assert "units=" not in result.stdout
+    assert "kernel elements" in result.stdout
+
+
+def test_onnx_tensors_are_named_by_their_operator_input_beside_the_stored_name() -> None:
+    result = run(str(FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx"), "--format", "json")
+    stored = {
+        piece["tensor"]
+        for gate in json.loads(result.stdout)[0]["gates"]
+        for piece in gate["slices"]
+    }
+    table = run(str(FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx")).stdout
+    rows = [line for line in table.splitlines() if line.startswith("forward ")]
+    assert rows and all(" W=" in row and " R=" in row and " B=" in row for row in rows)
+    assert all(any(name in table for name in stored) for _ in rows)
 
 
 def test_unreadable_model_exits_2(tmp_path: Path) -> None:

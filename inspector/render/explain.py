@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 
-from inspector.model import TensorRole
+from inspector.cells import Convention
+from inspector.model import CellKind, TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.reconcile import reconcile_lines
 from inspector.render.text import count, shape
-from inspector.report.explain import BIAS_ROLES, Explanation, GateShare, Index, Slice
+from inspector.report.explain import (
+    BIAS_ROLES,
+    Explanation,
+    GateShare,
+    Index,
+    PlainExplanation,
+    Slice,
+)
 from inspector.report.reconcile import Reconciliation
 
 _OUTPUT_INDEX = re.compile(r":\d+$")  # TensorFlow's `:0` output suffix
@@ -29,23 +38,33 @@ def sequence_note(params: int) -> str:
     )
 
 
-def render_explain(path: str, explanations: Sequence[Explanation], width: int | None = None) -> str:
+def render_explain(
+    path: str, explanations: Sequence[Explanation | PlainExplanation], width: int | None = None
+) -> str:
     if not explanations:
         return f"{path}: no recurrent layers found."
     blocks: list[Block] = []
     for explanation in explanations:
-        blocks += _blocks(path, explanation)
+        if isinstance(explanation, PlainExplanation):
+            blocks += _plain_blocks(path, explanation)
+        else:
+            blocks += _blocks(path, explanation)
     return write(blocks, Flavour.TEXT, width)
 
 
 def _blocks(path: str, explanation: Explanation) -> list[Block]:
     layer = explanation.layer
     order = ", ".join(explanation.gate_order)
+    width = layer.input_dim if layer.input_dim is not None else "unknown"
+    # ConvLSTM's units are filters and its input width is the input's channels (Keras's names).
+    conv = layer.cell.kind is CellKind.CONV_LSTM
     title = (
-        f"{path}: {layer.name} ({layer.type}, units={layer.cell.units}, "
-        f"input width {layer.input_dim if layer.input_dim is not None else 'unknown'}, "
-        f"gates {order} in {explanation.convention.value} order)"
+        f"{path}: {layer.name} ({layer.type}, "
+        + (f"filters={layer.cell.units}, input channels {width}" if conv else "")
+        + (f"units={layer.cell.units}, input width {width}" if not conv else "")
+        + f", gates {order} in {explanation.convention.value} order)"
     )
+    legend = _legend(explanation)
     headers = ["direction", "gate"]
     align = ["left", "left"]
     for name, _roles in _COLUMNS:
@@ -53,8 +72,8 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
         align += ["left", "left"]
     headers.append("params")
     align.append("right")
-    rows = tuple(_row(share) for share in explanation.gates)
-    lines = [_sum_line(explanation)]
+    rows = tuple(_row(share, explanation) for share in explanation.gates)
+    lines = [_sum_line(explanation), *_terms_line(explanation)]
     lines += [
         f"not split by gate: {u.item.tensor.name} {shape(u.item.tensor.shape)}, "
         f"{count(u.item.tensor.params)} params ({u.reason})"
@@ -72,6 +91,7 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
     lines.append(sequence_note(explanation.params))
     return [
         Heading(title),
+        *([Lines(tuple(legend))] if legend else []),
         Table(
             tuple(headers),
             rows,
@@ -83,14 +103,150 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
     ]
 
 
-def _row(share: GateShare) -> tuple[str, ...]:
+def _row(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
     cells = [share.direction.value if share.direction else "-", share.gate]
+    slots = _onnx_slots(explanation)
     for _name, roles in _COLUMNS:
         slices = share.of(roles)
-        cells.append(" + ".join(_label(s) for s in slices) or "-")
+        cells.append(" + ".join(slots.get(s.role, "") + _label(s) for s in slices) or "-")
         cells.append(" + ".join(shape(s.shape) for s in slices) or "-")
     cells.append(count(share.params))
     return tuple(cells)
+
+
+# What each gate letter stands for, per cell kind (Keras, ONNX and PyTorch letters alike; the
+# candidate is c in Keras/ONNX LSTM, g in PyTorch's, h in Keras/ONNX GRU, n in PyTorch's).
+_GATE_NAMES: dict[CellKind, dict[str, str]] = {
+    CellKind.SIMPLE_RNN: {"h": "the hidden state"},
+    CellKind.LSTM: {
+        "i": "input",
+        "f": "forget",
+        "c": "cell candidate",
+        "g": "cell candidate",
+        "o": "output",
+    },
+    CellKind.GRU: {"z": "update", "r": "reset", "h": "candidate", "n": "candidate (new)"},
+}
+_GATE_NAMES[CellKind.CONV_LSTM] = _GATE_NAMES[CellKind.LSTM]
+
+# The ONNX operator's input each stored tensor is (RNN/LSTM/GRU: X, W, R, B, ..., P).
+_ONNX_INPUTS = {
+    TensorRole.KERNEL: "W",
+    TensorRole.RECURRENT_KERNEL: "R",
+    TensorRole.BIAS: "B",
+    TensorRole.INPUT_BIAS: "B",
+    TensorRole.RECURRENT_BIAS: "B",
+    TensorRole.PEEPHOLE: "P",
+}
+
+
+def _onnx_slots(explanation: Explanation) -> dict[TensorRole, str]:
+    """`W=` before an ONNX tensor's stored name, where the file keeps a fused RNN/LSTM/GRU op."""
+    if explanation.convention is not Convention.ONNX or explanation.layer.lowered:
+        return {}
+    return {role: f"{name}=" for role, name in _ONNX_INPUTS.items()}
+
+
+def _legend(explanation: Explanation) -> list[str]:
+    """The gate letters spelled out, once."""
+    if not explanation.gate_names_known:
+        return []
+    names = _GATE_NAMES.get(explanation.layer.cell.kind, {})
+    spelled = [f"{g} = {names[g]}" for g in explanation.gate_order if g in names]
+    return ["gates: " + ", ".join(spelled)] if spelled else []
+
+
+def _terms_line(explanation: Explanation) -> list[str]:
+    """Each gate's count as its labelled terms, when every gate has the same terms."""
+    terms = {_terms(share, explanation) for share in explanation.gates}
+    if len(terms) != 1:
+        return []
+    (only,) = terms
+    return ["each gate: " + " + ".join(only)] if only else []
+
+
+def _terms(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
+    """`8·4 input + 8·8 recurrent + 2·8 bias`: u·d, u·u and the bias vectors of u, written
+    symbolically where the slices hold exactly that many (ConvLSTM: k·c·f, k·f·f and f)."""
+    cell = explanation.layer.cell
+    u, d = cell.units or 0, explanation.layer.input_dim or 0
+    conv = cell.kind is CellKind.CONV_LSTM
+    k = math.prod(cell.kernel_size) if conv and cell.kernel_size else 1
+    prefix = f"{k}·" if conv else ""
+    out = []
+    for label, roles, factors in (
+        ("input", frozenset({TensorRole.KERNEL}), (d, u)),
+        ("recurrent", frozenset({TensorRole.RECURRENT_KERNEL}), (u, u)),
+        ("bias", BIAS_ROLES, None),
+    ):
+        n = sum(piece.params for piece in share.of(roles))
+        if not n:
+            continue
+        expression = count(n)
+        if factors is not None and factors[0] and factors[1]:
+            rows, cols = (u, d) if not conv and label == "input" else factors
+            if k * rows * cols == n:
+                expression = f"{prefix}{rows}·{cols}"
+        elif factors is None and u and n % u == 0:
+            expression = f"{n // u}·{u}" if n != u else f"{u}"
+        out.append(f"{expression} {label}")
+    if conv and out:
+        out[-1] += f" (k = {k} kernel elements, c = {d} input channels, f = {u} filters)"
+    elif out:
+        out[-1] += f" (u = {u} units, d = {d} input width)"
+    return tuple(out)
+
+
+def _plain_blocks(path: str, explanation: PlainExplanation) -> list[Block]:
+    layer = explanation.layer
+    rows = tuple((t.name, shape(t.shape), count(t.params)) for t in layer.tensors)
+    lines = [f"params = {_plain_formula(explanation)}"]
+    blocks: list[Block] = [Heading(f"{path}: {layer.name} ({layer.type}): not recurrent")]
+    if rows:
+        blocks.append(
+            Table(("tensor", "shape", "params"), rows, ("left", "left", "right"), keys=(0,))
+        )
+    blocks.append(Lines(tuple(lines), indent=False))
+    return blocks
+
+
+def _plain_formula(explanation: PlainExplanation) -> str:
+    """The layer's count as the closed form of its type where the shapes show it (Dense,
+    Embedding, convolutions), else the sum of its tensors."""
+    layer = explanation.layer
+    tensors = layer.tensors
+    if not tensors:
+        return "0 (the layer stores no weights)"
+    matrices = [t for t in tensors if len(t.shape) >= 2]
+    vectors = [t for t in tensors if len(t.shape) == 1]
+    kind = layer.type.lower()
+    total = count(layer.params)
+    if len(matrices) == 1 and len(vectors) <= 1 and len(tensors) == len(matrices) + len(vectors):
+        (weights,) = matrices
+        bias = f" + {count(vectors[0].params)} bias (one per output)" if vectors else ""
+        dims = weights.shape
+        if len(dims) == 2 and ("embed" in kind or "gather" in kind) and not vectors:
+            return f"{dims[0]}·{dims[1]} (vocabulary × embedding size) = {total}"
+        if len(dims) == 2:
+            # Keras stores (inputs, units); PyTorch and ONNX Gemm (units, inputs).
+            inputs, outputs = (dims[1], dims[0]) if _torch_like(explanation) else dims
+            return f"{inputs}·{outputs} weights (inputs × outputs){bias} = {total}"
+        if len(dims) >= 3:
+            if _torch_like(explanation):  # (filters, channels, *kernel)
+                filters, channels, kernel = dims[0], dims[1], dims[2:]
+            else:  # Keras: (*kernel, channels, filters)
+                kernel, channels, filters = dims[:-2], dims[-2], dims[-1]
+            size = "x".join(str(k) for k in kernel)
+            return (
+                f"{math.prod(kernel)}·{channels}·{filters} weights (kernel {size} × input "
+                f"channels × filters){bias} = {total}"
+            )
+    parts = " + ".join(f"{count(t.params)} {t.name.rsplit('/', 1)[-1]}" for t in tensors)
+    return f"{parts} = {total}" if len(tensors) > 1 else total
+
+
+def _torch_like(explanation: PlainExplanation) -> bool:
+    return explanation.convention in (Convention.PYTORCH, Convention.ONNX)
 
 
 def _sum_line(explanation: Explanation) -> str:
@@ -124,8 +280,30 @@ def _label(piece: Slice) -> str:
     return _short(piece.tensor) + index_text(piece.index)
 
 
-def render_explain_json(path: str, explanations: Sequence[Explanation]) -> str:
-    return json.dumps([_as_dict(path, e) for e in explanations], indent=2)
+def render_explain_json(path: str, explanations: Sequence[Explanation | PlainExplanation]) -> str:
+    return json.dumps(
+        [
+            _plain_dict(path, e) if isinstance(e, PlainExplanation) else _as_dict(path, e)
+            for e in explanations
+        ],
+        indent=2,
+    )
+
+
+def _plain_dict(path: str, explanation: PlainExplanation) -> dict[str, object]:
+    layer = explanation.layer
+    return {
+        "file": path,
+        "layer": layer.name,
+        "type": layer.type,
+        "recurrent": False,
+        "params": layer.params,
+        "tensors": [
+            {"tensor": t.name, "shape": list(t.shape), "params": t.params} for t in layer.tensors
+        ],
+        "formula": _plain_formula(explanation),
+        "depends_on_sequence_length": False,
+    }
 
 
 def _as_dict(path: str, explanation: Explanation) -> dict[str, object]:

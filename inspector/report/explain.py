@@ -27,6 +27,7 @@ from inspector.errors import UsageError
 from inspector.model import (
     CellConfig,
     Direction,
+    Layer,
     Model,
     RecurrentLayer,
     RecurrentTensor,
@@ -121,14 +122,35 @@ class Explanation:
         )
 
 
-def explain_model(model: Model, layer_name: str | None = None) -> tuple[Explanation, ...]:
+@dataclass(frozen=True)
+class PlainExplanation:
+    """A layer without recurrence (Dense, Embedding, a convolution, ...): its count is the sum of
+    its stored tensors, which the renderer relates to the layer type's closed form."""
+
+    layer: Layer
+    convention: Convention
+
+    @property
+    def params(self) -> int:
+        return self.layer.params
+
+
+def explain_model(
+    model: Model, layer_name: str | None = None
+) -> tuple[Explanation | PlainExplanation, ...]:
+    """Every recurrent layer, or the one named (a non-recurrent layer too).
+
+    Raises UsageError when no layer has that name."""
     layers = model.recurrent_layers
+    convention = convention_of(model.format)
     if layer_name is not None:
         chosen = [layer for layer in layers if layer.name == layer_name]
         if not chosen:
+            plain = [layer for layer in model.layers if layer.name == layer_name]
+            if plain:
+                return (PlainExplanation(plain[0], convention),)
             raise UsageError(_unknown_layer(model, layer_name))
         layers = tuple(chosen)
-    convention = convention_of(model.format)
     reconciled = {id(item.layer): item for item in reconcile(model)}
     return tuple(
         replace(explain_layer(layer, convention), reconciliation=reconciled.get(id(layer)))
@@ -138,8 +160,6 @@ def explain_model(model: Model, layer_name: str | None = None) -> tuple[Explanat
 
 def _unknown_layer(model: Model, name: str) -> str:
     recurrent = ", ".join(layer.name for layer in model.recurrent_layers) or "none"
-    if any(layer.name == name for layer in model.layers):
-        return f"layer '{name}' is not recurrent; recurrent layers in {model.path}: {recurrent}"
     return f"no layer named '{name}' in {model.path}; recurrent layers: {recurrent}"
 
 
