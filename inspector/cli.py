@@ -740,7 +740,7 @@ def _explain(
 ) -> None:
     from inspector.render import render_explain, render_explain_json
     from inspector.report.diagram import diagram
-    from inspector.report.explain import explain_model
+    from inspector.report.explain import Explanation, explain_model
 
     started(str(model))
     outcome = _inspect_one(model, reader)
@@ -750,7 +750,8 @@ def _explain(
     found = outcome.report.model
     with _user_errors():
         explanations = explain_model(found, layer)
-        diagrams = [diagram(explanation) for explanation in explanations]
+        # Diagrams draw recurrent layers; a plain layer (--layer dense) is explained in text.
+        diagrams = [diagram(e) for e in explanations if isinstance(e, Explanation)]
         if svg is not None:
             from inspector.render.svg import svg_document
 
