@@ -39,13 +39,14 @@ from inspector.model import (
     Layer,
     Model,
     RecurrentLayer,
+    Tensor,
     TensorRole,
 )
 
 _PEEPHOLE_OPS = 6  # three peephole products and the three sums they join (per unit)
 _FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "half", "float", "double"})
-_LOOKUP_TYPES = frozenset({"Embedding", "Gather", "GatherElements", "EmbedBag", "embedding"})
-_NOT_COUNTED = ("Norm", "LSTM", "GRU", "RNN", "Recurrent")  # type fragments a rule does not fit
+# Type fragments (upper case) of layers no closed form here fits: normalisations, recurrences.
+_NOT_COUNTED = ("NORM", "LSTM", "GRU", "RNN", "RECURRENT")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ class Compute:
     recurrent: tuple[RecurrentCompute, ...]
     layers: tuple[LayerCompute, ...]
     seq_len: int | None = None
+    # Layers holding a weight matrix that no rule here fits (a state-dict matrix without a
+    # bias: an Embedding or a Linear without bias?): their MACs are not in the totals.
+    uncounted: tuple[str, ...] = ()
 
     @property
     def recurrent_macs_per_step(self) -> int:
@@ -139,8 +143,10 @@ class Compute:
     @property
     def complete(self) -> bool:
         """Every recurrent layer and every counted layer has its figure."""
-        return all(item.macs_per_step is not None for item in self.recurrent) and all(
-            item.macs is not None for item in self.layers
+        return (
+            not self.uncounted
+            and all(item.macs_per_step is not None for item in self.recurrent)
+            and all(item.macs is not None for item in self.layers)
         )
 
     @property
@@ -174,12 +180,17 @@ def compute(model: Model, seq_len: int | None = None) -> Compute:
         recurrent_compute(layer, convention, shapes.get(layer.name))
         for layer in model.recurrent_layers
     )
-    layers = tuple(
-        found
-        for layer in model.layers
-        if layer.name not in recurrent_names and (found := layer_compute(layer)) is not None
+    others = [layer for layer in model.layers if layer.name not in recurrent_names]
+    found = {layer.name: layer_compute(layer) for layer in others}
+    layers = tuple(item for item in found.values() if item is not None)
+    uncounted = tuple(
+        layer.name
+        for layer in others
+        if found[layer.name] is None
+        and not any(f in layer.type.upper() for f in _NOT_COUNTED)
+        and any(len(t.shape) >= 2 for t in _tensors(layer))
     )
-    return Compute(recurrent, layers, seq_len)
+    return Compute(recurrent, layers, seq_len, uncounted)
 
 
 def _bias(cell: CellConfig) -> int:
@@ -279,28 +290,32 @@ def recurrent_compute(
     )
 
 
-def _weight(layer: Layer) -> tuple[int, int] | None:
-    """The rank and elements of the layer's one weight matrix or kernel (rank 2 or more)."""
-    matrices = [t for t in layer.tensors if len(t.shape) >= 2]
-    if len(matrices) != 1:
-        return None
-    return len(matrices[0].shape), matrices[0].params
+def _tensors(layer: Layer) -> list[Tensor]:
+    """The tensors the layer computes with, tied ones held by another row included."""
+    return [*layer.tensors, *(item.tensor for item in layer.shared)]
 
 
 def layer_compute(layer: Layer) -> LayerCompute | None:
     """A dense, convolution or embedding layer's MACs for one application; None for any other
-    layer (or one whose weights do not say which it is)."""
-    if layer.type in _LOOKUP_TYPES:
+    layer, or one whose metadata does not say which it is: a state-dict row (`tensors (...)`)
+    holding one matrix and no bias may be an Embedding (a lookup) or a Linear without bias."""
+    kind = layer.type.lower()
+    if "gather" in kind or "embedding" in kind:
         return LayerCompute(layer.name, layer.type, "lookup", 0, None)
-    if any(fragment in layer.type for fragment in _NOT_COUNTED):
+    if any(fragment in layer.type.upper() for fragment in _NOT_COUNTED):
         return None
-    weight = _weight(layer)
-    if weight is None:
+    tensors = _tensors(layer)
+    matrices = [t for t in tensors if len(t.shape) >= 2]
+    if len(matrices) != 1:
         return None
-    rank, elements = weight
-    if rank == 2 and "Conv" not in layer.type:
+    unnamed = layer.type.startswith("tensors (")
+    if unnamed and not any(len(t.shape) == 1 for t in tensors):
+        return None
+    rank, elements = len(matrices[0].shape), matrices[0].params
+    convolution = "CONV" in layer.type.upper()
+    if rank == 2 and not convolution:
         return LayerCompute(layer.name, layer.type, "matmul", elements, None)
-    if rank >= 3 and ("Conv" in layer.type or not layer.type[:1].isupper()):
+    if rank >= 3 and (convolution or unnamed):
         return LayerCompute(
             layer.name, layer.type, "conv", elements, _conv_positions(layer.output_shape)
         )

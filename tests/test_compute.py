@@ -159,3 +159,26 @@ def test_onnx_signature_is_the_graphs(path) -> None:  # type: ignore[no-untyped-
     signature = inspect_file(path).to_dict()["signature"]
     assert signature["inputs"] == _onnx_specs(graph.input, skip)
     assert signature["outputs"] == _onnx_specs(graph.output, set())
+
+
+TORCH = [
+    e
+    for e in json.loads((FIXTURES / "torch" / "manifest.json").read_text())["fixtures"]
+    if (e.get("model") or {}).get("modules") and not e.get("refuse")
+]
+
+
+@pytest.mark.parametrize("entry", TORCH, ids=lambda e: e["file"])
+def test_state_dict_layers_are_never_guessed(entry: dict) -> None:
+    """torch's own module list: a Linear costs in·out per application; an Embedding's matrix is
+    never taken for a Linear (a state dict does not say which a bias-less matrix is)."""
+    figures = inspect_file(FIXTURES / entry["file"]).compute
+    ours = {item.layer.rsplit(".", 1)[-1]: item for item in figures.layers}
+    for module in entry["model"]["modules"]:
+        name = module["name"].rsplit(".", 1)[-1]
+        if module["class"] == "Linear" and module["config"]["bias"]:
+            config = module["config"]
+            assert ours[name].macs == config["in_features"] * config["out_features"]
+        if module["class"] == "Embedding":
+            assert name not in ours or ours[name].kind == "lookup"
+            assert not figures.complete or name in ours

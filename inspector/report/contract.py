@@ -154,6 +154,7 @@ def _compute(figures: Compute) -> dict[str, object]:
         "recurrent_macs_per_step": figures.recurrent_macs_per_step,
         "layer_macs": figures.layer_macs,
         "complete": figures.complete,
+        "uncounted": list(figures.uncounted),
         "elementwise_per_step": figures.elementwise_per_step,
         "state_floats": figures.state_floats,
         "state_bytes": figures.state_bytes,
