@@ -7,6 +7,7 @@ must load in a real browser without console errors."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from inspector import inspect_file
 from inspector.cli import app
 from inspector.model import (
     CellConfig,
@@ -34,7 +36,7 @@ from inspector.render.svg import svg_document
 from inspector.report.analysis import analyse
 from inspector.report.diagram import diagram
 from inspector.report.explain import explain_model
-from tests.conftest import FIXTURES, ROOT, manifest_entries
+from tests.conftest import FIXTURES, REALWORLD, ROOT, manifest_entries, realworld_entries
 
 SVG = "{http://www.w3.org/2000/svg}"
 REGENERATE = os.environ.get("RNNINSPECT_REGENERATE") == "1"
@@ -235,3 +237,29 @@ def test_headless_chromium_renders_the_page_without_console_errors(tmp_path: Pat
         assert marker not in done.stderr, done.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 10_000
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+REAL = realworld_entries(
+    "onnx", "keras_h5_full_model", "keras_h5_weights_only", "keras_v3_zip", "keras3_weights_h5"
+)
+
+
+@pytest.mark.parametrize("entry", REAL, ids=lambda e: e["file"])
+def test_real_files_draw_and_count(entry: dict, tmp_path: Path) -> None:
+    """Every real file: the SVG parses and each layer's labels sum to its count; the page is
+    written; a fused ONNX node's MACs per step are its W and R elements (shapes as the onnx
+    package read them for the manifest)."""
+    path = REALWORLD / "files" / entry["file"]
+    root = _svg_of(path, tmp_path / "real.svg")
+    for cell in _cells(root):
+        labels = sum(int(t.get("data-count") or -1) for t in _counts(cell, "edge-group"))
+        assert labels == int(cell.get("data-params") or -1), cell.get("data-layer")
+    page = CliRunner().invoke(app, ["explain", str(path), "-f", "html"])
+    assert page.exit_code == 0 and "<script" not in page.stdout.lower()
+    nodes = (entry.get("summary") or {}).get("recurrent_nodes") or []
+    fused = [n for n in nodes if n.get("graph") == "main" and n.get("W") and n.get("R")]
+    if entry["format"] == "onnx" and fused:
+        figures = inspect_file(path).compute
+        ours = sorted(item.macs_per_step for item in figures.recurrent if item.layer)
+        truth = sorted(math.prod(n["W"]) + math.prod(n["R"]) for n in fused)
+        assert all(value in ours for value in truth), (ours, truth)
