@@ -14,7 +14,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -290,6 +290,18 @@ def inspect_command(
         ),
     ] = False,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            metavar="N",
+            min=1,
+            help="Read up to N files at once when given several or a directory (default: the "
+            "number of CPUs); the output keeps the input order.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Report every layer's parameter count and check each recurrent layer against the
     formula. A directory is scanned for model files and summarised one row per file.
@@ -307,6 +319,20 @@ def inspect_command(
             strict,
         )
         view = _view(all_layers, weighted_only, recurrent_only)
+    lanes = _lanes(models, jobs, timeout)
+    if lanes is not None:  # lanes read the files, each under its per-file bound; this renders
+        _inspection(
+            models,
+            output_format,
+            output,
+            reader,
+            view,
+            budget,
+            quiet=quiet,
+            seq_len=seq_len,
+            lanes=lanes,
+        )
+        return
     _bounded(
         lambda started: _inspection(
             models,
@@ -321,6 +347,34 @@ def inspect_command(
         ),
         timeout,
     )
+
+
+def _lanes(models: Sequence[Path], jobs: int | None, timeout: float) -> _Lanes | None:
+    """Lanes for several files (or a directory) and more than one job, where lanes can fork."""
+    from inspector.lanes import available, cpu_count
+
+    count = jobs or cpu_count()
+    if count < 2 or not _several(models) or not available():
+        return None
+    return _Lanes(count, timeout)
+
+
+def _several(models: Sequence[Path]) -> bool:
+    """More than one file to read: several arguments, or a directory to scan."""
+    if len(models) > 1:
+        return True
+    try:
+        return any(path.is_dir() for path in models)
+    except OSError:
+        return False  # reported as unreadable by the one-file path
+
+
+@dataclass(frozen=True)
+class _Lanes:
+    """Read files in this many lanes (`--jobs`), each file within `timeout` seconds."""
+
+    jobs: int
+    timeout: float
 
 
 def _bounded(work: Callable[[Started], None], seconds: float) -> None:
@@ -348,8 +402,9 @@ def _inspection(
     budget: Budget,
     *,
     quiet: bool,
-    started: Started,
+    started: Started | None = None,
     seq_len: int | None = None,
+    lanes: _Lanes | None = None,
 ) -> None:
     from inspector.render import check_messages, gate_messages
     from inspector.report.gates import gated
@@ -361,7 +416,11 @@ def _inspection(
         if outcome.report
         else outcome
         for outcome in _inspect_all(
-            targets, reader, progress=scanned and _wants_progress(len(files)), started=started
+            targets,
+            reader,
+            progress=scanned and _wants_progress(len(files)),
+            started=started,
+            lanes=lanes,
         )
     ]
     reports = [outcome.report for outcome in outcomes if outcome.report is not None]
@@ -452,23 +511,35 @@ def _wants_progress(files: int) -> bool:
 
 
 def _inspect_all(
-    targets: Sequence[Path | Outcome], reader: str | None, *, progress: bool, started: Started
+    targets: Sequence[Path | Outcome],
+    reader: str | None,
+    *,
+    progress: bool,
+    started: Started | None,
+    lanes: _Lanes | None = None,
 ) -> list[Outcome]:
     from inspector.render import progress_line
 
-    outcomes = []
+    outcomes: list[Outcome] = []
     width = (_width(sys.stderr) or 80) - 1  # a line that wrapped could not be erased
+
+    def show(done: int, label: str) -> None:
+        if progress:  # how far the scan has come, and the file read last (lanes) or next
+            sys.stderr.write(ERASE_LINE + progress_line(done, len(targets), label, width))
+            sys.stderr.flush()
+
     try:
-        for done, target in enumerate(targets):
-            if not isinstance(target, Path):
-                outcomes.append(target)
-                continue
-            if progress:  # the file about to be read, and how far the scan has come
-                line = progress_line(done, len(targets), str(target), width)
-                sys.stderr.write(ERASE_LINE + line)
-                sys.stderr.flush()
-            started(str(target))
-            outcomes.append(_inspect_one(target, reader))
+        if lanes is not None:
+            outcomes = _in_lanes(targets, reader, lanes, show)
+        else:
+            for done, target in enumerate(targets):
+                if not isinstance(target, Path):
+                    outcomes.append(target)
+                    continue
+                show(done, str(target))
+                if started is not None:
+                    started(str(target))
+                outcomes.append(_inspect_one(target, reader))
     finally:  # also on Ctrl-C: the bar never stays behind
         if progress:
             sys.stderr.write(ERASE_LINE)
@@ -477,6 +548,59 @@ def _inspect_all(
         if outcome.error is not None:
             _error(outcome.error)
     return outcomes
+
+
+def _in_lanes(
+    targets: Sequence[Path | Outcome],
+    reader: str | None,
+    lanes: _Lanes,
+    show: Callable[[int, str], None],
+) -> list[Outcome]:
+    """The targets' outcomes in input order, the files read in `lanes.jobs` forked lanes. Each
+    lane reads its files one after the other in one bounded worker (inspector/supervise.py),
+    exactly as a single run does; a file that hits the bound stops the command as it would."""
+    from inspector.lanes import LaneFailed, run_lanes
+    from inspector.supervise import run_bounded
+
+    files = [target for target in targets if isinstance(target, Path)]
+    _preload(files, reader)
+    finished = [0]
+
+    def lane(indices: Sequence[int], send: Callable[[int, Outcome], None]) -> int:
+        def work(started: Started) -> int:
+            for index in indices:
+                started(str(files[index]))
+                send(index, _inspect_one(files[index], reader))
+            return EXIT_OK
+
+        return run_bounded(work, lanes.timeout)
+
+    def done(index: int, outcome: Outcome) -> None:
+        finished[0] += 1
+        show(finished[0], str(files[index]))
+
+    try:
+        read = iter(run_lanes(files, lane, lanes.jobs, done))
+    except LaneFailed as failed:
+        if not failed.reported:
+            _error(str(failed))
+        raise typer.Exit(failed.code) from None
+    return [next(read) if isinstance(target, Path) else target for target in targets]
+
+
+def _preload(files: Sequence[Path], reader: str | None) -> None:
+    """Import each reader the files need (one file per suffix tells) before the lanes fork, so
+    they inherit it rather than each importing it again. A file that cannot be read is left
+    for its lane to report."""
+    import importlib
+
+    from inspector.formats import choose
+
+    for path in {path.suffix.lower(): path for path in reversed(files)}.values():
+        try:
+            importlib.import_module(choose(path, reader).module)
+        except (InspectorError, ImportError, OSError):
+            continue
 
 
 def _inspect_one(path: Path, reader: str | None) -> Outcome:
