@@ -1,14 +1,27 @@
 #!/usr/bin/env python
-"""Whole-process wall time and peak RSS of rnninspect against the frameworks.
+"""Whole-process wall time, CPU time and peak RSS of rnninspect against its floors and the
+frameworks, as ratios measured side by side.
 
 Run with the dev environment that has the frameworks (see fixtures/requirements-dev.txt):
 
     ../devvenv/bin/python benchmarks/bench.py --rnninspect .venv/bin/rnninspect
 
 It generates (once, into --work, default /tmp/rnninspect-bench) a small LSTM model and the
-large 2×LSTM(2048) model (~268 MB of float32 weights) as .h5, .keras and single-file .onnx, then
-runs every command --runs times in a fresh process and prints the median wall time and the
-median peak RSS, and each as a ratio against rnninspect. Nothing here runs in the test suite.
+large 2×LSTM(2048) model (~268 MB of float32 weights) as .h5, .keras and single-file .onnx, and
+a folder of 1,000 small models (hard links of the fixtures). Each goal of issue 16 is a ratio
+of two commands run in fresh processes, alternately (A B A B ...), so that a machine loaded by
+others slows both alike: the median of the per-pair ratios is printed beside the medians of
+each side. CPU time (user + system of the process and the children it waited for) is shown
+beside wall time: on a loaded machine it is the steadier of the two. The load average is
+printed with the results. Nothing here runs in the test suite.
+
+- startup: `rnninspect small.h5` against `python -c "import h5py"`, and `rnninspect
+  small.onnx` against a process that only imports the ONNX reader and parses the file;
+- compare: `rnninspect compare` of the large pairs against a naive script that reads every
+  tensor of both files (h5py or onnx) and runs np.array_equal;
+- scan: 1,000 files with --jobs 1 and --jobs N: files per second and the marginal cost of a
+  file, (scan - one file) / 999;
+- anchors: Keras load_model + summary(), onnx.load, polygraphy inspect model, onnx-tool.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -31,28 +45,59 @@ LARGE_UNITS = 2048
 class Measure:
     seconds: float
     peak_mb: float
+    cpu: float = 0.0
 
 
 def run_once(argv: list[str], env: dict[str, str] | None = None) -> Measure:
-    """One fresh process: wall time from spawn to exit, and its own peak RSS (wait4)."""
+    """One fresh process: wall time from spawn to exit, CPU time and peak RSS (wait4: the
+    process and the children it waited for)."""
     start = time.perf_counter()
-    process = subprocess.Popen(
-        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0, 1):
-        error = process.stderr.read().decode() if process.stderr else ""
-        raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}): {error[-800:]}")
-    return Measure(seconds, usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in (0, 1):
+            errors.seek(0)
+            error = errors.read().decode(errors="replace")
+            raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}): {error[-800:]}")
+    # ru_maxrss is in KiB on Linux
+    return Measure(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def median(argv: list[str], runs: int, env: dict[str, str] | None = None) -> Measure:
-    samples = [run_once(argv, env) for _ in range(runs)]
+    return summarise([run_once(argv, env) for _ in range(runs)])
+
+
+def summarise(samples: list[Measure]) -> Measure:
     return Measure(
         statistics.median(s.seconds for s in samples),
         statistics.median(s.peak_mb for s in samples),
+        statistics.median(s.cpu for s in samples),
+    )
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two commands run alternately: each side's medians and the medians of per-pair ratios."""
+
+    ours: Measure
+    anchor: Measure
+    wall_ratio: float
+    cpu_ratio: float
+
+
+def paired(ours: list[str], anchor: list[str], runs: int) -> Paired:
+    a_samples, b_samples = [], []
+    for _ in range(runs):
+        a_samples.append(run_once(ours))
+        b_samples.append(run_once(anchor))
+    pairs = list(zip(a_samples, b_samples, strict=True))
+    return Paired(
+        summarise(a_samples),
+        summarise(b_samples),
+        statistics.median(a.seconds / b.seconds for a, b in pairs),
+        statistics.median(a.cpu / max(b.cpu, 1e-9) for a, b in pairs),
     )
 
 
@@ -132,50 +177,220 @@ def make_models(work: Path, python: str) -> dict[str, Path]:
     return files
 
 
+# ------------------------------------------------------------------------------- the floors
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_FIXTURE = ROOT / "fixtures" / "keras2" / "embedding_lstm_dense.h5"
+SCAN_FILES = 1000
+
+# What an ONNX report cannot do without: the interpreter, the reader's modules, the parse.
+ONNX_PARSE = (
+    "import sys; from pathlib import Path; "
+    "from inspector.formats import read_model; read_model(Path(sys.argv[1]))"
+)
+
+NAIVE_H5 = textwrap.dedent(
+    """
+    import sys, zipfile
+    import h5py, numpy as np
+    def datasets(path):
+        if path.endswith(".keras"):
+            handle = h5py.File(zipfile.ZipFile(path).open("model.weights.h5"), "r")
+        else:
+            handle = h5py.File(path, "r")
+        found = []
+        handle.visititems(lambda n, o: found.append(o) if isinstance(o, h5py.Dataset) else None)
+        return sorted(found, key=lambda d: (d.shape, d.name))
+    pairs = zip(datasets(sys.argv[1]), datasets(sys.argv[2]), strict=True)
+    sys.exit(0 if all(np.array_equal(a[()], b[()]) for a, b in pairs) else 1)
+    """
+)
+
+NAIVE_ONNX = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, onnx
+    from onnx import numpy_helper
+    def tensors(path):
+        return sorted(onnx.load(path).graph.initializer, key=lambda t: t.name)
+    pairs = zip(tensors(sys.argv[1]), tensors(sys.argv[2]), strict=True)
+    same = all(
+        np.array_equal(numpy_helper.to_array(a), numpy_helper.to_array(b)) for a, b in pairs
+    )
+    sys.exit(0 if same else 1)
+    """
+)
+
+
+def make_scan(work: Path) -> Path:
+    """SCAN_FILES small models: hard links of the Keras and ONNX fixtures, names interleaved."""
+    folder = work / "scan"
+    sources = sorted(
+        [*(ROOT / "fixtures" / "keras2").glob("*.h5"), *(ROOT / "fixtures" / "onnx").glob("*.onnx")]
+    )
+    if folder.is_dir() and len(list(folder.iterdir())) == SCAN_FILES:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for number in range(SCAN_FILES):
+        source = sources[number % len(sources)]
+        target = folder / f"m{number:04d}{source.suffix}"
+        try:
+            os.link(source, target)
+        except OSError:  # another file system: copy
+            shutil.copyfile(source, target)
+    return folder
+
+
+def interpreter_of(command: str) -> str:
+    """The Python that runs an installed console script (its #! line)."""
+    path = shutil.which(command) or command
+    with open(path, "rb") as handle:
+        first = handle.readline().decode(errors="replace").strip()
+    return first[2:].split()[0] if first.startswith("#!") else sys.executable
+
+
 # ----------------------------------------------------------------------------------- report
+
+
+def _row(label: str, measure: Measure, ratio: str = "", cpu_ratio: str = "", note: str = "") -> str:
+    return (
+        f"{label:<46} {measure.seconds:>8.3f} {measure.cpu:>7.3f} {measure.peak_mb:>7.0f} "
+        f"{ratio:>7} {cpu_ratio:>6}  {note}"
+    )
+
+
+def _header(title: str) -> None:
+    print(f"\n{title}")
+    print(f"{'command':<46} {'wall s':>8} {'cpu s':>7} {'peak MB':>7} {'wall ×':>7} {'cpu ×':>6}")
+
+
+def _pair(label: str, anchor_label: str, result: Paired, goal: float | None) -> None:
+    verdict = ""
+    if goal is not None:
+        met = result.wall_ratio <= goal
+        verdict = f"goal ≤ {goal:g}× ({'met' if met else 'not met'} on wall time)"
+    print(_row(label, result.ours, f"{result.wall_ratio:.2f}", f"{result.cpu_ratio:.2f}", verdict))
+    print(_row(f"  {anchor_label}", result.anchor, "1", "1"))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rnninspect", required=True, help="path of the rnninspect command")
     parser.add_argument("--work", type=Path, default=Path("/tmp/rnninspect-bench"))
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=11, help="pairs per startup ratio")
+    parser.add_argument("--large-runs", type=int, default=3, help="pairs per compare ratio")
+    parser.add_argument("--scan-runs", type=int, default=3)
     parser.add_argument("--framework-runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     python = sys.executable
+    ours_python = interpreter_of(args.rnninspect)
     files = make_models(args.work, python)
+    scan = make_scan(args.work)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    rows: list[tuple[str, str, Measure, Measure | None]] = []
+    tool = [args.rnninspect]
+    load_before = os.getloadavg()
 
-    help_measure = median([args.rnninspect, "--help"], args.runs)
-    rows.append(("rnninspect --help", "-", help_measure, None))
-    for name, path in files.items():
-        ours = median([args.rnninspect, str(path)], args.runs)
-        rows.append((f"rnninspect {name}", f"{path.stat().st_size / 1e6:.0f} MB", ours, None))
-        if path.suffix in (".h5", ".keras"):
-            keras = median([python, "-c", KERAS_SUMMARY, str(path)], args.framework_runs, env)
-            rows.append((f"Keras load+summary {name}", "", keras, ours))
-        else:
-            loaded = median([python, "-c", ONNX_LOAD, str(path)], args.framework_runs)
-            rows.append((f"onnx.load {name}", "", loaded, ours))
-            for tool, available, argv in (
-                ("polygraphy", shutil.which("polygraphy") is not None,
-                 ["polygraphy", "inspect", "model", str(path)]),
-                ("onnx-tool", _importable("onnx_tool"), [python, "-m", "onnx_tool", "-i", str(path)]),
-            ):
-                if available:
-                    rows.append((f"{tool} {name}", "", median(argv, args.framework_runs), ours))
+    _header("Startup: one small file, whole process (ratio: rnninspect / floor)")
+    _pair(
+        f"rnninspect {SMALL_FIXTURE.name}",
+        'python -c "import h5py"',
+        paired([*tool, str(SMALL_FIXTURE)], [ours_python, "-c", "import h5py"], args.runs),
+        1.3,
+    )
+    _pair(
+        "rnninspect small.h5",
+        'python -c "import h5py"',
+        paired([*tool, str(files["small.h5"])], [ours_python, "-c", "import h5py"], args.runs),
+        1.3,
+    )
+    _pair(
+        "rnninspect small.onnx",
+        "python + ONNX reader import + parse",
+        paired(
+            [*tool, str(files["small.onnx"])],
+            [ours_python, "-c", ONNX_PARSE, str(files["small.onnx"])],
+            args.runs,
+        ),
+        1.3,
+    )
+    print(_row("rnninspect --help", median([*tool, "--help"], args.runs)))
 
-    print(f"{'command':<38} {'file':>7} {'median s':>9} {'peak MB':>8} {'time ×':>7} {'RSS ×':>6}")
-    for label, size, measure, ours in rows:
-        ratio_t = f"{measure.seconds / ours.seconds:.1f}" if ours else ""
-        ratio_m = f"{measure.peak_mb / ours.peak_mb:.1f}" if ours else ""
-        print(
-            f"{label:<38} {size:>7} {measure.seconds:>9.3f} {measure.peak_mb:>8.0f} "
-            f"{ratio_t:>7} {ratio_m:>6}"
+    _header("compare, 268 MB pairs (ratio: rnninspect compare / naive read-and-array_equal)")
+    for left, right, naive in (
+        ("large.h5", "large.keras", NAIVE_H5),
+        ("large.onnx", "large.onnx", NAIVE_ONNX),
+    ):
+        a, b = str(files[left]), str(files[right])
+        result = paired(
+            [*tool, "compare", a, b, "--timeout", "0"],
+            [ours_python, "-c", naive, a, b],
+            args.large_runs,
         )
-    print(f"\n{os.cpu_count()} cores; medians of {args.runs} runs (frameworks: "
-          f"{args.framework_runs}); ratios are framework / rnninspect.")
+        _pair(f"rnninspect compare {left} {right}", "naive h5py/onnx + numpy", result, 1.0)
+        print(
+            f"{'':<46} peak RSS goal ≤ 300 MB: {'met' if result.ours.peak_mb <= 300 else 'not met'}"
+        )
+
+    _header(f"Directory scan: {SCAN_FILES} small models (hard links of the fixtures)")
+    one = median([*tool, str(SMALL_FIXTURE)], args.runs)
+    for jobs in dict.fromkeys((1, args.jobs)):
+        measure = median([*tool, str(scan), "--jobs", str(jobs)], args.scan_runs)
+        marginal = (measure.seconds - one.seconds) / (SCAN_FILES - 1) * 1000
+        marginal_cpu = (measure.cpu - one.cpu) / (SCAN_FILES - 1) * 1000
+        print(
+            _row(
+                f"rnninspect DIR --jobs {jobs}",
+                measure,
+                note=f"{SCAN_FILES / measure.seconds:.0f} files/s; per file +{marginal:.1f} ms "
+                f"wall, +{marginal_cpu:.1f} ms CPU",
+            )
+        )
+
+    _header("Anchors (ratio: framework / rnninspect)")
+    for name, path in files.items():
+        ours = median([*tool, str(path)], args.framework_runs)
+        print(_row(f"rnninspect {name}", ours, note=f"{path.stat().st_size / 1e6:.0f} MB"))
+        anchors: list[tuple[str, list[str], dict[str, str] | None]] = []
+        if path.suffix in (".h5", ".keras"):
+            anchors.append(
+                (f"Keras load+summary {name}", [python, "-c", KERAS_SUMMARY, str(path)], env)
+            )
+        else:
+            anchors.append((f"onnx.load {name}", [python, "-c", ONNX_LOAD, str(path)], None))
+            polygraphy = Path(python).parent / "polygraphy"
+            if polygraphy.exists():
+                anchors.append(
+                    (
+                        f"polygraphy inspect model {name}",
+                        [str(polygraphy), "inspect", "model", str(path)],
+                        None,
+                    )
+                )
+            if _importable("onnx_tool"):
+                # onnx-tool profiles a fixed shape: one step, one sequence
+                units = 16 if name.startswith("small") else LARGE_UNITS
+                argv = [python, "-m", "onnx_tool", "-i", str(path), "-d", f"X:f32:1x1x{units}"]
+                anchors.append((f"onnx-tool {name}", argv, None))
+        for label, argv, anchor_env in anchors:
+            theirs = median(argv, args.framework_runs, anchor_env)
+            print(
+                _row(
+                    f"  {label}",
+                    theirs,
+                    f"{theirs.seconds / ours.seconds:.1f}",
+                    f"{theirs.cpu / max(ours.cpu, 1e-9):.1f}",
+                )
+            )
+
+    load_after = os.getloadavg()
+    print(
+        f"\n{os.cpu_count()} cores; load average {load_before[0]:.1f} before, "
+        f"{load_after[0]:.1f} after; startup: medians of {args.runs} pairs, compare: "
+        f"{args.large_runs} pairs, scan: {args.scan_runs} runs, frameworks: "
+        f"{args.framework_runs} runs."
+    )
     return 0
 
 
