@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,20 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(tmp_path: Path) -> No
     target = tmp_path / "out.txt"
     assert run_main([file, "--output", str(target)], stdout_tty=True, env=wide).code == 0
     assert not ANSI.search(target.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("output_format", "imported"), [("json", False), ("csv", False), ("table", True)]
+)
+def test_only_table_output_imports_tabulate(output_format: str, imported: bool) -> None:
+    """tabulate reads its own version through importlib.metadata when imported (issue 16):
+    JSON and CSV output never need it."""
+    model = FIXTURES / "keras2/embedding_lstm_dense.h5"
+    code = (
+        "import sys; from inspector.cli import main; "
+        f"sys.argv = ['rnninspect', {str(model)!r}, '-f', {output_format!r}, '--timeout', '0']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('tabulate' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.split() == [str(imported)]
