@@ -598,7 +598,8 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
 
     for path in {path.suffix.lower(): path for path in reversed(files)}.values():
         try:
-            importlib.import_module(choose(path, reader).module)
+            if path.is_file():  # never a FIFO: reading its head here would block
+                importlib.import_module(choose(path, reader).module)
         except (InspectorError, ImportError, OSError):
             continue
 
