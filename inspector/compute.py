@@ -317,15 +317,27 @@ def layer_compute(layer: Layer) -> LayerCompute | None:
         return LayerCompute(layer.name, layer.type, "matmul", elements, None)
     if rank >= 3 and (convolution or unnamed):
         return LayerCompute(
-            layer.name, layer.type, "conv", elements, _conv_positions(layer.output_shape)
+            layer.name,
+            layer.type,
+            "conv",
+            elements,
+            _conv_positions(layer.output_shape, matrices[0].shape),
         )
     return None
 
 
-def _conv_positions(shape: tuple[Dim, ...] | None) -> int | None:
-    """Output positions of a convolution: its output's spatial dimensions (batch and channels
-    dropped; channels last, as a Keras configuration gives the shape)."""
+def _conv_positions(shape: tuple[Dim, ...] | None, kernel: tuple[int, ...]) -> int | None:
+    """Output positions of a convolution: its output's spatial dimensions. The channels sit last
+    where the kernel ends with the filters (Keras `(*k, c_in, c_out)`), first where it starts
+    with them (ONNX and PyTorch `(c_out, c_in/groups, *k)`)."""
     if shape is None or len(shape) < 3:
         return None
-    spatial = [d for d in shape[1:-1] if isinstance(d, int)]
-    return math.prod(spatial) if len(spatial) == len(shape) - 2 else None
+    body = shape[1:]
+    if body[-1] == kernel[-1]:
+        spatial = body[:-1]
+    elif body[0] == kernel[0]:
+        spatial = body[1:]
+    else:
+        return None
+    sizes = [d for d in spatial if isinstance(d, int)]
+    return math.prod(sizes) if len(sizes) == len(spatial) else None

@@ -274,6 +274,7 @@ class _Row:
     order: int
     tensors: list[Stored] = field(default_factory=list)
     shared: list[tuple[Stored, str]] = field(default_factory=list)  # (tensor, holding row)
+    output_shape: tuple[int | str | None, ...] | None = None  # the node's first output, declared
 
     def take(self, stored: Stored, holder: dict[str, _Row]) -> None:
         """Hold the tensor, or, when an earlier row holds it, list it as shared with that row."""
@@ -889,7 +890,10 @@ class _Reader:
                     if held is not None and (root.elements <= 1 or held is target):
                         continue  # a scalar reused, or a tensor this row already holds
                     if target is None:
-                        target = plain.setdefault(gnode, _Row(gnode.label, gnode.op, gnode.order))
+                        shape = index.declared_shape(outputs[0]) if outputs else None
+                        target = plain.setdefault(
+                            gnode, _Row(gnode.label, gnode.op, gnode.order, output_shape=shape)
+                        )
                     target.take(root, holder)
         extras: list[Stored] = []
         for row in plain.values():
@@ -918,6 +922,7 @@ class _Reader:
                 row.type,
                 _tensors(row.tensors),
                 shared=tuple(SharedTensor(_tensor(s), held) for s, held in row.shared),
+                output_shape=row.output_shape,
             )
             for row in rows
         ]
