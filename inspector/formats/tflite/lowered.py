@@ -53,46 +53,58 @@ def find(info: ModelInfo, source: Source) -> list[Loop]:
     return found
 
 
+_Product = tuple[TensorInfo, TensorInfo | None]  # a FULLY_CONNECTED's weight and bias
+
+
 def _cell(body: SubGraphInfo, source: Source) -> Loop | None:
     state_inputs = set(body.inputs)
-    recurrent: list[tuple[TensorInfo, TensorInfo | None]] = []
-    kernels: list[tuple[TensorInfo, TensorInfo | None]] = []
+    producers = {out: op for op in body.operators for out in op.outputs}
+    on_state: list[_Product] = []  # applied to a loop-carried value: the hidden state
+    on_step: list[_Product] = []  # applied to the step's input, gathered from the sequence
+    derived: list[_Product] = []  # applied to something computed in the step (GRU r ⊙ h)
     for op in body.operators:
         if op.op != "FULLY_CONNECTED" or len(op.inputs) < 2:
             continue
         weight = source(body, op.inputs[1])
         if weight is None or len(weight.shape) != 2:
             continue
-        operand = source(body, op.inputs[2]) if len(op.inputs) > 2 else None
-        target = recurrent if op.inputs[0] in state_inputs else kernels
-        target.append((weight, operand))
-    if len(recurrent) != 1:
+        product = (weight, source(body, op.inputs[2]) if len(op.inputs) > 2 else None)
+        producer = producers.get(op.inputs[0])
+        if op.inputs[0] in state_inputs:
+            on_state.append(product)
+        elif producer is not None and producer.op == "GATHER":
+            on_step.append(product)
+        else:
+            derived.append(product)
+    if len(on_state) != 1 or len(on_step) > 1:
         return None
-    (recurrent_weight, recurrent_bias) = recurrent[0]
-    rows, units = recurrent_weight.shape
-    if units == 0 or rows % units or rows // units not in _KIND_BY_GATES:
+    units = on_state[0][0].shape[1]
+    # Keras GRU(reset_after=False) multiplies the state by U_z|U_r, and r ⊙ h by U_h apart.
+    recurrent = on_state + [p for p in derived if p[0].shape[1] == units]
+    rows = sum(weight.shape[0] for weight, _ in recurrent)
+    kernels = on_step or [p for p in derived if p[0].shape[0] == rows and p not in recurrent]
+    if units == 0 or rows % units or rows // units not in _KIND_BY_GATES or len(kernels) != 1:
         return None
-    matching = [(w, b) for w, b in kernels if w.shape[0] == rows]
-    if len(matching) != 1:
+    kernel, kernel_bias = kernels[0]
+    if kernel.shape[0] != rows:
         return None
-    kernel, kernel_bias = matching[0]
     kind = _KIND_BY_GATES[rows // units]
-    tensors: list[tuple[TensorInfo, TensorRole]] = [
-        (kernel, TensorRole.KERNEL),
-        (recurrent_weight, TensorRole.RECURRENT_KERNEL),
-    ]
-    biases = [b for b in (kernel_bias, recurrent_bias) if b is not None]
+    tensors: list[tuple[TensorInfo, TensorRole]] = [(kernel, TensorRole.KERNEL)]
+    tensors += [(weight, TensorRole.RECURRENT_KERNEL) for weight, _ in recurrent]
+    biases = [b for b in (kernel_bias, *(bias for _, bias in recurrent)) if b is not None]
     reset_after: bool | None = None
     if len(biases) == 2:
         bias = BiasConvention.DOUBLE
         tensors += [(biases[0], TensorRole.INPUT_BIAS), (biases[1], TensorRole.RECURRENT_BIAS)]
-    elif biases:
+    elif len(biases) == 1:
         bias = BiasConvention.SINGLE
         tensors.append((biases[0], TensorRole.BIAS))
+    elif biases:
+        return None
     else:
         bias = BiasConvention.NONE
     if kind is CellKind.GRU:
-        reset_after = len(biases) == 2
+        reset_after = len(biases) == 2 and len(recurrent) == 1
     name = body.name.removesuffix("/while_body").removesuffix("while_body").rstrip("/")
     return Loop(
         body=body.index,

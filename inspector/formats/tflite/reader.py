@@ -138,13 +138,13 @@ class _Builder:
         layers: list[Layer] = []
         recurrent: list[RecurrentLayer] = []
         loops = lowered.find(self.info, self.source)
-        loop_bodies = {loop.body: loop for loop in loops}
+        built_loops = {
+            loop.body: self._lowered(self.info.subgraphs[loop.body], loop) for loop in loops
+        }
         initial = self._loop_initial_values()
         for graph in self.info.subgraphs:
-            loop = loop_bodies.get(graph.index)
-            if loop is not None:
-                built = self._lowered(graph, loop)
-                recurrent.append(built)
+            built = built_loops.get(graph.index)
+            if built is not None:  # the body's weights make one row, the recurrent layer's
                 tensors = {
                     self.tensor(graph, t).key: self.tensor(graph, t)
                     for op in graph.operators
@@ -153,6 +153,9 @@ class _Builder:
                 layers.append(Layer(built.name, built.type, tuple(tensors.values())))
                 continue
             fused_ops: list[tuple[OperatorInfo, RecurrentLayer]] = []
+            for op in graph.operators:
+                if op.op == "WHILE" and op.body in built_loops:
+                    fused_ops.append((op, built_loops[op.body]))
             for op in graph.operators:
                 params = [
                     t
@@ -334,8 +337,12 @@ class _Builder:
         merged: dict[int, RecurrentLayer] = {}
         used: set[int] = set()
         for backward_op, backward in found:
-            reverse = producers.get(backward_op.inputs[0]) if backward_op.inputs else None
-            if reverse is None or reverse.op != "REVERSE_V2" or not reverse.inputs:
+            reversed_inputs = [
+                reverse.inputs[0]
+                for reverse in (producers.get(i) for i in _sequence_inputs(backward_op))
+                if reverse is not None and reverse.op == "REVERSE_V2" and reverse.inputs
+            ]
+            if not reversed_inputs:
                 continue
             for forward_op, forward in found:
                 if (
@@ -343,9 +350,9 @@ class _Builder:
                     or forward_op is backward_op
                     or forward.directions != 1
                     or backward.directions != 1
-                    or not forward_op.inputs
-                    or forward_op.inputs[0] != reverse.inputs[0]
+                    or reversed_inputs[0] not in _sequence_inputs(forward_op)
                     or forward.cell.kind is not backward.cell.kind
+                    or forward.lowered is not backward.lowered
                 ):
                     continue
                 used.update({forward_op.index, backward_op.index})
@@ -383,6 +390,14 @@ class _Builder:
             notes=(
                 f"lowered into a WHILE loop (body subgraph {graph.index}): weights found as "
                 "FULLY_CONNECTED on the loop-carried state and on the step input",
+                *(
+                    ()
+                    if loop.bias is not BiasConvention.NONE
+                    else (
+                        "no bias operand in the loop: the converter drops an all-zero bias, so "
+                        "a layer built with biases that are still zero looks bias-free here",
+                    )
+                ),
             ),
         )
 
@@ -401,11 +416,20 @@ def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...
     return tuple(specs)
 
 
+def _sequence_inputs(op: OperatorInfo) -> tuple[int, ...]:
+    """Where an op reads its sequence: a fused op's input 0; any operand of a WHILE loop."""
+    if op.op == "WHILE":
+        return op.inputs
+    return op.inputs[:1]
+
+
 def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> RecurrentLayer:
     tensors = forward.tensors + tuple(
         RecurrentTensor(t.tensor, t.role, Direction.BACKWARD, t.gate) for t in backward.tensors
     )
-    notes = [n for n in forward.notes + backward.notes if not n.startswith("runs backward")]
+    notes = dict.fromkeys(
+        n for n in forward.notes + backward.notes if not n.startswith("runs back")
+    )
     return RecurrentLayer(
         name=f"{forward.name}+{backward.name}",
         type=f"{forward.type} ×2",
@@ -415,6 +439,7 @@ def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> Recurre
         backward_cell=backward.cell if backward.cell != forward.cell else None,
         input_dim=forward.input_dim,
         input_dim_source=forward.input_dim_source,
+        lowered=forward.lowered,
         location=forward.location,
         notes=(
             f"a bidirectional pair: {forward.name} runs forward, {backward.name} over the "
