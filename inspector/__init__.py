@@ -10,10 +10,14 @@ the command line's entry point (`inspector.entry`) starts guarding Ctrl-C before
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+# Not `from typing import TYPE_CHECKING`: loading typing and pathlib here would widen the window
+# in which Ctrl-C at start-up lands before the entry point's guard (inspector/entry.py).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from inspector.report.analysis import Report
 
 __version__ = "0.2.0"
@@ -34,6 +38,8 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
 
     Raises an `inspector.errors.InspectorError` subclass for a missing, unreadable or damaged
     file (the CLI turns it into one line and exit code 2)."""
+    from pathlib import Path
+
     from inspector.formats import read_model
     from inspector.report.analysis import analyse
 
@@ -44,6 +50,8 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
 def _disk_bytes(path: Path) -> int | None:
     """The size on disk for --max-file-size; a SavedModel directory (given as itself or its
     saved_model.pb) counts every regular file in it, links not followed."""
+    from pathlib import Path
+
     from inspector.formats.detect import is_savedmodel_dir
 
     try:
