@@ -182,3 +182,24 @@ def test_state_dict_layers_are_never_guessed(entry: dict) -> None:
         if module["class"] == "Embedding":
             assert name not in ours or ours[name].kind == "lookup"
             assert not figures.complete or name in ours
+
+
+SIGNATURES = MANIFEST["signatures"]
+
+
+@pytest.mark.parametrize("entry", SIGNATURES, ids=lambda e: e["file"])
+def test_keras_signature_and_output_shapes_are_tf_kerass(entry: dict) -> None:
+    """model.inputs / model.outputs and layer.output_shape as tf_keras reports them: names and
+    dtypes always, shapes wherever the configuration lets rnninspect determine them."""
+    model = inspect_file(FIXTURES / entry["file"]).model
+    for ours, truth in ((model.inputs, entry["inputs"]), (model.outputs, entry["outputs"])):
+        assert [(s.name, s.dtype) for s in ours] == [(t["name"], t["dtype"]) for t in truth]
+        for spec, expected in zip(ours, truth, strict=True):
+            assert spec.shape is None or list(spec.shape) == expected["shape"]
+    assert all(s.shape is not None for s in model.inputs)
+    shapes = {layer.name: layer.output_shape for layer in model.layers}
+    known = {name: shape for name, shape in shapes.items() if shape is not None}
+    inputs = {t["name"]: t["shape"] for t in entry["inputs"]}  # InputLayer rows
+    for name, shape in known.items():
+        assert list(shape) == entry["output_shapes"].get(name, inputs.get(name)), name
+    assert len(known) >= len(entry["output_shapes"]) - 2  # Concatenate and what follows it

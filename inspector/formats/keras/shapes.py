@@ -189,7 +189,7 @@ def _plain_output(class_name: str, config: JSON, input_shape: Shape) -> Shape | 
     """Dense (keras/src/layers/core/dense.py), Embedding, Flatten, Reshape, Conv1D-3D
     channels_last (keras/src/ops/operation_utils.py), SimpleRNN/LSTM/GRU and a Bidirectional
     around one (keras/src/layers/rnn/rnn.py, bidirectional.py)."""
-    units = config.get("units")
+    units = _units(config)
     if class_name == "Dense" and isinstance(units, int):
         return (*input_shape[:-1], units)
     output_dim = config.get("output_dim")
@@ -211,14 +211,23 @@ def _plain_output(class_name: str, config: JSON, input_shape: Shape) -> Shape | 
     spec = KERAS_RECURRENT.get(inner_class)
     if spec is None or spec.conv_rank or len(input_shape) != 3:
         return None
-    units = inner_config.get("units")
-    if not isinstance(units, int):
+    units = _units(inner_config)
+    if units is None:
         return None
     if class_name == "Bidirectional" and config.get("merge_mode", "concat") == "concat":
         units *= 2
     if inner_config.get("return_sequences"):
         return (input_shape[0], input_shape[1], units)
     return (input_shape[0], units)
+
+
+def _units(config: JSON) -> int | None:
+    """`units`, or Keras 1's `output_dim` (Dense, SimpleRNN, LSTM, GRU)."""
+    for key in ("units", "output_dim"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def _conv_output(rank: int, config: JSON, input_shape: Shape) -> Shape | None:
