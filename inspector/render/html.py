@@ -19,6 +19,7 @@ from inspector.render.text import count, exact_bytes, share
 from inspector.report.analysis import Report
 from inspector.report.diagram import CellDiagram, diagram
 from inspector.report.explain import explain_layer
+from inspector.report.verdicts import Unit
 
 _CSS = """
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -184,11 +185,14 @@ def _compute(figures: Compute) -> str:
 def _gates(report: Report) -> str:
     if not report.gates:
         return ""
+    def value(number: int, unit: Unit) -> str:
+        return exact_bytes(number) if unit is Unit.BYTES else f"{count(number)} {unit.value}"
+
     rows = [
         [
             _cell(gate.limit),
-            _cell(count(gate.allowed), True),
-            _cell(count(gate.measured), True),
+            _cell(value(gate.allowed, gate.unit), True),
+            _cell(value(gate.measured, gate.unit), True),
             _cell("pass" if gate.passed else "FAIL"),
         ]
         for gate in report.gates
