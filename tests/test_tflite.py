@@ -249,6 +249,15 @@ def test_compare_with_the_keras_source(entry: dict) -> None:
         assert pair["export_params"] == pair["source_params"]
         assert pair["values"]["compared"] >= pair["source_params"]
         assert pair["differences"] == []
+    model = _model(entry)
+    quantized = any(
+        t.tensor.dtype.startswith("int") and t.role is not TensorRole.BIAS
+        for layer in model.recurrent_layers
+        for t in layer.tensors
+    )
+    for pair in recurrent:
+        said = {c["what"] for c in pair["conventions"]}
+        assert ("dequantized" in said) == quantized, said
     exact = not _tolerance(entry)
     assert all(p["status"] in ("identical", "lowered in export") for p in recurrent) or not exact
 

@@ -84,6 +84,7 @@ class Reconcile(Enum):
     RESET_AFTER = "reset_after"  # Keras reset_after / ONNX linear_before_reset / PyTorch GRU
     TRANSPOSED = "transposed"  # a plain layer's weight stored transposed
     TOLERANCE = "within tolerance"  # not bit-identical, every element within atol/rtol
+    DEQUANTIZED = "dequantized"  # quantized weights compared after (q - zero_point) · scale
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,9 @@ def compare_recurrent(
     return replace(
         skeleton,
         status=_status(values, mismatches, source, export),
-        reconciled=_layout_conventions(s_layout, e_layout, values) + values.reconciled,
+        reconciled=_layout_conventions(s_layout, e_layout, values)
+        + _dequantized(source, export, source_model, export_model)
+        + values.reconciled,
         differences=values.differences,
         mismatches=mismatches,
         compared=values.compared,
@@ -174,17 +176,8 @@ def _quantized_against_float(
     """Why the values cannot be compared when one side stores quantized (integer) matrices and
     the other floats, or None. A side whose value reader dequantizes counts as floats."""
 
-    def integer(layer: RecurrentLayer) -> list[str]:
-        return sorted(
-            {
-                t.tensor.dtype
-                for t in layer.tensors
-                if t.role in MATRIX_ROLES and t.tensor.dtype.startswith(("int", "uint"))
-            }
-        )
-
-    found_source = [] if source_dequantized else integer(source)
-    found_export = [] if export_dequantized else integer(export)
+    found_source = [] if source_dequantized else _integer_matrices(source)
+    found_export = [] if export_dequantized else _integer_matrices(export)
     if bool(found_source) == bool(found_export):
         return None
     side, dtypes = ("export", found_export) if found_export else ("source", found_source)
@@ -192,6 +185,29 @@ def _quantized_against_float(
         f"the {side} stores quantized {'/'.join(dtypes)} weights (with scales and zero points); "
         "values are not compared as stored and rnninspect does not dequantize them"
     )
+
+
+def _integer_matrices(layer: RecurrentLayer) -> list[str]:
+    """The integer dtypes of a layer's kernels: quantized weights."""
+    return sorted(
+        {
+            t.tensor.dtype
+            for t in layer.tensors
+            if t.role in MATRIX_ROLES and t.tensor.dtype.startswith(("int", "uint"))
+        }
+    )
+
+
+def _dequantized(
+    source: RecurrentLayer, export: RecurrentLayer, source_model: Model, export_model: Model
+) -> tuple[Reconciled, ...]:
+    """Say so where a side's quantized weights were compared dequantized (TFLite)."""
+    found = []
+    for side, layer, model in (("source", source, source_model), ("export", export, export_model)):
+        dtypes = _integer_matrices(layer)
+        if dtypes and model.format in DEQUANTIZED_VALUES:
+            found.append(Reconciled(Reconcile.DEQUANTIZED, tensor=f"{side} {'/'.join(dtypes)}"))
+    return tuple(found)
 
 
 def _bias_added(source: CellLayout, export: CellLayout) -> int:

@@ -258,6 +258,13 @@ def _reconciled(item: Reconciled) -> str:
         return (
             f"reset_after: {_reset(item.source, item.value)} <-> {_reset(item.export, item.value)}"
         )
+    if what is Reconcile.DEQUANTIZED:
+        side, _, dtypes = (item.tensor or "export ?").partition(" ")
+        return (
+            f"dequantized: the {side}'s {dtypes} weights were compared as (q - zero_point) · scale "
+            "with the file's own scales; judge them with a tolerance (--atol) of about half a "
+            "quantization step"
+        )
     if what is Reconcile.TRANSPOSED:
         return f"{item.tensor} is stored with its axes reordered (transposed) in the export"
     return f"values within tolerance, not bit-identical: max |Δ| {real(item.max_abs)}"
