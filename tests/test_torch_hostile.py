@@ -148,7 +148,9 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         "TorchScript module",
     ),
     "state-dict-then-global": (
-        lambda p: _zip(p, _state_dict(("w", WEIGHT), ("x", _global("subprocess", "Popen"))), {}),
+        lambda p: _zip(
+            p, _state_dict(("w", WEIGHT), ("x", _global("subprocess", "Popen"))), {"0": FLOATS}
+        ),
         "subprocess.Popen",
     ),
     "ext-opcode": (lambda p: _zip(p, b"\x80\x02\x82\x01.", {}), "EXT1"),

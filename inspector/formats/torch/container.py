@@ -70,11 +70,13 @@ class Loaded:
     layout: str  # "zip" | "legacy"
     byteorder: str  # "little" | "big"
     version: str | None  # the zip's `version` record
+    foreign: tuple[str, ...] = ()  # globals outside the state-dict vocabulary the object names
 
 
 def load(path: Path) -> Loaded:
     """Raises NotFoundError, NotAModelError, UnsupportedModelError, CorruptModelError, and
-    pickle_data.RefusedPickle for a pickle outside the data-only vocabulary."""
+    pickle_data.RefusedPickle for an opcode or persistent id outside the data-only vocabulary
+    (foreign globals are kept as placeholders and listed in `Loaded.foreign`)."""
     try:
         handle = path.open("rb")
     except OSError as error:
@@ -155,7 +157,7 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
                     f"{member.file_size:,} bytes; the file is damaged"
                 )
             places[key] = Place(member.filename, 0, storage.nbytes)
-    return Loaded(parsed.value, parsed.storages, places, "zip", byteorder, version)
+    return Loaded(parsed.value, parsed.storages, places, "zip", byteorder, version, parsed.foreign)
 
 
 def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
@@ -230,4 +232,4 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
             )
         places[key] = Place(None, start, storage.nbytes)
         position = start + storage.nbytes
-    return Loaded(parsed.value, declared, places, "legacy", byteorder, None)
+    return Loaded(parsed.value, declared, places, "legacy", byteorder, None, parsed.foreign)

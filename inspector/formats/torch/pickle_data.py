@@ -1,11 +1,15 @@
 """A pickle read as data, never unpickled: the opcode stream (stdlib `pickletools.genops`, which
-constructs nothing) drives a small stack machine whose only globals and calls are the state-dict
-vocabulary (`vocabulary.py`). Nothing named in the file is imported or called; any other global,
-and any opcode a state dict never needs (EXT*, NEWOBJ_EX, out-of-band buffers), is refused by
-name (`RefusedPickle`) the moment the stream reaches it.
+constructs nothing) drives a small stack machine whose only calls are the state-dict vocabulary
+(`vocabulary.py`). Nothing named in the file is imported or called. Any other global becomes an
+`Opaque` placeholder: calling it (REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST) gives another
+placeholder holding the arguments as data, BUILD keeps the state beside it, item and append
+opcodes add to it. The names of all such globals are recorded (`Parsed.foreign`) so the reader
+can name them. Opcodes that name globals through the copyreg registry (EXT*), out-of-band
+buffers, text persistent ids and TorchScript classes are refused (`RefusedPickle`).
 
 Everything is bounded before it is allocated: the opcode count, each string or bytes argument
-and text line, the memo (indices as well as entries), the MARK nesting and the stack.
+and text line, the memo (indices as well as entries), the MARK nesting, the stack and the number
+of foreign names recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from inspector.errors import CorruptModelError
 from inspector.formats.torch.vocabulary import (
     CALLABLES,
     Global,
+    Opaque,
     RefusedPickle,
     Storage,
     resolve_global,
@@ -31,6 +36,7 @@ MAX_OPS = 5_000_000  # a state dict takes ~30 opcodes per tensor
 MAX_ARG_BYTES = 16 * 1024 * 1024  # one string, bytes object or text line
 MAX_MARKS = 1_000  # nested MARKs; a state dict needs about 5
 MAX_STACK = 1_000_000
+MAX_FOREIGN = 1_000  # distinct foreign global names recorded (a checkpoint holds a handful)
 
 
 def _natural(value: object) -> bool:
@@ -68,6 +74,7 @@ class Parsed:
     value: object
     storages: dict[str, Storage]  # every storage a persistent id declared, by key
     end: int  # stream position after STOP
+    foreign: tuple[str, ...] = ()  # globals outside the vocabulary, first-seen order, distinct
 
 
 def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Parsed:
@@ -82,7 +89,7 @@ def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Pars
         ) from None
     except (ValueError, EOFError, UnicodeDecodeError, OverflowError) as error:
         raise CorruptModelError(f"malformed pickle ({error})") from None
-    return Parsed(value, machine.storages, stream.tell())
+    return Parsed(value, machine.storages, stream.tell(), tuple(machine.foreign))
 
 
 class _Machine:
@@ -91,6 +98,7 @@ class _Machine:
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
         self.storages = storages
+        self.foreign: dict[str, None] = {}
 
     def run(self, ops: Iterator[tuple[pickletools.OpcodeInfo, object, int | None]]) -> object:
         for count, (opcode, arg, _pos) in enumerate(ops):
@@ -169,17 +177,15 @@ class _Machine:
             self.stack.append(self._pairs({}, self.pop_mark()))
         elif name == "APPEND":
             value = self.pop()
-            self._list().append(value)
+            self._extend([value])
         elif name in ("APPENDS", "ADDITEMS"):
-            items = self.pop_mark()
-            self._list().extend(items)
+            self._extend(self.pop_mark())
         elif name == "SETITEM":
             value = self.pop()
             key = self.pop()
-            set_item(self._dict(), key, value)
+            self._set_items([key, value])
         elif name == "SETITEMS":
-            items = self.pop_mark()
-            self._pairs(self._dict(), items)
+            self._set_items(self.pop_mark())
         elif name == "FROZENSET":
             stack.append(tuple(self.pop_mark()))
         elif name == "POP":
@@ -201,7 +207,7 @@ class _Machine:
             stack.append(self.memo[arg])
         elif name in ("GLOBAL", "INST"):
             module, _, attribute = str(arg).partition(" ")
-            value = resolve_global(module, attribute)
+            value = self._global(module, attribute)
             if name == "INST":
                 self._call(value, tuple(self.pop_mark()))
             else:
@@ -211,7 +217,7 @@ class _Machine:
             first = self.pop()
             if not isinstance(first, str) or not isinstance(second, str):
                 raise CorruptModelError("STACK_GLOBAL with names that are not strings")
-            stack.append(resolve_global(first, second))
+            stack.append(self._global(first, second))
         elif name == "REDUCE":
             args = self.pop()
             func = self.pop()
@@ -229,9 +235,21 @@ class _Machine:
             if not items:
                 raise CorruptModelError("OBJ without a class")
             self._call(items[0], tuple(items[1:]))
+        elif name == "NEWOBJ_EX":
+            # cls.__new__(cls, *args, **kwargs): only ever a foreign class (protocol 4's
+            # __getnewargs_ex__); the keyword arguments are kept as one more argument.
+            kwargs = self.pop()
+            args = self.pop()
+            cls = self.pop()
+            if not isinstance(cls, Opaque) or not isinstance(args, tuple):
+                raise RefusedPickle("opcode NEWOBJ_EX", "opcode")
+            stack.append(Opaque(cls.name, True, (*args, kwargs)))
         elif name == "BUILD":
             state = self.pop()
             target = self.top()
+            if isinstance(target, Opaque):
+                target.state.append(state)  # kept as data; no __setstate__ exists to run
+                return
             # OrderedDict state dicts carry `_metadata` (module versions) as their __dict__.
             if not isinstance(target, dict) or not isinstance(state, (dict, type(None))):
                 raise CorruptModelError(f"BUILD on a {type(target).__name__}: not state-dict data")
@@ -245,26 +263,45 @@ class _Machine:
                 "reference; torch.load cannot read this file either"
             )
         else:
-            # EXT1/2/4 name globals through the copyreg registry; NEWOBJ_EX builds objects with
-            # keyword arguments; NEXT_BUFFER / READONLY_BUFFER read out-of-band data.
+            # EXT1/2/4 name globals through the copyreg registry; NEXT_BUFFER /
+            # READONLY_BUFFER read out-of-band data.
             raise RefusedPickle(f"opcode {name}", "opcode")
 
+    def _global(self, module: str, name: str) -> object:
+        value = resolve_global(module, name)
+        if isinstance(value, Opaque) and len(self.foreign) < MAX_FOREIGN:
+            self.foreign.setdefault(value.name)
+        return value
+
     def _call(self, func: object, args: tuple[object, ...]) -> None:
+        if isinstance(func, Opaque):
+            # What calling it would build, recorded by name; it is never called.
+            self.stack.append(Opaque(func.name, True, args))
+            return
         if not isinstance(func, Global) or (func.module, func.name) not in CALLABLES:
             raise CorruptModelError(f"pickle calls {func!r}, which is not callable data")
         self.stack.append(CALLABLES[(func.module, func.name)](args))
 
-    def _list(self) -> list[object]:
+    def _extend(self, items: list[object]) -> None:
         target = self.top()
-        if not isinstance(target, list):
+        if isinstance(target, Opaque):  # a list or set subclass: its items, as data
+            start = len(target.entries)
+            target.entries.extend((start + i, item) for i, item in enumerate(items))
+        elif isinstance(target, list):
+            target.extend(items)
+        else:
             raise CorruptModelError(f"pickle appends to a {type(target).__name__}")
-        return target
 
-    def _dict(self) -> dict[object, object]:
+    def _set_items(self, items: list[object]) -> None:
         target = self.top()
-        if not isinstance(target, dict):
+        if isinstance(target, Opaque):  # a dict subclass (defaultdict, a config): as data
+            if len(items) % 2:
+                raise CorruptModelError("pickle sets dict items from an odd number of values")
+            target.entries.extend(zip(items[::2], items[1::2], strict=True))
+        elif isinstance(target, dict):
+            self._pairs(target, items)
+        else:
             raise CorruptModelError(f"pickle sets an item on a {type(target).__name__}")
-        return target
 
     @staticmethod
     def _pairs(target: dict[object, object], items: list[object]) -> dict[object, object]:

@@ -6,8 +6,14 @@ layers and recurrent layers by PyTorch's parameter names (`inspector.formats.sta
 A tensor's shape is the `size` its rebuild call records, its dtype the storage class's, its count
 the product of the size. Two state-dict entries that view the same bytes of one storage (tied
 weights, `out.weight = emb.weight`) are one stored tensor: both rows show it, the totals count it
-once (`Tensor.key` is the first entry's name). A pickle that names anything else — a whole
-pickled `nn.Module`, `os.system` — is refused with the name (`RefusedModelError`), never run.
+once (`Tensor.key` is the first entry's name).
+
+Globals outside a state dict's vocabulary are never imported or run. Where the state dict can
+still be found beside them (`{"args": argparse.Namespace(...), "model": state_dict, "best":
+numpy.float64(...)}`), the file is read and a warning names every such global, with one more
+warning for any that would run code if unpickled. Where the saved object itself is foreign (a
+whole pickled `nn.Module`, `os.system(...)`), or a state dict holds a code-running global, the
+file is refused with the name (`RefusedModelError`).
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from inspector.errors import CorruptModelError, NotAModelError, RefusedModelErro
 from inspector.formats import state_dict
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
-from inspector.formats.torch.vocabulary import RefusedPickle, TensorData
+from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, runs_code
 from inspector.model import Detail, Excluded, FileFormat, Model, OptimizerState, Tensor
 
 VIEW_REASON = "views into elements other state-dict entries already hold (one storage)"
+MAX_NAMED = 8  # foreign globals named in a warning; the count says how many more
+MAX_NAME_CHARS = 80  # characters of one file-chosen name shown
 
 
 def read(path: Path) -> Model:
@@ -46,6 +54,7 @@ def read(path: Path) -> Model:
             f"{len(found.outside)} tensor(s) outside the state dict '{found.state_key}' are not "
             f"parameters and not counted: {names}"
         )
+    warnings.extend(foreign_warnings(loaded, found))
     return Model(
         path=str(path),
         format=FileFormat.PYTORCH,
@@ -72,14 +81,17 @@ def open_checkpoint(path: Path) -> Loaded:
 
 
 def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
+    """Where the state dict is; RefusedModelError where a foreign object stands in its place."""
     try:
         return locate(loaded.root)
+    except RefusedPickle as refused:
+        raise RefusedModelError(_refusal(path, refused)) from None
     except CorruptModelError as error:
         raise CorruptModelError(f"{path}: {error}") from None
 
 
 def _refusal(path: Path, refused: RefusedPickle) -> str:
-    what = refused.what
+    what = _shown(refused.what)
     if refused.kind == "global" and what.startswith(("torch.nn.", "__main__.")):
         return (
             f"{path}: a pickled object of class {what} (a whole nn.Module, not a state dict): "
@@ -92,6 +104,11 @@ def _refusal(path: Path, refused: RefusedPickle) -> str:
             "loading it would run that code, and rnninspect never unpickles; save "
             "model.state_dict() instead"
         )
+    if refused.kind == "global" and runs_code(refused.what):
+        return (
+            f"{path}: the pickle calls or stores {what} where the state dict would be, which "
+            "would run code if the file were loaded; refused, rnninspect never unpickles"
+        )
     if refused.kind == "global":
         return (
             f"{path}: the pickle names {what}, which is not part of a state dict: loading the "
@@ -101,6 +118,44 @@ def _refusal(path: Path, refused: RefusedPickle) -> str:
         f"{path}: the pickle uses {what}, which a state dict never needs; refused, rnninspect "
         "never unpickles"
     )
+
+
+def foreign_warnings(loaded: Loaded, found: Checkpoint) -> list[str]:
+    """What the pickle names beyond a state dict: every foreign global (deduplicated, capped,
+    escaped), those among them that run code, and tensors found only inside such objects."""
+    if not loaded.foreign:
+        return []
+    warnings = [
+        f"the pickle names {len(loaded.foreign)} global(s) outside a state dict, kept as "
+        "placeholders and never imported or called (these objects are not loaded): "
+        + _names(loaded.foreign)
+    ]
+    code = [name for name in loaded.foreign if runs_code(name)]
+    if code:
+        warnings.append(
+            f"the pickle names {_names(code)}, which would run code if the file were unpickled "
+            "(torch.load with weights_only=False); rnninspect never called it: do not load this "
+            "file with torch"
+        )
+    if found.held:
+        warnings.append(
+            f"{len(found.held)} tensor(s) inside objects of the classes above are not parameters "
+            f"and not counted: {_keys(_shown(n.name) for n in found.held)}"
+        )
+    return warnings
+
+
+def _names(names: tuple[str, ...] | list[str]) -> str:
+    shown = ", ".join(_shown(n) for n in names[:MAX_NAMED])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_NAMED else "")
+
+
+def _shown(name: str) -> str:
+    """A name chosen by the file, as one short printable line."""
+    text = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in name
+    )
+    return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 3] + "..."
 
 
 def check_bounds(path: Path, named: Named) -> None:

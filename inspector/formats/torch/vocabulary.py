@@ -7,8 +7,14 @@ Accepted: `collections.OrderedDict`; tensors rebuilt by `torch._utils._rebuild_t
 `_rebuild_parameter_with_state` (torch/_utils.py); the storage classes and torch dtypes they
 name; storages as `torch.save`'s persistent ids `('storage', <torch.FloatStorage>, key,
 location, numel)` (torch/serialization.py, `_save` and `_legacy_save`); `torch.Size`,
-`torch.device`; `_codecs.encode` (how protocol 2 writes bytes) and `set`. Any other global is
-refused by name (`RefusedPickle`).
+`torch.device`; `_codecs.encode` (how protocol 2 writes bytes) and `set`.
+
+Any other global becomes an `Opaque` placeholder that records its dotted name and whatever the
+pickle does to it, as data: it is never imported and never called, so a checkpoint that also
+holds an `argparse.Namespace`, a NumPy scalar or a config object can still be read (the reader
+names every such global in a warning). `runs_code` says which of them are the globals pickle
+exploits call. TorchScript classes (`__torch__.*`) are still refused at once: such an archive
+stores code, not a state dict.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError
 
 MAX_DIMS = 64  # a tensor's rank
+MAX_NAME = 200  # characters of a foreign global's name kept (the file chooses its length)
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
 
@@ -153,6 +160,72 @@ class Global:
 
     module: str
     name: str
+
+
+@dataclass(eq=False)
+class Opaque:
+    """A global outside the vocabulary, or what calling or building one would give: `name` is
+    the global's dotted name as the file spells it (capped at MAX_NAME). Nothing is imported or
+    called. REDUCE/NEWOBJ/OBJ/INST on it give a new Opaque with `args`; BUILD appends its state
+    to `state`; SETITEM(S) and APPEND(S) (a defaultdict, a list subclass) add to `entries` as
+    (key or index, value). All of it stays plain data, so tensors inside remain locatable; they
+    are never taken for parameters. Compared by identity: the memo may share one placeholder."""
+
+    name: str
+    called: bool = False
+    args: tuple[object, ...] = ()
+    state: list[object] = field(default_factory=list)
+    entries: list[tuple[object, object]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}{'(...)' if self.called else ''}>"
+
+    def children(self) -> list[tuple[str, object]]:
+        """What the placeholder holds, each with a label for tensor paths."""
+        held: list[tuple[str, object]] = [(f"arg{i}", a) for i, a in enumerate(self.args)]
+        for index, state in enumerate(self.state):
+            if isinstance(state, dict):
+                held.extend((_label(k), v) for k, v in state.items())
+            else:
+                held.append((f"state{index}" if index else "state", state))
+        held.extend((_label(k), v) for k, v in self.entries)
+        return held
+
+
+def _label(key: object) -> str:
+    return key if isinstance(key, str) else repr(key)
+
+
+# Globals that pickle exploits call to run code: whole modules, and single names elsewhere.
+# Any foreign global could run code when a real unpickler builds it (a class's __setstate__);
+# these are the ones whose only purpose in a pickle is to do so. Never called either way.
+_CODE_MODULES = (
+    "os", "posix", "nt", "subprocess", "_posixsubprocess", "importlib", "runpy", "sys",
+    "shutil", "ctypes", "pty", "code", "codeop", "pickle", "_pickle", "marshal", "shelve",
+    "dill", "joblib", "multiprocessing", "socket", "webbrowser", "pdb", "signal",
+    "torch.jit", "torch.hub", "torch.serialization", "torch._C", "torch.ops",
+    "numpy.testing", "numpy.f2py", "numpy.distutils",
+)  # fmt: skip
+_CODE_NAMES = frozenset(
+    {
+        "builtins.eval", "builtins.exec", "builtins.compile", "builtins.getattr",
+        "builtins.setattr", "builtins.delattr", "builtins.__import__", "builtins.open",
+        "builtins.globals", "builtins.locals", "builtins.vars", "builtins.input",
+        "builtins.breakpoint", "__builtin__.eval", "__builtin__.execfile", "__builtin__.apply",
+        "__builtin__.getattr", "__builtin__.__import__", "__builtin__.open",
+        "operator.attrgetter", "operator.methodcaller", "torch.load", "numpy.load",
+    }
+)  # fmt: skip
+_CODE_ATTRIBUTES = frozenset({"system", "popen", "exec", "eval", "spawn", "load", "loads"})
+
+
+def runs_code(name: str) -> bool:
+    """Whether a foreign global is one that runs code, reads files or imports when called."""
+    base = name.split("(", 1)[0]
+    last = base.rsplit(".", 1)[-1]
+    if base in _CODE_NAMES or last in _CODE_ATTRIBUTES or last.startswith(("exec", "spawn")):
+        return True
+    return any(base == m or base.startswith(m + ".") for m in _CODE_MODULES)
 
 
 # --- the vocabulary ---------------------------------------------------------------------
@@ -293,7 +366,8 @@ CALLABLES: Mapping[tuple[str, str], _Callable] = MappingProxyType(
 
 
 def resolve_global(module: str, name: str) -> object:
-    """The value a GLOBAL pushes: a marker for a vocabulary entry, never the object itself."""
+    """The value a GLOBAL pushes: a marker for a vocabulary entry, never the object itself; an
+    `Opaque` placeholder for any other name. Raises RefusedPickle for a TorchScript class."""
     if (module, name) in CALLABLES:
         return Global(module, name)
     # _rebuild_tensor_v3's untyped storage is pickled as torch.storage.UntypedStorage.
@@ -303,7 +377,10 @@ def resolve_global(module: str, name: str) -> object:
         return StorageType(name, STORAGE_TYPES[name])
     if module == "torch" and name in TORCH_DTYPES:
         return Global(module, name)
-    raise RefusedPickle(f"{module}.{name}", "global")
+    dotted = f"{module}.{name}"
+    if module.startswith("__torch__"):
+        raise RefusedPickle(dotted, "global")
+    return Opaque(dotted if len(dotted) <= MAX_NAME else dotted[: MAX_NAME - 3] + "...")
 
 
 def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
