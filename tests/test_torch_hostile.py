@@ -6,6 +6,7 @@ without running anything and without allocating what the file claims."""
 from __future__ import annotations
 
 import io
+import json
 import math
 import pickle
 import struct
@@ -249,3 +250,203 @@ def test_opcode_count_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _zip(path, b"\x80\x02N" + b"0N" * 2_000 + b".", {})
     with pytest.raises(CorruptModelError, match="1,000 opcodes"):
         inspect_file(path)
+
+
+# --- globals outside the vocabulary: placeholders, never called ---------------------------
+
+# Globals a pickle exploit calls: each is recorded by name, never imported, never called.
+CODE_GLOBALS = (
+    ("builtins", "eval"),
+    ("builtins", "exec"),
+    ("builtins", "getattr"),
+    ("os", "system"),
+    ("posix", "system"),
+    ("nt", "system"),
+    ("subprocess", "Popen"),
+    ("subprocess", "check_output"),
+    ("importlib", "import_module"),
+    ("runpy", "run_path"),
+    ("torch", "load"),
+    ("torch.serialization", "load"),
+)
+# Globals real checkpoints hold beside a state dict (fairseq, hydra, numpy, pathlib, ...).
+DATA_GLOBALS = (
+    ("argparse", "Namespace"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy", "dtype"),
+    ("collections", "defaultdict"),
+    ("builtins", "slice"),
+    ("pathlib", "PosixPath"),
+    ("datetime", "datetime"),
+    ("torch.optim.lr_scheduler", "StepLR"),
+    ("omegaconf.dictconfig", "DictConfig"),
+    ("transformers.models.bert.configuration_bert", "BertConfig"),
+)
+
+
+def _od(*entries: tuple[str, bytes]) -> bytes:
+    """An OrderedDict with `entries`, left on the stack (no PROTO, no STOP)."""
+    return (
+        _global("collections", "OrderedDict")
+        + b")R("
+        + b"".join(_str(n) + v for n, v in entries)
+        + b"u"
+    )
+
+
+def _dict(*entries: tuple[str, bytes]) -> bytes:
+    """A plain dict {name: value, ...}, left on the stack."""
+    return b"}(" + b"".join(_str(n) + v for n, v in entries) + b"u"
+
+
+def _checkpoint(*entries: tuple[str, bytes]) -> bytes:
+    """A whole pickle of a plain dict, the way torch.save writes a training checkpoint."""
+    return b"\x80\x02" + _dict(*entries) + b"."
+
+
+def _built(module: str, name: str, state: bytes) -> bytes:
+    """cls.__new__(cls) then BUILD with `state`: how protocol 2 pickles a plain object."""
+    return _global(module, name) + b")\x81" + state + b"b"
+
+
+def _called(module: str, name: str, *args: bytes) -> bytes:
+    return _global(module, name) + _tuple(*args) + b"R"
+
+
+def _inspect_json(path: Path) -> tuple[int, dict | None, str]:
+    result = runner.invoke(app, [str(path), "--format", "json"])
+    payload = json.loads(result.stdout) if result.exit_code in (0, 1) else None
+    return result.exit_code, payload, result.stderr
+
+
+@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=lambda v: str(v))
+def test_code_global_beside_the_state_dict_is_named_never_called(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    """Called with REDUCE outside the state dict: the state dict is read, the global is named
+    in a warning that says it would run code; nothing runs."""
+    payload = _called(module, name, _str("touch /tmp/rnninspect-pwned"))
+    path = tmp_path / "beside.pt"
+    _zip(path, _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("args", payload)), {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    flagged = [w for w in report["warnings"] if "would run code" in w]
+    assert len(flagged) == 1 and f"{module}.{name}" in flagged[0]
+    assert not Path("/tmp/rnninspect-pwned").exists()
+
+
+@pytest.mark.parametrize("where", ["root", "state-dict-key", "state-dict-entry", "in-args"])
+@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=lambda v: str(v))
+def test_code_global_where_the_state_dict_would_be_is_refused(
+    tmp_path: Path, module: str, name: str, where: str
+) -> None:
+    """The reduce result is the saved object, stands at the state-dict key, is a state-dict
+    entry, or is an argument inside one: refused, naming the global, exit 2."""
+    call = _called(module, name, _str("touch /tmp/rnninspect-pwned"))
+    body = {
+        "root": b"\x80\x02" + call + b".",
+        "state-dict-key": _checkpoint(("model", call), ("epoch", _int(3))),
+        "state-dict-entry": b"\x80\x02" + _od(("w", WEIGHT), ("hook", call)) + b".",
+        "in-args": _checkpoint(
+            ("state_dict", _od(("w", WEIGHT), ("x", _called("argparse", "Namespace", call)))),
+        ),
+    }[where]
+    path = tmp_path / "hostile.pt"
+    _zip(path, body, {"0": FLOATS})
+    result = runner.invoke(app, [str(path)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{module}.{name}" in line and "never unpickles" in line
+    assert not Path("/tmp/rnninspect-pwned").exists()
+
+
+@pytest.mark.parametrize("module,name", DATA_GLOBALS, ids=lambda v: str(v))
+def test_data_global_beside_the_state_dict_is_named(tmp_path: Path, module: str, name: str) -> None:
+    """Called (REDUCE), built (NEWOBJ + BUILD) and filled (SETITEMS) as placeholders."""
+    built = _built(module, name, _dict(("lr", _int(1))))
+    value = _called(module, name, _int(1)) + b"(" + _str("k") + _int(2) + b"u"
+    path = tmp_path / "beside.pt"
+    body = _checkpoint(("state_dict", _od(("w", WEIGHT))), ("args", value), ("cfg", built))
+    _legacy(path, body, {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
+    assert f"{module}.{name}" in named and "never imported or called" in named
+    assert not any("would run code" in w for w in report["warnings"])
+
+
+def test_tensors_inside_a_foreign_object_are_not_counted(tmp_path: Path) -> None:
+    """BUILD state is kept as data: a tensor inside it is found and listed, never a parameter."""
+    holder = _built("__main__", "Config", _dict(("w", _tensor("1", 4, (4,)))))
+    path = tmp_path / "held.pt"
+    body = _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("cfg", holder))
+    _zip(path, body, {"0": FLOATS, "1": bytes(16)})
+    code, report, _ = _inspect_json(path)
+    assert code == 0 and report is not None
+    assert report["total_params"] == 6
+    assert any("1 tensor(s) inside objects" in w and "cfg.w" in w for w in report["warnings"])
+
+
+def test_a_foreign_object_holding_the_only_tensors_is_refused(tmp_path: Path) -> None:
+    """A whole module under a key no checkpoint convention uses: no state dict to read."""
+    module = _built("__main__", "Net", _dict(("_parameters", _od(("w", WEIGHT)))))
+    path = tmp_path / "module.pt"
+    _zip(path, _checkpoint(("my_net", module)), {"0": FLOATS})
+    result = runner.invoke(app, [str(path)])
+    assert result.exit_code == 2
+    assert "__main__.Net" in result.stderr and "whole nn.Module" in result.stderr
+
+
+def test_foreign_names_are_escaped_capped_and_deduplicated(tmp_path: Path) -> None:
+    """Names come from the file: a control character, a 10,000-character name, a name used
+    twenty times; the warning stays one short line per name and names each once."""
+    long = "x" * 10_000
+    odd = b"\x8c\x07a\nb\x1b[2J\x8c\x01C\x93)R"  # STACK_GLOBAL 'a\nb\x1b[2J'.'C'
+    repeated = [(f"r{i}", _called("argparse", "Namespace")) for i in range(20)]
+    body = _checkpoint(
+        ("model", _od(("w", WEIGHT))),
+        ("odd", odd),
+        ("long", b"\x8c\x04mod1X" + struct.pack("<I", len(long)) + long.encode() + b"\x93)R"),
+        *repeated,
+    )
+    path = tmp_path / "names.pt"
+    _zip(path, b"\x80\x04" + body[2:], {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None
+    (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
+    assert "\n" not in named and "\x1b" not in named and "a\\nb\\x1b[2J.C" in named
+    assert named.count("argparse.Namespace") == 1
+    assert long not in named and "xxx..." in named
+    assert len(named) < 600
+
+
+def test_foreign_names_recorded_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Distinct names beyond MAX_FOREIGN (lowered here) are counted as 'more than', not kept."""
+    monkeypatch.setattr(pickle_data, "MAX_FOREIGN", 5)
+    names = [(f"k{i}", _called("pkg", f"C{i}")) for i in range(12)]
+    path = tmp_path / "many.pt"
+    _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), *names), {"0": FLOATS})
+    code, report, _ = _inspect_json(path)
+    assert code == 0 and report is not None
+    (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
+    assert "more than 5 global(s)" in named and "pkg.C4" in named and "pkg.C5" not in named
+
+
+def test_newobj_ex_only_builds_a_placeholder(tmp_path: Path) -> None:
+    """NEWOBJ_EX on a vocabulary entry is refused; on a foreign class it gives a placeholder."""
+    bad = b"\x80\x04" + _global("collections", "OrderedDict") + b")}\x92."
+    path = tmp_path / "bad.pt"
+    _zip(path, bad, {})
+    result = runner.invoke(app, [str(path)])
+    assert result.exit_code == 2 and "NEWOBJ_EX" in result.stderr
+    good = _checkpoint(("model", _od(("w", WEIGHT))), ("cfg", _global("pkg", "Cfg") + b")}\x92"))
+    _zip(path, b"\x80\x04" + good[2:], {"0": FLOATS})
+    code, report, _ = _inspect_json(path)
+    assert code == 0 and report is not None and report["total_params"] == 6
+    assert any("pkg.Cfg" in w for w in report["warnings"])

@@ -95,6 +95,39 @@ def test_whole_module_is_refused_by_name(entry: dict) -> None:
     assert any(name in line for name in entry["unsafe_globals"])
 
 
+@pytest.mark.parametrize("entry", [e for e in READABLE if "foreign_globals" in e], ids=entry_id)
+def test_foreign_globals_are_named_and_not_loaded(entry: dict) -> None:
+    """Every global the generator found outside a state dict (pickletools over data.pkl) is
+    named once in one warning; files without one carry no such warning. Tensors inside those
+    objects (torch's own count) are listed, never counted (the totals test above holds)."""
+    code, report, errors = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    named = [w for w in report["warnings"] if "outside a state dict" in w]
+    foreign = entry["foreign_globals"]
+    if not foreign:
+        assert named == []
+        return
+    (warning,) = named
+    assert f"names {len(foreign)} global(s)" in warning and "never imported or called" in warning
+    assert all(warning.count(name) == 1 for name in foreign)
+    assert not any("would run code" in w for w in report["warnings"])
+    held = [w for w in report["warnings"] if "inside objects" in w]
+    outside = entry["tensors_outside_state_dict"]
+    assert len(held) == (1 if outside else 0)
+    if outside:
+        assert held[0].startswith(f"{len(outside)} tensor(s)")
+
+
+def test_real_checkpoint_globals_are_covered() -> None:
+    """The variants hold the kinds of objects real checkpoints carry beside a state dict."""
+    foreign = {g for e in READABLE for g in e.get("foreign_globals", [])}
+    for expected in ("argparse.Namespace", "numpy.dtype", "collections.defaultdict"):
+        assert expected in foreign
+    assert any(g.startswith("__main__.") for g in foreign)
+    assert any(e.get("tensors_outside_state_dict") for e in READABLE)
+
+
 def test_tied_weights_and_views_count_once() -> None:
     (entry,) = [e for e in READABLE if "tied" in e["file"]]
     code, report, _ = inspect(str(FIXTURES / entry["file"]))

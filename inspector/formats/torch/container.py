@@ -71,6 +71,7 @@ class Loaded:
     byteorder: str  # "little" | "big"
     version: str | None  # the zip's `version` record
     foreign: tuple[str, ...] = ()  # globals outside the state-dict vocabulary the object names
+    foreign_capped: bool = False  # more foreign names than pickle_data.MAX_FOREIGN
 
 
 def load(path: Path) -> Loaded:
@@ -157,7 +158,16 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
                     f"{member.file_size:,} bytes; the file is damaged"
                 )
             places[key] = Place(member.filename, 0, storage.nbytes)
-    return Loaded(parsed.value, parsed.storages, places, "zip", byteorder, version, parsed.foreign)
+    return Loaded(
+        parsed.value,
+        parsed.storages,
+        places,
+        "zip",
+        byteorder,
+        version,
+        parsed.foreign,
+        parsed.foreign_capped,
+    )
 
 
 def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
@@ -232,4 +242,13 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
             )
         places[key] = Place(None, start, storage.nbytes)
         position = start + storage.nbytes
-    return Loaded(parsed.value, declared, places, "legacy", byteorder, None, parsed.foreign)
+    return Loaded(
+        parsed.value,
+        declared,
+        places,
+        "legacy",
+        byteorder,
+        None,
+        parsed.foreign,
+        parsed.foreign_capped,
+    )

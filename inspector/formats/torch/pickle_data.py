@@ -75,6 +75,7 @@ class Parsed:
     storages: dict[str, Storage]  # every storage a persistent id declared, by key
     end: int  # stream position after STOP
     foreign: tuple[str, ...] = ()  # globals outside the vocabulary, first-seen order, distinct
+    foreign_capped: bool = False  # more than MAX_FOREIGN distinct names: the rest not recorded
 
 
 def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Parsed:
@@ -89,7 +90,9 @@ def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Pars
         ) from None
     except (ValueError, EOFError, UnicodeDecodeError, OverflowError) as error:
         raise CorruptModelError(f"malformed pickle ({error})") from None
-    return Parsed(value, machine.storages, stream.tell(), tuple(machine.foreign))
+    return Parsed(
+        value, machine.storages, stream.tell(), tuple(machine.foreign), machine.foreign_capped
+    )
 
 
 class _Machine:
@@ -99,6 +102,7 @@ class _Machine:
         self.memo: dict[int, object] = {}
         self.storages = storages
         self.foreign: dict[str, None] = {}
+        self.foreign_capped = False
 
     def run(self, ops: Iterator[tuple[pickletools.OpcodeInfo, object, int | None]]) -> object:
         for count, (opcode, arg, _pos) in enumerate(ops):
@@ -269,8 +273,11 @@ class _Machine:
 
     def _global(self, module: str, name: str) -> object:
         value = resolve_global(module, name)
-        if isinstance(value, Opaque) and len(self.foreign) < MAX_FOREIGN:
-            self.foreign.setdefault(value.name)
+        if isinstance(value, Opaque) and value.name not in self.foreign:
+            if len(self.foreign) < MAX_FOREIGN:
+                self.foreign[value.name] = None
+            else:
+                self.foreign_capped = True
         return value
 
     def _call(self, func: object, args: tuple[object, ...]) -> None:

@@ -125,10 +125,10 @@ def foreign_warnings(loaded: Loaded, found: Checkpoint) -> list[str]:
     escaped), those among them that run code, and tensors found only inside such objects."""
     if not loaded.foreign:
         return []
+    count = f"more than {len(loaded.foreign):,}" if loaded.foreign_capped else len(loaded.foreign)
     warnings = [
-        f"the pickle names {len(loaded.foreign)} global(s) outside a state dict, kept as "
-        "placeholders and never imported or called (these objects are not loaded): "
-        + _names(loaded.foreign)
+        f"the pickle names {count} global(s) outside a state dict, kept as placeholders and "
+        "never imported or called (these objects are not loaded): " + _names(loaded.foreign)
     ]
     code = [name for name in loaded.foreign if runs_code(name)]
     if code:
