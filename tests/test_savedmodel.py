@@ -258,3 +258,13 @@ def test_compare_with_the_h5_twin_reads_every_weight(entry: dict) -> None:
     assert sum(p["values"]["compared"] for p in recurrent) == sum(
         layer["params"] for layer in entry["recurrent_layers"]
     )
+
+
+def test_a_frozen_graph_pb_is_named_not_taken_for_onnx(tmp_path: Path) -> None:
+    """GraphDef { repeated NodeDef node = 1 { string name = 1; string op = 2; } }: a frozen
+    graph opens with field 1 as a message, never ONNX's ir_version varint."""
+    node = b"\x0a\x01x\x12\x0bPlaceholder"
+    frozen = tmp_path / "frozen_graph.pb"
+    frozen.write_bytes(b"\x0a" + bytes([len(node)]) + node)
+    line = _refused(frozen, "frozen TF graph")
+    assert "onnx" not in line.lower()

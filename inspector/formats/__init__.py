@@ -69,6 +69,12 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
     for entry in READERS:
         if entry.match(head, path):
             return entry
+    if path.suffix.lower() == ".pb":
+        raise NotAModelError(
+            f"{path}: a protobuf (.pb) that is not a TensorFlow SavedModel's saved_model.pb: a "
+            "frozen TF graph (GraphDef) records no layers rnninspect reads; inspect the "
+            "SavedModel directory it came from"
+        )
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
         "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
