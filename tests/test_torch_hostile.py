@@ -450,3 +450,17 @@ def test_newobj_ex_only_builds_a_placeholder(tmp_path: Path) -> None:
     code, report, _ = _inspect_json(path)
     assert code == 0 and report is not None and report["total_params"] == 6
     assert any("pkg.Cfg" in w for w in report["warnings"])
+
+
+def test_tensor_keys_are_named_by_a_short_tag(tmp_path: Path) -> None:
+    """A pickled optimizer keys its state by parameter tensors: the path shows `<tensor>`, not
+    the tensor's whole description."""
+    state = _called("collections", "defaultdict", _global("builtins", "dict"))
+    state += b"(" + WEIGHT + _dict(("exp_avg", _tensor("1", 4, (4,)))) + b"u"
+    path = tmp_path / "keys.pt"
+    body = _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("opt_obj", state))
+    _zip(path, body, {"0": FLOATS, "1": bytes(16)})
+    code, report, _ = _inspect_json(path)
+    assert code == 0 and report is not None and report["total_params"] == 6
+    (held,) = [w for w in report["warnings"] if "inside objects" in w]
+    assert "opt_obj.<tensor>.exp_avg" in held and "TensorData" not in held

@@ -185,6 +185,7 @@ def _compute(figures: Compute) -> str:
 def _gates(report: Report) -> str:
     if not report.gates:
         return ""
+
     def value(number: int, unit: Unit) -> str:
         return exact_bytes(number) if unit is Unit.BYTES else f"{count(number)} {unit.value}"
 

@@ -19,7 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inspector.errors import CorruptModelError
-from inspector.formats.torch.vocabulary import Opaque, RefusedPickle, TensorData, runs_code
+from inspector.formats.torch.vocabulary import (
+    Opaque,
+    RefusedPickle,
+    TensorData,
+    label,
+    runs_code,
+)
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model_state", "model", "net", "network")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optimizer_states", "optimizer_state")
@@ -167,4 +173,4 @@ def _walk(
 
 
 def _name(key: object) -> str:
-    return key if isinstance(key, str) else repr(key)
+    return label(key)

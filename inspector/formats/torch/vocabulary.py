@@ -185,15 +185,24 @@ class Opaque:
         held: list[tuple[str, object]] = [(f"arg{i}", a) for i, a in enumerate(self.args)]
         for index, state in enumerate(self.state):
             if isinstance(state, dict):
-                held.extend((_label(k), v) for k, v in state.items())
+                held.extend((label(k), v) for k, v in state.items())
             else:
                 held.append((f"state{index}" if index else "state", state))
-        held.extend((_label(k), v) for k, v in self.entries)
+        held.extend((label(k), v) for k, v in self.entries)
         return held
 
 
-def _label(key: object) -> str:
-    return key if isinstance(key, str) else repr(key)
+def label(key: object) -> str:
+    """A dict key as one step of a tensor's path: strings as they are, numbers by value, any
+    other key (a tensor, a placeholder: optimizer state of a pickled optimizer is keyed by its
+    parameters) by a short tag, never a long repr."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, (int, float)):
+        return repr(key)
+    if isinstance(key, TensorData):
+        return "<tensor>"
+    return repr(key) if isinstance(key, Opaque) else f"<{type(key).__name__}>"
 
 
 # Globals that pickle exploits call to run code: whole modules, and single names elsewhere.
