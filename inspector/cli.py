@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from inspector.render import LayerView, Style
     from inspector.report.batch import Outcome
     from inspector.report.gates import Budget
-    from inspector.supervise import Started
+    from inspector.supervise import Limits, Started
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 # Tolerances of `compare` (inspector.compare.result.Tolerance; repeated here so --help imports
@@ -126,12 +126,18 @@ def _error(message: str) -> None:
 
 
 def _say(line: str) -> None:
-    """One message on stderr: one line for pipes and logs, wrapped to a terminal's width."""
-    if sys.stderr.isatty():
-        from inspector.render.fit import wrap
+    """One message on stderr: one line for pipes and logs, wrapped to a terminal's width.
+    Text quoted from a file is escaped first: no ESC sequence or newline of its own reaches
+    the terminal or the log."""
+    from inspector.render.text import printable
 
-        line = wrap(line, _width(sys.stderr) or 80)
-    typer.echo(line, err=True)
+    line = printable(line)
+    with suppress(OSError, ValueError):  # stderr closed or full: the exit code still tells
+        if sys.stderr.isatty():
+            from inspector.render.fit import wrap
+
+            line = wrap(line, _width(sys.stderr) or 80)
+        typer.echo(line, err=True)
 
 
 @contextmanager
@@ -154,7 +160,6 @@ _OutputOption = Annotated[
         metavar="FILE",
         help="Write the output to this file instead of stdout (never coloured).",
         show_default=False,
-        dir_okay=False,
     ),
 ]
 _ReaderOption = Annotated[
@@ -174,9 +179,20 @@ _TimeoutOption = Annotated[
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        help="Give up on a file (exit 2) that takes longer than this to read; 0 for no limit.",
+        help="Give up on a file (exit 2) whose reading uses more CPU time than this (a read "
+        "that blocks gets ten times as long); 0 for no limit and no worker process.",
     ),
 ]
+_MemoryOption = Annotated[
+    str,
+    typer.Option(
+        "--max-memory",
+        metavar="SIZE",
+        help="Address space the worker reading a file may use, e.g. 2GiB, 500MB; a file that "
+        "needs more is refused (exit 2).",
+    ),
+]
+DEFAULT_MAX_MEMORY = "2GiB"
 
 
 @app.command("inspect", cls=_Usage)
@@ -302,6 +318,7 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_memory: _MemoryOption = DEFAULT_MAX_MEMORY,
 ) -> None:
     """Report every layer's parameter count and check each recurrent layer against the
     formula. A directory is scanned for model files and summarised one row per file.
@@ -319,44 +336,41 @@ def inspect_command(
             strict,
         )
         view = _view(all_layers, weighted_only, recurrent_only)
-    lanes = _lanes(models, jobs, timeout)
-    if lanes is not None:  # lanes read the files, each under its per-file bound; this renders
-        _inspection(
-            models,
-            output_format,
-            output,
-            reader,
-            view,
-            budget,
-            quiet=quiet,
-            seq_len=seq_len,
-            lanes=lanes,
-        )
-        return
-    _bounded(
-        lambda started: _inspection(
-            models,
-            output_format,
-            output,
-            reader,
-            view,
-            budget,
-            quiet=quiet,
-            started=started,
-            seq_len=seq_len,
-        ),
-        timeout,
+        limits = _limits(timeout, max_memory)
+    _inspection(
+        models,
+        output_format,
+        output,
+        reader,
+        view,
+        budget,
+        quiet=quiet,
+        limits=limits,
+        seq_len=seq_len,
+        lanes=_lanes(models, jobs),
     )
 
 
-def _lanes(models: Sequence[Path], jobs: int | None, timeout: float) -> _Lanes | None:
+def _limits(timeout: float, max_memory: str) -> Limits:
+    from inspector.sizes import parse_size
+    from inspector.supervise import Limits
+
+    if not timeout >= 0:  # also rejects NaN
+        raise UsageError(f"--timeout {timeout}: must be >= 0 seconds")
+    memory = parse_size(max_memory, "--max-memory")
+    if memory < 64 * 1024**2:
+        raise UsageError(f"--max-memory {max_memory}: at least 64MiB is needed to read a file")
+    return Limits(cpu_seconds=timeout, memory_bytes=memory)
+
+
+def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
     """Lanes for several files (or a directory) and more than one job, where lanes can fork."""
     from inspector.lanes import available, cpu_count
 
     count = jobs or cpu_count()
     if count < 2 or not _several(models) or not available():
         return None
-    return _Lanes(count, timeout)
+    return _Lanes(count)
 
 
 def _several(models: Sequence[Path]) -> bool:
@@ -371,14 +385,13 @@ def _several(models: Sequence[Path]) -> bool:
 
 @dataclass(frozen=True)
 class _Lanes:
-    """Read files in this many lanes (`--jobs`), each file within `timeout` seconds."""
+    """Read files in this many lanes (`--jobs`); each file still gets its own bounded worker."""
 
     jobs: int
-    timeout: float
 
 
-def _bounded(work: Callable[[Started], None], seconds: float) -> None:
-    """Run a command's work with a time bound per file (see inspector/supervise.py)."""
+def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
+    """Run a whole command's work in one bounded worker (see inspector/supervise.py)."""
     from inspector.supervise import run_bounded
 
     def run(started: Started) -> int:
@@ -388,7 +401,7 @@ def _bounded(work: Callable[[Started], None], seconds: float) -> None:
             return int(done.exit_code)
         return EXIT_OK
 
-    code = run_bounded(run, seconds)
+    code = run_bounded(run, limits)
     if code:
         raise typer.Exit(code)
 
@@ -402,7 +415,7 @@ def _inspection(
     budget: Budget,
     *,
     quiet: bool,
-    started: Started | None = None,
+    limits: Limits,
     seq_len: int | None = None,
     lanes: _Lanes | None = None,
 ) -> None:
@@ -411,6 +424,8 @@ def _inspection(
 
     targets, scanned = _targets(models)
     files = [target for target in targets if isinstance(target, Path)]
+    with _user_errors():
+        _check_output(output, files)
     outcomes = [
         replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
         if outcome.report
@@ -419,7 +434,7 @@ def _inspection(
             targets,
             reader,
             progress=scanned and _wants_progress(len(files)),
-            started=started,
+            limits=limits,
             lanes=lanes,
         )
     ]
@@ -487,7 +502,14 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     targets: list[Path | Outcome] = []
     scanned = False
     for path in models:
-        if not path.is_dir() or is_savedmodel_dir(path):  # a SavedModel directory is one model
+        try:
+            single = not path.is_dir() or is_savedmodel_dir(path)  # a SavedModel dir is a model
+        except OSError as error:  # e.g. a component of the path is not searchable
+            targets.append(
+                Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
+            )
+            continue
+        if single:
             targets.append(path)
             continue
         scanned = True
@@ -515,7 +537,7 @@ def _inspect_all(
     reader: str | None,
     *,
     progress: bool,
-    started: Started | None,
+    limits: Limits,
     lanes: _Lanes | None = None,
 ) -> list[Outcome]:
     from inspector.render import progress_line
@@ -530,16 +552,14 @@ def _inspect_all(
 
     try:
         if lanes is not None:
-            outcomes = _in_lanes(targets, reader, lanes, show)
+            outcomes = _in_lanes(targets, reader, lanes, limits, show)
         else:
             for done, target in enumerate(targets):
                 if not isinstance(target, Path):
                     outcomes.append(target)
                     continue
                 show(done, str(target))
-                if started is not None:
-                    started(str(target))
-                outcomes.append(_inspect_one(target, reader))
+                outcomes.append(_inspect_one(target, reader, limits))
     finally:  # also on Ctrl-C: the bar never stays behind
         if progress:
             sys.stderr.write(ERASE_LINE)
@@ -554,26 +574,23 @@ def _in_lanes(
     targets: Sequence[Path | Outcome],
     reader: str | None,
     lanes: _Lanes,
+    limits: Limits,
     show: Callable[[int, str], None],
 ) -> list[Outcome]:
     """The targets' outcomes in input order, the files read in `lanes.jobs` forked lanes. Each
-    lane reads its files one after the other in one bounded worker (inspector/supervise.py),
-    exactly as a single run does; a file that hits the bound stops the command as it would."""
+    lane reads its files one after the other, each in its own bounded worker
+    (inspector/supervise.py), exactly as a single run does: a file that hits a bound is
+    reported and the others are still read."""
     from inspector.lanes import LaneFailed, run_lanes
-    from inspector.supervise import run_bounded
 
     files = [target for target in targets if isinstance(target, Path)]
     _preload(files, reader)
     finished = [0]
 
     def lane(indices: Sequence[int], send: Callable[[int, Outcome], None]) -> int:
-        def work(started: Started) -> int:
-            for index in indices:
-                started(str(files[index]))
-                send(index, _inspect_one(files[index], reader))
-            return EXIT_OK
-
-        return run_bounded(work, lanes.timeout)
+        for index in indices:
+            send(index, _inspect_one(files[index], reader, limits))
+        return EXIT_OK
 
     def done(index: int, outcome: Outcome) -> None:
         finished[0] += 1
@@ -604,7 +621,22 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
             continue
 
 
-def _inspect_one(path: Path, reader: str | None) -> Outcome:
+def _inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
+    """One file, read in a bounded worker (inspector/supervise.py): its report, or the one
+    line saying why there is none. A directory scan goes on after a file that hit a bound."""
+    from inspector.formats import preload
+    from inspector.report.batch import Outcome
+    from inspector.supervise import isolated
+
+    if limits.enabled:
+        preload(path, reader)  # import the reader here, once, rather than in every worker
+    try:
+        return isolated(lambda: _read_one(path, reader), str(path), limits)
+    except InspectorError as error:
+        return Outcome(str(path), error=str(error))
+
+
+def _read_one(path: Path, reader: str | None) -> Outcome:
     from inspector import inspect_file
     from inspector.report.batch import Outcome
 
@@ -614,6 +646,11 @@ def _inspect_one(path: Path, reader: str | None) -> Outcome:
         return Outcome(str(path), error=str(error))
     except RecursionError:
         return Outcome(str(path), error=f"{path}: structure nested too deeply to inspect")
+    except MemoryError:
+        return Outcome(
+            str(path),
+            error=f"{path}: needs more memory than the limit (--max-memory) to read; refused",
+        )
     except Exception as error:  # a bug: say so in one line, never a traceback
         return Outcome(
             str(path),
@@ -660,22 +697,23 @@ def _style(output: Path | None, decorated: bool) -> Style:
 
     if output is not None:
         return Style(colour=False, unicode=True)
-    colour = decorated and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    terminal = sys.stdout is not None and sys.stdout.isatty()  # None: stdout closed
+    colour = decorated and terminal and not os.environ.get("NO_COLOR")
     return Style(colour=colour, unicode=_can_encode(sys.stdout, "█▉·"), width=_width(sys.stdout))
 
 
-def _width(stream: TextIO) -> int | None:
+def _width(stream: TextIO | None) -> int | None:
     """The columns to fit text to: COLUMNS when set (also for a pipe: the user asked), the
     terminal's width when `stream` is a terminal; None (lines stay whole) for files and pipes."""
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
-    if stream.isatty():
+    if stream is not None and stream.isatty():
         return shutil.get_terminal_size().columns
     return None
 
 
-def _can_encode(stream: TextIO, sample: str) -> bool:
+def _can_encode(stream: TextIO | None, sample: str) -> bool:
     try:
         sample.encode(getattr(stream, "encoding", None) or "utf-8")
     except (UnicodeEncodeError, LookupError):
@@ -687,7 +725,16 @@ def _emit(text: str | None, output: Path | None, style: Style | None = None) -> 
     if text is None:
         return
     if output is None:
-        typer.echo(text, color=style.colour if style else False)
+        if sys.stdout is None:
+            raise UsageError("standard output is closed: nothing can be written (use --output)")
+        try:
+            typer.echo(text, color=style.colour if style else False)
+            sys.stdout.flush()
+        except OSError as error:  # a full disk, a closed pipe
+            _silence_stdout()
+            raise UsageError(
+                f"cannot write to standard output ({error.strerror or error})"
+            ) from None
         return
     _write(output, text + "\n", "--output")
 
@@ -725,6 +772,39 @@ def help_command(
         raise typer.Exit(EXIT_UNREADABLE)
     with typer.Context(found, info_name=command, parent=parent) as sub:
         typer.echo(found.get_help(sub))
+def _silence_stdout() -> None:
+    """After a failed write, Python would try to flush the same bytes again at exit and print
+    a traceback: point stdout at /dev/null so the process ends with our one line."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _check_output(output: Path | None, inputs: Sequence[Path], option: str = "--output") -> None:
+    """Refuse an --output that is one of the inputs (by inode: a symlink or a relative path
+    names the same file) or an existing model file: a report never overwrites a model."""
+    if output is None:
+        return
+    from inspector.formats import looks_like_model
+
+    try:
+        existing = output.stat()
+    except OSError:
+        return  # nothing there yet (an unwritable place is reported when writing)
+    for path in inputs:
+        try:
+            same = os.path.samestat(existing, path.stat())
+        except OSError:
+            continue
+        if same:
+            raise UsageError(
+                f"{option} {output} is the input file {path}: refusing to overwrite a model"
+            )
+    if looks_like_model(output):
+        raise UsageError(f"{option} {output} is an existing model file: refusing to overwrite it")
 
 
 # ------------------------------------------------------------------------------ formula
@@ -845,13 +925,15 @@ def explain_command(
         ),
     ] = None,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
+    max_memory: _MemoryOption = DEFAULT_MAX_MEMORY,
 ) -> None:
     """Break recurrent layers into their gates, in the file's gate order: each gate's slice
     of the kernel, the recurrent kernel and the bias, with shapes and counts."""
-    _bounded(
-        lambda started: _explain(model, layer, reader, output_format, output, svg, started),
-        timeout,
-    )
+    with _user_errors():
+        limits = _limits(timeout, max_memory)
+        _check_output(output, [model])
+        _check_output(svg, [model], "--svg")
+    _explain(model, layer, reader, output_format, output, svg, limits)
 
 
 def _explain(
@@ -861,14 +943,13 @@ def _explain(
     output_format: ExplainFormat,
     output: Path | None,
     svg: Path | None,
-    started: Started,
+    limits: Limits,
 ) -> None:
     from inspector.render import render_explain, render_explain_json
     from inspector.report.diagram import diagram
     from inspector.report.explain import Explanation, explain_model
 
-    started(str(model))
-    outcome = _inspect_one(model, reader)
+    outcome = _inspect_one(model, reader, limits)
     if outcome.report is None:
         _error(outcome.error or str(model))
         raise typer.Exit(EXIT_UNREADABLE)
@@ -937,6 +1018,7 @@ def compare_command(
     output_format: Annotated[DocFormat, typer.Option("--format", "-f")] = DocFormat.table,
     output: _OutputOption = None,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
+    max_memory: _MemoryOption = DEFAULT_MAX_MEMORY,
 ) -> None:
     """Prove an export faithful, layer by layer: pair the recurrent layers, reconcile the
     conventions (layout, gate order, bias split, directions), compare counts and values.
@@ -945,11 +1027,13 @@ def compare_command(
     read."""
     with _user_errors():
         tolerance = _tolerance(atol, rtol)
+        limits = _limits(timeout, max_memory)
+        _check_output(output, [source, export])
     _bounded(
         lambda started: _compare(
             source, export, tolerance, mapping or [], output_format, output, started
         ),
-        timeout,
+        limits,
     )
 
 
@@ -981,6 +1065,10 @@ def _compare(
             raise
         except RecursionError:
             raise UsageError("a model's structure is nested too deeply to compare") from None
+        except MemoryError:
+            raise UsageError(
+                f"{source} vs {export}: needs more memory than the limit (--max-memory)"
+            ) from None
         except Exception as error:  # a bug: say so in one line, never a traceback
             raise InspectorError(
                 f"{source} vs {export}: internal error (please report this bug): "
@@ -996,7 +1084,15 @@ def _compare(
 
 
 def main() -> None:
+    """The console script: every way out of the process is one line on stderr (when there is
+    something to say) and an exit code, never a traceback."""
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except MemoryError:
+        _error("out of memory (raise --max-memory or free memory)")
+        sys.exit(EXIT_UNREADABLE)
+    except Exception as error:  # a bug: one line, labelled as such
+        _error(f"internal error (please report this bug): {type(error).__name__}: {error}")
+        sys.exit(EXIT_UNREADABLE)

@@ -23,6 +23,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
+from inspector.supervise import die_with_parent
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -75,12 +77,14 @@ def run_lanes(
     count = min(jobs, len(items))
     _flush()
     lanes: dict[int, tuple[int, _Reader]] = {}  # read fd -> (pid, frame reader)
+    parent = os.getpid()
     reaped: set[int] = set()
     try:
         for number in range(count):
             read_fd, write_fd = os.pipe()
             pid = os.fork()
-            if pid == 0:  # a lane
+            if pid == 0:  # a lane, which dies with the command (no orphan keeps reading)
+                die_with_parent(parent)
                 os.close(read_fd)
                 for other in lanes:
                     os.close(other)

@@ -1,23 +1,351 @@
-"""A time bound per file that holds even when a library loops inside C code.
+"""Bounds on what one file may cost: CPU time, memory, and time blocked on a read.
 
 A damaged HDF5 file can send libhdf5 into a loop that never returns to Python, holding the GIL,
-so neither signals nor threads can stop it in-process. The CLI therefore runs its work in a
-forked child that reports each file it starts on a pipe; the parent waits, and if one file takes
-longer than the limit it kills the child and says so in one line (exit code 2). The child inherits
-stdout and stderr, so output is written exactly as without supervision.
+and a crafted file can make any library allocate without end, so neither signals nor threads can
+stop the work in-process. The CLI therefore reads each file in a forked worker that has:
+
+- a CPU-time limit (RLIMIT_CPU, `--timeout` seconds): time the worker itself spends computing,
+  so a busy machine never cuts off a small file; the kernel stops the worker when it is spent;
+- an address-space limit (RLIMIT_AS, `--max-memory`, default 2 GiB): an allocation beyond it
+  fails inside the worker, never on the machine;
+- no core dumps (RLIMIT_CORE 0: nothing is written but what `--output` names);
+- PR_SET_PDEATHSIG on Linux: the worker is killed when the command dies, so none outlives it.
+
+The parent waits with a generous wall-clock bound (WALL_FACTOR times the CPU limit) for the
+case where the worker uses no CPU at all: a read that blocks. Whatever ends a worker early is
+turned into one line naming what happened (CPU spent, memory, blocked on I/O, a crash).
+
+`isolated(task)` runs one file's work and sends its result back on a pipe, so a directory scan
+goes on after a file that hit a bound. `run_bounded(work)` runs a whole command (`compare`) in
+one worker that writes its own output, the bounds re-armed at each file it starts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import io
+import math
 import os
+import pickle
+import resource
 import select
 import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from inspector.errors import InspectorError
 
 Started = Callable[[str], None]
+T = TypeVar("T")
 EXIT_UNREADABLE = 2
+DEFAULT_MEMORY = 2 * 1024**3
+WALL_FACTOR = 10  # wall-clock seconds allowed per CPU second before a read counts as blocked
+MIN_WALL_SECONDS = 60.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may cost. `cpu_seconds` 0: no worker, no bounds (`--timeout 0`)."""
+
+    cpu_seconds: float
+    memory_bytes: int = DEFAULT_MEMORY
+
+    @property
+    def enabled(self) -> bool:
+        return self.cpu_seconds > 0 and hasattr(os, "fork")
+
+    @property
+    def wall_seconds(self) -> float:
+        return max(WALL_FACTOR * self.cpu_seconds, MIN_WALL_SECONDS)
+
+
+class BoundExceeded(InspectorError):
+    """A worker was stopped: it spent its CPU time, its memory, blocked too long or crashed."""
+
+
+@dataclass(frozen=True)
+class _Raised(Generic[T]):
+    """What a worker sends back: its result, or the one-line error it raised."""
+
+    value: T | None = None
+    error: InspectorError | None = None
+
+
+def isolated(task: Callable[[], T], label: str, limits: Limits) -> T:
+    """`task()` run in a bounded worker, its result returned here. An `InspectorError` the task
+    raises is raised again here; a worker stopped by a bound raises `BoundExceeded`. The task
+    must turn every other exception into its result or an `InspectorError` itself."""
+    if not limits.enabled:
+        return task()
+    read_fd, write_fd = os.pipe()
+    _flush()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        code = 0
+        try:
+            _confine(limits, parent)
+            try:
+                outcome: _Raised[T] = _Raised(value=task())
+            except InspectorError as error:
+                outcome = _Raised(error=error)
+            try:
+                data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as error:
+                failed = InspectorError(
+                    f"{label}: internal error: result not transferable ({error})"
+                )
+                data = pickle.dumps(_Raised(error=failed))
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(data)
+        except MemoryError:
+            code = _MEMORY_EXIT
+        except BaseException:
+            code = EXIT_UNREADABLE
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    try:
+        data, status, cpu = _collect(pid, read_fd, limits)
+    finally:
+        os.close(read_fd)
+    if status == 0 and data:
+        received = _load(data)
+        if received.error is not None:
+            raise received.error
+        return received.value  # type: ignore[return-value]
+    raise BoundExceeded(f"{label}: {_why(status, cpu, limits)}")
+
+
+def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
+    """Run `work(started)` in one worker that writes its own output, where `started(label)`
+    marks the start of the next file: each file gets the CPU and wall bounds anew. Returns the
+    exit code of the work; a bound that stops it prints one line and returns 2."""
+    if not limits.enabled or not _has_real_streams():
+        return work(lambda label: None)
+    _flush()
+    read_fd, write_fd = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        code = EXIT_UNREADABLE
+        try:
+            _confine(limits, parent)
+            code = work(lambda label: _report_start(write_fd, label, limits))
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else EXIT_UNREADABLE
+        except MemoryError:
+            code = _MEMORY_EXIT
+        except BaseException:
+            code = EXIT_UNREADABLE
+        finally:
+            try:
+                _flush()
+            finally:
+                os._exit(code)
+    os.close(write_fd)
+    current = ["input"]
+    try:
+        _, status, cpu = _collect(pid, read_fd, limits, current)
+    finally:
+        os.close(read_fd)
+    if status >= 0 and status != _MEMORY_EXIT:
+        return status
+    _flush()
+    print(f"rnninspect: error: {current[0]}: {_why(status, cpu, limits)}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
+# --- the worker side ------------------------------------------------------------------------
+
+_MEMORY_EXIT = 120  # a worker's exit code for MemoryError outside any per-file handler
+_BLOCKED = -1000  # pseudo-status: the parent stopped a worker that was blocked
+
+
+def _confine(limits: Limits, parent: int) -> None:
+    """Applied in the worker right after fork."""
+    die_with_parent(parent)
+    _set_limit(resource.RLIMIT_CORE, 0)
+    _set_limit(resource.RLIMIT_AS, limits.memory_bytes)
+    _arm_cpu(limits)
+
+
+def die_with_parent(parent: int) -> None:
+    """`parent` is the pid read before fork: the parent may die before prctl takes effect."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(EXIT_UNREADABLE)
+
+
+def _set_limit(which: int, value: int) -> None:
+    _, hard = resource.getrlimit(which)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)  # a limit may only be lowered
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(which, (value, hard))
+
+
+def _arm_cpu(limits: Limits) -> None:
+    """The CPU seconds used so far plus the allowance, as the soft limit: the kernel sends
+    SIGXCPU, which ends the worker, when it is spent. The hard limit is left alone (it could
+    not be raised again for the next file)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(usage.ru_utime + usage.ru_stime) + max(1, math.ceil(limits.cpu_seconds))
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _report_start(write_fd: int, label: str, limits: Limits) -> None:
+    _arm_cpu(limits)
+    os.write(write_fd, label.replace("\n", " ").encode("utf-8", "replace") + b"\n")
+
+
+# --- the parent side ------------------------------------------------------------------------
+
+
+def _collect(
+    pid: int, read_fd: int, limits: Limits, current: list[str] | None = None
+) -> tuple[bytes, int, float]:
+    """Read the worker's pipe until it closes, then reap it: (bytes sent, exit status or
+    -signal, CPU seconds the worker used). Stops a worker blocked beyond the wall bound."""
+    chunks: list[bytes] = []
+    pending = b""
+    deadline = time.monotonic() + limits.wall_seconds
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                cpu = _cpu_of(pid)
+                _kill(pid)
+                return b"", _BLOCKED, cpu
+            ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            if current is None:
+                chunks.append(chunk)
+                continue
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if lines:
+                current[0] = lines[-1].decode("utf-8", "replace")
+                deadline = time.monotonic() + limits.wall_seconds
+    except BaseException:
+        _kill(pid)
+        raise
+    _, status, usage = os.wait4(pid, 0)
+    return b"".join(chunks), os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds a running child has used (Linux /proc; 0 where unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _why(status: int, cpu: float, limits: Limits) -> str:
+    """What stopped a worker, in words."""
+    memory = _size(limits.memory_bytes)
+    if status == _BLOCKED:
+        return (
+            f"gave up after {limits.wall_seconds:g} s blocked on I/O (the worker used "
+            f"{cpu:.1f} s of CPU): a read does not return"
+        )
+    if status in (-signal.SIGXCPU, -signal.SIGKILL) and cpu >= limits.cpu_seconds - 1:
+        return (
+            f"gave up after {limits.cpu_seconds:g} s of CPU time: reading this file does not "
+            "finish (a damaged file can make a parser loop); raise --timeout if the file is "
+            "merely huge"
+        )
+    if status == _MEMORY_EXIT:
+        return (
+            f"needs more than {memory} of memory to read; refused (raise --max-memory if the "
+            "file is merely huge)"
+        )
+    if status < 0:
+        name = _signal_name(-status)
+        return (
+            f"the reader died with signal {-status} ({name}); a library may abort when it "
+            f"runs out of the {memory} memory limit (--max-memory)"
+        )
+    return f"the reader stopped with exit code {status} before giving a result"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown"
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
+class _OwnUnpickler(pickle.Unpickler):
+    """Results come from our own worker, but the worker has parsed a stranger's file: only
+    rnninspect's own data classes and plain builtins may be rebuilt, nothing is ever called."""
+
+    _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "int", "str", "bytes"})
+
+    def find_class(self, module: str, name: str) -> type:
+        if module.startswith("inspector.") or (module == "builtins" and name in self._BUILTINS):
+            found: type = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        raise pickle.UnpicklingError(f"refused to rebuild {module}.{name}")
+
+
+def _load(data: bytes) -> _Raised[object]:
+    try:
+        loaded = _OwnUnpickler(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as error:
+        raise BoundExceeded(f"the worker's result is unreadable ({error})") from None
+    if not isinstance(loaded, _Raised):
+        raise BoundExceeded("the worker's result is unreadable")
+    return loaded
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _has_real_streams() -> bool:
@@ -27,83 +355,3 @@ def _has_real_streams() -> bool:
     except (AttributeError, OSError, ValueError):
         return False
     return True
-
-
-def run_bounded(work: Callable[[Started], int], seconds: float) -> int:
-    """Run `work(started)`, where `started(label)` marks the start of the next file, giving
-    each file at most `seconds`. Returns the exit code of the work."""
-    if seconds <= 0 or not hasattr(os, "fork") or not _has_real_streams():
-        return work(lambda label: None)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child does the work
-        os.close(read_fd)
-        code = EXIT_UNREADABLE
-        try:
-            code = work(lambda label: _report_start(write_fd, label))
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else EXIT_UNREADABLE
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(write_fd)
-    try:
-        return _wait(pid, read_fd, seconds)
-    except KeyboardInterrupt:
-        _kill(pid)
-        if sys.stderr.isatty():  # the child may have been killed mid-way through a progress bar
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-        raise
-    finally:
-        os.close(read_fd)
-
-
-def _report_start(write_fd: int, label: str) -> None:
-    os.write(write_fd, label.replace("\n", " ").encode("utf-8", "replace") + b"\n")
-
-
-def _wait(pid: int, read_fd: int, seconds: float) -> int:
-    current = "input"
-    pending = b""
-    deadline = time.monotonic() + seconds
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            _kill(pid)
-            sys.stdout.flush()
-            print(
-                f"rnninspect: error: {current}: gave up after {seconds:g} s: reading this file "
-                "does not finish (a damaged file can make the HDF5 library loop); "
-                "raise --timeout if the file is merely huge",
-                file=sys.stderr,
-            )
-            return EXIT_UNREADABLE
-        ready, _, _ = select.select([read_fd], [], [], remaining)
-        if not ready:
-            continue
-        chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break  # the child closed the pipe: it is exiting
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        if lines:
-            current = lines[-1].decode("utf-8", "replace")
-            deadline = time.monotonic() + seconds
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:  # killed by a signal (out of memory, a crash inside a library)
-        print(f"rnninspect: error: {current}: the reader died with signal {-code}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    return code
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass

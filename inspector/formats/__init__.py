@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
-from inspector.errors import NotAModelError, UsageError
+from inspector.errors import InspectorError, NotAModelError, UsageError
 from inspector.formats.detect import (
     describe,
     is_hdf5,
@@ -26,6 +26,7 @@ from inspector.formats.detect import (
     is_torch,
     is_zip,
     read_head,
+    refusal,
 )
 from inspector.model import FileFormat, Model
 
@@ -66,6 +67,9 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
                 return entry
         names = ", ".join(entry.name for entry in READERS)
         raise UsageError(f"unknown reader '{forced}': expected one of {names}")
+    what = refusal(head, path)
+    if what is not None:
+        raise NotAModelError(f"{path}: {what}")
     for entry in READERS:
         if entry.match(head, path):
             return entry
@@ -82,8 +86,42 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
     )
 
 
+MAX_WARNINGS = 100  # a hostile file can make a warning per listed layer; say how many more
+
+
 def read_model(path: Path, forced: str | None = None) -> Model:
-    return choose(path, forced).read(path)
+    try:
+        model = choose(path, forced).read(path)
+    except InspectorError as error:
+        text = str(error)
+        if text.startswith(str(path)):
+            raise
+        raise type(error)(f"{path}: {text}") from None  # every message names its file
+    if len(model.warnings) <= MAX_WARNINGS:
+        return model
+    more = len(model.warnings) - MAX_WARNINGS
+    kept = (*model.warnings[:MAX_WARNINGS], f"... and {more:,} more warnings not shown")
+    return replace(model, warnings=kept)
+
+
+def preload(path: Path, forced: str | None = None) -> None:
+    """Import the reader `path` needs, so that forked workers inherit it instead of each
+    importing it again; a file that cannot be read is left for the worker to report."""
+    from inspector.errors import InspectorError
+
+    with suppress(InspectorError, ImportError):
+        importlib.import_module(choose(path, forced).module)
+
+
+def looks_like_model(path: Path) -> bool:
+    """Whether an existing file carries a model signature (the CLI never overwrites one)."""
+    from inspector.errors import InspectorError
+
+    try:
+        head = read_head(path)
+    except InspectorError:
+        return False
+    return any(entry.match(head, path) for entry in READERS)
 
 
 class _Opener(Protocol):

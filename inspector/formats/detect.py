@@ -3,7 +3,9 @@ cannot settle it). Nothing here imports a reader, so detection and `--help` stay
 
 from __future__ import annotations
 
+import stat
 import struct
+from contextlib import suppress
 from pathlib import Path
 
 from inspector.errors import NotFoundError
@@ -121,10 +123,31 @@ def is_tflite(head: bytes, path: Path) -> bool:
     return head[4:8] == b"TFL3" or path.suffix.lower() == ".tflite"
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
+
+
+def is_lfs_pointer(head: bytes) -> bool:
+    """A Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md):
+    a few lines of text standing in for a file that was not downloaded."""
+    return head.startswith(LFS_POINTER)
+
+
+def refusal(head: bytes, path: Path) -> str | None:
+    """What a file that resembles a model format but is something else really is, or None."""
+    if is_lfs_pointer(head):
+        return (
+            "a Git LFS pointer, not the model itself: the file was never downloaded "
+            "(run `git lfs pull`)"
+        )
+    return None
+
+
 def describe(head: bytes) -> str:
     """A short guess of what a file that matched no reader is, for the error message."""
     if not head:
         return "an empty file"
+    if is_lfs_pointer(head):
+        return "a Git LFS pointer (the model itself was not downloaded: run `git lfs pull`)"
     if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
         return "a Python pickle that is not a torch.save file, which rnninspect never unpickles"
     if head.lstrip()[:1] in (b"{", b"["):
@@ -137,15 +160,32 @@ def describe(head: bytes) -> str:
 
 
 def read_head(path: Path) -> bytes:
-    """The first bytes of a file (nothing for a SavedModel directory, which is read as one)."""
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file")
-    if is_savedmodel_dir(path):
-        return b""
-    if path.is_dir():
-        raise NotFoundError(f"{path}: is a directory, expected a model file")
+    """The first HEAD_BYTES of a regular file (nothing for a SavedModel directory, which is
+    read as one). A FIFO, a device (/dev/zero behind a symlink) or a socket is refused before
+    it is opened: reading one could block or never end."""
+    with suppress(OSError):  # an unsearchable path is reported by require_regular
+        if is_savedmodel_dir(path):
+            return b""
+    require_regular(path)
     try:
         with path.open("rb") as handle:
             return handle.read(HEAD_BYTES)
     except OSError as error:
         raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+
+
+def require_regular(path: Path) -> None:
+    """Raise NotFoundError unless `path` is (a link to) a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise NotFoundError(f"{path}: cannot be read ({reason})") from None
+    if stat.S_ISDIR(mode):
+        raise NotFoundError(f"{path}: is a directory, expected a model file")
+    if not stat.S_ISREG(mode):
+        raise NotFoundError(
+            f"{path}: is not a regular file (a device, FIFO or socket); only files are read"
+        )

@@ -60,8 +60,9 @@ def render_reports(
 ) -> str:
     from inspector.render.blocks import Flavour, write
     from inspector.render.report import report_blocks
-    from inspector.render.text import PLAIN
+    from inspector.render.text import PLAIN, escaped
 
+    reports = escaped(reports)
     separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
     chosen = PLAIN if style is None else style
     return separator.join(

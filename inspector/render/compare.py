@@ -26,7 +26,7 @@ from inspector.compare.result import (
     Unmatched,
 )
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
-from inspector.render.text import PLAIN, Style, count, index, paint, real, shape
+from inspector.render.text import PLAIN, Style, count, escaped, index, paint, real, shape
 
 STATUS_COLOUR: Mapping[Status, str] = MappingProxyType(
     {
@@ -82,6 +82,7 @@ _LISTED = 8  # outside-pair entries named on a side's line
 
 
 def render_compare(report: CompareReport, style: Style = PLAIN) -> str:
+    report = escaped(report)
     blocks: list[Block] = [
         Lines(
             (

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 
 from inspector.render.report import LayerView, is_recurrent, shown_layers
+from inspector.render.text import escaped, spreadsheet_safe
 from inspector.report.analysis import RecurrentCheck, Report
 
 COLUMNS = (
@@ -33,7 +34,7 @@ def render_csv(reports: Sequence[Report], view: LayerView) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for report in reports:
+    for report in escaped(reports):
         writer.writerows(_rows(report, view))
     return buffer.getvalue().rstrip("\n")
 
@@ -47,10 +48,10 @@ def _rows(report: Report, view: LayerView) -> list[list[object]]:
         check = checks.get(layer.name)
         rows.append(
             [
-                report.model.path,
+                spreadsheet_safe(report.model.path),
                 report.model.format.value,
-                layer.name,
-                layer.type,
+                spreadsheet_safe(layer.name),
+                spreadsheet_safe(layer.type),
                 layer.params,
                 _flag(layer.trainable),
                 f"{layer.params / total:.6f}" if total else "",

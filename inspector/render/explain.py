@@ -11,7 +11,7 @@ from inspector.cells import Convention
 from inspector.model import CellKind, TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.reconcile import reconcile_lines
-from inspector.render.text import count, shape
+from inspector.render.text import count, escaped, printable, shape
 from inspector.report.explain import (
     BIAS_ROLES,
     Explanation,
@@ -41,6 +41,7 @@ def sequence_note(params: int) -> str:
 def render_explain(
     path: str, explanations: Sequence[Explanation | PlainExplanation], width: int | None = None
 ) -> str:
+    path, explanations = printable(path), escaped(explanations)
     if not explanations:
         return f"{path}: no recurrent layers found."
     blocks: list[Block] = []

@@ -10,7 +10,7 @@ from inspector.model import Check
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.gates import FAIL, PASS, gate_cell, gate_messages
 from inspector.render.report import CHECK_COLOUR, LayerView
-from inspector.render.text import Style, count, human_bytes, paint, plural
+from inspector.render.text import Style, count, escaped, human_bytes, paint, plural
 from inspector.report.analysis import Report
 from inspector.report.batch import Outcome
 
@@ -26,7 +26,7 @@ def render_summary(
     style: Style,
     view: LayerView = LayerView.ALL,
 ) -> str:
-    return write(summary_blocks(outcomes, style, flavour, view), flavour, style.width)
+    return write(summary_blocks(escaped(outcomes), style, flavour, view), flavour, style.width)
 
 
 def summary_blocks(

@@ -3,8 +3,14 @@ colour. Nothing else in the package formats a number by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import dataclasses
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import TypeVar
 
 _ANSI = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -32,6 +38,8 @@ def paint(text: str, colour: str, style: Style) -> str:
 
 
 def count(value: int | None) -> str:
+    if value is not None and abs(value).bit_length() > 10_000:  # past int-to-text limits
+        return f"{'-' if value < 0 else ''}about 2^{abs(value).bit_length() - 1}"
     return "n/a" if value is None else f"{value:,}"
 
 
@@ -50,7 +58,10 @@ def index(position: tuple[int, ...]) -> str:
 
 
 def human_bytes(size: int) -> str:
-    """Binary units, labelled as such (1 KiB = 1024 bytes), like Keras's summary numbers."""
+    """Binary units, labelled as such (1 KiB = 1024 bytes), like Keras's summary numbers.
+    Sizes beyond a float (a crafted shape of 17 dims of 2^62) are written in powers of two."""
+    if size >= 1 << 1000:
+        return f"about 2^{size.bit_length() - 1} B"
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
@@ -95,8 +106,90 @@ def progress_line(done: int, total: int, label: str, columns: int = 80, bar: int
     file being read, cut from the left to fit `columns` so the line never wraps."""
     filled = round(bar * done / total) if total else bar
     percent = 100 * done // total if total else 100
+    label = printable(label)
     head = f"[{'#' * filled}{'.' * (bar - filled)}] {done}/{total} {percent:3d}% "
     room = max(columns - len(head), 4)
     if len(label) > room:
         label = "..." + label[-(room - 3) :]
     return head + label
+
+
+# --- text from a file: shown, never acted on ------------------------------------------------
+
+# Unicode categories a terminal or a log viewer acts on instead of showing: control characters
+# (C0, DEL, C1: ESC sequences, newlines, carriage returns), format characters (bidi overrides
+# and isolates, zero-width marks: "Trojan Source", CVE-2021-42574), line and paragraph
+# separators, and lone surrogates.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on written as an escape (`\\x1b`,
+    `\\n` as `\\x0a`, `\\u202e`), so a name from a file can neither move the cursor, clear
+    the screen, set a window title, nor forge a table row or a log line. Printable text,
+    any script, is unchanged."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char == " " or unicodedata.category(char) not in _HIDDEN_CATEGORIES:
+        return char
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else (f"\\U{code:08x}")
+    )
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A text cell from a file, neutralised for spreadsheets: a leading `'` before a cell that
+    would start a formula (OWASP). Numbers rnninspect computes are written as numbers."""
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+_Item = TypeVar("_Item")
+
+
+def escaped(item: _Item) -> _Item:
+    """A copy of a report (or any frozen data of it: outcomes, explanations, a comparison,
+    a gate failure) in which every string is `printable`: what the text outputs render. The
+    JSON output renders the original, exact strings."""
+    result: _Item = _escaped(item, {})  # type: ignore[assignment]
+    return result
+
+
+def _escaped(item: object, seen: dict[int, object]) -> object:
+    if isinstance(item, str):
+        return printable(item)
+    if isinstance(item, Enum) or item is None or isinstance(item, (int, float, bytes)):
+        return item
+    known = seen.get(id(item))
+    if known is not None:
+        return known
+    result: object
+    if isinstance(item, tuple) and not hasattr(item, "_fields"):
+        result = tuple(_escaped(part, seen) for part in item)
+    elif isinstance(item, list):
+        result = [_escaped(part, seen) for part in item]
+    elif isinstance(item, dict):
+        result = {_escaped(k, seen): _escaped(v, seen) for k, v in item.items()}
+    elif isinstance(item, Mapping):
+        result = MappingProxyType({_escaped(k, seen): _escaped(v, seen) for k, v in item.items()})
+    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+        result = copy.copy(item)
+        for field in dataclasses.fields(item):
+            value = getattr(item, field.name)
+            object.__setattr__(result, field.name, _escaped(value, seen))
+    else:
+        result = item
+    seen[id(item)] = result
+    return result

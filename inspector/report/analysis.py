@@ -3,6 +3,7 @@ Nothing here formats for display."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from inspector.compute import Compute, compute
@@ -162,6 +163,9 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     missing = [c for c in cells if c.units is None]
     if missing:
         return RecurrentCheck(layer, (), Check.UNVERIFIED, _unknown("units", "a recurrent kernel"))
+    implausible = _implausible(layer, cells)
+    if implausible is not None:
+        return RecurrentCheck(layer, (), Check.UNVERIFIED, implausible)
     per_cell_directions = layer.directions if layer.backward_cell is None else 1
     derivations = tuple(
         derive(
@@ -182,6 +186,26 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     return RecurrentCheck(
         layer, derivations, Check.MISMATCH, explain_mismatch(layer, derivations, expected)
     )
+
+
+MAX_WIDTH = 1 << 31  # units and input widths beyond this describe no layer that can exist
+
+
+def _implausible(layer: RecurrentLayer, cells: Sequence[CellConfig]) -> str | None:
+    """Why a width the file gives cannot enter the formula: zero, negative, or absurdly
+    large (a crafted 4000-digit `units`), so no count is derived from it."""
+    widths = [("units", cell.units) for cell in cells] + [("input width", layer.input_dim)]
+    for what, value in widths:
+        if value is None or 0 < value < MAX_WIDTH:
+            continue
+        shown = (
+            f"{value:,}"
+            if value.bit_length() < 128
+            else f"of about {int(value.bit_length() * 0.30103):,} digits"
+        )
+        reason = "is not a positive number" if value <= 0 else f"is not below {MAX_WIDTH:,}"
+        return f"{what} {shown} from the file {reason}: the formula does not apply"
+    return None
 
 
 def _unknown(what: str, tensor: str) -> str:

@@ -3,22 +3,25 @@ in a zip file.
 
 The archive is read in place, never extracted: the weights member is opened by h5py through a
 read-only window onto the archive file (members are stored uncompressed by Keras), so only the
-HDF5 metadata is read, whatever the model's size.
+HDF5 metadata is read, whatever the model's size. A deflated weights member (an archive zipped
+again by hand) is inflated once into memory, up to MAX_INFLATED_BYTES: zipfile would inflate it
+again from the start on every backward seek h5py makes.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import h5py
 
 from inspector.errors import CorruptModelError, NotAModelError
+from inspector.formats.bounded_json import MAX_JSON_BYTES, check_json_size, load_json
+from inspector.formats.detect import require_regular
 from inspector.formats.hdf5_tree import HDF5_ERRORS, external_references, optimizer_state
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras import v3 as keras_v3
@@ -28,7 +31,7 @@ from inspector.model import FileFormat, Model
 CONFIG = "config.json"
 METADATA = "metadata.json"
 WEIGHTS = "model.weights.h5"
-_MAX_JSON_BYTES = 64 * 1024 * 1024
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
 _ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
     zipfile.BadZipFile,
     EOFError,
@@ -39,6 +42,7 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
 def read(path: Path) -> Model:
+    require_regular(path)  # also with --reader keras-zip: never /dev/zero behind a symlink
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as error:
@@ -96,12 +100,11 @@ def _read_archive(path: Path, archive: zipfile.ZipFile) -> Model:
 
 def _json_member(path: Path, archive: zipfile.ZipFile, name: str) -> object:
     info = archive.getinfo(name)
-    if info.file_size > _MAX_JSON_BYTES:
-        raise CorruptModelError(f"{path}: '{name}' claims {info.file_size} bytes; refusing")
-    try:
-        return json.loads(archive.read(name).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise CorruptModelError(f"{path}: '{name}' is not valid JSON ({error})") from None
+    where = f"{path}: '{name}'"
+    check_json_size(info.file_size, where)
+    with archive.open(info) as member:
+        raw = member.read(MAX_JSON_BYTES + 1)  # the size in the directory may lie
+    return load_json(raw, where)
 
 
 def open_weights(path: Path, archive: zipfile.ZipFile) -> io.RawIOBase | IO[bytes] | None:
@@ -115,7 +118,7 @@ def open_weights(path: Path, archive: zipfile.ZipFile) -> io.RawIOBase | IO[byte
 def _open_member(path: Path, archive: zipfile.ZipFile, name: str) -> io.RawIOBase | IO[bytes]:
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED:
-        return archive.open(info)  # compressed: zipfile decompresses while h5py reads
+        return _inflated(path, archive, info)
     with path.open("rb") as handle:
         handle.seek(info.header_offset)
         header = handle.read(_LOCAL_HEADER.size)
@@ -124,6 +127,64 @@ def _open_member(path: Path, archive: zipfile.ZipFile, name: str) -> io.RawIOBas
     name_length, extra_length = struct.unpack("<2H", header[26:30])
     start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
     return _Window(path, start, info.file_size)
+
+
+def _inflated(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> io.RawIOBase:
+    """A compressed member inflated once into memory, refused above MAX_INFLATED_BYTES (the
+    size the directory claims is checked first, then the bytes actually inflated). The buffer
+    is allocated once at the claimed size: the peak is the member itself, not two copies."""
+    if info.file_size > MAX_INFLATED_BYTES:
+        raise CorruptModelError(
+            f"{path}: '{info.filename}' is compressed and {info.file_size:,} bytes inflated, "
+            f"over the {MAX_INFLATED_BYTES:,}-byte limit for compressed weights; store it "
+            "uncompressed (as Keras writes it) to have it read in place"
+        )
+    data = bytearray(info.file_size)
+    view = memoryview(data)
+    filled = 0
+    with archive.open(info) as opened:
+        member = cast(zipfile.ZipExtFile, opened)
+        while filled < len(data):
+            got = member.readinto(view[filled : filled + _CHUNK])
+            if not got:
+                break
+            filled += got
+        if filled < len(data) or member.read(1):
+            raise CorruptModelError(f"{path}: '{info.filename}' does not inflate to its size")
+    return _InMemory(data)
+
+
+_CHUNK = 1 << 20
+
+
+class _InMemory(io.RawIOBase):
+    """A read-only, seekable view of bytes already in memory (no copy, unlike io.BytesIO of
+    a bytearray)."""
+
+    def __init__(self, data: bytearray) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._data)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        chunk = self._data[self._pos : self._pos + len(buffer)]
+        memoryview(buffer)[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
 
 
 class _Window(io.RawIOBase):

@@ -7,7 +7,6 @@ is ever loaded, no external link is followed, and the file is opened read-only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,13 +14,16 @@ import h5py
 import numpy as np
 
 from inspector.errors import CorruptModelError
+from inspector.formats.bounded_json import load_json
 from inspector.formats.hdf5_tree import (
     HDF5_ERRORS,
     child,
     datasets_under,
     external_references,
+    is_hard_link,
     optimizer_state,
     tensor_of,
+    text_attribute,
 )
 from inspector.formats.keras import infer as keras_infer
 from inspector.formats.keras import layers as keras_layers
@@ -49,6 +51,8 @@ def _short(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
+MAX_LAYERS = 100_000  # names in layer_names / weight_names; Keras models hold a few thousand
+
 # Root entries a Keras writer puts in an HDF5 file; anything else is reported and ignored.
 _KERAS_ROOT_KEYS = frozenset(
     {
@@ -64,7 +68,7 @@ _KERAS_ROOT_KEYS = frozenset(
 
 
 def _read_open(path: Path, handle: h5py.File) -> Model:
-    raw_config = handle.attrs.get("model_config")
+    raw_config = text_attribute(handle, "model_config", str(path))
     if raw_config is not None:
         return _full_model(path, handle, raw_config)
     if "layer_names" in handle.attrs:
@@ -79,9 +83,9 @@ def _read_open(path: Path, handle: h5py.File) -> Model:
     )
 
 
-def _full_model(path: Path, handle: h5py.File, raw_config: object) -> Model:
+def _full_model(path: Path, handle: h5py.File, raw_config: str) -> Model:
     warnings: list[str] = []
-    config = parse_model_config(_decode_json(path, raw_config, "model_config"))
+    config = parse_model_config(load_json(raw_config, f"{path}: 'model_config'"))
     weights_root = child(handle, "model_weights")
     if not isinstance(weights_root, h5py.Group):
         weights_root = handle  # Keras 1 before 1.0.x stored the layer groups at the root
@@ -149,16 +153,13 @@ def decode_text(value: object) -> str:
     raise TypeError(f"expected a string attribute, found {type(value).__name__}")
 
 
-def _decode_json(path: Path, value: object, what: str) -> object:
-    try:
-        return json.loads(decode_text(value))
-    except (TypeError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise CorruptModelError(f"{path}: '{what}' is not valid JSON ({_short(error)})") from None
-
-
 def _string_list(value: object) -> list[str]:
     if value is None:
         return []
+    if isinstance(value, np.ndarray) and value.size > MAX_LAYERS:
+        raise CorruptModelError(
+            f"lists {value.size:,} names, over the {MAX_LAYERS:,} limit; refused as hostile"
+        )
     items = value.tolist() if isinstance(value, np.ndarray) else value
     if isinstance(items, (bytes, str)):
         items = [items]
@@ -170,7 +171,13 @@ def _string_list(value: object) -> list[str]:
 def _layer_names(root: h5py.Group) -> list[str]:
     names = root.attrs.get("layer_names")
     if names is None:
-        return [name for name in root if isinstance(root.get(name, getlink=False), h5py.Group)]
+        # Only groups reached through hard links: the link class is checked before any lookup,
+        # so an external or soft link (to /etc/passwd, a FIFO, a cycle) is never resolved.
+        return [
+            name
+            for name in root
+            if is_hard_link(root, name) and isinstance(child(root, name), h5py.Group)
+        ]
     return _string_list(names)
 
 
@@ -193,11 +200,11 @@ def _layer_tensors(root: h5py.Group, layer_name: str, warnings: list[str]) -> It
 
 
 def _producer(handle: h5py.File) -> str | None:
-    version = handle.attrs.get("keras_version")
-    backend = handle.attrs.get("backend")
+    version = text_attribute(handle, "keras_version", handle.filename)
+    backend = text_attribute(handle, "backend", handle.filename)
     if version is None:
         return None
-    text = f"keras {decode_text(version)}"
+    text = f"keras {version[:200]}"
     if backend is not None:
-        text += f" ({decode_text(backend)})"
+        text += f" ({backend[:200]})"
     return text

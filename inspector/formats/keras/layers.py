@@ -363,7 +363,13 @@ def assign_roles(
         if role is None and name in _PEEPHOLE_NAMES:
             role = TensorRole.PEEPHOLE
         if role is None and positional:
-            position = int(name) if name.isdigit() else index % half if half else index
+            position = (
+                int(name)
+                if name.isdecimal() and name.isascii()
+                else index % half
+                if half
+                else index
+            )
             # Cells list kernel, recurrent kernel, bias; peephole cells add three diagonals.
             role = ROLE_BY_POSITION[position] if position < 3 else TensorRole.PEEPHOLE
         if role is None:

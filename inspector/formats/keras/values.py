@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from inspector.errors import CorruptModelError, ValuesUnavailableError
-from inspector.formats.hdf5_tree import HDF5_ERRORS, child
+from inspector.formats.hdf5_tree import HDF5_ERRORS, child, outside_data
 from inspector.formats.keras.archive import open_weights
 from inspector.model import FileFormat
 
@@ -40,9 +40,10 @@ class Hdf5Values:
         if not isinstance(node, h5py.Dataset):
             raise ValuesUnavailableError(f"{self._path}: no dataset '{key}' reached by hard links")
         try:
-            if node.external:
+            where = outside_data(node)
+            if where is not None:  # external raw files, or a virtual dataset's sources
                 raise ValuesUnavailableError(
-                    f"{self._path}: dataset '{key}' keeps its data in an external file; not read"
+                    f"{self._path}: dataset '{key}' keeps its data in {where}; not read"
                 )
             if node.dtype.kind not in _NUMERIC_KINDS:
                 raise ValuesUnavailableError(

@@ -10,6 +10,7 @@ Intermediates live only while one value is computed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -20,7 +21,7 @@ from inspector.formats.onnx.graph import GNode, Index, ValueId
 from inspector.formats.onnx.wire import Attribute
 
 MAX_NODES = 10_000  # nodes evaluated for one value
-MAX_ELEMENTS = 1 << 28  # elements of any intermediate (bounds memory on hostile input)
+MAX_ELEMENTS = 1 << 25  # elements of any intermediate (bounds memory on hostile input)
 
 Arrays = list[np.ndarray | None]
 Op = Callable[[GNode, Arrays, int], list[np.ndarray]]
@@ -251,6 +252,7 @@ def _shape(gnode: GNode, inputs: Arrays, opset: int) -> list[np.ndarray]:
 def _elementwise(function: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Op:
     def run(gnode: GNode, inputs: Arrays, opset: int) -> list[np.ndarray]:
         a, b = _data(inputs, 0), _data(inputs, 1)
+        _check_size(gnode, np.broadcast_shapes(a.shape, b.shape))
         return [np.asarray(function(a, b)).astype(np.result_type(a, b))]
 
     return run
@@ -265,7 +267,18 @@ def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _expand(gnode: GNode, inputs: Arrays, opset: int) -> list[np.ndarray]:
     data = _data(inputs)
     shape = _operand_ints(inputs, 1) or ()
-    return [np.array(np.broadcast_to(data, np.broadcast_shapes(data.shape, shape)))]
+    target = np.broadcast_shapes(data.shape, shape)
+    _check_size(gnode, target)  # before the copy: a 1-element tensor can expand to 4e8
+    return [np.array(np.broadcast_to(data, target))]
+
+
+def _check_size(gnode: GNode, shape: tuple[int, ...]) -> None:
+    elements = math.prod(shape)
+    if elements > MAX_ELEMENTS:
+        raise ValuesUnavailableError(
+            f"{gnode.op} '{gnode.label}' would compute {elements:,} elements (over "
+            f"{MAX_ELEMENTS:,}); not evaluated"
+        )
 
 
 def _gather(gnode: GNode, inputs: Arrays, opset: int) -> list[np.ndarray]:

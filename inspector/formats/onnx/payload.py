@@ -8,6 +8,7 @@ bfloat16 travel as their bit patterns in int32_data; uint32/uint64 in uint64_dat
 from __future__ import annotations
 
 import math
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,19 @@ def _external_bytes(
         length = int(entries["length"]) if entries.get("length") else count * itemsize
     except ValueError:
         raise CorruptModelError(f"{what}: unreadable external offset/length") from None
+    if offset < 0 or length != count * itemsize:
+        raise CorruptModelError(
+            f"{what}: external offset {offset:,} / length {length:,} do not fit its shape "
+            f"({count * itemsize:,} bytes)"
+        )
     try:
+        info = target.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ValuesUnavailableError(f"{what}: external data '{location}' is not a file")
+        if offset + length > info.st_size:  # checked before reading: never allocate a lie
+            raise CorruptModelError(
+                f"{what}: external data file '{location}' ends before byte {offset + length:,}"
+            )
         with target.open("rb") as handle:
             handle.seek(offset)
             data = handle.read(length)

@@ -1037,7 +1037,7 @@ class _Reader:
             except ValueError:
                 self.warnings.append(f"tensor '{tensor.name}': unreadable external offset/length")
                 continue
-            expected = math.ceil(tensor.elements * tensor.dtype.bits / 8)
+            expected = -(-tensor.elements * tensor.dtype.bits // 8)  # exact for any size
             if length is not None and tensor.dtype.bits and length != expected:
                 self.warnings.append(
                     f"tensor '{tensor.name}': external length {length:,} bytes, but its shape "
@@ -1102,12 +1102,13 @@ def external_file(base: Path, location: str) -> Path | None:
         location.startswith(("/", "\\"))
         or re.match(r"^[A-Za-z]:", location) is not None
         or ".." in parts
+        or "\x00" in location  # no file has such a name; the OS would refuse it anyway
     ):
         return None
     target = base / location
     try:
         return target if target.resolve().is_relative_to(base) else None
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):
         return None
 
 

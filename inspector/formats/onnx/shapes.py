@@ -12,6 +12,7 @@ inference.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inspector.formats.onnx.graph import GNode, Index, ValueId
@@ -19,6 +20,8 @@ from inspector.formats.onnx.wire import Attribute
 
 MAX_DEPTH = 200
 MAX_VALUES = 64  # integer tensors larger than this keep only their shape
+MAX_RANK = 64  # numpy's own limit; a larger propagated rank is unknown, not computed
+MAX_VALUE_BITS = 64  # int64 is the widest integer tensor: larger propagated values are unknown
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Shapes:
         if vid in self._memo:
             return self._memo[vid]
         self._memo[vid] = None  # guards against revisiting while computing
-        result = self._compute(vid, depth) if depth < MAX_DEPTH else None
+        result = _bounded(self._compute(vid, depth)) if depth < MAX_DEPTH else None
         self._memo[vid] = result
         if result is None and vid not in self._problems:
             self._inherit_problem(vid)
@@ -161,8 +164,8 @@ class Shapes:
         if op == "Shape":
             start = _attr_i(node.attribute("start"), 0)
             end = _attr_i(node.attribute("end"), len(shape))
-            dims = _slice_list(list(shape), start, end)
-            return Abstract((len(dims),), tuple(dims))
+            dims = tuple(_slice_list(shape, start, end))
+            return Abstract((len(dims),), dims)
         if op == "Size":
             return Abstract((), (math.prod(shape),))
         if op == "Transpose":
@@ -326,7 +329,9 @@ class Shapes:
         values = list(data.values) if data.values is not None and len(shape) == 1 else None
         for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
             axis = _axis(axis, len(shape))
-            picked = _slice_list(list(range(shape[axis])), start, end, step)
+            # A range slices in constant time and memory whatever the dimension (a crafted
+            # 5e7-element dimension must not become a list of 5e7 indices).
+            picked = _slice_list(range(shape[axis]), start, end, step)
             shape[axis] = len(picked)
             if values is not None:
                 values = [values[i] for i in picked]
@@ -391,7 +396,25 @@ def _axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-def _slice_list(items: list[int], start: int, end: int, step: int = 1) -> list[int]:
+def _bounded(result: Abstract | None) -> Abstract | None:
+    """A propagated shape stays within numpy's rank and int64 dimensions, and its values
+    within int64: beyond that (a crafted chain of Mul or Tile) it is unknown, never computed
+    further with ever-larger integers."""
+    if result is None:
+        return None
+    if len(result.shape) > MAX_RANK or any(
+        d < 0 or d.bit_length() > MAX_VALUE_BITS for d in result.shape
+    ):
+        return None
+    if result.values is not None and (
+        len(result.values) > MAX_VALUES
+        or any(abs(v).bit_length() > MAX_VALUE_BITS for v in result.values)
+    ):
+        return Abstract(result.shape)
+    return result
+
+
+def _slice_list(items: Sequence[int], start: int, end: int, step: int = 1) -> Sequence[int]:
     """Python slicing clamps like the ONNX Slice spec (INT_MAX ends mean 'to the end')."""
     if step == 0:
         raise ValueError("slice step 0")

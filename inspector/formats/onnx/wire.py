@@ -34,7 +34,16 @@ from inspector.formats.protobuf import varint as _varint
 
 MAX_GRAPH_DEPTH = 48  # nested subgraphs; real exporters stay below 10
 MAX_TYPE_DEPTH = 32  # nested sequence/optional/map types
-MAX_ITEMS = 2_000_000  # nodes + tensors + value infos: bounds memory on hostile input
+# Every repeated element a report keeps costs memory, here and in the reader after it: a
+# stored tensor (initializer, sparse or attribute tensor) TENSOR units, a node, value info or
+# graph HEAVY units, each input/output name, attribute, dimension, opset, metadata entry or
+# function one unit. Measured on files of a single kind at the limit, the whole inspection
+# stays under ~300 MB (a graph of a million empty nodes is 2 MB on the wire, and 1.4 GB as
+# Python objects); the largest real exports (transformer graphs of ~50,000 nodes and a few
+# thousand initializers) use a fraction of the budget.
+MAX_ITEMS = 2_000_000
+HEAVY = 4
+TENSOR = 16
 MAX_DECODED_LIST = 4096  # attribute ints/floats kept; longer lists keep only their length
 SMALL_INT_VALUES = 64
 # struct formats of the integer TensorProto data types (onnx.proto3 DataType).
@@ -168,399 +177,446 @@ class ModelMeta:
 # --- low-level wire walking -------------------------------------------------------------
 
 # --- message decoders ---------------------------------------------------------------------
+# One function per message of onnx.proto3, in four groups: the model and its small messages;
+# graphs and their value infos and types; nodes and attributes; tensors. All share a _Reader:
+# the file's bytes and the item budget.
 
 
-class _Parser:
+class _Reader:
     def __init__(self, buf: Buffer) -> None:
         self.buf = buf
         self.items = 0
 
-    def _count(self, offset: int) -> None:
-        self.items += 1
+    def count(self, offset: int, units: int = 1) -> None:
+        self.items += units
         if self.items > MAX_ITEMS:
             raise TooLargeError(
-                f"more than {MAX_ITEMS:,} nodes, tensors and value infos (at byte {offset})"
+                f"more than {MAX_ITEMS:,} graph elements (nodes, tensors, value infos, names, "
+                f"attributes, dimensions, opsets, metadata entries; at byte {offset})"
             )
 
-    def model(self, start: int, end: int) -> ModelMeta:
-        buf = self.buf
-        ir_version = model_version = None
-        producer_name = producer_version = domain = ""
-        opsets: list[tuple[str, int]] = []
-        graph: Graph | None = None
-        functions: list[Function] = []
-        metadata: list[tuple[str, str]] = []
-        training = False
-        for item in _fields(buf, start, end):
-            n = item.number
-            if n == 1:
-                ir_version = _int(item, "ModelProto.ir_version")
-            elif n == 2:
-                producer_name = _text(buf, item, "ModelProto.producer_name")
-            elif n == 3:
-                producer_version = _text(buf, item, "ModelProto.producer_version")
-            elif n == 4:
-                domain = _text(buf, item, "ModelProto.domain")
-            elif n == 5:
-                model_version = _int(item, "ModelProto.model_version")
-            elif n == 7:
-                _expect(item, LENGTH, "ModelProto.graph")
-                graph = self.graph(item.value, item.end, 0)
-            elif n == 8:
-                _expect(item, LENGTH, "ModelProto.opset_import")
-                opsets.append(self._opset(item.value, item.end))
-            elif n == 14:
-                _expect(item, LENGTH, "ModelProto.metadata_props")
-                metadata.append(self._entry(item.value, item.end))
-            elif n == 20:
-                _expect(item, LENGTH, "ModelProto.training_info")
-                training = True
-            elif n == 25:
-                _expect(item, LENGTH, "ModelProto.functions")
-                functions.append(self._function(item.value, item.end))
-            elif n in (6, 26):
-                _expect(item, LENGTH, "ModelProto")
-        return ModelMeta(
-            ir_version=ir_version,
-            producer_name=producer_name,
-            producer_version=producer_version,
-            domain=domain,
-            model_version=model_version,
-            opsets=tuple(opsets),
-            graph=graph,
-            functions=tuple(functions),
-            metadata=tuple(metadata),
-            has_training_info=training,
-        )
+    def room(self) -> int:
+        """How many more single-unit elements the budget allows."""
+        return MAX_ITEMS - self.items
 
-    def _opset(self, start: int, end: int) -> tuple[str, int]:
-        domain, version = "", 0
-        for item in _fields(self.buf, start, end):
-            if item.number == 1:
-                domain = _text(self.buf, item, "OperatorSetIdProto.domain")
-            elif item.number == 2:
-                version = _int(item, "OperatorSetIdProto.version")
-        return domain, version
 
-    def _entry(self, start: int, end: int) -> tuple[str, str]:
-        key = value = ""
-        for item in _fields(self.buf, start, end):
-            if item.number == 1:
-                key = _text(self.buf, item, "StringStringEntryProto.key")
-            elif item.number == 2:
-                value = _text(self.buf, item, "StringStringEntryProto.value")
-        return key, value
+# --- the model: opsets, metadata entries, functions
 
-    def _function(self, start: int, end: int) -> Function:
-        name = domain = ""
-        nodes: list[Node] = []
-        for item in _fields(self.buf, start, end):
-            if item.number == 1:
-                name = _text(self.buf, item, "FunctionProto.name")
-            elif item.number == 10:
-                domain = _text(self.buf, item, "FunctionProto.domain")
-            elif item.number == 7:
-                _expect(item, LENGTH, "FunctionProto.node")
-                nodes.append(self.node(item.value, item.end, 1))
-        return Function(name, domain, tuple(nodes))
 
-    def graph(self, start: int, end: int, depth: int) -> Graph:
-        if depth > MAX_GRAPH_DEPTH:
-            raise WireError(f"subgraphs nested more than {MAX_GRAPH_DEPTH} levels deep", start)
-        buf = self.buf
-        name = ""
-        nodes: list[Node] = []
-        initializers: list[TensorMeta] = []
-        sparse: list[SparseMeta] = []
-        inputs: list[ValueInfo] = []
-        outputs: list[ValueInfo] = []
-        value_info: list[ValueInfo] = []
-        for item in _fields(buf, start, end):
-            n = item.number
-            if n == 1:
-                _expect(item, LENGTH, "GraphProto.node")
-                nodes.append(self.node(item.value, item.end, depth))
-            elif n == 2:
-                name = _text(buf, item, "GraphProto.name")
-            elif n == 5:
-                _expect(item, LENGTH, "GraphProto.initializer")
-                initializers.append(self.tensor(item.value, item.end))
-            elif n == 15:
-                _expect(item, LENGTH, "GraphProto.sparse_initializer")
-                sparse.append(self.sparse(item.value, item.end))
-            elif n in (11, 12, 13):
-                _expect(item, LENGTH, "GraphProto.input/output/value_info")
-                info = self.value_info(item.value, item.end)
-                (inputs if n == 11 else outputs if n == 12 else value_info).append(info)
-        return Graph(
-            name=name,
-            nodes=tuple(nodes),
-            initializers=tuple(initializers),
-            sparse_initializers=tuple(sparse),
-            inputs=tuple(inputs),
-            outputs=tuple(outputs),
-            value_info=tuple(value_info),
-        )
+def _model(r: _Reader, start: int, end: int) -> ModelMeta:
+    buf = r.buf
+    ir_version = model_version = None
+    producer_name = producer_version = domain = ""
+    opsets: list[tuple[str, int]] = []
+    graph: Graph | None = None
+    functions: list[Function] = []
+    metadata: list[tuple[str, str]] = []
+    training = False
+    for item in _fields(buf, start, end):
+        n = item.number
+        if n == 1:
+            ir_version = _int(item, "ModelProto.ir_version")
+        elif n == 2:
+            producer_name = _text(buf, item, "ModelProto.producer_name")
+        elif n == 3:
+            producer_version = _text(buf, item, "ModelProto.producer_version")
+        elif n == 4:
+            domain = _text(buf, item, "ModelProto.domain")
+        elif n == 5:
+            model_version = _int(item, "ModelProto.model_version")
+        elif n == 7:
+            _expect(item, LENGTH, "ModelProto.graph")
+            graph = _graph(r, item.value, item.end, 0)
+        elif n == 8:
+            _expect(item, LENGTH, "ModelProto.opset_import")
+            r.count(item.start)
+            opsets.append(_opset(r, item.value, item.end))
+        elif n == 14:
+            _expect(item, LENGTH, "ModelProto.metadata_props")
+            r.count(item.start)
+            metadata.append(_entry(r, item.value, item.end))
+        elif n == 20:
+            _expect(item, LENGTH, "ModelProto.training_info")
+            training = True
+        elif n == 25:
+            _expect(item, LENGTH, "ModelProto.functions")
+            r.count(item.start)
+            functions.append(_function(r, item.value, item.end))
+        elif n in (6, 26):
+            _expect(item, LENGTH, "ModelProto")
+    return ModelMeta(
+        ir_version=ir_version,
+        producer_name=producer_name,
+        producer_version=producer_version,
+        domain=domain,
+        model_version=model_version,
+        opsets=tuple(opsets),
+        graph=graph,
+        functions=tuple(functions),
+        metadata=tuple(metadata),
+        has_training_info=training,
+    )
 
-    def node(self, start: int, end: int, depth: int) -> Node:
-        self._count(start)
-        buf = self.buf
-        name = op_type = domain = ""
-        inputs: list[str] = []
-        outputs: list[str] = []
-        attributes: list[Attribute] = []
-        for item in _fields(buf, start, end):
-            n = item.number
-            if n == 1:
-                inputs.append(_text(buf, item, "NodeProto.input"))
-            elif n == 2:
-                outputs.append(_text(buf, item, "NodeProto.output"))
-            elif n == 3:
-                name = _text(buf, item, "NodeProto.name")
-            elif n == 4:
-                op_type = _text(buf, item, "NodeProto.op_type")
-            elif n == 7:
-                domain = _text(buf, item, "NodeProto.domain")
-            elif n == 5:
-                _expect(item, LENGTH, "NodeProto.attribute")
-                attributes.append(self.attribute(item.value, item.end, depth))
-        return Node(name, op_type, domain, tuple(inputs), tuple(outputs), tuple(attributes))
 
-    def attribute(self, start: int, end: int, depth: int) -> Attribute:
-        buf = self.buf
-        name = ""
-        kind = 0
-        i: int | None = None
-        f: float | None = None
-        s: bytes | None = None
-        ints: list[int] = []
-        floats: list[float] = []
-        count = 0
-        t: TensorMeta | None = None
-        tensors: list[TensorMeta] = []
-        g: Graph | None = None
-        graphs: list[Graph] = []
-        sparse: list[SparseMeta] = []
-        for item in _fields(buf, start, end):
-            n = item.number
-            if n == 1:
-                name = _text(buf, item, "AttributeProto.name")
-            elif n == 20:
-                kind = _int(item, "AttributeProto.type")
-            elif n == 2:
-                _expect(item, FIXED32, "AttributeProto.f")
-                f = _float32(buf, item.value)
-            elif n == 3:
-                i = _int(item, "AttributeProto.i")
-            elif n == 4:
-                _expect(item, LENGTH, "AttributeProto.s")
-                s = bytes(buf[item.value : min(item.end, item.value + 4096)])
-            elif n == 5:
-                _expect(item, LENGTH, "AttributeProto.t")
-                t = self.tensor(item.value, item.end)
-            elif n == 6:
-                _expect(item, LENGTH, "AttributeProto.g")
-                g = self.graph(item.value, item.end, depth + 1)
-            elif n == 7:
-                got, seen = _packed_floats(buf, item, MAX_DECODED_LIST - len(floats))
-                floats.extend(got)
-                count += seen
-            elif n == 8:
-                values, seen = _packed_varints(
-                    buf, item, "AttributeProto.ints", MAX_DECODED_LIST - len(ints)
-                )
-                ints.extend(values)
-                count += seen
-            elif n == 9:
-                _expect(item, LENGTH, "AttributeProto.strings")
-                count += 1
-            elif n == 10:
-                _expect(item, LENGTH, "AttributeProto.tensors")
-                tensors.append(self.tensor(item.value, item.end))
-            elif n == 11:
-                _expect(item, LENGTH, "AttributeProto.graphs")
-                graphs.append(self.graph(item.value, item.end, depth + 1))
-            elif n in (22, 23):
-                _expect(item, LENGTH, "AttributeProto.sparse_tensor")
-                sparse.append(self.sparse(item.value, item.end))
-        return Attribute(
-            name=name,
-            type=kind,
-            i=i,
-            f=f,
-            s=s,
-            ints=tuple(ints),
-            floats=tuple(floats),
-            list_count=count,
-            t=t,
-            tensors=tuple(tensors),
-            g=g,
-            graphs=tuple(graphs),
-            sparse=tuple(sparse),
-        )
+def _opset(r: _Reader, start: int, end: int) -> tuple[str, int]:
+    domain, version = "", 0
+    for item in _fields(r.buf, start, end):
+        if item.number == 1:
+            domain = _text(r.buf, item, "OperatorSetIdProto.domain")
+        elif item.number == 2:
+            version = _int(item, "OperatorSetIdProto.version")
+    return domain, version
 
-    def tensor(self, start: int, end: int) -> TensorMeta:
-        self._count(start)
-        buf = self.buf
-        name = ""
-        dims: list[int] = []
-        data_type = 0
-        external: list[tuple[str, str]] = []
-        location = 0
-        raw_bytes = raw_offset = fixed = None
-        varint_min = varint_max = strings = 0
-        segment = False
-        int_fields: list[_Field] = []
-        for item in _fields(buf, start, end):
-            n = item.number
-            if n == 1:
-                values, _ = _packed_varints(buf, item, "TensorProto.dims", 1 << 30)
-                dims.extend(values)
-            elif n == 2:
-                data_type = _int(item, "TensorProto.data_type")
-            elif n == 8:
-                name = _text(buf, item, "TensorProto.name")
-            elif n == 9:
-                _expect(item, LENGTH, "TensorProto.raw_data")
-                raw_bytes = item.end - item.value
-                raw_offset = item.value
-            elif n in (4, 10):  # float_data, double_data: fixed width, packed or not
-                width = 4 if n == 4 else 8
-                if item.wire == LENGTH:
-                    fixed = (fixed or 0) + (item.end - item.value) // width
-                else:
-                    _expect(item, FIXED32 if n == 4 else FIXED64, "TensorProto.float_data")
-                    fixed = (fixed or 0) + 1
-            elif n in (5, 7, 11):  # int32_data, int64_data, uint64_data: varints
-                int_fields.append(item)
-                if item.wire == LENGTH:  # packed: 1 to 10 bytes per value
-                    varint_min += -(-(item.end - item.value) // 10)
-                    varint_max += item.end - item.value
-                else:
-                    _expect(item, VARINT, "TensorProto.int_data")
-                    varint_min += 1
-                    varint_max += 1
-            elif n == 6:
-                _expect(item, LENGTH, "TensorProto.string_data")
-                strings += 1
-            elif n == 13:
-                _expect(item, LENGTH, "TensorProto.external_data")
-                external.append(self._entry(item.value, item.end))
-            elif n == 14:
-                location = _int(item, "TensorProto.data_location")
-            elif n == 3:
-                _expect(item, LENGTH, "TensorProto.segment")
-                segment = True
-        return TensorMeta(
-            name=name,
-            dims=tuple(dims),
-            data_type=data_type,
-            external=tuple(external),
-            data_location=location,
-            raw_bytes=raw_bytes,
-            fixed_count=fixed,
-            varint_min=varint_min,
-            varint_max=varint_max,
-            string_count=strings,
-            has_segment=segment,
-            raw_offset=raw_offset,
-            int_values=self._small_ints(data_type, raw_offset, raw_bytes, int_fields),
-            span=(start, end),
-        )
 
-    def _small_ints(
-        self, data_type: int, raw_offset: int | None, raw_bytes: int | None, fields: list[_Field]
-    ) -> tuple[int, ...] | None:
-        """The values of an integer tensor of at most SMALL_INT_VALUES elements: shape, axes
-        and index operands, which shape propagation needs (weights are never decoded)."""
-        fmt = _INT_FORMATS.get(data_type)
-        if fmt is None:
-            return None
-        if raw_offset is not None and raw_bytes is not None:
-            width = struct.calcsize(fmt)
-            if raw_bytes % width or raw_bytes // width > SMALL_INT_VALUES:
-                return None
-            count = raw_bytes // width
-            return tuple(struct.unpack_from(f"<{count}{fmt}", self.buf, raw_offset))
-        values: list[int] = []
-        for item in fields:
-            if item.wire == VARINT:
-                values.append(_signed(item.value))
-            elif item.end - item.value > SMALL_INT_VALUES * 10:
-                return None
+def _entry(r: _Reader, start: int, end: int) -> tuple[str, str]:
+    key = value = ""
+    for item in _fields(r.buf, start, end):
+        if item.number == 1:
+            key = _text(r.buf, item, "StringStringEntryProto.key")
+        elif item.number == 2:
+            value = _text(r.buf, item, "StringStringEntryProto.value")
+    return key, value
+
+
+def _function(r: _Reader, start: int, end: int) -> Function:
+    name = domain = ""
+    nodes: list[Node] = []
+    for item in _fields(r.buf, start, end):
+        if item.number == 1:
+            name = _text(r.buf, item, "FunctionProto.name")
+        elif item.number == 10:
+            domain = _text(r.buf, item, "FunctionProto.domain")
+        elif item.number == 7:
+            _expect(item, LENGTH, "FunctionProto.node")
+            nodes.append(_node(r, item.value, item.end, 1))
+    return Function(name, domain, tuple(nodes))
+
+
+# --- graphs: value infos, types, shapes
+
+
+def _graph(r: _Reader, start: int, end: int, depth: int) -> Graph:
+    if depth > MAX_GRAPH_DEPTH:
+        raise WireError(f"subgraphs nested more than {MAX_GRAPH_DEPTH} levels deep", start)
+    r.count(start, HEAVY)
+    buf = r.buf
+    name = ""
+    nodes: list[Node] = []
+    initializers: list[TensorMeta] = []
+    sparse: list[SparseMeta] = []
+    inputs: list[ValueInfo] = []
+    outputs: list[ValueInfo] = []
+    value_info: list[ValueInfo] = []
+    for item in _fields(buf, start, end):
+        n = item.number
+        if n == 1:
+            _expect(item, LENGTH, "GraphProto.node")
+            nodes.append(_node(r, item.value, item.end, depth))
+        elif n == 2:
+            name = _text(buf, item, "GraphProto.name")
+        elif n == 5:
+            _expect(item, LENGTH, "GraphProto.initializer")
+            initializers.append(_tensor(r, item.value, item.end))
+        elif n == 15:
+            _expect(item, LENGTH, "GraphProto.sparse_initializer")
+            r.count(item.start, TENSOR)
+            sparse.append(_sparse(r, item.value, item.end))
+        elif n in (11, 12, 13):
+            _expect(item, LENGTH, "GraphProto.input/output/value_info")
+            info = _value_info(r, item.value, item.end)
+            (inputs if n == 11 else outputs if n == 12 else value_info).append(info)
+    return Graph(
+        name=name,
+        nodes=tuple(nodes),
+        initializers=tuple(initializers),
+        sparse_initializers=tuple(sparse),
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        value_info=tuple(value_info),
+    )
+
+
+# --- nodes and attributes
+
+
+def _node(r: _Reader, start: int, end: int, depth: int) -> Node:
+    r.count(start, HEAVY)
+    buf = r.buf
+    name = op_type = domain = ""
+    inputs: list[str] = []
+    outputs: list[str] = []
+    attributes: list[Attribute] = []
+    for item in _fields(buf, start, end):
+        n = item.number
+        if n == 1:
+            r.count(item.start)
+            inputs.append(_text(buf, item, "NodeProto.input"))
+        elif n == 2:
+            r.count(item.start)
+            outputs.append(_text(buf, item, "NodeProto.output"))
+        elif n == 3:
+            name = _text(buf, item, "NodeProto.name")
+        elif n == 4:
+            op_type = _text(buf, item, "NodeProto.op_type")
+        elif n == 7:
+            domain = _text(buf, item, "NodeProto.domain")
+        elif n == 5:
+            _expect(item, LENGTH, "NodeProto.attribute")
+            r.count(item.start)
+            attributes.append(_attribute(r, item.value, item.end, depth))
+    return Node(name, op_type, domain, tuple(inputs), tuple(outputs), tuple(attributes))
+
+
+def _attribute(r: _Reader, start: int, end: int, depth: int) -> Attribute:
+    buf = r.buf
+    name = ""
+    kind = 0
+    i: int | None = None
+    f: float | None = None
+    s: bytes | None = None
+    ints: list[int] = []
+    floats: list[float] = []
+    count = 0
+    t: TensorMeta | None = None
+    tensors: list[TensorMeta] = []
+    g: Graph | None = None
+    graphs: list[Graph] = []
+    sparse: list[SparseMeta] = []
+    for item in _fields(buf, start, end):
+        n = item.number
+        if n == 1:
+            name = _text(buf, item, "AttributeProto.name")
+        elif n == 20:
+            kind = _int(item, "AttributeProto.type")
+        elif n == 2:
+            _expect(item, FIXED32, "AttributeProto.f")
+            f = _float32(buf, item.value)
+        elif n == 3:
+            i = _int(item, "AttributeProto.i")
+        elif n == 4:
+            _expect(item, LENGTH, "AttributeProto.s")
+            s = bytes(buf[item.value : min(item.end, item.value + 4096)])
+        elif n == 5:
+            _expect(item, LENGTH, "AttributeProto.t")
+            t = _tensor(r, item.value, item.end)
+        elif n == 6:
+            _expect(item, LENGTH, "AttributeProto.g")
+            g = _graph(r, item.value, item.end, depth + 1)
+        elif n == 7:
+            got, seen = _packed_floats(buf, item, MAX_DECODED_LIST - len(floats))
+            floats.extend(got)
+            count += seen
+        elif n == 8:
+            values, seen = _packed_varints(
+                buf, item, "AttributeProto.ints", MAX_DECODED_LIST - len(ints)
+            )
+            ints.extend(values)
+            count += seen
+        elif n == 9:
+            _expect(item, LENGTH, "AttributeProto.strings")
+            r.count(item.start)
+            count += 1
+        elif n == 10:
+            _expect(item, LENGTH, "AttributeProto.tensors")
+            tensors.append(_tensor(r, item.value, item.end))
+        elif n == 11:
+            _expect(item, LENGTH, "AttributeProto.graphs")
+            graphs.append(_graph(r, item.value, item.end, depth + 1))
+        elif n in (22, 23):
+            _expect(item, LENGTH, "AttributeProto.sparse_tensor")
+            r.count(item.start, TENSOR)
+            sparse.append(_sparse(r, item.value, item.end))
+    return Attribute(
+        name=name,
+        type=kind,
+        i=i,
+        f=f,
+        s=s,
+        ints=tuple(ints),
+        floats=tuple(floats),
+        list_count=count,
+        t=t,
+        tensors=tuple(tensors),
+        g=g,
+        graphs=tuple(graphs),
+        sparse=tuple(sparse),
+    )
+
+
+# --- tensors
+
+
+def _tensor(r: _Reader, start: int, end: int) -> TensorMeta:
+    r.count(start, TENSOR)
+    buf = r.buf
+    name = ""
+    dims: list[int] = []
+    data_type = 0
+    external: list[tuple[str, str]] = []
+    location = 0
+    raw_bytes = raw_offset = fixed = None
+    varint_min = varint_max = strings = 0
+    segment = False
+    int_fields: list[_Field] = []
+    for item in _fields(buf, start, end):
+        n = item.number
+        if n == 1:
+            values, seen = _packed_varints(buf, item, "TensorProto.dims", r.room() + 1)
+            r.count(item.start, seen)
+            dims.extend(values)
+        elif n == 2:
+            data_type = _int(item, "TensorProto.data_type")
+        elif n == 8:
+            name = _text(buf, item, "TensorProto.name")
+        elif n == 9:
+            _expect(item, LENGTH, "TensorProto.raw_data")
+            raw_bytes = item.end - item.value
+            raw_offset = item.value
+        elif n in (4, 10):  # float_data, double_data: fixed width, packed or not
+            width = 4 if n == 4 else 8
+            if item.wire == LENGTH:
+                fixed = (fixed or 0) + (item.end - item.value) // width
             else:
-                got, _ = _packed_varints(self.buf, item, "TensorProto.int_data", SMALL_INT_VALUES)
-                values.extend(got)
-            if len(values) > SMALL_INT_VALUES:
-                return None
-        return tuple(values) if fields else None
+                _expect(item, FIXED32 if n == 4 else FIXED64, "TensorProto.float_data")
+                fixed = (fixed or 0) + 1
+        elif n in (5, 7, 11):  # int32_data, int64_data, uint64_data: varints
+            int_fields.append(item)
+            if item.wire == LENGTH:  # packed: 1 to 10 bytes per value
+                varint_min += -(-(item.end - item.value) // 10)
+                varint_max += item.end - item.value
+            else:
+                _expect(item, VARINT, "TensorProto.int_data")
+                varint_min += 1
+                varint_max += 1
+        elif n == 6:
+            _expect(item, LENGTH, "TensorProto.string_data")
+            strings += 1
+        elif n == 13:
+            _expect(item, LENGTH, "TensorProto.external_data")
+            r.count(item.start)
+            external.append(_entry(r, item.value, item.end))
+        elif n == 14:
+            location = _int(item, "TensorProto.data_location")
+        elif n == 3:
+            _expect(item, LENGTH, "TensorProto.segment")
+            segment = True
+    return TensorMeta(
+        name=name,
+        dims=tuple(dims),
+        data_type=data_type,
+        external=tuple(external),
+        data_location=location,
+        raw_bytes=raw_bytes,
+        fixed_count=fixed,
+        varint_min=varint_min,
+        varint_max=varint_max,
+        string_count=strings,
+        has_segment=segment,
+        raw_offset=raw_offset,
+        int_values=_small_ints(r, data_type, raw_offset, raw_bytes, int_fields),
+        span=(start, end),
+    )
 
-    def sparse(self, start: int, end: int) -> SparseMeta:
-        values = indices = None
-        dims: list[int] = []
-        for item in _fields(self.buf, start, end):
-            if item.number == 1:
-                _expect(item, LENGTH, "SparseTensorProto.values")
-                values = self.tensor(item.value, item.end)
-            elif item.number == 2:
-                _expect(item, LENGTH, "SparseTensorProto.indices")
-                indices = self.tensor(item.value, item.end)
-            elif item.number == 3:
-                got, _ = _packed_varints(self.buf, item, "SparseTensorProto.dims", 1 << 30)
-                dims.extend(got)
-        return SparseMeta(values, indices, tuple(dims))
 
-    def value_info(self, start: int, end: int) -> ValueInfo:
-        self._count(start)
-        name = ""
-        elem_type: int | None = None
-        shape: tuple[int | str | None, ...] | None = None
-        for item in _fields(self.buf, start, end):
-            if item.number == 1:
-                name = _text(self.buf, item, "ValueInfoProto.name")
-            elif item.number == 2:
-                _expect(item, LENGTH, "ValueInfoProto.type")
-                elem_type, shape = self._type(item.value, item.end, 0)
-        return ValueInfo(name, elem_type, shape)
+def _small_ints(
+    r: _Reader, data_type: int, raw_offset: int | None, raw_bytes: int | None, fields: list[_Field]
+) -> tuple[int, ...] | None:
+    """The values of an integer tensor of at most SMALL_INT_VALUES elements: shape, axes
+    and index operands, which shape propagation needs (weights are never decoded)."""
+    fmt = _INT_FORMATS.get(data_type)
+    if fmt is None:
+        return None
+    if raw_offset is not None and raw_bytes is not None:
+        width = struct.calcsize(fmt)
+        if raw_bytes % width or raw_bytes // width > SMALL_INT_VALUES:
+            return None
+        count = raw_bytes // width
+        return tuple(struct.unpack_from(f"<{count}{fmt}", r.buf, raw_offset))
+    values: list[int] = []
+    for item in fields:
+        if item.wire == VARINT:
+            values.append(_signed(item.value))
+        elif item.end - item.value > SMALL_INT_VALUES * 10:
+            return None
+        else:
+            got, _ = _packed_varints(r.buf, item, "TensorProto.int_data", SMALL_INT_VALUES)
+            values.extend(got)
+        if len(values) > SMALL_INT_VALUES:
+            return None
+    return tuple(values) if fields else None
 
-    def _type(
-        self, start: int, end: int, depth: int
-    ) -> tuple[int | None, tuple[int | str | None, ...] | None]:
-        if depth > MAX_TYPE_DEPTH:
-            raise WireError(f"types nested more than {MAX_TYPE_DEPTH} levels deep", start)
-        elem_type: int | None = None
-        shape: tuple[int | str | None, ...] | None = None
-        for item in _fields(self.buf, start, end):
-            if item.number in (1, 8):  # tensor_type, sparse_tensor_type
-                _expect(item, LENGTH, "TypeProto.tensor_type")
-                for inner in _fields(self.buf, item.value, item.end):
-                    if inner.number == 1:
-                        elem_type = _int(inner, "TypeProto.Tensor.elem_type")
-                    elif inner.number == 2:
-                        _expect(inner, LENGTH, "TypeProto.Tensor.shape")
-                        shape = self._shape(inner.value, inner.end)
-            elif item.number in (4, 5, 9):  # sequence, map, optional: walk for validity only
-                _expect(item, LENGTH, "TypeProto")
-                for inner in _fields(self.buf, item.value, item.end):
-                    if inner.wire == LENGTH and inner.number in (1, 2):
-                        self._type(inner.value, inner.end, depth + 1)
-        return elem_type, shape
 
-    def _shape(self, start: int, end: int) -> tuple[int | str | None, ...]:
-        dims: list[int | str | None] = []
-        for item in _fields(self.buf, start, end):
-            if item.number != 1:
-                continue
-            _expect(item, LENGTH, "TensorShapeProto.dim")
-            dim: int | str | None = None
-            for inner in _fields(self.buf, item.value, item.end):
+def _sparse(r: _Reader, start: int, end: int) -> SparseMeta:
+    values = indices = None
+    dims: list[int] = []
+    for item in _fields(r.buf, start, end):
+        if item.number == 1:
+            _expect(item, LENGTH, "SparseTensorProto.values")
+            values = _tensor(r, item.value, item.end)
+        elif item.number == 2:
+            _expect(item, LENGTH, "SparseTensorProto.indices")
+            indices = _tensor(r, item.value, item.end)
+        elif item.number == 3:
+            got, seen = _packed_varints(r.buf, item, "SparseTensorProto.dims", r.room() + 1)
+            r.count(item.start, seen)
+            dims.extend(got)
+    return SparseMeta(values, indices, tuple(dims))
+
+
+def _value_info(r: _Reader, start: int, end: int) -> ValueInfo:
+    r.count(start, HEAVY)
+    name = ""
+    elem_type: int | None = None
+    shape: tuple[int | str | None, ...] | None = None
+    for item in _fields(r.buf, start, end):
+        if item.number == 1:
+            name = _text(r.buf, item, "ValueInfoProto.name")
+        elif item.number == 2:
+            _expect(item, LENGTH, "ValueInfoProto.type")
+            elem_type, shape = _type(r, item.value, item.end, 0)
+    return ValueInfo(name, elem_type, shape)
+
+
+def _type(
+    r: _Reader, start: int, end: int, depth: int
+) -> tuple[int | None, tuple[int | str | None, ...] | None]:
+    if depth > MAX_TYPE_DEPTH:
+        raise WireError(f"types nested more than {MAX_TYPE_DEPTH} levels deep", start)
+    elem_type: int | None = None
+    shape: tuple[int | str | None, ...] | None = None
+    for item in _fields(r.buf, start, end):
+        if item.number in (1, 8):  # tensor_type, sparse_tensor_type
+            _expect(item, LENGTH, "TypeProto.tensor_type")
+            for inner in _fields(r.buf, item.value, item.end):
                 if inner.number == 1:
-                    value = _int(inner, "Dimension.dim_value")
-                    dim = value if value >= 0 else None
+                    elem_type = _int(inner, "TypeProto.Tensor.elem_type")
                 elif inner.number == 2:
-                    dim = _text(self.buf, inner, "Dimension.dim_param")
-            dims.append(dim)
-        return tuple(dims)
+                    _expect(inner, LENGTH, "TypeProto.Tensor.shape")
+                    shape = _shape(r, inner.value, inner.end)
+        elif item.number in (4, 5, 9):  # sequence, map, optional: walk for validity only
+            _expect(item, LENGTH, "TypeProto")
+            for inner in _fields(r.buf, item.value, item.end):
+                if inner.wire == LENGTH and inner.number in (1, 2):
+                    _type(r, inner.value, inner.end, depth + 1)
+    return elem_type, shape
+
+
+def _shape(r: _Reader, start: int, end: int) -> tuple[int | str | None, ...]:
+    dims: list[int | str | None] = []
+    for item in _fields(r.buf, start, end):
+        if item.number != 1:
+            continue
+        _expect(item, LENGTH, "TensorShapeProto.dim")
+        r.count(item.start)
+        dim: int | str | None = None
+        for inner in _fields(r.buf, item.value, item.end):
+            if inner.number == 1:
+                value = _int(inner, "Dimension.dim_value")
+                dim = value if value >= 0 else None
+            elif inner.number == 2:
+                dim = _text(r.buf, inner, "Dimension.dim_param")
+        dims.append(dim)
+    return tuple(dims)
 
 
 def _float32(buf: Buffer, pos: int) -> float:
@@ -579,7 +635,7 @@ def _packed_floats(buf: Buffer, item: _Field, limit: int) -> tuple[list[float], 
 
 def parse_model(buf: Buffer) -> ModelMeta:
     """Decode a serialized ModelProto. Raises WireError or TooLargeError."""
-    return _Parser(buf).model(0, len(buf))
+    return _model(_Reader(buf), 0, len(buf))
 
 
 # --- tensor values (read only for `rnninspect compare`) -------------------------------------

@@ -9,7 +9,7 @@ not needed. Layers and recurrent modules come from PyTorch's parameter names
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 import re
 import struct
@@ -20,6 +20,7 @@ from types import MappingProxyType
 
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
 from inspector.formats import state_dict
+from inspector.formats.bounded_json import load_json
 from inspector.model import Detail, FileFormat, Layer, Model, SharedTensor, Tensor
 
 HEADER_LENGTH = struct.Struct("<Q")
@@ -100,10 +101,7 @@ def read_header(path: Path) -> Header:
             raw = handle.read(length)
     except OSError as error:
         raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise CorruptModelError(f"{path}: safetensors header is not valid JSON ({error})") from None
+    document = load_json(raw, f"{path}: safetensors header", max_bytes=MAX_HEADER_BYTES)
     if not isinstance(document, dict):
         raise CorruptModelError(f"{path}: safetensors header is not a JSON object")
     start = HEADER_LENGTH.size + length
@@ -115,8 +113,16 @@ def read_header(path: Path) -> Header:
     metadata = document.get("__metadata__") or {}
     if not isinstance(metadata, dict):
         raise CorruptModelError(f"{path}: safetensors '__metadata__' is not a JSON object")
+    ordered = sorted(entries, key=lambda e: (e.begin, e.end))
+    for before, after in itertools.pairwise(ordered):
+        if after.begin < before.end and after.begin < after.end:
+            raise CorruptModelError(
+                f"{path}: safetensors tensors '{before.name}' and '{after.name}' overlap "
+                f"(bytes {after.begin - start:,} to {min(before.end, after.end) - start:,}); "
+                "each byte belongs to one tensor: the file is damaged or crafted"
+            )
     return Header(
-        tuple(sorted(entries, key=lambda e: e.begin)),
+        tuple(ordered),
         MappingProxyType({str(k): str(v) for k, v in metadata.items()}),
     )
 

@@ -1,0 +1,372 @@
+"""Hostile inputs, one builder per *kind* of attack (issue 11), made with h5py, onnx, zipfile
+and struct only. Each writes a small file that would cost a careless reader gigabytes, minutes,
+a byte outside the model's folder, or a forged line of output.
+
+Used by tests/test_hostile.py; `python tests/crafted.py DIR` writes them all to DIR (to measure
+a build's memory and CPU on them by hand)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+LSTM_H5 = FIXTURES / "keras2/lstm_u16_d8.h5"
+LSTM_KERAS = FIXTURES / "keras3/lstm_u16_d8.keras"
+LSTM_WEIGHTS = FIXTURES / "keras3/lstm_u16_d8.weights.h5"
+ONNX_LSTM = FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx"
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\nforged row\r\u202eevil"
+
+
+# --- protobuf wire helpers (onnx.proto3 field numbers) ---------------------------------------
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def small_onnx(graph: bytes, *, opset: int = 17) -> bytes:
+    """A ModelProto: ir_version 8, an opset, and the given GraphProto bytes."""
+    return varint(1 << 3) + varint(8) + field(8, varint(2 << 3) + varint(opset)) + field(7, graph)
+
+
+# --- HDF5: links, virtual datasets, attributes -------------------------------------------------
+
+
+def h5_links_without_layer_names(path: Path, outside: Path) -> None:
+    """A full Keras model whose `model_weights` has no `layer_names` (groups are then listed),
+    holding external links to a system file, another .h5 and a FIFO, and a soft-link cycle."""
+    shutil.copy(LSTM_H5, path)
+    other = outside / "other.h5"
+    shutil.copy(LSTM_H5, other)
+    fifo = outside / "fifo.h5"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    with h5py.File(path, "r+") as handle:
+        weights = handle["model_weights"]
+        del weights.attrs["layer_names"]
+        weights["passwd"] = h5py.ExternalLink("/etc/passwd", "/x")
+        weights["other"] = h5py.ExternalLink(str(other), "/model_weights/lstm")
+        weights["fifo"] = h5py.ExternalLink(str(fifo), "/x")
+        weights["loop"] = h5py.SoftLink("/model_weights/loop2")
+        weights["loop2"] = h5py.SoftLink("/model_weights/loop")
+        handle["optimizer_weights"] = h5py.ExternalLink(str(other), "/model_weights")
+
+
+def h5_virtual_dataset(path: Path, outside: Path) -> None:
+    """The LSTM kernel replaced by a virtual dataset whose source is another file."""
+    source = outside / "vds_source.h5"
+    with h5py.File(source, "w") as handle:
+        handle.create_dataset("data", data=np.full((8, 64), 7.0, dtype=np.float32))
+    shutil.copy(LSTM_H5, path)
+    with h5py.File(path, "r+") as handle:
+        name = "model_weights/lstm/lstm/lstm_cell/kernel:0"
+        del handle[name]
+        layout = h5py.VirtualLayout(shape=(8, 64), dtype=np.float32)
+        layout[:] = h5py.VirtualSource(str(source), "data", shape=(8, 64))
+        handle.create_virtual_dataset(name, layout)
+
+
+def h5_huge_model_config(path: Path, megabytes: int = 60) -> None:
+    """A `model_config` attribute of nested empty lists: tiny on disk once compressed into
+    the attribute's dense storage, a gigabyte as Python lists."""
+    with h5py.File(path, "w", libver="latest") as handle:  # dense storage for a big attribute
+        text = "[" + "[]," * (megabytes * 1024 * 1024 // 3) + "[]]"
+        handle.attrs.create("model_config", np.bytes_(text.encode()))
+
+
+def h5_many_layer_names(path: Path, count: int = 1_000_000) -> None:
+    """A weights-only file listing a million layers, none stored: a million warnings."""
+    with h5py.File(path, "w", libver="latest") as handle:
+        names = np.array([f"l{i}".encode() for i in range(count)], dtype="S8")
+        handle.attrs.create("layer_names", names)
+
+
+def h5_null_dataspace(path: Path) -> None:
+    shutil.copy(LSTM_H5, path)
+    with h5py.File(path, "r+") as handle:
+        name = "model_weights/lstm/lstm/lstm_cell/bias:0"
+        del handle[name]
+        handle.create_dataset(name, data=h5py.Empty("f4"))
+
+
+def v3_superscript_variable(path: Path) -> None:
+    """A Keras 3 weights file whose variable is named `²` (str.isdigit() is true for it)."""
+    shutil.copy(LSTM_WEIGHTS, path)
+    with h5py.File(path, "r+") as handle:
+        handle["layers/lstm/cell/vars/²"] = np.zeros(3, dtype=np.float32)
+
+
+def h5_escapes_in_names(path: Path) -> None:
+    """Control characters in a layer name, its class and keras_version; a formula-looking
+    layer name for spreadsheets."""
+    shutil.copy(LSTM_H5, path)
+    with h5py.File(path, "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        layers = config["config"]["layers"]
+        layers[-1]["config"]["name"] = '=HYPERLINK("http://x")' + ESCAPES
+        handle.attrs["model_config"] = json.dumps(config)
+        handle.attrs["keras_version"] = "2.15" + ESCAPES
+
+
+def h5_units(path: Path, units: object) -> None:
+    """The LSTM's `units` replaced (4000 digits, negative, zero)."""
+    shutil.copy(LSTM_H5, path)
+    with h5py.File(path, "r+") as handle:
+        config = json.loads(handle.attrs["model_config"])
+        for layer in config["config"]["layers"]:
+            if layer["class_name"] == "LSTM":
+                layer["config"]["units"] = units
+        handle.attrs["model_config"] = json.dumps(config)
+
+
+# --- .keras archives ----------------------------------------------------------------------------
+
+
+def keras_nested_config(path: Path, megabytes: int = 60) -> None:
+    text = "[" + "[]," * (megabytes * 1024 * 1024 // 3) + "[]]"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("config.json", text)
+
+
+def keras_deflated_weights(path: Path, padding_mb: int = 200) -> None:
+    """A real .keras re-zipped with its weights deflated and padded to `padding_mb` MB: a
+    reader that re-inflates from the start on every backward seek inflates gigabytes."""
+    with zipfile.ZipFile(LSTM_KERAS) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    weights = members["model.weights.h5"] + bytes(padding_mb * 1024 * 1024)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, weights if name == "model.weights.h5" else data)
+
+
+def keras_escapes(path: Path) -> None:
+    with zipfile.ZipFile(LSTM_KERAS) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][-1]["config"]["name"] = "+cmd|' /C calc'!A0" + ESCAPES
+    members["config.json"] = json.dumps(config).encode()
+    members["metadata.json"] = json.dumps({"keras_version": "3" + ESCAPES}).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+# --- safetensors ---------------------------------------------------------------------------------
+
+
+def safetensors_file(path: Path, header: object, data: bytes = b"") -> None:
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+
+
+def safetensors_huge_lists(path: Path, megabytes: int = 95) -> None:
+    text = (
+        '{"a":{"dtype":"F32","shape":['
+        + "[]," * (megabytes * 1024 * 1024 // 3)
+        + '[]],"data_offsets":[0,0]}}'
+    )
+    raw = text.encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+
+
+def safetensors_overlapping(path: Path) -> None:
+    safetensors_file(
+        path,
+        {
+            "rnn.weight_ih_l0": {"dtype": "F32", "shape": [4, 2], "data_offsets": [0, 32]},
+            "rnn.weight_hh_l0": {"dtype": "F32", "shape": [4, 4], "data_offsets": [16, 80]},
+        },
+        bytes(80),
+    )
+
+
+def safetensors_escapes(path: Path) -> None:
+    name = "=1+1" + ESCAPES
+    safetensors_file(path, {name: {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, bytes(8))
+
+
+# --- ONNX ----------------------------------------------------------------------------------------
+
+
+def declared(name: str, dims: list[int]) -> TensorProto:
+    """A float TensorProto whose data is said to live in a file that is not there."""
+    tensor = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims)
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="absent.bin")
+    return tensor
+
+
+def onnx_slice_bomb(path: Path) -> None:
+    """An LSTM whose W is a Slice of a declared 50-million-element tensor (no data stored):
+    propagating the shape must not build a list of 50 million indices."""
+    big = declared("big", [1, 50_000_000, 2])
+    starts = helper.make_tensor("starts", TensorProto.INT64, [1], [0])
+    ends = helper.make_tensor("ends", TensorProto.INT64, [1], [16 * 4])
+    axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
+    nodes = [
+        helper.make_node("Slice", ["big", "starts", "ends", "axes"], ["W"]),
+        helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=16),
+    ]
+    r = declared("R", [1, 64, 16])
+    graph = helper.make_graph(
+        nodes,
+        "slice_bomb",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializer=[big, starts, ends, axes, r],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path.write_bytes(model.SerializeToString())
+
+
+def onnx_expand_bomb(path: Path) -> None:
+    """An LSTM whose W is Expand(a 1-element constant, to 1 x 64 x 6,250,000): `compare` must
+    refuse the 4e8 elements before materialising them."""
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [0.5])
+    shape = helper.make_tensor("shape", TensorProto.INT64, [3], [1, 64, 6_250_000])
+    r = helper.make_tensor("R", TensorProto.FLOAT, [1, 64, 16], np.zeros(1024).tolist())
+    nodes = [
+        helper.make_node("Expand", ["one", "shape"], ["W"]),
+        helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=16),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "expand_bomb",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, 6_250_000])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializer=[one, shape, r],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path.write_bytes(model.SerializeToString())
+
+
+def onnx_repeated_fields(path: Path, which: str, count: int = 512 * 1024) -> None:
+    """`count` empty entries of one repeated field: opset_import (ModelProto 8),
+    metadata_props (ModelProto 14) or sparse_initializer (GraphProto 15)."""
+    empty_many = field(15, b"") * count if which == "sparse_initializer" else b""
+    data = small_onnx(empty_many)
+    if which == "opset_import":
+        data += field(8, b"") * count
+    elif which == "metadata_props":
+        data += field(14, b"") * count
+    path.write_bytes(data)
+
+
+def onnx_many_nodes(path: Path, count: int = 1_000_000) -> None:
+    """A graph of `count` empty nodes (2 bytes each on the wire)."""
+    path.write_bytes(small_onnx(field(1, b"") * count))
+
+
+def onnx_many_inputs(path: Path, count: int = 1_000_000) -> None:
+    """One node with `count` one-byte input names."""
+    path.write_bytes(small_onnx(field(1, field(1, b"x") * count)))
+
+
+def onnx_external(path: Path, location: str, length: int | None = None) -> None:
+    """The fixture LSTM with its W stored externally at `location` (NUL bytes, a 10^15
+    length, a path outside the folder)."""
+    model = onnx.load(ONNX_LSTM, load_external_data=False)
+    tensor = max(model.graph.initializer, key=lambda t: len(t.raw_data) + len(t.float_data))
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    del tensor.external_data[:]
+    tensor.external_data.add(key="location", value=location)
+    if length is not None:
+        tensor.external_data.add(key="length", value=str(length))
+    path.write_bytes(model.SerializeToString())
+
+
+def onnx_many_dims(path: Path, rank: int = 240) -> None:
+    model = onnx.load(ONNX_LSTM, load_external_data=False)
+    model.graph.initializer.append(helper.make_tensor("deep", TensorProto.FLOAT, [1] * rank, [0.0]))
+    path.write_bytes(model.SerializeToString())
+
+
+def onnx_huge_dims(path: Path) -> None:
+    """A stored tensor of 17 dims of 2^62 elements: a byte size no float can hold."""
+    model = onnx.load(ONNX_LSTM, load_external_data=False)
+    model.graph.initializer.append(declared("huge", [1 << 62] * 17))
+    path.write_bytes(model.SerializeToString())
+
+
+def onnx_escapes(path: Path) -> None:
+    model = onnx.load(ONNX_LSTM, load_external_data=False)
+    for node in model.graph.node:
+        if node.op_type == "LSTM":
+            node.name = "@SUM(1)" + ESCAPES
+    model.producer_name = "pytorch" + ESCAPES
+    model.opset_import.add(domain="evil" + ESCAPES, version=1)
+    path.write_bytes(model.SerializeToString())
+
+
+# --- what files really are ---------------------------------------------------------------------
+
+
+def saved_model_pb(path: Path) -> None:
+    """The first bytes of a TensorFlow SavedModel: saved_model_schema_version 1, then a
+    MetaGraphDef whose MetaInfoDef names the `serve` tag (tensorflow/core/protobuf/
+    saved_model.proto, meta_graph.proto)."""
+    meta_info = field(4, b"serve") + field(5, b"2.21.0")  # tags, tensorflow_version
+    meta_graph = field(1, meta_info) + field(2, field(1, b"node"))
+    path.write_bytes(varint(1 << 3) + varint(1) + field(2, meta_graph))
+
+
+def git_lfs_pointer(path: Path) -> None:
+    path.write_text(
+        "version https://git-lfs.github.com/spec/v1\n"
+        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+        "size 12345\n"
+    )
+
+
+BUILDERS: dict[str, Callable[[Path], None]] = {
+    "model_config.h5": h5_huge_model_config,
+    "layer_names.h5": h5_many_layer_names,
+    "nested_config.keras": keras_nested_config,
+    "deflated.keras": keras_deflated_weights,
+    "lists.safetensors": safetensors_huge_lists,
+    "slice.onnx": onnx_slice_bomb,
+    "expand.onnx": onnx_expand_bomb,
+    "opsets.onnx": lambda p: onnx_repeated_fields(p, "opset_import"),
+    "metadata.onnx": lambda p: onnx_repeated_fields(p, "metadata_props"),
+    "sparse.onnx": lambda p: onnx_repeated_fields(p, "sparse_initializer"),
+    "nodes.onnx": onnx_many_nodes,
+    "inputs.onnx": onnx_many_inputs,
+}
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    for name, build in BUILDERS.items():
+        build(out / name)
+        print(name, (out / name).stat().st_size)

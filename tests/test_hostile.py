@@ -1,0 +1,445 @@
+"""Issue 11, one test per *kind* of attack, each on a file built by tests/crafted.py: links and
+virtual datasets never followed, no silent exit, text escaped, CSV cells neutralised, models
+never overwritten, memory and CPU bounded, no orphan worker, bad input labelled as such, and
+files named for what they are."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import crafted
+import pytest
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, ROOT
+from inspector import inspect_file
+from inspector.cli import app
+
+runner = CliRunner()
+LSTM_H5 = FIXTURES / "keras2/lstm_u16_d8.h5"
+HIDDEN = ("\x1b", "\x07", "\r", "\u202e")  # what must never reach a terminal or a log
+
+
+def cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The real command in a subprocess (the forked, bounded worker included)."""
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rnninspect: error: "), stderr[-2000:]
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    return lines[0]
+
+
+# --- 1, 2: links and virtual datasets ---------------------------------------------------------
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> tuple[Path, Path]:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = folder / "links.h5"
+    crafted.h5_links_without_layer_names(path, outside)
+    return path, outside
+
+
+def test_links_without_layer_names_are_reported_not_followed(linked: tuple[Path, Path]) -> None:
+    path, _ = linked
+    report = inspect_file(path).to_dict()
+    warnings = "\n".join(report["warnings"])
+    for name in ("passwd", "other", "fifo"):
+        assert f"external link 'model_weights/{name}'" in warnings
+    assert "soft link 'model_weights/loop'" in warnings
+    assert report["total_params"] == 1600  # the LSTM alone (manifest of keras2/lstm_u16_d8.h5)
+    explained = runner.invoke(app, ["explain", str(path), "--timeout", "0"])
+    assert explained.exit_code == 0, explained.output
+
+
+def test_virtual_dataset_is_reported_and_its_values_never_read(tmp_path: Path) -> None:
+    path = tmp_path / "vds.h5"
+    crafted.h5_virtual_dataset(path, tmp_path)
+    report = inspect_file(path).to_dict()
+    assert any("virtual dataset" in w and "not read" in w for w in report["warnings"])
+    done = runner.invoke(app, ["compare", str(path), str(LSTM_H5), "-f", "json"])
+    pairs = json.loads(done.stdout)["pairs"]
+    assert done.exit_code == 1
+    assert any("virtual dataset" in note for pair in pairs for note in json.dumps(pair).split('"'))
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_nothing_outside_the_model_folder_is_opened(linked: tuple[Path, Path]) -> None:
+    path, outside = linked
+    vds = path.parent / "vds.h5"
+    crafted.h5_virtual_dataset(vds, outside)
+    for args in (
+        [str(path)],
+        [str(vds)],
+        ["explain", str(path)],
+        ["compare", str(path), str(vds)],
+    ):
+        log = path.parent.parent / "trace.log"
+        strace = ["strace", "-f", "-qq", "-e", "trace=openat,open", "-o", str(log)]
+        done = subprocess.run(
+            [*strace, sys.executable, "-m", "inspector", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            check=False,
+        )
+        assert done.returncode in (0, 1), done.stderr
+        opened = log.read_text()
+        assert str(outside) not in opened, args
+        assert "/etc/passwd" not in opened, args
+
+
+# --- 3: no silent exit ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout", ["60", "0"])
+def test_every_exit_is_one_line(tmp_path: Path, timeout: str) -> None:
+    if Path("/dev/full").exists():
+        with open("/dev/full", "w") as full_disk:
+            full = subprocess.run(
+                [sys.executable, "-m", "inspector", str(LSTM_H5), "--timeout", timeout],
+                stdout=full_disk,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+                check=False,
+            )
+        assert full.returncode == 2
+        assert "No space left" in one_error_line(full.stderr)
+    closed = subprocess.run(
+        f"{sys.executable} -m inspector {LSTM_H5} --timeout {timeout} >&-",
+        shell=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert closed.returncode == 2
+    assert "standard output is closed" in one_error_line(closed.stderr)
+
+
+@pytest.mark.parametrize("timeout", ["60", "0"])
+def test_a_bad_file_in_a_scan_keeps_the_good_files(tmp_path: Path, timeout: str) -> None:
+    """A kernel of 17 dims of 2^62 (no float holds its byte size), beside a good model."""
+    crafted.onnx_huge_dims(tmp_path / "huge.onnx")
+    shutil.copy(LSTM_H5, tmp_path / "good.h5")
+    (tmp_path / "null.h5").write_bytes(b"")
+    crafted.h5_null_dataspace(tmp_path / "null.h5")
+    done = cli(str(tmp_path), "--timeout", timeout)
+    assert done.returncode == 2
+    assert "good.h5" in done.stdout and "huge.onnx" in done.stdout
+    assert "null dataspace" in one_error_line(done.stderr)
+
+
+def test_an_unsearchable_directory_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "is_dir", refuse)
+    done = runner.invoke(app, ["/somewhere/model.h5", "--timeout", "0"])
+    assert done.exit_code == 2
+    assert "Permission denied" in done.output and done.output.count("\n") == 1
+
+
+# --- 4, 5: escaping and spreadsheet cells -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "build,suffix",
+    [
+        (crafted.h5_escapes_in_names, ".h5"),
+        (crafted.keras_escapes, ".keras"),
+        (crafted.onnx_escapes, ".onnx"),
+        (crafted.safetensors_escapes, ".safetensors"),
+    ],
+    ids=["h5", "keras", "onnx", "safetensors"],
+)
+def test_text_from_a_file_is_escaped_in_every_text_output(
+    tmp_path: Path, build: object, suffix: str
+) -> None:
+    path = tmp_path / f"evil\x1b[2J\nname{suffix}"
+    build(path)  # type: ignore[operator]
+    outputs = {}
+    for fmt in ("table", "markdown", "csv", "json"):
+        done = runner.invoke(app, [str(path), "-f", fmt, "--max-params", "1", "--timeout", "0"])
+        assert done.exit_code == 1, done.output
+        outputs[fmt] = done
+    for fmt in ("table", "markdown", "csv"):
+        text = outputs[fmt].stdout + outputs[fmt].stderr
+        assert not any(char in text for char in HIDDEN), fmt
+        assert "\\x1b" in text
+        assert all(not line.startswith("forged row") for line in text.splitlines()), (
+            fmt
+        )  # no line of its own
+    assert len(outputs["table"].stderr.splitlines()) == 1  # the gate line, on one line
+    document = json.loads(outputs["json"].stdout)
+    assert document["file"] == str(path)  # JSON keeps the exact text
+    if suffix in (".h5", ".keras", ".safetensors"):
+        rows = list(csv.reader(io.StringIO(outputs["csv"].stdout)))[1:]
+        named = [row[2] for row in rows if "x1b" in row[2]]
+        assert named and all(name.startswith("'") for name in named)
+
+
+# --- 6: --output never destroys a model -------------------------------------------------------
+
+
+def test_output_never_overwrites_an_input_or_a_model(tmp_path: Path) -> None:
+    model = tmp_path / "model.h5"
+    shutil.copy(LSTM_H5, model)
+    link = tmp_path / "link.h5"
+    link.symlink_to(model)
+    other = tmp_path / "other.onnx"
+    shutil.copy(FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx", other)
+    before = model.read_bytes(), other.read_bytes()
+    for args in (
+        ["model.h5", "-o", "model.h5"],
+        ["model.h5", "-o", "./link.h5"],
+        [str(link), "-o", str(model)],
+        [str(tmp_path), "-o", "model.h5"],
+        ["model.h5", "-o", "other.onnx"],
+        ["explain", "model.h5", "-o", "link.h5"],
+        ["compare", "model.h5", "other.onnx", "-o", "other.onnx"],
+    ):
+        done = cli(*args, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 2, (args, done.stderr)
+        assert "refusing to overwrite" in one_error_line(done.stderr)
+    assert (model.read_bytes(), other.read_bytes()) == before
+
+
+# --- 7: memory and CPU bombs ------------------------------------------------------------------
+
+BOMBS = {
+    "model_config.h5": lambda p: crafted.h5_huge_model_config(p, 8),
+    "layer_names.h5": lambda p: crafted.h5_many_layer_names(p, 200_000),
+    "nested_config.keras": lambda p: crafted.keras_nested_config(p, 8),
+    "deflated.keras": lambda p: crafted.keras_deflated_weights(p, 50),
+    "lists.safetensors": lambda p: crafted.safetensors_huge_lists(p, 8),
+    "slice.onnx": crafted.onnx_slice_bomb,
+    "opsets.onnx": lambda p: crafted.onnx_repeated_fields(p, "opset_import"),
+    "metadata.onnx": lambda p: crafted.onnx_repeated_fields(p, "metadata_props"),
+    "sparse.onnx": lambda p: crafted.onnx_repeated_fields(p, "sparse_initializer"),
+    "nodes.onnx": crafted.onnx_many_nodes,
+    "inputs.onnx": crafted.onnx_many_inputs,
+}
+MAX_RSS_KB = 500 * 1024
+MAX_CPU_SECONDS = 30.0
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(done.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)\n"
+    "print(done.stderr, end='')\n"
+)
+
+
+def measured(*args: str) -> tuple[int, int, float, str]:
+    """(exit code, peak RSS in KiB of the command and its worker, CPU seconds, stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "inspector", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        check=True,
+    )
+    head, _, stderr = done.stdout.partition("\n")
+    code, rss, cpu = head.split()
+    return int(code), int(rss), float(cpu), stderr
+
+
+def test_bombs_stay_within_memory_and_cpu(tmp_path: Path) -> None:
+    """All of them in one directory scan (one worker per file): the peak RSS is the largest
+    worker's, the CPU time the sum of all of them."""
+    for name, build in BOMBS.items():
+        build(tmp_path / name)
+    code, rss, cpu, stderr = measured(str(tmp_path), "-f", "json")
+    assert rss < MAX_RSS_KB and cpu < MAX_CPU_SECONDS, (rss, cpu)
+    assert code == 2 and "Traceback" not in stderr and "internal error" not in stderr
+    refused = stderr.splitlines()
+    assert all(line.startswith("rnninspect: error: ") for line in refused), stderr[-2000:]
+    for name in ("model_config.h5", "layer_names.h5", "nested_config.keras", "nodes.onnx"):
+        assert any(name in line for line in refused), (name, stderr)
+    expand = tmp_path / "expand.onnx"
+    crafted.onnx_expand_bomb(expand)
+    code, rss, cpu, stderr = measured("compare", str(expand), str(expand), "-f", "json")
+    assert rss < MAX_RSS_KB and cpu < MAX_CPU_SECONDS and code == 1, (rss, cpu, stderr)
+
+
+def test_a_device_behind_a_symlink_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "zero.keras"
+    link.symlink_to("/dev/zero")
+    done = runner.invoke(app, [str(link), "--reader", "keras-zip", "--timeout", "0"])
+    assert done.exit_code == 2 and "not a regular file" in done.output
+
+
+def test_the_memory_backstop_ends_in_one_line(tmp_path: Path) -> None:
+    """A model_config just under the JSON caps, read under a 100 MiB address-space limit."""
+    path = tmp_path / "config.h5"
+    crafted.h5_huge_model_config(path, 4)
+    done = cli(str(path), "--max-memory", "100MiB")
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "memory" in line and "config.h5" in line
+
+
+# --- 8, 9: CPU time, scans that go on, no orphans ---------------------------------------------
+
+HANG_BLOCK = (2652, 154)  # zeroed in keras1/lstm_u3_d2.h5, it sends libhdf5 into a loop
+
+
+def _looping(path: Path) -> Path:
+    data = bytearray((FIXTURES / "keras1/lstm_u3_d2.h5").read_bytes())
+    data[HANG_BLOCK[0] : HANG_BLOCK[0] + HANG_BLOCK[1]] = bytes(HANG_BLOCK[1])
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_scan_goes_on_after_a_file_that_spends_its_cpu_time(tmp_path: Path) -> None:
+    _looping(tmp_path / "a_loops.h5")
+    shutil.copy(LSTM_H5, tmp_path / "b_good.h5")
+    done = cli(str(tmp_path), "--timeout", "1")
+    assert done.returncode == 2
+    assert "b_good.h5" in done.stdout and "1,600" in done.stdout
+    line = one_error_line(done.stderr)
+    assert "a_loops.h5" in line and "s of CPU time" in line
+
+
+def test_sigterm_to_the_command_leaves_no_worker(tmp_path: Path) -> None:
+    path = _looping(tmp_path / "loops.h5")
+    command = subprocess.Popen(
+        [sys.executable, "-m", "inspector", str(path), "--timeout", "60"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    children = Path(f"/proc/{command.pid}/task/{command.pid}/children")
+    if not children.exists():
+        command.kill()
+        pytest.skip("no /proc children list on this system")
+    workers: list[int] = []
+    for _ in range(600):  # wait for the worker (bounded by count, not by speed)
+        workers = [int(pid) for pid in children.read_text().split()]
+        if workers:
+            break
+        time.sleep(0.05)
+    assert workers
+    command.send_signal(signal.SIGTERM)
+    command.wait(timeout=30)
+    for _ in range(600):
+        if not Path(f"/proc/{workers[0]}").exists() or _zombie(workers[0]):
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{workers[0]}").exists() or _zombie(workers[0])
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+# --- 10, 11: labels and what a file is --------------------------------------------------------
+
+
+def test_bad_widths_are_unverified_with_the_reason(tmp_path: Path) -> None:
+    for units, reason in ((-3, "not a positive number"), (0, "not a positive number")):
+        path = tmp_path / f"units{units}.h5"
+        crafted.h5_units(path, units)
+        check = inspect_file(path).to_dict()["recurrent_layers"][0]
+        assert check["check"] == "unverified" and reason in check["reason"]
+    path = tmp_path / "digits.h5"
+    crafted.h5_units(path, int("9" * 4000))
+    check = inspect_file(path).to_dict()["recurrent_layers"][0]
+    assert check["check"] == "unverified" and "digits" in check["reason"]
+
+
+@pytest.mark.parametrize(
+    "build,name,expected",
+    [
+        (lambda p: crafted.onnx_external(p, "a\x00b"), "m.onnx", 0),
+        (lambda p: crafted.onnx_external(p, "w.bin", 10**15), "m.onnx", 0),
+        (crafted.onnx_many_dims, "m.onnx", 0),
+        (crafted.v3_superscript_variable, "m.weights.h5", 0),
+        (crafted.h5_null_dataspace, "m.h5", 2),
+        (crafted.safetensors_overlapping, "m.safetensors", 2),
+    ],
+    ids=["nul-location", "1e15-length", "240-dims", "superscript-var", "null-space", "overlap"],
+)
+def test_bad_input_is_never_an_internal_error(
+    tmp_path: Path, build: object, name: str, expected: int
+) -> None:
+    path = tmp_path / name
+    build(path)  # type: ignore[operator]
+    (tmp_path / "w.bin").write_bytes(bytes(4096))
+    done = cli(str(path), "-f", "json")
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    if expected:
+        assert done.returncode == expected
+        one_error_line(done.stderr)
+
+
+def test_overlapping_safetensors_offsets_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "overlap.safetensors"
+    crafted.safetensors_overlapping(path)
+    done = runner.invoke(app, [str(path), "--timeout", "0"])
+    assert done.exit_code == 2 and "overlap" in done.output
+
+
+def test_an_unwritable_output_is_one_line_not_a_usage_block(tmp_path: Path) -> None:
+    done = cli(str(LSTM_H5), "-o", str(tmp_path))
+    assert done.returncode == 2 and "Is a directory" in one_error_line(done.stderr)
+
+
+@pytest.mark.parametrize(
+    "build,name,says",
+    [
+        (crafted.saved_model_pb, "saved_model.pb", "TensorFlow SavedModel"),
+        (crafted.saved_model_pb, "graph.pb", "TensorFlow SavedModel"),
+        (crafted.git_lfs_pointer, "model.onnx", "Git LFS pointer"),
+        (crafted.git_lfs_pointer, "model.h5", "Git LFS pointer"),
+    ],
+)
+def test_files_are_named_for_what_they_are(
+    tmp_path: Path, build: object, name: str, says: str
+) -> None:
+    path = tmp_path / name
+    build(path)  # type: ignore[operator]
+    done = runner.invoke(app, [str(path), "--timeout", "0"])
+    assert done.exit_code == 2 and says in done.output, done.output
+
+
+def test_warnings_are_capped_with_a_count_of_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "names.h5"
+    crafted.h5_many_layer_names(path, 5000)  # none of the listed layers is stored
+    warnings = inspect_file(path).to_dict()["warnings"]
+    assert len(warnings) == 101
+    assert warnings[-1].startswith("... and 4,9") and warnings[-1].endswith(
+        "more warnings not shown"
+    )
