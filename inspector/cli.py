@@ -772,6 +772,8 @@ def help_command(
         raise typer.Exit(EXIT_UNREADABLE)
     with typer.Context(found, info_name=command, parent=parent) as sub:
         typer.echo(found.get_help(sub))
+
+
 def _silence_stdout() -> None:
     """After a failed write, Python would try to flush the same bytes again at exit and print
     a traceback: point stdout at /dev/null so the process ends with our one line."""

@@ -26,7 +26,7 @@ from pathlib import Path
 CLI_TIMEOUT = "3"
 MEMORY_LIMIT = 3 * 1024**3
 # CPU seconds a case may burn, in the CLI and in the reader it forks (each process has its own
-# count); ten times the CLI's wall-clock bound, which stops a loop first on any machine.
+# count); ten times the CLI's own CPU-time bound, which stops a loop first.
 CPU_SECONDS = 30
 
 Mutation = Callable[[bytes, random.Random], bytes]

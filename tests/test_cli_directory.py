@@ -178,11 +178,11 @@ def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.Mo
     real = cli._inspect_one
     seen: list[Path] = []
 
-    def interrupted(path: Path, reader: str | None) -> object:
+    def interrupted(path: Path, reader: str | None, limits: object) -> object:
         seen.append(path)
         if len(seen) == 2:
             raise KeyboardInterrupt
-        return real(path, reader)
+        return real(path, reader, limits)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cli, "_inspect_one", interrupted)
     result = run_main([str(tmp_path)], stderr_tty=True)

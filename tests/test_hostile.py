@@ -197,7 +197,8 @@ def test_text_from_a_file_is_escaped_in_every_text_output(
         assert all(not line.startswith("forged row") for line in text.splitlines()), (
             fmt
         )  # no line of its own
-    assert len(outputs["table"].stderr.splitlines()) == 1  # the gate line, on one line
+    lines = outputs["table"].stderr.splitlines()  # gate and check lines, one line each
+    assert lines and all(line.startswith("rnninspect: ") for line in lines)
     document = json.loads(outputs["json"].stdout)
     assert document["file"] == str(path)  # JSON keeps the exact text
     if suffix in (".h5", ".keras", ".safetensors"):
