@@ -95,7 +95,6 @@ def test_nothing_outside_the_model_folder_is_opened(linked: tuple[Path, Path]) -
     crafted.h5_virtual_dataset(vds, outside)
     for args in (
         [str(path)],
-        [str(vds)],
         ["explain", str(path)],
         ["compare", str(path), str(vds)],
     ):
