@@ -344,16 +344,27 @@ def main() -> int:
             f"{'':<46} peak RSS goal ≤ 300 MB: {'met' if result.ours.peak_mb <= 300 else 'not met'}"
         )
 
-    _header(f"Directory scan: {SCAN_FILES} small models (hard links of the fixtures)")
+    _header(
+        f"Directory scan: {SCAN_FILES} small models (hard links of the fixtures); "
+        f"ratio: --jobs {args.jobs} / --jobs 1"
+    )
     one = median([*tool, str(SMALL_FIXTURE)], args.runs)
-    for jobs in dict.fromkeys((1, args.jobs)):
-        measure = median([*tool, str(scan), "--jobs", str(jobs)], args.scan_runs)
+    lanes = paired(
+        [*tool, str(scan), "--jobs", str(args.jobs)],
+        [*tool, str(scan), "--jobs", "1"],
+        args.scan_runs,
+    )
+    for jobs, measure, ratio in (
+        (args.jobs, lanes.ours, (f"{lanes.wall_ratio:.2f}", f"{lanes.cpu_ratio:.2f}")),
+        (1, lanes.anchor, ("1", "1")),
+    ):
         marginal = (measure.seconds - one.seconds) / (SCAN_FILES - 1) * 1000
         marginal_cpu = (measure.cpu - one.cpu) / (SCAN_FILES - 1) * 1000
         print(
             _row(
                 f"rnninspect DIR --jobs {jobs}",
                 measure,
+                *ratio,
                 note=f"{SCAN_FILES / measure.seconds:.0f} files/s; per file +{marginal:.1f} ms "
                 f"wall, +{marginal_cpu:.1f} ms CPU",
             )

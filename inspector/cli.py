@@ -365,12 +365,12 @@ def _limits(timeout: float, max_memory: str) -> Limits:
 
 def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
     """Lanes for several files (or a directory) and more than one job, where lanes can fork."""
+    if not _several(models):
+        return None  # one file: nothing to share out, and nothing more to import
     from inspector.lanes import available, cpu_count
 
     count = jobs or cpu_count()
-    if count < 2 or not _several(models) or not available():
-        return None
-    return _Lanes(count)
+    return _Lanes(count) if count > 1 and available() else None
 
 
 def _several(models: Sequence[Path]) -> bool:
