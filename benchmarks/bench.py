@@ -57,9 +57,10 @@ def run_once(argv: list[str], env: dict[str, str] | None = None) -> Measure:
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode not in (0, 1):
-            errors.seek(0)
-            error = errors.read().decode(errors="replace")
+        errors.seek(0)
+        error = errors.read().decode(errors="replace")
+        # 1 is a failed check or gate; a traceback is never a measurement.
+        if process.returncode not in (0, 1) or "Traceback" in error:
             raise SystemExit(f"{' '.join(argv)} failed ({process.returncode}): {error[-800:]}")
     # ru_maxrss is in KiB on Linux
     return Measure(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
