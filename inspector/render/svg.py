@@ -8,8 +8,8 @@ step, so weight sharing is visible.
 
 Every count label of the one-step picture is a `<text class="edge-group" data-count="N">`: they
 sum to the layer's parameters (tests parse the SVG and check it). Every string from the file
-(layer names, tensor names) is escaped: XML metacharacters as entities, control and other
-non-printable characters as `\\xNN` / `\\uNNNN`.
+(layer names, tensor names) is escaped: control and other non-printable characters as
+`\\xNN` / `\\uNNNN` (`render.text.printable`), XML metacharacters as entities.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from inspector.model import Direction
 from inspector.render.text import count
+from inspector.render.text import printable as shown
 from inspector.report.diagram import CellDiagram, EdgeGroup, EdgeKind
 
 _DOT = "·"
@@ -46,24 +47,15 @@ _ROW = 16  # height of one label line
 _STEP_W = 430  # width of the one-step panel
 
 
-def visible(text: str) -> str:
-    """Non-printable characters (controls, bidi overrides) as `\\xNN` / `\\uNNNN` escapes."""
-    return "".join(
-        ch
-        if ch.isprintable()
-        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-        for ch in text
-    )
-
-
 def printable(text: str) -> str:
-    """A name from a file, safe to place in SVG/HTML text: non-printable characters as escapes,
-    then XML metacharacters as entities."""
-    return escape(visible(text))
+    """A name from a file, safe to place in SVG/HTML text: what a terminal would act on as
+    escapes (`render.text.printable`, as every text output), then XML metacharacters as
+    entities."""
+    return escape(shown(text))
 
 
 def _attr(text: str) -> str:
-    return quoteattr(visible(text))
+    return quoteattr(shown(text))
 
 
 def _text(x: float, y: float, body: str, cls: str = "", extra: str = "") -> str:
