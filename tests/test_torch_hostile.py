@@ -252,6 +252,29 @@ def test_opcode_count_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         inspect_file(path)
 
 
+def test_data_pkl_is_parsed_as_a_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deflated data.pkl of a few KB can expand to the 256 MiB cap of string arguments; it is
+    read in pieces the size of one opcode's argument, never whole (which would hold the raw
+    pickle beside every string taken from it: twice the memory)."""
+    padding = b"B" + struct.pack("<I", 1 << 20) + bytes(1 << 20)  # BINBYTES, popped again
+    data_pkl = _state_dict(("w", WEIGHT)).replace(b"\x80\x02", b"\x80\x03" + padding + b"0", 1)
+    path = tmp_path / "padded.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model/data.pkl", data_pkl)
+        archive.writestr("model/data/0", FLOATS)
+    requests: list[int] = []
+    read = zipfile.ZipExtFile.read
+
+    def counted(self: zipfile.ZipExtFile, n: int | None = -1) -> bytes:
+        requests.append(-1 if n is None else n)
+        return read(self, n)
+
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", counted)
+    assert inspect_file(path).totals.total == 6
+    assert -1 not in requests
+    assert max(requests) <= (1 << 20) + 8, "data.pkl was read whole before parsing"
+
+
 # --- globals outside the vocabulary: placeholders, never called ---------------------------
 
 # Globals a pickle exploit calls: each is recorded by name, never imported, never called.

@@ -17,7 +17,6 @@ every storage checked against the file before anything trusts it.
 
 from __future__ import annotations
 
-import io
 import struct
 import zipfile
 import zlib
@@ -134,15 +133,23 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
             raise NotAModelError(
                 f"{path}: a zip archive without '<archive>/data.pkl' first: not a torch.save file"
             )
+        pickle_info = names[pickle_name]
         try:
-            raw = _member(archive, names[pickle_name], MAX_PICKLE_BYTES, path)
             version = _text(archive, names.get(f"{folder}/version"), path)
             byteorder = _text(archive, names.get(f"{folder}/byteorder"), path) or "little"
         except ZIP_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged zip member ({error})") from None
         if byteorder not in _COUNT:
             raise CorruptModelError(f"{path}: byteorder record {byteorder!r} is not little/big")
-        parsed = parse(io.BytesIO(raw))
+        _check_size(pickle_info, MAX_PICKLE_BYTES, path)
+        # Parsed from the member's stream, never read whole first: a deflated data.pkl of a few
+        # hundred KB can hold 256 MiB of string arguments, and holding the raw bytes as well as
+        # the strings taken from them would double the peak memory.
+        try:
+            with archive.open(pickle_info) as stream:
+                parsed = parse(stream)
+        except ZIP_ERRORS as error:
+            raise CorruptModelError(f"{path}: damaged zip member ({error})") from None
         places: dict[str, Place] = {}
         for key, storage in parsed.storages.items():
             member = names.get(f"{folder}/data/{key}")
@@ -170,12 +177,16 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
     )
 
 
-def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+def _check_size(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
     if info.file_size > limit:
         raise CorruptModelError(
             f"{path}: member '{info.filename}' claims {info.file_size:,} bytes, over the "
             f"{limit:,}-byte limit"
         )
+
+
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+    _check_size(info, limit, path)
     with archive.open(info) as member:
         return member.read(limit + 1)[:limit]
 
