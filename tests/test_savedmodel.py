@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, entry_id, manifest_entries
 from inspector import inspect_file
 from inspector.cli import app
+from inspector.errors import InspectorError
 from inspector.formats import choose
 from inspector.formats.savedmodel import metadata as keras_metadata
 from inspector.formats.savedmodel import sstable
@@ -213,6 +214,63 @@ def test_data_block_entries_overrunning_their_block(tmp_path: Path) -> None:
     raw[1] = 0x7F  # the first entry's key length, far beyond the first block
     index.write_bytes(bytes(raw))
     _refused(model, "tensor bundle")
+
+
+def _block(entries: list[tuple[int, bytes, bytes]]) -> bytes:
+    """An uncompressed SSTable block of (shared, key suffix, value) entries, one restart."""
+    body = b"".join(
+        _varint(shared) + _varint(len(suffix)) + _varint(len(value)) + suffix + value
+        for shared, suffix, value in entries
+    )
+    return body + struct.pack("<II", 0, 1)
+
+
+def _table(data: list[tuple[int, bytes, bytes]], index_repeats: int = 1) -> bytes:
+    """One data block and an index naming it `index_repeats` times, then metaindex and footer."""
+    block = _block(data)
+    handle = _varint(0) + _varint(len(block))
+    out = block + bytes(sstable.TRAILER_BYTES)
+    index = _block([(0, b"z", handle)] + [(1, b"", handle)] * (index_repeats - 1))
+    index_at = len(out)
+    out += index + bytes(sstable.TRAILER_BYTES)
+    meta = _block([(0, b"", b"")])
+    meta_at = len(out)
+    out += meta + bytes(sstable.TRAILER_BYTES)
+    return _with_footer(
+        out + bytes(sstable.FOOTER_BYTES), (meta_at, len(meta), index_at, len(index))
+    )
+
+
+FLOAT_ENTRY = b"\x08\x01"  # BundleEntryProto{dtype: DT_FLOAT}, a scalar
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        # each key shares all of the previous one and adds a byte: copies grow quadratically
+        (
+            lambda: _table(
+                [(0, b"a", FLOAT_ENTRY)] + [(i, b"b", FLOAT_ENTRY) for i in range(1, 3000)]
+            ),
+            "in all",
+        ),
+        # one key longer than any variable path
+        (lambda: _table([(0, b"k" * 70_000, FLOAT_ENTRY)]), "key of 70,000 bytes"),
+        # the index names the same data block again and again: its keys read once per mention
+        (lambda: _table([(0, b"k" * 1000, FLOAT_ENTRY)], index_repeats=5), "repeat or overlap"),
+    ],
+    ids=["growing-key", "long-key", "block-named-twice"],
+)
+def test_index_key_bombs_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: object, words: str
+) -> None:
+    """Key bytes are bounded per key and in all, and no data block is read twice, so a 1 MB
+    index cannot make gigabytes of keys (the total is lowered here to keep the file small)."""
+    monkeypatch.setattr(sstable, "MAX_KEY_TOTAL", 1_000_000)
+    model = _copy(tmp_path)
+    (model / "variables" / "variables.index").write_bytes(table())  # type: ignore[operator]
+    with pytest.raises(InspectorError, match=words):
+        inspect_file(model)
 
 
 def test_huge_metadata_json_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,11 @@ and their count (uint32). The index block maps the last key of each data block t
 
 TensorFlow writes bundle indexes uncompressed (tensor_bundle.cc sets `kNoCompression`); a
 snappy block is refused with a message rather than decoded. Every handle is checked against the
-file size, and entry and block counts are capped.
+file size, entry and block counts are capped, and so are the bytes of the keys: one key (a
+prefix-compressed key can grow by a byte per entry, its copies quadratically) and all keys
+together. Data blocks follow each other in the file (table_builder.cc writes them in key order),
+so an index naming one block twice, or blocks that overlap or go backwards, is refused: each
+byte of the file is read as a key at most once.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ FOOTER_BYTES = 48
 TRAILER_BYTES = 5
 MAX_ENTRIES = 1_000_000  # a bundle of a million variables is far beyond any real model
 MAX_BLOCKS = 100_000
+MAX_KEY_BYTES = 64 * 1024  # one key: a variable's checkpoint path, ~100 bytes in real bundles
+MAX_KEY_TOTAL = 64 * 1024 * 1024  # all keys: a million variables with 64-byte names
 _UINT32 = struct.Struct("<I")
 
 
@@ -93,6 +99,11 @@ def block_entries(buf: Buffer, handle: Handle, what: str) -> Iterator[tuple[byte
             length, pos = varint(buf, pos, data_end)
             if shared > len(key) or unshared + length > data_end - pos:
                 raise TableError(f"{what} block entry at byte {pos} overruns its block")
+            if shared + unshared > MAX_KEY_BYTES:
+                raise TableError(
+                    f"{what} block entry at byte {pos} has a key of {shared + unshared:,} bytes "
+                    f"(limit {MAX_KEY_BYTES:,})"
+                )
             key = key[:shared] + bytes(buf[pos : pos + unshared])
             pos += unshared
             yield key, pos, pos + length
@@ -105,6 +116,8 @@ def entries(buf: Buffer) -> Iterator[tuple[bytes, int, int]]:
     """Every (key, value start, value end) of the table, in key order. Raises TableError."""
     _, index = footer(buf)
     count = 0
+    key_bytes = 0
+    next_block = 0  # where the next data block may start: blocks never overlap or repeat
     for blocks, (_, value, value_end) in enumerate(block_entries(buf, index, "index")):
         if blocks >= MAX_BLOCKS:
             raise TableError(f"more than {MAX_BLOCKS:,} data blocks")
@@ -112,8 +125,17 @@ def entries(buf: Buffer) -> Iterator[tuple[bytes, int, int]]:
             handle, _ = _handle(buf, value, value_end)
         except WireError as error:
             raise TableError(f"damaged block handle in the index ({error})") from None
+        if handle.offset < next_block:
+            raise TableError(
+                f"the index names a data block at byte {handle.offset:,}, before the end of the "
+                f"previous one ({next_block:,}): blocks repeat or overlap"
+            )
+        next_block = handle.offset + handle.size + TRAILER_BYTES
         for item in block_entries(buf, handle, "data"):
             count += 1
             if count > MAX_ENTRIES:
                 raise TableError(f"more than {MAX_ENTRIES:,} entries")
+            key_bytes += len(item[0])
+            if key_bytes > MAX_KEY_TOTAL:
+                raise TableError(f"keys longer than {MAX_KEY_TOTAL:,} bytes in all")
             yield item
