@@ -27,6 +27,7 @@ LSTM_H5 = FIXTURES / "keras2/lstm_u16_d8.h5"
 LSTM_KERAS = FIXTURES / "keras3/lstm_u16_d8.keras"
 LSTM_WEIGHTS = FIXTURES / "keras3/lstm_u16_d8.weights.h5"
 ONNX_LSTM = FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx"
+SAVED_MODEL = FIXTURES / "savedmodel/embedding_lstm_dense"
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\nforged row\r\u202eevil"
 
@@ -328,6 +329,43 @@ def onnx_escapes(path: Path) -> None:
     path.write_bytes(model.SerializeToString())
 
 
+# --- TensorFlow SavedModel ----------------------------------------------------------------
+
+
+def _saved_model_copy(path: Path) -> Path:
+    shutil.copytree(SAVED_MODEL, path)
+    return path
+
+
+def saved_model_metadata_json(path: Path, megabytes: int = 30) -> None:
+    """keras_metadata.pb whose root node holds `[{},{},...]`: a few MB of JSON, tens of
+    millions of Python dicts if decoded unbounded."""
+    document = b"[" + b"{}," * (megabytes * 1024 * 1024 // 3) + b"{}]"
+    node = field(3, b"root") + field(5, document)  # SavedObject.node_path, .metadata
+    (_saved_model_copy(path) / "keras_metadata.pb").write_bytes(field(1, node))
+
+
+def _sstable_block(entries: list[tuple[int, bytes, bytes]]) -> bytes:
+    body = b"".join(
+        varint(shared) + varint(len(suffix)) + varint(len(value)) + suffix + value
+        for shared, suffix, value in entries
+    )
+    return body + struct.pack("<II", 0, 1) + bytes(5)  # one restart; trailer: uncompressed
+
+
+def saved_model_index_keys(path: Path, entries: int = 300_000) -> None:
+    """variables.index whose keys are prefix-compressed so that each shares all of the last
+    and adds one byte: a 1 MB table, gigabytes of keys if every key is materialised."""
+    entry = b"\x08\x01"  # BundleEntryProto{dtype: DT_FLOAT}
+    data = _sstable_block([(0, b"a", entry)] + [(i, b"b", entry) for i in range(1, entries)])
+    index = _sstable_block([(0, b"z", varint(0) + varint(len(data) - 5))])
+    meta = _sstable_block([(0, b"", b"")])
+    handles = (len(data) + len(index), len(meta) - 5, len(data), len(index) - 5)
+    footer = b"".join(varint(v) for v in handles).ljust(40, b"\0")
+    table = data + index + meta + footer + struct.pack("<Q", 0xDB4775248B80FB57)
+    (_saved_model_copy(path) / "variables" / "variables.index").write_bytes(table)
+
+
 # --- what files really are ---------------------------------------------------------------------
 
 
@@ -361,6 +399,8 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "sparse.onnx": lambda p: onnx_repeated_fields(p, "sparse_initializer"),
     "nodes.onnx": onnx_many_nodes,
     "inputs.onnx": onnx_many_inputs,
+    "metadata_json.savedmodel": saved_model_metadata_json,
+    "index_keys.savedmodel": saved_model_index_keys,
 }
 
 

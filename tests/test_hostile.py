@@ -246,6 +246,8 @@ BOMBS = {
     "sparse.onnx": lambda p: crafted.onnx_repeated_fields(p, "sparse_initializer"),
     "nodes.onnx": crafted.onnx_many_nodes,
     "inputs.onnx": crafted.onnx_many_inputs,
+    "metadata_json.savedmodel": crafted.saved_model_metadata_json,
+    "index_keys.savedmodel": crafted.saved_model_index_keys,
 }
 MAX_RSS_KB = 500 * 1024
 MAX_CPU_SECONDS = 30.0
@@ -283,7 +285,14 @@ def test_bombs_stay_within_memory_and_cpu(tmp_path: Path) -> None:
     assert code == 2 and "Traceback" not in stderr and "internal error" not in stderr
     refused = stderr.splitlines()
     assert all(line.startswith("rnninspect: error: ") for line in refused), stderr[-2000:]
-    for name in ("model_config.h5", "layer_names.h5", "nested_config.keras", "nodes.onnx"):
+    for name in (
+        "model_config.h5",
+        "layer_names.h5",
+        "nested_config.keras",
+        "nodes.onnx",
+        "metadata_json.savedmodel",
+        "index_keys.savedmodel",
+    ):
         assert any(name in line for line in refused), (name, stderr)
     expand = tmp_path / "expand.onnx"
     crafted.onnx_expand_bomb(expand)
