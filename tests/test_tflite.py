@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id, manifest_entries
 from inspector.cli import app
+from inspector.formats.tflite import schema
 from inspector.formats.tflite.reader import read
 from inspector.model import Model, TensorRole
 
@@ -179,6 +180,68 @@ def test_vector_longer_than_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "long.tflite"
     bad.write_bytes(_tiny(1000))
     assert "past the end" in _refused(bad)
+
+
+def _aliased(subgraphs: int, operators: int) -> bytes:
+    """A model whose `subgraphs` vector entries all point at one subgraph table, whose
+    `operators` vector entries all point at one operator table: flatbuffer offsets may alias,
+    so `subgraphs * operators` operators from `4 * (subgraphs + operators)` bytes.
+
+    Layout: root offset, "TFL3"; model table (vtable: version, operator_codes, subgraphs);
+    codes vector -> one OperatorCode table; subgraphs vector -> one SubGraph table (field 3,
+    operators) -> operators vector -> one Operator table (opcode_index 0)."""
+    out = bytearray(8)
+    out[4:8] = b"TFL3"
+
+    def table(slots: int) -> int:  # a table of `slots` 4-byte fields after its vtable
+        vtable = struct.pack("<HH", 4 + 2 * slots, 4 + 4 * slots)
+        vtable += b"".join(struct.pack("<H", 4 + 4 * i) for i in range(slots))
+        at = len(out)
+        out.extend(vtable + b"\0" * (-len(vtable) % 4))
+        pos = len(out)
+        out.extend(struct.pack("<i", pos - at) + bytes(4 * slots))
+        return pos
+
+    def point(slot: int, target: int) -> None:
+        out[slot : slot + 4] = struct.pack("<I", target - slot)
+
+    def vector(count: int) -> tuple[int, int]:  # (vector position, first element slot)
+        pos = len(out)
+        out.extend(struct.pack("<I", count) + bytes(4 * count))
+        return pos, pos + 4
+
+    model = table(3)
+    out[model + 4 : model + 8] = struct.pack("<I", 3)  # version
+    codes, code_slot = vector(1)
+    point(model + 8, codes)
+    point(code_slot, table(1))  # OperatorCode: deprecated_builtin_code 0 (ADD)
+    graphs, graph_slots = vector(subgraphs)
+    point(model + 12, graphs)
+    graph = table(4)
+    ops, op_slots = vector(operators)
+    point(graph + 16, ops)  # SubGraph field 3: operators
+    operator = table(1)  # Operator: opcode_index 0
+    for i in range(subgraphs):
+        point(graph_slots + 4 * i, graph)
+    for i in range(operators):
+        point(op_slots + 4 * i, operator)
+    struct.pack_into("<I", out, 0, model)
+    return bytes(out)
+
+
+def test_aliased_offsets_are_bounded_in_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offsets pointing at the same tables again and again cannot multiply the work: every
+    decoded subgraph, tensor, operator and index counts against one total (lowered here so the
+    file holds 400 offsets, not the 400,000 that took 67 s and 2 GB before the bound)."""
+    small = tmp_path / "small.tflite"
+    small.write_bytes(_aliased(2, 3))
+    assert "operators: 6" in runner.invoke(app, [str(small)]).stdout
+    monkeypatch.setattr(schema, "MAX_ELEMENTS", 10_000)
+    bomb = tmp_path / "aliased.tflite"
+    bomb.write_bytes(_aliased(200, 200))
+    assert "10,000" in _refused(bomb)
 
 
 def test_vtable_out_of_range(tmp_path: Path) -> None:

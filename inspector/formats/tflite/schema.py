@@ -33,6 +33,12 @@ from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector
 IDENTIFIER = b"TFL3"
 MAX_TENSORS = 2_000_000  # over all subgraphs
 MAX_OPERATOR_IO = 4096  # inputs/outputs kept per operator
+# Everything decoded (subgraphs, tensors, operators, their input/output indices, buffers,
+# operator codes) over the whole file. Flatbuffer offsets may alias: a 1.6 MB file whose
+# 200,000 subgraphs all point at one table of 200,000 operators asks for 4e10 operators. A
+# real model decodes a few elements per tensor (a large one: tens of thousands); 2 million cost
+# about 350 MB and a few seconds at most.
+MAX_ELEMENTS = 2_000_000
 MAX_RANK = 64
 WHILE_OPTIONS = 93  # BuiltinOptions union member WhileOptions
 
@@ -341,21 +347,42 @@ def parse(buf: Buffer) -> ModelInfo:
     if not has_identifier(bytes(buf[:8])):
         raise FlatError("no TFL3 identifier at byte 4", 4)
     model = root(buf)
-    codes = _opcodes(model.vector(1, 4))
+    elements = _Elements(model.pos)
+    codes = _opcodes(model.vector(1, 4), elements)
     buffers = model.vector(4, 4)
+    elements.take(buffers.length if buffers else 0)
     buffer_bytes = (
         tuple(_buffer_bytes(buffers.table(i)) for i in range(buffers.length)) if buffers else ()
     )
     graphs = model.vector(2, 4)
+    elements.take(graphs.length if graphs else 0)
     subgraphs: list[SubGraphInfo] = []
     budget = [MAX_TENSORS]
     for index in range(graphs.length if graphs else 0):
         assert graphs is not None
-        subgraphs.append(_subgraph(graphs.table(index), index, codes, budget))
+        subgraphs.append(_subgraph(graphs.table(index), index, codes, budget, elements))
     return ModelInfo(model.uint32(0), model.string(3), tuple(subgraphs), buffer_bytes)
 
 
-def _opcodes(vector: Vector | None) -> tuple[str, ...]:
+class _Elements:
+    """The count of decoded elements left (MAX_ELEMENTS), taken before each is decoded."""
+
+    def __init__(self, offset: int) -> None:
+        self.left = MAX_ELEMENTS
+        self.offset = offset
+
+    def take(self, count: int, offset: int | None = None) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise FlatError(
+                f"more than {MAX_ELEMENTS:,} subgraphs, tensors, operators and operator "
+                "inputs/outputs in all (offsets pointing at the same tables again and again?)",
+                self.offset if offset is None else offset,
+            )
+
+
+def _opcodes(vector: Vector | None, elements: _Elements) -> tuple[str, ...]:
+    elements.take(vector.length if vector else 0)
     names = []
     for index in range(vector.length if vector else 0):
         assert vector is not None
@@ -371,18 +398,22 @@ def _buffer_bytes(table: Table) -> int:
     return inline if inline else table.uint64(2)
 
 
-def _subgraph(table: Table, index: int, codes: tuple[str, ...], budget: list[int]) -> SubGraphInfo:
+def _subgraph(
+    table: Table, index: int, codes: tuple[str, ...], budget: list[int], elements: _Elements
+) -> SubGraphInfo:
     tensors_vector = table.vector(0, 4)
     count = tensors_vector.length if tensors_vector else 0
     budget[0] -= count
     if budget[0] < 0:
         raise FlatError(f"more than {MAX_TENSORS:,} tensors", table.pos)
+    elements.take(count, table.pos)
     tensors = tuple(
         _tensor(tensors_vector.table(i), i) for i in range(count) if tensors_vector is not None
     )
     operators_vector = table.vector(3, 4)
+    elements.take(operators_vector.length if operators_vector else 0, table.pos)
     operators = tuple(
-        _operator(operators_vector.table(i), i, codes)
+        _operator(operators_vector.table(i), i, codes, elements)
         for i in range(operators_vector.length if operators_vector else 0)
         if operators_vector is not None
     )
@@ -390,14 +421,18 @@ def _subgraph(table: Table, index: int, codes: tuple[str, ...], budget: list[int
         index,
         table.string(4),
         tensors,
-        _ints(table.vector(1, 4)),
-        _ints(table.vector(2, 4)),
+        _ints(table.vector(1, 4), elements),
+        _ints(table.vector(2, 4), elements),
         operators,
     )
 
 
-def _ints(vector: Vector | None) -> tuple[int, ...]:
-    return vector.ints(MAX_OPERATOR_IO) if vector else ()
+def _ints(vector: Vector | None, elements: _Elements | None = None) -> tuple[int, ...]:
+    if vector is None:
+        return ()
+    if elements is not None:
+        elements.take(min(vector.length, MAX_OPERATOR_IO), vector.start)
+    return vector.ints(MAX_OPERATOR_IO)
 
 
 def _tensor(table: Table, index: int) -> TensorInfo:
@@ -431,7 +466,9 @@ def _signature(vector: Vector | None, index: int, offset: int) -> tuple[int, ...
     return vector.ints(MAX_RANK)
 
 
-def _operator(table: Table, index: int, codes: tuple[str, ...]) -> OperatorInfo:
+def _operator(
+    table: Table, index: int, codes: tuple[str, ...], elements: _Elements
+) -> OperatorInfo:
     opcode = table.uint32(0)
     if opcode >= len(codes):
         raise FlatError(f"operator {index} names operator code {opcode} of {len(codes)}", table.pos)
@@ -441,5 +478,10 @@ def _operator(table: Table, index: int, codes: tuple[str, ...]) -> OperatorInfo:
         if options is not None:
             cond, body = options.int32(0), options.int32(1)
     return OperatorInfo(
-        index, codes[opcode], _ints(table.vector(1, 4)), _ints(table.vector(2, 4)), body, cond
+        index,
+        codes[opcode],
+        _ints(table.vector(1, 4), elements),
+        _ints(table.vector(2, 4), elements),
+        body,
+        cond,
     )
