@@ -787,11 +787,21 @@ def _silence_stdout() -> None:
 
 def _check_output(output: Path | None, inputs: Sequence[Path], option: str = "--output") -> None:
     """Refuse an --output that is one of the inputs (by inode: a symlink or a relative path
-    names the same file) or an existing model file: a report never overwrites a model."""
+    names the same file), an existing model file, or any path inside a SavedModel directory
+    (its members, `keras_metadata.pb`, `variables/variables.index`, ..., carry no signature of
+    their own, and each is the model): a report never overwrites a model."""
     if output is None:
         return
     from inspector.formats import looks_like_model
+    from inspector.formats.detect import is_savedmodel_dir
 
+    folder = Path(os.path.realpath(output)).parent  # where a symlink would write
+    for parent in (folder, folder.parent):  # the directory itself or its variables/ folder
+        if is_savedmodel_dir(parent):
+            raise UsageError(
+                f"{option} {output} is inside the TensorFlow SavedModel {parent}: refusing "
+                "to write into a model"
+            )
     try:
         existing = output.stat()
     except OSError:

@@ -232,6 +232,30 @@ def test_output_never_overwrites_an_input_or_a_model(tmp_path: Path) -> None:
     assert (model.read_bytes(), other.read_bytes()) == before
 
 
+def test_output_never_writes_into_a_saved_model(tmp_path: Path) -> None:
+    """A SavedModel's members carry no signature of their own (keras_metadata.pb, the bundle
+    index, the shard): a path inside the directory, or a link to one, is refused before
+    anything is written, whether the SavedModel is the input or not."""
+    saved = tmp_path / "saved"
+    shutil.copytree(crafted.SAVED_MODEL, saved)
+    (tmp_path / "link.pb").symlink_to(saved / "keras_metadata.pb")
+    files = sorted(p for p in saved.rglob("*") if p.is_file())
+    before = [p.read_bytes() for p in files]
+    for args in (
+        ["saved", "-o", "saved/keras_metadata.pb"],
+        ["saved", "-o", "saved/variables/variables.index"],
+        ["saved", "-o", "saved/report.md"],
+        [str(LSTM_H5), "-o", "saved/fingerprint.pb"],
+        [str(LSTM_H5), "-o", "link.pb"],
+        ["explain", "saved", "--svg", "saved/variables/cell.svg"],
+    ):
+        done = cli(*args, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 2, (args, done.stderr)
+        assert "refusing to write into a model" in one_error_line(done.stderr)
+    assert [p.read_bytes() for p in files] == before
+    assert sorted(p for p in saved.rglob("*") if p.is_file()) == files
+
+
 # --- 7: memory and CPU bombs ------------------------------------------------------------------
 
 BOMBS = {
