@@ -8,12 +8,11 @@ re-exported so that one import gives the whole graph vocabulary.
 
 from __future__ import annotations
 
-from inspector.formats.onnx import loops
 from inspector.formats.onnx.dtypes import DTYPES, UNKNOWN_DTYPE, DKind, DType, dtype_of
 from inspector.formats.onnx.graph_error import GraphError, one_line
 from inspector.formats.onnx.scope import GNode, Kind, LoopState, Scope, Value, ValueId
 from inspector.formats.onnx.stored import Origin, Stored, constant_stored
-from inspector.formats.onnx.structure import Structure
+from inspector.formats.onnx.structure import Structure, carried, passthrough, states
 from inspector.formats.onnx.wire import ModelMeta
 
 __all__ = [
@@ -94,15 +93,15 @@ class Index(Structure):
 
     def states(self, scope: Scope) -> list[LoopState]:
         """The states a Loop/Scan body carries from one iteration to the next."""
-        return loops.states(self, scope)
+        return states(self, scope)
 
     def passthrough(self, scope: Scope) -> list[tuple[ValueId, ValueId]]:
         """(body input, outer initial value) of each state a Loop/Scan body returns unchanged."""
-        return loops.passthrough(self, scope)
+        return passthrough(self, scope)
 
     def carried(self, scope: Scope) -> list[tuple[int, int, int]]:
         """(body input, body output, owner input) positions of a Loop/Scan body's states."""
-        return loops.carried(self, scope)
+        return carried(self, scope)
 
     def roots(self, vid: ValueId) -> frozenset[Stored]:
         """The stored tensors a static value is computed from (itself when stored)."""

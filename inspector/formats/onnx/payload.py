@@ -19,7 +19,7 @@ import numpy as np
 from inspector.errors import CorruptModelError, ValuesUnavailableError
 from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.graph import Origin, Stored
-from inspector.formats.onnx.reader import external_file
+from inspector.formats.onnx.keys import external_file
 
 
 @dataclass(frozen=True)

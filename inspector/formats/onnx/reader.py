@@ -71,6 +71,7 @@ from inspector.formats.onnx.graph import (
     dtype_of,
     one_line,
 )
+from inspector.formats.onnx.keys import external_file, split_view_key, view_key
 from inspector.formats.onnx.operands import operand_defects
 from inspector.formats.onnx.quantized import (
     CONTRIB_DOMAIN,
@@ -136,38 +137,6 @@ _MODEL_FIELDS = {
     (26, 2),
 }
 _STANDARD = ("", "ai.onnx")
-# A per-direction view of a stacked W/R/B is keyed `base[d]`, a bias half `base[d][:h]` (Wb) or
-# `base[d][h:]` (Rb): `rnninspect compare` reads the values back through `split_view_key`.
-_VIEW_SUFFIX = re.compile(r"\[(\d+)\](?:\[(?::(\d+)|(\d+):)\])?$")
-
-
-@dataclass(frozen=True)
-class View:
-    """Where a view sits in its stacked tensor: direction `direction` along axis 0, then
-    (for a bias half) elements [start, stop) of the last axis, stop None meaning the end."""
-
-    base: str
-    direction: int
-    start: int = 0
-    stop: int | None = None
-
-
-def view_key(base: str, direction: int, part: int | None = None, half: int = 0) -> str:
-    if part is None:
-        return f"{base}[{direction}]"
-    return f"{base}[{direction}][:{half}]" if part == 0 else f"{base}[{direction}][{half}:]"
-
-
-def split_view_key(key: str) -> View | None:
-    """The view a key made by `view_key` names, or None for a whole tensor's key."""
-    found = _VIEW_SUFFIX.search(key)
-    if found is None:
-        return None
-    direction, stop, start = found.groups()
-    base = key[: found.start()]
-    if stop is not None:
-        return View(base, int(direction), 0, int(stop))
-    return View(base, int(direction), int(start) if start is not None else 0, None)
 
 
 def read(path: Path) -> Model:
@@ -1092,24 +1061,6 @@ def _mark_shared(recurrence: _Recurrence, row: _Row, holder: dict[str, _Row]) ->
         ]
         marked.append(replace(item, shared_with=others[0]) if others else item)
     return replace(layer, tensors=tuple(marked))
-
-
-def external_file(base: Path, location: str) -> Path | None:
-    """The external data file `location` names inside the model's folder `base` (resolved), or
-    None when it points outside it (absolute, drive-letter, `..`, or a link leading out)."""
-    parts = re.split(r"[\\/]", location)
-    if (
-        location.startswith(("/", "\\"))
-        or re.match(r"^[A-Za-z]:", location) is not None
-        or ".." in parts
-        or "\x00" in location  # no file has such a name; the OS would refuse it anyway
-    ):
-        return None
-    target = base / location
-    try:
-        return target if target.resolve().is_relative_to(base) else None
-    except (OSError, RuntimeError, ValueError):
-        return None
 
 
 def initializer_elements(index: Index) -> tuple[int, int]:

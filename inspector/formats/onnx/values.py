@@ -21,8 +21,8 @@ from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailable
 from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.evaluate import evaluate
 from inspector.formats.onnx.graph import GraphError, Index, ValueId
+from inspector.formats.onnx.keys import split_view_key
 from inspector.formats.onnx.payload import decode
-from inspector.formats.onnx.reader import split_view_key
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 

@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import re
 
-from inspector.formats.onnx.graph import GNode, Kind, Scope, Stored, ValueId
+from inspector.formats.onnx.lowered.cell import KIND_BY_GATES, Cell, Lowered, squeezed
 from inspector.formats.onnx.lowered.settle import settle
 from inspector.formats.onnx.lowered.walk import (
     BIAS_INPUT,
-    KIND_BY_GATES,
     MAX_STEP_NODES,
-    Cell,
-    Lowered,
     Walker,
-    squeezed,
 )
+from inspector.formats.onnx.scope import GNode, Kind, Scope, ValueId
+from inspector.formats.onnx.stored import Stored
 from inspector.model import TensorRole
 
 _PRODUCTS = frozenset({"MatMul", "Gemm"})

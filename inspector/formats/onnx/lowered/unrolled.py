@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from inspector.formats.onnx.graph import DKind, GNode, Scope, Stored, ValueId
+from inspector.formats.onnx.dtypes import DKind
+from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
 from inspector.formats.onnx.lowered.settle import settle
 from inspector.formats.onnx.lowered.walk import (
     MAX_STEP_NODES,
     PASS,
-    Cell,
-    Lowered,
     Walker,
-    squeezed,
 )
+from inspector.formats.onnx.scope import GNode, Scope, ValueId
+from inspector.formats.onnx.stored import Stored
 from inspector.model import Direction, TensorRole
 
 

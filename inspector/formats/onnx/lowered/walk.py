@@ -5,11 +5,14 @@ and peepholes around a cell) under one visit budget, and what a detector reports
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from inspector.formats.onnx.graph import DKind, GNode, Index, Scope, Stored, ValueId
-from inspector.model import BiasConvention, CellKind, Direction, TensorRole
+from inspector.formats.onnx.dtypes import DKind
+from inspector.formats.onnx.graph import Index
+from inspector.formats.onnx.lowered.cell import Cell, Lowered
+from inspector.formats.onnx.scope import GNode, Scope, ValueId
+from inspector.formats.onnx.stored import Stored
+from inspector.model import TensorRole
 
 # (data input, weight input) of the ops that apply a weight matrix.
 WEIGHTED: dict[str, tuple[int, ...]] = {
@@ -42,55 +45,10 @@ PASS = frozenset(
         "QuantizeLinear",
     }
 )
-KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
 MAX_STEP_NODES = 64  # one step of an LSTM cell is ~20 nodes; more is not a cell
 MAX_VISITS = 1_000_000  # graph walks stop here: bounded time on any input
 # A step's recurrent path is elementwise; these lead to the next layer or the output instead.
 _STEP_BARRIERS = frozenset({"Concat", "ConcatFromSequence", "SequenceConstruct", "Loop", "Scan"})
-
-
-@dataclass
-class Lowered:
-    """A recurrence found in lowered form, with the stored tensors that make its cell."""
-
-    name: str
-    type: str
-    location: str
-    kind: CellKind | None
-    units: int | None
-    input_dim: int | None
-    bias: BiasConvention
-    tensors: list[tuple[Stored, TensorRole, Direction | None]]
-    members: set[GNode]  # nodes whose stored inputs belong to this layer's row
-    state_inputs: set[tuple[GNode, int]] = field(default_factory=set)  # initial-state uses
-    directions: int = 1
-    peepholes: bool = False
-    consistent: bool = True  # the tensors fit one cell of `kind`
-    notes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    sequence: ValueId | None = None  # the value the input projection reads
-    gates_last: bool | None = None  # see RecurrentLayer.gates_last
-
-    @property
-    def claimed(self) -> set[Stored]:
-        return {stored for stored, _, _ in self.tensors}
-
-
-@dataclass
-class Cell:
-    """Weights found around one step, before the kind is settled."""
-
-    recurrent: list[Stored] = field(default_factory=list)
-    kernel: list[Stored] = field(default_factory=list)
-    biases: list[tuple[Stored, TensorRole]] = field(default_factory=list)
-    peepholes: list[Stored] = field(default_factory=list)
-    fused_width: int | None = None  # input width when x and h share one kernel (concat)
-    state_width: int | None = None
-    activations: dict[str, int] = field(default_factory=dict)
-
-
-def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(d for d in shape if d != 1) or (1,)
 
 
 class Walker:

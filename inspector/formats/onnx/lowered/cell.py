@@ -1,0 +1,56 @@
+"""What a lowered-recurrence detector reports (`Lowered`), the weights it gathers around one step
+before the cell kind is settled (`Cell`), and the gate count → cell kind table they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from inspector.formats.onnx.scope import GNode, ValueId
+from inspector.formats.onnx.stored import Stored
+from inspector.model import BiasConvention, CellKind, Direction, TensorRole
+
+KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
+
+
+@dataclass
+class Lowered:
+    """A recurrence found in lowered form, with the stored tensors that make its cell."""
+
+    name: str
+    type: str
+    location: str
+    kind: CellKind | None
+    units: int | None
+    input_dim: int | None
+    bias: BiasConvention
+    tensors: list[tuple[Stored, TensorRole, Direction | None]]
+    members: set[GNode]  # nodes whose stored inputs belong to this layer's row
+    state_inputs: set[tuple[GNode, int]] = field(default_factory=set)  # initial-state uses
+    directions: int = 1
+    peepholes: bool = False
+    consistent: bool = True  # the tensors fit one cell of `kind`
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sequence: ValueId | None = None  # the value the input projection reads
+    gates_last: bool | None = None  # see RecurrentLayer.gates_last
+
+    @property
+    def claimed(self) -> set[Stored]:
+        return {stored for stored, _, _ in self.tensors}
+
+
+@dataclass
+class Cell:
+    """Weights found around one step, before the kind is settled."""
+
+    recurrent: list[Stored] = field(default_factory=list)
+    kernel: list[Stored] = field(default_factory=list)
+    biases: list[tuple[Stored, TensorRole]] = field(default_factory=list)
+    peepholes: list[Stored] = field(default_factory=list)
+    fused_width: int | None = None  # input width when x and h share one kernel (concat)
+    state_width: int | None = None
+    activations: dict[str, int] = field(default_factory=dict)
+
+
+def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1) or (1,)
