@@ -29,7 +29,11 @@ LSTM_WEIGHTS = FIXTURES / "keras3/lstm_u16_d8.weights.h5"
 ONNX_LSTM = FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx"
 SAVED_MODEL = FIXTURES / "savedmodel/embedding_lstm_dense"
 
-ESCAPES = "\x1b]0;owned\x07\x1b[2J\nforged row\r\u202eevil"
+# Terminal escapes, then Markdown / HTML structure: a forged table cell, a link, an image, a
+# code span.
+ESCAPES = (
+    "\x1b]0;owned\x07\x1b[2J\nforged row\r\u202eevil | forged cell | [x](http://e) <img src=x> `c`"
+)
 
 
 # --- protobuf wire helpers (onnx.proto3 field numbers) ---------------------------------------

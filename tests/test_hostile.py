@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -196,6 +197,12 @@ def test_text_from_a_file_is_escaped_in_every_text_output(
         assert all(not line.startswith("forged row") for line in text.splitlines()), (
             fmt
         )  # no line of its own
+    markdown = outputs["markdown"].stdout
+    for table in re.findall(r"(?:^\|.*\|$\n?)+", markdown, flags=re.M):  # no cell is added
+        cells = {len(re.findall(r"(?<!\\)\|", row)) for row in table.splitlines()}
+        assert len(cells) == 1, table
+    for markup in (r"<img", r"(?<!\\)\]\(", r"(?<!\\)`c`"):  # raw HTML, a link, a code span
+        assert not re.search(markup, markdown), (markup, markdown)
     lines = outputs["table"].stderr.splitlines()  # gate and check lines, one line each
     assert lines and all(line.startswith("rnninspect: ") for line in lines)
     document = json.loads(outputs["json"].stdout)

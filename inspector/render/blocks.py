@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from inspector.render.fit import Shape, fit_table, widest, wrap
+from inspector.render.text import markdown_code, markdown_safe
 
 
 @dataclass(frozen=True)
@@ -101,15 +102,20 @@ def _tabulate(table: Table, tablefmt: str, padding: int = 2) -> str:
 
 
 def _write(block: Block, flavour: Flavour) -> str:
-    if isinstance(block, Table):
-        return _tabulate(block, _TABLE_FORMAT[flavour])
     markdown = flavour is Flavour.MARKDOWN
+    if isinstance(block, Table):
+        if markdown:  # every cell, so that no name from a file adds a column or a link
+            rows = tuple(tuple(markdown_safe(cell) for cell in row) for row in block.rows)
+            block = replace(block, rows=rows)
+        return _tabulate(block, _TABLE_FORMAT[flavour])
     if isinstance(block, Heading):
         if not markdown:
             return block.text
-        return f"### `{block.text}`" if block.code else f"#### {block.text}"
+        if block.code:
+            return f"### {markdown_code(block.text)}"
+        return f"#### {markdown_safe(block.text)}"
     if markdown:
-        return "\n".join(_bullet(line) for line in block.lines)
+        return "\n".join(_bullet(markdown_safe(line)) for line in block.lines)
     prefix = ("  " if block.indent else "") + ("- " if block.bullets else "")
     return "\n".join(prefix + line for line in block.lines)
 

@@ -156,6 +156,43 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
+# What Markdown (GitHub Flavored Markdown, CommonMark 0.31 "Backslash escapes") reads as
+# structure: a cell separator, raw HTML, an entity, a code span, a link or image, emphasis.
+# Each is written backslash-escaped (`<` and `&` as entities): it shows as itself. `>` opens
+# nothing once `<` cannot (a blockquote needs it first on a line, where a list or cell is).
+_MARKDOWN_ESCAPES = str.maketrans(
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "`": "\\`",
+        "[": "\\[",
+        "]": "\\]",
+        "*": "\\*",
+        "<": "&lt;",
+        "&": "&amp;",
+    }
+)
+
+
+def markdown_safe(text: str) -> str:
+    """`text` (already `printable`) as Markdown that renders as the same characters: a name
+    from a file can neither add a table column (`|`), nor a link, an image, raw HTML or a
+    code span to a report posted as a pull-request comment."""
+    return text.translate(_MARKDOWN_ESCAPES)
+
+
+def markdown_code(text: str) -> str:
+    """`text` as a Markdown code span whatever backticks it holds: the fence is one backtick
+    longer than its longest run of them (CommonMark 0.31 "Code spans")."""
+    run = longest = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 _Item = TypeVar("_Item")
 
 
