@@ -495,7 +495,7 @@ def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerV
 def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
-    from inspector.discover import MODEL_SUFFIXES, model_files
+    from inspector.discover import MODEL_SUFFIXES, links_out, model_files
     from inspector.formats.detect import is_savedmodel_dir
     from inspector.report.batch import Outcome
 
@@ -514,7 +514,17 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
             continue
         scanned = True
         found = model_files(path)
-        targets.extend(found)
+        for file in found:
+            if links_out(path, file):  # never opened: reading it would leave the directory
+                targets.append(
+                    Outcome(
+                        str(file),
+                        error=f"{file}: a symbolic link out of the scanned directory {path}; "
+                        "not followed",
+                    )
+                )
+            else:
+                targets.append(file)
         if not found:
             looked_for = ", ".join(sorted(MODEL_SUFFIXES))
             targets.append(

@@ -6,7 +6,9 @@ bytes carry a model signature: the HDF5 superblock, a zip whose first member is 
 member, the ONNX protobuf header, TFLite's "TFL3" identifier, or a torch.save file (`.pt`,
 `.pth`, `.bin`, `.ckpt` are found this way: those extensions name many other things). Hidden
 directories (`.git`, `.venv`, ...) are not entered and symbolic links to directories are not
-followed. A TensorFlow SavedModel directory is one model: it is listed itself and not entered.
+followed. A symbolic link to a file outside the scanned directory is never opened: one named
+like a model is listed (the CLI reports it as not followed), any other is passed over. A
+TensorFlow SavedModel directory is one model: it is listed itself and not entered.
 """
 
 from __future__ import annotations
@@ -62,12 +64,30 @@ def is_candidate(path: Path) -> bool:
     return any(match(head, path) for match in SIGNATURES)
 
 
+def links_out(root: Path, path: Path) -> bool:
+    """Whether `path`, found under `root`, is a symbolic link whose target lies outside it (a
+    folder a stranger sends can hold `model.h5 -> ~/private/model.h5`)."""
+    if not path.is_symlink():
+        return False
+    inside = os.path.realpath(root)
+    return os.path.commonpath([inside, os.path.realpath(path)]) != inside
+
+
 def model_files(root: Path) -> list[Path]:
     """Candidate files (and SavedModel directories) under `root`, in a stable order (sorted by
-    path)."""
+    path). Links out of `root` are judged by their name alone (see `links_out`)."""
     if is_savedmodel_dir(root):
         return [root]
-    return sorted(path for path in _files(root) if path.is_dir() or is_candidate(path))
+    found = []
+    for path in _files(root):
+        if path.is_dir():
+            found.append(path)
+        elif links_out(root, path):
+            if path.suffix.lower() in MODEL_SUFFIXES:
+                found.append(path)
+        elif is_candidate(path):
+            found.append(path)
+    return sorted(found)
 
 
 def _files(root: Path) -> Iterator[Path]:

@@ -115,6 +115,29 @@ def test_nothing_outside_the_model_folder_is_opened(linked: tuple[Path, Path]) -
         assert "/etc/passwd" not in opened, args
 
 
+def test_a_scan_never_follows_a_file_link_out_of_its_directory(tmp_path: Path) -> None:
+    """A folder from a stranger can hold `model.h5 -> ~/private.h5`: the scan reports such a
+    link by its name and never opens it (a link with another name is passed over unread); a
+    link inside the folder is read like the file it names."""
+    outside = tmp_path / "private"
+    outside.mkdir()
+    shutil.copy(LSTM_H5, outside / "private.h5")
+    folder = tmp_path / "received"
+    folder.mkdir()
+    shutil.copy(LSTM_H5, folder / "model.h5")
+    (folder / "out.h5").symlink_to(outside / "private.h5")
+    (folder / "notes").symlink_to(outside / "private.h5")  # an HDF5 signature, if it were read
+    (folder / "passwd.onnx").symlink_to("/etc/passwd")
+    (folder / "in.h5").symlink_to("model.h5")
+    done = cli(str(folder), "-f", "json", "--jobs", "1")
+    assert done.returncode == 2, done.stderr
+    read = sorted(Path(report["file"]).name for report in json.loads(done.stdout))
+    assert read == ["in.h5", "model.h5"]
+    refused = done.stderr.splitlines()
+    assert len(refused) == 2 and all("not followed" in line for line in refused), refused
+    assert {"out.h5", "passwd.onnx"} == {Path(line.split(": ")[2]).name for line in refused}
+
+
 # --- 3: no silent exit ------------------------------------------------------------------------
 
 
