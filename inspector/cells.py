@@ -85,6 +85,13 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
 )
 
 
+# A dense cell's kind from its gate count, for readers that see only stacked weights (weights-only
+# files, lowered graphs, state dicts). ConvLSTM also has 4 gates; readers tell it by kernel rank.
+KIND_BY_GATES: Mapping[int, CellKind] = MappingProxyType(
+    {spec.gates: kind for kind, spec in CELLS.items() if kind is not CellKind.CONV_LSTM}
+)
+
+
 @dataclass(frozen=True)
 class KerasRecurrentClass:
     """A Keras recurrent layer or cell class.

@@ -17,13 +17,12 @@ import io
 import os
 import pickle
 import select
-import signal
 import struct
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
-from inspector.supervise import die_with_parent
+from inspector.supervise import OwnUnpickler, die_with_parent, flush_streams, kill_worker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,7 +74,7 @@ def run_lanes(
     this process as each result arrives. Raises `LaneFailed` (after stopping the other lanes)
     when a lane stops early."""
     count = min(jobs, len(items))
-    _flush()
+    flush_streams()
     lanes: dict[int, tuple[int, _Reader]] = {}  # read fd -> (pid, frame reader)
     parent = os.getpid()
     reaped: set[int] = set()
@@ -96,7 +95,7 @@ def run_lanes(
     except BaseException:
         for pid, _ in lanes.values():
             if pid not in reaped:
-                _kill(pid)
+                kill_worker(pid)
         raise
     finally:
         for read_fd in lanes:
@@ -119,7 +118,7 @@ def _run_lane(
     except BaseException:
         code = 2
     finally:
-        _flush()
+        flush_streams()
         os._exit(code)
 
 
@@ -176,36 +175,8 @@ def _collect(
                 raise LaneFailed(f"a lane died (status {code}) before sending all its results")
 
 
-class _OwnUnpickler(pickle.Unpickler):
-    _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "int", "str", "bytes"})
-
-    def find_class(self, module: str, name: str) -> type:
-        if module.startswith("inspector.") or (module == "builtins" and name in self._BUILTINS):
-            found = super().find_class(module, name)
-            if isinstance(found, type):
-                return found
-        raise pickle.UnpicklingError(f"refused to rebuild {module}.{name}")
-
-
 def _load(data: bytes) -> object:
     try:
-        return _OwnUnpickler(io.BytesIO(data)).load()
+        return OwnUnpickler(io.BytesIO(data)).load()
     except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as error:
         raise LaneFailed(f"a lane's result cannot be rebuilt ({error})") from None
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
-def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass

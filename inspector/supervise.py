@@ -83,7 +83,7 @@ def isolated(task: Callable[[], T], label: str, limits: Limits) -> T:
     if not limits.enabled:
         return task()
     read_fd, write_fd = os.pipe()
-    _flush()
+    flush_streams()
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
@@ -129,7 +129,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
     exit code of the work; a bound that stops it prints one line and returns 2."""
     if not limits.enabled or not _has_real_streams():
         return work(lambda label: None)
-    _flush()
+    flush_streams()
     read_fd, write_fd = os.pipe()
     parent = os.getpid()
     pid = os.fork()
@@ -147,7 +147,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
             code = EXIT_UNREADABLE
         finally:
             try:
-                _flush()
+                flush_streams()
             finally:
                 os._exit(code)
     os.close(write_fd)
@@ -158,7 +158,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
         os.close(read_fd)
     if status >= 0 and status != _MEMORY_EXIT:
         return status
-    _flush()
+    flush_streams()
     print(f"rnninspect: error: {current[0]}: {_why(status, cpu, limits)}", file=sys.stderr)
     return EXIT_UNREADABLE
 
@@ -232,7 +232,7 @@ def _collect(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 cpu = _cpu_of(pid)
-                _kill(pid)
+                kill_worker(pid)
                 return b"", _BLOCKED, cpu
             ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
             if not ready:
@@ -249,7 +249,7 @@ def _collect(
                 current[0] = lines[-1].decode("utf-8", "replace")
                 deadline = time.monotonic() + limits.wall_seconds
     except BaseException:
-        _kill(pid)
+        kill_worker(pid)
         raise
     _, status, usage = os.wait4(pid, 0)
     return b"".join(chunks), os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
@@ -307,7 +307,7 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-class _OwnUnpickler(pickle.Unpickler):
+class OwnUnpickler(pickle.Unpickler):
     """Results come from our own worker, but the worker has parsed a stranger's file: only
     rnninspect's own data classes and plain builtins may be rebuilt, nothing is ever called."""
 
@@ -323,7 +323,7 @@ class _OwnUnpickler(pickle.Unpickler):
 
 def _load(data: bytes) -> _Raised[object]:
     try:
-        loaded = _OwnUnpickler(io.BytesIO(data)).load()
+        loaded = OwnUnpickler(io.BytesIO(data)).load()
     except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as error:
         raise BoundExceeded(f"the worker's result is unreadable ({error})") from None
     if not isinstance(loaded, _Raised):
@@ -331,7 +331,7 @@ def _load(data: bytes) -> _Raised[object]:
     return loaded
 
 
-def _kill(pid: int) -> None:
+def kill_worker(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -339,7 +339,7 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _flush() -> None:
+def flush_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:

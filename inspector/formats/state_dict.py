@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from inspector.cells import KIND_BY_GATES
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -43,7 +44,6 @@ _ROLES: Mapping[str, TensorRole] = MappingProxyType(
         "weight_hr": TensorRole.PROJECTION,
     }
 )
-_KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
 _TYPE = {CellKind.SIMPLE_RNN: "RNN", CellKind.LSTM: "LSTM", CellKind.GRU: "GRU"}
 
 
@@ -107,7 +107,7 @@ def _layer(group: _Group) -> RecurrentLayer | None:
     hidden = w_hr.shape[1] if w_hr is not None and len(w_hr.shape) == 2 else w_hh.shape[1]
     if hidden == 0 or w_hh.shape[0] % hidden:
         return None
-    kind = _KIND_BY_GATES.get(w_hh.shape[0] // hidden)
+    kind = KIND_BY_GATES.get(w_hh.shape[0] // hidden)
     if kind is None:
         return None
     directions = 2 if any(t.direction is Direction.BACKWARD for t in group.tensors) else 1

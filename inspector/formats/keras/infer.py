@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from inspector.cells import KIND_BY_GATES
 from inspector.formats.keras.layers import KerasBuild, assign_roles, direction_of, stored_gate_order
 from inspector.model import (
     BiasConvention,
@@ -28,7 +29,6 @@ from inspector.model import (
     WidthSource,
 )
 
-KIND_BY_GATES: Mapping[int, CellKind] = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
 KIND_BY_GATE_LETTERS: Mapping[frozenset[str], CellKind] = {
     frozenset("icfo"): CellKind.LSTM,
     frozenset("zrh"): CellKind.GRU,

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from inspector.cells import KIND_BY_GATES
 from inspector.formats.tflite.schema import ModelInfo, SubGraphInfo, TensorInfo
 from inspector.model import BiasConvention, CellKind, TensorRole
-
-_KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
 
 
 @dataclass(frozen=True)
@@ -83,12 +82,12 @@ def _cell(body: SubGraphInfo, source: Source) -> Loop | None:
     recurrent = on_state + [p for p in derived if p[0].shape[1] == units]
     rows = sum(weight.shape[0] for weight, _ in recurrent)
     kernels = on_step or [p for p in derived if p[0].shape[0] == rows and p not in recurrent]
-    if units == 0 or rows % units or rows // units not in _KIND_BY_GATES or len(kernels) != 1:
+    if units == 0 or rows % units or rows // units not in KIND_BY_GATES or len(kernels) != 1:
         return None
     kernel, kernel_bias = kernels[0]
     if kernel.shape[0] != rows:
         return None
-    kind = _KIND_BY_GATES[rows // units]
+    kind = KIND_BY_GATES[rows // units]
     tensors: list[tuple[TensorInfo, TensorRole]] = [(kernel, TensorRole.KERNEL)]
     tensors += [(weight, TensorRole.RECURRENT_KERNEL) for weight, _ in recurrent]
     biases = [b for b in (kernel_bias, *(bias for _, bias in recurrent)) if b is not None]

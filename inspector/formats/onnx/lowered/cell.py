@@ -1,5 +1,5 @@
 """What a lowered-recurrence detector reports (`Lowered`), the weights it gathers around one step
-before the cell kind is settled (`Cell`), and the gate count → cell kind table they share."""
+before the cell kind is settled (`Cell`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from inspector.formats.onnx.scope import GNode, ValueId
 from inspector.formats.onnx.stored import Stored
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
-
-KIND_BY_GATES = {1: CellKind.SIMPLE_RNN, 3: CellKind.GRU, 4: CellKind.LSTM}
 
 
 @dataclass

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 
-from inspector.formats.onnx.lowered.cell import KIND_BY_GATES, Cell, Lowered, squeezed
+from inspector.cells import KIND_BY_GATES
+from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
 from inspector.formats.onnx.lowered.settle import settle
 from inspector.formats.onnx.lowered.walk import (
     BIAS_INPUT,
