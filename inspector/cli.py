@@ -73,7 +73,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Inspect saved Keras (.h5, .keras) and ONNX models without TensorFlow or PyTorch: "
+    help="Inspect saved models (Keras .h5/.keras, ONNX, safetensors, PyTorch torch.save, "
+    "TensorFlow SavedModel, TFLite) without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
@@ -201,7 +202,9 @@ def inspect_command(
         list[Path],
         typer.Argument(
             metavar="MODEL|DIR",
-            help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx) or directories to scan.",
+            help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
+            "torch.save .pt/.pth/.bin/.ckpt, .tflite), TensorFlow SavedModel directories, or "
+            "directories to scan.",
             show_default=False,
         ),
     ],
