@@ -91,15 +91,34 @@ def model_files(root: Path) -> list[Path]:
 
 
 def _files(root: Path) -> Iterator[Path]:
-    for directory, subdirectories, files in os.walk(root):
-        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
-        models = [
-            name
-            for name in subdirectories
-            if not Path(directory, name).is_symlink() and is_savedmodel_dir(Path(directory, name))
-        ]
-        yield from (Path(directory, name) for name in models)
-        subdirectories[:] = [name for name in subdirectories if name not in models]
+    # An explicit stack, not os.walk: os.walk recurses once per directory level (Python < 3.12),
+    # so a tree nested a thousand deep ended in RecursionError. Like os.walk: an unreadable
+    # directory is passed over and symbolic links to directories are not entered.
+    pending = [str(root)]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        subdirectories: list[str] = []
+        files: list[str] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (subdirectories if is_dir else files).append(entry.name)
+        subdirectories = [name for name in subdirectories if not name.startswith(".")]
+        for name in subdirectories:
+            path = Path(directory, name)
+            if path.is_symlink():
+                continue
+            if is_savedmodel_dir(path):
+                yield path
+            else:
+                pending.append(str(path))
         for name in files:
             path = Path(directory, name)
             if path.is_file():

@@ -4,9 +4,11 @@ unreadable files listed with their error and exit code 2."""
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,23 @@ def test_progress_line_never_wraps() -> None:
     line = progress_line(7, 40, long_name, 60)
     assert len(line) <= 60
     assert line.endswith("model.h5") and " 7/40  17% ..." in line
+
+
+def test_a_tree_nested_deeper_than_the_recursion_limit_is_scanned(tmp_path: Path) -> None:
+    """Walking a directory costs no stack per level (os.walk recursed: a tree nested deeper
+    than the recursion limit ended in an internal error). The limit is lowered to 150 frames
+    above the test's own instead of building 1,000 levels, which no recursive `rmtree` (pytest
+    cleaning its temporary directories) could remove."""
+    deepest = tmp_path
+    for _ in range(300):
+        deepest = deepest / "d"
+    deepest.mkdir(parents=True)
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.h5", deepest / "model.h5")
+    here = len(inspect.stack(0))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(here + 150)
+    try:
+        found = model_files(tmp_path)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert found == [deepest / "model.h5"]
