@@ -370,6 +370,52 @@ def saved_model_index_keys(path: Path, entries: int = 300_000) -> None:
     (_saved_model_copy(path) / "variables" / "variables.index").write_bytes(table)
 
 
+def saved_model_wide_object_graph(
+    path: Path, children: int = 300_000, layers: int = 20_000
+) -> None:
+    """A SavedModel whose checkpoint object graph gives the root `children` extra children and
+    whose keras_metadata.pb lists `layers` extra layers: each layer's lookup among the root's
+    children must not scan them all (layers x children)."""
+    from inspector.formats.protobuf import fields
+    from inspector.formats.savedmodel import objects, sstable
+
+    model = _saved_model_copy(path)
+    index_path = model / "variables" / "variables.index"
+    shard_path = model / "variables" / "variables.data-00000-of-00001"
+    index, shard = index_path.read_bytes(), shard_path.read_bytes()
+    entries = [(key, index[start:end]) for key, start, end in sstable.entries(index)]
+    key = objects.KEY.encode()
+    found = dict(entries)[key]
+    where = {item.number: item.value for item in fields(found, 0, len(found))}
+    stored = shard[where[4] : where[4] + where[5]]  # BundleEntryProto offset, size
+    start, end = objects.string_scalar(stored)
+    nodes = [stored[n.value : n.end] for n in fields(stored, start, end) if n.number == 1]
+    junk = field(1, varint(1 << 3) + varint(0) + field(2, b"junk"))  # ObjectReference to root
+    graph = field(1, nodes[0] + junk * children) + b"".join(field(1, n) for n in nodes[1:])
+    entry = varint(len(graph)) + bytes(4) + graph  # length, crc32c (unchecked), bytes
+    value = varint(1 << 3) + varint(7) + field(2, b"")  # DT_STRING scalar
+    value += varint(4 << 3) + varint(len(shard)) + varint(5 << 3) + varint(len(entry))
+    shard_path.write_bytes(shard + entry)
+    entries = [(k, value if k == key else v) for k, v in entries]
+    data = _sstable_block([(0, k, v) for k, v in entries])
+    table = _sstable_block([(0, b"\xff", varint(0) + varint(len(data) - 5))])
+    meta = _sstable_block([(0, b"", b"")])
+    handles = (len(data) + len(table), len(meta) - 5, len(data), len(table) - 5)
+    footer = b"".join(varint(v) for v in handles).ljust(40, b"\0")
+    index_path.write_bytes(data + table + meta + footer + struct.pack("<Q", sstable.MAGIC))
+    extra = b"".join(
+        field(
+            1,
+            field(3, b"root.layer-%d" % (1000 + i))
+            + field(4, b"_tf_keras_layer")
+            + field(5, b'{"name": "extra_%d"}' % i),
+        )
+        for i in range(layers)
+    )
+    metadata = model / "keras_metadata.pb"
+    metadata.write_bytes(metadata.read_bytes() + extra)
+
+
 # --- what files really are ---------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import shutil
 import struct
 from pathlib import Path
 
+import crafted
 import pytest
 from typer.testing import CliRunner
 
@@ -18,7 +19,7 @@ from inspector.cli import app
 from inspector.errors import InspectorError
 from inspector.formats import choose
 from inspector.formats.savedmodel import metadata as keras_metadata
-from inspector.formats.savedmodel import sstable
+from inspector.formats.savedmodel import objects, sstable
 
 runner = CliRunner()
 ENTRIES = manifest_entries("tf-savedmodel")
@@ -271,6 +272,20 @@ def test_index_key_bombs_are_bounded(
     (model / "variables" / "variables.index").write_bytes(table())  # type: ignore[operator]
     with pytest.raises(InspectorError, match=words):
         inspect_file(model)
+
+
+def test_layer_lookups_in_the_object_graph_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each layer finds its node among its parent's children by name through an index, and the
+    children all lookups visit are counted against one bound: 500 layers over a root with
+    20,000 extra children stay within 50,000 visits (a scan per layer would make 10 M)."""
+    monkeypatch.setattr(objects, "MAX_VISITS", 50_000)
+    model = tmp_path / "wide"
+    crafted.saved_model_wide_object_graph(model, children=20_000, layers=500)
+    source = next(e for e in KERAS if e["file"] == "savedmodel/embedding_lstm_dense")
+    assert FIXTURES / source["file"] == crafted.SAVED_MODEL
+    assert inspect_file(model).totals.total == source["total_params"]
 
 
 def test_huge_metadata_json_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

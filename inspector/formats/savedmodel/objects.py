@@ -18,8 +18,9 @@ layer that owns it. A string tensor is stored as `varint length, 4-byte checksum
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from inspector.errors import CorruptModelError
 from inspector.formats.protobuf import LENGTH, Buffer, WireError, expect, fields, integer, text
 from inspector.formats.protobuf import varint as read_varint
 
@@ -27,6 +28,10 @@ KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 MAX_GRAPH_BYTES = 256 * 1024 * 1024
 MAX_NODES = 2_000_000
 MAX_DEPTH = 64
+# Children looked at by every layer's variable lookup together. Each keras_metadata layer walks
+# its node's children: 20,000 layers over a node with 300,000 children (a 4.6 MB directory)
+# took more than a minute of CPU. A real model looks at a few per variable.
+MAX_VISITS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,33 @@ class TrackableNode:
 @dataclass(frozen=True)
 class ObjectGraph:
     nodes: tuple[TrackableNode, ...]
+    # A node's children by name, built on first lookup (the first of a repeated name wins);
+    # and the children visited so far (MAX_VISITS).
+    _named: dict[int, dict[str, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _visits: list[int] = field(default_factory=lambda: [0], init=False, repr=False, compare=False)
 
     def child(self, node_id: int, name: str) -> int | None:
         if not 0 <= node_id < len(self.nodes):
             return None
-        for local_name, child_id in self.nodes[node_id].children:
-            if local_name == name:
-                return child_id
-        return None
+        named = self._named.get(node_id)
+        if named is None:
+            children = self.nodes[node_id].children
+            self._visit(len(children))
+            named = {}
+            for local_name, child_id in children:
+                named.setdefault(local_name, child_id)
+            self._named[node_id] = named
+        return named.get(name)
+
+    def _visit(self, count: int) -> None:
+        self._visits[0] += count
+        if self._visits[0] > MAX_VISITS:
+            raise CorruptModelError(
+                f"the checkpoint object graph makes the layers visit more than {MAX_VISITS:,} "
+                "children in all; refused"
+            )
 
     def resolve(self, node_path: str) -> int | None:
         """`root.layer_with_weights-0.cell` -> node id."""
@@ -70,6 +94,7 @@ class ObjectGraph:
         `layer.variables` as a child of that name), else every variable reachable below it."""
         listed = self.child(node_id, "variables")
         if listed is not None:
+            self._visit(len(self.nodes[listed].children))
             for _, child_id in self.nodes[listed].children:
                 if 0 <= child_id < len(self.nodes):
                     variable = self.nodes[child_id].variable
@@ -83,6 +108,7 @@ class ObjectGraph:
             return
         seen.add(node_id)
         node = self.nodes[node_id]
+        self._visit(len(node.children))
         if node.variable is not None:
             yield node.variable
         for name, child_id in node.children:
