@@ -104,6 +104,31 @@ def test_crafted_state_dict_reads(tmp_path: Path) -> None:
         assert report["layers"][0]["name"] == "fc"
 
 
+def test_a_compressed_storage_is_inflated_only_within_a_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repacked archive can deflate a huge zero tensor into a few KB (torch.save never
+    compresses): compare inflates a compressed storage only up to a bound and otherwise says
+    the values were not verified, in one line of the comparison, never gigabytes of memory."""
+    from inspector.formats.torch import values
+
+    numel = 4096
+    path = tmp_path / "deflated.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "model/data.pkl", _state_dict(("fc.weight", _tensor("0", numel, (numel,))))
+        )
+        archive.writestr("model/byteorder", "little")
+        archive.writestr("model/data/0", bytes(4 * numel))
+        archive.writestr("model/version", "3\n")
+    assert path.stat().st_size < 4 * numel // 4  # it really is compressed
+    result = CliRunner().invoke(app, ["compare", str(path), str(path), "-f", "json"])
+    assert result.exit_code == 0, result.output  # within the bound: compared, identical
+    monkeypatch.setattr(values, "MAX_INFLATED_SPAN", 4 * numel - 1)
+    result = CliRunner().invoke(app, ["compare", str(path), str(path), "-f", "json"])
+    assert "over the" in result.output and "limit for inflating" in result.output, result.output
+
+
 # --- every kind of attack -----------------------------------------------------------------
 
 _EVAL = (

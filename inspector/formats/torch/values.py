@@ -20,6 +20,10 @@ from inspector.formats.torch.vocabulary import TensorData
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 
+# A compressed storage's span is inflated into memory whole; above this `compare` leaves it
+# unverified (a tensor this size costs about three times as much while it is compared).
+MAX_INFLATED_SPAN = 64 * 1024 * 1024
+
 
 class TorchValues:
     def __init__(
@@ -70,6 +74,15 @@ class TorchValues:
         if place.member is None or self._archive is None:
             return read_at(self._handle, place.offset + begin, length)
         try:
+            info = self._archive.getinfo(place.member)
+            # torch.save stores storages uncompressed; a repacked, compressed member can inflate
+            # a few KB into gigabytes, so only a bounded span of one is ever inflated.
+            if info.compress_type != zipfile.ZIP_STORED and length > MAX_INFLATED_SPAN:
+                raise ValuesUnavailableError(
+                    f"{self._path}: storage '{key}' is compressed in the archive and its tensor "
+                    f"spans {length:,} bytes, over the {MAX_INFLATED_SPAN:,}-byte limit for "
+                    "inflating (torch.save stores storages uncompressed)"
+                )
             with self._archive.open(place.member) as member:
                 member.seek(begin)
                 return member.read(length)
