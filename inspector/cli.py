@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -567,12 +567,14 @@ def _inspect_all(
         if lanes is not None:
             outcomes = _in_lanes(targets, reader, lanes, limits, show)
         else:
-            for done, target in enumerate(targets):
-                if not isinstance(target, Path):
-                    outcomes.append(target)
-                    continue
-                show(done, str(target))
-                outcomes.append(_inspect_one(target, reader, limits))
+            files = [target for target in targets if isinstance(target, Path)]
+            with closing(_inspect_each(files, reader, limits)) as read:
+                for done, target in enumerate(targets):
+                    if not isinstance(target, Path):
+                        outcomes.append(target)
+                        continue
+                    show(done, str(target))
+                    outcomes.append(next(read))
     finally:  # also on Ctrl-C: the bar never stays behind
         if progress:
             sys.stderr.write(ERASE_LINE)
@@ -591,9 +593,8 @@ def _in_lanes(
     show: Callable[[int, str], None],
 ) -> list[Outcome]:
     """The targets' outcomes in input order, the files read in `lanes.jobs` forked lanes. Each
-    lane reads its files one after the other, each in its own bounded worker
-    (inspector/supervise.py), exactly as a single run does: a file that hits a bound is
-    reported and the others are still read."""
+    lane reads its files one after the other under per-file bounds (`_inspect_each`), exactly
+    as a single run does: a file that hits a bound is reported and the others are still read."""
     from inspector.lanes import LaneFailed, run_lanes
 
     files = [target for target in targets if isinstance(target, Path)]
@@ -601,8 +602,10 @@ def _in_lanes(
     finished = [0]
 
     def lane(indices: Sequence[int], send: Callable[[int, Outcome], None]) -> int:
-        for index in indices:
-            send(index, _inspect_one(files[index], reader, limits))
+        mine = [files[index] for index in indices]
+        with closing(_inspect_each(mine, reader, limits)) as read:
+            for index, outcome in zip(indices, read, strict=True):
+                send(index, outcome)
         return EXIT_OK
 
     def done(index: int, outcome: Outcome) -> None:
@@ -632,6 +635,34 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
                 importlib.import_module(choose(path, reader).module)
         except (InspectorError, ImportError, OSError):
             continue
+
+
+def _inspect_each(
+    files: Sequence[Path], reader: str | None, limits: Limits
+) -> Generator[Outcome, None, None]:
+    """Each file's outcome in order, read one after the other in a bounded worker reused from
+    file to file (inspector/supervise.py `each_isolated`): the bounds are re-armed per file, and
+    a file that hits one is reported and the scan goes on in a fresh worker. A file that fails
+    in a worker that had read others first is read again in a fresh one, so what a file reports
+    never depends on the files read before it."""
+    from inspector.report.batch import Outcome
+    from inspector.supervise import each_isolated
+
+    if limits.enabled:
+        _preload(files, reader)  # import the readers once, before the worker forks
+    results = each_isolated(
+        len(files),
+        lambda index: _read_one(files[index], reader),
+        lambda index: str(files[index]),
+        limits,
+        redo=lambda outcome: outcome.error is not None,
+    )
+    with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
+        for path, result in zip(files, results, strict=True):
+            if isinstance(result, InspectorError):
+                yield Outcome(str(path), error=str(result))
+            else:
+                yield result
 
 
 def _inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:

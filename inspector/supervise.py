@@ -16,7 +16,10 @@ case where the worker uses no CPU at all: a read that blocks. Whatever ends a wo
 turned into one line naming what happened (CPU spent, memory, blocked on I/O, a crash).
 
 `isolated(task)` runs one file's work and sends its result back on a pipe, so a directory scan
-goes on after a file that hit a bound. `run_bounded(work)` runs a whole command (`compare`) in
+goes on after a file that hit a bound. `each_isolated(count, task)` does the same for a sequence
+of files in one worker reused from file to file (a fork per file cost ~10 ms of CPU): the CPU
+bound is re-armed and the wall bound restarted at each file, and a fresh worker follows any
+failure and every REUSE_FILES files. `run_bounded(work)` runs a whole command (`compare`) in
 one worker that writes its own output, the bounds re-armed at each file it starts.
 """
 
@@ -31,9 +34,10 @@ import pickle
 import resource
 import select
 import signal
+import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -46,6 +50,7 @@ DEFAULT_MEMORY = 2 * 1024**3
 WALL_FACTOR = 10  # wall-clock seconds allowed per CPU second before a read counts as blocked
 MIN_WALL_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
+REUSE_FILES = 64  # files one worker reads before a fresh one: bounds what a leak can accumulate
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,185 @@ def isolated(task: Callable[[], T], label: str, limits: Limits) -> T:
             raise received.error
         return received.value  # type: ignore[return-value]
     raise BoundExceeded(f"{label}: {_why(status, cpu, limits)}")
+
+
+def each_isolated(
+    count: int,
+    task: Callable[[int], T],
+    label: Callable[[int], str],
+    limits: Limits,
+    redo: Callable[[T], bool] = lambda result: False,
+) -> Generator[T | InspectorError, None, None]:
+    """`task(0)`, ..., `task(count - 1)` in order, each under the bounds `isolated` gives one
+    task, in a worker reused from task to task: yields each result, or the `InspectorError`
+    that task raised or the `BoundExceeded` that stopped it. After a failure (a bound, a crash,
+    a result refused) the next task gets a fresh worker. A task that failed (other than by
+    spending its CPU or wall time, bounds a fresh worker re-arms alike), or whose result `redo`
+    marks as a failure, in a worker that had run other tasks first is run again in a fresh
+    worker, so what a task gives never depends on the tasks before it (memory they left behind
+    counts against --max-memory). Tasks run only as the results are asked for."""
+    if not limits.enabled:
+        for index in range(count):
+            try:
+                yield task(index)
+            except InspectorError as error:
+                yield error
+        return
+    worker: _Worker | None = None
+    try:
+        for index in range(count):
+            while True:
+                if worker is None or worker.served >= REUSE_FILES:
+                    if worker is not None:
+                        worker.stop()
+                    worker = _Worker(task, label, limits)
+                reused = worker.served > 0
+                try:
+                    result: T | InspectorError = worker.run(index, label(index))
+                    failed = isinstance(result, InspectorError) or redo(result)
+                except BoundExceeded as stopped:
+                    # the CPU and wall bounds are the same in a fresh worker: no second try
+                    failed = not worker.timed_out
+                    worker.stop()
+                    worker, result = None, stopped
+                if not (reused and failed):
+                    break
+                if worker is not None:  # read it again in a fresh worker
+                    worker.stop()
+                    worker = None
+            yield result
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+_REQUEST = struct.Struct("<Q")  # task index
+_REPLY = struct.Struct("<Qd")  # payload bytes, CPU seconds the worker has used
+
+
+class _Worker(Generic[T]):
+    """One forked worker running `task(index)` for each index it is sent (see `each_isolated`)."""
+
+    def __init__(
+        self, task: Callable[[int], T], label: Callable[[int], str], limits: Limits
+    ) -> None:
+        self.limits = limits
+        self.served = 0
+        self.cpu = 0.0  # CPU the worker had used when it sent its last result
+        self.timed_out = False  # it was stopped by the CPU or the wall-clock bound
+        request_read, self.requests = os.pipe()
+        self.replies, reply_write = os.pipe()
+        flush_streams()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self.requests)
+            os.close(self.replies)
+            code = 0
+            try:
+                _confine(limits, parent)
+                _serve(task, label, request_read, reply_write, limits)
+            except MemoryError:
+                code = _MEMORY_EXIT
+            except BaseException:
+                code = EXIT_UNREADABLE
+            finally:
+                os._exit(code)
+        os.close(request_read)
+        os.close(reply_write)
+
+    def run(self, index: int, label: str) -> T | InspectorError:
+        """The task's result or the error it raised; `BoundExceeded` when the worker stopped
+        (the caller then stops it) or its result was refused."""
+        self.served += 1
+        with contextlib.suppress(BrokenPipeError):  # a dead worker: its reply tells why
+            os.write(self.requests, _REQUEST.pack(index))
+        deadline = time.monotonic() + self.limits.wall_seconds
+        head = _read_exact(self.replies, _REPLY.size, deadline)
+        data: bytes | None = b""
+        if head is not None and len(head) == _REPLY.size:
+            length, cpu = _REPLY.unpack(head)
+            data = _read_exact(self.replies, length, deadline)
+            if data is not None and len(data) == length:
+                self.cpu = cpu
+                received = _load(data)
+                if received.error is not None:
+                    return received.error
+                return received.value  # type: ignore[return-value]
+        status, total = self._end(blocked=head is None or data is None)
+        self.timed_out = status in (_BLOCKED, -signal.SIGXCPU)
+        raise BoundExceeded(f"{label}: {_why(status, total - self.cpu, self.limits)}")
+
+    def _end(self, blocked: bool) -> tuple[int, float]:
+        """Stop and reap the worker: (exit status, or _BLOCKED; CPU seconds it used)."""
+        if blocked:
+            cpu = _cpu_of(self.pid)
+            kill_worker(self.pid)
+            self.pid = 0
+            return _BLOCKED, cpu
+        _, status, usage = os.wait4(self.pid, 0)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+
+    def stop(self) -> None:
+        for fd in (self.requests, self.replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.pid:
+            kill_worker(self.pid)
+            self.pid = 0
+
+
+def _serve(
+    task: Callable[[int], T],
+    label: Callable[[int], str],
+    requests: int,
+    replies: int,
+    limits: Limits,
+) -> None:
+    """The worker's loop: run each task it is sent, the CPU bound re-armed first, until the
+    parent closes the request pipe."""
+    while True:
+        head = b""
+        while len(head) < _REQUEST.size:
+            chunk = os.read(requests, _REQUEST.size - len(head))
+            if not chunk:
+                return
+            head += chunk
+        _arm_cpu(limits)
+        (index,) = _REQUEST.unpack(head)
+        try:
+            outcome: _Raised[T] = _Raised(value=task(index))
+        except InspectorError as error:
+            outcome = _Raised(error=error)
+        try:
+            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            failed = InspectorError(
+                f"{label(index)}: internal error: result not transferable ({error})"
+            )
+            data = pickle.dumps(_Raised(error=failed))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        view = memoryview(_REPLY.pack(len(data), usage.ru_utime + usage.ru_stime) + data)
+        while view:
+            view = view[os.write(replies, view) :]
+
+
+def _read_exact(fd: int, size: int, deadline: float) -> bytes | None:
+    """Up to `size` bytes from `fd` (fewer: the writer closed it); None once `deadline` passes."""
+    data = b""
+    while len(data) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(fd, min(size - len(data), 1 << 20))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:

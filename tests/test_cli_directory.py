@@ -9,6 +9,7 @@ import io
 import json
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -177,16 +178,15 @@ def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr("inspector.cli.PROGRESS_MIN_FILES", 3)
     for index in range(3):
         shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", tmp_path / f"m{index:02}.h5")
-    real = cli._inspect_one
-    seen: list[Path] = []
+    real = cli._inspect_each
 
-    def interrupted(path: Path, reader: str | None, limits: object) -> object:
-        seen.append(path)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-        return real(path, reader, limits)  # type: ignore[arg-type]
+    def interrupted(files: list[Path], reader: str | None, limits: object) -> Iterator[object]:
+        read = real(files, reader, limits)  # type: ignore[arg-type]
+        yield next(read)
+        read.close()
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_inspect_one", interrupted)
+    monkeypatch.setattr(cli, "_inspect_each", interrupted)
     result = run_main([str(tmp_path)], stderr_tty=True)
     assert result.code == 130
     assert result.stderr.endswith("\r\x1b[K") and "Traceback" not in result.stderr
