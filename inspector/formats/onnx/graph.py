@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from inspector.formats.onnx.dtypes import DTYPES, UNKNOWN_DTYPE, DKind, DType, dtype_of
 from inspector.formats.onnx.graph_error import GraphError, one_line
-from inspector.formats.onnx.scope import GNode, Kind, LoopState, Scope, Value, ValueId
-from inspector.formats.onnx.stored import Origin, Stored, constant_stored
+from inspector.formats.onnx.scope import (
+    GNode,
+    Kind,
+    LoopState,
+    Origin,
+    Scope,
+    Stored,
+    Value,
+    ValueId,
+    constant_stored,
+)
 from inspector.formats.onnx.structure import Structure, carried, passthrough, states
 from inspector.formats.onnx.wire import ModelMeta
 

@@ -1,13 +1,75 @@
 """The structures of an indexed ONNX graph: scopes (the main graph and each subgraph), the
-values named in them and the nodes that read and produce them."""
+values named in them, the nodes that read and produce them, and the tensors whose values the file
+stores (initializers, sparse initializers and the values of Constant nodes, with their shape and
+element type: metadata only)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from inspector.formats.onnx.stored import Stored
-from inspector.formats.onnx.wire import Graph, Node, ValueInfo
+from inspector.formats.onnx.dtypes import DTYPES, DType, dtype_of
+from inspector.formats.onnx.graph_error import GraphError
+from inspector.formats.onnx.wire import Graph, Node, SparseMeta, TensorMeta, ValueInfo
+
+
+class Origin(Enum):
+    INITIALIZER = "initializer"
+    SPARSE = "sparse initializer"
+    CONSTANT = "Constant node"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A tensor whose values are stored in the file."""
+
+    key: str  # unique in the model
+    name: str
+    location: str
+    origin: Origin
+    shape: tuple[int, ...]
+    dtype: DType
+    meta: TensorMeta | None  # None for Constant value_float(s)/value_int(s)
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+
+def constant_stored(node: Node, location: str, key: str, name: str) -> Stored | None:
+    """The tensor a Constant node stores (onnx Constant-13+ attributes), or None."""
+    for attr in node.attributes:
+        if attr.name == "value" and attr.t is not None:
+            return stored_of(attr.t, location, key, name, Origin.CONSTANT)
+        if attr.name == "sparse_value" and attr.sparse:
+            return sparse_stored(attr.sparse[0], location, key, name)
+        if attr.name == "value_float":
+            return Stored(key, name, location, Origin.CONSTANT, (), DTYPES[1], None)
+        if attr.name == "value_int":
+            return Stored(key, name, location, Origin.CONSTANT, (), DTYPES[7], None)
+        if attr.name == "value_string":
+            return Stored(key, name, location, Origin.CONSTANT, (), DTYPES[8], None)
+        if attr.name in ("value_floats", "value_ints", "value_strings"):
+            code = {"value_floats": 1, "value_ints": 7, "value_strings": 8}[attr.name]
+            shape = (attr.list_count,)
+            return Stored(key, name, location, Origin.CONSTANT, shape, DTYPES[code], None)
+    return None
+
+
+def stored_of(meta: TensorMeta, location: str, key: str, name: str, origin: Origin) -> Stored:
+    for dim in meta.dims:
+        if dim < 0:
+            raise GraphError(f"tensor '{name}' in {location} has a negative dimension {dim}")
+    return Stored(key, name, location, origin, meta.dims, dtype_of(meta.data_type), meta)
+
+
+def sparse_stored(sparse: SparseMeta, location: str, key: str, name: str) -> Stored:
+    """A sparse tensor counts the values it stores, not its dense size."""
+    values = sparse.values
+    count = math.prod(values.dims) if values is not None else 0
+    dtype = dtype_of(values.data_type if values is not None else None)
+    return Stored(key, name, location, Origin.SPARSE, (count,), dtype, values)
 
 
 class Kind(Enum):

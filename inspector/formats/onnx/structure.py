@@ -12,8 +12,19 @@ from collections.abc import Iterable, Iterator
 
 from inspector.formats.onnx.dtypes import UNKNOWN_DTYPE, DType, dtype_of
 from inspector.formats.onnx.graph_error import GraphError
-from inspector.formats.onnx.scope import GNode, Kind, LoopState, Scope, Value, ValueId
-from inspector.formats.onnx.stored import Origin, Stored, constant_stored, sparse_stored, stored_of
+from inspector.formats.onnx.scope import (
+    GNode,
+    Kind,
+    LoopState,
+    Origin,
+    Scope,
+    Stored,
+    Value,
+    ValueId,
+    constant_stored,
+    sparse_stored,
+    stored_of,
+)
 from inspector.formats.onnx.wire import Graph, ModelMeta
 
 

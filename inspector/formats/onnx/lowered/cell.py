@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inspector.formats.onnx.scope import GNode, ValueId
-from inspector.formats.onnx.stored import Stored
+from inspector.formats.onnx.scope import GNode, Stored, ValueId
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 
 

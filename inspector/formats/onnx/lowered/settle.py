@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from inspector.cells import KIND_BY_GATES, gate_count
 from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
-from inspector.formats.onnx.scope import GNode
-from inspector.formats.onnx.stored import Stored
+from inspector.formats.onnx.scope import GNode, Stored
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 
 

@@ -26,8 +26,7 @@ from inspector.formats.onnx.lowered.walk import (
     MAX_STEP_NODES,
     Walker,
 )
-from inspector.formats.onnx.scope import GNode, Kind, Scope, ValueId
-from inspector.formats.onnx.stored import Stored
+from inspector.formats.onnx.scope import GNode, Kind, Scope, Stored, ValueId
 from inspector.model import TensorRole
 
 _PRODUCTS = frozenset({"MatMul", "Gemm"})

@@ -17,8 +17,7 @@ from inspector.formats.onnx.lowered.walk import (
     PASS,
     Walker,
 )
-from inspector.formats.onnx.scope import GNode, Scope, ValueId
-from inspector.formats.onnx.stored import Stored
+from inspector.formats.onnx.scope import GNode, Scope, Stored, ValueId
 from inspector.model import Direction, TensorRole
 
 
