@@ -28,6 +28,14 @@ def manifest_entries(*formats: str) -> list[dict]:
     return entries
 
 
+def framework_total(file: str) -> int:
+    """The total parameter count the framework that wrote `file` (relative to fixtures/)
+    recorded in its manifest."""
+    (entry,) = [e for e in manifest_entries("keras-h5") if e["file"] == file]
+    total: int = entry["total_params"]
+    return total
+
+
 def realworld_entries(*formats: str) -> list[dict]:
     manifest = REALWORLD / "manifest.json"
     if not manifest.exists():
