@@ -1,7 +1,8 @@
 """The one renderer: every table, number format and JSON layout lives in this package.
 
 - `text`: numbers, byte sizes, shapes, share bars, colour
-- `blocks`: headings / tables / lines written as a terminal table or as Markdown (tabulate)
+- `blocks`: headings / tables / lines written as a terminal table or as Markdown
+- `table`: the table writer (tabulate's "simple" and "github" layouts) and display width
 - `report`, `csv_rows`, `summary`: a file's report, CSV rows, the many-files summary
 - `gates`, `formula`, `explain`: the gate and check verdicts and the two explanatory commands
 - `svg`, `html`: cell diagrams and the self-contained HTML page

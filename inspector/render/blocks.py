@@ -7,10 +7,11 @@ looks, so the terminal table and the Markdown report can never drift apart in co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 from inspector.render.fit import Shape, fit_table, widest, wrap
+from inspector.render.table import GITHUB, SIMPLE, write_table
 from inspector.render.text import markdown_code, markdown_safe
 
 
@@ -47,8 +48,8 @@ class Flavour(Enum):
     MARKDOWN = "markdown"
 
 
-# tabulate's formats: "simple" for the terminal; "github" pastes into a pull request.
-_TABLE_FORMAT = {Flavour.TEXT: "simple", Flavour.MARKDOWN: "github"}
+# "simple" for the terminal; "github" pastes into a pull request (render/table.py).
+_RULING = {Flavour.TEXT: SIMPLE, Flavour.MARKDOWN: GITHUB}
 
 
 def write(blocks: Sequence[Block], flavour: Flavour, width: int | None = None) -> str:
@@ -77,37 +78,19 @@ def _fit(block: Block, text: str, width: int) -> str:
         return text
     shape = Shape(block.headers, block.rows, block.notes, block.keys, block.attached)
     return fit_table(
-        shape, width, lambda rows, padding: _tabulate(replace(block, rows=rows), "simple", padding)
+        shape,
+        width,
+        lambda rows, padding: write_table(block.headers, rows, block.align, SIMPLE, padding),
     )
-
-
-def _tabulate(table: Table, tablefmt: str, padding: int = 2) -> str:
-    # Imported here, where a table is written: tabulate reads its own version through
-    # importlib.metadata when imported (~20 ms), which JSON and CSV output need not pay.
-    import tabulate as tabulate_module
-
-    # tabulate reads its header padding from a module global; a narrow terminal drops it.
-    saved = tabulate_module.MIN_PADDING
-    tabulate_module.MIN_PADDING = padding
-    try:
-        return tabulate_module.tabulate(
-            [list(row) for row in table.rows],
-            headers=list(table.headers),
-            colalign=table.align,
-            tablefmt=tablefmt,
-            disable_numparse=True,
-        )
-    finally:
-        tabulate_module.MIN_PADDING = saved
 
 
 def _write(block: Block, flavour: Flavour) -> str:
     markdown = flavour is Flavour.MARKDOWN
     if isinstance(block, Table):
+        rows = block.rows
         if markdown:  # every cell, so that no name from a file adds a column or a link
-            rows = tuple(tuple(markdown_safe(cell) for cell in row) for row in block.rows)
-            block = replace(block, rows=rows)
-        return _tabulate(block, _TABLE_FORMAT[flavour])
+            rows = tuple(tuple(markdown_safe(cell) for cell in row) for row in rows)
+        return write_table(block.headers, rows, block.align, _RULING[flavour])
     if isinstance(block, Heading):
         if not markdown:
             return block.text

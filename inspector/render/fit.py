@@ -10,12 +10,12 @@ and as one record per row (the `Table.keys` columns on a line, every other colum
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from inspector.render.table import display_width
+
 CONTINUATION = "    "  # a wrapped line's rest sits this much deeper than its start
 
 Rows = tuple[tuple[str, ...], ...]
@@ -34,8 +34,9 @@ class Shape:
 
 
 def visible(text: str) -> int:
-    """Columns a line takes on screen (colour codes take none)."""
-    return len(_ANSI.sub("", text))
+    """Columns a line takes on screen, counted as the table writer counts them (colour codes
+    take none, East Asian wide characters two: render/table.py)."""
+    return display_width(text)
 
 
 def widest(text: str) -> int:
@@ -97,7 +98,7 @@ def _notes_below(table: Shape) -> tuple[Rows, list[list[str]]]:
 
 def _with_notes(text: str, notes: Sequence[list[str]], width: int) -> str:
     lines = text.split("\n")
-    head, body = lines[:2], lines[2:]  # tabulate "simple": header, rule, one line per row
+    head, body = lines[:2], lines[2:]  # render/table.py SIMPLE: header, rule, one line per row
     out = list(head)
     for line, below in zip(body, notes, strict=False):
         out.append(line)
