@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 import tabulate
 
-from conftest import FIXTURES, ROOT, manifest_entries
+from conftest import FIXTURES, REALWORLD, ROOT, manifest_entries
 from inspector import inspect_file
 from inspector.errors import InspectorError
 from inspector.render import blocks, render_reports, render_summary
@@ -33,6 +33,7 @@ REFUSED = {
 }
 MODEL_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in SUFFIXES and p not in REFUSED)
 SAVEDMODELS = sorted(p.parent for p in FIXTURES.rglob("saved_model.pb"))
+REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if p.suffix in SUFFIXES)
 FORMATS: dict[Ruling, str] = {SIMPLE: "simple", GITHUB: "github"}
 
 TableArgs = tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]
@@ -65,11 +66,12 @@ def assert_as_tabulate(tables: Sequence[TableArgs]) -> None:
 
 @pytest.fixture(scope="module")
 def fixture_tables() -> list[TableArgs]:
-    """Every table the renderer writes for every fixture: each report in text and Markdown,
-    every layer view, plain and coloured, whole and fitted to a narrow terminal (which redraws
-    tables without header padding and with notes cut), and the many-files summary."""
+    """Every table the renderer writes for every fixture and real file (where present): each
+    report in text and Markdown, every layer view, plain and coloured, whole and fitted to a
+    narrow terminal (which redraws tables without header padding and with notes cut), and the
+    many-files summary."""
     reports, outcomes = [], []
-    for path in [*MODEL_FILES, *SAVEDMODELS]:
+    for path in [*MODEL_FILES, *SAVEDMODELS, *REAL_FILES]:
         try:
             report = inspect_file(path)
         except InspectorError as error:
