@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries, run_main
-from inspector import cli
+from inspector import inspection
 from inspector.cli import app
 from inspector.discover import is_candidate, model_files
 
@@ -156,7 +156,7 @@ def test_progress_bar_on_a_terminal_only_for_many_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In process, with stderr a (fake) terminal and the threshold lowered to three files."""
-    monkeypatch.setattr("inspector.cli.PROGRESS_MIN_FILES", 3)
+    monkeypatch.setattr("inspector.inspection.PROGRESS_MIN_FILES", 3)
     many, few = tmp_path / "many", tmp_path / "few"
     many.mkdir()
     few.mkdir()
@@ -175,10 +175,10 @@ def test_progress_bar_on_a_terminal_only_for_many_files(
 
 
 def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("inspector.cli.PROGRESS_MIN_FILES", 3)
+    monkeypatch.setattr("inspector.inspection.PROGRESS_MIN_FILES", 3)
     for index in range(3):
         shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", tmp_path / f"m{index:02}.h5")
-    real = cli._inspect_each
+    real = inspection._inspect_each
 
     def interrupted(files: list[Path], reader: str | None, limits: object) -> Iterator[object]:
         read = real(files, reader, limits)  # type: ignore[arg-type]
@@ -186,7 +186,7 @@ def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.Mo
         read.close()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_inspect_each", interrupted)
+    monkeypatch.setattr(inspection, "_inspect_each", interrupted)
     result = run_main([str(tmp_path)], stderr_tty=True)
     assert result.code == 130
     assert result.stderr.endswith("\r\x1b[K") and "Traceback" not in result.stderr

@@ -1,0 +1,466 @@
+"""The `inspect` command's work, without typer: `rnninspect MODEL|DIR ...` runs it from
+typer's command (inspector/cli.py) and from the fast path that parses the common command lines
+itself (inspector/argv.py), so both give the same output, messages and exit code.
+
+Each file is read in a bounded worker (inspector/supervise.py); the reports are gated
+(report/gates.py), rendered (inspector/render/) and written; a failed check or gate is one line
+on stderr each. Exit codes are those of inspector/console.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from inspector.console import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    Exit,
+    check_output,
+    emit,
+    error,
+    fit_width,
+    say,
+    style_for,
+    user_errors,
+)
+from inspector.errors import InspectorError, UsageError
+
+if TYPE_CHECKING:
+    from inspector.render import LayerView, Style
+    from inspector.report.batch import Outcome
+    from inspector.report.gates import Budget
+    from inspector.supervise import Limits
+
+PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
+ERASE_LINE = "\r\x1b[K"  # back to the line's start, then clear it
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_MEMORY = "2GiB"
+# --format: what the typer command offers as choices (inspector/cli.py OutputFormat).
+OUTPUT_FORMATS = ("table", "json", "csv", "markdown", "html")
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    """The options of `rnninspect inspect`, by the names of its parameters, with their
+    defaults (the typer command declares the same; tests/test_argv.py holds them equal)."""
+
+    output_format: str = "table"
+    output: Path | None = None
+    reader: str | None = None
+    all_layers: bool = False
+    weighted_only: bool = False
+    recurrent_only: bool = False
+    max_params: str | None = None
+    max_size: str | None = None
+    max_file_size: str | None = None
+    max_layer_params: str | None = None
+    max_macs: str | None = None
+    seq_len: int | None = None
+    strict: bool = False
+    quiet: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    jobs: int | None = None
+    max_memory: str = DEFAULT_MAX_MEMORY
+
+
+def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
+    """Inspect `models` (files, SavedModel directories, directories to scan) and write the
+    result; raises `Exit` with code 1 (a check or gate failed) or 2 (a file could not be
+    inspected, or a usage error), returns when every check and gate passed."""
+    with user_errors():
+        budget = _budget(
+            {
+                "--max-params": options.max_params,
+                "--max-size": options.max_size,
+                "--max-file-size": options.max_file_size,
+                "--max-layer-params": options.max_layer_params,
+                "--max-macs": options.max_macs,
+            },
+            options.strict,
+        )
+        view = _view(options.all_layers, options.weighted_only, options.recurrent_only)
+        limits = bounds(options.timeout, options.max_memory)
+    _inspection(
+        models,
+        options.output_format,
+        options.output,
+        options.reader,
+        view,
+        budget,
+        quiet=options.quiet,
+        limits=limits,
+        seq_len=options.seq_len,
+        lanes=_lanes(models, options.jobs),
+    )
+
+
+def bounds(timeout: float, max_memory: str) -> Limits:
+    """What one file may cost (--timeout CPU seconds, --max-memory); UsageError if either
+    makes no sense."""
+    from inspector.sizes import parse_size
+    from inspector.supervise import Limits
+
+    if not timeout >= 0:  # also rejects NaN
+        raise UsageError(f"--timeout {timeout}: must be >= 0 seconds")
+    memory = parse_size(max_memory, "--max-memory")
+    if memory < 64 * 1024**2:
+        raise UsageError(f"--max-memory {max_memory}: at least 64MiB is needed to read a file")
+    return Limits(cpu_seconds=timeout, memory_bytes=memory)
+
+
+def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
+    """Lanes for several files (or a directory) and more than one job, where lanes can fork."""
+    if not _several(models):
+        return None  # one file: nothing to share out, and nothing more to import
+    from inspector.lanes import available, cpu_count
+
+    count = jobs or cpu_count()
+    return _Lanes(count) if count > 1 and available() else None
+
+
+def _several(models: Sequence[Path]) -> bool:
+    """More than one file to read: several arguments, or a directory to scan."""
+    if len(models) > 1:
+        return True
+    try:
+        return any(path.is_dir() for path in models)
+    except OSError:
+        return False  # reported as unreadable by the one-file path
+
+
+@dataclass(frozen=True)
+class _Lanes:
+    """Read files in this many lanes (`--jobs`); each file still gets its own bounded worker."""
+
+    jobs: int
+
+
+def _inspection(
+    models: Sequence[Path],
+    output_format: str,
+    output: Path | None,
+    reader: str | None,
+    view: LayerView,
+    budget: Budget,
+    *,
+    quiet: bool,
+    limits: Limits,
+    seq_len: int | None = None,
+    lanes: _Lanes | None = None,
+) -> None:
+    from inspector.render import check_messages, gate_messages
+    from inspector.report.gates import gated
+
+    targets, scanned = _targets(models)
+    files = [target for target in targets if isinstance(target, Path)]
+    with user_errors():
+        check_output(output, files)
+    outcomes = [
+        replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
+        if outcome.report
+        else outcome
+        for outcome in _inspect_all(
+            targets,
+            reader,
+            progress=scanned and _wants_progress(len(files)),
+            limits=limits,
+            lanes=lanes,
+        )
+    ]
+    reports = [outcome.report for outcome in outcomes if outcome.report is not None]
+    style = style_for(output, output_format == "table")
+    if output is not None or not quiet:
+        text = _render_inspection(outcomes, output_format, view, style, scanned=scanned)
+        with user_errors():
+            emit(text, output, style)
+    for report in reports:
+        for message in check_messages(report):
+            say(f"rnninspect: check failed: {message}")
+        for message in gate_messages(report):
+            say(f"rnninspect: gate failed: {message}")
+    if len(reports) < len(outcomes):
+        raise Exit(EXIT_UNREADABLE)
+    if any(report.failed or report.gates_failed for report in reports):
+        raise Exit(EXIT_FAILED)
+
+
+def _budget(limits: dict[str, str | None], strict: bool) -> Budget:
+    """Each limit given, parsed by what its gate counts (a size or a count)."""
+    from inspector.report.gates import GATE_BY_OPTION, Budget
+    from inspector.report.verdicts import Unit
+    from inspector.sizes import parse_count, parse_size
+
+    parsed = {
+        option: parse_size(text, option)
+        if GATE_BY_OPTION[option].unit is Unit.BYTES
+        else parse_count(text, option)
+        for option, text in limits.items()
+        if text is not None
+    }
+    if strict:
+        parsed["--strict"] = 0  # no recurrent layer whose check is not ok
+    return Budget(parsed)
+
+
+def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerView:
+    from inspector.render import LayerView
+
+    chosen = [
+        (flag, view)
+        for flag, view in (
+            ("--all-layers", LayerView.ALL if all_layers else None),
+            ("--weighted-only", LayerView.WEIGHTED if weighted_only else None),
+            ("--recurrent-only", LayerView.RECURRENT if recurrent_only else None),
+        )
+        if view is not None
+    ]
+    if len(chosen) > 1:
+        flags = " and ".join(flag for flag, _ in chosen)
+        raise UsageError(f"{flags} exclude each other: choose one")
+    # The report shows every layer's count unless asked otherwise.
+    return chosen[0][1] if chosen else LayerView.ALL
+
+
+def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
+    """The files to inspect (a directory holding none is an outcome of its own: nothing could
+    be inspected there), and whether any argument was a directory to scan."""
+    from inspector.discover import MODEL_SUFFIXES, links_out, model_files
+    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.report.batch import Outcome
+
+    targets: list[Path | Outcome] = []
+    scanned = False
+    for path in models:
+        try:
+            single = not path.is_dir() or is_savedmodel_dir(path)  # a SavedModel dir is a model
+        except OSError as error:  # e.g. a component of the path is not searchable
+            targets.append(
+                Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
+            )
+            continue
+        if single:
+            targets.append(path)
+            continue
+        scanned = True
+        found = model_files(path)
+        for file in found:
+            if links_out(path, file):  # never opened: reading it would leave the directory
+                targets.append(
+                    Outcome(
+                        str(file),
+                        error=f"{file}: a symbolic link out of the scanned directory {path}; "
+                        "not followed",
+                    )
+                )
+            else:
+                targets.append(file)
+        if not found:
+            looked_for = ", ".join(sorted(MODEL_SUFFIXES))
+            targets.append(
+                Outcome(
+                    str(path),
+                    error=f"{path}: directory holds no model files "
+                    f"(looked for {looked_for} and model file signatures)",
+                    directory=True,
+                )
+            )
+    return targets, scanned
+
+
+def _wants_progress(files: int) -> bool:
+    return files >= PROGRESS_MIN_FILES and sys.stderr.isatty()
+
+
+def _inspect_all(
+    targets: Sequence[Path | Outcome],
+    reader: str | None,
+    *,
+    progress: bool,
+    limits: Limits,
+    lanes: _Lanes | None = None,
+) -> list[Outcome]:
+    from inspector.render import progress_line
+
+    outcomes: list[Outcome] = []
+    width = (fit_width(sys.stderr) or 80) - 1  # a line that wrapped could not be erased
+
+    def show(done: int, label: str) -> None:
+        if progress:  # how far the scan has come, and the file read last (lanes) or next
+            sys.stderr.write(ERASE_LINE + progress_line(done, len(targets), label, width))
+            sys.stderr.flush()
+
+    try:
+        if lanes is not None:
+            outcomes = _in_lanes(targets, reader, lanes, limits, show)
+        else:
+            files = [target for target in targets if isinstance(target, Path)]
+            with closing(_inspect_each(files, reader, limits)) as read:
+                for done, target in enumerate(targets):
+                    if not isinstance(target, Path):
+                        outcomes.append(target)
+                        continue
+                    show(done, str(target))
+                    outcomes.append(next(read))
+    finally:  # also on Ctrl-C: the bar never stays behind
+        if progress:
+            sys.stderr.write(ERASE_LINE)
+            sys.stderr.flush()
+    for outcome in outcomes:
+        if outcome.error is not None:
+            error(outcome.error)
+    return outcomes
+
+
+def _in_lanes(
+    targets: Sequence[Path | Outcome],
+    reader: str | None,
+    lanes: _Lanes,
+    limits: Limits,
+    show: Callable[[int, str], None],
+) -> list[Outcome]:
+    """The targets' outcomes in input order, the files read in `lanes.jobs` forked lanes. Each
+    lane reads its files one after the other under per-file bounds (`_inspect_each`), exactly
+    as a single run does: a file that hits a bound is reported and the others are still read."""
+    from inspector.lanes import LaneFailed, run_lanes
+
+    files = [target for target in targets if isinstance(target, Path)]
+    _preload(files, reader)
+    finished = [0]
+
+    def lane(indices: Sequence[int], send: Callable[[int, Outcome], None]) -> int:
+        mine = [files[index] for index in indices]
+        with closing(_inspect_each(mine, reader, limits)) as read:
+            for index, outcome in zip(indices, read, strict=True):
+                send(index, outcome)
+        return EXIT_OK
+
+    def done(index: int, outcome: Outcome) -> None:
+        finished[0] += 1
+        show(finished[0], str(files[index]))
+
+    try:
+        read = iter(run_lanes(files, lane, lanes.jobs, done))
+    except LaneFailed as failed:
+        if not failed.reported:
+            error(str(failed))
+        raise Exit(failed.code) from None
+    return [next(read) if isinstance(target, Path) else target for target in targets]
+
+
+def _preload(files: Sequence[Path], reader: str | None) -> None:
+    """Import each reader the files need (one file per suffix tells) before the lanes fork, so
+    they inherit it rather than each importing it again. A file that cannot be read is left
+    for its lane to report."""
+    import importlib
+
+    from inspector.formats import choose
+
+    for path in {path.suffix.lower(): path for path in reversed(files)}.values():
+        try:
+            if path.is_file():  # never a FIFO: reading its head here would block
+                importlib.import_module(choose(path, reader).module)
+        except (InspectorError, ImportError, OSError):
+            continue
+
+
+def _inspect_each(
+    files: Sequence[Path], reader: str | None, limits: Limits
+) -> Generator[Outcome, None, None]:
+    """Each file's outcome in order, read one after the other in a bounded worker reused from
+    file to file (inspector/supervise.py `each_isolated`): the bounds are re-armed per file, and
+    a file that hits one is reported and the scan goes on in a fresh worker. A file that fails
+    in a worker that had read others first is read again in a fresh one, so what a file reports
+    never depends on the files read before it."""
+    from inspector.report.batch import Outcome
+    from inspector.supervise import each_isolated
+
+    if limits.enabled:
+        _preload(files, reader)  # import the readers once, before the worker forks
+    results = each_isolated(
+        len(files),
+        lambda index: _read_one(files[index], reader),
+        lambda index: str(files[index]),
+        limits,
+        redo=lambda outcome: outcome.error is not None,
+    )
+    with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
+        for path, result in zip(files, results, strict=True):
+            if isinstance(result, InspectorError):
+                yield Outcome(str(path), error=str(result))
+            else:
+                yield result
+
+
+def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
+    """One file, read in a bounded worker (inspector/supervise.py): its report, or the one
+    line saying why there is none. A directory scan goes on after a file that hit a bound."""
+    from inspector.formats import preload
+    from inspector.report.batch import Outcome
+    from inspector.supervise import isolated
+
+    if limits.enabled:
+        preload(path, reader)  # import the reader here, once, rather than in every worker
+    try:
+        return isolated(lambda: _read_one(path, reader), str(path), limits)
+    except InspectorError as failed:
+        return Outcome(str(path), error=str(failed))
+
+
+def _read_one(path: Path, reader: str | None) -> Outcome:
+    from inspector import inspect_file
+    from inspector.report.batch import Outcome
+
+    try:
+        return Outcome(str(path), report=inspect_file(path, reader))
+    except InspectorError as failed:
+        return Outcome(str(path), error=str(failed))
+    except RecursionError:
+        return Outcome(str(path), error=f"{path}: structure nested too deeply to inspect")
+    except MemoryError:
+        return Outcome(
+            str(path),
+            error=f"{path}: needs more memory than the limit (--max-memory) to read; refused",
+        )
+    except Exception as failed:  # a bug: say so in one line, never a traceback
+        return Outcome(
+            str(path),
+            error=f"{path}: internal error (please report this bug): "
+            f"{type(failed).__name__}: {failed}",
+        )
+
+
+def _render_inspection(
+    outcomes: Sequence[Outcome],
+    output_format: str,
+    view: LayerView,
+    style: Style,
+    *,
+    scanned: bool,
+) -> str | None:
+    from inspector.render import Flavour, render_csv, render_json, render_reports, render_summary
+
+    reports = [outcome.report for outcome in outcomes if outcome.report is not None]
+    if output_format == "json":
+        if scanned:
+            return render_json(reports, as_array=True)
+        return render_json(reports, as_array=len(outcomes) > 1) if reports else None
+    if output_format == "csv":
+        return render_csv(reports, view) if reports or scanned else None
+    if output_format == "html":
+        from inspector.render.html import render_html
+
+        return render_html(reports) if reports else None
+    flavour = Flavour.MARKDOWN if output_format == "markdown" else Flavour.TEXT
+    if scanned:
+        return render_summary(outcomes, flavour, style, view)
+    if len(outcomes) > 1:  # several files: each report, then one row per file
+        separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
+        parts = [render_reports(reports, flavour, view, style)] if reports else []
+        return separator.join([*parts, render_summary(outcomes, flavour, style, view)])
+    return render_reports(reports, flavour, view, style) if reports else None
