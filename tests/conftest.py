@@ -70,10 +70,15 @@ def run_main(
     stdout_tty: bool = False,
     stderr_tty: bool = False,
     env: dict[str, str] | None = None,
+    typer_only: bool = False,
 ) -> Ran:
-    """`rnninspect ARGS` through the real entry point (`inspector.cli.main`), in process, with
-    stdout and stderr captured as a terminal or as a pipe would see them."""
-    from inspector.cli import main
+    """`rnninspect ARGS` through the real entry point (`inspector.entry.main`, which parses
+    the common command lines itself and gives the others to typer), or through typer alone
+    (`inspector.cli.main`), in process, with stdout and stderr captured as a terminal or as a
+    pipe would see them."""
+    from inspector import cli, entry
+
+    main = cli.main if typer_only else entry.main
 
     out = FakeTerminal() if stdout_tty else io.StringIO()
     err = FakeTerminal() if stderr_tty else io.StringIO()
