@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import typer.main
-from conftest import FIXTURES, Ran, run_main
 
+from conftest import FIXTURES, Ran, run_main
 from inspector import cli
 from inspector.argv import COMMANDS, OPTIONS, parse_inspect
 from inspector.inspection import OUTPUT_FORMATS, InspectOptions
@@ -51,7 +51,7 @@ def test_every_option_of_inspect_is_known_with_its_default() -> None:
         default = param.default
         assert defaults[name] == getattr(default, "value", default), name
     assert set(defaults) == set(params) - {"models"}
-    assert OUTPUT_FORMATS == tuple(member.value for member in cli.OutputFormat)
+    assert tuple(member.value for member in cli.OutputFormat) == OUTPUT_FORMATS
 
 
 def _both(args: list[str]) -> tuple[Ran, Ran]:
