@@ -91,7 +91,7 @@ def parse_inspect(
         value = _value(attached, kind, formats)
         if value is None:
             return None
-        values[field] = Path(value) if field in _PATH_FIELDS else value
+        values[field] = Path(attached) if field in _PATH_FIELDS else value
     if not models:
         return None  # typer asks for MODEL|DIR
     return models, values
