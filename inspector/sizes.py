@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from types import MappingProxyType
 
 from inspector.errors import UsageError
@@ -47,10 +46,11 @@ def _parse(text: str, suffixes: Mapping[str, int], option: str, expected: str) -
     factor = suffixes.get(match.group("suffix").lower()) if match else None
     if match is None or factor is None:
         raise UsageError(f"{option}: expected {expected}, found '{text}'")
-    try:
-        value = Decimal(match.group("number").replace("_", "").replace(",", "")) * factor
-    except InvalidOperation:
+    whole, _, fraction = match.group("number").replace("_", "").replace(",", "").partition(".")
+    try:  # exact in integers (no float, and no decimal module to import at start-up)
+        scaled = (int(whole or "0") * 10 ** len(fraction) + int(fraction or "0")) * factor
+    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
         raise UsageError(f"{option}: expected {expected}, found '{text}'") from None
     # Measured counts and byte sizes are whole numbers, so `measured <= limit` holds exactly
     # when `measured <= floor(limit)`: 1.3MiB allows 1,363,148 bytes.
-    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+    return scaled // 10 ** len(fraction)

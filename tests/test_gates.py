@@ -220,3 +220,25 @@ def test_parse_size(text: str, size: int) -> None:
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(UsageError):
         parse_size(text)
+
+
+def test_parse_size_floors_exactly_as_decimal_arithmetic_does() -> None:
+    """Sizes are parsed in integers; the decimal module (an independent exact reference) agrees
+    on seeded numbers with fractions, every suffix."""
+    import random
+    from decimal import ROUND_FLOOR, Decimal
+
+    from inspector.sizes import SIZE_SUFFIXES
+
+    rng = random.Random(13)
+    for _ in range(2000):
+        number = f"{rng.randint(0, 10**6)}.{rng.randint(0, 10**9):0{rng.randint(1, 9)}d}"
+        suffix = rng.choice(sorted(SIZE_SUFFIXES))
+        exact = (Decimal(number) * SIZE_SUFFIXES[suffix]).to_integral_value(ROUND_FLOOR)
+        assert parse_size(number + suffix) == int(exact), number + suffix
+    assert parse_size("1.3MiB") == 1_363_148
+
+
+def test_a_number_with_too_many_digits_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="expected a size"):
+        parse_size("9" * 5000 + "MB")
