@@ -3,7 +3,7 @@ subcommands.
 
 The only place where exceptions become a message on stderr and an exit code:
 0 inspected and every check and gate passed, 1 inspected but a check or a gate failed,
-2 could not inspect (or a usage error). Heavy modules (the readers, h5py, onnx, tabulate) are
+2 could not inspect (or a usage error). Heavy modules (the readers, h5py, onnx) are
 imported inside the commands, so `rnninspect --help` stays fast.
 """
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -90,6 +89,8 @@ def fit_width(stream: TextIO | None) -> int | None:
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
     if stream is not None and stream.isatty():
+        import shutil  # a terminal only: pipes and files never pay for importing it
+
         return shutil.get_terminal_size().columns
     return None
 

@@ -154,13 +154,12 @@ def _inspection(
     seq_len: int | None = None,
     lanes: _Lanes | None = None,
 ) -> None:
-    from inspector.render import check_messages, gate_messages
-    from inspector.report.gates import gated
-
     targets, scanned = _targets(models)
     files = [target for target in targets if isinstance(target, Path)]
     with user_errors():
         check_output(output, files)
+    from inspector.report.gates import gated
+
     outcomes = [
         replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
         if outcome.report
@@ -171,10 +170,13 @@ def _inspection(
             progress=scanned and _wants_progress(len(files)),
             limits=limits,
             lanes=lanes,
+            meanwhile=lambda: _prepare(output_format),
         )
     ]
     reports = [outcome.report for outcome in outcomes if outcome.report is not None]
     style = style_for(output, output_format == "table")
+    from inspector.render import check_messages, gate_messages
+
     if output is not None or not quiet:
         text = _render_inspection(outcomes, output_format, view, style, scanned=scanned)
         with user_errors():
@@ -188,6 +190,29 @@ def _inspection(
         raise Exit(EXIT_UNREADABLE)
     if any(report.failed or report.gates_failed for report in reports):
         raise Exit(EXIT_FAILED)
+
+
+# What gating and rendering each --format import: they load while the worker reads the first
+# file (`_prepare`), so the command's wait pays for them rather than its start-up.
+_RENDERERS = {
+    "table": ("inspector.render.report", "inspector.render.blocks"),
+    "markdown": ("inspector.render.report", "inspector.render.blocks"),
+    "json": ("inspector.render.report",),
+    "csv": ("inspector.render.csv_rows",),
+    "html": ("inspector.render.html",),
+}
+
+
+def _prepare(output_format: str) -> None:
+    import importlib
+
+    for module in (
+        "inspector.report.analysis",
+        "inspector.report.gates",
+        "inspector.render.gates",
+        *_RENDERERS.get(output_format, ()),
+    ):
+        importlib.import_module(module)
 
 
 def _budget(limits: dict[str, str | None], strict: bool) -> Budget:
@@ -284,8 +309,11 @@ def _inspect_all(
     progress: bool,
     limits: Limits,
     lanes: _Lanes | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[Outcome]:
-    from inspector.render import progress_line
+    """Each target's outcome in order. `meanwhile()` runs once while the first file is read
+    (before it with lanes), to prepare the output in the time spent waiting."""
+    from inspector.render.text import progress_line
 
     outcomes: list[Outcome] = []
     width = (fit_width(sys.stderr) or 80) - 1  # a line that wrapped could not be erased
@@ -297,10 +325,12 @@ def _inspect_all(
 
     try:
         if lanes is not None:
+            if meanwhile is not None:
+                meanwhile()
             outcomes = _in_lanes(targets, reader, lanes, limits, show)
         else:
             files = [target for target in targets if isinstance(target, Path)]
-            with closing(_inspect_each(files, reader, limits)) as read:
+            with closing(_inspect_each(files, reader, limits, meanwhile=meanwhile)) as read:
                 for done, target in enumerate(targets):
                     if not isinstance(target, Path):
                         outcomes.append(target)
@@ -370,24 +400,33 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
 
 
 def _inspect_each(
-    files: Sequence[Path], reader: str | None, limits: Limits
+    files: Sequence[Path],
+    reader: str | None,
+    limits: Limits,
+    *,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Generator[Outcome, None, None]:
     """Each file's outcome in order, read one after the other in a bounded worker reused from
     file to file (inspector/supervise.py `each_isolated`): the bounds are re-armed per file, and
     a file that hits one is reported and the scan goes on in a fresh worker. A file that fails
     in a worker that had read others first is read again in a fresh one, so what a file reports
-    never depends on the files read before it."""
+    never depends on the files read before it. `meanwhile()` runs while the first file is
+    read."""
     from inspector.report.batch import Outcome
     from inspector.supervise import each_isolated
 
     if limits.enabled:
-        _preload(files, reader)  # import the readers once, before the worker forks
+        # Import the readers once, before the worker forks: not in the worker, where numpy's
+        # OpenBLAS would start under the --max-memory limit (its buffers fail to allocate,
+        # and it retries, slowly, or gives up).
+        _preload(files, reader)
     results = each_isolated(
         len(files),
         lambda index: _read_one(files[index], reader),
         lambda index: str(files[index]),
         limits,
         redo=lambda outcome: outcome.error is not None,
+        meanwhile=meanwhile,
     )
     with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
         for path, result in zip(files, results, strict=True):
@@ -443,20 +482,29 @@ def _render_inspection(
     *,
     scanned: bool,
 ) -> str | None:
-    from inspector.render import Flavour, render_csv, render_json, render_reports, render_summary
-
+    # Each format imports only its own renderer: the default table never loads csv or the
+    # summary (every module is start-up time, inspector/argv.py).
     reports = [outcome.report for outcome in outcomes if outcome.report is not None]
     if output_format == "json":
+        from inspector.render.report import render_json
+
         if scanned:
             return render_json(reports, as_array=True)
         return render_json(reports, as_array=len(outcomes) > 1) if reports else None
     if output_format == "csv":
+        from inspector.render.csv_rows import render_csv
+
         return render_csv(reports, view) if reports or scanned else None
     if output_format == "html":
         from inspector.render.html import render_html
 
         return render_html(reports) if reports else None
+    from inspector.render import render_reports
+    from inspector.render.blocks import Flavour
+
     flavour = Flavour.MARKDOWN if output_format == "markdown" else Flavour.TEXT
+    if scanned or len(outcomes) > 1:
+        from inspector.render.summary import render_summary
     if scanned:
         return render_summary(outcomes, flavour, style, view)
     if len(outcomes) > 1:  # several files: each report, then one row per file

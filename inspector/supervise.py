@@ -26,7 +26,6 @@ one worker that writes its own output, the bounds re-armed at each file it start
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import math
 import os
@@ -134,6 +133,7 @@ def each_isolated(
     label: Callable[[int], str],
     limits: Limits,
     redo: Callable[[T], bool] = lambda result: False,
+    meanwhile: Callable[[], None] | None = None,
 ) -> Generator[T | InspectorError, None, None]:
     """`task(0)`, ..., `task(count - 1)` in order, each under the bounds `isolated` gives one
     task, in a worker reused from task to task: yields each result, or the `InspectorError`
@@ -142,13 +142,18 @@ def each_isolated(
     spending its CPU or wall time, bounds a fresh worker re-arms alike), or whose result `redo`
     marks as a failure, in a worker that had run other tasks first is run again in a fresh
     worker, so what a task gives never depends on the tasks before it (memory they left behind
-    counts against --max-memory). Tasks run only as the results are asked for."""
+    counts against --max-memory). Tasks run only as the results are asked for. `meanwhile()`
+    runs here once, while the worker runs the first task (the command prepares its output in
+    the time it would spend waiting)."""
     if not limits.enabled:
         for index in range(count):
             try:
                 yield task(index)
             except InspectorError as error:
                 yield error
+            if meanwhile is not None:
+                meanwhile()
+                meanwhile = None
         return
     worker: _Worker | None = None
     try:
@@ -159,8 +164,9 @@ def each_isolated(
                         worker.stop()
                     worker = _Worker(task, label, limits)
                 reused = worker.served > 0
+                first, meanwhile = meanwhile, None  # once, whatever the first task gives
                 try:
-                    result: T | InspectorError = worker.run(index, label(index))
+                    result: T | InspectorError = worker.run(index, label(index), first)
                     failed = isinstance(result, InspectorError) or redo(result)
                 except BoundExceeded as stopped:
                     # the CPU and wall bounds are the same in a fresh worker: no second try
@@ -213,12 +219,17 @@ class _Worker(Generic[T]):
         os.close(request_read)
         os.close(reply_write)
 
-    def run(self, index: int, label: str) -> T | InspectorError:
+    def run(
+        self, index: int, label: str, meanwhile: Callable[[], None] | None = None
+    ) -> T | InspectorError:
         """The task's result or the error it raised; `BoundExceeded` when the worker stopped
-        (the caller then stops it) or its result was refused."""
+        (the caller then stops it) or its result was refused. `meanwhile()` runs here after
+        the task is sent, before waiting for its result."""
         self.served += 1
         with contextlib.suppress(BrokenPipeError):  # a dead worker: its reply tells why
             os.write(self.requests, _REQUEST.pack(index))
+        if meanwhile is not None:
+            meanwhile()
         deadline = time.monotonic() + self.limits.wall_seconds
         head = _read_exact(self.replies, _REPLY.size, deadline)
         data: bytes | None = b""
@@ -365,6 +376,8 @@ def die_with_parent(parent: int) -> None:
     """`parent` is the pid read before fork: the parent may die before prctl takes effect."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # in the worker only: the command's own start-up never needs it
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

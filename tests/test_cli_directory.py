@@ -180,8 +180,10 @@ def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.Mo
         shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", tmp_path / f"m{index:02}.h5")
     real = inspection._inspect_each
 
-    def interrupted(files: list[Path], reader: str | None, limits: object) -> Iterator[object]:
-        read = real(files, reader, limits)  # type: ignore[arg-type]
+    def interrupted(
+        files: list[Path], reader: str | None, limits: object, **options: object
+    ) -> Iterator[object]:
+        read = real(files, reader, limits, **options)  # type: ignore[arg-type]
         yield next(read)
         read.close()
         raise KeyboardInterrupt

@@ -114,3 +114,24 @@ def test_one_worker_serves_many_files_and_a_fresh_one_follows_a_failure(
     assert isinstance(memory, BoundExceeded) and "task5: needs more than 1 GiB" in str(memory)
     refused = results[7]
     assert type(refused) is InspectorError and str(refused) == "task7 refused"
+
+
+@pytest.mark.parametrize("cpu_seconds", [0, 5])
+def test_meanwhile_runs_once_in_the_parent_whatever_the_first_task_gives(
+    cpu_seconds: float,
+) -> None:
+    """The command prepares its output while the worker reads (`meanwhile`): exactly once, in
+    this process, also when the first task fails; with no worker (`--timeout 0`) after it."""
+    calls: list[int] = []
+
+    def task(index: int) -> int:
+        if index == 0:
+            raise InspectorError("first fails")
+        return index * 10
+
+    limits = Limits(cpu_seconds=cpu_seconds, memory_bytes=supervise.DEFAULT_MEMORY)
+    results = list(
+        each_isolated(3, task, str, limits, meanwhile=lambda: calls.append(os.getpid()))
+    )
+    assert calls == [os.getpid()]
+    assert isinstance(results[0], InspectorError) and results[1:] == [10, 20]

@@ -10,7 +10,6 @@ and as one record per row (the `Table.keys` columns on a line, every other colum
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +50,8 @@ def wrap(text: str, width: int, extra: str = CONTINUATION) -> str:
         if visible(line) <= width:
             out.append(line)
             continue
+        import textwrap  # only when a line is too long: start-up time otherwise
+
         lead = line[: len(line) - len(line.lstrip(" "))]
         out.extend(
             textwrap.wrap(

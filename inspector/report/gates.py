@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from inspector.model import Check
-from inspector.report.analysis import Report
 from inspector.report.verdicts import GateResult, Over, Unit
+
+if TYPE_CHECKING:  # annotations only: the CLI reads the gate table before any report exists
+    from inspector.report.analysis import Report
 
 
 @dataclass(frozen=True)
