@@ -32,7 +32,8 @@ from inspector.console import (
 from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
-    from inspector.render import LayerView, Style
+    from inspector.render.text import Style
+    from inspector.render.view import LayerView
     from inspector.report.batch import Outcome
     from inspector.report.gates import Budget
     from inspector.supervise import Limits
@@ -234,7 +235,7 @@ def _budget(limits: dict[str, str | None], strict: bool) -> Budget:
 
 
 def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerView:
-    from inspector.render import LayerView
+    from inspector.render.view import LayerView
 
     chosen = [
         (flag, view)
@@ -415,11 +416,8 @@ def _inspect_each(
     from inspector.report.batch import Outcome
     from inspector.supervise import each_isolated
 
-    if limits.enabled:
-        # Import the readers once, before the worker forks: not in the worker, where numpy's
-        # OpenBLAS would start under the --max-memory limit (its buffers fail to allocate,
-        # and it retries, slowly, or gives up).
-        _preload(files, reader)
+    if limits.enabled and len(files) > 1:
+        _preload(files, reader)  # once, before the workers fork: each inherits the readers
     results = each_isolated(
         len(files),
         lambda index: _read_one(files[index], reader),
@@ -427,6 +425,9 @@ def _inspect_each(
         limits,
         redo=lambda outcome: outcome.error is not None,
         meanwhile=meanwhile,
+        # One file: its worker imports the reader (before its bounds: numpy's OpenBLAS cannot
+        # start under --max-memory) while this process imports what the output needs.
+        setup=(lambda: _preload(files, reader)) if len(files) == 1 else None,
     )
     with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
         for path, result in zip(files, results, strict=True):

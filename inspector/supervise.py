@@ -134,6 +134,7 @@ def each_isolated(
     limits: Limits,
     redo: Callable[[T], bool] = lambda result: False,
     meanwhile: Callable[[], None] | None = None,
+    setup: Callable[[], None] | None = None,
 ) -> Generator[T | InspectorError, None, None]:
     """`task(0)`, ..., `task(count - 1)` in order, each under the bounds `isolated` gives one
     task, in a worker reused from task to task: yields each result, or the `InspectorError`
@@ -144,7 +145,9 @@ def each_isolated(
     worker, so what a task gives never depends on the tasks before it (memory they left behind
     counts against --max-memory). Tasks run only as the results are asked for. `meanwhile()`
     runs here once, while the worker runs the first task (the command prepares its output in
-    the time it would spend waiting)."""
+    the time it would spend waiting). `setup()` runs in each worker before its bounds are set
+    (importing the reader a file's signature names: numpy's OpenBLAS cannot start under a
+    small address-space limit); whatever it raises is left for the tasks to meet."""
     if not limits.enabled:
         for index in range(count):
             try:
@@ -162,7 +165,7 @@ def each_isolated(
                 if worker is None or worker.served >= REUSE_FILES:
                     if worker is not None:
                         worker.stop()
-                    worker = _Worker(task, label, limits)
+                    worker = _Worker(task, label, limits, setup)
                 reused = worker.served > 0
                 first, meanwhile = meanwhile, None  # once, whatever the first task gives
                 try:
@@ -192,7 +195,11 @@ class _Worker(Generic[T]):
     """One forked worker running `task(index)` for each index it is sent (see `each_isolated`)."""
 
     def __init__(
-        self, task: Callable[[int], T], label: Callable[[int], str], limits: Limits
+        self,
+        task: Callable[[int], T],
+        label: Callable[[int], str],
+        limits: Limits,
+        setup: Callable[[], None] | None = None,
     ) -> None:
         self.limits = limits
         self.served = 0
@@ -208,7 +215,7 @@ class _Worker(Generic[T]):
             os.close(self.replies)
             code = 0
             try:
-                _confine(limits, parent)
+                _confine(limits, parent, setup)
                 _serve(task, label, request_read, reply_write, limits)
             except MemoryError:
                 code = _MEMORY_EXIT
@@ -364,9 +371,13 @@ _MEMORY_EXIT = 120  # a worker's exit code for MemoryError outside any per-file 
 _BLOCKED = -1000  # pseudo-status: the parent stopped a worker that was blocked
 
 
-def _confine(limits: Limits, parent: int) -> None:
-    """Applied in the worker right after fork."""
+def _confine(limits: Limits, parent: int, setup: Callable[[], None] | None = None) -> None:
+    """Applied in the worker right after fork; `setup()` runs before the limits (see
+    `each_isolated`), the parent's wall-clock bound already running."""
     die_with_parent(parent)
+    if setup is not None:
+        with contextlib.suppress(Exception):
+            setup()
     _set_limit(resource.RLIMIT_CORE, 0)
     _set_limit(resource.RLIMIT_AS, limits.memory_bytes)
     _arm_cpu(limits)

@@ -29,11 +29,25 @@ def is_zip(head: bytes, path: Path) -> bool:
     return head.startswith(ZIP_MAGIC)
 
 
-def is_safetensors(head: bytes, path: Path) -> bool:
-    """An 8-byte little-endian header length, then the JSON header's opening brace; the
-    extension settles files whose header is damaged."""
-    from inspector.formats.safetensors.reader import looks_like_safetensors
+# safetensors: an 8-byte little-endian header length, then the JSON header
+# (https://huggingface.co/docs/safetensors, "Format").
+SAFETENSORS_HEADER_LENGTH = struct.Struct("<Q")
+SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit
 
+
+def looks_like_safetensors(head: bytes) -> bool:
+    """An 8-byte header length that fits the limit, then a JSON object of string keys."""
+    if len(head) < 10:
+        return False
+    (length,) = SAFETENSORS_HEADER_LENGTH.unpack_from(head)
+    return (
+        2 <= length <= SAFETENSORS_MAX_HEADER and head[8:9] == b"{" and head[9:10] in (b'"', b"}")
+    )
+
+
+def is_safetensors(head: bytes, path: Path) -> bool:
+    """The header's length and opening brace; the extension settles files whose header is
+    damaged."""
     return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
 
 

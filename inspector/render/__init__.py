@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from inspector.render.explain import render_explain, render_explain_json
     from inspector.render.formula import render_formula, render_formula_json
     from inspector.render.gates import check_messages, gate_messages
-    from inspector.render.report import LayerView, render_json
+    from inspector.render.report import render_json
     from inspector.render.summary import render_summary
     from inspector.render.text import PLAIN, Style, progress_line
+    from inspector.render.view import LayerView
     from inspector.report.analysis import Report
 
 # Each command needs one or two of these modules: load them on first use, so that a report
@@ -40,7 +41,7 @@ _HOME = {
     "render_formula_json": "formula",
     "check_messages": "gates",
     "gate_messages": "gates",
-    "LayerView": "report",
+    "LayerView": "view",
     "render_json": "report",
     "render_summary": "summary",
     "PLAIN": "text",

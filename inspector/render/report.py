@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from enum import Enum
 
 from inspector.cells import convention_of
 from inspector.compute import Compute
@@ -13,18 +12,10 @@ from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
 from inspector.render.reconcile import reconcile_lines
 from inspector.render.text import Style, bar, count, human_bytes, paint, plural, shape, share
+from inspector.render.view import LayerView
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
 from inspector.report.reconcile import reconcile
-
-
-class LayerView(Enum):
-    """Which rows the layer table shows; totals always cover every layer."""
-
-    WEIGHTED = "weighted"  # layers that hold parameters
-    ALL = "all"
-    RECURRENT = "recurrent"
-
 
 CHECK_COLOUR = {Check.OK: "green", Check.MISMATCH: "red", Check.UNVERIFIED: "yellow"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from inspector.compute import Compute, compute
 from inspector.formula import Derivation, derive
 from inspector.model import (
     BiasConvention,
@@ -18,9 +18,12 @@ from inspector.model import (
     Tensor,
     TensorRole,
 )
-from inspector.report.contract import report_to_dict
-from inspector.report.mismatch import explain_mismatch
-from inspector.report.verdicts import GateResult
+
+# Imported where used: a file is read and analysed in a worker that never computes MACs, writes
+# JSON or words a mismatch unless asked, and every module is start-up time (issue 16).
+if TYPE_CHECKING:
+    from inspector.compute import Compute
+    from inspector.report.verdicts import GateResult
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Report:
     @property
     def compute(self) -> Compute:
         """MACs, element-wise work and state per time step (inspector.compute)."""
+        from inspector.compute import compute
+
         return compute(self.model, self.seq_len)
 
     @property
@@ -73,6 +78,8 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON contract (see README)."""
+        from inspector.report.contract import report_to_dict
+
         return report_to_dict(self)
 
 
@@ -183,6 +190,8 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     expected = sum(d.total for d in derivations)
     if expected == layer.params:
         return RecurrentCheck(layer, derivations, Check.OK)
+    from inspector.report.mismatch import explain_mismatch
+
     return RecurrentCheck(
         layer, derivations, Check.MISMATCH, explain_mismatch(layer, derivations, expected)
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from inspector.model import Check
-from inspector.report.analysis import Report
+
+if TYPE_CHECKING:  # annotations only: the command line makes outcomes before any report
+    from inspector.report.analysis import Report
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,10 +20,11 @@ from types import MappingProxyType
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
 from inspector.formats import state_dict
 from inspector.formats.bounded_json import load_json
+from inspector.formats.detect import SAFETENSORS_HEADER_LENGTH, SAFETENSORS_MAX_HEADER
 from inspector.model import Detail, FileFormat, Layer, Model, SharedTensor, Tensor
 
-HEADER_LENGTH = struct.Struct("<Q")
-MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
+HEADER_LENGTH = SAFETENSORS_HEADER_LENGTH
+MAX_HEADER_BYTES = SAFETENSORS_MAX_HEADER
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,6 @@ class Entry:
 class Header:
     entries: tuple[Entry, ...]
     metadata: Mapping[str, str]
-
-
-def looks_like_safetensors(head: bytes) -> bool:
-    """An 8-byte header length that fits the limit, then a JSON object of string keys."""
-    if len(head) < 10:
-        return False
-    (length,) = HEADER_LENGTH.unpack_from(head)
-    return 2 <= length <= MAX_HEADER_BYTES and head[8:9] == b"{" and head[9:10] in (b'"', b"}")
 
 
 def read_header(path: Path) -> Header:
