@@ -130,8 +130,6 @@ def test_meanwhile_runs_once_in_the_parent_whatever_the_first_task_gives(
         return index * 10
 
     limits = Limits(cpu_seconds=cpu_seconds, memory_bytes=supervise.DEFAULT_MEMORY)
-    results = list(
-        each_isolated(3, task, str, limits, meanwhile=lambda: calls.append(os.getpid()))
-    )
+    results = list(each_isolated(3, task, str, limits, meanwhile=lambda: calls.append(os.getpid())))
     assert calls == [os.getpid()]
     assert isinstance(results[0], InspectorError) and results[1:] == [10, 20]
