@@ -11,6 +11,7 @@ paths always agree, and tests/test_argv.py runs command lines through both to ho
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -94,7 +95,22 @@ def parse_inspect(
         values[field] = Path(attached) if field in _PATH_FIELDS else value
     if not models:
         return None  # typer asks for MODEL|DIR
+    output = values.get("output")
+    if any(
+        _unreadable(path) for path in [*models, *([output] if isinstance(output, Path) else [])]
+    ):
+        return None  # typer refuses it (its Path type checks readable=True)
     return models, values
+
+
+def _unreadable(path: Path) -> bool:
+    """A path that exists but that this process may not read: typer's Path conversion (every
+    Path parameter of inspect is `readable=True`) refuses it with its own message."""
+    try:
+        os.stat(path)
+    except OSError:
+        return False  # typer takes a path that does not exist (or cannot be stat'ed) as is
+    return not os.access(path, os.R_OK)
 
 
 def _value(text: str, kind: str, formats: Sequence[str]) -> object | None:

@@ -229,3 +229,35 @@ def test_every_option_spelling_pairs_with_every_kind_of_value() -> None:
             if field == "output":
                 expected = Path(str(sample))
             assert values == {field: expected}, args
+
+
+def test_paths_typer_refuses_as_unreadable_go_to_typer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """typer's Path type (readable=True) refuses an existing path the process may not read,
+    for MODEL|DIR and for --output alike; the fast path must leave such lines to typer, so both
+    give typer's message. os.access is denied for one path, as for a user other than its owner
+    (root may read anything, so chmod alone would not show it)."""
+    import os
+
+    denied = tmp_path / "denied"
+    denied.mkdir()
+    model = denied / "model.h5"
+    shutil.copy(H5, model)
+    report = denied / "report.txt"
+    report.write_text("old\n")
+    access = os.access
+
+    def no_read(path: object, mode: int, **kwargs: object) -> bool:
+        if mode & os.R_OK and str(path).startswith(str(denied)):
+            return False
+        return access(path, mode, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", no_read)
+    for args in ([str(model)], [str(H5), "-o", str(report)], [str(denied)], [str(H5), str(model)]):
+        assert parse_inspect(args, {}, OUTPUT_FORMATS) is None, args
+        ran = run_main(args)
+        assert ran == run_main(args, typer_only=True), args
+        assert ran.code == 2 and "is not readable" in ran.stderr, args
+    assert report.read_text() == "old\n"
+    assert parse_inspect([str(tmp_path / "missing.h5")], {}, OUTPUT_FORMATS) is not None
