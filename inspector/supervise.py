@@ -26,6 +26,7 @@ one worker that writes its own output, the bounds re-armed at each file it start
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import math
 import os
@@ -517,16 +518,34 @@ def _size(count: int) -> str:
 
 class OwnUnpickler(pickle.Unpickler):
     """Results come from our own worker, but the worker has parsed a stranger's file: only
-    rnninspect's own data classes and plain builtins may be rebuilt, nothing is ever called."""
+    rnninspect's own data classes, enum members and plain builtins may be rebuilt; nothing else
+    is ever called."""
 
     _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "int", "str", "bytes"})
 
-    def find_class(self, module: str, name: str) -> type:
+    def find_class(self, module: str, name: str) -> Callable[..., object]:
+        if module == "builtins" and name == "getattr":
+            # Early Python 3.11 releases (3.11.2, Debian 12's) pickle an enum member as
+            # getattr(EnumClass, "NAME") (Lib/enum.py Enum.__reduce_ex__): only that use is
+            # rebuilt, by a function that returns nothing but a member of our own enums.
+            return _enum_member
         if module.startswith("inspector.") or (module == "builtins" and name in self._BUILTINS):
             found: type = super().find_class(module, name)
             if isinstance(found, type):
                 return found
         raise pickle.UnpicklingError(f"refused to rebuild {module}.{name}")
+
+
+def _enum_member(owner: object, name: object) -> enum.Enum:
+    """A member of one of rnninspect's own enums by its name; anything else is refused."""
+    if (
+        isinstance(owner, enum.EnumMeta)
+        and owner.__module__.startswith("inspector.")
+        and isinstance(name, str)
+        and name in owner.__members__
+    ):
+        return owner.__members__[name]
+    raise pickle.UnpicklingError(f"refused to rebuild getattr({owner!r}, {name!r})")
 
 
 def _load(data: bytes) -> _Raised[object]:
