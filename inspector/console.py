@@ -55,9 +55,27 @@ def say(line: str) -> None:
 
 def _echo(text: str, stream: TextIO, *, colour: bool) -> None:
     """click.echo's behaviour for a text stream: the line and its newline in one write, then
-    a flush; colour codes removed where there must be none."""
-    stream.write((text if colour else _ANSI.sub("", text)) + "\n")
+    a flush; colour codes removed where there must be none. A stream that says ASCII (LANG=C
+    without a UTF-8 locale, PYTHONIOENCODING=ascii) gets UTF-8, as click writes it there
+    (click/_compat.py `_stream_is_misconfigured`): file names and `·` are not ASCII."""
+    line = (text if colour else _ANSI.sub("", text)) + "\n"
+    binary = getattr(stream, "buffer", None)
+    if binary is not None and _is_ascii(getattr(stream, "encoding", None) or "ascii"):
+        stream.flush()
+        binary.write(line.encode("utf-8", "replace"))
+        binary.flush()
+        return
+    stream.write(line)
     stream.flush()
+
+
+def _is_ascii(encoding: str) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name == "ascii"
+    except LookupError:
+        return False
 
 
 @contextmanager
@@ -116,6 +134,12 @@ def emit(text: str | None, output: Path | None, style: Style | None = None) -> N
             silence_stdout()
             raise UsageError(
                 f"cannot write to standard output ({failed.strerror or failed})"
+            ) from None
+        except UnicodeEncodeError as failed:  # nothing was written: the text is encoded first
+            raise UsageError(
+                f"standard output's encoding {failed.encoding} cannot write "
+                f"{failed.object[failed.start : failed.end]!r}: set PYTHONIOENCODING=utf-8 or "
+                "use --output"
             ) from None
         return
     write(output, text + "\n", "--output")
