@@ -68,17 +68,30 @@ def test_reader_option_lists_its_choices() -> None:
     assert "--reader " + "|".join(entry.name for entry in READERS) in text
 
 
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["formula", "lstm", "-u", "2", "-d", "3"], "inspector.cli"),  # typer's command line
+        ([str(ROOT / "fixtures/keras2/simplernn_u1_f1.h5")], "inspector.inspection"),  # fast
+    ],
+)
 def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    module: str,
 ) -> None:
-    """The interrupt arrives inside an import of the CLI's modules (typer, the readers)."""
+    """The interrupt arrives inside an import of the CLI's modules (typer, the readers), on
+    either path of the console script. The command line is set here: pytest's own would be
+    parsed as one (its test files as models)."""
     from inspector import entry
 
-    monkeypatch.delitem(sys.modules, "inspector.cli")
+    monkeypatch.setattr(sys, "argv", ["rnninspect", *argv])
+    monkeypatch.delitem(sys.modules, module)
     real_import = builtins.__import__
 
     def interrupted(name: str, *args: object, **kwargs: object) -> object:
-        if name == "inspector.cli":
+        if name == module:
             raise KeyboardInterrupt
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
