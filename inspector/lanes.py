@@ -22,7 +22,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
-from inspector.supervise import OwnUnpickler, die_with_parent, flush_streams, kill_worker
+from inspector.supervise import (
+    OwnUnpickler,
+    die_with_parent,
+    flush_streams,
+    fork_worker,
+    kill_worker,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -81,7 +87,7 @@ def run_lanes(
     try:
         for number in range(count):
             read_fd, write_fd = os.pipe()
-            pid = os.fork()
+            pid = fork_worker()
             if pid == 0:  # a lane, which dies with the command (no orphan keeps reading)
                 die_with_parent(parent)
                 os.close(read_fd)

@@ -9,7 +9,9 @@ stop the work in-process. The CLI therefore reads each file in a forked worker t
 - an address-space limit (RLIMIT_AS, `--max-memory`, default 2 GiB): an allocation beyond it
   fails inside the worker, never on the machine;
 - no core dumps (RLIMIT_CORE 0: nothing is written but what `--output` names);
-- PR_SET_PDEATHSIG on Linux: the worker is killed when the command dies, so none outlives it.
+- PR_SET_PDEATHSIG on Linux: the worker is killed when the command dies, so none outlives it;
+- SIGINT ignored (`fork_worker`): Ctrl-C reaches the whole process group, and the command
+  answers it and stops its workers; a worker printing its own KeyboardInterrupt would not.
 
 The parent waits with a generous wall-clock bound (WALL_FACTOR times the CPU limit) for the
 case where the worker uses no CPU at all: a read that blocks. Whatever ends a worker early is
@@ -90,7 +92,7 @@ def isolated(task: Callable[[], T], label: str, limits: Limits) -> T:
     read_fd, write_fd = os.pipe()
     flush_streams()
     parent = os.getpid()
-    pid = os.fork()
+    pid = fork_worker()
     if pid == 0:
         os.close(read_fd)
         code = 0
@@ -210,7 +212,7 @@ class _Worker(Generic[T]):
         self.replies, reply_write = os.pipe()
         flush_streams()
         parent = os.getpid()
-        self.pid = os.fork()
+        self.pid = fork_worker()
         if self.pid == 0:
             os.close(self.requests)
             os.close(self.replies)
@@ -335,7 +337,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
     flush_streams()
     read_fd, write_fd = os.pipe()
     parent = os.getpid()
-    pid = os.fork()
+    pid = fork_worker()
     if pid == 0:
         os.close(read_fd)
         code = EXIT_UNREADABLE
@@ -382,6 +384,22 @@ def _confine(limits: Limits, parent: int, setup: Callable[[], None] | None = Non
     _set_limit(resource.RLIMIT_CORE, 0)
     _set_limit(resource.RLIMIT_AS, limits.memory_bytes)
     _arm_cpu(limits)
+
+
+def fork_worker() -> int:
+    """os.fork() for a worker or a lane: 0 in the child, which ignores SIGINT, the child's pid
+    here. Ctrl-C in a terminal signals every process of the group: a child that took it would
+    print a KeyboardInterrupt traceback of its own (at fork, logging's after-fork hook) or
+    stop with a status the parent reports as a crash. SIGINT is blocked across the fork, so it
+    is left pending until the child ignores it; the parent takes its own Ctrl-C as usual."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return pid
 
 
 def die_with_parent(parent: int) -> None:
