@@ -72,13 +72,16 @@ def run_main(
     env: dict[str, str] | None = None,
     typer_only: bool = False,
 ) -> Ran:
-    """`rnninspect ARGS` through the real entry point (`inspector.entry.main`, which parses
-    the common command lines itself and gives the others to typer), or through typer alone
-    (`inspector.cli.main`), in process, with stdout and stderr captured as a terminal or as a
-    pipe would see them."""
+    """`rnninspect ARGS` through the real entry point (`inspector.entry.run`, which parses
+    the common command lines itself and gives the others to typer; `entry.main` only adds the
+    process's exit), or through typer alone (`inspector.cli.main`), in process, with stdout and
+    stderr captured as a terminal or as a pipe would see them."""
     from inspector import cli, entry
 
-    main = cli.main if typer_only else entry.main
+    def main() -> None:
+        code = cli.main() if typer_only else entry.run()
+        if code is not None:
+            sys.exit(code)
 
     out = FakeTerminal() if stdout_tty else io.StringIO()
     err = FakeTerminal() if stderr_tty else io.StringIO()

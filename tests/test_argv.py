@@ -196,7 +196,7 @@ def test_the_fast_path_never_imports_typer() -> None:
 
     code = (
         "import sys; from inspector import entry; sys.argv = ['rnninspect', sys.argv[1]]\n"
-        "try:\n    entry.main()\nexcept SystemExit:\n    pass\n"
+        "entry.run()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click')), "
         "file=sys.stderr)"
     )
@@ -261,3 +261,29 @@ def test_paths_typer_refuses_as_unreadable_go_to_typer(
         assert ran.code == 2 and "is not readable" in ran.stderr, args
     assert report.read_text() == "old\n"
     assert parse_inspect([str(tmp_path / "missing.h5")], {}, OUTPUT_FORMATS) is not None
+
+
+def test_the_console_script_writes_everything_before_it_ends(tmp_path: Path) -> None:
+    """After the fast path the process ends without the interpreter's teardown (os._exit):
+    output larger than a pipe's buffer, stderr lines, a file written by --output and the exit
+    code all arrive whole, as the in-process run gives them."""
+    import subprocess
+    import sys
+
+    args = [*[str(H5)] * 40, "-f", "json", "--max-params", "10", "--jobs", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, check=False
+    )
+    here = run_main(args)
+    assert len(done.stdout) > 65536  # more than a pipe holds: written while the reader reads
+    assert (done.returncode, done.stdout, done.stderr) == (here.code, here.stdout, here.stderr)
+    assert done.returncode == 1 and done.stderr.count("gate failed") == 40
+    out = tmp_path / "report.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", str(H5), "-f", "markdown", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout == ""
+    assert out.read_text() == run_main([str(H5), "-f", "markdown"]).stdout
