@@ -256,15 +256,13 @@ def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerV
 def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
-    from inspector.discover import MODEL_SUFFIXES, links_out, model_files
-    from inspector.formats.detect import is_savedmodel_dir
     from inspector.report.batch import Outcome
 
     targets: list[Path | Outcome] = []
     scanned = False
     for path in models:
         try:
-            single = not path.is_dir() or is_savedmodel_dir(path)  # a SavedModel dir is a model
+            single = not path.is_dir() or _is_savedmodel(path)  # a SavedModel dir is a model
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
@@ -273,6 +271,8 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
         if single:
             targets.append(path)
             continue
+        from inspector.discover import MODEL_SUFFIXES, links_out, model_files
+
         scanned = True
         found = model_files(path)
         for file in found:
@@ -299,6 +299,13 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     return targets, scanned
 
 
+def _is_savedmodel(path: Path) -> bool:
+    # Imported for directories only: a single file's run never loads the format registry here.
+    from inspector.formats.detect import is_savedmodel_dir
+
+    return is_savedmodel_dir(path)
+
+
 def _wants_progress(files: int) -> bool:
     return files >= PROGRESS_MIN_FILES and sys.stderr.isatty()
 
@@ -314,13 +321,13 @@ def _inspect_all(
 ) -> list[Outcome]:
     """Each target's outcome in order. `meanwhile()` runs once while the first file is read
     (before it with lanes), to prepare the output in the time spent waiting."""
-    from inspector.render.text import progress_line
-
     outcomes: list[Outcome] = []
     width = (fit_width(sys.stderr) or 80) - 1  # a line that wrapped could not be erased
 
     def show(done: int, label: str) -> None:
         if progress:  # how far the scan has come, and the file read last (lanes) or next
+            from inspector.render.text import progress_line
+
             sys.stderr.write(ERASE_LINE + progress_line(done, len(targets), label, width))
             sys.stderr.flush()
 
