@@ -417,25 +417,29 @@ def die_with_parent(parent: int) -> None:
         os._exit(EXIT_UNREADABLE)
 
 
-def _set_limit(which: int, value: int) -> None:
+# setrlimit takes a signed 64-bit value (Python raises OverflowError beyond it); a bound at
+# least this large (`--max-memory 8EiB`, `--timeout inf`) is no bound: RLIM_INFINITY.
+_LARGEST_LIMIT = 2**63 - 1
+
+
+def _set_limit(which: int, value: float) -> None:
+    """The soft limit `which` set to `value` (rounded up), or to no limit when `value` is beyond
+    what the kernel takes; never above the hard limit, which is left alone (a limit may only be
+    lowered, and the next file re-arms it)."""
     _, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)  # a limit may only be lowered
+    soft = math.ceil(value) if value < _LARGEST_LIMIT else resource.RLIM_INFINITY
+    if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+        soft = hard
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(which, (value, hard))
+        resource.setrlimit(which, (soft, hard))
 
 
 def _arm_cpu(limits: Limits) -> None:
     """The CPU seconds used so far plus the allowance, as the soft limit: the kernel sends
-    SIGXCPU, which ends the worker, when it is spent. The hard limit is left alone (it could
-    not be raised again for the next file)."""
+    SIGXCPU, which ends the worker, when it is spent."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = math.ceil(usage.ru_utime + usage.ru_stime) + max(1, math.ceil(limits.cpu_seconds))
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    used = math.ceil(usage.ru_utime + usage.ru_stime)
+    _set_limit(resource.RLIMIT_CPU, used + max(1.0, limits.cpu_seconds))
 
 
 def _report_start(write_fd: int, label: str, limits: Limits) -> None:
