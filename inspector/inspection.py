@@ -9,6 +9,7 @@ on stderr each. Exit codes are those of inspector/console.py.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
@@ -205,10 +206,8 @@ _RENDERERS = {
 
 
 def _prepare(output_format: str) -> None:
-    import importlib
-
     for module in (
-        "inspector.report.analysis",
+        "inspector.report.analysis",  # imported already when a worker reads
         "inspector.report.gates",
         "inspector.render.gates",
         *_RENDERERS.get(output_format, ()),
@@ -395,8 +394,6 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
     """Import each reader the files need (one file per suffix tells) before the lanes fork, so
     they inherit it rather than each importing it again. A file that cannot be read is left
     for its lane to report."""
-    import importlib
-
     from inspector.formats import choose
 
     for path in {path.suffix.lower(): path for path in reversed(files)}.values():
@@ -423,6 +420,10 @@ def _inspect_each(
     from inspector.report.batch import Outcome
     from inspector.supervise import each_isolated
 
+    if limits.enabled:
+        # Both processes need the report's classes (the worker analyses, this process receives
+        # the report): imported once here, the fork shares them instead of importing them twice.
+        importlib.import_module("inspector.report.analysis")
     if limits.enabled and len(files) > 1:
         _preload(files, reader)  # once, before the workers fork: each inherits the readers
     results = each_isolated(
