@@ -104,3 +104,32 @@ def test_a_tensor_two_rows_list_counts_in_the_first_whatever_the_reader() -> Non
     assert rows["embed"]["params"] == tied.params and rows["embed"]["shared_with"] == []
     assert rows["decoder"]["params"] == bias.params
     assert rows["decoder"]["shared_with"] == ["embed"]
+
+
+def test_attribution_stays_linear_in_a_layer_s_tensors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crafted file can put tens of thousands of tensors in one row (a safetensors group); a
+    row's tensors are kept once each by a hashed lookup, not by scanning the row for each one:
+    bounded by the count of equality tests, never by time."""
+    from inspector.model import FileFormat, Layer, Model, Tensor
+    from inspector.report.analysis import attribute_once
+
+    many = tuple(Tensor(f"w{i}", f"w{i}", (2,), "float32", 4) for i in range(5000))
+    compared = [0]
+    equal = Tensor.__eq__
+
+    def counted(self: Tensor, other: object) -> bool:
+        compared[0] += 1
+        return equal(self, other)
+
+    monkeypatch.setattr(Tensor, "__eq__", counted)
+    model = Model(
+        path="synthetic",
+        format=FileFormat.SAFETENSORS,
+        producer=None,
+        layers=(Layer("group", "Linear", many + many[:10]),),  # ten listed twice
+        recurrent_layers=(),
+        trainable_known=False,
+    )
+    (layer,) = attribute_once(model).layers
+    assert layer.tensors == many
+    assert compared[0] < 5 * len(many)  # a scan of the row per tensor made ~12.5 M

@@ -99,14 +99,14 @@ def attribute_once(model: Model) -> Model:
     changed = False
     layers = []
     for position, layer in enumerate(model.layers):
-        own: list[Tensor] = []
+        own: dict[Tensor, None] = {}  # in order, each once: a set's lookup keeps this linear
         shared = list(layer.shared)
         for tensor in layer.tensors:
             held = holder.setdefault(tensor.key, position)
             if held != position:
                 shared.append(SharedTensor(tensor, model.layers[held].name))
-            elif tensor not in own:
-                own.append(tensor)
+            else:
+                own.setdefault(tensor)
         changed |= len(own) != len(layer.tensors)
         layers.append(replace(layer, tensors=tuple(own), shared=tuple(shared)))
     if not changed:
