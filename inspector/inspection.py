@@ -160,7 +160,7 @@ def _inspection(
     files = [target for target in targets if isinstance(target, Path)]
     with user_errors():
         check_output(output, files)
-    from inspector.report.gates import gated
+    from inspector.report.gates import gated  # loaded already (`_budget`)
 
     outcomes = [
         replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
@@ -177,6 +177,7 @@ def _inspection(
     ]
     reports = [outcome.report for outcome in outcomes if outcome.report is not None]
     style = style_for(output, output_format == "table")
+    # Here, not above: the worker has forked and `_prepare` loaded the renderer meanwhile.
     from inspector.render import check_messages, gate_messages
 
     if output is not None or not quiet:
