@@ -59,15 +59,12 @@ def parse_inspect(
     accepts."""
     if any(name.startswith("_") and name.endswith("_COMPLETE") for name in environ):
         return None  # shell completion is typer's
-    rest = list(args)
-    if rest and rest[0] == "inspect":
-        rest = rest[1:]
-    elif rest and rest[0] in COMMANDS:
+    if args and args[0] in COMMANDS and args[0] != "inspect":
         return None
+    rest = iter(args[1:] if args and args[0] == "inspect" else args)  # linear in the count
     models: list[Path] = []
     values: dict[str, object] = {}
-    while rest:
-        token = rest.pop(0)
+    for token in rest:
         if token == "" or token == "-":
             return None  # typer makes "" the current directory; "-" is no file
         if not token.startswith("-"):
@@ -86,9 +83,10 @@ def parse_inspect(
             values[field] = True
             continue
         if not equals:
-            if not rest:
+            following = next(rest, None)
+            if following is None:
                 return None  # a missing value: typer says so
-            attached = rest.pop(0)
+            attached = following
         value = _value(attached, kind, formats)
         if value is None:
             return None
