@@ -375,13 +375,14 @@ _BLOCKED = -1000  # pseudo-status: the parent stopped a worker that was blocked
 
 
 def _confine(limits: Limits, parent: int, setup: Callable[[], None] | None = None) -> None:
-    """Applied in the worker right after fork; `setup()` runs before the limits (see
-    `each_isolated`), the parent's wall-clock bound already running."""
+    """Applied in the worker right after fork; `setup()` runs before the memory and CPU limits
+    (see `each_isolated`), after the parent tie and the core-dump limit: a crash while it
+    imports writes no core file either."""
     die_with_parent(parent)
+    _set_limit(resource.RLIMIT_CORE, 0)
     if setup is not None:
         with contextlib.suppress(Exception):
             setup()
-    _set_limit(resource.RLIMIT_CORE, 0)
     _set_limit(resource.RLIMIT_AS, limits.memory_bytes)
     _arm_cpu(limits)
 

@@ -133,3 +133,32 @@ def test_meanwhile_runs_once_in_the_parent_whatever_the_first_task_gives(
     results = list(each_isolated(3, task, str, limits, meanwhile=lambda: calls.append(os.getpid())))
     assert calls == [os.getpid()]
     assert isinstance(results[0], InspectorError) and results[1:] == [10, 20]
+
+
+def test_setup_runs_in_the_worker_after_the_core_limit_and_before_the_memory_limit() -> None:
+    """`setup` (a reader's import) runs in the worker, where a crash writes no core file, and
+    before the address-space limit (under which numpy's OpenBLAS cannot start)."""
+    import resource
+
+    seen: dict[str, int] = {}
+
+    def setup() -> None:
+        seen["pid"] = os.getpid()
+        seen["core"] = resource.getrlimit(resource.RLIMIT_CORE)[0]
+        seen["memory"] = resource.getrlimit(resource.RLIMIT_AS)[0]
+
+    def task(index: int) -> dict[str, int]:
+        return {**seen, "memory_now": resource.getrlimit(resource.RLIMIT_AS)[0]}
+
+    limits = Limits(cpu_seconds=5, memory_bytes=supervise.DEFAULT_MEMORY)
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    allowed = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    resource.setrlimit(resource.RLIMIT_CORE, (allowed, hard))  # core files allowed out here
+    try:
+        (result,) = list(each_isolated(1, task, str, limits, setup=setup))
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+    assert allowed > 0  # else the check below could not fail
+    assert isinstance(result, dict) and result["pid"] != os.getpid()
+    assert result["core"] == 0
+    assert result["memory"] != limits.memory_bytes == result["memory_now"]
