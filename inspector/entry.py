@@ -15,7 +15,7 @@ import os
 import sys
 from contextlib import suppress
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_INTERRUPTED = 130  # console.EXIT_INTERRUPTED; repeated: this module imports nothing first
 
 
 def main() -> None:

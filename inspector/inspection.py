@@ -392,17 +392,13 @@ def _in_lanes(
 
 
 def _preload(files: Sequence[Path], reader: str | None) -> None:
-    """Import each reader the files need (one file per suffix tells) before the lanes fork, so
-    they inherit it rather than each importing it again. A file that cannot be read is left
-    for its lane to report."""
-    from inspector.formats import choose
+    """Import each reader the files need (one file per suffix tells; `formats.preload`) before
+    the workers fork, so they inherit it rather than each importing it again. A file that
+    cannot be read is left for its worker to report."""
+    from inspector.formats import preload
 
     for path in {path.suffix.lower(): path for path in reversed(files)}.values():
-        try:
-            if path.is_file():  # never a FIFO: reading its head here would block
-                importlib.import_module(choose(path, reader).module)
-        except (InspectorError, ImportError, OSError):
-            continue
+        preload(path, reader)
 
 
 def _inspect_each(

@@ -201,7 +201,11 @@ def test_the_fast_path_never_imports_typer() -> None:
         "file=sys.stderr)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(H5)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(H5)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,  # a hang guard, never a speed requirement
     )
     assert done.stderr.strip() == "[]"
     assert "embedding" in done.stdout
@@ -272,7 +276,11 @@ def test_the_console_script_writes_everything_before_it_ends(tmp_path: Path) -> 
 
     args = [*[str(H5)] * 40, "-f", "json", "--max-params", "10", "--jobs", "1"]
     done = subprocess.run(
-        [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "inspector", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,  # a hang guard, never a speed requirement
     )
     here = run_main(args)
     assert len(done.stdout) > 65536  # more than a pipe holds: written while the reader reads
@@ -283,6 +291,7 @@ def test_the_console_script_writes_everything_before_it_ends(tmp_path: Path) -> 
         [sys.executable, "-m", "inspector", str(H5), "-f", "markdown", "-o", str(out)],
         capture_output=True,
         text=True,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0 and done.stdout == ""

@@ -106,10 +106,11 @@ def read_model(path: Path, forced: str | None = None) -> Model:
 
 def preload(path: Path, forced: str | None = None) -> None:
     """Import the reader `path` needs, so that forked workers inherit it instead of each
-    importing it again; a file that cannot be read is left for the worker to report."""
+    importing it again; a file that cannot be read is left for the worker to report. Reads at
+    most the head of a regular file (`read_head`): never a FIFO or a device."""
     from inspector.errors import InspectorError
 
-    with suppress(InspectorError, ImportError):
+    with suppress(InspectorError, ImportError, OSError):
         importlib.import_module(choose(path, forced).module)
 
 

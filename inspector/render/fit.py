@@ -32,14 +32,8 @@ class Shape:
     attached: tuple[int, ...] = ()
 
 
-def visible(text: str) -> int:
-    """Columns a line takes on screen, counted as the table writer counts them (colour codes
-    take none, East Asian wide characters two: render/table.py)."""
-    return display_width(text)
-
-
 def widest(text: str) -> int:
-    return max((visible(line) for line in text.splitlines()), default=0)
+    return max((display_width(line) for line in text.splitlines()), default=0)
 
 
 def wrap(text: str, width: int, extra: str = CONTINUATION) -> str:
@@ -47,7 +41,7 @@ def wrap(text: str, width: int, extra: str = CONTINUATION) -> str:
     plus `extra`. A word longer than the width (a long path) is left whole."""
     out: list[str] = []
     for line in text.split("\n"):
-        if visible(line) <= width:
+        if display_width(line) <= width:
             out.append(line)
             continue
         import textwrap  # only when a line is too long: start-up time otherwise
@@ -89,7 +83,7 @@ def _notes_below(table: Shape) -> tuple[Rows, list[list[str]]]:
         below = []
         for index in table.notes:
             cell = cells[index]
-            if visible(cell) > len(table.headers[index]):
+            if display_width(cell) > len(table.headers[index]):
                 cells[index] = cell.split(" ", 1)[0].rstrip(":,")
                 below.append(f"{table.headers[index]}: {cell}")
         rows.append(tuple(cells))
