@@ -4,7 +4,7 @@ The library entry point: `inspect_file(path)` reads a model (detect, then the on
 format) and analyses it into a frozen `Report`; `report.to_dict()` is the JSON contract.
 
 Importing the package loads nothing else: the readers and the analysis load on first use, so
-the command line's entry point (`inspector.entry`) starts guarding Ctrl-C before any of them.
+the command line's entry point (`inspector.cli.entry`) starts guarding Ctrl-C before any of them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 # Not `from typing import TYPE_CHECKING`: loading typing and pathlib here would widen the window
-# in which Ctrl-C at start-up lands before the entry point's guard (inspector/entry.py).
+# in which Ctrl-C at start-up lands before the entry point's guard (inspector/cli/entry.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path

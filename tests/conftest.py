@@ -72,11 +72,11 @@ def run_main(
     env: dict[str, str] | None = None,
     typer_only: bool = False,
 ) -> Ran:
-    """`rnninspect ARGS` through the real entry point (`inspector.entry.run`, which parses
+    """`rnninspect ARGS` through the real entry point (`inspector.cli.entry.run`, which parses
     the common command lines itself and gives the others to typer; `entry.main` only adds the
-    process's exit), or through typer alone (`inspector.cli.main`), in process, with stdout and
+    process's exit), or through typer alone (`inspector.cli.app.main`), in process, with stdout and
     stderr captured as a terminal or as a pipe would see them."""
-    from inspector import cli, entry
+    from inspector.cli import app as cli, entry
 
     def main() -> None:
         code = cli.main() if typer_only else entry.run()

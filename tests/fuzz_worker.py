@@ -87,7 +87,7 @@ MUTATIONS: tuple[Mutation, ...] = (
 
 def _run_cli(target: Path, out_dir: Path) -> None:
     """In the forked child: the real entry point, output to files."""
-    from inspector.cli import main
+    from inspector.cli.app import main
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
@@ -153,7 +153,7 @@ def main() -> int:
     out_dir = Path(sys.argv[4])
     files = [Path(p) for p in sys.argv[5:]]
     # Import everything a case may need once, here: every fork inherits it.
-    import inspector.cli
+    import inspector.cli.app
     import inspector.formats.keras.archive
     import inspector.formats.keras.h5
     import inspector.formats.onnx.reader

@@ -1,5 +1,5 @@
-"""The fast path (inspector/argv.py: `rnninspect MODEL ... [OPTION ...]` parsed without typer)
-and typer's command (inspector/cli.py) are one command: the same options with the same
+"""The fast path (inspector/cli/argv.py: `rnninspect MODEL ... [OPTION ...]` parsed without typer)
+and typer's command (inspector/cli/app.py) are one command: the same options with the same
 defaults, and, for every command line the fast path takes, the same output, messages, files
 written and exit code. Every other command line goes to typer."""
 
@@ -15,9 +15,9 @@ import pytest
 import typer.main
 
 from conftest import FIXTURES, Ran, run_main
-from inspector import cli
-from inspector.argv import COMMANDS, OPTIONS, parse_inspect
-from inspector.inspection import OUTPUT_FORMATS, InspectOptions
+from inspector.cli import app as cli
+from inspector.cli.argv import COMMANDS, OPTIONS, parse_inspect
+from inspector.cli.inspection import OUTPUT_FORMATS, InspectOptions
 
 H5 = FIXTURES / "keras2/embedding_lstm_dense.h5"
 ONNX = FIXTURES / "onnx/hand_gru_bidir_lbr1.onnx"
@@ -195,7 +195,7 @@ def test_the_fast_path_never_imports_typer() -> None:
     import sys
 
     code = (
-        "import sys; from inspector import entry; sys.argv = ['rnninspect', sys.argv[1]]\n"
+        "import sys; from inspector.cli import entry; sys.argv = ['rnninspect', sys.argv[1]]\n"
         "entry.run()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click')), "
         "file=sys.stderr)"

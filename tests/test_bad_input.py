@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 SOURCE = FIXTURES / "keras2/lstm_u16_d8.h5"

@@ -10,7 +10,7 @@ import resource
 import pytest
 
 from conftest import FIXTURES, run_main
-from inspector.supervise import Limits, isolated
+from inspector.cli.supervise import Limits, isolated
 
 SIMPLE = str(FIXTURES / "keras2/simplernn_u1_f1.h5")
 

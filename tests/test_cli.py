@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, ROOT, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5")}
@@ -149,7 +149,7 @@ def test_pre_commit_hook_runs_the_console_script_on_model_files() -> None:
     )
     assert hook["id"] == "rnninspect"
     assert hook["language"] == "python"
-    assert 'rnninspect = "inspector.entry:main"' in (ROOT / "pyproject.toml").read_text()
+    assert 'rnninspect = "inspector.cli.entry:main"' in (ROOT / "pyproject.toml").read_text()
     assert hook["entry"] == "rnninspect"
     files = re.compile(hook["files"])
     for name in ("m.h5", "a/b.hdf5", "m.keras", "x/model.onnx", "lm/model.safetensors"):

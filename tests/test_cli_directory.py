@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries, run_main
-from inspector import inspection
-from inspector.cli import app
-from inspector.discover import is_candidate, model_files
+from inspector.cli import inspection
+from inspector.cli.app import app
+from inspector.cli.discover import is_candidate, model_files
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5", "keras-v3")}
@@ -156,7 +156,7 @@ def test_progress_bar_on_a_terminal_only_for_many_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In process, with stderr a (fake) terminal and the threshold lowered to three files."""
-    monkeypatch.setattr("inspector.inspection.PROGRESS_MIN_FILES", 3)
+    monkeypatch.setattr("inspector.cli.inspection.PROGRESS_MIN_FILES", 3)
     many, few = tmp_path / "many", tmp_path / "few"
     many.mkdir()
     few.mkdir()
@@ -175,7 +175,7 @@ def test_progress_bar_on_a_terminal_only_for_many_files(
 
 
 def test_progress_bar_is_erased_on_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("inspector.inspection.PROGRESS_MIN_FILES", 3)
+    monkeypatch.setattr("inspector.cli.inspection.PROGRESS_MIN_FILES", 3)
     for index in range(3):
         shutil.copy(FIXTURES / "keras2/simplernn_u1_f1.h5", tmp_path / f"m{index:02}.h5")
     real = inspection._inspect_each

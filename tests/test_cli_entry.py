@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import ROOT
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.formats import READERS
 
 runner = CliRunner()
@@ -71,8 +71,8 @@ def test_reader_option_lists_its_choices() -> None:
 @pytest.mark.parametrize(
     ("argv", "module"),
     [
-        (["formula", "lstm", "-u", "2", "-d", "3"], "inspector.cli"),  # typer's command line
-        ([str(ROOT / "fixtures/keras2/simplernn_u1_f1.h5")], "inspector.inspection"),  # fast
+        (["formula", "lstm", "-u", "2", "-d", "3"], "inspector.cli.app"),  # typer's command line
+        ([str(ROOT / "fixtures/keras2/simplernn_u1_f1.h5")], "inspector.cli.inspection"),  # fast
     ],
 )
 def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback(
@@ -84,7 +84,7 @@ def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback(
     """The interrupt arrives inside an import of the CLI's modules (typer, the readers), on
     either path of the console script. The command line is set here: pytest's own would be
     parsed as one (its test files as models)."""
-    from inspector import entry
+    from inspector.cli import entry
 
     monkeypatch.setattr(sys, "argv", ["rnninspect", *argv])
     monkeypatch.delitem(sys.modules, module)
@@ -103,12 +103,13 @@ def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback(
 
 
 def test_the_entry_point_guards_before_anything_loads() -> None:
-    """`import inspector` and `inspector.entry` load no module of rnninspect or of a library, so
-    the console script's guard is in place before any import that can take time."""
+    """`import inspector` and `inspector.cli.entry` load no module of rnninspect or of a library
+    (the `inspector.cli` package's `__init__` is empty), so the console script's guard is in place
+    before any import that can take time."""
     code = (
-        "import sys; import inspector.entry; "
+        "import sys; import inspector.cli.entry; "
         "print(sorted(m for m in sys.modules if m.startswith(('inspector.', 'typer', 'h5py', "
-        "'onnx', 'numpy', 'tabulate')) and m != 'inspector.entry'))"
+        "'onnx', 'numpy', 'tabulate')) and m not in ('inspector.cli', 'inspector.cli.entry')))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

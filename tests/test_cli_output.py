@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries, run_main
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5")}
@@ -198,7 +198,7 @@ def test_no_output_imports_tabulate(output_format: str) -> None:
     tables are written by render/table.py instead."""
     model = FIXTURES / "keras2/embedding_lstm_dense.h5"
     code = (
-        "import sys; from inspector.cli import main; "
+        "import sys; from inspector.cli.app import main; "
         f"sys.argv = ['rnninspect', {str(model)!r}, '-f', {output_format!r}, '--timeout', '0']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('tabulate' in sys.modules, file=sys.stderr)"

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 # The fixtures/onnx manifest's pairs (its entries record per-module and per-node truth these

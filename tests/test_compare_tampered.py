@@ -17,7 +17,7 @@ from onnx import numpy_helper
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 ONNX = FIXTURES / "onnx"

@@ -9,7 +9,7 @@ import re
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, ROOT, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.compare.result import PairKind, PairResult, Status
 from inspector.render.compare import _pair_lines
 

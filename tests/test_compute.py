@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.compute import Compute, compute
 from tests.conftest import FIXTURES
 

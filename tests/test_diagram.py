@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.model import (
     CellConfig,
     CellKind,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
 from inspector.cells import CELLS, Convention
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.model import (
     BiasConvention,
     CellConfig,

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.report.gates import GATES
 
 runner = CliRunner()

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.errors import UsageError
-from inspector.sizes import parse_count, parse_size
+from inspector.cli.quantities import parse_count, parse_size
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5")}
@@ -228,7 +228,7 @@ def test_parse_size_floors_exactly_as_decimal_arithmetic_does() -> None:
     import random
     from decimal import ROUND_FLOOR, Decimal
 
-    from inspector.sizes import SIZE_SUFFIXES
+    from inspector.cli.quantities import SIZE_SUFFIXES
 
     rng = random.Random(13)
     for _ in range(2000):

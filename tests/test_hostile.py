@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, ROOT, framework_total
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 LSTM_H5 = FIXTURES / "keras2/lstm_u16_d8.h5"

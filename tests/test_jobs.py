@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT
-from inspector.lanes import LaneFailed, run_lanes
+from inspector.cli.lanes import LaneFailed, run_lanes
 
 SOURCES = sorted(
     [*(FIXTURES / "keras2").glob("*.h5"), *(FIXTURES / "onnx").glob("*.onnx")],

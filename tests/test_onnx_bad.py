@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
 from conftest import FIXTURES
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 SOURCE = FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 
 MANIFEST = json.loads((FIXTURES / "cases" / "manifest.json").read_text())["fixtures"]
 CELLS = [e for e in MANIFEST if "cell" in e]

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.formats.onnx.graph import Index
 from inspector.formats.onnx.reader import OUTSIDE_LAYERS, initializer_elements
 from inspector.formats.onnx.wire import parse_model

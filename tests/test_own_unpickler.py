@@ -14,9 +14,9 @@ import pytest
 
 from conftest import FIXTURES
 from inspector.cells import Convention
-from inspector.inspection import _read_one
+from inspector.cli.inspection import _read_one
 from inspector.model import CellKind, Tensor
-from inspector.supervise import OwnUnpickler
+from inspector.cli.supervise import OwnUnpickler
 
 
 class _EarlyPython311(pickle.Pickler):

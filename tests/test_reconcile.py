@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, REALWORLD, manifest_entries
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.errors import InspectorError
 from inspector.model import TensorRole
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 CONTROL = "cases/torch_legacy_convnet.onnx"  # Conv2d + Linear: no recurrence

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, ROOT, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 
 runner = CliRunner()
 GOLDEN = Path(__file__).parent / "golden"

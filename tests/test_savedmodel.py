@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id, manifest_entries
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.errors import InspectorError
 from inspector.formats import choose
 from inspector.formats.savedmodel import metadata as keras_metadata

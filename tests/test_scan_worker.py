@@ -1,5 +1,5 @@
 """Issue 16: a directory scan reads its files in one bounded worker reused from file to file
-(inspector.supervise.each_isolated). Every per-file guarantee of issue 11 holds: a file that
+(inspector.cli.supervise.each_isolated). Every per-file guarantee of issue 11 holds: a file that
 spends its CPU time or exhausts its memory is reported with the same line as in a worker of its
 own, the scan goes on in a fresh worker, and each good file after a bad one gives the report it
 gives alone. Bounded by counts, never by time."""
@@ -17,9 +17,9 @@ import crafted
 import pytest
 
 from conftest import FIXTURES, ROOT
-from inspector import supervise
+from inspector.cli import supervise
 from inspector.errors import InspectorError
-from inspector.supervise import BoundExceeded, Limits, each_isolated
+from inspector.cli.supervise import BoundExceeded, Limits, each_isolated
 
 GOOD = sorted([*(FIXTURES / "keras2").glob("*.h5"), *(FIXTURES / "onnx").glob("*.onnx")])[:6]
 HANG_BLOCK = (2652, 154)  # tests/test_mutation.py: this zeroed block makes libhdf5 loop

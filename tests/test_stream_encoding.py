@@ -2,7 +2,7 @@
 exit code, never "internal error": an ASCII stream (LANG=C without a UTF-8 locale,
 PYTHONIOENCODING=ascii) gets UTF-8, as click.echo wrote it before the fast path; an encoding
 that cannot hold the text (latin-1 and a CJK file name) is one line, exit 2, nothing written.
-Both paths of the console script (inspector/entry.py, typer's inspector/cli.py) agree."""
+Both paths of the console script (inspector/cli/entry.py, typer's inspector/cli/app.py) agree."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 
 from conftest import FIXTURES
 
-TYPER = "import sys; from inspector.cli import main; sys.argv[0] = 'rnninspect'; main()"
-ENTRY = "import sys; from inspector.entry import main; sys.argv[0] = 'rnninspect'; main()"
+TYPER = "import sys; from inspector.cli.app import main; sys.argv[0] = 'rnninspect'; main()"
+ENTRY = "import sys; from inspector.cli.entry import main; sys.argv[0] = 'rnninspect'; main()"
 
 
 def _run(code: str, args: list[str], encoding: str, cwd: Path) -> subprocess.CompletedProcess:

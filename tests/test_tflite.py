@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id, manifest_entries
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.formats.tflite import schema
 from inspector.formats.tflite.reader import read
 from inspector.model import Model, TensorRole

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from inspector import inspect_file
-from inspector.cli import app
+from inspector.cli.app import app
 from inspector.errors import CorruptModelError, RefusedModelError
 from inspector.formats.torch import pickle_data
 

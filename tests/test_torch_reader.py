@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id, manifest_entries
-from inspector.cli import app
-from inspector.discover import model_files
+from inspector.cli.app import app
+from inspector.cli.discover import model_files
 
 runner = CliRunner()
 ENTRIES = manifest_entries("torch-zip", "torch-legacy-pickle")

@@ -13,8 +13,8 @@ import signal
 from collections.abc import Callable, Sequence
 
 from conftest import ROOT
-from inspector.lanes import run_lanes
-from inspector.supervise import Limits, each_isolated, isolated, run_bounded
+from inspector.cli.lanes import run_lanes
+from inspector.cli.supervise import Limits, each_isolated, isolated, run_bounded
 
 LIMITS = Limits(cpu_seconds=30, memory_bytes=1 << 31)
 _AT_FORK: list[bool] = []  # in each child: was SIGINT blocked while the after-fork hooks ran

@@ -1,5 +1,5 @@
 """Which layers a report lists: its own small module, because the command line reads it before
-any report exists (inspector/inspection.py), and importing the report renderer then would be
+any report exists (inspector/cli/inspection.py), and importing the report renderer then would be
 start-up time."""
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from pathlib import Path
 _COUNT = re.compile(r"[1-9][0-9]{0,17}")  # typer.Option(min=1): 0 is refused there
 _SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{0,9})?")
 FLAG, TEXT, COUNT, SECONDS, CHOICE = "flag", "text", "count", "seconds", "choice"
-# The subcommands of inspector/cli.py: a first argument naming one is typer's (a test holds
+# The subcommands of inspector/cli/app.py: a first argument naming one is typer's (a test holds
 # this list equal to typer's).
 COMMANDS = ("inspect", "formula", "explain", "compare", "help")
 
-# option spelling -> (InspectOptions field, kind); the same names as inspector/cli.py.
+# option spelling -> (InspectOptions field, kind); the same names as inspector/cli/app.py.
 OPTIONS: dict[str, tuple[str, str]] = {
     "--format": ("output_format", CHOICE),
     "-f": ("output_format", CHOICE),

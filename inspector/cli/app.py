@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from inspector import __version__
-from inspector.console import (
+from inspector.cli.console import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREADABLE,
@@ -35,7 +35,7 @@ from inspector.console import (
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
-from inspector.inspection import (
+from inspector.cli.inspection import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_TIMEOUT,
     InspectOptions,
@@ -46,7 +46,7 @@ from inspector.inspection import (
 
 if TYPE_CHECKING:
     from inspector.compare.result import Tolerance
-    from inspector.supervise import Limits, Started
+    from inspector.cli.supervise import Limits, Started
 
 # Tolerances of `compare` (inspector.compare.result.Tolerance; repeated here so --help imports
 # nothing): float32 exports keep values bit-for-bit or within a few units in the last place.
@@ -331,8 +331,8 @@ def inspect_command(
 
 
 def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
-    """Run a whole command's work in one bounded worker (see inspector/supervise.py)."""
-    from inspector.supervise import run_bounded
+    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py)."""
+    from inspector.cli.supervise import run_bounded
 
     def run(started: Started) -> int:
         try:
@@ -436,7 +436,7 @@ def formula_command(
     """Print a recurrent layer's parameter count and its derivation, without any file."""
     from inspector.cells import Convention
     from inspector.render import render_formula, render_formula_json
-    from inspector.sizing import layer_spec, parse_kernel_size
+    from inspector.layer_spec import layer_spec, parse_kernel_size
 
     with user_errors():
         spec = layer_spec(
@@ -651,6 +651,6 @@ def _compare(
 
 
 def main() -> None:
-    """The console script's typer path (inspector/entry.py takes the common command lines
+    """The console script's typer path (inspector/cli/entry.py takes the common command lines
     itself): every way out of the process is one line on stderr and an exit code."""
     ended(app)

@@ -1,10 +1,10 @@
 """The `inspect` command's work, without typer: `rnninspect MODEL|DIR ...` runs it from
-typer's command (inspector/cli.py) and from the fast path that parses the common command lines
-itself (inspector/argv.py), so both give the same output, messages and exit code.
+typer's command (inspector/cli/app.py) and from the fast path that parses the common command lines
+itself (inspector/cli/argv.py), so both give the same output, messages and exit code.
 
-Each file is read in a bounded worker (inspector/supervise.py); the reports are gated
+Each file is read in a bounded worker (inspector/cli/supervise.py); the reports are gated
 (report/gates.py), rendered (inspector/render/) and written; a failed check or gate is one line
-on stderr each. Exit codes are those of inspector/console.py.
+on stderr each. Exit codes are those of inspector/cli/console.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspector.console import (
+from inspector.cli.console import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREADABLE,
@@ -37,13 +37,13 @@ if TYPE_CHECKING:
     from inspector.render.view import LayerView
     from inspector.report.batch import Outcome
     from inspector.report.gates import Budget
-    from inspector.supervise import Limits
+    from inspector.cli.supervise import Limits
 
 PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
 ERASE_LINE = "\r\x1b[K"  # back to the line's start, then clear it
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_MEMORY = "2GiB"
-# --format: what the typer command offers as choices (inspector/cli.py OutputFormat).
+# --format: what the typer command offers as choices (inspector/cli/app.py OutputFormat).
 OUTPUT_FORMATS = ("table", "json", "csv", "markdown", "html")
 
 
@@ -105,8 +105,8 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
 def bounds(timeout: float, max_memory: str) -> Limits:
     """What one file may cost (--timeout CPU seconds, --max-memory); UsageError if either
     makes no sense."""
-    from inspector.sizes import parse_size
-    from inspector.supervise import Limits
+    from inspector.cli.quantities import parse_size
+    from inspector.cli.supervise import Limits
 
     if not timeout >= 0:  # also rejects NaN
         raise UsageError(f"--timeout {timeout}: must be >= 0 seconds")
@@ -120,7 +120,7 @@ def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
     """Lanes for several files (or a directory) and more than one job, where lanes can fork."""
     if not _several(models):
         return None  # one file: nothing to share out, and nothing more to import
-    from inspector.lanes import available, cpu_count
+    from inspector.cli.lanes import available, cpu_count
 
     count = jobs or cpu_count()
     return _Lanes(count) if count > 1 and available() else None
@@ -220,7 +220,7 @@ def _budget(limits: dict[str, str | None], strict: bool) -> Budget:
     """Each limit given, parsed by what its gate counts (a size or a count)."""
     from inspector.report.gates import GATE_BY_OPTION, Budget
     from inspector.report.verdicts import Unit
-    from inspector.sizes import parse_count, parse_size
+    from inspector.cli.quantities import parse_count, parse_size
 
     parsed = {
         option: parse_size(text, option)
@@ -271,7 +271,7 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
         if single:
             targets.append(path)
             continue
-        from inspector.discover import MODEL_SUFFIXES, links_out, model_files
+        from inspector.cli.discover import MODEL_SUFFIXES, links_out, model_files
 
         scanned = True
         found = model_files(path)
@@ -365,7 +365,7 @@ def _in_lanes(
     """The targets' outcomes in input order, the files read in `lanes.jobs` forked lanes. Each
     lane reads its files one after the other under per-file bounds (`_inspect_each`), exactly
     as a single run does: a file that hits a bound is reported and the others are still read."""
-    from inspector.lanes import LaneFailed, run_lanes
+    from inspector.cli.lanes import LaneFailed, run_lanes
 
     files = [target for target in targets if isinstance(target, Path)]
     _preload(files, reader)
@@ -409,13 +409,13 @@ def _inspect_each(
     meanwhile: Callable[[], None] | None = None,
 ) -> Generator[Outcome, None, None]:
     """Each file's outcome in order, read one after the other in a bounded worker reused from
-    file to file (inspector/supervise.py `each_isolated`): the bounds are re-armed per file, and
+    file to file (inspector/cli/supervise.py `each_isolated`): the bounds are re-armed per file, and
     a file that hits one is reported and the scan goes on in a fresh worker. A file that fails
     in a worker that had read others first is read again in a fresh one, so what a file reports
     never depends on the files read before it. `meanwhile()` runs while the first file is
     read."""
     from inspector.report.batch import Outcome
-    from inspector.supervise import each_isolated
+    from inspector.cli.supervise import each_isolated
 
     if limits.enabled:
         # Both processes need the report's classes (the worker analyses, this process receives
@@ -443,11 +443,11 @@ def _inspect_each(
 
 
 def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
-    """One file, read in a bounded worker (inspector/supervise.py): its report, or the one
+    """One file, read in a bounded worker (inspector/cli/supervise.py): its report, or the one
     line saying why there is none. A directory scan goes on after a file that hit a bound."""
     from inspector.formats import preload
     from inspector.report.batch import Outcome
-    from inspector.supervise import isolated
+    from inspector.cli.supervise import isolated
 
     if limits.enabled:
         preload(path, reader)  # import the reader here, once, rather than in every worker
@@ -489,7 +489,7 @@ def _render_inspection(
     scanned: bool,
 ) -> str | None:
     # Each format imports only its own renderer: the default table never loads csv or the
-    # summary (every module is start-up time, inspector/argv.py).
+    # summary (every module is start-up time, inspector/cli/argv.py).
     reports = [outcome.report for outcome in outcomes if outcome.report is not None]
     if output_format == "json":
         from inspector.render.report import render_json

@@ -1,8 +1,8 @@
 """What every command says and how it ends: one line on stderr, the output on stdout or in
 `--output`, and an exit code, without typer.
 
-The commands' work (inspector/inspection.py) runs both under typer (inspector/cli.py) and on
-the fast path of `rnninspect MODEL ...` (inspector/argv.py), which never imports typer: so
+The commands' work (inspector/cli/inspection.py) runs both under typer (inspector/cli/app.py) and on
+the fast path of `rnninspect MODEL ...` (inspector/cli/argv.py), which never imports typer: so
 nothing here may import it. Exit codes: 0 inspected and every check and gate passed, 1
 inspected but a check or a gate failed, 2 could not inspect (or a usage error).
 """

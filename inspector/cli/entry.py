@@ -1,12 +1,12 @@
 """The console script's entry point (`rnninspect`, `python -m inspector`).
 
 Ctrl-C can arrive while the command line's modules are still loading (typer, the readers); the
-KeyboardInterrupt then comes out of an import, before `inspector.cli.main` could catch it. This
+KeyboardInterrupt then comes out of an import, before `inspector.cli.app.main` could catch it. This
 module imports nothing of rnninspect at load time, so the guard below is in place before any of
 it loads: Ctrl-C at any moment ends with exit code 130 and no traceback.
 
-The common command line, `rnninspect MODEL ... [OPTION ...]`, is parsed by inspector/argv.py
-and run without importing typer; every other one goes to typer (inspector/cli.py).
+The common command line, `rnninspect MODEL ... [OPTION ...]`, is parsed by inspector/cli/argv.py
+and run without importing typer; every other one goes to typer (inspector/cli/app.py).
 """
 
 from __future__ import annotations
@@ -39,17 +39,17 @@ def run() -> int | None:
     # rnninspect does no linear algebra, so one thread serves it. A value the user set stays.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        from inspector.argv import parse_inspect
-        from inspector.inspection import OUTPUT_FORMATS
+        from inspector.cli.argv import parse_inspect
+        from inspector.cli.inspection import OUTPUT_FORMATS
 
         parsed = parse_inspect(sys.argv[1:], os.environ, OUTPUT_FORMATS)
         if parsed is None:
-            from inspector.cli import main as typer_main
+            from inspector.cli.app import main as typer_main
 
             typer_main()
             return None
-        from inspector.console import ended
-        from inspector.inspection import InspectOptions, run_inspect
+        from inspector.cli.console import ended
+        from inspector.cli.inspection import InspectOptions, run_inspect
 
         models, values = parsed
         try:

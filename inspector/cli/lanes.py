@@ -1,7 +1,7 @@
 """Many files at once (`--jobs N`): N forked lanes, results in input order.
 
 Lane k handles items k, k+N, k+2N, ... one after the other, exactly as a one-lane run would
-(each lane runs under its own per-file bounds, see `inspector.supervise`), and sends each result
+(each lane runs under its own per-file bounds, see `inspector.cli.supervise`), and sends each result
 back on its own pipe as soon as it has it: a frame of (item index, payload length) followed by
 the pickled result. The parent waits on all pipes at once and files each result under its
 index, so the output is in input order whatever finishes first. Items are dealt out in turn
@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar, cast
 
-from inspector.supervise import (
+from inspector.cli.supervise import (
     OwnUnpickler,
     die_with_parent,
     flush_streams,
