@@ -76,7 +76,8 @@ def run_main(
     the common command lines itself and gives the others to typer; `entry.main` only adds the
     process's exit), or through typer alone (`inspector.cli.app.main`), in process, with stdout and
     stderr captured as a terminal or as a pipe would see them."""
-    from inspector.cli import app as cli, entry
+    from inspector.cli import app as cli
+    from inspector.cli import entry
 
     def main() -> None:
         code = cli.main() if typer_only else entry.run()

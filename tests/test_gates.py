@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, manifest_entries
 from inspector.cli.app import app
-from inspector.errors import UsageError
 from inspector.cli.quantities import parse_count, parse_size
+from inspector.errors import UsageError
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5")}

@@ -15,8 +15,8 @@ import pytest
 from conftest import FIXTURES
 from inspector.cells import Convention
 from inspector.cli.inspection import _read_one
-from inspector.model import CellKind, Tensor
 from inspector.cli.supervise import OwnUnpickler
+from inspector.model import CellKind, Tensor
 
 
 class _EarlyPython311(pickle.Pickler):

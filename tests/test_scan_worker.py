@@ -18,8 +18,8 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 from inspector.cli import supervise
-from inspector.errors import InspectorError
 from inspector.cli.supervise import BoundExceeded, Limits, each_isolated
+from inspector.errors import InspectorError
 
 GOOD = sorted([*(FIXTURES / "keras2").glob("*.h5"), *(FIXTURES / "onnx").glob("*.onnx")])[:6]
 HANG_BLOCK = (2652, 154)  # tests/test_mutation.py: this zeroed block makes libhdf5 loop

@@ -33,8 +33,6 @@ from inspector.cli.console import (
     user_errors,
     write,
 )
-from inspector.errors import InspectorError, UsageError
-from inspector.formats import READERS
 from inspector.cli.inspection import (
     DEFAULT_MAX_MEMORY,
     DEFAULT_TIMEOUT,
@@ -43,10 +41,12 @@ from inspector.cli.inspection import (
     inspect_one,
     run_inspect,
 )
+from inspector.errors import InspectorError, UsageError
+from inspector.formats import READERS
 
 if TYPE_CHECKING:
-    from inspector.compare.result import Tolerance
     from inspector.cli.supervise import Limits, Started
+    from inspector.compare.result import Tolerance
 
 # Tolerances of `compare` (inspector.compare.result.Tolerance; repeated here so --help imports
 # nothing): float32 exports keep values bit-for-bit or within a few units in the last place.
@@ -435,8 +435,8 @@ def formula_command(
 ) -> None:
     """Print a recurrent layer's parameter count and its derivation, without any file."""
     from inspector.cells import Convention
-    from inspector.render import render_formula, render_formula_json
     from inspector.layer_spec import layer_spec, parse_kernel_size
+    from inspector.render import render_formula, render_formula_json
 
     with user_errors():
         spec = layer_spec(

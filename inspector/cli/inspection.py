@@ -33,11 +33,11 @@ from inspector.cli.console import (
 from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
+    from inspector.cli.supervise import Limits
     from inspector.render.text import Style
     from inspector.render.view import LayerView
     from inspector.report.batch import Outcome
     from inspector.report.gates import Budget
-    from inspector.cli.supervise import Limits
 
 PROGRESS_MIN_FILES = 20  # below this a directory scan is too quick for a progress bar
 ERASE_LINE = "\r\x1b[K"  # back to the line's start, then clear it
@@ -218,9 +218,9 @@ def _prepare(output_format: str) -> None:
 
 def _budget(limits: dict[str, str | None], strict: bool) -> Budget:
     """Each limit given, parsed by what its gate counts (a size or a count)."""
+    from inspector.cli.quantities import parse_count, parse_size
     from inspector.report.gates import GATE_BY_OPTION, Budget
     from inspector.report.verdicts import Unit
-    from inspector.cli.quantities import parse_count, parse_size
 
     parsed = {
         option: parse_size(text, option)
@@ -414,8 +414,8 @@ def _inspect_each(
     in a worker that had read others first is read again in a fresh one, so what a file reports
     never depends on the files read before it. `meanwhile()` runs while the first file is
     read."""
-    from inspector.report.batch import Outcome
     from inspector.cli.supervise import each_isolated
+    from inspector.report.batch import Outcome
 
     if limits.enabled:
         # Both processes need the report's classes (the worker analyses, this process receives
@@ -445,9 +445,9 @@ def _inspect_each(
 def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
     """One file, read in a bounded worker (inspector/cli/supervise.py): its report, or the one
     line saying why there is none. A directory scan goes on after a file that hit a bound."""
+    from inspector.cli.supervise import isolated
     from inspector.formats import preload
     from inspector.report.batch import Outcome
-    from inspector.cli.supervise import isolated
 
     if limits.enabled:
         preload(path, reader)  # import the reader here, once, rather than in every worker

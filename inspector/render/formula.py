@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from inspector.layer_spec import LayerSpec
 from inspector.model import CellKind
 from inspector.render.blocks import Block, Flavour, Heading, Lines, write
 from inspector.render.text import count
-from inspector.layer_spec import LayerSpec
 
 SEQUENCE_NOTE = (
     "The count does not depend on the sequence length: the same weights are applied at "
