@@ -8,8 +8,78 @@ formats for display.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+
+from inspector.errors import CorruptModelError
+
+# Text a file supplies is kept to this many characters where it enters the data model (issue 23:
+# a 1 MiB state-dict key padded every row of a table to 527 MB of output). Real names stay far
+# below: the longest among the fixtures and the real-world files is under 200 characters.
+NAME_LIMIT = 256  # a name, a type, a dtype, a producer: what a table cell shows
+TEXT_LIMIT = 1024  # a warning, a note, a detail, a reason: a sentence that may quote names
+# No framework stores a tensor of 2^63 elements or more: PyTorch's numel, ONNX dims and TF
+# shapes are int64. A count at or beyond it is a damaged or crafted file, never a model, and
+# a bound on every count keeps the arithmetic downstream (floats, int-to-text) in range.
+MAX_ELEMENTS = 1 << 63
+# Units and input widths at or beyond this describe no layer that can exist (a crafted
+# 4,000-digit `units`): the formula and the compute figures are not derived from them.
+MAX_WIDTH = 1 << 31
+
+
+def shortened(text: str, limit: int = NAME_LIMIT) -> str:
+    """`text` itself when it fits in `limit` characters; else its beginning, its full length and
+    a short digest of the whole (two long names that share a beginning stay apart), in exactly
+    `limit` characters, so shortening it again changes nothing."""
+    if len(text) <= limit:
+        return text
+    import hashlib  # only for text this long: every module is start-up time (issue 16)
+
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    tail = f"... ({len(text):,} characters, #{digest})"
+    return text[: max(limit - len(tail), 0)] + tail
+
+
+def quoted(value: int) -> str:
+    """A count from a file for a message: exact while it is short, else its order of magnitude
+    (`about 10^4,000`): formatting a 5,000-digit int raises ValueError (Python's int-to-text
+    limit), and a thousand digits say nothing to a reader."""
+    if abs(value).bit_length() < 128:
+        return f"{value:,}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}about 10^{int((abs(value).bit_length() - 1) * 0.30103):,}"
+
+
+def _shorten(item: object, names: Iterable[str], limit: int = NAME_LIMIT) -> None:
+    """Shorten the text fields `names` of a frozen dataclass in place (from `__post_init__`)."""
+    for name in names:
+        value = getattr(item, name)
+        if isinstance(value, str) and len(value) > limit:
+            object.__setattr__(item, name, shortened(value, limit))
+
+
+def _shorten_each(item: object, name: str, limit: int) -> None:
+    """Shorten each text of the tuple field `name`."""
+    values = getattr(item, name)
+    if any(isinstance(v, str) and len(v) > limit for v in values):
+        kept = tuple(shortened(v, limit) if isinstance(v, str) else v for v in values)
+        object.__setattr__(item, name, kept)
+
+
+def _dims(dims: tuple[Dim, ...] | None) -> tuple[Dim, ...] | None:
+    """A signature's or an output's shape with symbolic names shortened and sizes no tensor can
+    have (a configuration's 4,000-digit dimension) as unknown: such a shape is shown, never
+    computed with."""
+    if dims is None or all(_fits(d) for d in dims):
+        return dims
+    return tuple(shortened(d) if isinstance(d, str) else d if _fits(d) else None for d in dims)
+
+
+def _fits(dim: Dim) -> bool:
+    if isinstance(dim, str):
+        return len(dim) <= NAME_LIMIT
+    return dim is None or abs(dim) < MAX_ELEMENTS
 
 
 class FileFormat(Enum):
@@ -87,6 +157,15 @@ class Tensor:
     # part of or is computed from. Empty for a stored tensor itself.
     sources: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # `key` and `sources` identify stored arrays (compare reads values by them) and are
+        # never shown: they are kept whole.
+        _shorten(self, ("name", "dtype"))
+        if not all(type(d) is int and 0 <= d < MAX_ELEMENTS for d in self.shape) or (
+            math.prod(self.shape) >= MAX_ELEMENTS
+        ):
+            raise CorruptModelError(_impossible(self.name, self.shape))
+
     @property
     def params(self) -> int:
         return math.prod(self.shape)
@@ -96,12 +175,27 @@ class Tensor:
         return self.params * self.itemsize
 
 
+def _impossible(name: str, shape: tuple[object, ...]) -> str:
+    bad = next((d for d in shape if not (type(d) is int and 0 <= d < MAX_ELEMENTS)), None)
+    if bad is not None:
+        found = quoted(bad) if type(bad) is int else f"type {type(bad).__name__}"
+        return f"tensor '{name}' has a dimension of {found}: no tensor has that size"
+    elements = quoted(math.prod(shape))  # type: ignore[arg-type]
+    return (
+        f"tensor '{name}' of {len(shape)} dimensions holds {elements} elements, more than any "
+        f"framework stores (2^63): the file is damaged or crafted"
+    )
+
+
 @dataclass(frozen=True)
 class SharedTensor:
     """A stored tensor a row reads but another row holds: it counts once, in `owner`'s row."""
 
     tensor: Tensor
     owner: str  # the name of the row (layer) the tensor is attributed to
+
+    def __post_init__(self) -> None:
+        _shorten(self, ("owner",))
 
 
 # One dimension of a signature or output shape: a size, a symbolic name ("batch", "seq"), or
@@ -116,6 +210,10 @@ class TensorSpec:
     name: str
     shape: tuple[Dim, ...] | None  # None: the file does not give the rank
     dtype: str | None
+
+    def __post_init__(self) -> None:
+        _shorten(self, ("name", "dtype"))
+        object.__setattr__(self, "shape", _dims(self.shape))
 
 
 @dataclass(frozen=True)
@@ -135,6 +233,10 @@ class Layer:
     # The (first) output's shape, batch axis included, where the configuration determines it.
     output_shape: tuple[Dim, ...] | None = None
 
+    def __post_init__(self) -> None:
+        _shorten(self, ("name", "type"))
+        object.__setattr__(self, "output_shape", _dims(self.output_shape))
+
     @property
     def params(self) -> int:
         return sum(t.params for t in self.tensors)
@@ -152,6 +254,9 @@ class RecurrentTensor:
     direction: Direction | None
     gate: str | None = None  # set where a file stores one tensor per gate (Keras 1)
     shared_with: str | None = None  # the row that holds the stored tensor, when not this one
+
+    def __post_init__(self) -> None:
+        _shorten(self, ("gate", "shared_with"))
 
 
 @dataclass(frozen=True)
@@ -171,6 +276,10 @@ class CellConfig:
     kernel_size: tuple[int, ...] = ()  # ConvLSTM only
     gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
     projection: int | None = None  # PyTorch LSTM proj_size: the hidden state's projected width
+
+    def __post_init__(self) -> None:
+        if self.gate_order is not None:
+            _shorten_each(self, "gate_order", NAME_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -195,6 +304,11 @@ class RecurrentLayer:
     # Why the file is invalid for this layer whatever the counts (operands an op's spec
     # refuses, e.g. a computed W that is a Concat of mismatched shapes): the check fails.
     defects: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _shorten(self, ("name", "type", "location"))
+        _shorten_each(self, "notes", TEXT_LIMIT)
+        _shorten_each(self, "defects", TEXT_LIMIT)
 
     @property
     def params(self) -> int:
@@ -225,6 +339,9 @@ class Excluded:
     reason: str
     tensors: tuple[Tensor, ...]
 
+    def __post_init__(self) -> None:
+        _shorten(self, ("reason",), TEXT_LIMIT)
+
     @property
     def params(self) -> int:
         return sum(t.params for t in self.tensors)
@@ -236,6 +353,10 @@ class Detail:
 
     key: str
     value: str
+
+    def __post_init__(self) -> None:
+        _shorten(self, ("key",))
+        _shorten(self, ("value",), TEXT_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -257,3 +378,8 @@ class Model:
     # InputLayer shapes); empty where it does not.
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        # `path` is the caller's (a directory scan's names are bounded by the file system).
+        _shorten(self, ("producer",))
+        _shorten_each(self, "warnings", TEXT_LIMIT)

@@ -176,8 +176,10 @@ def test_a_bad_file_in_a_scan_keeps_the_good_files(tmp_path: Path, timeout: str)
     crafted.h5_null_dataspace(tmp_path / "null.h5")
     done = cli(str(tmp_path), "--timeout", timeout)
     assert done.returncode == 2
-    assert "good.h5" in done.stdout and "huge.onnx" in done.stdout
-    assert "null dataspace" in one_error_line(done.stderr)
+    assert "good.h5" in done.stdout and "1,600" in done.stdout and "huge.onnx" in done.stdout
+    huge, null = done.stderr.splitlines()
+    assert "huge.onnx" in one_error_line(huge + "\n") and "more than any framework" in huge
+    assert "null dataspace" in one_error_line(null + "\n")
 
 
 def test_an_unsearchable_directory_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

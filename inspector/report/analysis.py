@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from inspector.formula import Derivation, derive
 from inspector.model import (
+    MAX_WIDTH,
     BiasConvention,
     CellConfig,
     Check,
@@ -195,9 +196,6 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     return RecurrentCheck(
         layer, derivations, Check.MISMATCH, explain_mismatch(layer, derivations, expected)
     )
-
-
-MAX_WIDTH = 1 << 31  # units and input widths beyond this describe no layer that can exist
 
 
 def _implausible(layer: RecurrentLayer, cells: Sequence[CellConfig]) -> str | None:
