@@ -31,12 +31,24 @@ COLUMNS = (
 
 
 def render_csv(reports: Sequence[Report], view: LayerView) -> str:
+    lines = (csv_lines(report, view) for report in reports)
+    return "\n".join([csv_header(), *(text for text in lines if text)])
+
+
+def csv_header() -> str:
+    return _written([COLUMNS])
+
+
+def csv_lines(report: Report, view: LayerView) -> str:
+    """One file's rows, without a final newline ("" for none): the rows of many files are
+    written one file at a time under one header."""
+    return _written(_rows(escaped(report), view))
+
+
+def _written(rows: Sequence[Sequence[object]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for report in escaped(reports):
-        writer.writerows(_rows(report, view))
-    return buffer.getvalue().rstrip("\n")
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().removesuffix("\n")
 
 
 def _rows(report: Report, view: LayerView) -> list[list[object]]:

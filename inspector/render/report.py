@@ -27,8 +27,18 @@ _WIDTH_SOURCE = {
 
 
 def render_json(reports: Sequence[Report], *, as_array: bool) -> str:
-    payload: object = [r.to_dict() for r in reports] if as_array else reports[0].to_dict()
-    return json.dumps(payload, indent=2)
+    if not as_array:
+        return json.dumps(reports[0].to_dict(), indent=2)
+    if not reports:
+        return "[]"
+    return "[\n" + ",\n".join(json_element(report) for report in reports) + "\n]"
+
+
+def json_element(report: Report) -> str:
+    """The report as an element of a JSON array, indented as `json.dumps(reports, indent=2)`
+    writes it: an array of many files is written a file at a time."""
+    text = json.dumps(report.to_dict(), indent=2)
+    return "\n".join("  " + line for line in text.split("\n"))
 
 
 def is_recurrent(layer: Layer, report: Report) -> bool:
