@@ -45,10 +45,67 @@ def quoted(value: int) -> str:
     """A count from a file for a message: exact while it is short, else its order of magnitude
     (`about 10^4,000`): formatting a 5,000-digit int raises ValueError (Python's int-to-text
     limit), and a thousand digits say nothing to a reader."""
-    if abs(value).bit_length() < 128:
+    if abs(value).bit_length() <= 64:
         return f"{value:,}"
     sign = "-" if value < 0 else ""
     return f"{sign}about 10^{int((abs(value).bit_length() - 1) * 0.30103):,}"
+
+
+def checked_shape(
+    dims: Iterable[object], what: str, *, bits: int = 8, room: int | None = None
+) -> tuple[int, ...]:
+    """The range check of a count a file supplies (issue 23), which every reader calls where it
+    reads a tensor's shape: `dims` as a shape, every dimension a whole number in [0, 2^63),
+    their product (the elements) below 2^63 (MAX_ELEMENTS), and, where `room` is given, the
+    elements' `bits` fitting in `room` bytes: what the file (or the member or record holding the
+    tensor) has for its data. `room` None: the data is not in the file and the file says so (a
+    view of another tensor such as a stride-0 torch view, ONNX external data, a structure-only
+    file). `Tensor` checks the absolute bound again on every shape it is given.
+
+    `what` names the tensor in the message ("safetensors tensor 'rnn.weight_ih_l0'"). Raises
+    CorruptModelError: one line (exit code 2 for that file alone), which never prints a huge
+    number whole, so a bad count never becomes an OverflowError or Python's int-to-text limit
+    ("Exceeds the limit (4300 digits)") further down."""
+    shape = tuple(dims)
+    for dim in shape:
+        if type(dim) is not int or not 0 <= dim < MAX_ELEMENTS:
+            found = (
+                f"a dimension of type {type(dim).__name__}"
+                if type(dim) is not int
+                else f"a negative dimension {quoted(dim)}"
+                if dim < 0
+                else f"a dimension of {quoted(dim)}"
+            )
+            raise CorruptModelError(
+                f"{what} has {found} in its shape: no tensor has that size; the file is "
+                "damaged or crafted"
+            )
+    elements = math.prod(shape)  # type: ignore[arg-type]
+    if elements >= MAX_ELEMENTS:
+        raise CorruptModelError(
+            f"{what} of {len(shape)} dimensions holds {quoted(elements)} elements, more than "
+            "any framework stores (2^63): the file is damaged or crafted"
+        )
+    needed = -(-elements * bits // 8)
+    if room is not None and needed > room:
+        raise CorruptModelError(
+            f"{what} declares {quoted(elements)} elements ({quoted(needed)} bytes) but the file "
+            f"has {quoted(room)} bytes for it: the file is damaged or crafted"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def checked_count(value: object, what: str, *, most: int) -> int:
+    """A count or a length a file supplies (entries, a string's bytes, a version number),
+    checked where it is read: a whole number in [0, `most`]. Raises CorruptModelError with one
+    line otherwise."""
+    if type(value) is not int or not 0 <= value <= most:
+        found = quoted(value) if type(value) is int else f"a {type(value).__name__}"
+        raise CorruptModelError(
+            f"{what} is {found}, expected a count of at most {most:,}: the file is damaged "
+            "or crafted"
+        )
+    return value
 
 
 def _shorten(item: object, names: Iterable[str], limit: int = NAME_LIMIT) -> None:
@@ -161,10 +218,7 @@ class Tensor:
         # `key` and `sources` identify stored arrays (compare reads values by them) and are
         # never shown: they are kept whole.
         _shorten(self, ("name", "dtype"))
-        if not all(type(d) is int and 0 <= d < MAX_ELEMENTS for d in self.shape) or (
-            math.prod(self.shape) >= MAX_ELEMENTS
-        ):
-            raise CorruptModelError(_impossible(self.name, self.shape))
+        checked_shape(self.shape, f"tensor '{self.name}'")
 
     @property
     def params(self) -> int:
@@ -173,18 +227,6 @@ class Tensor:
     @property
     def nbytes(self) -> int:
         return self.params * self.itemsize
-
-
-def _impossible(name: str, shape: tuple[object, ...]) -> str:
-    bad = next((d for d in shape if not (type(d) is int and 0 <= d < MAX_ELEMENTS)), None)
-    if bad is not None:
-        found = quoted(bad) if type(bad) is int else f"type {type(bad).__name__}"
-        return f"tensor '{name}' has a dimension of {found}: no tensor has that size"
-    elements = quoted(math.prod(shape))  # type: ignore[arg-type]
-    return (
-        f"tensor '{name}' of {len(shape)} dimensions holds {elements} elements, more than any "
-        f"framework stores (2^63): the file is damaged or crafted"
-    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from inspector.errors import CorruptModelError
-from inspector.model import OptimizerState, Tensor
+from inspector.model import OptimizerState, Tensor, checked_shape
 
 _MAX_DEPTH = 64
 MAX_OBJECTS = 200_000  # groups and datasets walked in one file: bounds time on hostile input
@@ -70,13 +70,27 @@ def tensor_of(dataset: h5py.Dataset, name: str) -> Tensor:
             f"dataset '{dataset.name or name}' has a null dataspace (no elements, no shape): "
             "not a weight; the file is damaged"
         )
-    return Tensor(
-        key=dataset.name or name,
-        name=name,
-        shape=tuple(int(dim) for dim in dataset.shape),
-        dtype=str(dtype),
-        itemsize=int(dtype.itemsize),
+    what = f"dataset '{dataset.name or name}'"
+    shape = checked_shape(
+        (int(dim) for dim in dataset.shape), what, bits=8 * dtype.itemsize, room=_room(dataset)
     )
+    return Tensor(
+        key=dataset.name or name, name=name, shape=shape, dtype=str(dtype), itemsize=dtype.itemsize
+    )
+
+
+# The most a filter can shrink data (zlib's deflate: 1032 to 1); HDF5 files may compress.
+_MOST_COMPRESSED = 1032
+
+
+def _room(dataset: h5py.Dataset) -> int | None:
+    """The bytes the file can hold for a dataset's data: the file's size (times what a filter
+    can compress), or None for data that lives in other files (external, virtual), which
+    the walk reports and never reads."""
+    if dataset.external or dataset.is_virtual:
+        return None
+    size = int(dataset.file.id.get_filesize())
+    return size * _MOST_COMPRESSED if dataset.id.get_create_plist().get_nfilters() else size
 
 
 def natural_key(name: str) -> list[object]:

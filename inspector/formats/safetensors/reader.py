@@ -21,7 +21,16 @@ from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
 from inspector.formats import state_dict
 from inspector.formats.bounded_json import load_json
 from inspector.formats.detect import SAFETENSORS_HEADER_LENGTH, SAFETENSORS_MAX_HEADER
-from inspector.model import Detail, FileFormat, Layer, Model, SharedTensor, Tensor
+from inspector.model import (
+    Detail,
+    FileFormat,
+    Layer,
+    Model,
+    SharedTensor,
+    Tensor,
+    checked_shape,
+    quoted,
+)
 
 HEADER_LENGTH = SAFETENSORS_HEADER_LENGTH
 MAX_HEADER_BYTES = SAFETENSORS_MAX_HEADER
@@ -131,18 +140,20 @@ def _entry(path: Path, name: str, value: object, start: int, size: int) -> Entry
         )
     shape = value.get("shape")
     offsets = value.get("data_offsets")
-    if not (isinstance(shape, list) and all(_natural(d) for d in shape)):
+    if not isinstance(shape, list):
         raise CorruptModelError(f"{where} has shape {shape!r}; expected a list of sizes")
+    shape = checked_shape(shape, where)  # the room: data_offsets, checked exactly below
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_natural(o) for o in offsets)):
         raise CorruptModelError(f"{where} has data_offsets {offsets!r}; expected [begin, end]")
     begin, end = start + offsets[0], start + offsets[1]
     needed = math.prod(shape) * dtype.itemsize
     if end - begin != needed or end > size:
         raise CorruptModelError(
-            f"{where}: shape {shape} needs {needed:,} bytes but data_offsets {offsets} give "
-            f"{end - begin:,} (file holds {size - start:,} bytes of data); the file is damaged"
+            f"{where}: shape {list(shape)} needs {needed:,} bytes but data_offsets "
+            f"[{quoted(offsets[0])}, {quoted(offsets[1])}] give {quoted(end - begin)} (file "
+            f"holds {size - start:,} bytes of data); the file is damaged"
         )
-    return Entry(name, dtype, tuple(shape), begin, end)
+    return Entry(name, dtype, shape, begin, end)
 
 
 def _natural(value: object) -> bool:
