@@ -28,7 +28,7 @@ from inspector.formats.detect import (
     read_head,
     refusal,
 )
-from inspector.model import FileFormat, Model
+from inspector.model import TEXT_LIMIT, FileFormat, Model, shortened
 
 if TYPE_CHECKING:
     from inspector.formats.values import ValueReader
@@ -93,10 +93,13 @@ def read_model(path: Path, forced: str | None = None) -> Model:
     try:
         model = choose(path, forced).read(path)
     except InspectorError as error:
+        # Every message names its file, and quotes the file's text in bounded length.
         text = str(error)
-        if text.startswith(str(path)):
+        named = text if text.startswith(str(path)) else f"{path}: {text}"
+        limit = len(str(path)) + 2 + TEXT_LIMIT
+        if named is text and len(text) <= limit:
             raise
-        raise type(error)(f"{path}: {text}") from None  # every message names its file
+        raise type(error)(shortened(named, limit)) from None
     if len(model.warnings) <= MAX_WARNINGS:
         return model
     more = len(model.warnings) - MAX_WARNINGS

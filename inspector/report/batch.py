@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from inspector.model import Check
+from inspector.model import TEXT_LIMIT, Check, shortened
 
 if TYPE_CHECKING:  # annotations only: the command line makes outcomes before any report
     from inspector.report.analysis import Report
@@ -19,6 +19,12 @@ class Outcome:
     report: Report | None = None
     error: str | None = None
     directory: bool = False  # a directory that holds no model file (not an unreadable file)
+
+    def __post_init__(self) -> None:
+        # An error quotes the file (a 16 MiB version string): one line of bounded length.
+        if self.error is not None:
+            limit = len(self.path) + 2 + TEXT_LIMIT
+            object.__setattr__(self, "error", shortened(self.error, limit))
 
     @property
     def checks(self) -> Counter[Check]:
