@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from inspector.render.report import LayerView, is_recurrent, shown_layers
+from inspector.render.report import LayerView, recurrent_rows, shown_layers
 from inspector.render.text import escaped, spreadsheet_safe
 from inspector.report.analysis import RecurrentCheck, Report
 
@@ -55,6 +55,7 @@ def _rows(report: Report, view: LayerView) -> list[list[object]]:
     checks = {check.layer.name: check for check in report.checks}
     total = report.totals.total
     gates = _gates(report)
+    recurrent = recurrent_rows(report)
     rows = []
     for layer in shown_layers(report, view):
         check = checks.get(layer.name)
@@ -67,7 +68,7 @@ def _rows(report: Report, view: LayerView) -> list[list[object]]:
                 layer.params,
                 _flag(layer.trainable),
                 f"{layer.params / total:.6f}" if total else "",
-                _flag(is_recurrent(layer, report)),
+                _flag(layer.name in recurrent),
                 *_recurrent_columns(check),
                 gates,
                 "; ".join(layer.shared_with),

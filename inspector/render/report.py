@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from inspector.cells import convention_of
 from inspector.compute import Compute
-from inspector.model import Check, Direction, Layer, WidthSource
+from inspector.model import Check, Direction, Layer, Tensor, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
 from inspector.render.reconcile import reconcile_lines
@@ -41,12 +41,18 @@ def json_element(report: Report) -> str:
     return "\n".join("  " + line for line in text.split("\n"))
 
 
-def is_recurrent(layer: Layer, report: Report) -> bool:
-    """The layer is, or (a nested model) contains, a recurrent layer."""
-    return any(
-        check.layer.name == layer.name or check.layer.name.startswith(layer.name + "/")
-        for check in report.checks
-    )
+def recurrent_rows(report: Report) -> set[str]:
+    """The names of the rows that are, or (a nested model) contain, a recurrent layer: each
+    recurrent layer's name and every `/`-separated beginning of it. A set built once per
+    report, so asking of every row is linear (a scan of the checks per row was quadratic)."""
+    rows: set[str] = set()
+    for check in report.checks:
+        name = check.layer.name
+        rows.add(name)
+        while "/" in name:
+            name = name.rpartition("/")[0]
+            rows.add(name)
+    return rows
 
 
 def shown_layers(report: Report, view: LayerView) -> list[Layer]:
@@ -54,7 +60,8 @@ def shown_layers(report: Report, view: LayerView) -> list[Layer]:
     if view is LayerView.WEIGHTED:
         return [layer for layer in layers if layer.params or layer.shared]
     if view is LayerView.RECURRENT:
-        return [layer for layer in layers if is_recurrent(layer, report)]
+        rows = recurrent_rows(report)
+        return [layer for layer in layers if layer.name in rows]
     return list(layers)
 
 
@@ -192,8 +199,10 @@ def _shared_note(report: Report) -> tuple[str, ...]:
     """Each stored tensor counts in one row: say where a later row's shared tensors are."""
     lines = []
     for layer in report.model.layers:
-        for owner in layer.shared_with:
-            held = [item.tensor for item in layer.shared if item.owner == owner]
+        by_owner: dict[str, list[Tensor]] = {}
+        for item in layer.shared:
+            by_owner.setdefault(item.owner, []).append(item.tensor)
+        for owner, held in by_owner.items():
             lines.append(
                 f"({layer.name} also reads {len(held)} tensor(s), "
                 f"{count(sum(t.params for t in held))} params, held by {owner}: counted once, "

@@ -200,11 +200,16 @@ def escaped(item: _Item) -> _Item:
     """A copy of a report (or any frozen data of it: outcomes, explanations, a comparison,
     a gate failure) in which every string is `printable`: what the text outputs render. The
     JSON output renders the original, exact strings."""
-    result: _Item = _escaped(item, {})  # type: ignore[assignment]
+    result: _Item = _escaped(item, {}, 0)  # type: ignore[assignment]
     return result
 
 
-def _escaped(item: object, seen: dict[int, object]) -> object:
+# A report nests about 8 deep (a comparison, a report, its model, a layer, a tensor, a shape);
+# a result rebuilt from a worker is checked to nest at most 32 (cli/supervise.py).
+_MAX_DEPTH = 64
+
+
+def _escaped(item: object, seen: dict[int, object], depth: int) -> object:
     if isinstance(item, str):
         return printable(item)
     if isinstance(item, Enum) or item is None or isinstance(item, (int, float, bytes)):
@@ -212,20 +217,25 @@ def _escaped(item: object, seen: dict[int, object]) -> object:
     known = seen.get(id(item))
     if known is not None:
         return known
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"data nested more than {_MAX_DEPTH} deep is no report")
+    inner = depth + 1
     result: object
     if isinstance(item, tuple) and not hasattr(item, "_fields"):
-        result = tuple(_escaped(part, seen) for part in item)
+        result = tuple(_escaped(part, seen, inner) for part in item)
     elif isinstance(item, list):
-        result = [_escaped(part, seen) for part in item]
+        result = [_escaped(part, seen, inner) for part in item]
     elif isinstance(item, dict):
-        result = {_escaped(k, seen): _escaped(v, seen) for k, v in item.items()}
+        result = {_escaped(k, seen, inner): _escaped(v, seen, inner) for k, v in item.items()}
     elif isinstance(item, Mapping):
-        result = MappingProxyType({_escaped(k, seen): _escaped(v, seen) for k, v in item.items()})
+        result = MappingProxyType(
+            {_escaped(k, seen, inner): _escaped(v, seen, inner) for k, v in item.items()}
+        )
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):
         result = copy.copy(item)
         for field in dataclasses.fields(item):
             value = getattr(item, field.name)
-            object.__setattr__(result, field.name, _escaped(value, seen))
+            object.__setattr__(result, field.name, _escaped(value, seen, inner))
     else:
         result = item
     seen[id(item)] = result
