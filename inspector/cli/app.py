@@ -488,7 +488,6 @@ def explain_command(
             help="Also write the cell diagrams (each recurrent layer, one step and unrolled "
             "over three) to this SVG file.",
             show_default=False,
-            dir_okay=False,
         ),
     ] = None,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
