@@ -55,6 +55,7 @@ MIN_WALL_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
 REUSE_FILES = 64  # files one worker reads before a fresh one: bounds what a leak can accumulate
 RESULT_SHARE = 32  # a worker's result may take 1/32 of --max-memory (see Limits.result_bytes)
+RESULT_BYTES_PER_SECOND = 1 << 20  # and 1 MiB per CPU second of --timeout
 MAX_RESULT_DEPTH = 32  # a report nests about 8 deep (outcome, report, model, layer, tensor, ...)
 
 
@@ -75,10 +76,13 @@ class Limits:
 
     @property
     def result_bytes(self) -> int:
-        """The most a worker's result may take on the pipe: the command rebuilds, gates and
-        renders it in about 13 times that much memory, so a report this size keeps the command
-        within --max-memory too."""
-        return max(self.memory_bytes // RESULT_SHARE, 1 << 20)
+        """The most a worker's result may take on the pipe. The command rebuilds, gates and
+        renders it in about 13 times that much memory and about 0.3 s of CPU per megabyte (on
+        the machine the README's benchmarks ran on): 1/32 of --max-memory and 1 MiB per second
+        of --timeout keep the command within both bounds too, with room for a slower machine."""
+        by_memory = self.memory_bytes // RESULT_SHARE
+        by_time = self.cpu_seconds * RESULT_BYTES_PER_SECOND  # inf for --timeout inf
+        return max(int(min(by_memory, by_time)), 1 << 20)
 
 
 class BoundExceeded(InspectorError):
@@ -350,9 +354,9 @@ def _oversized(limits: Limits, size: int | None = None) -> str:
     takes = f" ({_size(size)})" if size is not None else ""
     return (
         f"its report is larger{takes} than the {_size(limits.result_bytes)} a file's report may "
-        f"take under --max-memory {_size(limits.memory_bytes)} (1/{RESULT_SHARE} of it: the "
-        "command holds, gates and renders the report); refused (raise --max-memory if the model "
-        "is merely huge)"
+        f"take under --max-memory {_size(limits.memory_bytes)} and --timeout "
+        f"{limits.cpu_seconds:g} (the command holds, gates and renders the report within them "
+        "too); refused (raise both if the model is merely huge)"
     )
 
 
