@@ -2,11 +2,12 @@
 
 `rnninspect DIR` may read thousands of files, each report up to a bound of its own
 (`supervise.Limits.result_bytes`): the command writes each file's part of the output as soon as
-that file's outcome arrives (a JSON array element, its CSV rows, its report's tables) and keeps
-only what the end needs (each file's summary row; a single file's report; the reports of an HTML
-page), so what it holds does not grow with what the files hold (issue 23). The text is byte for
-byte what rendering every report at the end wrote: `add` and `end` return whole lines without
-the final newline, which the writer adds.
+that file's outcome arrives (a JSON array element, its CSV rows, its report's tables, its HTML
+section) and keeps only what the end needs (each file's summary row; a single file's report), so
+what it holds does not grow with what the files hold (issue 23). The text is byte for byte what
+rendering every report at the end wrote (an HTML page of many files has a line per file: only
+whitespace between its tags differs): `add` and `end` return whole lines without the final
+newline, which the writer adds.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Assembly:
         self.scanned = scanned
         self.several = several
         self.flavour = Flavour.MARKDOWN if output_format == "markdown" else Flavour.TEXT
-        self.kept: list[Report] = []  # a single file's report, or an HTML page's reports
+        self.kept: list[Report] = []  # a single file's report
         self.summary = Summary(style, view)
         self.opened = False  # the JSON array's "[" or the CSV header is written
         self.pending: str | None = None  # the last JSON element: its comma waits for the next
@@ -57,6 +58,12 @@ class Assembly:
             head = "" if self.opened else csv_header()
             self.opened = True
             return "\n".join(text for text in (head, rows) if text) or None
+        if self.format == "html" and self.several:  # sections a line each, whitespace to HTML
+            from inspector.render.html import HTML_HEAD, html_section
+
+            head = "" if self.opened else HTML_HEAD
+            self.opened = True
+            return head + html_section(report)
         if self.format in ("table", "markdown") and self.several and not self.scanned:
             from inspector.render import render_reports
 
@@ -90,8 +97,10 @@ class Assembly:
 
             return csv_header()
         if self.format == "html":
-            from inspector.render.html import render_html
+            from inspector.render.html import HTML_END, render_html
 
+            if self.several:
+                return HTML_END if self.opened else None
             return render_html(self.kept) if self.kept else None
         if self.several:
             return self.summary.render(self.flavour)

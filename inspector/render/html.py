@@ -239,17 +239,22 @@ def _section(report: Report, diagrams: Sequence[CellDiagram]) -> str:
 
 def render_html(reports: Sequence[Report], diagrams: Sequence[CellDiagram] | None = None) -> str:
     """The page for every report; `diagrams` replaces each report's own (explain --layer)."""
-    sections = [
-        _section(report, _diagrams_of(report) if diagrams is None else diagrams)
-        for report in reports
-    ]
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>rnninspect report</title>"
-        f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
-        + "".join(sections)
-        + "</body></html>"
-    )
+    sections = [html_section(report, diagrams) for report in reports]
+    return HTML_HEAD + "".join(sections) + HTML_END
+
+
+def html_section(report: Report, diagrams: Sequence[CellDiagram] | None = None) -> str:
+    """One report's part of the page: a page of many files is written a section at a time
+    (render/assembly.py), between HTML_HEAD and HTML_END."""
+    return _section(report, _diagrams_of(report) if diagrams is None else diagrams)
+
+
+HTML_HEAD = (
+    "<!DOCTYPE html>\n"
+    '<html lang="en"><head><meta charset="utf-8">'
+    f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>rnninspect report</title>"
+    f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
+)
+HTML_END = "</body></html>"
