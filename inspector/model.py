@@ -7,6 +7,7 @@ formats for display.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,22 +109,6 @@ def checked_count(value: object, what: str, *, most: int) -> int:
     return value
 
 
-def _shorten(item: object, names: Iterable[str], limit: int = NAME_LIMIT) -> None:
-    """Shorten the text fields `names` of a frozen dataclass in place (from `__post_init__`)."""
-    for name in names:
-        value = getattr(item, name)
-        if isinstance(value, str) and len(value) > limit:
-            object.__setattr__(item, name, shortened(value, limit))
-
-
-def _shorten_each(item: object, name: str, limit: int) -> None:
-    """Shorten each text of the tuple field `name`."""
-    values = getattr(item, name)
-    if any(isinstance(v, str) and len(v) > limit for v in values):
-        kept = tuple(shortened(v, limit) if isinstance(v, str) else v for v in values)
-        object.__setattr__(item, name, kept)
-
-
 def _dims(dims: tuple[Dim, ...] | None) -> tuple[Dim, ...] | None:
     """A signature's or an output's shape with symbolic names shortened and sizes no tensor can
     have (a configuration's 4,000-digit dimension) as unknown: such a shape is shown, never
@@ -215,10 +200,7 @@ class Tensor:
     sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # `key` and `sources` identify stored arrays (compare reads values by them) and are
-        # never shown: they are kept whole.
-        _shorten(self, ("name", "dtype"))
-        checked_shape(self.shape, f"tensor '{self.name}'")
+        checked_shape(self.shape, f"tensor '{shortened(self.name)}'")
 
     @property
     def params(self) -> int:
@@ -236,8 +218,6 @@ class SharedTensor:
     tensor: Tensor
     owner: str  # the name of the row (layer) the tensor is attributed to
 
-    def __post_init__(self) -> None:
-        _shorten(self, ("owner",))
 
 
 # One dimension of a signature or output shape: a size, a symbolic name ("batch", "seq"), or
@@ -253,9 +233,6 @@ class TensorSpec:
     shape: tuple[Dim, ...] | None  # None: the file does not give the rank
     dtype: str | None
 
-    def __post_init__(self) -> None:
-        _shorten(self, ("name", "dtype"))
-        object.__setattr__(self, "shape", _dims(self.shape))
 
 
 @dataclass(frozen=True)
@@ -275,10 +252,6 @@ class Layer:
     # The (first) output's shape, batch axis included, where the configuration determines it.
     output_shape: tuple[Dim, ...] | None = None
 
-    def __post_init__(self) -> None:
-        _shorten(self, ("name", "type"))
-        object.__setattr__(self, "output_shape", _dims(self.output_shape))
-
     @property
     def params(self) -> int:
         return sum(t.params for t in self.tensors)
@@ -297,8 +270,6 @@ class RecurrentTensor:
     gate: str | None = None  # set where a file stores one tensor per gate (Keras 1)
     shared_with: str | None = None  # the row that holds the stored tensor, when not this one
 
-    def __post_init__(self) -> None:
-        _shorten(self, ("gate", "shared_with"))
 
 
 @dataclass(frozen=True)
@@ -319,9 +290,6 @@ class CellConfig:
     gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
     projection: int | None = None  # PyTorch LSTM proj_size: the hidden state's projected width
 
-    def __post_init__(self) -> None:
-        if self.gate_order is not None:
-            _shorten_each(self, "gate_order", NAME_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -346,11 +314,6 @@ class RecurrentLayer:
     # Why the file is invalid for this layer whatever the counts (operands an op's spec
     # refuses, e.g. a computed W that is a Concat of mismatched shapes): the check fails.
     defects: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _shorten(self, ("name", "type", "location"))
-        _shorten_each(self, "notes", TEXT_LIMIT)
-        _shorten_each(self, "defects", TEXT_LIMIT)
 
     @property
     def params(self) -> int:
@@ -381,9 +344,6 @@ class Excluded:
     reason: str
     tensors: tuple[Tensor, ...]
 
-    def __post_init__(self) -> None:
-        _shorten(self, ("reason",), TEXT_LIMIT)
-
     @property
     def params(self) -> int:
         return sum(t.params for t in self.tensors)
@@ -396,9 +356,6 @@ class Detail:
     key: str
     value: str
 
-    def __post_init__(self) -> None:
-        _shorten(self, ("key",))
-        _shorten(self, ("value",), TEXT_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -421,7 +378,81 @@ class Model:
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
 
-    def __post_init__(self) -> None:
-        # `path` is the caller's (a directory scan's names are bounded by the file system).
-        _shorten(self, ("producer",))
-        _shorten_each(self, "warnings", TEXT_LIMIT)
+
+# --- what a report keeps of the text a file supplies ------------------------------------------
+
+# The text fields of each class of the model, with the length each keeps. `Tensor.key` and
+# `Tensor.sources` identify stored arrays (compare reads values by them) and are never shown:
+# they are kept whole, as is `Model.path` (the caller's, bounded by the file system).
+_TEXT: dict[type, tuple[tuple[str, int], ...]] = {
+    Tensor: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT)),
+    SharedTensor: (("owner", NAME_LIMIT),),
+    TensorSpec: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT)),
+    Layer: (("name", NAME_LIMIT), ("type", NAME_LIMIT)),
+    RecurrentTensor: (("gate", NAME_LIMIT), ("shared_with", NAME_LIMIT)),
+    CellConfig: (("gate_order", NAME_LIMIT),),
+    RecurrentLayer: (
+        ("name", NAME_LIMIT),
+        ("type", NAME_LIMIT),
+        ("location", NAME_LIMIT),
+        ("notes", TEXT_LIMIT),
+        ("defects", TEXT_LIMIT),
+    ),
+    Excluded: (("reason", TEXT_LIMIT),),
+    Detail: (("key", NAME_LIMIT), ("value", TEXT_LIMIT)),
+    Model: (("producer", NAME_LIMIT), ("warnings", TEXT_LIMIT)),
+}
+_SHAPES = {TensorSpec: "shape", Layer: "output_shape"}
+_MAX_DEPTH = 8  # a model nests 5 deep: model, recurrent layer, recurrent tensor, tensor
+
+
+def bounded(model: Model) -> Model:
+    """The model as a report keeps it: every text the file supplied (names, types, dtypes,
+    producer, notes, warnings, details) shortened to NAME_LIMIT or TEXT_LIMIT characters
+    (`shortened`: the full length and a digest said), every dimension of a signature or an
+    output shape no tensor can have made unknown (None). Applied once, where every reader's
+    model passes (`formats.read_model`), after the reader: readers work with whole names (the
+    state-dict grouping splits a parameter's name at its dots). Objects left as they are where
+    nothing changes; a tensor reached from two rows stays one object."""
+    result = _bounded(model, {}, 0)
+    assert isinstance(result, Model)
+    return result
+
+
+def _bounded(item: object, seen: dict[int, object], depth: int) -> object:
+    if isinstance(item, tuple):
+        items = tuple(_bounded(part, seen, depth + 1) for part in item)
+        return item if all(a is b for a, b in zip(items, item, strict=True)) else items
+    fields = _TEXT.get(type(item))
+    if fields is None:  # enums, numbers, None: nothing from a file to shorten
+        return item
+    known = seen.get(id(item))
+    if known is not None:
+        return known
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"a model nested more than {_MAX_DEPTH} deep")
+    changes: dict[str, object] = {}
+    for name, limit in fields:
+        value = getattr(item, name)
+        if isinstance(value, str):
+            kept: object = shortened(value, limit)
+        elif isinstance(value, tuple):
+            kept = tuple(shortened(v, limit) if isinstance(v, str) else v for v in value)
+        else:
+            continue
+        if kept != value:
+            changes[name] = kept
+    shape = _SHAPES.get(type(item))
+    if shape is not None:
+        dims = getattr(item, shape)
+        if _dims(dims) is not dims:
+            changes[shape] = _dims(dims)
+    for field_ in dataclasses.fields(item):  # type: ignore[arg-type]
+        value = getattr(item, field_.name)
+        if isinstance(value, (tuple, *_TEXT)) and field_.name not in changes:
+            inner = _bounded(value, seen, depth + 1)
+            if inner is not value:
+                changes[field_.name] = inner
+    result = dataclasses.replace(item, **changes) if changes else item  # type: ignore[type-var]
+    seen[id(item)] = result
+    return result

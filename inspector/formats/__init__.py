@@ -28,7 +28,7 @@ from inspector.formats.detect import (
     read_head,
     refusal,
 )
-from inspector.model import TEXT_LIMIT, FileFormat, Model, shortened
+from inspector.model import TEXT_LIMIT, FileFormat, Model, bounded, shortened
 
 if TYPE_CHECKING:
     from inspector.formats.values import ValueReader
@@ -100,11 +100,11 @@ def read_model(path: Path, forced: str | None = None) -> Model:
         if named is text and len(text) <= limit:
             raise
         raise type(error)(shortened(named, limit)) from None
-    if len(model.warnings) <= MAX_WARNINGS:
-        return model
-    more = len(model.warnings) - MAX_WARNINGS
-    kept = (*model.warnings[:MAX_WARNINGS], f"... and {more:,} more warnings not shown")
-    return replace(model, warnings=kept)
+    if len(model.warnings) > MAX_WARNINGS:
+        more = len(model.warnings) - MAX_WARNINGS
+        kept = (*model.warnings[:MAX_WARNINGS], f"... and {more:,} more warnings not shown")
+        model = replace(model, warnings=kept)
+    return bounded(model)  # every reader's text, shortened once, here
 
 
 def preload(path: Path, forced: str | None = None) -> None:
