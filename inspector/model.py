@@ -219,7 +219,6 @@ class SharedTensor:
     owner: str  # the name of the row (layer) the tensor is attributed to
 
 
-
 # One dimension of a signature or output shape: a size, a symbolic name ("batch", "seq"), or
 # None where the file leaves it open.
 Dim = int | str | None
@@ -232,7 +231,6 @@ class TensorSpec:
     name: str
     shape: tuple[Dim, ...] | None  # None: the file does not give the rank
     dtype: str | None
-
 
 
 @dataclass(frozen=True)
@@ -271,7 +269,6 @@ class RecurrentTensor:
     shared_with: str | None = None  # the row that holds the stored tensor, when not this one
 
 
-
 @dataclass(frozen=True)
 class CellConfig:
     """What the file's configuration says about one recurrent cell (per direction).
@@ -289,7 +286,6 @@ class CellConfig:
     kernel_size: tuple[int, ...] = ()  # ConvLSTM only
     gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
     projection: int | None = None  # PyTorch LSTM proj_size: the hidden state's projected width
-
 
 
 @dataclass(frozen=True)
@@ -355,7 +351,6 @@ class Detail:
 
     key: str
     value: str
-
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,7 @@ def load_json(
         return json.loads(data.decode("utf-8"))
     except RecursionError:  # json's C scanner stops at the interpreter's recursion limit
         raise CorruptModelError(
-            f"{where} nests JSON more than about {sys.getrecursionlimit():,} levels deep; "
-            "refused"
+            f"{where} nests JSON more than about {sys.getrecursionlimit():,} levels deep; refused"
         ) from None
     except ValueError as error:  # also integers beyond Python's digit limit
         raise CorruptModelError(f"{where} is not valid JSON ({_first_line(error)})") from None
