@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from inspector.model import Check
 from inspector.render.blocks import Table
-from inspector.render.text import Style, count, exact_bytes, paint, percent_over
+from inspector.render.text import Style, count, exact_bytes, listed, paint, percent_over
 from inspector.report.analysis import Report
 from inspector.report.gates import GATE_BY_OPTION
 from inspector.report.verdicts import GateResult, Over, Unit
@@ -98,7 +98,7 @@ def _cell(value: int, unit: Unit) -> str:
 def _failed(gate: GateResult, style: Style) -> str:
     word = paint(FAIL, "red", style)
     if gate.unit is Unit.LAYERS:
-        return f"{word}: " + ", ".join(f"{over.layer}" for over in gate.over)
+        return f"{word}: " + listed([f"{over.layer}" for over in gate.over])
     if gate.layer is not None and len(gate.over) > 1:
         return f"{word}: {len(gate.over)} layers over"
     return f"{word} ({percent_over(gate.excess, gate.allowed)})"

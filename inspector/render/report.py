@@ -11,7 +11,17 @@ from inspector.model import Check, Direction, Layer, Tensor, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
 from inspector.render.reconcile import reconcile_lines
-from inspector.render.text import Style, bar, count, human_bytes, paint, plural, shape, share
+from inspector.render.text import (
+    Style,
+    bar,
+    count,
+    human_bytes,
+    listed,
+    paint,
+    plural,
+    shape,
+    share,
+)
 from inspector.render.view import LayerView
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
@@ -185,7 +195,7 @@ def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style
     for layer in shown_layers(report, view):
         kind = layer.type
         if layer.shared_with:
-            kind += f" (shared with {', '.join(layer.shared_with)})"
+            kind += f" (shared with {listed(layer.shared_with)})"
         row = [layer.name, kind, count(layer.params), share(layer.params, total)]
         if with_bar:
             row.append(bar(layer.params, total, style))

@@ -43,6 +43,13 @@ def count(value: int | None) -> str:
     return "n/a" if value is None else f"{value:,}"
 
 
+def listed(names: Sequence[str], shown: int = 6) -> str:
+    """`a, b, c` or `a, b, c, d, e, f and 94 more`: a list of names in one cell or line, of
+    bounded length however many rows a file makes share a tensor."""
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def plural(number: int, word: str, words: str | None = None) -> str:
     """`1 file`, `3 files`, `1,024 bytes`."""
     return f"{number:,} {word if number == 1 else (words or word + 's')}"
