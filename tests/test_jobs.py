@@ -125,3 +125,18 @@ def test_a_result_naming_a_foreign_callable_is_never_rebuilt() -> None:
 
     with pytest.raises(LaneFailed, match="cannot be rebuilt"):
         list(run_lanes(list(range(2)), lane, 2))
+
+
+def test_a_frame_over_the_bound_fails_the_run_before_it_is_read() -> None:
+    """A lane's result is bounded like a worker's: a longer frame is refused by its length,
+    before its bytes are read or kept."""
+
+    def lane(indices, send) -> int:  # type: ignore[no-untyped-def]
+        for index in indices:
+            send(index, bytes(4096 if index == 2 else 1))
+        return 0
+
+    results = run_lanes(list(range(4)), lane, 2, max_result=1024)
+    assert next(results) == bytes(1) and next(results) == bytes(1)
+    with pytest.raises(LaneFailed, match=r"a result of 4,1\d\d bytes, over the 1,024"):
+        next(results)

@@ -600,7 +600,7 @@ def _signal_name(number: int) -> str:
 def _size(count: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if count >= scale:
-            return f"{count / scale:g} {unit}"
+            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{count} bytes"
 
 
