@@ -37,7 +37,7 @@ def shortened(text: str, limit: int = NAME_LIMIT) -> str:
         return text
     import hashlib  # only for text this long: every module is start-up time (issue 16)
 
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
     tail = f"... ({len(text):,} characters, #{digest})"
     return text[: max(limit - len(tail), 0)] + tail
 
@@ -376,11 +376,13 @@ class Model:
 
 # --- what a report keeps of the text a file supplies ------------------------------------------
 
-# The text fields of each class of the model, with the length each keeps. `Tensor.key` and
-# `Tensor.sources` identify stored arrays (compare reads values by them) and are never shown:
-# they are kept whole, as is `Model.path` (the caller's, bounded by the file system).
+# The text fields of each class of the model, with the length each keeps. `Model.path` is the
+# caller's (bounded by the file system). `Tensor.key` and `Tensor.sources` identify stored
+# arrays: shortened too (the digest keeps distinct keys distinct), unless the caller reads values
+# by them (`compare`: `bounded(model, keys=False)`).
+_KEYS = (("key", NAME_LIMIT), ("sources", NAME_LIMIT))
 _TEXT: dict[type, tuple[tuple[str, int], ...]] = {
-    Tensor: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT)),
+    Tensor: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT), *_KEYS),
     SharedTensor: (("owner", NAME_LIMIT),),
     TensorSpec: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT)),
     Layer: (("name", NAME_LIMIT), ("type", NAME_LIMIT)),
@@ -401,22 +403,23 @@ _SHAPES = {TensorSpec: "shape", Layer: "output_shape"}
 _MAX_DEPTH = 8  # a model nests 5 deep: model, recurrent layer, recurrent tensor, tensor
 
 
-def bounded(model: Model) -> Model:
+def bounded(model: Model, *, keys: bool = True) -> Model:
     """The model as a report keeps it: every text the file supplied (names, types, dtypes,
-    producer, notes, warnings, details) shortened to NAME_LIMIT or TEXT_LIMIT characters
-    (`shortened`: the full length and a digest said), every dimension of a signature or an
-    output shape no tensor can have made unknown (None). Applied once, where every reader's
-    model passes (`formats.read_model`), after the reader: readers work with whole names (the
-    state-dict grouping splits a parameter's name at its dots). Objects left as they are where
-    nothing changes; a tensor reached from two rows stays one object."""
-    result = _bounded(model, {}, 0)
+    producer, notes, warnings, details, and with `keys` the tensors' keys) shortened to
+    NAME_LIMIT or TEXT_LIMIT characters (`shortened`: the full length and a digest said), every
+    dimension of a signature or an output shape no tensor can have made unknown (None). Applied
+    once, where every reader's model passes (`formats.read_model`), after the reader: readers
+    work with whole names (the state-dict grouping splits a parameter's name at its dots).
+    Objects left as they are where nothing changes; a tensor reached from two rows stays one
+    object."""
+    result = _bounded(model, {}, 0, keys)
     assert isinstance(result, Model)
     return result
 
 
-def _bounded(item: object, seen: dict[int, object], depth: int) -> object:
+def _bounded(item: object, seen: dict[int, object], depth: int, keys: bool) -> object:
     if isinstance(item, tuple):
-        items = tuple(_bounded(part, seen, depth + 1) for part in item)
+        items = tuple(_bounded(part, seen, depth + 1, keys) for part in item)
         return item if all(a is b for a, b in zip(items, item, strict=True)) else items
     fields = _TEXT.get(type(item))
     if fields is None:  # enums, numbers, None: nothing from a file to shorten
@@ -428,6 +431,8 @@ def _bounded(item: object, seen: dict[int, object], depth: int) -> object:
         raise ValueError(f"a model nested more than {_MAX_DEPTH} deep")
     changes: dict[str, object] = {}
     for name, limit in fields:
+        if not keys and (name, limit) in _KEYS and type(item) is Tensor:
+            continue
         value = getattr(item, name)
         if isinstance(value, str):
             kept: object = shortened(value, limit)
@@ -445,7 +450,7 @@ def _bounded(item: object, seen: dict[int, object], depth: int) -> object:
     for field_ in dataclasses.fields(item):  # type: ignore[arg-type]
         value = getattr(item, field_.name)
         if isinstance(value, (tuple, *_TEXT)) and field_.name not in changes:
-            inner = _bounded(value, seen, depth + 1)
+            inner = _bounded(value, seen, depth + 1, keys)
             if inner is not value:
                 changes[field_.name] = inner
     result = dataclasses.replace(item, **changes) if changes else item  # type: ignore[type-var]

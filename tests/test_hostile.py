@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -559,10 +560,14 @@ def test_text_from_a_file_is_shortened_where_it_is_read(tmp_path: Path, kind: st
     for length in (NAME_LIMIT + 1, 5_000, 1 << 20):
         path = tmp_path / f"long{length}{_SUFFIX[kind]}"
         crafted.long_text(kind, path, length, rows=3)
-        report = inspect_file(path).to_dict()
+        read = inspect_file(path)
+        report = read.to_dict()
         texts = [text for text in _strings(report) if text != report["file"]]
         assert max(map(len, texts)) <= TEXT_LIMIT, (kind, length)
         assert any(f"({length:,} characters, #" in text for text in texts), (kind, length)
+        assert len(pickle.dumps(read)) < 64 * 1024  # keys too: what a worker sends is small
+    compared = run_main(["compare", str(path), str(path), "--timeout", "0"])
+    assert compared.code == 0, compared.stderr  # compare still reads values by the whole key
 
 
 @pytest.mark.parametrize("kind", crafted.LONG_TEXT_KINDS)

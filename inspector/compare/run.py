@@ -53,9 +53,9 @@ def compare_files(
     """Compare two model files. Raises InspectorError when either cannot be read."""
     tolerance = tolerance or Tolerance()
     started(str(source))
-    source_model = read_model(source)
+    source_model = read_model(source, whole_keys=True)  # values are read by key
     started(str(export))
-    export_model = read_model(export)
+    export_model = read_model(export, whole_keys=True)
     started(f"{source} vs {export}")
     return compare_models(source_model, export_model, tolerance, mapping or {})
 

@@ -89,7 +89,10 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
 MAX_WARNINGS = 100  # a hostile file can make a warning per listed layer; say how many more
 
 
-def read_model(path: Path, forced: str | None = None) -> Model:
+def read_model(path: Path, forced: str | None = None, *, whole_keys: bool = False) -> Model:
+    """The model a file holds, its text bounded for a report (`model.bounded`); `whole_keys`
+    keeps the tensors' keys as the file gives them, for a caller that reads values by them
+    (`compare`). Raises an InspectorError naming the file, in one line of bounded length."""
     try:
         model = choose(path, forced).read(path)
     except InspectorError as error:
@@ -104,7 +107,7 @@ def read_model(path: Path, forced: str | None = None) -> Model:
         more = len(model.warnings) - MAX_WARNINGS
         kept = (*model.warnings[:MAX_WARNINGS], f"... and {more:,} more warnings not shown")
         model = replace(model, warnings=kept)
-    return bounded(model)  # every reader's text, shortened once, here
+    return bounded(model, keys=not whole_keys)  # every reader's text, shortened once, here
 
 
 def preload(path: Path, forced: str | None = None) -> None:
