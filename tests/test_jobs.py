@@ -140,3 +140,19 @@ def test_a_frame_over_the_bound_fails_the_run_before_it_is_read() -> None:
     assert next(results) == bytes(1) and next(results) == bytes(1)
     with pytest.raises(LaneFailed, match=r"a result of 4,1\d\d bytes, over the 1,024"):
         next(results)
+
+
+def test_every_lane_is_reaped_by_the_time_the_last_result_is_handed_on() -> None:
+    """The caller takes as many results as it gave items and stops: the lanes must have ended
+    (and been reaped, their workers' CPU with them) and said how by then, not be killed later."""
+
+    def lane(indices, send) -> int:  # type: ignore[no-untyped-def]
+        for index in indices:
+            send(index, index)
+        return 3 if 0 in indices else 0  # every result sent, then a failure
+
+    results = run_lanes(list(range(4)), lane, 2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(LaneFailed) as failed:
+        next(results)
+    assert (failed.value.code, failed.value.reported) == (3, True)

@@ -103,9 +103,11 @@ def run_lanes(
             os.close(write_fd)
             lanes.append(_Lane(read_fd, pid, max_result))
         for index in range(len(items)):
-            yield cast(R, lanes[index % count].take(index))
-        for each in lanes:
-            each.finish()
+            result = cast(R, lanes[index % count].take(index))
+            if index == len(items) - 1:  # every lane has sent all: each must end, and end well
+                for each in lanes:
+                    each.finish()
+            yield result
     finally:
         for each in lanes:
             each.close()
