@@ -44,7 +44,7 @@ class Assembly:
 
     def add(self, outcome: Outcome) -> str | None:
         """The text to write now for this file (None: nothing yet)."""
-        if self.format in ("table", "markdown") and self.several:
+        if self.format in ("table", "markdown") and (self.scanned or self.several):
             self.summary.add(outcome)
         report = outcome.report
         if report is None:
@@ -102,7 +102,7 @@ class Assembly:
             if self.several:
                 return HTML_END if self.opened else None
             return render_html(self.kept) if self.kept else None
-        if self.several:
+        if self.scanned or self.several:
             return self.summary.render(self.flavour)
         from inspector.render import render_reports
 
