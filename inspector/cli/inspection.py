@@ -294,6 +294,7 @@ def _prepare(output_format: str) -> None:
         "inspector.report.analysis",  # imported already when a worker reads
         "inspector.report.gates",
         "inspector.render.gates",
+        "inspector.render.assembly",
         *_RENDERERS.get(output_format, ()),
     ):
         importlib.import_module(module)

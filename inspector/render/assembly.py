@@ -13,14 +13,16 @@ newline, which the writer adds.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from inspector.render.blocks import Flavour
-from inspector.render.report import json_element
-from inspector.render.summary import Summary
 from inspector.render.text import Style
 from inspector.render.view import LayerView
-from inspector.report.analysis import Report
-from inspector.report.batch import Outcome
+
+if TYPE_CHECKING:  # each output imports only what it writes: every module is start-up time
+    from inspector.render.summary import Summary
+    from inspector.report.analysis import Report
+    from inspector.report.batch import Outcome
 
 
 class Assembly:
@@ -38,18 +40,20 @@ class Assembly:
         self.several = several
         self.flavour = Flavour.MARKDOWN if output_format == "markdown" else Flavour.TEXT
         self.kept: list[Report] = []  # a single file's report
-        self.summary = Summary(style, view)
+        self.summary: Summary | None = None  # the many-files summary, as the rows arrive
         self.opened = False  # the JSON array's "[" or the CSV header is written
         self.pending: str | None = None  # the last JSON element: its comma waits for the next
 
     def add(self, outcome: Outcome) -> str | None:
         """The text to write now for this file (None: nothing yet)."""
         if self.format in ("table", "markdown") and (self.scanned or self.several):
-            self.summary.add(outcome)
+            self._summary().add(outcome)
         report = outcome.report
         if report is None:
             return None
         if self.format == "json" and (self.scanned or self.several):
+            from inspector.render.report import json_element
+
             return self._element(json_element(report))
         if self.format == "csv":
             from inspector.render.csv_rows import csv_header, csv_lines
@@ -73,6 +77,13 @@ class Assembly:
         if not (self.format in ("table", "markdown") and self.scanned):
             self.kept.append(report)
         return None
+
+    def _summary(self) -> Summary:
+        if self.summary is None:
+            from inspector.render.summary import Summary
+
+            self.summary = Summary(self.style, self.view)
+        return self.summary
 
     def _element(self, element: str) -> str | None:
         earlier, self.pending = self.pending, element
@@ -103,7 +114,7 @@ class Assembly:
                 return HTML_END if self.opened else None
             return render_html(self.kept) if self.kept else None
         if self.scanned or self.several:
-            return self.summary.render(self.flavour)
+            return self._summary().render(self.flavour)
         from inspector.render import render_reports
 
         return render_reports(self.kept, self.flavour, self.view, self.style) if self.kept else None
