@@ -226,3 +226,8 @@ def test_a_rebuilt_result_nests_at_most_32_deep() -> None:
     deep = b"\x80\x04" + b"]" * 100_000 + b"a" * 99_999 + b"."
     with pytest.raises(pickle.UnpicklingError, match="nested more than 32 deep"):
         supervise.rebuild(deep)
+    # A list holding itself twice (memoized, MARK, BINGET 0 twice, APPENDS): 14 bytes whose
+    # every path is infinite and whose paths double at each level.
+    twice = b"\x80\x04]\x94(h\x00h\x00e."
+    with pytest.raises(pickle.UnpicklingError, match="more objects than its size holds"):
+        supervise.rebuild(twice)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import io
-import itertools
 import math
 import os
 import pickle
@@ -40,7 +39,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -654,32 +653,42 @@ def rebuild(data: bytes | bytearray) -> object:
         loaded = OwnUnpickler(io.BytesIO(data)).load()
     except (EOFError, AttributeError, ValueError, TypeError, MemoryError) as error:
         raise pickle.UnpicklingError(str(error) or type(error).__name__) from None
-    _check_depth(loaded)
+    _check_depth(loaded, len(data))
     return loaded
 
 
-_LEAVES = (str, int, float, bytes, enum.Enum, type(None))
+_LEAVES = frozenset({str, int, float, bytes, bool, type(None)})
+_SEQUENCES = frozenset({tuple, list, set, frozenset})
 
 
-def _check_depth(root: object) -> None:
+def _check_depth(root: object, size: int) -> None:
     """Raise UnpicklingError if `root` nests containers or objects more than MAX_RESULT_DEPTH
-    deep; an explicit stack, each object once (the report shares tensors between rows)."""
-    stack: list[tuple[object, int]] = [(root, 0)]
-    seen: set[int] = set()
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, _LEAVES) or id(item) in seen:
-            continue
-        if depth >= MAX_RESULT_DEPTH:
-            raise pickle.UnpicklingError(f"nested more than {MAX_RESULT_DEPTH} deep")
-        seen.add(id(item))
-        if isinstance(item, (tuple, list, set, frozenset)):
-            children: Iterable[object] = item
-        elif isinstance(item, dict):
-            children = itertools.chain(item.keys(), item.values())
-        else:
-            children = getattr(item, "__dict__", {}).values()
-        stack.extend((child, depth + 1) for child in children)
+    deep, counting every path (a structure shared twice is walked twice: a shortcut to a deep
+    object must not hide its depth), or if walking it meets more references than its `size` in
+    bytes could hold (each reference takes at least a byte of the pickle; a list holding itself
+    twice doubles at every level). Level by level, without recursion."""
+    level: list[object] = [root]
+    budget = 4 * size + 1024
+    for _ in range(MAX_RESULT_DEPTH + 1):
+        budget -= len(level)
+        if budget < 0:
+            raise pickle.UnpicklingError("it refers to more objects than its size holds")
+        below: list[object] = []
+        for item in level:
+            kind = type(item)
+            if kind in _LEAVES:
+                continue
+            if kind in _SEQUENCES:
+                below.extend(item)  # type: ignore[arg-type]
+            elif kind is dict:
+                below.extend(item.keys())  # type: ignore[attr-defined]
+                below.extend(item.values())  # type: ignore[attr-defined]
+            elif not isinstance(item, (enum.Enum, type)):
+                below.extend(getattr(item, "__dict__", {}).values())
+        if not below:
+            return
+        level = below
+    raise pickle.UnpicklingError(f"nested more than {MAX_RESULT_DEPTH} deep")
 
 
 def kill_worker(pid: int) -> None:
