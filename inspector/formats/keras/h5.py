@@ -29,7 +29,7 @@ from inspector.formats.keras import infer as keras_infer
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras import v3 as keras_v3
 from inspector.formats.keras.config import parse_model_config
-from inspector.model import FileFormat, Model, Tensor
+from inspector.model import FileFormat, Model, Tensor, checked_count
 
 
 def read(path: Path) -> Model:
@@ -156,10 +156,9 @@ def decode_text(value: object) -> str:
 def _string_list(value: object) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, np.ndarray) and value.size > MAX_LAYERS:
-        raise CorruptModelError(
-            f"lists {value.size:,} names, over the {MAX_LAYERS:,} limit; refused as hostile"
-        )
+    if isinstance(value, np.ndarray):
+        what = "the count of names in a layer_names or weight_names attribute"
+        checked_count(int(value.size), what, most=MAX_LAYERS)
     items = value.tolist() if isinstance(value, np.ndarray) else value
     if isinstance(items, (bytes, str)):
         items = [items]

@@ -98,6 +98,7 @@ from inspector.model import (
     TensorRole,
     TensorSpec,
     WidthSource,
+    quoted,
 )
 
 OUTSIDE_LAYERS = "(outside layers)"  # the row of counted tensors no weighted node reads
@@ -1009,13 +1010,13 @@ class _Reader:
             expected = -(-tensor.elements * tensor.dtype.bits // 8)  # exact for any size
             if length is not None and tensor.dtype.bits and length != expected:
                 self.warnings.append(
-                    f"tensor '{tensor.name}': external length {length:,} bytes, but its shape "
-                    f"{list(tensor.shape)} needs {expected:,}"
+                    f"tensor '{tensor.name}': external length {quoted(length)} bytes, but its "
+                    f"shape {list(tensor.shape)} needs {expected:,}"
                 )
             end = offset + (length if length is not None else expected)
             if size is not None and end > size:
                 self.warnings.append(
-                    f"tensor '{tensor.name}': external data ends at byte {end:,} but "
+                    f"tensor '{tensor.name}': external data ends at byte {quoted(end)} but "
                     f"'{location}' holds {size:,} bytes"
                 )
         return ", ".join(
