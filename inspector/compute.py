@@ -30,9 +30,8 @@ import math
 from dataclasses import dataclass
 
 from inspector.cells import Convention, bias_vectors, convention_of, gate_count, pointwise_ops
+from inspector.counts import MAX_ELEMENTS, MAX_WIDTH
 from inspector.model import (
-    MAX_ELEMENTS,
-    MAX_WIDTH,
     BiasConvention,
     CellConfig,
     CellKind,

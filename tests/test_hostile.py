@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 from conftest import FIXTURES, ROOT, framework_total, run_main
 from inspector import inspect_file
 from inspector.cli.app import app
+from inspector.counts import NAME_LIMIT, TEXT_LIMIT
 from inspector.errors import InspectorError
-from inspector.model import NAME_LIMIT, TEXT_LIMIT
 
 runner = CliRunner()
 LSTM_H5 = FIXTURES / "keras2/lstm_u16_d8.h5"

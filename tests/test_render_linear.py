@@ -24,8 +24,8 @@ from types import FrameType
 
 import pytest
 
+from inspector.counts import NAME_LIMIT
 from inspector.model import (
-    NAME_LIMIT,
     CellConfig,
     CellKind,
     Direction,

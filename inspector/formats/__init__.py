@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
+from inspector.counts import TEXT_LIMIT, shortened
 from inspector.errors import InspectorError, NotAModelError, UsageError
 from inspector.formats.detect import (
     describe,
@@ -28,7 +29,7 @@ from inspector.formats.detect import (
     read_head,
     refusal,
 )
-from inspector.model import TEXT_LIMIT, FileFormat, Model, bounded, shortened
+from inspector.model import FileFormat, Model, bounded
 
 if TYPE_CHECKING:
     from inspector.formats.values import ValueReader

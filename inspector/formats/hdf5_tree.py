@@ -12,8 +12,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from inspector.counts import checked_shape
 from inspector.errors import CorruptModelError
-from inspector.model import OptimizerState, Tensor, checked_shape
+from inspector.model import OptimizerState, Tensor
 
 _MAX_DEPTH = 64
 MAX_OBJECTS = 200_000  # groups and datasets walked in one file: bounds time on hostile input

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 _SGR = re.compile(r"\x1b\[[0-9;]*m")  # what render/text.py's `paint` writes
 _LINE_BREAKS = str.maketrans({"\r": "\\x0d", "\n": "\\x0a"})
 _ALIGNMENTS = ("left", "right")
-# The widest a column is padded to: a name at the data model's cap (`model.NAME_LIMIT`, 256)
+# The widest a column is padded to: a name at the data model's cap (`counts.NAME_LIMIT`, 256)
 # and room for what a cell adds to it ("(shared with ...)").
 PAD_LIMIT = 320
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from inspector.counts import MAX_WIDTH
 from inspector.formula import Derivation, derive
 from inspector.model import (
-    MAX_WIDTH,
     BiasConvention,
     CellConfig,
     Check,

@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from inspector.model import TEXT_LIMIT, Check, shortened
+from inspector.counts import TEXT_LIMIT, shortened
+from inspector.model import Check
 
 if TYPE_CHECKING:  # annotations only: the command line makes outcomes before any report
     from inspector.report.analysis import Report

@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from inspector.counts import checked_count
 from inspector.errors import CorruptModelError
 from inspector.formats.bounded_json import load_json
 from inspector.formats.hdf5_tree import (
@@ -29,7 +30,7 @@ from inspector.formats.keras import infer as keras_infer
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras import v3 as keras_v3
 from inspector.formats.keras.config import parse_model_config
-from inspector.model import FileFormat, Model, Tensor, checked_count
+from inspector.model import FileFormat, Model, Tensor
 
 
 def read(path: Path) -> Model:

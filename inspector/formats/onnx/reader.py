@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.cells import gate_count
+from inspector.counts import quoted
 from inspector.errors import (
     CorruptModelError,
     NotAModelError,
@@ -98,7 +99,6 @@ from inspector.model import (
     TensorRole,
     TensorSpec,
     WidthSource,
-    quoted,
 )
 
 OUTSIDE_LAYERS = "(outside layers)"  # the row of counted tensors no weighted node reads

@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from inspector.counts import checked_shape
 from inspector.formats.onnx.dtypes import DTYPES, DType, dtype_of
 from inspector.formats.onnx.wire import Graph, Node, SparseMeta, TensorMeta, ValueInfo
-from inspector.model import checked_shape
 
 
 class Origin(Enum):

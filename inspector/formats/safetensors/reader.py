@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from inspector.counts import checked_shape, quoted
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
 from inspector.formats import state_dict
 from inspector.formats.bounded_json import load_json
@@ -28,8 +29,6 @@ from inspector.model import (
     Model,
     SharedTensor,
     Tensor,
-    checked_shape,
-    quoted,
 )
 
 HEADER_LENGTH = SAFETENSORS_HEADER_LENGTH
