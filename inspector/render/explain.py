@@ -117,7 +117,7 @@ def _row(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
 
 # What each gate letter stands for, per cell kind (Keras, ONNX and PyTorch letters alike; the
 # candidate is c in Keras/ONNX LSTM, g in PyTorch's, h in Keras/ONNX GRU, n in PyTorch's).
-_GATE_NAMES: dict[CellKind, dict[str, str]] = {
+GATE_NAMES: dict[CellKind, dict[str, str]] = {
     CellKind.SIMPLE_RNN: {"h": "the hidden state"},
     CellKind.LSTM: {
         "i": "input",
@@ -128,10 +128,10 @@ _GATE_NAMES: dict[CellKind, dict[str, str]] = {
     },
     CellKind.GRU: {"z": "update", "r": "reset", "h": "candidate", "n": "candidate (new)"},
 }
-_GATE_NAMES[CellKind.CONV_LSTM] = _GATE_NAMES[CellKind.LSTM]
+GATE_NAMES[CellKind.CONV_LSTM] = GATE_NAMES[CellKind.LSTM]
 
 # The ONNX operator's input each stored tensor is (RNN/LSTM/GRU: X, W, R, B, ..., P).
-_ONNX_INPUTS = {
+ONNX_INPUTS = {
     TensorRole.KERNEL: "W",
     TensorRole.RECURRENT_KERNEL: "R",
     TensorRole.BIAS: "B",
@@ -145,14 +145,14 @@ def _onnx_slots(explanation: Explanation) -> dict[TensorRole, str]:
     """`W=` before an ONNX tensor's stored name, where the file keeps a fused RNN/LSTM/GRU op."""
     if explanation.convention is not Convention.ONNX or explanation.layer.lowered:
         return {}
-    return {role: f"{name}=" for role, name in _ONNX_INPUTS.items()}
+    return {role: f"{name}=" for role, name in ONNX_INPUTS.items()}
 
 
 def _legend(explanation: Explanation) -> list[str]:
     """The gate letters spelled out, once."""
     if not explanation.gate_names_known:
         return []
-    names = _GATE_NAMES.get(explanation.layer.cell.kind, {})
+    names = GATE_NAMES.get(explanation.layer.cell.kind, {})
     spelled = [f"{g} = {names[g]}" for g in explanation.gate_order if g in names]
     return ["gates: " + ", ".join(spelled)] if spelled else []
 
