@@ -73,7 +73,7 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
         align += ["left", "left"]
     headers.append("params")
     align.append("right")
-    rows = tuple(_row(share, explanation) for share in explanation.gates)
+    rows = tuple(_row(share, explanation) for share in explanation.shown)
     lines = [_sum_line(explanation), *_terms_line(explanation)]
     lines += [
         f"not split by gate: {u.item.tensor.name} {shape(u.item.tensor.shape)}, "
@@ -251,6 +251,22 @@ def _torch_like(explanation: PlainExplanation) -> bool:
 
 
 def _sum_line(explanation: Explanation) -> str:
+    if explanation.selected_gate is not None:
+        shown = sum(share.params for share in explanation.shown)
+        sizes = {share.params for share in explanation.gates}
+        other = sum(u.item.tensor.params for u in explanation.unsplit)
+        whole = ""
+        if len(sizes) == 1:  # every gate (and direction) the same size: say how they add up
+            rest = f" + {count(other)} not split by gate" if other else ""
+            directions = len({share.direction for share in explanation.gates})
+            across = f" × {directions} directions" if directions > 1 else ""
+            gates = len(explanation.gates) // directions
+            whole = f": {gates} gates{across} × {count(sizes.pop())}{rest}"
+        return (
+            f"gate {explanation.selected_gate}: {count(shown)} of the layer's "
+            f"{count(explanation.layer.params)} parameters{whole} = "
+            f"{count(explanation.params)}"
+        )
     parts = [count(share.params) for share in explanation.gates]
     parts += [count(u.item.tensor.params) for u in explanation.unsplit]
     layer_params = explanation.layer.params
@@ -320,6 +336,7 @@ def _as_dict(path: str, explanation: Explanation) -> dict[str, object]:
         "convention": explanation.convention.value,
         "gate_order": list(explanation.gate_order),
         "gate_names_known": explanation.gate_names_known,
+        "selected_gate": explanation.selected_gate,
         "params": layer.params,
         "gates": [
             {
@@ -337,7 +354,7 @@ def _as_dict(path: str, explanation: Explanation) -> dict[str, object]:
                     for piece in share.slices
                 ],
             }
-            for share in explanation.gates
+            for share in explanation.shown
         ],
         "unsplit": [
             {

@@ -400,12 +400,15 @@ def _unrolled(diagram: CellDiagram, ids: str) -> Block:
     layer has a second chain running back in time with its own weights."""
     block = Block()
     directions = diagram.directions_drawn
-    gates = len(diagram.gates) if diagram.selected_gate is None else 1
-    every = f", all {gates} gates" if gates > 1 else ""
+    gates = len(diagram.gates)
+    if diagram.selected_gate is not None:
+        whose = f"gate {diagram.selected_gate}'s weights, the same at every step"
+    else:
+        whose = "the same weights at every step" + (f", all {gates} gates" if gates > 1 else "")
     block.text(
         _PAD,
         14,
-        f"unrolled over {diagram.steps} time steps: the same weights at every step{every}",
+        f"unrolled over {diagram.steps} time steps: {whose}",
         size=_SMALL,
         cls="small",
     )
@@ -616,11 +619,16 @@ def _sums(diagram: CellDiagram) -> list[str]:
     tail = f" + {count(extra)} not per gate" if extra else ""
     if diagram.selected_gate is not None:
         share = sum(panel.count for panel in panels)
-        gates = len(diagram.gates)
+        sizes = {panel.count for panel in diagram.every_panel}
+        whole = ""
+        if len(sizes) == 1:
+            across = (
+                f" × {diagram.directions} directions" if len(diagram.directions_drawn) > 1 else ""
+            )
+            whole = f": {len(diagram.gates)} gates{across} × {count(sizes.pop())}{tail}"
         return [
             f"shown: gate {diagram.selected_gate} only, {count(share)} of the layer's "
-            f"{count(diagram.params)} parameters ({gates} gates"
-            + (f" of {count(share // diagram.directions)} each)" if not extra else ")")
+            f"{count(diagram.params)} parameters{whole} = {count(diagram.params)}"
         ]
     if len(panels) == 1:
         return [

@@ -126,18 +126,20 @@ class CellDiagram:
         return self.kind in CELLS
 
     @property
-    def panels(self) -> tuple[Panel, ...]:
-        """One per direction and gate, in the file's order (only the selected gate's, if one
-        is)."""
+    def every_panel(self) -> tuple[Panel, ...]:
+        """One per direction and gate, in the file's order."""
         keyed: dict[tuple[Direction | None, str], list[EdgeGroup]] = {}
         for group in self.groups:
             if group.gate is not None and group.kind is not EdgeKind.OTHER:
                 keyed.setdefault((group.direction, group.gate), []).append(group)
         return tuple(
-            Panel(direction, gate, tuple(groups))
-            for (direction, gate), groups in keyed.items()
-            if self.selected_gate in (None, gate)
+            Panel(direction, gate, tuple(groups)) for (direction, gate), groups in keyed.items()
         )
+
+    @property
+    def panels(self) -> tuple[Panel, ...]:
+        """The panels drawn: every one, or the selected gate's."""
+        return tuple(p for p in self.every_panel if self.selected_gate in (None, p.gate))
 
     @property
     def unsplit(self) -> tuple[EdgeGroup, ...]:
@@ -148,11 +150,13 @@ class CellDiagram:
         return tuple(dict.fromkeys(panel.direction for panel in self.panels))
 
     def total(self, kind: EdgeKind, *directions: Direction | None) -> int:
-        """Weights of one kind, in the directions named (every direction if none is)."""
+        """Weights of one kind drawn (of every gate, or the selected one), in the directions
+        named (every direction if none is)."""
         return sum(
             group.count
-            for group in self.groups
-            if group.kind is kind and (not directions or group.direction in directions)
+            for panel in self.panels
+            for group in panel.of(kind)
+            if not directions or group.direction in directions
         )
 
     @property
