@@ -10,13 +10,17 @@ from a file is escaped (`svg.printable`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from xml.sax.saxutils import escape
 
 from inspector.cells import convention_of
 from inspector.compute import Compute
-from inspector.model import Dim, TensorSpec
+from inspector.model import Check, Dim, TensorSpec
+from inspector.render.measure import FONT, fit, text_width
 from inspector.render.svg import printable, svg_document
 from inspector.render.text import count, exact_bytes, share
+from inspector.render.text import printable as shown
 from inspector.report.analysis import Report
+from inspector.report.batch import Outcome
 from inspector.report.diagram import CellDiagram, diagram
 from inspector.report.explain import explain_layer
 from inspector.report.verdicts import Unit
@@ -29,9 +33,14 @@ table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:
 font-size:13px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#1a7f37}.mismatch{color:#cf222e;font-weight:bold}.unverified{color:#9a6700}
 code{font-size:12px}.note{color:#555;font-size:12px}
+details{border-top:1px solid #ccc;padding:4px 0}summary{cursor:pointer;font-size:15px;padding:4px 0}
+details[open]>summary{border-bottom:1px solid #eee;margin-bottom:8px}
+svg.cells{max-width:none}.index td{vertical-align:top}
 """
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _BAR_W = 360
+_NAME_W = 320.0  # the widest layer name the bar chart shows whole
+_CHART_FONT = 12.0
 
 
 def _cell(value: object, numeric: bool = False) -> str:
@@ -60,31 +69,36 @@ def _signature(specs: Sequence[TensorSpec], title: str) -> str:
 
 
 def _share_chart(report: Report) -> str:
-    """A horizontal bar per layer with parameters, its length the layer's share of the total."""
+    """A horizontal bar per layer with parameters, its length the layer's share of the total.
+    The names' column is as wide as the widest name (up to `_NAME_W`; a longer name is
+    shortened around an ellipsis and kept whole in a tooltip), so none is clipped."""
     layers = [layer for layer in report.model.layers if layer.params]
     total = report.totals.total
     if not layers or not total:
         return ""
-    row_h, label_w = 22, 220
+    row_h = 22
+    names = [fit(shown(layer.name), _NAME_W, _CHART_FONT) for layer in layers]
+    label_w = max(text_width(name, _CHART_FONT) for name in names) + 12
     height = row_h * len(layers) + 8
+    right = 0.0
     bars = []
-    for position, layer in enumerate(layers):
+    for position, (layer, name) in enumerate(zip(layers, names, strict=True)):
         y = 4 + row_h * position
         width = max(1.0, _BAR_W * layer.params / total)
+        figure = f"{count(layer.params)} ({share(layer.params, total)})"
+        tip = f"<title>{printable(layer.name)}</title>" if name != shown(layer.name) else ""
         bars.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
-            f"{printable(layer.name[:40])}</text>"
-            f'<rect class="share" x="{label_w}" y="{y + 3}" width="{width:.1f}" height="15" '
+            f'<text x="{label_w - 6:.1f}" y="{y + 15}" text-anchor="end" font-size="12">'
+            f"{tip}{escape(name)}</text>"
+            f'<rect class="share" x="{label_w:.1f}" y="{y + 3}" width="{width:.1f}" height="15" '
             f'fill="#4c78a8" data-params="{layer.params}"/>'
-            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}" font-size="12">'
-            f"{count(layer.params)} ({share(layer.params, total)})</text>"
+            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}" font-size="12">{figure}</text>'
         )
-    width = label_w + _BAR_W + 140
+        right = max(right, label_w + width + 6 + text_width(figure, _CHART_FONT))
     return (
-        f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" role="img"><title>parameter share per layer</title>'
-        + "".join(bars)
-        + "</svg>"
+        f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{right + 8:.0f}" '
+        f'height="{height}" role="img" style="font-family:{FONT}">'
+        "<title>parameter share per layer</title>" + "".join(bars) + "</svg>"
     )
 
 
@@ -206,10 +220,9 @@ def _diagrams_of(report: Report) -> list[CellDiagram]:
     return [diagram(explain_layer(layer, convention)) for layer in report.model.recurrent_layers]
 
 
-def _section(report: Report, diagrams: Sequence[CellDiagram]) -> str:
+def _section(report: Report, diagrams: Sequence[CellDiagram], ids: str) -> str:
     model = report.model
     parts = [
-        f"<h2>{printable(model.path)}</h2>",
         f'<p class="note">format {printable(model.format.value)}, producer '
         f"{printable(model.producer or 'unknown')}; {count(report.totals.total)} parameters, "
         f"{exact_bytes(report.totals.weights_bytes)} of weights</p>",
@@ -233,16 +246,95 @@ def _section(report: Report, diagrams: Sequence[CellDiagram]) -> str:
         warnings = "".join(f"<li>{printable(w)}</li>" for w in model.warnings)
         parts.append(f"<h3>Warnings</h3><ul>{warnings}</ul>")
     if diagrams:
-        parts += ["<h3>Cell diagrams</h3>", svg_document(diagrams, model.path)]
+        parts += ["<h3>Cell diagrams</h3>", svg_document(diagrams, model.path, ids)]
     return "".join(parts)
 
 
-def render_html(reports: Sequence[Report], diagrams: Sequence[CellDiagram] | None = None) -> str:
-    """The page for every report; `diagrams` replaces each report's own (explain --layer)."""
-    sections = [
-        _section(report, _diagrams_of(report) if diagrams is None else diagrams)
-        for report in reports
+def _checks_cell(outcome: Outcome) -> str:
+    """`2 ok, 1 mismatch`, each coloured as the check lists colour it."""
+    tally = outcome.checks
+    if not tally:
+        return "<td>-</td>"
+    words = ", ".join(
+        f'<span class="{status.value}">{tally[status]} {status.value}</span>'
+        for status in Check
+        if tally[status]
+    )
+    return f"<td>{words}</td>"
+
+
+def _gates_cell(report: Report) -> str:
+    if not report.gates:
+        return "<td>-</td>"
+    failed = [gate.limit for gate in report.gates if not gate.passed]
+    if not failed:
+        return '<td class="ok">pass</td>'
+    return f'<td class="mismatch">FAIL ({printable(", ".join(failed))})</td>'
+
+
+def _index(items: Sequence[Outcome]) -> str:
+    """One row per file, in order: a link to its section, or why it could not be read."""
+    rows = []
+    for number, outcome in enumerate(items, 1):
+        report = outcome.report
+        if report is None:
+            message = (outcome.error or "no model file").removeprefix(f"{outcome.path}: ")
+            rows.append(
+                f"<tr><td>{number}</td><td>{printable(outcome.path)}</td>"
+                f'<td class="mismatch">unreadable</td><td colspan="3">{printable(message)}</td>'
+                "</tr>"
+            )
+            continue
+        rows.append(
+            f'<tr><td>{number}</td><td><a href="#file-{number}">{printable(outcome.path)}</a>'
+            f"</td>{_cell(report.model.format.value)}"
+            f"{_cell(count(report.totals.total), True)}{_checks_cell(outcome)}"
+            f"{_gates_cell(report)}</tr>"
+        )
+    read = sum(1 for outcome in items if outcome.report is not None)
+    unreadable = len(items) - read
+    head = "".join(f"<th>{h}</th>" for h in ("#", "file", "format", "params", "checks", "gates"))
+    summary = f"{read:,} read" + (f", {unreadable:,} unreadable" if unreadable else "")
+    return (
+        f'<h2>Files</h2><p class="note">{len(items):,} files: {summary}. Each section below '
+        "opens on a click.</p>"
+        f'<table class="index"><tr>{head}</tr>{"".join(rows)}</table>'
+    )
+
+
+def render_html(
+    items: Sequence[Report | Outcome],
+    diagrams: Sequence[CellDiagram] | None = None,
+    *,
+    index: bool | None = None,
+) -> str:
+    """The page for every file, in order. An `Outcome` without a report is an unreadable file,
+    listed with its error. `diagrams` replaces each report's own (`explain --layer/--gate`).
+
+    `index` (by default: more than one file) opens the page with one row per file (format,
+    parameters, checks, gates) linking to its section, and collapses the sections (`<details>`)
+    so that a page of hundreds of files stays navigable, with no script."""
+    outcomes = [
+        item if isinstance(item, Outcome) else Outcome(item.model.path, report=item)
+        for item in items
     ]
+    listed = len(outcomes) > 1 if index is None else index
+    sections = []
+    for number, outcome in enumerate(outcomes, 1):
+        report = outcome.report
+        if report is None:
+            continue
+        own = _diagrams_of(report) if diagrams is None else diagrams
+        body = _section(report, own, f"f{number}-")
+        title = printable(report.model.path)
+        if listed:
+            sections.append(
+                f'<details id="file-{number}"><summary><b>{title}</b> '
+                f'<span class="note">{printable(report.model.format.value)}, '
+                f"{count(report.totals.total)} parameters</span></summary>{body}</details>"
+            )
+        else:
+            sections.append(f'<h2 id="file-{number}">{title}</h2>{body}')
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -250,6 +342,7 @@ def render_html(reports: Sequence[Report], diagrams: Sequence[CellDiagram] | Non
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>rnninspect report</title>"
         f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
+        + (_index(outcomes) if listed else "")
         + "".join(sections)
         + "</body></html>"
     )

@@ -140,10 +140,11 @@ class Block:
         self.width = max(self.width, right)
         self.height = max(self.height, bottom)
 
-    def place(self, other: Block, x: float, y: float) -> None:
-        move = f'<g transform="translate({x:.1f},{y:.1f})">'
-        self.parts += [move, *other.parts, "</g>"]
-        self.labels += [move, *other.labels, "</g>"]
+    def place(self, other: Block, x: float, y: float, attrs: str = "") -> None:
+        """Draw `other` with its origin at (x, y); `attrs` mark both its layers' groups."""
+        move = f'transform="translate({x:.1f},{y:.1f})"{attrs}'
+        self.parts += [f'<g class="shapes" {move}>', *other.parts, "</g>"]
+        self.labels += [f'<g class="labels" {move}>', *other.labels, "</g>"]
         self.grow(x + other.width, y + other.height)
 
     def svg(self) -> str:
@@ -708,19 +709,19 @@ def _wrap(items: Iterable[str], width: float, size: float = _SIZE, glue: str = "
     return lines
 
 
-def _grid(blocks: list[tuple[Direction | None, Block]]) -> Block:
+def _grid(blocks: list[tuple[Panel, Block]]) -> Block:
     """The panels in rows, a direction at a time, all of one size."""
     grid = Block()
     if not blocks:
         return grid
     cell_w = max(b.width for _, b in blocks)
     cell_h = max(b.height for _, b in blocks)
-    per_direction = max(sum(1 for d, _ in blocks if d == blocks[0][0]), 1)
+    per_direction = max(sum(1 for p, _ in blocks if p.direction == blocks[0][0].direction), 1)
     fits = max(int((MAX_WIDTH + _GAP) // (cell_w + _GAP)), 1)
     columns = min(per_direction, fits)
     columns = math.ceil(per_direction / math.ceil(per_direction / columns))
     y = 0.0
-    directions = list(dict.fromkeys(d for d, _ in blocks))
+    directions = list(dict.fromkeys(p.direction for p, _ in blocks))
     for direction in directions:
         if len(directions) > 1 and direction is not None:
             grid.text(
@@ -731,16 +732,22 @@ def _grid(blocks: list[tuple[Direction | None, Block]]) -> Block:
                 cls="head",
             )
             y += _LINE + 6
-        mine = [b for d, b in blocks if d == direction]
-        for position, panel in enumerate(mine):
+        mine = [(p, b) for p, b in blocks if p.direction == direction]
+        for position, (panel, drawn) in enumerate(mine):
             column, row = position % columns, position // columns
             x, top = column * (cell_w + _GAP), y + row * (cell_h + _GAP)
             frame = Block()
             _box(frame, 0.5, 0.5, cell_w - 1, cell_h - 1, "panel")
-            frame.parts += panel.parts
-            frame.labels += panel.labels
+            frame.parts += drawn.parts
+            frame.labels += drawn.labels
             frame.width, frame.height = cell_w, cell_h
-            grid.place(frame, x, top)
+            grid.place(
+                frame,
+                x,
+                top,
+                " data-panel="
+                + _attr(f"{panel.direction.value if panel.direction else ''}/{panel.gate}"),
+            )
         y += math.ceil(len(mine) / columns) * (cell_h + _GAP)
     return grid
 
@@ -759,7 +766,7 @@ def diagram_svg(diagram: CellDiagram, top: float = 0.0, ids: str = "") -> tuple[
         )
         layer.height += _PAD
     else:
-        panels = [(panel.direction, _panel(diagram, panel, ids)) for panel in diagram.panels]
+        panels = [(panel, _panel(diagram, panel, ids)) for panel in diagram.panels]
         grid = _grid(panels)
         unrolled = _unrolled(diagram, ids)
         width = max(
