@@ -185,13 +185,13 @@ def _box(block: Block, x: float, y: float, w: float, h: float, cls: str = "box")
 # ------------------------------------------------------------------------------ words
 
 
-def _gate_title(diagram: CellDiagram, gate: str) -> str:
-    if len(diagram.gates) == 1:
+def _gate_title(diagram: CellDiagram, panel: Panel) -> str:
+    if sum(1 for other in diagram.every_panel if other.direction == panel.direction) == 1:
         return "one step"
     if not diagram.gate_names_known:
-        return f"block {gate}"
-    name = GATE_NAMES.get(diagram.kind, {}).get(gate)
-    return f"gate {gate} ({name})" if name else f"gate {gate}"
+        return f"block {panel.gate}"
+    name = GATE_NAMES.get(panel.kind, {}).get(panel.gate)
+    return f"gate {panel.gate} ({name})" if name else f"gate {panel.gate}"
 
 
 def _bias_name(group: EdgeGroup) -> str:
@@ -209,7 +209,7 @@ def _group_text(diagram: CellDiagram, group: EdgeGroup) -> str:
     letter = _LETTERS[group.kind]
     if group.sources is None or group.targets is None:
         return f"{letter}: {count(group.count)}"
-    product = f"{group.targets}·{group.sources}"
+    product = f"{count(group.targets)}·{count(group.sources)}"
     if group.per_edge > 1:
         kernel = "×".join(str(k) for k in diagram.kernel_size)
         product = f"{product} edges × {kernel}"
@@ -243,7 +243,7 @@ def _panel_sum(panel: Panel) -> str:
 
 def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     block = Block()
-    block.text(_PAD, 14, _gate_title(diagram, panel.gate), bold=True, cls="head")
+    block.text(_PAD, 14, _gate_title(diagram, panel), bold=True, cls="head")
     block.text(_PAD, 14 + _LINE, _panel_sum(panel), bold=True, cls="head")
     if not panel.wired:
         return _unwired(diagram, panel, block)
@@ -380,14 +380,18 @@ def _ellipsis(block: Block, x: float, y: float, hidden: int, side: str) -> None:
 
 def _unwired(diagram: CellDiagram, panel: Panel, block: Block) -> Block:
     """Counts the shapes do not turn into nodes (no unit count): the labels alone."""
-    y = 34.0
+    y = 14 + 2 * _LINE + 4
     for group in panel.groups:
         block.text(
             _PAD, y, _group_text(diagram, group), cls="edge-group", attrs=_group_attrs(group)
         )
         y += _LINE
     block.text(
-        _PAD, y, "not drawn: the file does not give the unit count", size=_SMALL, cls="small"
+        _PAD,
+        y,
+        "not drawn as nodes: the shapes do not split into units and inputs",
+        size=_SMALL,
+        cls="small",
     )
     block.height += _PAD
     return block
@@ -401,6 +405,8 @@ def _unrolled(diagram: CellDiagram, ids: str) -> Block:
     layer has a second chain running back in time with its own weights."""
     block = Block()
     directions = diagram.directions_drawn
+    if not directions:  # nothing split by gate: the header lists the tensors and their counts
+        return block
     gates = len(diagram.gates)
     if diagram.selected_gate is not None:
         whose = f"gate {diagram.selected_gate}'s weights, the same at every step"
@@ -577,8 +583,11 @@ def _header(diagram: CellDiagram, width: float) -> Block:
             attrs=_group_attrs(group),
         )
         y += _LINE
-    for line in _wrap(_stored(diagram, width * 0.6), width, _SMALL):
-        block.text(_PAD, y, line, size=_SMALL, cls="small")
+    stored = _stored(diagram)
+    together = " · ".join(stored)
+    # One line if it fits, else a line per kind, each shortened to fit with its <title>.
+    for line in [together] if text_width(together, _SMALL) <= width - 2 * _PAD else stored:
+        block.text(_PAD, y, line, size=_SMALL, cls="small", room=width - 2 * _PAD)
         y += _LINE
     for line in _wrap(_notation(diagram), width, _SMALL):
         block.text(_PAD, y, line, size=_SMALL, cls="small")
@@ -603,6 +612,12 @@ def _facts(diagram: CellDiagram) -> list[str]:
         out += [f"units {known(diagram.units)}", f"input width {known(diagram.input_dim)}"]
     if diagram.directions == 2:
         out.append("bidirectional")
+    if diagram.backward is not None:
+        kind, units, gates = diagram.backward
+        out.append(
+            f"backward: {kind.value}, units {known(units)}"
+            + (f", gates {', '.join(gates)}" if len(gates) > 1 else "")
+        )
     if len(diagram.gates) > 1:
         order = ", ".join(diagram.gates)
         out.append(
@@ -631,6 +646,8 @@ def _sums(diagram: CellDiagram) -> list[str]:
             f"shown: gate {diagram.selected_gate} only, {count(share)} of the layer's "
             f"{count(diagram.params)} parameters{whole} = {count(diagram.params)}"
         ]
+    if not panels:
+        return [f"{count(extra)} not split by gate = {count(diagram.params)} parameters"]
     if len(panels) == 1:
         return [
             f"{_panel_sum(panels[0]).rsplit(' = ', 1)[0]}{tail} = {count(diagram.params)} "
@@ -656,8 +673,9 @@ def _sums(diagram: CellDiagram) -> list[str]:
     return lines
 
 
-def _stored(diagram: CellDiagram, room: float) -> list[str]:
-    """`W = kernel`, `U = weight_hh_l0`, `b = B (input B)`: the tensors as the file names them."""
+def _stored(diagram: CellDiagram) -> list[str]:
+    """`W = kernel`, `U = weight_hh_l0`, `b = ONNX input B (B)`: the tensors as the file names
+    them, one item per kind of weight."""
     roles = {
         EdgeKind.INPUT: TensorRole.KERNEL,
         EdgeKind.RECURRENT: TensorRole.RECURRENT_KERNEL,
@@ -668,12 +686,12 @@ def _stored(diagram: CellDiagram, room: float) -> list[str]:
         names = list(dict.fromkeys(t for g in diagram.groups if g.kind is kind for t in g.tensors))
         if not names:
             continue
-        listed = " + ".join(fit(shown(n), room, _SMALL) for n in names[:2])
-        more = f" + {len(names) - 2} more" if len(names) > 2 else ""
+        listed = " + ".join(shown(n) for n in names[:2])
+        if len(names) > 2:
+            listed += f" + {len(names) - 2} more"
         if diagram.operator_inputs:  # the ONNX node's input, then the tensor that feeds it
-            listed = f"ONNX input {ONNX_INPUTS[roles[kind]]} ({listed}{more})"
-            more = ""
-        out.append(f"{letter} = {listed}{more}")
+            listed = f"ONNX input {ONNX_INPUTS[roles[kind]]} ({listed})"
+        out.append(f"{letter} = {listed}")
     return ["stored as: " + out[0], *out[1:]] if out else []
 
 
@@ -683,7 +701,7 @@ def _notation(diagram: CellDiagram) -> list[str]:
     features = f"x₁…x{sub(d)}" if d and d > 1 else "x₁"
     what = "input channel" if conv else "input feature"
     out = [
-        f"{features}: the {d or '?'} {what}{'' if d == 1 else 's'} of one time step",
+        f"{features}: the {count(d) if d else '?'} {what}{'' if d == 1 else 's'} of one time step",
         "pⱼ: unit j's previous output (hⱼ at t−1)",
         "x(t=1), x(t=2), …: the whole input at successive time steps",
     ]
@@ -769,20 +787,14 @@ def diagram_svg(diagram: CellDiagram, top: float = 0.0, ids: str = "") -> tuple[
         panels = [(panel, _panel(diagram, panel, ids)) for panel in diagram.panels]
         grid = _grid(panels)
         unrolled = _unrolled(diagram, ids)
-        width = max(
-            grid.width,
-            MAX_WIDTH
-            if grid.width + _GAP + unrolled.width > MAX_WIDTH
-            else grid.width + _GAP + unrolled.width,
-            unrolled.width,
-        )
-        header = _header(diagram, min(width, MAX_WIDTH))
+        header = _header(diagram, MAX_WIDTH)
         layer.place(header, 0, 0)
         body = header.height + 6
         layer.place(grid, 0, body)
+        # The unrolled cell beside the panels where it fits, else under them.
         if grid.width + _GAP + unrolled.width <= MAX_WIDTH and grid.height >= unrolled.height:
             layer.place(unrolled, grid.width + _GAP, body)
-        else:
+        elif unrolled.parts:
             layer.place(unrolled, 0, body + grid.height + (_GAP if grid.parts else 0))
     group = (
         f'<g class="cell" transform="translate(0,{top:.1f})" data-layer={_attr(diagram.layer)} '

@@ -20,7 +20,7 @@ from enum import Enum
 
 from inspector.cells import CELLS, Convention
 from inspector.model import CellKind, Direction, TensorRole
-from inspector.report.explain import Explanation, GateShare
+from inspector.report.explain import Explanation, GateShare, stored_gate_order
 
 # Up to this many features or units every node is drawn; a wider layer keeps the first two and
 # the last, with an ellipsis row that says how many it leaves out.
@@ -80,6 +80,7 @@ class Panel:
     direction: Direction | None
     gate: str
     groups: tuple[EdgeGroup, ...]  # INPUT, RECURRENT, then one BIAS per bias vector
+    kind: CellKind
 
     @property
     def count(self) -> int:
@@ -118,6 +119,8 @@ class CellDiagram:
     kernel_size: tuple[int, ...] = ()  # ConvLSTM
     operator_inputs: bool = False  # an ONNX RNN/LSTM/GRU node: tensors are its inputs W, R, B
     selected_gate: str | None = None  # `explain --gate`: only this gate's panels
+    backward: tuple[CellKind, int | None, tuple[str, ...]] | None = None  # a Bidirectional
+    # whose backward layer differs: its cell, units and gates
     steps: int = STEPS
 
     @property
@@ -133,8 +136,14 @@ class CellDiagram:
             if group.gate is not None and group.kind is not EdgeKind.OTHER:
                 keyed.setdefault((group.direction, group.gate), []).append(group)
         return tuple(
-            Panel(direction, gate, tuple(groups)) for (direction, gate), groups in keyed.items()
+            Panel(direction, gate, tuple(groups), self.kind_of(direction))
+            for (direction, gate), groups in keyed.items()
         )
+
+    def kind_of(self, direction: Direction | None) -> CellKind:
+        if direction is Direction.BACKWARD and self.backward is not None:
+            return self.backward[0]
+        return self.kind
 
     @property
     def panels(self) -> tuple[Panel, ...]:
@@ -181,8 +190,16 @@ def diagram(explanation: Explanation) -> CellDiagram:
     layer = explanation.layer
     units = layer.cell.units
     per_edge = kernel_elements(layer.cell.kind, layer.cell.kernel_size)
+    back = layer.backward_cell
     groups = [
-        group for share in explanation.gates for group in _share_groups(share, units, per_edge)
+        group
+        for share in explanation.gates
+        for group in _share_groups(
+            share,
+            back.units if back is not None and share.direction is Direction.BACKWARD else units,
+            per_edge,
+            layer.input_dim,
+        )
     ]
     groups += [
         EdgeGroup(
@@ -210,11 +227,18 @@ def diagram(explanation: Explanation) -> CellDiagram:
         kernel_size=layer.cell.kernel_size,
         operator_inputs=explanation.convention is Convention.ONNX and not layer.lowered,
         selected_gate=explanation.selected_gate,
+        backward=None
+        if back is None or back == layer.cell
+        else (back.kind, back.units, stored_gate_order(back, explanation.convention)),
     )
 
 
-def _share_groups(share: GateShare, units: int | None, per_edge: int) -> list[EdgeGroup]:
-    """One group per kind of edge into the gate; a bias per vector it stores."""
+def _share_groups(
+    share: GateShare, units: int | None, per_edge: int, width: int | None
+) -> list[EdgeGroup]:
+    """One group per kind of edge into the gate; a bias per vector it stores. Input edges are
+    drawn only from as many features as the layer's input width (a damaged file's kernel may
+    hold another number)."""
     out = []
     for role in (
         TensorRole.KERNEL,
@@ -231,6 +255,8 @@ def _share_groups(share: GateShare, units: int | None, per_edge: int) -> list[Ed
         tensors = tuple(dict.fromkeys(piece.tensor for piece in pieces))
         weight = 1 if kind is EdgeKind.BIAS else per_edge
         sources = _sources(count, units, weight) if kind is not EdgeKind.BIAS else None
+        if kind is EdgeKind.INPUT and width is not None and sources != width:
+            sources = None
         if kind is EdgeKind.BIAS and units and count % units == 0:
             sources = count // units  # one "1" per bias vector (Keras 1 may store two)
         out.append(

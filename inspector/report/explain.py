@@ -197,7 +197,7 @@ def select_gate(
             )
         found = _gate_named(explanation, gate.strip())
         if found is None:
-            order = ", ".join(explanation.gate_order) or "none"
+            order = ", ".join(_every_gate(explanation)) or "none"
             raise UsageError(
                 f"--gate {gate}: {explanation.layer.name} ({explanation.layer.type}) has no such "
                 f"gate; its gates in {explanation.convention.value} order: {order}"
@@ -208,7 +208,7 @@ def select_gate(
 
 
 def _gate_named(explanation: Explanation, name: str) -> str | None:
-    order = explanation.gate_order
+    order = _every_gate(explanation)
     if name in order:
         return name
     if f"#{name}" in order:
@@ -218,6 +218,14 @@ def _gate_named(explanation: Explanation, name: str) -> str | None:
             matches = [gate for gate in order if gate in same]
             return matches[0] if len(matches) == 1 else None
     return None
+
+
+def _every_gate(explanation: Explanation) -> tuple[str, ...]:
+    """The layer's gates in stored order, a backward layer's own too (Bidirectional with a
+    `backward_layer` of another cell)."""
+    return tuple(dict.fromkeys(share.gate for share in explanation.gates)) or (
+        explanation.gate_order
+    )
 
 
 def _unknown_layer(model: Model, name: str) -> str:
