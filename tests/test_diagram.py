@@ -58,6 +58,8 @@ REGENERATE = os.environ.get("RNNINSPECT_REGENERATE") == "1"
 DOCS = ROOT / "docs" / "diagrams"
 # The seed article's worked examples: SimpleRNN(1) on 1 feature, (2) on 1, (1) on 3.
 SEED_EXAMPLES = ("simplernn_u1_f1", "simplernn_u2_f1", "simplernn_u1_f3")
+# The README also shows gates and two directions, and a wide layer's ellipsis rows.
+README_PICTURES = (*SEED_EXAMPLES, "bidir_gru_concat", "lstm_u16_d8")
 
 ENTRIES = [
     e
@@ -377,12 +379,12 @@ def test_convlstm_edges_are_kernels(tmp_path: Path) -> None:
     assert math.prod(kernel) == 4 * 18
 
 
-@pytest.mark.parametrize("stem", SEED_EXAMPLES)
+@pytest.mark.parametrize("stem", README_PICTURES)
 def test_readme_diagrams_are_rnninspects_own(
     stem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/diagrams/*.svg are what `rnninspect explain --svg` writes for the seed's examples
-    (RNNINSPECT_REGENERATE=1 rewrites them)."""
+    and the README's other pictures (RNNINSPECT_REGENERATE=1 rewrites them)."""
     monkeypatch.chdir(ROOT)
     out = tmp_path / f"{stem}.svg"
     result = CliRunner().invoke(app, ["explain", f"fixtures/keras2/{stem}.h5", "--svg", str(out)])

@@ -355,7 +355,7 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     for line in _wrap(caption, max(block.width, tx + _R + _PAD, 200.0), _SMALL, " "):
         block.text(_PAD, caption_y, line, size=_SMALL, cls="small")
         caption_y += _LINE - 3
-    block.grow(tx + _R + _PAD, caption_y)
+    block.grow(tx + _R + _PAD, bottom)
     block.height += _PAD
     return block
 
