@@ -26,7 +26,8 @@ from inspector.report.explain import explain_layer
 from inspector.report.verdicts import Unit
 
 _CSS = """
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}
+body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px;overflow-wrap:break-word}
+td.name{overflow-wrap:anywhere;min-width:6em}
 h1{font-size:20px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ccc}
 h3{font-size:14px;margin-top:20px}
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;
@@ -35,7 +36,7 @@ font-size:13px;text-align:left}td.n{text-align:right;font-variant-numeric:tabula
 code{font-size:12px}.note{color:#555;font-size:12px}
 details{border-top:1px solid #ccc;padding:4px 0}summary{cursor:pointer;font-size:15px;padding:4px 0}
 details[open]>summary{border-bottom:1px solid #eee;margin-bottom:8px}
-svg.cells{max-width:none}.index td{vertical-align:top}
+svg.cells,svg.share-chart{max-width:100%;height:auto}.index td{vertical-align:top}
 """
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _BAR_W = 360
@@ -46,6 +47,12 @@ _CHART_FONT = 12.0
 def _cell(value: object, numeric: bool = False) -> str:
     body = printable(str(value)) if value is not None else "-"
     return f'<td class="n">{body}</td>' if numeric else f"<td>{body}</td>"
+
+
+def _name(value: str) -> str:
+    """A cell holding a name from the file: it may break anywhere, so a long one wraps inside
+    the table instead of pushing it off the page."""
+    return f'<td class="name">{printable(value)}</td>'
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -64,7 +71,7 @@ def _dims(shape: tuple[Dim, ...] | None) -> str:
 def _signature(specs: Sequence[TensorSpec], title: str) -> str:
     if not specs:
         return ""
-    rows = [[_cell(s.name), _cell(_dims(s.shape)), _cell(s.dtype)] for s in specs]
+    rows = [[_name(s.name), _cell(_dims(s.shape)), _cell(s.dtype)] for s in specs]
     return f"<h3>{title}</h3>" + _table(("name", "shape", "dtype"), rows)
 
 
@@ -97,7 +104,8 @@ def _share_chart(report: Report) -> str:
         right = max(right, label_w + width + 6 + text_width(figure, _CHART_FONT))
     return (
         f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{right + 8:.0f}" '
-        f'height="{height}" role="img" style="font-family:{FONT}">'
+        f'height="{height}" viewBox="0 0 {right + 8:.0f} {height}" role="img" '
+        f'style="font-family:{FONT}">'
         "<title>parameter share per layer</title>" + "".join(bars) + "</svg>"
     )
 
@@ -106,7 +114,7 @@ def _layers(report: Report) -> str:
     total = report.totals.total
     rows = [
         [
-            _cell(layer.name),
+            _name(layer.name),
             _cell(layer.type),
             _cell(count(layer.params), True),
             _cell(share(layer.params, total), True),
@@ -120,10 +128,10 @@ def _layers(report: Report) -> str:
 def _tensors(report: Report) -> str:
     rows = [
         [
-            _cell(check.layer.name),
+            _name(check.layer.name),
             _cell(item.direction.value if item.direction else None),
             _cell(item.role.value),
-            _cell(item.tensor.name),
+            _name(item.tensor.name),
             _cell(_dims(item.tensor.shape)),
             _cell(item.tensor.dtype),
             _cell(count(item.tensor.params), True),
@@ -152,7 +160,7 @@ def _checks(report: Report) -> str:
 def _compute(figures: Compute) -> str:
     rows = [
         [
-            _cell(item.layer),
+            _name(item.layer),
             _cell(count(item.macs_per_step), True),
             _cell(count(item.elementwise_per_step), True),
             _cell(
@@ -171,7 +179,7 @@ def _compute(figures: Compute) -> str:
     ]
     rows += [
         [
-            _cell(f"{item.layer} ({item.type}, {item.kind})"),
+            _name(f"{item.layer} ({item.type}, {item.kind})"),
             _cell(count(item.macs), True),
             _cell(None),
             _cell(None),
@@ -280,14 +288,14 @@ def _index(items: Sequence[Outcome]) -> str:
         if report is None:
             message = (outcome.error or "no model file").removeprefix(f"{outcome.path}: ")
             rows.append(
-                f"<tr><td>{number}</td><td>{printable(outcome.path)}</td>"
+                f"<tr><td>{number}</td>{_name(outcome.path)}"
                 f'<td class="mismatch">unreadable</td><td colspan="3">{printable(message)}</td>'
                 "</tr>"
             )
             continue
         rows.append(
-            f'<tr><td>{number}</td><td><a href="#file-{number}">{printable(outcome.path)}</a>'
-            f"</td>{_cell(report.model.format.value)}"
+            f'<tr><td>{number}</td><td class="name"><a href="#file-{number}">'
+            f"{printable(outcome.path)}</a></td>{_cell(report.model.format.value)}"
             f"{_cell(count(report.totals.total), True)}{_checks_cell(outcome)}"
             f"{_gates_cell(report)}</tr>"
         )
