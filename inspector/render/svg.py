@@ -253,7 +253,10 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     looped = shown_units if r == units else ()
     lanes = max(len(looped), 1)
     sx = _PAD + _LANE_OFF + (lanes - 1) * _LANE + _R
-    tx = sx + _COLUMNS
+    # The units' column sits right of the widest label the sources' column writes.
+    widths = [text_width(_group_text(diagram, g), _SIZE) for g in panel.groups]
+    widths += [text_width(f"{count(hidden)} more", _SMALL) + 10 for hidden in (d, r)]
+    tx = sx + max(_COLUMNS, max(widths) + 2 * _R + 10)
     y = 28.0 + _LINE
     sources: list[tuple[EdgeKind, str, float]] = []  # kind, node name, centre y
 
@@ -272,7 +275,7 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
         drawn = visible(nodes)
         for position, index in enumerate(drawn):
             if position == 2 and len(drawn) < nodes:
-                _ellipsis(block, sx, y + _PITCH / 2, nodes - len(drawn), "start")
+                _ellipsis(block, sx, y + _PITCH / 2, nodes - len(drawn), True)
                 y += _PITCH
             cy = y + _PITCH / 2
             colour = _unit_colour(shown_units, index) if ring else ""
@@ -309,7 +312,7 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     row = 0
     for position, index in enumerate(shown_units):
         if position == 2 and len(shown_units) < units:
-            _ellipsis(block, tx, top + pitch * row, units - len(shown_units), "end")
+            _ellipsis(block, tx, top + pitch * row, units - len(shown_units), False)
             row += 1
         cy = top + pitch * row
         targets.append((f"h{index}", cy))
@@ -348,8 +351,10 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     caption_y = lanes_bottom + (len(looped) - 1) * _LANE + _LINE
     if looped:
         caption = ["dashed: each hⱼ at step t", "comes back as its own pⱼ at t+1"]
-    elif r:
+    elif r and any(g.role is TensorRole.PROJECTION for g in diagram.unsplit):
         caption = [f"p₁…p{sub(r)}: the previous output,", f"projected to {r}, not one per unit"]
+    elif r:
+        caption = [f"p₁…p{sub(r)}: the {r} values the recurrent", "weights read, not one per unit"]
     else:
         caption = []
     for line in _wrap(caption, max(block.width, tx + _R + _PAD, 200.0), _SMALL, " "):
@@ -364,18 +369,16 @@ def _unit_colour(shown_units: Sequence[int], index: int) -> str:
     return _UNIT_COLOURS[list(shown_units).index(index) % len(_UNIT_COLOURS)]
 
 
-def _ellipsis(block: Block, x: float, y: float, hidden: int, side: str) -> None:
-    """The row standing for the nodes left out: `⋮` and how many."""
+def _ellipsis(block: Block, x: float, y: float, hidden: int, backdrop: bool) -> None:
+    """The row standing for the nodes left out: `⋮` and how many, to its right (over the
+    edges a sources' column sends, hidden behind a backdrop; over the loops' lanes of the units'
+    column, on its halo alone so the lanes stay visible)."""
     block.text(
         x, y + 5, "⋮", size=16, anchor="middle", cls="elided", attrs=f' data-hidden="{hidden}"'
     )
-    words = f"{count(hidden)} more"
-    if side == "start":
-        block.text(x + 10, y + 4, words, size=_SMALL, cls="small elided", backdrop=True)
-    else:
-        block.text(
-            x - 10, y + 4, words, size=_SMALL, cls="small elided", anchor="end", backdrop=True
-        )
+    block.text(
+        x + 10, y + 4, f"{count(hidden)} more", size=_SMALL, cls="small elided", backdrop=backdrop
+    )
 
 
 def _unwired(diagram: CellDiagram, panel: Panel, block: Block) -> Block:
@@ -464,15 +467,17 @@ def _unrolled(diagram: CellDiagram, ids: str) -> Block:
                     attrs=_shared(EdgeKind.BIAS, t, counts, tag),
                 )
             # the input vector feeds the step; the output leaves it
+            weights = counts[EdgeKind.INPUT] > 0
             if backward:
                 _line(block, cx, x_y + 12, cx, top - 2, _COLOURS[EdgeKind.INPUT], ids)
-                block.text(
-                    cx + 6,
-                    x_y + 34,
-                    f"W {count(counts[EdgeKind.INPUT])}",
-                    cls="shared-weight",
-                    attrs=_shared(EdgeKind.INPUT, t, counts, tag),
-                )
+                if weights:  # a lowered cell whose kernel is not told apart has none
+                    block.text(
+                        cx + 6,
+                        x_y + 34,
+                        f"W {count(counts[EdgeKind.INPUT])}",
+                        cls="shared-weight",
+                        attrs=_shared(EdgeKind.INPUT, t, counts, tag),
+                    )
                 _line(block, cx, top + box_h + 2, cx, top + box_h + 26, "#333", ids)
                 block.text(
                     cx,
@@ -484,13 +489,14 @@ def _unrolled(diagram: CellDiagram, ids: str) -> Block:
                 )
             else:
                 _line(block, cx, x_y - 12, cx, top + box_h + 2, _COLOURS[EdgeKind.INPUT], ids)
-                block.text(
-                    cx + 6,
-                    x_y - 20,
-                    f"W {count(counts[EdgeKind.INPUT])}",
-                    cls="shared-weight",
-                    attrs=_shared(EdgeKind.INPUT, t, counts, tag),
-                )
+                if weights:  # a lowered cell whose kernel is not told apart has none
+                    block.text(
+                        cx + 6,
+                        x_y - 20,
+                        f"W {count(counts[EdgeKind.INPUT])}",
+                        cls="shared-weight",
+                        attrs=_shared(EdgeKind.INPUT, t, counts, tag),
+                    )
                 _line(block, cx, top - 2, cx, top - 24, "#333", ids)
                 out = "forward" if len(directions) > 1 else ""
                 block.text(
@@ -501,9 +507,8 @@ def _unrolled(diagram: CellDiagram, ids: str) -> Block:
                     size=_SMALL,
                     cls="small",
                 )
-            if (
-                t + 1 < diagram.steps
-            ):  # the state passes to the next step (backward: the one before)
+            # the state passes to the next step (backward: to the one before)
+            if t + 1 < diagram.steps:
                 a, b = x + box_w + 2, x + step - 2
                 y = top + box_h / 2
                 _line(
@@ -698,10 +703,14 @@ def _stored(diagram: CellDiagram) -> list[str]:
 def _notation(diagram: CellDiagram) -> list[str]:
     d = diagram.input_dim
     conv = diagram.kind is CellKind.CONV_LSTM
-    features = f"x₁…x{sub(d)}" if d and d > 1 else "x₁"
     what = "input channel" if conv else "input feature"
+    if d is None:
+        told = f"x₁, x₂, …: the {what}s of one time step (the file does not give their number)"
+    else:
+        features = f"x₁…x{sub(d)}" if d > 1 else "x₁"
+        told = f"{features}: the {count(d)} {what}{'' if d == 1 else 's'} of one time step"
     out = [
-        f"{features}: the {count(d) if d else '?'} {what}{'' if d == 1 else 's'} of one time step",
+        told,
         "pⱼ: unit j's previous output (hⱼ at t−1)",
         "x(t=1), x(t=2), …: the whole input at successive time steps",
     ]
