@@ -112,10 +112,10 @@ class Block:
         room: float | None = None,
         tip: str | None = None,
         backdrop: bool = False,
-    ) -> float:
+    ) -> None:
         """Place `body` (raw text, escaped here) with its baseline at `y`; shortened to `room`
-        px if given, the whole text (or `tip`) then in a `<title>` tooltip. Returns the width
-        it takes. `backdrop`: a white box behind it, hiding the edges it sits on."""
+        px if given, the whole text (or `tip`) then in a `<title>` tooltip. `backdrop`: a white
+        box behind it, hiding the edges it sits on."""
         body = shown(body)
         short = body if room is None else fit(body, room, size, bold)
         width = text_width(short, size, bold)
@@ -134,7 +134,6 @@ class Block:
             f'<text x="{x:.1f}" y="{y:.1f}"{klass}{align}{attrs}>{tip}{escape(short)}</text>'
         )
         self.grow(left + width, y + size * 0.3)
-        return width
 
     def grow(self, right: float, bottom: float) -> None:
         self.width = max(self.width, right)
@@ -152,15 +151,18 @@ class Block:
 
 
 def _arrow(ids: str, small: bool = False) -> str:
+    """The document's arrowhead; `small` for a panel's edges, many of which meet at a unit."""
     return f' marker-end="url(#{ids}{"tip" if small else "arrow"})"'
 
 
 def _line(
-    block: Block, x1: float, y1: float, x2: float, y2: float, colour: str, ids: str, attrs: str = ""
+    block: Block, x1: float, y1: float, x2: float, y2: float, colour: str, ids: str, edge: str = ""
 ) -> None:
+    """An arrow; `edge` (its data attributes) makes it one of a panel's edges."""
+    attrs = f' class="edge"{edge}' if edge else ""
     block.parts.append(
         f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
-        f'stroke-width="1"{attrs}{_arrow(ids, bool(attrs))}/>'
+        f'stroke-width="1"{attrs}{_arrow(ids, bool(edge))}/>'
     )
 
 
@@ -230,9 +232,10 @@ def _group_attrs(group: EdgeGroup) -> str:
 
 
 def _panel_sum(panel: Panel) -> str:
+    """`W 15 + U 25 + b 10 = 50`: a bias of two vectors is one term."""
     merged: dict[str, int] = {}
     for group in panel.groups:
-        letter = _LETTERS.get(group.kind, "?")
+        letter = _LETTERS[group.kind]
         merged[letter] = merged.get(letter, 0) + group.count
     terms = [f"{letter} {count(value)}" for letter, value in merged.items()]
     return " + ".join(terms) + f" = {count(panel.count)}"
@@ -255,7 +258,11 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     sx = _PAD + _LANE_OFF + (lanes - 1) * _LANE + _R
     # The units' column sits right of the widest label the sources' column writes.
     widths = [text_width(_group_text(diagram, g), _SIZE) for g in panel.groups]
-    widths += [text_width(f"{count(hidden)} more", _SMALL) + 10 for hidden in (d, r)]
+    widths += [
+        text_width(f"{count(n - len(visible(n)))} more", _SMALL) + 10
+        for n in (d, r)
+        if len(visible(n)) < n
+    ]
     tx = sx + max(_COLUMNS, max(widths) + 2 * _R + 10)
     y = 28.0 + _LINE
     sources: list[tuple[EdgeKind, str, float]] = []  # kind, node name, centre y
@@ -320,13 +327,24 @@ def _panel(diagram: CellDiagram, panel: Panel, ids: str) -> Block:
     bottom = max(bottom, top + pitch * (rows - 1) + _R + 8)
     for kind, name, sy in sources:
         for target, ty in targets:
+            # from circle to circle: the ends moved in along the line by the radius
             length = math.hypot(tx - sx, ty - sy)
-            ex, ey = tx - (tx - sx) * (_R + 1) / length, ty - (ty - sy) * (_R + 1) / length
+            dx, dy = (tx - sx) / length, (ty - sy) / length
             attrs = (
-                f' class="edge" data-kind="{kind.value}" data-gate={_attr(panel.gate)}'
+                f' data-kind="{kind.value}" data-gate={_attr(panel.gate)}'
                 f' data-from="{name}" data-to="{target}"'
             )
-            _line(block, sx + _R, sy + (ty - sy) * _R / length, ex, ey, _COLOURS[kind], ids, attrs)
+            start, end = _R, _R + 1  # the arrowhead's tip just outside the unit
+            _line(
+                block,
+                sx + dx * start,
+                sy + dy * start,
+                tx - dx * end,
+                ty - dy * end,
+                _COLOURS[kind],
+                ids,
+                attrs,
+            )
     for (target, cy), index in zip(targets, shown_units, strict=True):
         colour = _unit_colour(shown_units, index) if looped else ""
         _node(block, tx, cy, f"h{sub(index)}", target, "unit", colour)

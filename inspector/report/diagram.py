@@ -119,8 +119,8 @@ class CellDiagram:
     kernel_size: tuple[int, ...] = ()  # ConvLSTM
     operator_inputs: bool = False  # an ONNX RNN/LSTM/GRU node: tensors are its inputs W, R, B
     selected_gate: str | None = None  # `explain --gate`: only this gate's panels
-    backward: tuple[CellKind, int | None, tuple[str, ...]] | None = None  # a Bidirectional
-    # whose backward layer differs: its cell, units and gates
+    # A Bidirectional whose backward layer is another cell: that cell, its units and gates.
+    backward: tuple[CellKind, int | None, tuple[str, ...]] | None = None
     steps: int = STEPS
 
     @property
