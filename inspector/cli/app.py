@@ -469,6 +469,16 @@ def explain_command(
             "--layer", "-l", metavar="NAME", help="Only this recurrent layer.", show_default=False
         ),
     ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option(
+            "--gate",
+            metavar="LETTER",
+            help="Only this gate, as the file names it (LSTM i|f|c|o, PyTorch's g for c; "
+            "GRU z|r|h, PyTorch's n for h): its rows and its panels in the pictures.",
+            show_default=False,
+        ),
+    ] = None,
     reader: _ReaderOption = None,
     output_format: Annotated[
         ExplainFormat,
@@ -500,12 +510,13 @@ def explain_command(
         limits = bounds(timeout, max_memory)
         check_output(output, [model])
         check_output(svg, [model], "--svg")
-    _explain(model, layer, reader, output_format, output, svg, limits)
+    _explain(model, layer, gate, reader, output_format, output, svg, limits)
 
 
 def _explain(
     model: Path,
     layer: str | None,
+    gate: str | None,
     reader: str | None,
     output_format: ExplainFormat,
     output: Path | None,
@@ -514,7 +525,7 @@ def _explain(
 ) -> None:
     from inspector.render import render_explain, render_explain_json
     from inspector.report.diagram import diagram
-    from inspector.report.explain import Explanation, explain_model
+    from inspector.report.explain import Explanation, explain_model, select_gate
 
     outcome = inspect_one(model, reader, limits)
     if outcome.report is None:
@@ -523,6 +534,8 @@ def _explain(
     found = outcome.report.model
     with user_errors():
         explanations = explain_model(found, layer)
+        if gate is not None:
+            explanations = select_gate(explanations, gate)
         # Diagrams draw recurrent layers; a plain layer (--layer dense) is explained in text.
         diagrams = [diagram(e) for e in explanations if isinstance(e, Explanation)]
         if svg is not None:
