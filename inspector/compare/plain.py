@@ -29,7 +29,7 @@ from inspector.compare.result import (
     Unmatched,
 )
 from inspector.errors import ValuesUnavailableError
-from inspector.formats.values import ValueReader
+from inspector.formats.values import ValueReader, bound
 from inspector.model import Layer, Model, Tensor
 
 MAX_CANDIDATES = 8  # same-shaped export tensors tried by value before taking the first
@@ -159,8 +159,12 @@ def _match(
         except ValuesUnavailableError as error:
             outcome.unread.append(str(error))
             continue
+        quantized = _bounds(source_values, tensor.key, export_values, candidate.tensor.key)
         for perm in _permutations(tensor.shape, candidate.tensor.shape):
-            found = delta(source, np.transpose(exported, perm), tolerance)
+            limit = None
+            if quantized is not None:
+                limit = quantized[0] + np.transpose(quantized[1], perm)
+            found = delta(source, np.transpose(exported, perm), tolerance, limit)
             tried.append((candidate, perm, found))
             if found.close:
                 break
@@ -189,6 +193,19 @@ def _match(
                 delta=found,
             )
         )
+
+
+def _bounds(
+    source_values: ValueReader, source_key: str, export_values: ValueReader, export_key: str
+) -> tuple[np.ndarray | float, np.ndarray] | None:
+    """How far each side's values may be from their unquantized floats (a quantized GGUF
+    tensor: one quantization step), the source's as stored and the export's to be laid out
+    like the source; None when neither side is quantized."""
+    s_bound = bound(source_values, source_key)
+    e_bound = bound(export_values, export_key)
+    if s_bound is None and e_bound is None:
+        return None
+    return (0.0 if s_bound is None else s_bound), (np.zeros(()) if e_bound is None else e_bound)
 
 
 def _result(layer: Layer, tensors: Sequence[Tensor], outcome: _Outcome) -> PairResult:
