@@ -156,3 +156,11 @@ def test_a_requantized_tensor_is_named(tmp_path: Path) -> None:
     status = _compare(FIXTURES / "gguf/hf/mamba/model.safetensors", path)
     assert status["backbone.layers.0.mixer.out_proj"] == "values differ"
     assert status["backbone.layers.1.mixer.out_proj"] == "equivalent"
+
+
+def test_a_quantized_source_brings_its_own_tolerance() -> None:
+    status = _compare(
+        FIXTURES / "gguf/mamba_q4_0.gguf", FIXTURES / "gguf/hf/mamba/model.safetensors"
+    )
+    assert status["token_embd"] == "equivalent"
+    assert status["output_norm"] == "identical"

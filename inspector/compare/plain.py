@@ -159,12 +159,12 @@ def _match(
         except ValuesUnavailableError as error:
             outcome.unread.append(str(error))
             continue
-        quantized = _bounds(source_values, tensor.key, export_values, candidate.tensor.key)
+        s_bound = bound(source_values, tensor.key)
+        e_bound = bound(export_values, candidate.tensor.key)
         for perm in _permutations(tensor.shape, candidate.tensor.shape):
-            limit = None
-            if quantized is not None:
-                limit = quantized[0] + np.transpose(quantized[1], perm)
-            found = delta(source, np.transpose(exported, perm), tolerance, limit)
+            found = delta(
+                source, np.transpose(exported, perm), tolerance, _sum(s_bound, e_bound, perm)
+            )
             tried.append((candidate, perm, found))
             if found.close:
                 break
@@ -195,17 +195,17 @@ def _match(
         )
 
 
-def _bounds(
-    source_values: ValueReader, source_key: str, export_values: ValueReader, export_key: str
-) -> tuple[np.ndarray | float, np.ndarray] | None:
-    """How far each side's values may be from their unquantized floats (a quantized GGUF
-    tensor: one quantization step), the source's as stored and the export's to be laid out
-    like the source; None when neither side is quantized."""
-    s_bound = bound(source_values, source_key)
-    e_bound = bound(export_values, export_key)
-    if s_bound is None and e_bound is None:
-        return None
-    return (0.0 if s_bound is None else s_bound), (np.zeros(()) if e_bound is None else e_bound)
+def _sum(
+    source: np.ndarray | None, export: np.ndarray | None, perm: tuple[int, ...]
+) -> np.ndarray | None:
+    """How far the two sides' values may be from their unquantized floats (a quantized GGUF
+    tensor: about a quantization step), the export's laid out like the source; None when
+    neither side is quantized."""
+    if export is not None:
+        export = np.transpose(export, perm)
+    if source is None or export is None:
+        return source if export is None else export
+    return source + export
 
 
 def _result(layer: Layer, tensors: Sequence[Tensor], outcome: _Outcome) -> PairResult:
