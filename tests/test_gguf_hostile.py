@@ -17,7 +17,12 @@ from crafted import GGUF
 
 from conftest import run_main
 from inspector.errors import InspectorError
-from inspector.formats.gguf.container import MAX_ITEMS, read_container
+from inspector.formats.gguf.container import (
+    MAX_ITEMS,
+    MAX_KEPT_ARRAY,
+    MAX_KEPT_ELEMENTS,
+    read_container,
+)
 
 BIG = 1 << 62
 
@@ -130,6 +135,20 @@ def test_more_strings_than_the_cap_are_refused_before_walking(tmp_path: Path) ->
     crafted.gguf_many_strings(path)
     with pytest.raises(InspectorError, match=f"more than {MAX_ITEMS:,} strings"):
         read_container(path)
+
+
+def test_metadata_kept_for_analysis_is_bounded(tmp_path: Path) -> None:
+    """Many arrays each short enough to keep: past the file's budget they are walked over."""
+    g = GGUF()
+    array = g.pack("I", 4) + g.length(MAX_KEPT_ARRAY) + bytes(4 * MAX_KEPT_ARRAY)
+    keys = MAX_KEPT_ELEMENTS // MAX_KEPT_ARRAY + 8
+    for index in range(keys):
+        g.raw_kv(g.string(f"a{index}") + g.pack("I", 9) + array)
+    path = tmp_path / "arrays.gguf"
+    path.write_bytes(g.build())
+    kept = read_container(path).metadata
+    assert sum(len(v) for v in kept.values() if isinstance(v, tuple)) <= MAX_KEPT_ELEMENTS
+    assert len(kept) == MAX_KEPT_ELEMENTS // MAX_KEPT_ARRAY < keys
 
 
 def test_names_with_control_characters_are_escaped(tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ MAX_DEPTH = 8  # arrays of arrays (ggml reads none; gguf-py reads any)
 # Longer values (a tokenizer's vocabulary, a chat template) are walked over, not kept.
 MAX_KEPT_ARRAY = 4096
 MAX_KEPT_STRING = 4096
+# And over the whole file (65,536 keys of 4,096 numbers each would be gigabytes as Python
+# objects): past these, values are walked over and not kept.
+MAX_KEPT_ELEMENTS = 1 << 20
+MAX_KEPT_BYTES = 16 << 20
 _INT63 = 1 << 63  # ggml reads dimensions as int64 and their product must stay below
 
 Kept = MetadataValue | None  # None: a value walked over, too long to keep
@@ -182,6 +186,8 @@ class _Parser:
         self.order = "<"
         self.wide = True  # lengths and counts are uint64 (versions 2, 3)
         self.items = 0
+        self.kept_elements = 0
+        self.kept_bytes = 0
 
     # --- primitives -----------------------------------------------------------------------
 
@@ -317,9 +323,10 @@ class _Parser:
 
     def _string(self, what: str, keep: bool) -> str | None:
         length = self._length(f"{what} length")
-        if not keep or length > MAX_KEPT_STRING:
+        if not keep or length > MAX_KEPT_STRING or self.kept_bytes + length > MAX_KEPT_BYTES:
             self.cursor.skip(length, what)
             return None
+        self.kept_bytes += length
         return self.cursor.take(length, what).decode("utf-8", "replace")
 
     def _array(self, key: str, depth: int, keep: bool) -> Kept:
@@ -331,7 +338,9 @@ class _Parser:
             )
         kind = self._value_type(what)
         count = self._length(f"{what} length")
-        keep = keep and count <= MAX_KEPT_ARRAY
+        keep = keep and count <= MAX_KEPT_ARRAY and self.kept_elements + count <= MAX_KEPT_ELEMENTS
+        if keep:
+            self.kept_elements += count
         if kind.struct is not None:
             nbytes = count * kind.size
             if not keep:
