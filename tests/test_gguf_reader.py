@@ -230,3 +230,14 @@ def test_split_shards_and_long_names_are_warned(tmp_path: Path) -> None:
     warnings = read_model(path).warnings
     assert any("shard 1 of 3" in w for w in warnings)
     assert any("GGML_MAX_NAME" in w for w in warnings)
+
+
+def test_block_numbers_beyond_any_model_are_names(tmp_path: Path) -> None:
+    """`blk.<5,000 digits>` would pass int()'s digit limit: such a tensor is a row of its own."""
+    path = tmp_path / "digits.gguf"
+    name = "blk." + "9" * 5000 + ".w"
+    path.write_bytes(
+        crafted.GGUF().tensor(name, [4], 0, 0).tensor("blk.3.x", [4], 0, 32).build(bytes(64))
+    )
+    rows = [layer.name for layer in read_model(path).layers]
+    assert rows == ["blk.3", name]

@@ -28,7 +28,7 @@ GGML_MAX_NAME = 64  # ggml_tensor.name[GGML_MAX_NAME]: llama.cpp refuses longer 
 
 # A block's prefix: `blk.N` and, in multimodal and encoder-decoder files, `v.blk.N`,
 # `enc.blk.N`, `dec.blk.N` (gguf-py constants.py TENSOR_NAMES).
-_BLOCK = re.compile(r"^((?:[a-z_]+\.)?blk\.(\d+))\.")
+_BLOCK = re.compile(r"^((?:[a-z_]+\.)?blk\.([0-9]{1,9}))\.")
 
 # Rows outside the blocks, by llama.cpp's names (gguf-py constants.py MODEL_TENSOR).
 _ROW_TYPES: Mapping[str, str] = {
