@@ -68,6 +68,11 @@ _INT63 = 1 << 63  # ggml reads dimensions as int64 and their product must stay b
 Kept = MetadataValue | None  # None: a value walked over, too long to keep
 
 
+def _short(name: str, limit: int = 120) -> str:
+    """A name as a message shows it: a crafted one can be 65,535 bytes."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name):,} characters)"
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """One tensor's entry: where its bytes are, never the bytes themselves.
@@ -289,11 +294,11 @@ class _Parser:
             key = self._text("metadata key", MAX_KEY_BYTES)
             if key in seen:
                 raise CorruptModelError(
-                    f"{self.path}: GGUF metadata key {key!r} appears twice (ggml refuses such "
-                    "files): the file is damaged or crafted"
+                    f"{self.path}: GGUF metadata key {_short(key)!r} appears twice (ggml "
+                    "refuses such files): the file is damaged or crafted"
                 )
             seen.add(key)
-            kind = self._value_type(f"metadata key {key!r}")
+            kind = self._value_type(f"metadata key {_short(key)!r}")
             value = self._value(kind, key, 0)
             if key == ALIGNMENT_KEY:
                 alignment = self._alignment(kind, value)
@@ -315,10 +320,10 @@ class _Parser:
         """One value; None where it is walked over but not kept (too long)."""
         if kind.struct is not None:
             layout = struct.Struct(self.order + kind.struct)
-            (value,) = layout.unpack(self.cursor.take(layout.size, f"value of {key!r}"))
+            (value,) = layout.unpack(self.cursor.take(layout.size, f"value of {_short(key)!r}"))
             return bool(value) if kind.struct == "?" else value
         if kind.code == STRING:
-            return self._string(f"string value of {key!r}", keep)
+            return self._string(f"string value of {_short(key)!r}", keep)
         return self._array(key, depth + 1, keep)
 
     def _string(self, what: str, keep: bool) -> str | None:
@@ -330,7 +335,7 @@ class _Parser:
         return self.cursor.take(length, what).decode("utf-8", "replace")
 
     def _array(self, key: str, depth: int, keep: bool) -> Kept:
-        what = f"array {key!r}"
+        what = f"array {_short(key)!r}"
         if depth > MAX_DEPTH:
             raise CorruptModelError(
                 f"{self.path}: GGUF {what} nests arrays {depth} deep; at most {MAX_DEPTH} are "
@@ -381,7 +386,7 @@ class _Parser:
 
     def _tensor_info(self, index: int) -> tuple[str, tuple[int, ...], GgmlType, int]:
         name = self._text(f"tensor {index:,} name", MAX_KEY_BYTES)
-        what = f"tensor '{name}'"
+        what = f"tensor '{_short(name)}'"
         n_dims = self._u32(f"{what} n_dims")
         if n_dims > MAX_DIMS:
             raise CorruptModelError(
@@ -421,7 +426,7 @@ class _Parser:
         names: set[str] = set()
         size = self.cursor.size
         for name, dims, kind, offset in infos:
-            what = f"{self.path}: GGUF tensor '{name}'"
+            what = f"{self.path}: GGUF tensor '{_short(name)}'"
             if name in names:
                 raise CorruptModelError(
                     f"{what} appears twice (ggml refuses duplicate names): the file is damaged "
@@ -460,7 +465,8 @@ class _Parser:
         for before, after in itertools.pairwise(ordered):
             if after.begin < before.end:
                 raise CorruptModelError(
-                    f"{self.path}: GGUF tensors '{before.name}' and '{after.name}' overlap "
+                    f"{self.path}: GGUF tensors '{_short(before.name)}' and "
+                    f"'{_short(after.name)}' overlap "
                     f"(data offsets {before.offset:,} and {after.offset:,}); each byte "
                     "belongs to one tensor: the file is damaged or crafted"
                 )
