@@ -13,7 +13,7 @@ import crafted
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, entry_id, manifest_entries
+from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
 from inspector import inspect_file
 from inspector.cli.app import app
 from inspector.errors import InspectorError
@@ -24,7 +24,9 @@ from inspector.formats.savedmodel import objects, sstable
 runner = CliRunner()
 ENTRIES = manifest_entries("tf-savedmodel")
 KERAS = [e for e in ENTRIES if e.get("keras_metadata")]
-PLAIN = [e for e in ENTRIES if not e.get("keras_metadata")]
+# Written without keras_metadata.pb by TF 2.4 model.save, tf.saved_model.save, Keras 3 export.
+ERAS = [e for e in ENTRIES if e.get("saved_without_metadata")]
+PLAIN = [e for e in ENTRIES if not e.get("keras_metadata") and not e.get("saved_without_metadata")]
 
 
 def inspect(*args: str) -> tuple[int, object, str]:
@@ -42,6 +44,87 @@ def _report(path: Path) -> dict:
 
 def test_fixtures_present() -> None:
     assert len(KERAS) >= 5 and PLAIN
+    writers = {e["writer"].split(" ", 1)[0] for e in ERAS}
+    assert writers == {"tf.keras", "tf_keras", "keras"}  # TF 2.4, tf.saved_model.save, Keras 3
+
+
+@pytest.mark.parametrize("entry", ERAS, ids=entry_id)
+def test_saved_without_keras_metadata(entry: dict) -> None:
+    """Layers, their order and every recurrent split as Keras counted them, whichever saver
+    left out keras_metadata.pb; never a claim that Keras did not write the file."""
+    report = _report(FIXTURES / entry["file"])
+    assert report["total_params"] == entry["total_params"]
+    layers = [row for row in report["layers"] if row["name"] != "input_1"]  # a functional Input
+    assert [(r["name"], r["params"]) for r in layers] == [
+        (t["name"], t["params"]) for t in entry["layers"]
+    ]
+    recurrent = {layer["name"]: layer for layer in report["recurrent_layers"]}
+    assert list(recurrent) == [t["name"] for t in entry["recurrent_layers"]]
+    for truth in entry["recurrent_layers"]:
+        found = recurrent[truth["name"]]
+        assert (found["params"], found["units"], found["directions"], found["input_dim"]) == (
+            truth["params"],
+            truth["units"],
+            truth["directions"],
+            truth["input_dim"],
+        )
+        assert found["check"] == "ok"
+        assert truth["class"] in found["type"]
+    assert not any("not written by Keras" in w for w in report["warnings"])
+    inferred = any("layer classes and configs are not recorded" in w for w in report["warnings"])
+    assert inferred == (entry["keras_metadata_in"] is None)
+
+
+@pytest.mark.parametrize("entry", ERAS, ids=entry_id)
+def test_compare_without_metadata_against_the_keras_twin(entry: dict) -> None:
+    result = runner.invoke(
+        app, ["compare", str(FIXTURES / entry["twin"]), str(FIXTURES / entry["file"]), "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["faithful"] is True
+    assert {pair["status"] for pair in report["pairs"]} == {"identical"}
+
+
+def test_compare_against_another_training_run_names_the_first_difference() -> None:
+    (entry,) = [e for e in ERAS if e.get("other_run")]
+    result = runner.invoke(
+        app, ["compare", str(FIXTURES / entry["other_run"]), str(FIXTURES / entry["file"])]
+    )
+    assert result.exit_code == 1, result.output
+    assert "NOT faithful" in result.stdout
+    first = entry["recurrent_layers"][0]["name"]
+    assert f"{first} -> {first}: values differ" in result.stdout
+
+
+REAL = [e for e in realworld_entries("tf-savedmodel") if (REALWORLD / "files" / e["file"]).exists()]
+
+
+@pytest.mark.parametrize("entry", REAL, ids=entry_id)
+def test_real_saved_models(entry: dict) -> None:
+    report = _report(REALWORLD / "files" / entry["file"])
+    assert report["total_params"] == entry["truth"]["total"]
+    assert [layer["params"] for layer in report["recurrent_layers"]] == list(
+        entry["truth"]["recurrent"].values()
+    )
+    assert all(layer["check"] == "ok" for layer in report["recurrent_layers"])
+    assert not any("not written by Keras" in w for w in report["warnings"])
+
+
+REAL_PAIRS = [
+    (e["file"], pair["source"], pair["faithful"])
+    for e in realworld_entries("tflite")
+    for pair in e.get("compare", [])
+    if pair["source"] in {r["file"] for r in REAL} and (REALWORLD / "files" / e["file"]).exists()
+]
+
+
+@pytest.mark.parametrize("export, source, faithful", REAL_PAIRS)
+def test_real_saved_model_compare_verdicts(export: str, source: str, faithful: bool) -> None:
+    files = REALWORLD / "files"
+    result = runner.invoke(app, ["compare", str(files / source), str(files / export), "-f", "json"])
+    assert result.exit_code == (0 if faithful else 1), result.output
+    assert json.loads(result.stdout)["faithful"] is faithful
 
 
 @pytest.mark.parametrize("entry", KERAS, ids=entry_id)
