@@ -66,11 +66,12 @@ class Loaded:
     root: object
     storages: Mapping[str, Storage]
     places: Mapping[str, Place]
-    layout: str  # "zip" | "legacy"
+    layout: str  # "zip" | "torchscript" | "legacy"
     byteorder: str  # "little" | "big"
     version: str | None  # the zip's `version` record
     foreign: tuple[str, ...] = ()  # globals outside the state-dict vocabulary the object names
     foreign_capped: bool = False  # more foreign names than pickle_data.MAX_FOREIGN
+    unlisted: tuple[str, ...] = ()  # foreign names outside the allow-list of data
 
 
 def load(path: Path) -> Loaded:
@@ -165,15 +166,21 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
                     f"{member.file_size:,} bytes; the file is damaged"
                 )
             places[key] = Place(member.filename, 0, storage.nbytes)
+    # torch.jit.save writes the module's code beside data.pkl (torch/csrc/jit/serialization/
+    # export_module.cpp): a TorchScript archive, whose data.pkl is read the same way.
+    scripted = f"{folder}/constants.pkl" in names and any(
+        name.startswith(f"{folder}/code/") for name in names
+    )
     return Loaded(
         parsed.value,
         parsed.storages,
         places,
-        "zip",
+        "torchscript" if scripted else "zip",
         byteorder,
         version,
         parsed.foreign,
         parsed.foreign_capped,
+        parsed.unlisted,
     )
 
 
@@ -262,4 +269,5 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
         None,
         parsed.foreign,
         parsed.foreign_capped,
+        parsed.unlisted,
     )

@@ -11,10 +11,10 @@ location, numel)` (torch/serialization.py, `_save` and `_legacy_save`); `torch.S
 
 Any other global becomes an `Opaque` placeholder that records its dotted name and whatever the
 pickle does to it, as data: it is never imported and never called, so a checkpoint that also
-holds an `argparse.Namespace`, a NumPy scalar or a config object can still be read (the reader
-names every such global in a warning). `runs_code` says which of them are the globals pickle
-exploits call. TorchScript classes (`__torch__.*`) are still refused at once: such an archive
-stores code, not a state dict.
+holds an `argparse.Namespace`, a NumPy scalar, a config object or a whole pickled module can
+still be read (the reader names every such global in a warning). `is_data_global` is the
+allow-list of data types a checkpoint legitimately holds: a pickle that calls anything else
+(REDUCE, INST, OBJ) would run code chosen by the file under `torch.load`, and is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from types import MappingProxyType
 from inspector.errors import CorruptModelError
 
 MAX_DIMS = 64  # a tensor's rank
-MAX_NAME = 200  # characters of a foreign global's name kept (the file chooses its length)
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
 
@@ -165,8 +164,9 @@ class Global:
 @dataclass(eq=False)
 class Opaque:
     """A global outside the vocabulary, or what calling or building one would give: `name` is
-    the global's dotted name as the file spells it (capped at MAX_NAME). Nothing is imported or
-    called. REDUCE/NEWOBJ/OBJ/INST on it give a new Opaque with `args`; BUILD appends its state
+    the global's dotted name as a message shows it (`shown`). Nothing is imported or called.
+    NEWOBJ (and REDUCE/OBJ/INST of an allow-listed type) give a new Opaque with
+    `args`; BUILD appends its state
     to `state`; SETITEM(S) and APPEND(S) (a defaultdict, a list subclass) add to `entries` as
     (key or index, value). All of it stays plain data, so tensors inside remain locatable; they
     are never taken for parameters. Compared by identity: the memo may share one placeholder."""
@@ -174,6 +174,7 @@ class Opaque:
     name: str
     called: bool = False
     args: tuple[object, ...] = ()
+    allowed: bool = False  # the global is on the allow-list of data (`is_data_global`)
     state: list[object] = field(default_factory=list)
     entries: list[tuple[object, object]] = field(default_factory=list)
 
@@ -205,36 +206,55 @@ def label(key: object) -> str:
     return repr(key) if isinstance(key, Opaque) else f"<{type(key).__name__}>"
 
 
-# Globals that pickle exploits call to run code: whole modules, and single names elsewhere.
-# Any foreign global could run code when a real unpickler builds it (a class's __setstate__);
-# these are the ones whose only purpose in a pickle is to do so. Never called either way.
-_CODE_MODULES = (
-    "os", "posix", "nt", "subprocess", "_posixsubprocess", "importlib", "runpy", "sys",
-    "shutil", "ctypes", "pty", "code", "codeop", "pickle", "_pickle", "marshal", "shelve",
-    "dill", "joblib", "multiprocessing", "socket", "webbrowser", "pdb", "signal",
-    "torch.jit", "torch.hub", "torch.serialization", "torch._C", "torch.ops",
-    "numpy.testing", "numpy.f2py", "numpy.distutils",
-)  # fmt: skip
-_CODE_NAMES = frozenset(
+# What a checkpoint legitimately holds beside its tensors, as the pickle names it: data types
+# whose reconstruction runs only their own library's code on the file's data. torch.load's
+# weights_only unpickler accepts the first group too (torch/_weights_only_unpickler.py,
+# `_get_allowed_globals`); the rest are what training scripts put in checkpoints (fairseq's
+# argparse.Namespace, NumPy scalars and arrays, dates, paths). Whole names only: an attribute
+# chain through a module (`logging.os.system`) or any other name is outside the list.
+DATA_GLOBALS = frozenset(
     {
-        "builtins.eval", "builtins.exec", "builtins.compile", "builtins.getattr",
-        "builtins.setattr", "builtins.delattr", "builtins.__import__", "builtins.open",
-        "builtins.globals", "builtins.locals", "builtins.vars", "builtins.input",
-        "builtins.breakpoint", "__builtin__.eval", "__builtin__.execfile", "__builtin__.apply",
-        "__builtin__.getattr", "__builtin__.__import__", "__builtin__.open",
-        "operator.attrgetter", "operator.methodcaller", "torch.load", "numpy.load",
+        "collections.OrderedDict", "collections.Counter", "collections.defaultdict",
+        "collections.deque", "torch.nn.parameter.Parameter", "torch.Tensor",
+        "torch._tensor._rebuild_from_type_v2", "torch.serialization._get_layout",
+        "argparse.Namespace", "copyreg._reconstructor",
+        "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.ndarray",
+        "numpy.dtype", "builtins.object", "builtins.slice", "builtins.complex",
+        "builtins.bytearray", "builtins.bytes", "builtins.list", "builtins.dict",
+        "builtins.tuple", "builtins.int", "builtins.float", "builtins.str", "builtins.bool",
+        "builtins.range", "__builtin__.object", "__builtin__.slice", "__builtin__.complex",
+        "__builtin__.list", "__builtin__.dict", "__builtin__.tuple", "__builtin__.int",
+        "__builtin__.float", "__builtin__.long", "__builtin__.unicode", "__builtin__.str",
+        "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
+        "datetime.timezone", "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath",
+        "pathlib.PurePath", "pathlib.PurePosixPath", "pathlib.PureWindowsPath",
+        "fractions.Fraction", "decimal.Decimal", "uuid.UUID",
+        # TorchScript's data.pkl tags lists with their TorchScript types (torch/jit/_pickle.py).
+        "torch.jit._pickle.restore_type_tag", "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensorlist",
     }
 )  # fmt: skip
-_CODE_ATTRIBUTES = frozenset({"system", "popen", "exec", "eval", "spawn", "load", "loads"})
+# numpy >= 1.25 pickles a dtype's class (`numpy.dtypes.Float32DType`).
+_NUMPY_DTYPE = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
+MAX_SHOWN = 120  # characters of a file-chosen name shown in a message
 
 
-def runs_code(name: str) -> bool:
-    """Whether a foreign global is one that runs code, reads files or imports when called."""
-    base = name.split("(", 1)[0]
-    last = base.rsplit(".", 1)[-1]
-    if base in _CODE_NAMES or last in _CODE_ATTRIBUTES or last.startswith(("exec", "spawn")):
-        return True
-    return any(base == m or base.startswith(m + ".") for m in _CODE_MODULES)
+def is_data_global(dotted: str) -> bool:
+    """Whether the whole dotted name is on the allow-list of data a checkpoint holds."""
+    return dotted in DATA_GLOBALS or _NUMPY_DTYPE.match(dotted) is not None
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """A name chosen by the file as one short printable line: control characters escaped,
+    and past `limit` its head and tail with the full length said."""
+    if len(text) > limit:
+        head, tail = text[: limit // 2], text[-(limit // 3) :]
+        return f"{shown(head, limit)}...[{len(text):,} characters]...{shown(tail, limit)}"
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 # --- the vocabulary ---------------------------------------------------------------------
@@ -347,12 +367,13 @@ def _encode(args: tuple[object, ...]) -> bytes:
     return text.encode("latin-1")
 
 
-def _collection(args: tuple[object, ...]) -> tuple[object, ...]:
-    # set([...]) / frozenset([...]): kept as a tuple (no hashing of file-controlled values).
+def _collection(args: tuple[object, ...]) -> list[object]:
+    # set([...]) / frozenset([...]): kept as a list (no hashing of file-controlled values; a
+    # list is never a dict key, so it cannot carry nested tuples into a hash either).
     _arity(args, 0, 1, "set")
     if args and not isinstance(args[0], (list, tuple)):
         raise CorruptModelError("set built from something that is not a list")
-    return tuple(args[0]) if args else ()  # type: ignore[arg-type]
+    return list(args[0]) if args else []  # type: ignore[call-overload]
 
 
 _Callable = Callable[[tuple[object, ...]], object]
@@ -387,9 +408,7 @@ def resolve_global(module: str, name: str) -> object:
     if module == "torch" and name in TORCH_DTYPES:
         return Global(module, name)
     dotted = f"{module}.{name}"
-    if module.startswith("__torch__"):
-        raise RefusedPickle(dotted, "global")
-    return Opaque(dotted if len(dotted) <= MAX_NAME else dotted[: MAX_NAME - 3] + "...")
+    return Opaque(shown(dotted), allowed=is_data_global(dotted))
 
 
 def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
