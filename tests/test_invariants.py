@@ -14,19 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REALWORLD, manifest_entries
+from conftest import FIXTURES, REALWORLD
 from inspector import inspect_file
 from inspector.formats.detect import is_savedmodel_dir
 from inspector.render.csv_rows import render_csv
 from inspector.render.report import LayerView
 
 SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-# Files a manifest says must be refused (a whole pickled nn.Module) have no rows to check.
-REFUSED = {
-    FIXTURES / e["file"]
-    for e in manifest_entries("torch-zip", "torch-legacy-pickle")
-    if e.get("refuse")
-}
 
 
 def _model(path: Path) -> bool:
@@ -34,7 +28,7 @@ def _model(path: Path) -> bool:
     return path.suffix in SUFFIXES or is_savedmodel_dir(path)
 
 
-FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if _model(p) and p not in REFUSED)
+FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if _model(p))
 REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if _model(p))
 
 

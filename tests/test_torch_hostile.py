@@ -169,15 +169,11 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "builtins-eval-stack-global": (lambda p: _legacy(p, _EVAL, {}), "builtins.eval"),
     "whole-module": (lambda p: _zip(p, _MODULE, {}), "torch.nn.modules.rnn.LSTM"),
-    "torchscript-module": (
-        lambda p: _zip(p, b"\x80\x02" + _global("__torch__.torch.nn.modules.rnn", "LSTM"), {}),
-        "TorchScript module",
-    ),
-    "state-dict-then-global": (
+    "torchscript-class-alone": (
         lambda p: _zip(
-            p, _state_dict(("w", WEIGHT), ("x", _global("subprocess", "Popen"))), {"0": FLOATS}
+            p, b"\x80\x02" + _global("__torch__.torch.nn.modules.rnn", "LSTM") + b".", {}
         ),
-        "subprocess.Popen",
+        "__torch__.torch.nn.modules.rnn.LSTM",
     ),
     "ext-opcode": (lambda p: _zip(p, b"\x80\x02\x82\x01.", {}), "EXT1"),
     "protocol-0-persistent-id": (lambda p: _zip(p, b"P0\n.", {}), "persistent id"),
@@ -263,7 +259,7 @@ def test_hostile_file_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
 def test_refusals_name_the_global(tmp_path: Path) -> None:
     path = tmp_path / "module.pt"
     _zip(path, _MODULE, {})
-    with pytest.raises(RefusedModelError, match=r"whole nn\.Module"):
+    with pytest.raises(RefusedModelError, match=r"torch\.nn\.modules\.rnn\.LSTM, neither"):
         inspect_file(path)
 
 
@@ -302,7 +298,8 @@ def test_data_pkl_is_parsed_as_a_stream(tmp_path: Path, monkeypatch: pytest.Monk
 
 # --- globals outside the vocabulary: placeholders, never called ---------------------------
 
-# Globals a pickle exploit calls: each is recorded by name, never imported, never called.
+# Globals a pickle exploit calls, and code-running calls a deny-list missed (issue 23): CPython's
+# pickle.loads runs a command with each. Whole dotted names, including attribute chains.
 CODE_GLOBALS = (
     ("builtins", "eval"),
     ("builtins", "exec"),
@@ -316,8 +313,13 @@ CODE_GLOBALS = (
     ("runpy", "run_path"),
     ("torch", "load"),
     ("torch.serialization", "load"),
+    ("timeit", "timeit"),
+    ("pydoc", "pipepager"),
+    ("logging", "os." + "path." * 60 + "os.system"),
+    ("torch.nn.modules.rnn", "LSTM"),  # a class called (not built): code chosen by the file
+    ("__main__", "Tagger"),
 )
-# Globals real checkpoints hold beside a state dict (fairseq, hydra, numpy, pathlib, ...).
+# Data types on the allow-list: called (REDUCE) as real checkpoints do.
 DATA_GLOBALS = (
     ("argparse", "Namespace"),
     ("numpy.core.multiarray", "scalar"),
@@ -327,9 +329,14 @@ DATA_GLOBALS = (
     ("builtins", "slice"),
     ("pathlib", "PosixPath"),
     ("datetime", "datetime"),
+)
+# Classes outside the list that checkpoints build (NEWOBJ + BUILD, never a call): read, named
+# as code torch.load would import and run.
+BUILT_CLASSES = (
     ("torch.optim.lr_scheduler", "StepLR"),
     ("omegaconf.dictconfig", "DictConfig"),
     ("transformers.models.bert.configuration_bert", "BertConfig"),
+    ("__main__", "Config"),
 )
 
 
@@ -368,51 +375,73 @@ def _inspect_json(path: Path) -> tuple[int, dict | None, str]:
     return result.exit_code, payload, result.stderr
 
 
-@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=lambda v: str(v))
-def test_code_global_beside_the_state_dict_is_named_never_called(
-    tmp_path: Path, module: str, name: str
-) -> None:
-    """Called with REDUCE outside the state dict: the state dict is read, the global is named
-    in a warning that says it would run code; nothing runs."""
-    payload = _called(module, name, _str("touch /tmp/rnninspect-pwned"))
-    path = tmp_path / "beside.pt"
-    _zip(path, _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("args", payload)), {"0": FLOATS})
-    code, report, errors = _inspect_json(path)
-    assert code == 0, errors
-    assert report is not None and report["total_params"] == 6
-    flagged = [w for w in report["warnings"] if "would run code" in w]
-    assert len(flagged) == 1 and f"{module}.{name}" in flagged[0]
-    assert not Path("/tmp/rnninspect-pwned").exists()
+def _id(value: object) -> str:
+    return str(value)[:60]
 
 
-@pytest.mark.parametrize("where", ["root", "state-dict-key", "state-dict-entry", "in-args"])
-@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=lambda v: str(v))
-def test_code_global_where_the_state_dict_would_be_is_refused(
-    tmp_path: Path, module: str, name: str, where: str
+PLACES = ("root", "beside", "state-dict-key", "state-dict-entry", "in-args", "in-module")
+# Every global at every place by REDUCE; the other calling opcodes for one global.
+CALLS = [(m, n, where, "REDUCE") for m, n in CODE_GLOBALS for where in PLACES] + [
+    ("os", "system", where, opcode) for where in PLACES for opcode in ("INST", "OBJ")
+]
+
+
+@pytest.mark.parametrize("module,name,where,opcode", CALLS, ids=_id)
+def test_a_call_outside_the_allow_list_is_refused_wherever_it_sits(
+    tmp_path: Path, module: str, name: str, where: str, opcode: str
 ) -> None:
-    """The reduce result is the saved object, stands at the state-dict key, is a state-dict
-    entry, or is an argument inside one: refused, naming the global, exit 2."""
-    call = _called(module, name, _str("touch /tmp/rnninspect-pwned"))
+    """torch.load runs every call a pickle makes, wherever it sits: a call of anything outside
+    the allow-list refuses the file, naming the whole global (escaped, capped), exit 2."""
+    argument = _str("touch /tmp/rnninspect-pwned")
+    call = {
+        "REDUCE": _called(module, name, argument),
+        "INST": b"(" + argument + b"i" + f"{module}\n{name}\n".encode(),
+        "OBJ": b"(" + _global(module, name) + argument + b"o",
+    }[opcode]
+    module_state = _dict(("_parameters", _od(("w", WEIGHT))), ("_modules", _od()), ("hook", call))
     body = {
         "root": b"\x80\x02" + call + b".",
+        "beside": _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("args", call)),
         "state-dict-key": _checkpoint(("model", call), ("epoch", _int(3))),
         "state-dict-entry": b"\x80\x02" + _od(("w", WEIGHT), ("hook", call)) + b".",
         "in-args": _checkpoint(
             ("state_dict", _od(("w", WEIGHT), ("x", _called("argparse", "Namespace", call)))),
         ),
+        "in-module": b"\x80\x02" + _built("__main__", "Net", module_state) + b".",
     }[where]
     path = tmp_path / "hostile.pt"
     _zip(path, body, {"0": FLOATS})
     result = runner.invoke(app, [str(path)])
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert f"{module}.{name}" in line and "never unpickles" in line
+    assert "torch.load would run code from this file" in line and "never unpickles" in line
+    dotted = f"{module}.{name}"
+    assert (dotted in line) if len(dotted) <= 120 else (f"[{len(dotted):,} characters]" in line)
+    assert len(line) < 600
     assert not Path("/tmp/rnninspect-pwned").exists()
 
 
-@pytest.mark.parametrize("module,name", DATA_GLOBALS, ids=lambda v: str(v))
+@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=_id)
+def test_a_global_only_named_beside_the_state_dict_is_named_as_code(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    """Named but never called (a GLOBAL stored as a value): torch.load would import it, so the
+    warning says it would run code from this file; the state dict is read, nothing runs."""
+    path = tmp_path / "named.pt"
+    body = _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("hook", _global(module, name)))
+    _zip(path, body, {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    (flagged,) = [w for w in report["warnings"] if "would import and run code" in w]
+    dotted = f"{module}.{name}"
+    assert (dotted in flagged) if len(dotted) <= 120 else (f"[{len(dotted):,} char" in flagged)
+
+
+@pytest.mark.parametrize("module,name", DATA_GLOBALS, ids=_id)
 def test_data_global_beside_the_state_dict_is_named(tmp_path: Path, module: str, name: str) -> None:
-    """Called (REDUCE), built (NEWOBJ + BUILD) and filled (SETITEMS) as placeholders."""
+    """Called (REDUCE), built (NEWOBJ + BUILD) and filled (SETITEMS) as placeholders; on the
+    allow-list, so never called code."""
     built = _built(module, name, _dict(("lr", _int(1))))
     value = _called(module, name, _int(1)) + b"(" + _str("k") + _int(2) + b"u"
     path = tmp_path / "beside.pt"
@@ -423,7 +452,21 @@ def test_data_global_beside_the_state_dict_is_named(tmp_path: Path, module: str,
     assert report is not None and report["total_params"] == 6
     (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
     assert f"{module}.{name}" in named and "never imported or called" in named
-    assert not any("would run code" in w for w in report["warnings"])
+    assert not any("run code" in w for w in report["warnings"])
+
+
+@pytest.mark.parametrize("module,name", BUILT_CLASSES, ids=_id)
+def test_classes_built_beside_the_state_dict_are_named_as_code(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    built = _built(module, name, _dict(("lr", _int(1))))
+    path = tmp_path / "beside.pt"
+    _zip(path, _checkpoint(("state_dict", _od(("w", WEIGHT))), ("cfg", built)), {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    (flagged,) = [w for w in report["warnings"] if "would import and run code" in w]
+    assert f"{module}.{name}" in flagged
 
 
 def test_tensors_inside_a_foreign_object_are_not_counted(tmp_path: Path) -> None:
@@ -445,19 +488,19 @@ def test_a_foreign_object_holding_the_only_tensors_is_refused(tmp_path: Path) ->
     _zip(path, _checkpoint(("my_net", module)), {"0": FLOATS})
     result = runner.invoke(app, [str(path)])
     assert result.exit_code == 2
-    assert "__main__.Net" in result.stderr and "whole nn.Module" in result.stderr
+    assert "__main__.Net" in result.stderr and "neither a state dict nor a module" in result.stderr
 
 
 def test_foreign_names_are_escaped_capped_and_deduplicated(tmp_path: Path) -> None:
     """Names come from the file: a control character, a 10,000-character name, a name used
     twenty times; the warning stays one short line per name and names each once."""
     long = "x" * 10_000
-    odd = b"\x8c\x07a\nb\x1b[2J\x8c\x01C\x93)R"  # STACK_GLOBAL 'a\nb\x1b[2J'.'C'
+    odd = b"\x8c\x07a\nb\x1b[2J\x8c\x01C\x93)\x81"  # STACK_GLOBAL 'a\nb\x1b[2J'.'C'
     repeated = [(f"r{i}", _called("argparse", "Namespace")) for i in range(20)]
     body = _checkpoint(
         ("model", _od(("w", WEIGHT))),
         ("odd", odd),
-        ("long", b"\x8c\x04mod1X" + struct.pack("<I", len(long)) + long.encode() + b"\x93)R"),
+        ("long", b"\x8c\x04mod1X" + struct.pack("<I", len(long)) + long.encode() + b"\x93)\x81"),
         *repeated,
     )
     path = tmp_path / "names.pt"
@@ -468,7 +511,7 @@ def test_foreign_names_are_escaped_capped_and_deduplicated(tmp_path: Path) -> No
     (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
     assert "\n" not in named and "\x1b" not in named and "a\\nb\\x1b[2J.C" in named
     assert named.count("argparse.Namespace") == 1
-    assert long not in named and "xxx..." in named
+    assert long not in named and "xxx...[10,005 characters]...xxx" in named
     assert len(named) < 600
 
 
@@ -477,7 +520,7 @@ def test_foreign_names_recorded_are_bounded(
 ) -> None:
     """Distinct names beyond MAX_FOREIGN (lowered here) are counted as 'more than', not kept."""
     monkeypatch.setattr(pickle_data, "MAX_FOREIGN", 5)
-    names = [(f"k{i}", _called("pkg", f"C{i}")) for i in range(12)]
+    names = [(f"k{i}", _global("pkg", f"C{i}") + b")\x81") for i in range(12)]
     path = tmp_path / "many.pt"
     _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), *names), {"0": FLOATS})
     code, report, _ = _inspect_json(path)

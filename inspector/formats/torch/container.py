@@ -32,7 +32,7 @@ from inspector.errors import (
     UnsupportedModelError,
 )
 from inspector.formats.torch.pickle_data import parse
-from inspector.formats.torch.vocabulary import Storage
+from inspector.formats.torch.vocabulary import Storage, brief
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C  # torch/serialization.py
 PROTOCOL_VERSION = 1001
@@ -141,7 +141,9 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
         except ZIP_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged zip member ({error})") from None
         if byteorder not in _COUNT:
-            raise CorruptModelError(f"{path}: byteorder record {byteorder!r} is not little/big")
+            raise CorruptModelError(
+                f"{path}: byteorder record {brief(byteorder)} is not little/big"
+            )
         _check_size(pickle_info, MAX_PICKLE_BYTES, path)
         # Parsed from the member's stream, never read whole first: a deflated data.pkl of a few
         # hundred KB can hold 256 MiB of string arguments, and holding the raw bytes as well as
@@ -219,7 +221,7 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
     version = parse(handle).value
     if version != PROTOCOL_VERSION:
         raise UnsupportedModelError(
-            f"{path}: legacy torch.save protocol {version!r}; only {PROTOCOL_VERSION} is known"
+            f"{path}: legacy torch.save protocol {brief(version)}; only {PROTOCOL_VERSION} is known"
         )
     info = parse(handle).value
     little = info.get("little_endian") if isinstance(info, dict) else None

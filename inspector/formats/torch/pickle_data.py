@@ -33,6 +33,7 @@ from inspector.formats.torch.vocabulary import (
     Opaque,
     RefusedPickle,
     Storage,
+    brief,
     resolve_global,
     set_item,
     storage_of,
@@ -221,11 +222,13 @@ class _Machine:
             # A pickler numbers memo entries in order, so an index beyond the opcode count
             # cannot come from one; refusing it keeps the memo's size bounded.
             if not _natural(index) or index > count:  # type: ignore[operator]
-                raise CorruptModelError(f"pickle memo index {index!r} is out of range")
+                raise CorruptModelError(f"pickle memo index {brief(index)} is out of range")
             self.memo[index] = self.top()  # type: ignore[index]
         elif name in ("GET", "BINGET", "LONG_BINGET"):
             if arg not in self.memo:
-                raise CorruptModelError(f"pickle reads memo entry {arg!r} that was never stored")
+                raise CorruptModelError(
+                    f"pickle reads memo entry {brief(arg)} that was never stored"
+                )
             stack.append(self.memo[arg])
         elif name in ("GLOBAL", "INST"):
             module, _, attribute = str(arg).partition(" ")
@@ -281,7 +284,7 @@ class _Machine:
             # torch.save with pickle_protocol=0 writes its storage tuple's repr as a text
             # persistent id, which torch.load rejects too ("saved_id must be a tuple").
             raise CorruptModelError(
-                f"a text persistent id {str(arg)[:40]!r} (pickle protocol 0): not a storage "
+                f"a text persistent id {brief(arg)} (pickle protocol 0): not a storage "
                 "reference; torch.load cannot read this file either"
             )
         else:

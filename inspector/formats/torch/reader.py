@@ -28,7 +28,7 @@ from inspector.formats import state_dict
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
 from inspector.formats.torch.modules import Module
-from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, shown
+from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, brief, shown
 from inspector.model import (
     Detail,
     Excluded,
@@ -103,7 +103,7 @@ def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
 
 
 def _refusal(path: Path, refused: RefusedPickle) -> str:
-    what = shown(refused.what)
+    what = refused.what  # a global's name as `vocabulary.shown` gave it, or an opcode
     if refused.kind == "call":
         return (
             f"{path}: the pickle calls {what}, which is not on rnninspect's allow-list of data a "
@@ -148,7 +148,8 @@ def foreign_warnings(loaded: Loaded, found: Checkpoint) -> list[str]:
 
 
 def _names(names: tuple[str, ...] | list[str]) -> str:
-    listed = ", ".join(shown(n) for n in names[:MAX_NAMED])
+    """Globals' names, each already shortened and escaped by `vocabulary.shown`."""
+    listed = ", ".join(names[:MAX_NAMED])
     return listed + (f", ... ({len(names)} in all)" if len(names) > MAX_NAMED else "")
 
 
@@ -160,7 +161,8 @@ def check_bounds(path: Path, named: Named) -> None:
     last = data.offset + sum((n - 1) * s for n, s in zip(data.size, data.stride, strict=True))
     if last >= data.storage.numel:
         raise CorruptModelError(
-            f"{path}: tensor '{named.name}' of size {list(data.size)} reaches element {last:,} "
+            f"{path}: tensor '{shown(named.name)}' of size {list(data.size)} reaches element "
+            f"{last:,} "
             f"of storage '{data.storage.key}', which holds {data.storage.numel:,}; "
             "the file is damaged"
         )
@@ -263,7 +265,7 @@ def _with_classes(
             "proj_size": layer.cell.projection or 0,
         }
         differ = [
-            f"{key}={attributes[key]!r} (the tensors give {value!r})"
+            f"{key}={brief(attributes[key])} (the tensors give {value!r})"
             for key, value in expected.items()
             if key in attributes and attributes[key] != value
         ]
@@ -286,9 +288,7 @@ _SHOWN_ATTRIBUTES = ("input_size", "hidden_size", "num_layers", "bias", "batch_f
 
 def _attributes(attributes: Mapping[str, object]) -> str:
     return ", ".join(
-        f"{key}={shown(repr(attributes[key]), 40)}"
-        for key in _SHOWN_ATTRIBUTES
-        if key in attributes
+        f"{key}={brief(attributes[key])}" for key in _SHOWN_ATTRIBUTES if key in attributes
     )
 
 

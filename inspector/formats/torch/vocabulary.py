@@ -28,6 +28,10 @@ from types import MappingProxyType
 from inspector.errors import CorruptModelError
 
 MAX_DIMS = 64  # a tensor's rank
+# Any one count a pickle gives (a size, stride, offset, storage's elements) and any tensor's
+# elements: 2**48 (256 Ti) is beyond every real tensor, and keeps every product of counts
+# and every number printed in a message small (a 5,000-digit int cannot even become a str).
+MAX_COUNT = 1 << 48
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
 
@@ -241,6 +245,20 @@ _NUMPY_DTYPE = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
 MAX_SHOWN = 120  # characters of a file-chosen name shown in a message
 
 
+def brief(value: object) -> str:
+    """A value from the file as a short message fragment: a huge integer by its size, a long
+    string shortened with its length said, anything else by its type."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (
+            repr(value) if abs(value) < MAX_COUNT else f"an integer of {value.bit_length():,} bits"
+        )
+    if isinstance(value, str):
+        return repr(shown(value, 60))
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
 def is_data_global(dotted: str) -> bool:
     """Whether the whole dotted name is on the allow-list of data a checkpoint holds."""
     return dotted in DATA_GLOBALS or _NUMPY_DTYPE.match(dotted) is not None
@@ -267,8 +285,11 @@ def _natural(value: object) -> bool:
 def _ints(value: object, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)) or len(value) > MAX_DIMS:
         raise CorruptModelError(f"tensor {what} is {type(value).__name__}, expected int tuple")
-    if not all(_natural(v) for v in value):
-        raise CorruptModelError(f"tensor {what} {value!r} holds a value that is not a size")
+    bad = next((v for v in value if not _natural(v) or v > MAX_COUNT), None)
+    if bad is not None:
+        raise CorruptModelError(
+            f"tensor {what} holds {brief(bad)}, which is not a size (at most {MAX_COUNT:,})"
+        )
     return tuple(value)
 
 
@@ -276,12 +297,20 @@ def _tensor(args: tuple[object, ...], dtype: DType | None = None) -> TensorData:
     storage, offset, size, stride = args[:4]
     if not isinstance(storage, Storage):
         raise CorruptModelError("a tensor is rebuilt from something that is not a storage")
-    if not _natural(offset):
-        raise CorruptModelError(f"tensor storage offset {offset!r} is not a natural number")
+    if not _natural(offset) or offset > MAX_COUNT:  # type: ignore[operator]
+        raise CorruptModelError(f"tensor storage offset {brief(offset)} is not an element index")
     shape = _ints(size, "size")
     strides = _ints(stride, "stride")
     if len(shape) != len(strides):
         raise CorruptModelError(f"tensor size {shape} and stride {strides} differ in rank")
+    elements = 1
+    for extent in shape:
+        elements *= extent
+        if elements > MAX_COUNT:
+            # Even a stride-0 view (expand) of real data never claims this many elements.
+            raise CorruptModelError(
+                f"a tensor of {len(shape)} dimensions claims more than {MAX_COUNT:,} elements"
+            )
     assert isinstance(offset, int)
     return TensorData(storage, offset, shape, strides, dtype or storage.dtype)
 
@@ -308,7 +337,7 @@ def _rebuild_tensor_v3(args: tuple[object, ...]) -> TensorData:
     _arity(args, 7, 8, "_rebuild_tensor_v3")
     dtype = args[6]
     if not isinstance(dtype, Global) or dtype.name not in TORCH_DTYPES:
-        raise CorruptModelError(f"_rebuild_tensor_v3 dtype {dtype!r} is not a torch dtype")
+        raise CorruptModelError(f"_rebuild_tensor_v3 dtype {brief(dtype)} is not a torch dtype")
     storage = args[0]
     chosen = TORCH_DTYPES[dtype.name]
     if isinstance(storage, Storage):
@@ -416,7 +445,7 @@ def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
     with a sixth item (view metadata, None since torch 1.0) from the legacy writer."""
     if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
         head = pid[0] if isinstance(pid, tuple) and pid else pid
-        raise RefusedPickle(f"persistent id {str(head)[:40]!r}", "persistent id")
+        raise RefusedPickle(f"persistent id {brief(head)}", "persistent id")
     if len(pid) not in (5, 6):
         raise CorruptModelError(f"storage persistent id has {len(pid)} items, expected 5 or 6")
     _, kind, key, location, numel = pid[:5]
@@ -424,10 +453,12 @@ def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
         raise CorruptModelError("storage persistent id names no torch storage class")
     if not isinstance(key, str) or not _PLAIN_KEY.match(key) or key in (".", ".."):
         raise CorruptModelError(
-            f"storage key {str(key)[:60]!r} is not a plain name (a path out of the archive?)"
+            f"storage key {brief(key)} is not a plain name (a path out of the archive?)"
         )
-    if not isinstance(location, str) or not _natural(numel):
-        raise CorruptModelError(f"storage '{key}' has a malformed location or element count")
+    if not isinstance(location, str) or not _natural(numel) or numel > MAX_COUNT:
+        raise CorruptModelError(
+            f"storage '{key}' has a malformed location or element count ({brief(numel)})"
+        )
     if len(pid) == 6 and pid[5] is not None:
         raise CorruptModelError(
             f"storage '{key}' is a view of another storage (pre-1.0 legacy format): not supported"
