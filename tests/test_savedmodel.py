@@ -424,3 +424,59 @@ def test_a_frozen_graph_pb_is_named_not_taken_for_onnx(tmp_path: Path) -> None:
     frozen.write_bytes(b"\x0a" + bytes([len(node)]) + node)
     line = _refused(frozen, "frozen TF graph")
     assert "onnx" not in line.lower()
+
+
+# --- issue 23: members that are not regular files, listings without bound ------------------
+
+MEMBERS = (
+    "variables/variables.index",
+    "variables/variables.data-00000-of-00001",
+    "saved_model.pb",
+    "keras_metadata.pb",
+    "fingerprint.pb",
+)
+
+
+@pytest.mark.parametrize("command", ["inspect", "compare"])
+@pytest.mark.parametrize("name", MEMBERS)
+def test_a_fifo_member_is_refused_before_it_is_opened(
+    tmp_path: Path, name: str, command: str
+) -> None:
+    """Every member a SavedModel holds is checked before anything is opened: a FIFO in its
+    place would block the read forever."""
+    import os
+    import signal
+
+    model = _copy(tmp_path)
+    (model / name).unlink()
+    os.mkfifo(model / name)
+    args = [str(model)] if command == "inspect" else ["compare", str(model), str(model)]
+    signal.alarm(60)  # a member opened by mistake blocks: fail, never hang the suite
+    try:
+        result = runner.invoke(app, [*args, "--timeout", "0"])
+    finally:
+        signal.alarm(0)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "FIFO" in line and name.rsplit("/", 1)[-1] in line
+
+
+@pytest.mark.parametrize("extra", [5, 50])
+def test_the_listing_of_a_saved_model_directory_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int
+) -> None:
+    """A directory listing more entries than MAX_ENTRIES (lowered here) is refused in one
+    line instead of walked; one within it is counted file by file."""
+    from inspector.formats.savedmodel import reader
+
+    monkeypatch.setattr(reader, "MAX_ENTRIES", 30)
+    model = _copy(tmp_path)
+    (model / "assets").mkdir(exist_ok=True)
+    for index in range(extra):
+        (model / "assets" / f"vocab{index}.txt").write_bytes(b"x")
+    code, report, errors = inspect(str(model), "--timeout", "0")
+    if extra < 20:
+        assert code == 0 and isinstance(report, dict), errors
+        assert report["file_bytes"] == KERAS[0]["dir_bytes"] + extra
+    else:
+        assert code == 2 and "more than 30 entries" in errors

@@ -18,6 +18,8 @@
 from __future__ import annotations
 
 import mmap
+import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,7 +53,9 @@ from inspector.model import (
 SAVED_MODEL = "saved_model.pb"
 INDEX = "variables/variables.index"
 KERAS_METADATA = "keras_metadata.pb"
+FINGERPRINT = "fingerprint.pb"
 MAX_INDEX_BYTES = 1024 * 1024 * 1024
+MAX_ENTRIES = 100_000  # files and folders a SavedModel directory may list (assets included)
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _MAX_JSON_DEPTH = 200
 MAX_SAVED_MODEL_BYTES = 1024 * 1024 * 1024  # read for its object graph; functions skipped
@@ -75,15 +79,19 @@ def read(path: Path) -> Model:
             f"{path}: a TensorFlow SavedModel graph without its variables/ directory beside "
             "it; inspect the SavedModel directory it came from"
         )
-    if not (root / SAVED_MODEL).is_file():
+    if not (root / SAVED_MODEL).exists() or (root / SAVED_MODEL).is_dir():
         raise NotFoundError(f"{root}: no {SAVED_MODEL}: not a TensorFlow SavedModel directory")
     if not (root / INDEX).exists():
         raise NotFoundError(
             f"{root}: no {INDEX}: the SavedModel's variables are missing (was saved_model.pb "
             "copied without its variables/ directory?)"
         )
+    for name in (SAVED_MODEL, KERAS_METADATA, FINGERPRINT, INDEX):
+        member(root, name)  # a FIFO or device in any member's place refuses the directory
     with _mapped(member(root, INDEX), MAX_INDEX_BYTES) as index:
         bundle = _bundle(root, index)
+    for shard_id in range(min(bundle.num_shards, MAX_ENTRIES)):
+        member(root, "variables/" + shard_name("variables", shard_id, bundle.num_shards))
     warnings: list[str] = []
     graph = _object_graph(root, bundle, warnings)
     tensors = {entry.key: _tensor(entry) for entry in bundle.entries if entry.key != objects.KEY}
@@ -196,14 +204,51 @@ def _inferred(
 
 
 def member(root: Path, relative: str) -> Path:
-    """A file of the SavedModel directory; one that links out of the directory is refused."""
+    """A file of the SavedModel directory, checked before anything opens it: one that links
+    out of the directory is refused, and so is anything but a regular file (a FIFO would
+    block the read, a device never end it). A missing member is left to the caller."""
     path = root / relative
     inside = root.resolve()
     if path.is_symlink() or inside not in path.resolve().parents:
         raise UnsupportedModelError(
             f"{path}: is a link out of the SavedModel directory; links are never followed"
         )
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as error:
+        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise UnsupportedModelError(
+            f"{path}: is {kind}; only regular files of a SavedModel are read (refused before "
+            "it is opened)"
+        )
     return path
+
+
+def disk_bytes(root: Path) -> int:
+    """The bytes of every regular file in the SavedModel directory, links not followed,
+    listing at most MAX_ENTRIES entries (a directory of a million files is refused, not
+    walked: a SavedModel holds a handful plus its assets)."""
+    total = 0
+    seen = 0
+    pending = [root]
+    while pending:
+        with os.scandir(pending.pop()) as listing:
+            for item in listing:
+                seen += 1
+                if seen > MAX_ENTRIES:
+                    raise UnsupportedModelError(
+                        f"{root}: the SavedModel directory lists more than {MAX_ENTRIES:,} "
+                        "entries; refused"
+                    )
+                if item.is_dir(follow_symlinks=False):
+                    pending.append(Path(item.path))
+                elif item.is_file(follow_symlinks=False):
+                    total += item.stat(follow_symlinks=False).st_size
+    return total
 
 
 @contextmanager
