@@ -555,3 +555,75 @@ def test_tensor_keys_are_named_by_a_short_tag(tmp_path: Path) -> None:
     assert code == 0 and report is not None and report["total_params"] == 6
     (held,) = [w for w in report["warnings"] if "inside objects" in w]
     assert "opt_obj.<tensor>.exp_avg" in held and "TensorData" not in held
+
+
+# --- issue 23: huge counts, deep nesting, file strings in messages --------------------------
+
+
+def _long(value: int) -> bytes:
+    """LONG4: an integer of any size, as a crafted pickle writes it."""
+    raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + struct.pack("<I", len(raw)) + raw
+
+
+def _view(
+    size: bytes, stride: bytes, offset: bytes = b"J\x00\x00\x00\x00", numel: int = 6
+) -> bytes:
+    """A _rebuild_tensor_v2 call with raw size/stride/offset arguments."""
+    pid = b"(" + _str("storage") + _global("torch", "FloatStorage") + _str("0") + _str("cpu")
+    pid += _long(numel) + b"t"
+    hooks = _global("collections", "OrderedDict") + b")R"
+    args = b"(" + pid + b"Q" + offset + size + stride + b"\x89" + hooks + b"t"
+    return _global("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+
+
+HUGE = 10**5000  # 5,000 digits: Python refuses to turn it into a str at all
+COUNT_CASES: dict[str, bytes] = {
+    "stride-0-view-64-dims": _view(b"(" + _long(1 << 62) * 64 + b"t", b"(" + _int(0) * 64 + b"t"),
+    "4000-digit-dims": _view(b"(" + _long(10**4000) + b"t", b"(" + _int(1) + b"t"),
+    "5000-digit-stride": _view(b"(" + _int(2) + b"t", b"(" + _long(HUGE) + b"t"),
+    "5000-digit-offset": _view(b"(" + _int(2) + b"t", b"(" + _int(1) + b"t", _long(HUGE)),
+    "negative-5000-digit-offset": _view(b"(" + _int(2) + b"t", b"(" + _int(1) + b"t", _long(-HUGE)),
+    "5000-digit-storage-numel": _view(b"(" + _int(2) + b"t", b"(" + _int(1) + b"t", numel=HUGE),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COUNT_CASES))
+def test_huge_counts_are_a_bad_file_in_one_short_line(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "counts.pt"
+    _zip(path, _state_dict(("w", COUNT_CASES[case])), {"0": FLOATS})
+    result = runner.invoke(app, [str(path), "--timeout", "0"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "internal error" not in line and len(line) < 400
+    assert not any(run.isdigit() and len(run) > 20 for run in line.replace(",", "").split())
+
+
+def test_a_huge_legacy_version_is_shown_short(tmp_path: Path) -> None:
+    """A legacy file whose protocol version is a 16 MiB string or a 5,000-digit number: one
+    short line that says how long it is."""
+    for version in ("v" * (16 * 1024 * 1024 - 64), HUGE):
+        path = tmp_path / "version.pt"
+        head = [pickle.dumps(MAGIC, protocol=2), pickle.dumps(version, protocol=2)]
+        path.write_bytes(b"".join(head))
+        result = runner.invoke(app, [str(path)])
+        assert result.exit_code == 2, result.output[:200]
+        (line,) = result.stderr.strip().splitlines()
+        assert "protocol" in line and len(line) < 400
+
+
+@pytest.mark.parametrize("depth", [150, 1_000_000])
+@pytest.mark.parametrize("container", ["tuple", "frozenset"])
+def test_deep_nesting_as_a_dict_key_is_one_line(tmp_path: Path, depth: int, container: str) -> None:
+    """A dict key nested a million deep: hashing it would overflow the C stack (a segfault and
+    a core file without the worker, `--timeout 0`). Refused while it is built."""
+    if container == "frozenset":
+        nested = b"(" * depth + b"N" + b"\x91" * depth  # MARK ... FROZENSET
+    else:
+        nested = b"N" + b"\x85" * depth  # TUPLE1
+    path = tmp_path / "deep.pt"
+    _zip(path, b"\x80\x04}" + nested + b"Ns.", {})
+    result = runner.invoke(app, [str(path), "--timeout", "0"])
+    assert result.exit_code == 2, result.output[:300]
+    (line,) = result.stderr.strip().splitlines()
+    assert ("nest" in line or "MARK" in line) and "internal error" not in line
