@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES, entry_id, manifest_entries
 from inspector import inspect_file
 from inspector.cli.app import app
 from inspector.errors import CorruptModelError, RefusedModelError
@@ -627,3 +628,21 @@ def test_deep_nesting_as_a_dict_key_is_one_line(tmp_path: Path, depth: int, cont
     assert result.exit_code == 2, result.output[:300]
     (line,) = result.stderr.strip().splitlines()
     assert ("nest" in line or "MARK" in line) and "internal error" not in line
+
+
+# The crafted files of fixtures/pickle_verdicts/, with picklescan's and modelscan's verdicts
+# recorded by their generator: ours follows the allow-list (README, "Safety and limits").
+VERDICTS = manifest_entries("pickle-verdict")
+
+
+@pytest.mark.parametrize("entry", VERDICTS, ids=entry_id)
+def test_pickle_verdicts_follow_the_allow_list(entry: dict) -> None:
+    stem = Path(entry["file"]).stem
+    code, report, errors = _inspect_json(FIXTURES / entry["file"])
+    if stem.startswith("call_"):
+        assert code == 2 and "torch.load would run code from this file" in errors
+        return
+    assert code == 0 and report is not None, errors
+    flagged = any("would import and run code" in w for w in report["warnings"])
+    assert flagged == (not stem.startswith("data_"))
+    assert entry["picklescan"] and entry["modelscan"]
