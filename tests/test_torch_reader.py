@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, entry_id, manifest_entries
+from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
 from inspector.cli.app import app
 from inspector.cli.discover import model_files
 
@@ -223,3 +224,67 @@ def test_fixtures_are_read_only(tmp_path: Path) -> None:
     runner.invoke(app, ["compare", str(folder / "lstm_state.pt"), str(folder / COMPANIONS[0])])
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     assert after == before
+
+
+# fixtures/torch_modules: whole pickled modules and TorchScript archives written by torch 2.13
+# (fixtures/generate_torch_modules.py), truth from numel() and state_dict().
+MODULES = manifest_entries("torch-whole-module")
+
+
+@pytest.mark.parametrize("entry", MODULES, ids=entry_id)
+def test_whole_modules_and_torchscript_give_their_state_dict(entry: dict) -> None:
+    code, report, errors = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    truth = entry["model"]
+    assert entry["torch_load_weights_only"].startswith("refused")
+    assert report["total_params"] == truth["state_dict_unique_storage_elements"]
+    # Rows in the state dict's order (item 7): each row where its module's first key is.
+    modules: list[str] = []
+    for item in truth["state_dict"]:
+        key = item["key"]
+        found = _MODULE_KEY.match(key)
+        row = (found[1] or "") + f"l{found[2]}" if found else key.rpartition(".")[0] or key
+        row = row.replace("..", ".")
+        if row not in modules:
+            modules.append(row)
+    assert [r["name"] for r in report["layers"]] == modules
+    recurrent = report["recurrent_layers"]
+    for module in truth["recurrent_modules"]:
+        config = module["config"]
+        path = module["name"]
+        names = [f"{path}.l{k}" if path else f"l{k}" for k in range(config["num_layers"])]
+        mine = [r for r in recurrent if r["name"] in names]
+        assert [r["name"] for r in mine] == names
+        assert sum(layer["params"] for layer in mine) == module["params"]
+        for layer in mine:
+            assert layer["cell"] == CELLS[module["class"]]
+            assert layer["units"] == config["hidden_size"]
+            assert layer["directions"] == (2 if config["bidirectional"] else 1)
+            assert layer["proj_size"] == (config["proj_size"] or None)
+            assert layer["check"] == "ok"
+    for module in truth["modules"]:
+        if module["class"] not in CELLS:
+            row = next(r for r in report["layers"] if r["name"] == module["name"])
+            assert row["type"] == module["class"]
+    (warning,) = [w for w in report["warnings"] if "would import and run code" in w]
+    assert all(g in warning for g in entry["pickle_globals"] if g.startswith("__main__."))
+
+
+# A recurrent parameter's key: its module (with the dot) and layer index (torch's names).
+_MODULE_KEY = re.compile(r"^(.*\.)?(?:weight|bias)_(?:ih|hh|hr)_l(\d+)(?:_reverse)?$")
+
+
+REAL = [e for e in realworld_entries("pytorch") if (REALWORLD / "files" / e["file"]).exists()]
+
+
+@pytest.mark.parametrize("entry", REAL, ids=entry_id)
+def test_real_pytorch_files(entry: dict) -> None:
+    code, report, errors = inspect(str(REALWORLD / "files" / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    assert report["total_params"] == entry["truth"]["total"]
+    assert [layer["params"] for layer in report["recurrent_layers"]] == list(
+        entry["truth"]["recurrent"].values()
+    )
+    assert all(layer["check"] == "ok" for layer in report["recurrent_layers"])

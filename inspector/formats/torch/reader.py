@@ -58,7 +58,11 @@ def read(path: Path) -> Model:
     tensors, views, warnings = _tensors(found.parameters)
     layers, recurrent = state_dict.group(tensors)
     if found.modules:
-        layers, recurrent = _with_classes(layers, recurrent, found.modules, warnings)
+        modules = tuple(
+            replace(m, attributes={**loaded.script_constants.get(m.cls, {}), **m.attributes})
+            for m in found.modules
+        )
+        layers, recurrent = _with_classes(layers, recurrent, modules, warnings)
     excluded = (Excluded(VIEW_REASON, tuple(views)),) if views else ()
     if found.outside:
         names = _keys(n.name for n in found.outside)
@@ -251,14 +255,15 @@ def _with_classes(
         for layer in layers
     )
     checked = []
+    inconsistent: dict[str, str] = {}  # one warning per module, whatever its layer count
     for layer in recurrent:
         numbered = _NUMBERED.match(layer.name)  # `lstm.l0`, or `l0` for a bare nn.LSTM
         module = by_path.get(numbered[1] or "" if numbered else layer.name)
-        if module is None or _class(module) not in _RECURRENT_CLASSES:
-            checked.append(layer)
+        recorded = module.attributes if module is not None else {}
+        attributes = {key: recorded[key] for key in _SHOWN_ATTRIBUTES if key in recorded}
+        if module is None or _class(module) not in _RECURRENT_CLASSES or not attributes:
+            checked.append(layer)  # a traced module records no configuration
             continue
-        attributes = module.attributes
-        said = f"nn.{_class(module)}({_attributes(attributes)})"
         expected = {
             "hidden_size": layer.cell.units,
             "bidirectional": layer.directions == 2,
@@ -270,11 +275,13 @@ def _with_classes(
             if key in attributes and attributes[key] != value
         ]
         if differ:
-            warnings.append(
+            inconsistent[module.path] = (
                 f"module '{shown(module.path)}' records {', '.join(differ)}: the file is "
                 "inconsistent; counts follow the tensors"
             )
-        checked.append(replace(layer, notes=(*layer.notes, f"{said}, as the module records it")))
+        said = f"nn.{_class(module)}({_attributes(attributes)}), as the module records it"
+        checked.append(replace(layer, notes=(*layer.notes, said)))
+    warnings.extend(inconsistent.values())
     return typed, tuple(checked)
 
 
