@@ -38,6 +38,8 @@ SEEDS = [
     "onnx/hand_if_lstm.onnx",
     "torch/checkpoint_adam.pt",
     "torch/lstm_state_legacy.pt",
+    "torch_modules/whole_nested_encoder.pt",
+    "torch_modules/script_tagger.pt",
     "tflite/lstm_u8_d4_int8.tflite",
     "tflite/gru_u4_d3.tflite",
 ]

@@ -480,3 +480,55 @@ def test_the_listing_of_a_saved_model_directory_is_bounded(
         assert report["file_bytes"] == KERAS[0]["dir_bytes"] + extra
     else:
         assert code == 2 and "more than 30 entries" in errors
+
+
+# --- saved_model.pb mutated: every way of breaking the object graph is one line or a report ---
+
+_GRAPHS = ("savedmodel_eras/tf24_lstm", "savedmodel_eras/export_lstm")
+
+
+def _mutations(data: bytes, seed: int, count: int) -> list[bytes]:
+    """Truncations, bit flips, spliced and zeroed runs of a saved_model.pb."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for index in range(count):
+        raw = bytearray(data)
+        kind = index % 4
+        at = rng.randrange(len(raw))
+        if kind == 0:
+            del raw[at:]
+        elif kind == 1:
+            for _ in range(8):
+                raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+        elif kind == 2:
+            raw[at:at] = raw[rng.randrange(len(raw)) :][:64]
+        else:
+            raw[at : at + 32] = bytes(min(32, len(raw) - at))
+        out.append(bytes(raw))
+    return out
+
+
+def _mutated_graphs(tmp_path: Path, count: int) -> None:
+    for stem in _GRAPHS:
+        model = tmp_path / Path(stem).name
+        shutil.copytree(FIXTURES / stem, model)
+        graph = model / "saved_model.pb"
+        original = graph.read_bytes()
+        for data in _mutations(original, 2026, count):
+            graph.write_bytes(data)
+            code, _, errors = inspect(str(model), "--timeout", "0")
+            assert code in (0, 2), errors
+            assert "internal error" not in errors and "Traceback" not in errors
+            if code == 2:
+                assert len(errors.strip().splitlines()) == 1, errors
+
+
+def test_mutated_saved_model_pb_sample(tmp_path: Path) -> None:
+    _mutated_graphs(tmp_path, 12)
+
+
+@pytest.mark.fuzz
+def test_mutated_saved_model_pb_campaign(tmp_path: Path) -> None:
+    _mutated_graphs(tmp_path, 300)
