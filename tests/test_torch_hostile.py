@@ -370,8 +370,8 @@ def _called(module: str, name: str, *args: bytes) -> bytes:
     return _global(module, name) + _tuple(*args) + b"R"
 
 
-def _inspect_json(path: Path) -> tuple[int, dict | None, str]:
-    result = runner.invoke(app, [str(path), "--format", "json"])
+def _inspect_json(path: Path, *options: str) -> tuple[int, dict | None, str]:
+    result = runner.invoke(app, [str(path), "--format", "json", *options])
     payload = json.loads(result.stdout) if result.exit_code in (0, 1) else None
     return result.exit_code, payload, result.stderr
 
@@ -656,3 +656,22 @@ def test_where_the_scanners_differ_from_us() -> None:
     assert {"call_timeit", "call_pydoc_pipepager", "call_attribute_chain"} <= missed_by_modelscan
     assert "call_attribute_chain" in missed_by_picklescan
     assert verdicts["named_os_system"]["picklescan"]["dangerous"] == ["os system"]
+
+
+@pytest.mark.parametrize("where", ["state-dict", "module"])
+def test_a_5000_digit_key_is_named_by_its_size(tmp_path: Path, where: str) -> None:
+    """Python cannot turn a 5,000-digit integer into a str: a key of one is named by its size."""
+    entry = _long(HUGE) + WEIGHT
+    state = _global("collections", "OrderedDict") + b")R(" + entry + b"u"
+    body = {
+        "state-dict": b"\x80\x02" + state + b".",
+        "module": b"\x80\x02"
+        + _built("__main__", "Net", _dict(("_parameters", state), ("_modules", _od())))
+        + b".",
+    }[where]
+    path = tmp_path / "key.pt"
+    _zip(path, body, {"0": FLOATS})
+    code, report, errors = _inspect_json(path, "--timeout", "0")
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    assert "an integer of 16,610 bits" in json.dumps(report)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError
-from inspector.formats.torch.vocabulary import Opaque, TensorData
+from inspector.formats.torch.vocabulary import Opaque, TensorData, label
 
 MAX_MODULE_DEPTH = 100  # submodules inside submodules; a deep transformer nests about 10
 MAX_MODULES = 100_000  # modules visited (one shared by two parents is visited twice)
@@ -95,9 +95,9 @@ def _walk(
         children = []
         for key, value in state.items():
             if isinstance(value, TensorData):
-                entries.append(Entry(f"{prefix}{key}", value))
+                entries.append(Entry(f"{prefix}{label(key)}", value))
             elif is_module(value):
-                children.append((str(key), value))
+                children.append((label(key), value))
     else:
         skipped = state.get("_non_persistent_buffers_set")
         transient = (
@@ -107,12 +107,12 @@ def _walk(
             held = state.get(group)
             for key, value in held.items() if isinstance(held, dict) else ():
                 if isinstance(value, TensorData) and key not in transient:
-                    entries.append(Entry(f"{prefix}{key}", value))
+                    entries.append(Entry(f"{prefix}{label(key)}", value))
         held = state.get("_modules")
         children = list(held.items()) if isinstance(held, dict) else []
     ancestors.append(id(module))
     for key, child in children:
         if is_module(child):
             assert isinstance(child, Opaque)
-            _walk(child, f"{prefix}{key}", ancestors, entries, modules)
+            _walk(child, f"{prefix}{label(key)}", ancestors, entries, modules)
     ancestors.pop()

@@ -204,7 +204,7 @@ def label(key: object) -> str:
     if isinstance(key, str):
         return key
     if key is None or isinstance(key, (int, float)):
-        return repr(key)
+        return brief(key)  # a 5,000-digit key cannot even become a str
     if isinstance(key, TensorData):
         return "<tensor>"
     return repr(key) if isinstance(key, Opaque) else f"<{type(key).__name__}>"
