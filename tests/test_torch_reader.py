@@ -288,3 +288,19 @@ def test_real_pytorch_files(entry: dict) -> None:
         entry["truth"]["recurrent"].values()
     )
     assert all(layer["check"] == "ok" for layer in report["recurrent_layers"])
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in MODULES if "same_weights_as" in e or "other_run_of" in e], ids=entry_id
+)
+def test_compare_across_whole_modules_and_torchscript(entry: dict) -> None:
+    """A TorchScript archive against the whole module of the same weights is faithful (torch
+    checked the weights equal); another training run is NOT faithful, naming a tensor."""
+    other = entry.get("same_weights_as") or entry["other_run_of"]
+    result = runner.invoke(app, ["compare", str(FIXTURES / other), str(FIXTURES / entry["file"])])
+    if "same_weights_as" in entry:
+        assert result.exit_code == 0, result.output
+        assert "Result: faithful" in result.stdout
+    else:
+        assert result.exit_code == 1, result.output
+        assert "NOT faithful" in result.stdout and "values differ in" in result.stdout
