@@ -96,7 +96,6 @@ def read(path: Path) -> Model:
     graph = _object_graph(root, bundle, warnings)
     tensors = {entry.key: _tensor(entry) for entry in bundle.entries if entry.key != objects.KEY}
     metadata_path = root / KERAS_METADATA
-    extra: list[Tensor] = []
     excluded: list[Excluded] = []
     signature: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]] = ((), ())
     saved = saved_objects.SavedObjectGraph((), None)
@@ -117,43 +116,29 @@ def read(path: Path) -> Model:
     if built is not None:
         layers, recurrent = list(built.layers), list(built.recurrent_layers)
         signature, trainable_known = (built.inputs, built.outputs), True
-        claimed = {tensor.key for layer in layers for tensor in layer.tensors}
-        rest = [tensor for key, tensor in tensors.items() if key not in claimed]
-        extra = [t for t in rest if not _is_optimizer(t.key) and not _is_metric(t.key)]
-        if extra:
-            names = ", ".join(_object_path(t.key) for t in extra[:6])
-            warnings.append(f"checkpoint values owned by no layer of the config (counted): {names}")
     else:
+        layers, recurrent, seeds = _without_config(graph, saved, tensors, warnings)
+        producer = _with_tf("keras" if saved.is_keras else None, saved.tensorflow_version)
         trainable_known = False
-        recurrent = []
-        groups = inferred.layer_variables(graph) if graph is not None else []
-        if groups:
-            layers, recurrent, seeds = _inferred(groups, tensors, saved.is_keras, warnings)
-            producer = _with_tf("keras" if saved.is_keras else None, saved.tensorflow_version)
-            if seeds:
-                excluded.append(Excluded(SEED_REASON, tuple(seeds)))
-        else:
-            warnings.append(
-                f"no {KERAS_METADATA} and no Keras objects in {SAVED_MODEL}: a SavedModel of "
-                "plain TensorFlow variables (tf.saved_model.save of a tf.Module), so it records "
-                "no layers; each variable is listed on its own"
-            )
-            layers = [
-                Layer(_object_path(key), "variable", (tensor,))
-                for key, tensor in tensors.items()
-                if _is_model_variable(key)
-            ]
-            producer = _with_tf(None, saved.tensorflow_version)
-        claimed = {tensor.key for layer in layers for tensor in layer.tensors}
-        claimed.update(t.key for item in excluded for t in item.tensors)
-        rest = [tensor for key, tensor in tensors.items() if key not in claimed]
-        copies = [t for t in rest if t.key.startswith(inferred.SERVING_COPIES)]
-        if copies:
-            excluded.append(Excluded(COPIES_REASON, tuple(copies)))
+        if seeds:
+            excluded.append(Excluded(SEED_REASON, tuple(seeds)))
+    claimed = {tensor.key for layer in layers for tensor in layer.tensors}
+    claimed.update(t.key for item in excluded for t in item.tensors)
+    rest = [tensor for key, tensor in tensors.items() if key not in claimed]
+    copies = [t for t in rest if t.key.startswith(inferred.SERVING_COPIES)]
     optimizer = [t for t in rest if _is_optimizer(t.key)]
     metrics = [t for t in rest if _is_metric(t.key)]
+    if copies and built is None:
+        excluded.append(Excluded(COPIES_REASON, tuple(copies)))
+    else:
+        copies = []
     if metrics:
         excluded.append(Excluded(_METRICS, tuple(metrics)))
+    apart = {t.key for t in (*copies, *optimizer, *metrics)}
+    extra = [t for t in rest if t.key not in apart and not t.key.startswith("save_counter/")]
+    if extra:
+        names = ", ".join(_object_path(t.key) for t in extra[:6])
+        warnings.append(f"checkpoint values owned by no layer (counted): {names}")
     return Model(
         path=str(path),
         format=FileFormat.TF_SAVEDMODEL,
@@ -176,14 +161,28 @@ def _with_tf(producer: str | None, version: str | None) -> str | None:
     return f"{producer}, TensorFlow {version}" if producer else f"TensorFlow {version}"
 
 
-def _inferred(
-    groups: list[tuple[str, list[objects.Variable]]],
+def _without_config(
+    graph: objects.ObjectGraph | None,
+    saved: saved_objects.SavedObjectGraph,
     tensors: Mapping[str, Tensor],
-    keras: bool,
     warnings: list[str],
 ) -> tuple[list[Layer], list[RecurrentLayer], list[Tensor]]:
-    """Layers of a Keras model saved without its config, recurrent cells inferred from
-    variable names and shapes; Keras 3's random-seed state apart."""
+    """Layers of a SavedModel without a Keras config: a Keras model's grouped by variable name
+    with recurrent cells inferred from their tensors' names and shapes (`inferred.py`), or
+    each plain variable on its own; and Keras 3's random-seed state, apart."""
+    groups = inferred.layer_variables(graph) if graph is not None else []
+    if not groups:
+        warnings.append(
+            f"no {KERAS_METADATA} and no Keras objects in {SAVED_MODEL}: a SavedModel of plain "
+            "TensorFlow variables (tf.saved_model.save of a tf.Module), so it records no "
+            "layers; each variable is listed on its own"
+        )
+        layers = [
+            Layer(_object_path(key), "variable", (tensor,))
+            for key, tensor in tensors.items()
+            if _is_model_variable(key)
+        ]
+        return layers, [], []
     named: dict[str, list[Tensor]] = {}
     seeds: list[Tensor] = []
     for name, variables in groups:
@@ -193,7 +192,7 @@ def _inferred(
             else:
                 named.setdefault(name, []).append(tensor)
     built = keras_infer.build_inferred(named)
-    writer = "a Keras model" if keras else "a model"
+    writer = "a Keras model" if saved.is_keras else "a model"
     warnings.append(
         f"no {KERAS_METADATA} and no Keras metadata in {SAVED_MODEL} ({writer} saved with "
         "tf.saved_model.save or Keras 3 model.export): layer classes and configs are not "
