@@ -325,7 +325,7 @@ def _table(data: list[tuple[int, bytes, bytes]], index_repeats: int = 1) -> byte
     )
 
 
-FLOAT_ENTRY = b"\x08\x01"  # BundleEntryProto{dtype: DT_FLOAT}, a scalar
+FLOAT_ENTRY = b"\x08\x01\x28\x04"  # BundleEntryProto{dtype: DT_FLOAT, size: 4}, a scalar
 
 
 @pytest.mark.parametrize(
@@ -532,3 +532,32 @@ def test_mutated_saved_model_pb_sample(tmp_path: Path) -> None:
 @pytest.mark.fuzz
 def test_mutated_saved_model_pb_campaign(tmp_path: Path) -> None:
     _mutated_graphs(tmp_path, 300)
+
+
+def _dims(*sizes: int) -> bytes:
+    """TensorShapeProto { repeated Dim dim = 2 { int64 size = 1; } }."""
+    return b"".join(b"\x12" + _varint(len(d)) + d for d in (b"\x08" + _varint(s) for s in sizes))
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        (_dims(*[1 << 62] * 64), 4),  # 64 legal dims of 2^62: a 4,000-bit element count
+        (_dims((1 << 63) - 1, (1 << 63) - 1), 1 << 40),
+        (_dims(3, 4), 47),  # one byte short of 3·4 floats
+    ],
+    ids=["64-dims-of-2^62", "two-int64-max-dims", "size-mismatch"],
+)
+def test_a_shape_claiming_more_than_it_stores_is_a_bad_file(
+    tmp_path: Path, shape: bytes, size: int
+) -> None:
+    """Every count is range-checked where it is read: a fixed-size tensor stores exactly its
+    elements, so a shape claiming more (or other) is one line, exit 2, in every output."""
+    entry = b"\x08\x01" + b"\x12" + _varint(len(shape)) + shape + b"\x28" + _varint(size)
+    model = _copy(tmp_path)
+    (model / "variables" / "variables.index").write_bytes(_table([(0, b"w", entry)]))
+    for output in ("table", "json", "csv"):
+        result = runner.invoke(app, [str(model), "--timeout", "0", "--format", output])
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert "does not match" in line and len(line) < 400

@@ -25,10 +25,11 @@ from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
 from inspector.formats import state_dict
+from inspector.formats.shown import shown
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
 from inspector.formats.torch.modules import Module
-from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, brief, shown
+from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, brief
 from inspector.model import (
     Detail,
     Excluded,

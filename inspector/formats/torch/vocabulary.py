@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError
+from inspector.formats.shown import shown
 
 MAX_DIMS = 64  # a tensor's rank
 # Any one count a pickle gives (a size, stride, offset, storage's elements) and any tensor's
@@ -242,7 +243,6 @@ DATA_GLOBALS = frozenset(
 )  # fmt: skip
 # numpy >= 1.25 pickles a dtype's class (`numpy.dtypes.Float32DType`).
 _NUMPY_DTYPE = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
-MAX_SHOWN = 120  # characters of a file-chosen name shown in a message
 
 
 def brief(value: object) -> str:
@@ -262,17 +262,6 @@ def brief(value: object) -> str:
 def is_data_global(dotted: str) -> bool:
     """Whether the whole dotted name is on the allow-list of data a checkpoint holds."""
     return dotted in DATA_GLOBALS or _NUMPY_DTYPE.match(dotted) is not None
-
-
-def shown(text: str, limit: int = MAX_SHOWN) -> str:
-    """A name chosen by the file as one short printable line: control characters escaped,
-    and past `limit` its head and tail with the full length said."""
-    if len(text) > limit:
-        head, tail = text[: limit // 2], text[-(limit // 3) :]
-        return f"{shown(head, limit)}...[{len(text):,} characters]...{shown(tail, limit)}"
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
 
 
 # --- the vocabulary ---------------------------------------------------------------------
