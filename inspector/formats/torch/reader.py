@@ -117,8 +117,9 @@ def _refusal(path: Path, refused: RefusedPickle) -> str:
         )
     if refused.kind == "global":
         return (
-            f"{path}: the saved object is {what}, neither a state dict nor a module: loading "
-            "the file would import or call it; refused, rnninspect never unpickles"
+            f"{path}: {what} stands where the state dict would be, and is neither a state dict "
+            "nor a module rnninspect can read as data: loading the file would import or call "
+            "it; refused, rnninspect never unpickles"
         )
     return (
         f"{path}: the pickle uses {what}, which a state dict never needs; refused, rnninspect "
