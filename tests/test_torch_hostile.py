@@ -675,3 +675,51 @@ def test_a_5000_digit_key_is_named_by_its_size(tmp_path: Path, where: str) -> No
     assert code == 0, errors
     assert report is not None and report["total_params"] == 6
     assert "an integer of 16,610 bits" in json.dumps(report)
+
+
+# Gadgets through the allow-list: an allowed function that calls its argument, or an object
+# built with the file's arguments that something allowed consumes. Each is a call of code the
+# file chose under torch.load, so each is refused, naming what would run.
+_CMD = _str("touch /tmp/rnninspect-pwned")
+_LAZY_MAP = _global("builtins", "map") + _tuple(_global("os", "system"), b"]" + _CMD + b"a")
+GADGETS = {
+    # list(map(os.system, [cmd])): map.__new__ with the file's arguments, run by list()
+    "lazy-map": (_called("builtins", "list", _LAZY_MAP + b"\x81"), "builtins.map.__new__"),
+    # copyreg._reconstructor(cls, subprocess.Popen, cmd) runs Popen.__init__(obj, cmd)
+    "reconstructor-base": (
+        _called(
+            "copyreg", "_reconstructor", _global("__main__", "X"),
+            _global("subprocess", "Popen"), _CMD,
+        ),
+        "subprocess.Popen (through copyreg._reconstructor)",
+    ),
+    # torch._tensor._rebuild_from_type_v2(os.system, cls, (cmd,), {}) runs os.system(cmd)
+    "rebuild-from-type": (
+        _called(
+            "torch._tensor", "_rebuild_from_type_v2", _global("os", "system"),
+            _global("torch", "Tensor"), _tuple(_CMD), b"}",
+        ),
+        "os.system (through torch._tensor._rebuild_from_type_v2)",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(GADGETS))
+def test_gadgets_through_the_allow_list_are_refused(tmp_path: Path, case: str) -> None:
+    payload, named = GADGETS[case]
+    path = tmp_path / "gadget.pt"
+    _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), ("extra", payload)), {"0": FLOATS})
+    result = runner.invoke(app, [str(path)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert named in line and "torch.load would run code from this file" in line
+    assert not Path("/tmp/rnninspect-pwned").exists()
+
+
+def test_an_object_built_without_arguments_is_read(tmp_path: Path) -> None:
+    """What every whole module and config object is: cls.__new__(cls) then its state."""
+    built = _built("__main__", "Config", _dict(("lr", _int(1))))
+    path = tmp_path / "built.pt"
+    _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), ("cfg", built)), {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0 and report is not None, errors

@@ -29,6 +29,7 @@ from typing import IO
 from inspector.errors import CorruptModelError
 from inspector.formats.torch.vocabulary import (
     CALLABLES,
+    CALLS_ARGUMENT,
     Global,
     Opaque,
     RefusedPickle,
@@ -49,6 +50,13 @@ MAX_TUPLE_DEPTH = 100  # tuples inside tuples; a state dict's deepest is a size 
 
 def _natural(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _data(value: object) -> bool:
+    """An allow-listed global itself (a class such as `builtins.object`), or a vocabulary one."""
+    if isinstance(value, Opaque):
+        return value.allowed and not value.called
+    return isinstance(value, Global)
 
 
 class _TooLong(Exception):
@@ -318,6 +326,12 @@ class _Machine:
             if func.called or not func.allowed:
                 # torch.load would call what the file chose, with the file's arguments.
                 raise RefusedPickle(func.name + ("(...)" if func.called else ""), "call")
+            index = CALLS_ARGUMENT.get(func.name)
+            if index is not None and index < len(args) and not _data(args[index]):
+                # An allow-listed function that calls one of its arguments calls that.
+                called = args[index]
+                name = called.name if isinstance(called, Opaque) else type(called).__name__
+                raise RefusedPickle(f"{name} (through {func.name})", "call")
             self.stack.append(Opaque(func.name, True, args, allowed=True))
             return
         if not isinstance(func, Global) or (func.module, func.name) not in CALLABLES:
@@ -329,6 +343,10 @@ class _Machine:
         """NEWOBJ, NEWOBJ_EX: `cls.__new__(cls, *args)`, an object built without calling
         what the file chose (its state comes by BUILD); kept as a placeholder of `cls`."""
         if isinstance(cls, Opaque) and not cls.called:
+            if args and not cls.allowed and any(a != {} for a in args):
+                # `cls.__new__(cls, *args)` with the file's arguments is a call it chose: a
+                # lazy `map`/`itertools.starmap` of os.system, run by whatever iterates it.
+                raise RefusedPickle(f"{cls.name}.__new__", "call")
             self.stack.append(Opaque(cls.name, True, args, allowed=cls.allowed))
         else:
             self._call(cls, args)

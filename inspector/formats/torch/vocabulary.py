@@ -241,6 +241,12 @@ DATA_GLOBALS = frozenset(
         "torch.jit._pickle.build_tensorlist",
     }
 )  # fmt: skip
+# Allow-listed functions that call one of their arguments (its index): that argument must be
+# on the list too. copyreg._reconstructor(cls, base, state) runs `base.__init__(obj, state)`;
+# torch._tensor._rebuild_from_type_v2(func, new_type, args, state) runs `func(*args)`.
+CALLS_ARGUMENT: Mapping[str, int] = MappingProxyType(
+    {"copyreg._reconstructor": 1, "torch._tensor._rebuild_from_type_v2": 0}
+)
 # numpy >= 1.25 pickles a dtype's class (`numpy.dtypes.Float32DType`).
 _NUMPY_DTYPE = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
 
