@@ -381,13 +381,28 @@ def _id(value: object) -> str:
 
 
 PLACES = ("root", "beside", "state-dict-key", "state-dict-entry", "in-args", "in-module")
-# Every global at every place by REDUCE; the other calling opcodes for one global.
-CALLS = [(m, n, where, "REDUCE") for m, n in CODE_GLOBALS for where in PLACES] + [
-    ("os", "system", where, opcode) for where in PLACES for opcode in ("INST", "OBJ")
+# Every global by REDUCE beside a state dict and inside a module; every place and calling
+# opcode for one global (`-m fuzz`: every global at every place by every opcode).
+CALLS = [(m, n, where, "REDUCE") for m, n in CODE_GLOBALS for where in ("beside", "in-module")]
+CALLS += [
+    ("os", "system", where, opcode)
+    for where in PLACES
+    for opcode in ("REDUCE", "INST", "OBJ")
+    if where not in ("beside", "in-module") or opcode != "REDUCE"
+]
+ALL_CALLS = [
+    (m, n, where, opcode)
+    for m, n in CODE_GLOBALS
+    for where in PLACES
+    for opcode in ("REDUCE", "INST", "OBJ")
 ]
 
 
-@pytest.mark.parametrize("module,name,where,opcode", CALLS, ids=_id)
+@pytest.mark.parametrize(
+    "module,name,where,opcode",
+    [*CALLS, *(pytest.param(*c, marks=pytest.mark.fuzz) for c in ALL_CALLS if c not in CALLS)],
+    ids=_id,
+)
 def test_a_call_outside_the_allow_list_is_refused_wherever_it_sits(
     tmp_path: Path, module: str, name: str, where: str, opcode: str
 ) -> None:
