@@ -9,8 +9,6 @@ the command line's entry point (`inspector.cli.entry`) starts guarding Ctrl-C be
 
 from __future__ import annotations
 
-import os
-
 # Not `from typing import TYPE_CHECKING`: loading typing and pathlib here would widen the window
 # in which Ctrl-C at start-up lands before the entry point's guard (inspector/cli/entry.py).
 TYPE_CHECKING = False
@@ -49,21 +47,16 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
 
 def _disk_bytes(path: Path) -> int | None:
     """The size on disk for --max-file-size; a SavedModel directory (given as itself or its
-    saved_model.pb) counts every regular file in it, links not followed."""
-    from pathlib import Path
-
+    saved_model.pb) counts every regular file in it, links not followed, its listing bounded
+    (`savedmodel.reader.disk_bytes`)."""
     from inspector.formats.detect import is_savedmodel_dir
 
     try:
         root = path if path.is_dir() else path.parent
         if not is_savedmodel_dir(root):
             return path.stat().st_size
-        total = 0
-        for directory, _, files in os.walk(root):
-            for name in files:
-                item = Path(directory, name)
-                if not item.is_symlink() and item.is_file():
-                    total += item.stat().st_size
-        return total
+        from inspector.formats.savedmodel.reader import disk_bytes
+
+        return disk_bytes(root)
     except OSError:
         return None

@@ -566,6 +566,25 @@ def git_lfs_pointer(path: Path) -> None:
     )
 
 
+# --- PyTorch and SavedModel, issue 23 ---------------------------------------------------------
+
+
+def torch_deep_key(path: Path, depth: int = 1_000_000) -> None:
+    """A torch.save zip whose pickle has a dict key nested `depth` tuples deep: hashing it
+    overflows the C stack unless the nesting is refused while it is built."""
+    data = b"\x80\x04}N" + b"\x85" * depth + b"Ns."
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/data.pkl", data)
+        archive.writestr("model/version", "3\n")
+
+
+def saved_model_fifo(path: Path, member: str = "variables/variables.index") -> None:
+    """The fixture SavedModel with one member replaced by a FIFO: opening it blocks."""
+    _saved_model_copy(path)
+    (path / member).unlink()
+    os.mkfifo(path / member)
+
+
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "model_config.h5": h5_huge_model_config,
     "layer_names.h5": h5_many_layer_names,
@@ -582,6 +601,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "metadata_json.savedmodel": saved_model_metadata_json,
     "index_keys.savedmodel": saved_model_index_keys,
     "strings.gguf": gguf_many_strings,
+    "deep_key.pt": torch_deep_key,
 }
 
 

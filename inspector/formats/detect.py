@@ -101,10 +101,14 @@ def is_onnx(head: bytes, path: Path) -> bool:
 def is_savedmodel_dir(path: Path) -> bool:
     """A TensorFlow SavedModel directory: `saved_model.pb` beside `variables/` or
     `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files)."""
+    graph = path / "saved_model.pb"
+    # Any saved_model.pb but a folder: one that is a FIFO is the SavedModel's to refuse by
+    # name (stat only; nothing is opened here).
     return (
         path.is_dir()
-        and (path / "saved_model.pb").is_file()
-        and ((path / "variables").is_dir() or (path / "keras_metadata.pb").is_file())
+        and graph.exists()
+        and not graph.is_dir()
+        and ((path / "variables").is_dir() or (path / "keras_metadata.pb").exists())
     )
 
 

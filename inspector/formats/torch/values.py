@@ -103,7 +103,7 @@ def open_reader(path: Path, file_format: FileFormat) -> Iterator[TorchValues]:
     except OSError as error:
         raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
     with handle:
-        if loaded.layout != "zip":
+        if loaded.layout == "legacy":  # zip and TorchScript archives hold storages as members
             yield TorchValues(path, handle, None, loaded, tensors)
             return
         try:
