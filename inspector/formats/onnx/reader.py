@@ -56,7 +56,7 @@ from inspector.errors import (
     NotFoundError,
     UnsupportedModelError,
 )
-from inspector.formats.onnx import lowered as onnx_lowered
+from inspector.formats import lowered as onnx_lowered
 from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.graph import (
     DKind,

@@ -5,9 +5,9 @@ a state it carries from step to step by a weight: that weight is the recurrent k
 from __future__ import annotations
 
 from inspector.formats.onnx.dtypes import DKind
-from inspector.formats.onnx.lowered.cell import Cell, Lowered
-from inspector.formats.onnx.lowered.settle import settle
-from inspector.formats.onnx.lowered.walk import Walker
+from inspector.formats.lowered.cell import Cell, Lowered
+from inspector.formats.lowered.settle import settle
+from inspector.formats.lowered.walk import Walker
 from inspector.formats.onnx.scope import GNode, Scope, ValueId
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 
 from inspector.cells import KIND_BY_GATES
-from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
-from inspector.formats.onnx.lowered.settle import settle
-from inspector.formats.onnx.lowered.walk import (
+from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.settle import settle
+from inspector.formats.lowered.walk import (
     BIAS_INPUT,
     MAX_STEP_NODES,
     Walker,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from itertools import pairwise
 
 from inspector.formats.onnx.dtypes import DKind
-from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
-from inspector.formats.onnx.lowered.settle import settle
-from inspector.formats.onnx.lowered.walk import (
+from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.settle import settle
+from inspector.formats.lowered.walk import (
     MAX_STEP_NODES,
     PASS,
     Walker,

@@ -18,11 +18,11 @@ is cross-checked against the activations of one step (LSTM: 3 sigmoids and 2 tan
 from __future__ import annotations
 
 from inspector.formats.onnx.graph import GNode, Index
-from inspector.formats.onnx.lowered.cell import Lowered
-from inspector.formats.onnx.lowered.loops import LoopDetector
-from inspector.formats.onnx.lowered.single_step import SingleStepDetector
-from inspector.formats.onnx.lowered.unrolled import UnrolledDetector
-from inspector.formats.onnx.lowered.walk import MAX_VISITS, WEIGHTED, Detector, Walker
+from inspector.formats.lowered.cell import Lowered
+from inspector.formats.lowered.loops import LoopDetector
+from inspector.formats.lowered.single_step import SingleStepDetector
+from inspector.formats.lowered.unrolled import UnrolledDetector
+from inspector.formats.lowered.walk import MAX_VISITS, WEIGHTED, Detector, Walker
 
 __all__ = ["MAX_VISITS", "Lowered", "find"]
 

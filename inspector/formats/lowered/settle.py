@@ -5,7 +5,7 @@ from the other tensors; a warning for whatever cannot be settled."""
 from __future__ import annotations
 
 from inspector.cells import KIND_BY_GATES, gate_count
-from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.cell import Cell, Lowered, squeezed
 from inspector.formats.onnx.scope import GNode, Stored
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 

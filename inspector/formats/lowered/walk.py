@@ -9,7 +9,7 @@ from typing import Protocol
 
 from inspector.formats.onnx.dtypes import DKind
 from inspector.formats.onnx.graph import Index
-from inspector.formats.onnx.lowered.cell import Cell, Lowered
+from inspector.formats.lowered.cell import Cell, Lowered
 from inspector.formats.onnx.scope import GNode, Scope, Stored, ValueId
 from inspector.model import TensorRole
 
