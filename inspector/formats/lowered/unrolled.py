@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from inspector.formats.onnx.dtypes import DKind
 from inspector.formats.lowered.cell import Cell, Lowered, squeezed
 from inspector.formats.lowered.settle import settle
 from inspector.formats.lowered.walk import (
@@ -17,7 +16,7 @@ from inspector.formats.lowered.walk import (
     PASS,
     Walker,
 )
-from inspector.formats.onnx.scope import GNode, Scope, Stored, ValueId
+from inspector.formats.opgraph import DKind, Node, Scope, ValueId, Weight
 from inspector.model import Direction, TensorRole
 
 
@@ -26,20 +25,20 @@ class UnrolledDetector:
 
     def __init__(self, walk: Walker) -> None:
         self.walk = walk
-        self.index = walk.index
+        self.graph = walk.graph
 
-    def find(self, covered: set[GNode]) -> list[Lowered]:
+    def find(self, covered: set[Node]) -> list[Lowered]:
         found: list[Lowered] = []
-        for scope in self.index.scopes:
-            signatures: dict[GNode, tuple[tuple[int, ...], ...]] = {}
+        for scope in self.graph.scopes:
+            signatures: dict[Node, tuple[tuple[int, ...], ...]] = {}
             for gnode in scope.nodes:
                 if gnode in covered or gnode.op not in ("MatMul", "Gemm"):
                     continue
                 applied = self.walk.weighted_inputs(gnode)
                 if applied is not None:
                     signatures[gnode] = tuple(sorted(squeezed(r.shape) for r in applied[1]))
-            following: dict[GNode, GNode] = {}
-            preceding: dict[GNode, int] = {}
+            following: dict[Node, Node] = {}
+            preceding: dict[Node, int] = {}
             for gnode, signature in signatures.items():
                 nexts = self._next_steps(gnode, signature, signatures)
                 if len(nexts) == 1:
@@ -62,17 +61,17 @@ class UnrolledDetector:
 
     def _next_steps(
         self,
-        start: GNode,
+        start: Node,
         signature: tuple[tuple[int, ...], ...],
-        signatures: dict[GNode, tuple[tuple[int, ...], ...]],
-    ) -> list[GNode]:
+        signatures: dict[Node, tuple[tuple[int, ...], ...]],
+    ) -> list[Node]:
         """The uses of a same-shaped weight that the product `start` computes feeds."""
         return [g for g in self.walk.step_reach(start) if signatures.get(g) == signature]
 
-    def _between(self, earlier: GNode, later: GNode) -> set[GNode]:
+    def _between(self, earlier: Node, later: Node) -> set[Node]:
         """The nodes of one step: on paths from one use of the recurrent weight to the next."""
         ahead = self.walk.step_reach(earlier)
-        step: set[GNode] = set()
+        step: set[Node] = set()
         stack = [v for v in later.inputs if v is not None]
         seen: set[ValueId] = set()
         while stack and self.walk.tick():
@@ -80,14 +79,14 @@ class UnrolledDetector:
             if vid in seen:
                 continue
             seen.add(vid)
-            producer = self.index.producer(vid)
+            producer = self.graph.producer(vid)
             if producer is None or producer not in ahead or producer in step:
                 continue
             step.add(producer)
             stack.extend(v for v in producer.inputs if v is not None)
         return step
 
-    def _chain(self, scope: Scope, steps: list[GNode]) -> Lowered | None:
+    def _chain(self, scope: Scope, steps: list[Node]) -> Lowered | None:
         step = self._between(steps[0], steps[1])
         if not step or len(step) > MAX_STEP_NODES:
             return None
@@ -101,7 +100,7 @@ class UnrolledDetector:
         cell.activations = self.walk.activations(step)
         if not cell.activations:
             return None
-        members: set[GNode] = set(steps)
+        members: set[Node] = set(steps)
         for first, second in pairwise(steps):
             members |= self._between(first, second)
         inside = set(step) | {steps[1]}
@@ -109,9 +108,9 @@ class UnrolledDetector:
         projections: set[ValueId] = set()
         for gnode in step:
             for vid in gnode.inputs:
-                if vid is None or vid in self.index.static:
+                if vid is None or vid in self.graph.static:
                     continue
-                producer = self.index.producer(vid)
+                producer = self.graph.producer(vid)
                 if producer in inside or producer is steps[0]:
                     continue
                 found = self._projection(vid, cell, members)
@@ -157,7 +156,7 @@ class UnrolledDetector:
         lowered.sequence = sequence
         return lowered
 
-    def _projection(self, vid: ValueId, cell: Cell, members: set[GNode]) -> ValueId | None:
+    def _projection(self, vid: ValueId, cell: Cell, members: set[Node]) -> ValueId | None:
         """Walk from a step's outside input back to the input projection x·W (+ b); record
         W as the kernel and b as the input bias. Returns the sequence the projection reads."""
         stack = [(vid, 0)]
@@ -168,7 +167,7 @@ class UnrolledDetector:
             if current in seen or depth > 8:
                 continue
             seen.add(current)
-            producer = self.index.producer(current)
+            producer = self.graph.producer(current)
             if producer is None:
                 continue
             applied = self.walk.weighted_inputs(producer)
@@ -184,7 +183,7 @@ class UnrolledDetector:
             for position, value in enumerate(producer.inputs):
                 if value is None:
                     continue
-                if value in self.index.static:
+                if value in self.graph.static:
                     if producer.op == "Add":
                         for root in self.walk.weight_roots(value):
                             if root.dtype.kind is DKind.FLOAT and root not in {
@@ -200,22 +199,22 @@ class UnrolledDetector:
                 stack.append((value, depth + 1))
         return sequence
 
-    def _first_step(self, first: GNode, members: set[GNode], projections: set[ValueId]) -> None:
+    def _first_step(self, first: Node, members: set[Node], projections: set[ValueId]) -> None:
         """The step before the first use of the recurrent weight (its state is the initial
         one, often folded away): its nodes and constants belong to the recurrence too."""
-        data = next((v for v in first.inputs if v is not None and v not in self.index.static), None)
+        data = next((v for v in first.inputs if v is not None and v not in self.graph.static), None)
         stack = [data] if data is not None else []
         budget = MAX_STEP_NODES
         while stack and budget > 0 and self.walk.tick():
             vid = stack.pop()
             if vid in projections:
                 continue
-            producer = self.index.producer(vid)
+            producer = self.graph.producer(vid)
             if producer is None or producer in members or self.walk.weighted_inputs(producer):
                 continue
             members.add(producer)
             budget -= 1
-            stack.extend(v for v in producer.inputs if v is not None and v not in self.index.static)
+            stack.extend(v for v in producer.inputs if v is not None and v not in self.graph.static)
 
     def _pair(self, chains: list[Lowered]) -> list[Lowered]:
         """Two chains reading the same sequence with the same cell are the two directions of
@@ -244,7 +243,7 @@ class UnrolledDetector:
                 continue
             used.add(partner)
             second = chains[partner]
-            paired: list[tuple[Stored, TensorRole, Direction | None]] = [
+            paired: list[tuple[Weight, TensorRole, Direction | None]] = [
                 (s, r, Direction.FORWARD) for s, r, _ in first.tensors
             ]
             paired += [(s, r, Direction.BACKWARD) for s, r, _ in second.tensors]
