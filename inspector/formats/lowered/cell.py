@@ -30,6 +30,12 @@ class Lowered:
     warnings: list[str] = field(default_factory=list)
     sequence: ValueId | None = None  # the value the input projection reads
     gates_last: bool | None = None  # see RecurrentLayer.gates_last
+    reversed: bool = False  # an unrolled chain whose steps read the sequence last to first
+    # Where an unrolled chain's first step reads constants that are no weight of the cell: the
+    # zero initial state, or the state's product the converter folded to constants (U·h0 + b
+    # with h0 = 0, a copy of the recurrent bias). Each reader's total says what it does with
+    # them (TFLite: initial states; ONNX counts them, as its definition of the total says).
+    first_step: set[tuple[Node, int]] = field(default_factory=set)
 
     @property
     def claimed(self) -> set[Weight]:

@@ -102,24 +102,38 @@ class Walker:
             return False
         return True
 
-    def step_reach(self, start: Node) -> set[Node]:
-        """The nodes one step's elementwise ops lead to from `start`: the walk stops at the next
-        weighted product, at Concat (beyond lie the next layer or the output) and at nodes
-        with subgraphs."""
-        seen: set[Node] = set()
-        stack = self.graph.output_ids(start)
-        while stack and len(seen) < MAX_STEP_NODES * 2 and self.tick():
-            vid = stack.pop()
-            for gnode, _ in self.graph.uses(vid):
-                if gnode.scope is not start.scope or gnode in seen:
-                    continue
-                seen.add(gnode)
-                if gnode.op in _STEP_BARRIERS or gnode.children:
-                    continue
-                if gnode.op in WEIGHTED and self.weighted_inputs(gnode) is not None:
-                    continue
-                stack.extend(self.graph.output_ids(gnode))
-        return seen
+    def step_reach(self, starts: list[Node]) -> dict[Node, int]:
+        """The nodes one step's elementwise ops lead to from the starts' results, each with how
+        many ops away it lies. Breadth first, so the node budget cuts the far end (an LSTM's cell
+        state leads on through every later step); the walk stops at the next weighted product,
+        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs."""
+        scope = starts[0].scope
+        depth: dict[Node, int] = {}
+        frontier = [v for start in starts for v in self.graph.output_ids(start)]
+        level = 0
+        while frontier and len(depth) < MAX_STEP_NODES * 2:
+            level += 1
+            following: list[ValueId] = []
+            for vid in frontier:
+                if not self.tick():
+                    return depth
+                for gnode, _ in self.graph.uses(vid):
+                    if gnode.scope is not scope or gnode in depth or gnode in starts:
+                        continue
+                    depth[gnode] = level
+                    if self.stops(gnode):
+                        continue
+                    following.extend(self.graph.output_ids(gnode))
+            frontier = following
+        return depth
+
+    def stops(self, gnode: Node) -> bool:
+        """Where a step ends: a weighted product, a Concat, a node with subgraphs."""
+        return (
+            gnode.op in _STEP_BARRIERS
+            or bool(gnode.children)
+            or (gnode.op in WEIGHTED and self.weighted_inputs(gnode) is not None)
+        )
 
     def activations(self, nodes: Iterable[Node]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -178,7 +192,13 @@ class Walker:
     def _bias_role(self, gnode: Node, position: int, cell: Cell) -> TensorRole:
         """input_bias when the bias is added to the input projection, recurrent_bias when to
         the recurrent product, bias when it cannot be told (or is shared)."""
-        if gnode.op in BIAS_INPUT:
+        if gnode.op in BIAS_INPUT:  # the product's own bias: its weight says which
+            applied = self.weighted_inputs(gnode)
+            roots = set(applied[1]) if applied is not None else set()
+            if roots and roots <= set(cell.recurrent):
+                return TensorRole.RECURRENT_BIAS
+            if roots and roots <= set(cell.kernel):
+                return TensorRole.INPUT_BIAS
             return TensorRole.BIAS
         sources: set[str] = set()
         for other_pos, vid in enumerate(gnode.inputs):
