@@ -25,6 +25,7 @@ Signature = tuple[tuple[int, ...], ...]  # the squeezed shapes of a product's we
 # STRIDED_SLICE, GATHER map onto these), walked back to find the sequence a chain reads.
 _SLICING = frozenset({"Split", "Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape"})
 _SHAPE_ONLY = frozenset({"Shape", "Size"})  # outputs that depend on a tensor's shape alone
+_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Tanh", "Relu", "Clip"})
 
 
 class UnrolledDetector:
@@ -185,6 +186,7 @@ class UnrolledDetector:
                     if root not in taken and (root.dtype.kind is DKind.FLOAT or root.quantized):
                         cell.biases.append((root, TensorRole.RECURRENT_BIAS))
                         taken.add(root)
+        self._align(steps[0], step, members, cell)
         chained = {g for group in steps for g in group}.union(*steps_nodes)
         states = self._first_step(steps[0], chained, members, projections, cell)
         weight_name = cell.recurrent[0].name
@@ -303,6 +305,40 @@ class UnrolledDetector:
                     continue
                 stack.append((value, depth + 1))
         return sequence
+
+    def _align(self, group: list[Node], step: set[Node], members: set[Node], cell: Cell) -> None:
+        """One product per gate: order the kernels and biases as the recurrent products whose
+        gate they feed (each gate's products meet before its activation), so that block k of
+        every role is one gate."""
+        if len(group) < 2:
+            return
+        gate_of: dict[Node, int] = {}
+        for gate, product in enumerate(group):
+            frontier = [product]
+            while frontier and self.walk.tick():
+                node = frontier.pop()
+                for out in node.outputs:
+                    for user, _ in self.graph.uses(out):
+                        if user in step and user not in gate_of:
+                            gate_of[user] = gate
+                            if user.op not in _ACTIVATIONS:
+                                frontier.append(user)
+
+        def position(weight: Weight) -> int:
+            for node in sorted(members, key=lambda n: n.order):
+                if not any(weight in self.walk.weight_roots(v) for v in node.inputs):
+                    continue
+                reached, frontier = 0, [node]
+                while frontier and reached < MAX_STEP_NODES and self.walk.tick():
+                    current = frontier.pop(0)
+                    if current in gate_of:
+                        return gate_of[current]
+                    reached += 1
+                    frontier += [u for out in current.outputs for u, _ in self.graph.uses(out)]
+            return len(group)
+
+        cell.kernel.sort(key=position)
+        cell.biases.sort(key=lambda item: position(item[0]))
 
     def _operand_bias(self, product: Node, cell: Cell, role: TensorRole) -> None:
         """A product's own bias operand (Gemm's C, TFLite FULLY_CONNECTED's third input)."""
