@@ -181,7 +181,8 @@ def test_compare_with_the_keras_source(entry: dict) -> None:
     value (dequantized with the file's own scales where quantized)."""
     source = str(FIXTURES / entry["source"]["file"])
     result = runner.invoke(
-        app, ["compare", source, str(FIXTURES / entry["file"]), "--format", "json", *_tolerance(entry)]
+        app,
+        ["compare", source, str(FIXTURES / entry["file"]), "--format", "json", *_tolerance(entry)],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -16,9 +16,9 @@ import json
 from pathlib import Path
 
 import pytest
+import tflite_craft as C
 from typer.testing import CliRunner
 
-import tflite_craft as C
 from inspector.cli.app import app
 from inspector.formats.tflite import view
 
@@ -123,7 +123,16 @@ def _loop(bias: str) -> tuple[bytes, int]:
     loop = C.subgraph(body, ops, [0, 1, 2], [next_iter, new_h, 2], "layer/while_body")
     codes = [
         C.OPS[name]
-        for name in ("ADD", "FULLY_CONNECTED", "GATHER", "LOGISTIC", "TANH", "SPLIT", "MUL", "WHILE")
+        for name in (
+            "ADD",
+            "FULLY_CONNECTED",
+            "GATHER",
+            "LOGISTIC",
+            "TANH",
+            "SPLIT",
+            "MUL",
+            "WHILE",
+        )
     ]
     params = G * D + G * U + (0 if bias == "none" else G)
     return C.model([main, loop], buffers, codes), params
@@ -253,9 +262,7 @@ def _nested(depth: int, *, cycle: bool = False) -> bytes:
     for index in range(depth + 1):
         body = index + 1 if index < depth else (1 if cycle else None)
         ops = [C.operator(0, [0], [1], body=body)] if body is not None else []
-        graphs.append(
-            C.subgraph([C.tensor([1]), C.tensor([1])], ops, [0], [1], f"level{index}")
-        )
+        graphs.append(C.subgraph([C.tensor([1]), C.tensor([1])], ops, [0], [1], f"level{index}"))
     return C.model(graphs, [b""], [C.OPS["WHILE"]])
 
 

@@ -134,9 +134,7 @@ def tensor(
     return Table(fields)
 
 
-def operator(
-    code: int, inputs: list[int], outputs: list[int], *, body: int | None = None
-) -> Table:
+def operator(code: int, inputs: list[int], outputs: list[int], *, body: int | None = None) -> Table:
     fields: dict[int, tuple[str, object]] = {
         0: ("u32", code),
         1: ("ints", inputs),
@@ -179,7 +177,10 @@ def model(
                 1: ("tables", operator_codes),
                 2: ("tables", subgraphs),
                 3: ("str", description),
-                4: ("tables", [Table({0: ("bytes", data)}) if data else Table() for data in buffers]),
+                4: (
+                    "tables",
+                    [Table({0: ("bytes", data)}) if data else Table() for data in buffers],
+                ),
             }
         )
     )
