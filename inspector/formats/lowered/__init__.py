@@ -3,6 +3,9 @@
 - tf2onnx turns Keras SimpleRNN, GRU(reset_after=False) and masked layers into a `Loop` whose
   body computes one step; some tools build LSTMs from `Scan`. The body multiplies a state it
   carries from step to step by a weight: that weight is the recurrent kernel.
+- The TFLite converter lowers Keras 3 layers into a `WHILE` loop of the same kind, and writes
+  `unroll=True` layers as one copy of the step per time step (per gate with Keras
+  `implementation=1`).
 - The torch dynamo exporter unrolls `nn.RNN` into MatMul/Add/Tanh steps: one weight is reused at
   every step, each use depending on the previous one. Reuse along a chain of steps is the
   parameter sharing that makes a recurrence; a weight used twice side by side is not one. On

@@ -1,6 +1,8 @@
 """Loop and Scan bodies: tf2onnx turns Keras SimpleRNN, GRU(reset_after=False) and masked layers
-into a `Loop` whose body computes one step; some tools build LSTMs from `Scan`. The body multiplies
-a state it carries from step to step by a weight: that weight is the recurrent kernel."""
+into a `Loop` whose body computes one step; some tools build LSTMs from `Scan`; the TFLite
+converter lowers Keras 3 layers (and tf_keras GRUs) into a `WHILE` loop, which the op-graph view
+names `Loop`. The body multiplies a state it carries from step to step by a weight: that weight
+is the recurrent kernel."""
 
 from __future__ import annotations
 
@@ -30,10 +32,10 @@ class LoopDetector:
         return found
 
     def _loop(self, owner: Node, body: Scope) -> Lowered | None:
-        index = self.graph
+        graph = self.graph
         states: list[ValueId] = []
         state_inputs: set[tuple[Node, int]] = set()
-        for state in index.states(body):
+        for state in graph.states(body):
             # Iteration counters and masks are carried too; only a float (or 8-bit quantized)
             # state makes a recurrence.
             if not state.unchanged and self._numeric_state(state.body, state.outer):
@@ -58,7 +60,7 @@ class LoopDetector:
             return None
         self.walk.biases_and_peepholes(nodes, cell, dependent)
         cell.activations = self.walk.activations(nodes)
-        members = {owner, *(g for scope in index.descendants(body) for g in scope.nodes)}
+        members = {owner, *(g for scope in graph.descendants(body) for g in scope.nodes)}
         return settle(
             name=owner.label,
             type_=owner.native,

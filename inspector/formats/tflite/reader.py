@@ -104,10 +104,13 @@ class _Builder:
 
     def __post_init__(self) -> None:
         graph = self.view.graph
-        # Each buffer is one stored tensor, named after the first tensor an op reads from it.
+        # Each buffer is one stored tensor: the first weight an op reads from it (else the first
+        # tensor read from it, else any), so a weight never takes a shape constant's identity.
         read = [v for node in graph.nodes for v in node.inputs if v is not None]
-        for value in [*read, *self.view.tensors]:
-            tensor = self.view.tensors.get(value)
+        tensors = self.view.tensors
+        weights = [v for v in read if v in tensors and self.is_param(tensors[v])]
+        for value in [*weights, *read, *tensors]:
+            tensor = tensors.get(value)
             if tensor is not None and self.view.constant(tensor):
                 self._stored.setdefault(tensor.buffer, self._own(value.scope, tensor))
         self.read = set(read)
@@ -447,7 +450,7 @@ class _Builder:
             RecurrentTensor(self.weight_tensor(weight), role, direction)
             for weight, role, direction in item.tensors
         )
-        notes = [note.replace("Loop body", "WHILE body") for note in item.notes]
+        notes = list(item.notes)
         if item.kind is None:
             notes.append("cell kind unknown: reported as SimpleRNN")
         has_bias = any(role in _BIAS_ROLES for _, role, _ in item.tensors)
