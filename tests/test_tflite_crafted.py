@@ -279,3 +279,28 @@ def test_a_loop_that_contains_itself_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cycle.tflite"
     path.write_bytes(_nested(3, cycle=True))
     assert "encloses it" in _refused(path)
+
+
+def test_a_buffer_past_the_end_of_the_file_is_refused(tmp_path: Path) -> None:
+    """Models past 2 GB place a buffer by offset and size: a size the file cannot hold would let
+    a constant declare 2^60 elements; it is a damaged file instead."""
+    graph = C.subgraph(
+        [C.tensor([1, 4]), C.tensor([2**30, 2**30], 1, name="w"), C.tensor([1, 4])],
+        [C.operator(0, [0, 1], [2])],
+        [0],
+        [2],
+        "main",
+    )
+    data = C.build(
+        C.Table(
+            {
+                0: ("u32", 3),
+                1: ("tables", [C.Table({0: ("u8", 0), 3: ("i32", 0)})]),
+                2: ("tables", [graph]),
+                4: ("tables", [C.Table(), C.Table({1: ("u64", 8), 2: ("u64", 2**62)})]),
+            }
+        )
+    )
+    path = tmp_path / "offset.tflite"
+    path.write_bytes(data)
+    assert "past the end of the file" in _refused(path)

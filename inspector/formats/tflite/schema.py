@@ -368,7 +368,9 @@ def parse(buf: Buffer) -> ModelInfo:
     buffers = model.vector(4, 4)
     elements.take(buffers.length if buffers else 0)
     buffer_bytes = (
-        tuple(_buffer_bytes(buffers.table(i)) for i in range(buffers.length)) if buffers else ()
+        tuple(_buffer_bytes(buffers.table(i), len(buf)) for i in range(buffers.length))
+        if buffers
+        else ()
     )
     graphs = model.vector(2, 4)
     elements.take(graphs.length if graphs else 0)
@@ -431,9 +433,19 @@ def _opcodes(vector: Vector | None, elements: _Elements) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _buffer_bytes(table: Table) -> int:
+def _buffer_bytes(table: Table, file_size: int) -> int:
+    """A buffer's stored length: its inline data, or (models past 2 GB) the `size` its
+    `offset` places after the flatbuffer, which must lie inside the file."""
     inline = table.vector_length(0, 1)
-    return inline if inline else table.uint64(2)
+    if inline:
+        return inline
+    offset, size = table.uint64(1), table.uint64(2)
+    if size and offset + size > file_size:
+        raise FlatError(
+            f"a buffer of {size:,} bytes at offset {offset:,} lies past the end of the file",
+            table.pos,
+        )
+    return size
 
 
 def _subgraph(
