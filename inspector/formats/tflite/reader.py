@@ -101,6 +101,7 @@ class _Builder:
     warnings: list[str] = field(default_factory=list)
     _stored: dict[int, Tensor] = field(default_factory=dict)  # buffer -> its tensor
     _variables: dict[str, Tensor] = field(default_factory=dict)
+    read: set[ValueId] = field(default_factory=set)  # every value an operator reads
 
     def __post_init__(self) -> None:
         graph = self.view.graph
