@@ -264,6 +264,10 @@ class Model:
     warnings: tuple[str, ...] = ()
     extra_tensors: tuple[Tensor, ...] = field(default=())  # counted in totals, owned by no layer
     excluded: tuple[Excluded, ...] = ()
+    # Weights the graph applies whose values the file does not hold (TFLite resource variables
+    # no initialiser assigns), with the shapes the graph declares: the total cannot count them,
+    # so it is not the model's size (the size gates refuse such a file).
+    unstored: tuple[Tensor, ...] = ()
     details: tuple[Detail, ...] = ()
     # The model's signature where the file states it (ONNX graph inputs/outputs, Keras
     # InputLayer shapes); empty where it does not.

@@ -20,7 +20,18 @@ from inspector.formats.detect import is_savedmodel_dir
 from inspector.render.csv_rows import render_csv
 from inspector.render.report import LayerView
 
-SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".gguf")
+SUFFIXES = (
+    ".onnx",
+    ".h5",
+    ".keras",
+    ".safetensors",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".ckpt",
+    ".gguf",
+    ".tflite",
+)
 
 
 def _model(path: Path) -> bool:

@@ -106,6 +106,9 @@ def _pool(export: Model) -> list[_Candidate]:
         for tensor in tensors
     ]
     pool += [_Candidate(None, None, tensor) for tensor in export.extra_tensors]
+    # Weights the export's graph applies but does not store: a counterpart whose values
+    # cannot be read, rather than none at all.
+    pool += [_Candidate(None, "not stored", tensor) for tensor in export.unstored]
     return pool
 
 

@@ -81,6 +81,7 @@ class Reconcile(Enum):
     BIAS_HALVES = "bias halves"  # two bias vectors stored apart vs concatenated
     BIAS_SUMMED = "bias summed"  # input and recurrent biases traded, their sum kept
     BIAS_ADDED = "zero bias added"  # use_bias=False vs stored zero biases
+    BIAS_DROPPED = "zero bias dropped"  # all-zero source biases a converter did not store
     RESET_AFTER = "reset_after"  # Keras reset_after / ONNX linear_before_reset / PyTorch GRU
     TRANSPOSED = "transposed"  # a plain layer's weight stored transposed
     TOLERANCE = "within tolerance"  # not bit-identical, every element within atol/rtol

@@ -248,6 +248,11 @@ def _reconciled(item: Reconciled) -> str:
         )
     if what is Reconcile.BIAS_ADDED:
         return f"zero bias added: +{count(item.params)} parameters, {zeros} (no bias in source)"
+    if what is Reconcile.BIAS_DROPPED:
+        return (
+            f"zero bias dropped: -{count(item.params)} parameters, the source's biases are "
+            f"{zeros} (a converter stores no bias whose values are all zero)"
+        )
     if what is Reconcile.BIAS_SUMMED:
         return (
             f"bias summed: input and recurrent biases differ over {count(item.params)} "

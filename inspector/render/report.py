@@ -245,11 +245,20 @@ def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[st
 
 def _totals(report: Report) -> list[str]:
     totals = report.totals
+    missing = report.model.unstored
     lines = [
         f"Total params: {count(totals.total)} ({human_bytes(totals.weights_bytes)})",
         f"Trainable params: {count(totals.trainable)}",
         f"Non-trainable params: {count(totals.non_trainable)}",
     ]
+    if missing:
+        names = ", ".join(f"{t.name} {t.shape}" for t in missing[:6])
+        more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+        lines[0] += " stored: the weights are not in this file"
+        lines.append(
+            f"Not in the file: {count(sum(t.params for t in missing))} params the graph "
+            f"declares in {len(missing)} variable(s) nothing stores ({names}{more})"
+        )
     for item in report.model.excluded:
         names = ", ".join(t.name for t in item.tensors[:6])
         more = f" and {len(item.tensors) - 6} more" if len(item.tensors) > 6 else ""

@@ -4,8 +4,10 @@
      "weights_bytes", "layers": [...], "recurrent_layers": [...], "warnings": [...]}
 
 Additions beyond the original contract: "optimizer" (null or values/bytes/share of file),
-"excluded" (tensors left out of the totals, with the reason) and "details" (facts about the file)
-at the top level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and
+"excluded" (tensors left out of the totals, with the reason), "unstored" (weights the graph
+applies but the file does not hold, e.g. TFLite resource variables: name, shape, params; the
+total counts none of them and size gates fail) and "details" (facts about the file) at the top
+level; "input_dim_source", "reset_after", "use_bias", "gate_order", "location" and
 "reason" and "notes" (facts about the layer: where each tensor came from, GRU
 linear_before_reset, how a lowered recurrence was recognised) and "proj_size" (PyTorch LSTM
 projection width, null without one) per recurrent layer; "gate" per tensor; "file_bytes" (the
@@ -128,6 +130,9 @@ def report_to_dict(report: Report) -> dict[str, object]:
                 "tensors": [t.name for t in item.tensors],
             }
             for item in model.excluded
+        ],
+        "unstored": [
+            {"name": t.name, "shape": list(t.shape), "params": t.params} for t in model.unstored
         ],
         "details": {detail.key: detail.value for detail in model.details},
         "file_bytes": report.totals.file_bytes,

@@ -242,10 +242,16 @@ def explain_layer(layer: RecurrentLayer, convention: Convention) -> Explanation:
         layout = replace(layout, matrix_gate_axis=-1 if layer.gates_last else -2)
     shares: dict[tuple[Direction | None, str], list[Slice]] = {}
     unsplit: list[Unsplit] = []
+    runs = _runs(layer, convention, layout)
     for item in layer.tensors:
         for direction, prefix, shape in _per_direction(item, layer, layout):
             cell = _cell(layer, direction)
-            pieces = _split(item, cell, convention, layout, prefix, shape)
+            run = runs.get(id(item))
+            pieces = (
+                _run_slices(item, run, layout, prefix, shape, cell.units)
+                if run is not None
+                else _split(item, cell, convention, layout, prefix, shape)
+            )
             if isinstance(pieces, str):
                 unsplit.append(Unsplit(item, pieces))
                 continue
@@ -255,6 +261,52 @@ def explain_layer(layer: RecurrentLayer, convention: Convention) -> Explanation:
         GateShare(direction, gate, tuple(slices)) for (direction, gate), slices in shares.items()
     )
     return Explanation(layer, convention, gates, tuple(unsplit))
+
+
+def _runs(
+    layer: RecurrentLayer, convention: Convention, layout: Layout
+) -> dict[int, tuple[str, ...]]:
+    """Where a layer stores one role in several tensors, each a run of whole gate blocks (a
+    lowered graph's product per gate, or per pair of gates: Keras GRU reset_before applies
+    U_z|U_r and U_h apart), which gates each tensor holds: the runs in stored order cover the
+    gates in order. Tensors that name their gate (`RecurrentTensor.gate`) are not runs."""
+    groups: dict[tuple[Direction | None, TensorRole], list[RecurrentTensor]] = {}
+    for item in layer.tensors:
+        if item.gate is None and item.role in MATRIX_ROLES | BIAS_ROLES:
+            groups.setdefault((item.direction, item.role), []).append(item)
+    found: dict[int, tuple[str, ...]] = {}
+    for (direction, role), items in groups.items():
+        cell = _cell(layer, direction)
+        if len(items) < 2 or not cell.units:
+            continue
+        gates = stored_gate_order(cell, convention)
+        axis = layout.matrix_gate_axis if role in MATRIX_ROLES else -1
+        counts = []
+        for item in items:
+            shape = item.tensor.shape
+            size = shape[axis] if shape else 0
+            counts.append(size // cell.units if size and size % cell.units == 0 else 0)
+        if 0 in counts or sum(counts) != len(gates):
+            continue
+        start = 0
+        for item, taken in zip(items, counts, strict=True):
+            found[id(item)] = gates[start : start + taken]
+            start += taken
+    return found
+
+
+def _run_slices(
+    item: RecurrentTensor,
+    run: tuple[str, ...],
+    layout: Layout,
+    prefix: Index,
+    shape: tuple[int, ...],
+    units: int | None,
+) -> list[tuple[str, Slice]] | str:
+    axis = (layout.matrix_gate_axis if item.role in MATRIX_ROLES else -1) % len(shape)
+    if units is None or shape[axis] != len(run) * units:
+        return _no_split(shape, len(run), units)
+    return _slices(item.tensor.name, item.role, run, prefix, shape, axis)
 
 
 def stored_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ...]:

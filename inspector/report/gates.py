@@ -97,12 +97,41 @@ class Budget:
         return bool(self.limits)
 
 
+# Limits on the model's size, which a file that does not store its weights cannot meet.
+_SIZE_UNITS = frozenset({Unit.PARAMS, Unit.BYTES, Unit.MACS})
+
+
+def _unstored(report: Report, gate: Gate) -> Over | None:
+    """A size gate on a model whose weights are not in the file (`Model.unstored`) fails: what
+    the file holds says nothing of the model's size."""
+    missing = report.model.unstored
+    if not missing or gate.unit not in _SIZE_UNITS or gate.option == "--max-file-size":
+        return None
+    params = sum(t.params for t in missing)
+    measured = {
+        Unit.PARAMS: report.totals.total + params,
+        Unit.BYTES: report.totals.weights_bytes + sum(t.nbytes for t in missing),
+    }.get(gate.unit, 0)
+    return Over(
+        None,
+        measured,
+        f"the weights are not in this file ({params:,} parameters in {len(missing)} "
+        "variable(s) the graph reads but the file does not store): the limit cannot be checked",
+    )
+
+
 def evaluate(report: Report, budget: Budget) -> tuple[GateResult, ...]:
     """One result per limit in the budget, in the order of `GATES`."""
     results = []
     for gate in GATES:
         allowed = budget.limits.get(gate.option)
         if allowed is None:
+            continue
+        refused = _unstored(report, gate)
+        if refused is not None:
+            results.append(
+                GateResult(gate.option, gate.unit, allowed, refused.measured, None, (refused,))
+            )
             continue
         subjects = gate.measure(report)
         if gate.summed:

@@ -56,7 +56,7 @@ from inspector.errors import (
     NotFoundError,
     UnsupportedModelError,
 )
-from inspector.formats.onnx import lowered as onnx_lowered
+from inspector.formats import lowered as onnx_lowered
 from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.graph import (
     DKind,
@@ -81,6 +81,7 @@ from inspector.formats.onnx.quantized import (
     QuantRole,
 )
 from inspector.formats.onnx.shapes import Shapes
+from inspector.formats.onnx.view import OnnxView
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -275,8 +276,9 @@ class _Reader:
         self._check_payloads(stored)
         fused = [g for g in index.nodes if _recurrent_op(g)]
         recurrences = [self._fused(gnode) for gnode in fused]
-        lowered, lowered_warnings = onnx_lowered.find(index, set(fused))
-        recurrences += [self._lowered(item) for item in lowered]
+        view = OnnxView(index)
+        lowered, lowered_warnings = onnx_lowered.find(view.graph, {view.node[g] for g in fused})
+        recurrences += [self._lowered(item, view) for item in lowered]
         for item in lowered:
             self.warnings.extend(item.warnings)
         self.warnings.extend(lowered_warnings)
@@ -648,11 +650,11 @@ class _Reader:
 
     # --- lowered recurrences ------------------------------------------------------------
 
-    def _lowered(self, item: onnx_lowered.Lowered) -> _Recurrence:
+    def _lowered(self, item: onnx_lowered.Lowered, view: OnnxView) -> _Recurrence:
         directions = item.directions
         tensors = tuple(
-            RecurrentTensor(_tensor(stored), role, direction)
-            for stored, role, direction in item.tensors
+            RecurrentTensor(_tensor(view.stored[weight.key]), role, direction)
+            for weight, role, direction in item.tensors
         )
         kind = item.kind or CellKind.SIMPLE_RNN
         notes = list(item.notes)
@@ -683,9 +685,11 @@ class _Reader:
             notes=tuple(notes),
         )
         order = min(g.order for g in item.members)
-        sources = {stored.key: frozenset({stored}) for stored in item.claimed}
+        claimed = {view.stored[weight.key] for weight in item.claimed}
+        sources = {stored.key: frozenset({stored}) for stored in claimed}
+        states = {(view.gnode[node], position) for node, position in item.state_inputs}
         return _Recurrence(
-            layer, item.claimed, item.members, item.state_inputs, order, item.type, sources
+            layer, claimed, view.gnodes(item.members), states, order, item.type, sources
         )
 
     def _other_recurrent_ops(self, counted: set[str]) -> None:

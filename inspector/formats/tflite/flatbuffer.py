@@ -21,6 +21,10 @@ from dataclasses import dataclass
 Buffer = bytes | mmap.mmap
 
 MAX_VECTOR = 10_000_000  # elements of one vector; far above real models' tensor counts
+# Bytes of a string decoded: tensor names, custom-op codes, subgraph names. Converters write a
+# few hundred at most (fused names joined with ';'); a longer one is shown shortened, its full
+# length said, and the rest is never read (a 9 MB custom-op code once became a 594 MB table).
+MAX_TEXT = 1024
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
@@ -148,10 +152,15 @@ class Table:
         return 0 if found is None else found.length
 
     def string(self, index: int) -> str:
+        """The string field, its first MAX_TEXT bytes when longer (with its full length said)."""
         found = self.vector(index, 1)
         if found is None:
             return ""
-        return bytes(self.buf[found.start : found.start + found.length]).decode("utf-8", "replace")
+        kept = min(found.length, MAX_TEXT)
+        text = bytes(self.buf[found.start : found.start + kept]).decode("utf-8", "replace")
+        if kept < found.length:
+            text += f"… ({found.length:,} bytes)"
+        return text
 
 
 def root(buf: Buffer) -> Table:

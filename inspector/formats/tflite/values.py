@@ -43,7 +43,12 @@ class TfliteValues:
         self._buf = buf
 
     def read(self, key: str) -> np.ndarray:
-        """`key` is the reader's `subgraph:index`."""
+        """`key` is the reader's `subgraph:index` (or `variable:...`, a resource variable)."""
+        if key.startswith("variable:"):
+            raise ValuesUnavailableError(
+                f"{self._path}: '{key.removeprefix('variable:').lstrip('/')}' is a resource "
+                "variable: its values are not stored in the file"
+            )
         try:
             graph_index, tensor_index = (int(part) for part in key.split(":"))
             return self._read(graph_index, tensor_index, key)

@@ -1,14 +1,15 @@
 """Loop and Scan bodies: tf2onnx turns Keras SimpleRNN, GRU(reset_after=False) and masked layers
-into a `Loop` whose body computes one step; some tools build LSTMs from `Scan`. The body multiplies
-a state it carries from step to step by a weight: that weight is the recurrent kernel."""
+into a `Loop` whose body computes one step; some tools build LSTMs from `Scan`; the TFLite
+converter lowers Keras 3 layers (and tf_keras GRUs) into a `WHILE` loop, which the op-graph view
+names `Loop`. The body multiplies a state it carries from step to step by a weight: that weight
+is the recurrent kernel."""
 
 from __future__ import annotations
 
-from inspector.formats.onnx.dtypes import DKind
-from inspector.formats.onnx.lowered.cell import Cell, Lowered
-from inspector.formats.onnx.lowered.settle import settle
-from inspector.formats.onnx.lowered.walk import Walker
-from inspector.formats.onnx.scope import GNode, Scope, ValueId
+from inspector.formats.lowered.cell import Cell, Lowered
+from inspector.formats.lowered.settle import settle
+from inspector.formats.lowered.walk import Walker
+from inspector.formats.opgraph import DKind, Node, Scope, ValueId
 
 
 class LoopDetector:
@@ -17,12 +18,12 @@ class LoopDetector:
 
     def __init__(self, walk: Walker) -> None:
         self.walk = walk
-        self.index = walk.index
+        self.graph = walk.graph
 
-    def find(self, covered: set[GNode]) -> list[Lowered]:
+    def find(self, covered: set[Node]) -> list[Lowered]:
         found = []
-        for gnode in self.index.nodes:
-            if gnode.op not in ("Loop", "Scan") or gnode.node.domain not in ("", "ai.onnx"):
+        for gnode in self.graph.nodes:
+            if gnode.op not in ("Loop", "Scan") or gnode.domain not in ("", "ai.onnx"):
                 continue
             for body in gnode.children:
                 lowered = self._loop(gnode, body)
@@ -30,11 +31,11 @@ class LoopDetector:
                     found.append(lowered)
         return found
 
-    def _loop(self, owner: GNode, body: Scope) -> Lowered | None:
-        index = self.index
+    def _loop(self, owner: Node, body: Scope) -> Lowered | None:
+        graph = self.graph
         states: list[ValueId] = []
-        state_inputs: set[tuple[GNode, int]] = set()
-        for state in index.states(body):
+        state_inputs: set[tuple[Node, int]] = set()
+        for state in graph.states(body):
             # Iteration counters and masks are carried too; only a float (or 8-bit quantized)
             # state makes a recurrence.
             if not state.unchanged and self._numeric_state(state.body, state.outer):
@@ -59,21 +60,21 @@ class LoopDetector:
             return None
         self.walk.biases_and_peepholes(nodes, cell, dependent)
         cell.activations = self.walk.activations(nodes)
-        members = {owner, *(g for scope in index.descendants(body) for g in scope.nodes)}
+        members = {owner, *(g for scope in graph.descendants(body) for g in scope.nodes)}
         return settle(
             name=owner.label,
-            type_=owner.op,
+            type_=owner.native,
             location=owner.scope.path,
             cell=cell,
             members=members,
             state_inputs=state_inputs,
-            how=f"{owner.op} body",
+            how=f"{owner.native} body",
         )
 
     def _numeric_state(self, vid: ValueId, outer: ValueId | None) -> bool:
-        dtype = self.index.elem_type(vid)
+        dtype = self.graph.elem_type(vid)
         if dtype.kind is DKind.UNKNOWN and outer is not None:
-            dtype = self.index.elem_type(outer)
+            dtype = self.graph.elem_type(outer)
         return dtype.kind in (DKind.FLOAT, DKind.UNKNOWN) or dtype.name in ("int8", "uint8")
 
     def _concat_split(
@@ -82,13 +83,13 @@ class LoopDetector:
         """(input width, state width) when the step multiplies concat(x, h) by one kernel."""
         current: ValueId | None = data
         for _ in range(4):
-            producer = self.index.producer(current)
+            producer = self.graph.producer(current)
             if producer is None:
                 return None
             if producer.op == "Concat":
                 widths = []
                 for vid in producer.inputs:
-                    shape = self.index.declared_shape(vid) if vid is not None else None
+                    shape = self.graph.declared_shape(vid) if vid is not None else None
                     last = shape[-1] if shape else None
                     if not isinstance(last, int):
                         return None

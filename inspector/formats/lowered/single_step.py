@@ -19,14 +19,14 @@ from __future__ import annotations
 import re
 
 from inspector.cells import KIND_BY_GATES
-from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
-from inspector.formats.onnx.lowered.settle import settle
-from inspector.formats.onnx.lowered.walk import (
+from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.settle import settle
+from inspector.formats.lowered.walk import (
     BIAS_INPUT,
     MAX_STEP_NODES,
     Walker,
 )
-from inspector.formats.onnx.scope import GNode, Kind, Scope, Stored, ValueId
+from inspector.formats.opgraph import Node, Scope, ValueId, Weight
 from inspector.model import TensorRole
 
 _PRODUCTS = frozenset({"MatMul", "Gemm"})
@@ -69,12 +69,12 @@ class SingleStepDetector:
 
     def __init__(self, walk: Walker) -> None:
         self.walk = walk
-        self.index = walk.index
+        self.graph = walk.graph
 
-    def find(self, covered: set[GNode]) -> list[Lowered]:
+    def find(self, covered: set[Node]) -> list[Lowered]:
         found: list[Lowered] = []
         taken = set(covered)
-        for scope in self.index.scopes:
+        for scope in self.graph.scopes:
             for gnode in scope.nodes:
                 if gnode in taken or gnode.op not in _PRODUCTS:
                     continue
@@ -84,7 +84,7 @@ class SingleStepDetector:
                     taken |= lowered.members
         return found
 
-    def _step(self, scope: Scope, product: GNode, taken: set[GNode]) -> Lowered | None:
+    def _step(self, scope: Scope, product: Node, taken: set[Node]) -> Lowered | None:
         applied = self.walk.weighted_inputs(product)
         if applied is None:
             return None
@@ -114,7 +114,7 @@ class SingleStepDetector:
         cell.activations = self.walk.activations(step)
         members = {product, *(node for _, _, node in partners), *step}
         splits = sorted(
-            {len(self.index.output_ids(g)) for g in step if g.op == "Split"}, reverse=True
+            {len(self.graph.output_ids(g)) for g in step if g.op == "Split"}, reverse=True
         )
         weight = recurrent[0]
         how = f"one step of a cell: '{weight.name}' applied to state input '{state.name}'"
@@ -142,17 +142,17 @@ class SingleStepDetector:
         """The graph input the product's data is, possibly unpacked or reshaped on the way."""
         current: ValueId | None = data
         for _ in range(4):
-            if current is None or current in self.index.static:
+            if current is None or current in self.graph.static:
                 return None
-            if self.index.value(current).kind is Kind.INPUT:
+            if self.graph.is_input(current):
                 return current
-            producer = self.index.producer(current)
+            producer = self.graph.producer(current)
             if producer is None or producer.op not in _STATE_MOVES:
                 return None
             current = producer.input(0)
         return None
 
-    def _width(self, roots: list[Stored]) -> int | None:
+    def _width(self, roots: list[Weight]) -> int | None:
         """g·h, the product's output width, when the weight is one g·h × h matrix."""
         if len(roots) != 1:
             return None
@@ -164,39 +164,39 @@ class SingleStepDetector:
             return None
         return large
 
-    def _reach(self, starts: list[GNode], scope: Scope) -> set[GNode]:
+    def _reach(self, starts: list[Node], scope: Scope) -> set[Node]:
         """The elementwise nodes the starts' results flow through (one step's gates)."""
-        seen: set[GNode] = set()
-        stack = [vid for start in starts for vid in self.index.output_ids(start)]
+        seen: set[Node] = set()
+        stack = [vid for start in starts for vid in self.graph.output_ids(start)]
         while stack and len(seen) < MAX_STEP_NODES and self.walk.tick():
             vid = stack.pop()
-            for gnode, _ in self.index.uses(vid):
+            for gnode, _ in self.graph.uses(vid):
                 if gnode.scope is not scope or gnode in seen or gnode.op not in _STEP_OPS:
                     continue
                 seen.add(gnode)
-                stack.extend(self.index.output_ids(gnode))
+                stack.extend(self.graph.output_ids(gnode))
         return seen
 
     def _partners(
         self,
-        product: GNode,
-        reach: set[GNode],
+        product: Node,
+        reach: set[Node],
         scope: Scope,
-        taken: set[GNode],
+        taken: set[Node],
         outputs: int,
-    ) -> list[tuple[ValueId, list[Stored], GNode]]:
+    ) -> list[tuple[ValueId, list[Weight], Node]]:
         """Products of the same width whose results meet this one's in the step: the input
         projections (x·W). Found by walking back from the step's nodes through elementwise
         producers (GRUCell splits each product before the Add)."""
-        partners: dict[GNode, tuple[ValueId, list[Stored]]] = {}
+        partners: dict[Node, tuple[ValueId, list[Weight]]] = {}
         stack = [(vid, 0) for gnode in reach for vid in gnode.inputs if vid is not None]
         seen: set[ValueId] = set()
         while stack and self.walk.tick():
             vid, depth = stack.pop()
-            if vid in seen or vid in self.index.static:
+            if vid in seen or vid in self.graph.static:
                 continue
             seen.add(vid)
-            producer = self.index.producer(vid)
+            producer = self.graph.producer(vid)
             if producer is None or producer is product or producer.scope is not scope:
                 continue
             if producer in reach:
@@ -222,30 +222,30 @@ class SingleStepDetector:
         named = bool(_STATE_NAME.search(other.name)), bool(_STATE_NAME.search(state.name))
         if named[0] != named[1]:
             return named[0]
-        order = [info.name for info in self.index.scopes[state.scope].graph.inputs]
+        order = list(self.graph.scopes[state.scope].inputs)
         if other.name in order and state.name in order:
             return order.index(other.name) > order.index(state.name)
         return False
 
-    def _trimmed(self, step: set[GNode]) -> set[GNode]:
+    def _trimmed(self, step: set[Node]) -> set[Node]:
         """The nodes on the way to the new state: where the step's values become graph outputs,
         only their ancestors (a following layer's elementwise ops are not the cell's)."""
         ends = [
-            g for g in step if any(v in self.index.graph_outputs for v in self.index.output_ids(g))
+            g for g in step if any(v in self.graph.graph_outputs for v in self.graph.output_ids(g))
         ]
         if not ends:
             return step
-        kept: set[GNode] = set()
+        kept: set[Node] = set()
         stack = list(ends)
         while stack:
             gnode = stack.pop()
             if gnode in kept or gnode not in step:
                 continue
             kept.add(gnode)
-            stack.extend(p for v in gnode.inputs if (p := self.index.producer(v)) is not None)
+            stack.extend(p for v in gnode.inputs if (p := self.graph.producer(v)) is not None)
         return kept
 
-    def _biases(self, product: GNode, partners: list[GNode], step: set[GNode], cell: Cell) -> None:
+    def _biases(self, product: Node, partners: list[Node], step: set[Node], cell: Cell) -> None:
         """Gemm's C input is the product's own bias (recurrent for the state product, input bias
         for the input projection); biases added in the step get their role from the product
         they are added to."""
@@ -259,19 +259,18 @@ class SingleStepDetector:
             for root in self.walk.weight_roots(gnode.input(position)):
                 if root not in {b for b, _ in cell.biases}:
                     cell.biases.append((root, role))
-        dependent = {v for g in step for v in self.index.output_ids(g)}
+        dependent = {v for g in step for v in self.graph.output_ids(g)}
         self.walk.biases_and_peepholes(
             [g for g in step if g.op in ("Add", "Sum", "Mul")], cell, dependent
         )
 
-    def _gate_axis_first(self, product: GNode, shape: tuple[int, ...], units: int | None) -> bool:
+    def _gate_axis_first(self, product: Node, shape: tuple[int, ...], units: int | None) -> bool:
         """Whether the stored matrices are (g·h, inputs), as Gemm with transB=1 reads them
         (PyTorch's layout), rather than (inputs, g·h) (x @ W, Keras's)."""
         dims = squeezed(shape)
         if units and len(dims) == 2 and dims[0] != dims[1]:
             return dims[0] > dims[1]
-        trans = product.node.attribute("transB")
-        return product.op == "Gemm" and trans is not None and bool(trans.i)
+        return product.op == "Gemm" and bool(product.attributes.get("transB"))
 
 
 KIND_GATES = {kind: gates for gates, kind in KIND_BY_GATES.items()}

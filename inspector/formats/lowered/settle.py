@@ -5,8 +5,8 @@ from the other tensors; a warning for whatever cannot be settled."""
 from __future__ import annotations
 
 from inspector.cells import KIND_BY_GATES, gate_count
-from inspector.formats.onnx.lowered.cell import Cell, Lowered, squeezed
-from inspector.formats.onnx.scope import GNode, Stored
+from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.opgraph import Node, Weight
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 
 
@@ -16,8 +16,8 @@ def settle(
     type_: str,
     location: str,
     cell: Cell,
-    members: set[GNode],
-    state_inputs: set[tuple[GNode, int]],
+    members: set[Node],
+    state_inputs: set[tuple[Node, int]],
     how: str,
 ) -> Lowered:
     notes = [f"lowered recurrence: {how}"]
@@ -28,7 +28,7 @@ def settle(
     units: int | None = None
     input_dim: int | None = None
     recurrent_elems = sum(s.elements for s in cell.recurrent)
-    projections: list[Stored] = []
+    projections: list[Weight] = []
     if cell.fused_width is not None and len(cell.recurrent) > 1:
         # Further state-dependent weights after the fused kernel project the output.
         main = max(cell.recurrent, key=lambda s: s.elements)
@@ -100,7 +100,7 @@ def settle(
             f"{type_} '{name}' in {location}: found a lowered recurrence but its tensors do "
             "not fit one cell of a known kind; its formula check is unverified"
         )
-    tensors: list[tuple[Stored, TensorRole, Direction | None]] = []
+    tensors: list[tuple[Weight, TensorRole, Direction | None]] = []
     tensors += [(s, TensorRole.KERNEL, None) for s in cell.kernel]
     tensors += [(s, TensorRole.RECURRENT_KERNEL, None) for s in cell.recurrent]
     roles = {role for _, role in cell.biases}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inspector.formats.onnx.scope import GNode, Stored, ValueId
+from inspector.formats.opgraph import Node, ValueId, Weight
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 
 
@@ -20,9 +20,9 @@ class Lowered:
     units: int | None
     input_dim: int | None
     bias: BiasConvention
-    tensors: list[tuple[Stored, TensorRole, Direction | None]]
-    members: set[GNode]  # nodes whose stored inputs belong to this layer's row
-    state_inputs: set[tuple[GNode, int]] = field(default_factory=set)  # initial-state uses
+    tensors: list[tuple[Weight, TensorRole, Direction | None]]
+    members: set[Node]  # nodes whose stored inputs belong to this layer's row
+    state_inputs: set[tuple[Node, int]] = field(default_factory=set)  # initial-state uses
     directions: int = 1
     peepholes: bool = False
     consistent: bool = True  # the tensors fit one cell of `kind`
@@ -30,9 +30,15 @@ class Lowered:
     warnings: list[str] = field(default_factory=list)
     sequence: ValueId | None = None  # the value the input projection reads
     gates_last: bool | None = None  # see RecurrentLayer.gates_last
+    reversed: bool = False  # an unrolled chain whose steps read the sequence last to first
+    # Where an unrolled chain's first step reads constants that are no weight of the cell: the
+    # zero initial state, or the state's product the converter folded to constants (U·h0 + b
+    # with h0 = 0, a copy of the recurrent bias). Each reader's total says what it does with
+    # them (TFLite: initial states; ONNX counts them, as its definition of the total says).
+    first_step: set[tuple[Node, int]] = field(default_factory=set)
 
     @property
-    def claimed(self) -> set[Stored]:
+    def claimed(self) -> set[Weight]:
         return {stored for stored, _, _ in self.tensors}
 
 
@@ -40,10 +46,10 @@ class Lowered:
 class Cell:
     """Weights found around one step, before the kind is settled."""
 
-    recurrent: list[Stored] = field(default_factory=list)
-    kernel: list[Stored] = field(default_factory=list)
-    biases: list[tuple[Stored, TensorRole]] = field(default_factory=list)
-    peepholes: list[Stored] = field(default_factory=list)
+    recurrent: list[Weight] = field(default_factory=list)
+    kernel: list[Weight] = field(default_factory=list)
+    biases: list[tuple[Weight, TensorRole]] = field(default_factory=list)
+    peepholes: list[Weight] = field(default_factory=list)
     fused_width: int | None = None  # input width when x and h share one kernel (concat)
     state_width: int | None = None
     activations: dict[str, int] = field(default_factory=dict)

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from inspector.formats.onnx.dtypes import DKind
-from inspector.formats.onnx.graph import Index
-from inspector.formats.onnx.lowered.cell import Cell, Lowered
-from inspector.formats.onnx.scope import GNode, Scope, Stored, ValueId
+from inspector.formats.lowered.cell import Cell, Lowered
+from inspector.formats.opgraph import DKind, Node, OpGraph, Scope, ValueId, Weight
 from inspector.model import TensorRole
 
 # (data input, weight input) of the ops that apply a weight matrix.
@@ -53,22 +51,22 @@ _STEP_BARRIERS = frozenset({"Concat", "ConcatFromSequence", "SequenceConstruct",
 class Walker:
     """Graph walks shared by the detectors of one file, with one visit budget and one cache."""
 
-    def __init__(self, index: Index) -> None:
-        self.index = index
+    def __init__(self, graph: OpGraph) -> None:
+        self.graph = graph
         self.visits = 0
         self.budget_hit = False
-        self._applied: dict[GNode, tuple[ValueId, list[Stored]] | None] = {}
+        self._applied: dict[Node, tuple[ValueId, list[Weight]] | None] = {}
 
-    def weight_roots(self, vid: ValueId | None) -> list[Stored]:
-        """Stored tensors (with more than one element) a static value is computed from."""
-        if vid is None or vid not in self.index.static:
+    def weight_roots(self, vid: ValueId | None) -> list[Weight]:
+        """Weight tensors (with more than one element) a static value is computed from."""
+        if vid is None or vid not in self.graph.static:
             return []
-        direct = self.index.value(vid).stored
+        direct = self.graph.weight(vid)
         # Integer roots are shape and index operands (Slice bounds), unless the value is the
         # stored integer itself or an 8-bit quantized weight.
         roots = [
             s
-            for s in self.index.roots(vid)
+            for s in self.graph.roots(vid)
             if s.elements > 1
             and (
                 s.dtype.kind is DKind.FLOAT
@@ -77,13 +75,13 @@ class Walker:
         ]
         return sorted(roots, key=lambda s: s.key)
 
-    def weighted_inputs(self, gnode: GNode) -> tuple[ValueId, list[Stored]] | None:
+    def weighted_inputs(self, gnode: Node) -> tuple[ValueId, list[Weight]] | None:
         """(data input, weight roots) for a node applying a stored weight to dynamic data."""
         if gnode not in self._applied:
             self._applied[gnode] = self._weighted_inputs(gnode)
         return self._applied[gnode]
 
-    def _weighted_inputs(self, gnode: GNode) -> tuple[ValueId, list[Stored]] | None:
+    def _weighted_inputs(self, gnode: Node) -> tuple[ValueId, list[Weight]] | None:
         positions = WEIGHTED.get(gnode.op)
         if positions is None:
             return None
@@ -93,7 +91,7 @@ class Walker:
         if gnode.op == "MatMul" and not roots:  # weight on the left: W @ x
             data, weight = weight, data
             roots = self.weight_roots(weight)
-        if not roots or data is None or data in self.index.static:
+        if not roots or data is None or data in self.graph.static:
             return None
         return data, roots
 
@@ -104,26 +102,40 @@ class Walker:
             return False
         return True
 
-    def step_reach(self, start: GNode) -> set[GNode]:
-        """The nodes one step's elementwise ops lead to from `start`: the walk stops at the next
-        weighted product, at Concat (beyond lie the next layer or the output) and at nodes
-        with subgraphs."""
-        seen: set[GNode] = set()
-        stack = self.index.output_ids(start)
-        while stack and len(seen) < MAX_STEP_NODES * 2 and self.tick():
-            vid = stack.pop()
-            for gnode, _ in self.index.uses(vid):
-                if gnode.scope is not start.scope or gnode in seen:
-                    continue
-                seen.add(gnode)
-                if gnode.op in _STEP_BARRIERS or gnode.children:
-                    continue
-                if gnode.op in WEIGHTED and self.weighted_inputs(gnode) is not None:
-                    continue
-                stack.extend(self.index.output_ids(gnode))
-        return seen
+    def step_reach(self, starts: list[Node]) -> dict[Node, int]:
+        """The nodes one step's elementwise ops lead to from the starts' results, each with how
+        many ops away it lies. Breadth first, so the node budget cuts the far end (an LSTM's cell
+        state leads on through every later step); the walk stops at the next weighted product,
+        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs."""
+        scope = starts[0].scope
+        depth: dict[Node, int] = {}
+        frontier = [v for start in starts for v in self.graph.output_ids(start)]
+        level = 0
+        while frontier and len(depth) < MAX_STEP_NODES * 2:
+            level += 1
+            following: list[ValueId] = []
+            for vid in frontier:
+                if not self.tick():
+                    return depth
+                for gnode, _ in self.graph.uses(vid):
+                    if gnode.scope is not scope or gnode in depth or gnode in starts:
+                        continue
+                    depth[gnode] = level
+                    if self.stops(gnode):
+                        continue
+                    following.extend(self.graph.output_ids(gnode))
+            frontier = following
+        return depth
 
-    def activations(self, nodes: Iterable[GNode]) -> dict[str, int]:
+    def stops(self, gnode: Node) -> bool:
+        """Where a step ends: a weighted product, a Concat, a node with subgraphs."""
+        return (
+            gnode.op in _STEP_BARRIERS
+            or bool(gnode.children)
+            or (gnode.op in WEIGHTED and self.weighted_inputs(gnode) is not None)
+        )
+
+    def activations(self, nodes: Iterable[Node]) -> dict[str, int]:
         counts: dict[str, int] = {}
         for gnode in nodes:
             op = "Sigmoid" if gnode.op == "HardSigmoid" else gnode.op
@@ -137,17 +149,17 @@ class Walker:
         stack = list(starts)
         while stack and self.tick():
             vid = stack.pop()
-            for gnode, _ in self.index.uses(vid):
+            for gnode, _ in self.graph.uses(vid):
                 if gnode.scope is not scope:
                     continue
-                for out in self.index.output_ids(gnode):
+                for out in self.graph.output_ids(gnode):
                     if out not in result:
                         result.add(out)
                         stack.append(out)
         return result
 
     def biases_and_peepholes(
-        self, nodes: Iterable[GNode], cell: Cell, dependent: set[ValueId]
+        self, nodes: Iterable[Node], cell: Cell, dependent: set[ValueId]
     ) -> None:
         taken = set(cell.recurrent) | set(cell.kernel)
         for gnode in nodes:
@@ -173,14 +185,20 @@ class Walker:
                 for root in self.weight_roots(gnode.input(position)):
                     if root in taken:
                         continue
-                    if root.dtype.kind is DKind.FLOAT or gnode.op in BIAS_INPUT:
+                    if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
                         cell.biases.append((root, self._bias_role(gnode, position, cell)))
                         taken.add(root)
 
-    def _bias_role(self, gnode: GNode, position: int, cell: Cell) -> TensorRole:
+    def _bias_role(self, gnode: Node, position: int, cell: Cell) -> TensorRole:
         """input_bias when the bias is added to the input projection, recurrent_bias when to
         the recurrent product, bias when it cannot be told (or is shared)."""
-        if gnode.op in BIAS_INPUT:
+        if gnode.op in BIAS_INPUT:  # the product's own bias: its weight says which
+            applied = self.weighted_inputs(gnode)
+            roots = set(applied[1]) if applied is not None else set()
+            if roots and roots <= set(cell.recurrent):
+                return TensorRole.RECURRENT_BIAS
+            if roots and roots <= set(cell.kernel):
+                return TensorRole.INPUT_BIAS
             return TensorRole.BIAS
         sources: set[str] = set()
         for other_pos, vid in enumerate(gnode.inputs):
@@ -198,7 +216,7 @@ class Walker:
         stack = [(vid, 0)]
         while stack and self.tick():
             current, depth = stack.pop()
-            producer = self.index.producer(current)
+            producer = self.graph.producer(current)
             if producer is None or depth > 6:
                 continue
             applied = self.weighted_inputs(producer)
@@ -213,7 +231,7 @@ class Walker:
                 stack.extend(
                     (v, depth + 1)
                     for v in producer.inputs
-                    if v is not None and v not in self.index.static
+                    if v is not None and v not in self.graph.static
                 )
         return found
 
@@ -222,4 +240,4 @@ class Detector(Protocol):
     """Finds one form of lowered recurrence; `covered` are nodes an earlier detector (or a fused
     RNN/LSTM/GRU node) already explains."""
 
-    def find(self, covered: set[GNode]) -> list[Lowered]: ...
+    def find(self, covered: set[Node]) -> list[Lowered]: ...

@@ -3,6 +3,9 @@
 - tf2onnx turns Keras SimpleRNN, GRU(reset_after=False) and masked layers into a `Loop` whose
   body computes one step; some tools build LSTMs from `Scan`. The body multiplies a state it
   carries from step to step by a weight: that weight is the recurrent kernel.
+- The TFLite converter lowers Keras 3 layers into a `WHILE` loop of the same kind, and writes
+  `unroll=True` layers as one copy of the step per time step (per gate with Keras
+  `implementation=1`).
 - The torch dynamo exporter unrolls `nn.RNN` into MatMul/Add/Tanh steps: one weight is reused at
   every step, each use depending on the previous one. Reuse along a chain of steps is the
   parameter sharing that makes a recurrence; a weight used twice side by side is not one. On
@@ -17,12 +20,12 @@ is cross-checked against the activations of one step (LSTM: 3 sigmoids and 2 tan
 
 from __future__ import annotations
 
-from inspector.formats.onnx.graph import GNode, Index
-from inspector.formats.onnx.lowered.cell import Lowered
-from inspector.formats.onnx.lowered.loops import LoopDetector
-from inspector.formats.onnx.lowered.single_step import SingleStepDetector
-from inspector.formats.onnx.lowered.unrolled import UnrolledDetector
-from inspector.formats.onnx.lowered.walk import MAX_VISITS, WEIGHTED, Detector, Walker
+from inspector.formats.lowered.cell import Lowered
+from inspector.formats.lowered.loops import LoopDetector
+from inspector.formats.lowered.single_step import SingleStepDetector
+from inspector.formats.lowered.unrolled import UnrolledDetector
+from inspector.formats.lowered.walk import MAX_VISITS, WEIGHTED, Detector, Walker
+from inspector.formats.opgraph import Node, OpGraph
 
 __all__ = ["MAX_VISITS", "Lowered", "find"]
 
@@ -32,10 +35,10 @@ def detectors(walk: Walker) -> tuple[Detector, ...]:
     return (LoopDetector(walk), UnrolledDetector(walk), SingleStepDetector(walk))
 
 
-def find(index: Index, fused: set[GNode]) -> tuple[list[Lowered], list[str]]:
+def find(graph: OpGraph, fused: set[Node]) -> tuple[list[Lowered], list[str]]:
     """Every lowered recurrence, and warnings about structures that look recurrent but could
     not be analysed."""
-    walk = Walker(index)
+    walk = Walker(graph)
     found: list[Lowered] = []
     covered = set(fused)
     for detector in detectors(walk):
@@ -45,10 +48,10 @@ def find(index: Index, fused: set[GNode]) -> tuple[list[Lowered], list[str]]:
         found += new
     warnings = []
     recognised = {g for item in found for g in item.members if g.op in ("Loop", "Scan")}
-    for gnode in index.nodes:
+    for gnode in graph.nodes:
         if gnode.op in ("Loop", "Scan") and gnode not in recognised and _looks_recurrent(gnode):
             warnings.append(
-                f"{gnode.op} '{gnode.label}' in {gnode.scope.path} applies weights or "
+                f"{gnode.native} '{gnode.label}' in {gnode.scope.path} applies weights or "
                 "activations at every iteration but was not recognised as a recurrent cell; "
                 "its weights are counted in the total, not checked"
             )
@@ -60,7 +63,7 @@ def find(index: Index, fused: set[GNode]) -> tuple[list[Lowered], list[str]]:
     return found, warnings
 
 
-def _looks_recurrent(gnode: GNode) -> bool:
+def _looks_recurrent(gnode: Node) -> bool:
     for body in gnode.children:
         for inner in body.nodes:
             if inner.op in WEIGHTED or inner.op in ("Sigmoid", "Tanh"):
