@@ -550,15 +550,18 @@ def compare_command(
         Path,
         typer.Argument(
             metavar="SOURCE",
-            help="The trained model: Keras (.h5, .keras, weights-only), ONNX, or a PyTorch "
-            "state dict saved as .safetensors.",
+            help="The trained model, in any format whose values rnninspect reads: Keras (.h5, "
+            ".keras, or a weights file), a TensorFlow SavedModel directory, ONNX, a PyTorch "
+            "state dict (.safetensors, or torch.save .pt/.pth/.bin/.ckpt) or TFLite.",
             show_default=False,
         ),
     ],
     export: Annotated[
         Path,
         typer.Argument(
-            metavar="EXPORT", help="Its export (ONNX, or any readable format).", show_default=False
+            metavar="EXPORT",
+            help="Its export: usually ONNX or TFLite; any of the formats SOURCE may be.",
+            show_default=False,
         ),
     ],
     atol: Annotated[

@@ -31,6 +31,15 @@ class Table:
     notes: tuple[int, ...] = ()
     keys: tuple[int, ...] = (0,)
     attached: tuple[int, ...] = ()  # in a record, written on the previous column's line
+    # How a narrow terminal keeps it a table (render/fit.py, in this order): a shorter header
+    # per column ("" keeps it), columns that only decorate, columns whose cells may wrap (names),
+    # columns that may be left out (first to go first); and each column's name in a record
+    # where its header alone is ambiguous ("type" of the source or of the export).
+    short: tuple[str, ...] = ()
+    decoration: tuple[int, ...] = ()
+    wrap: tuple[int, ...] = ()
+    optional: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,12 +85,20 @@ def _fit(block: Block, text: str, width: int) -> str:
         return wrap(text, width)
     if widest(text) <= width:
         return text
-    shape = Shape(block.headers, block.rows, block.notes, block.keys, block.attached)
-    return fit_table(
-        shape,
-        width,
-        lambda rows, padding: write_table(block.headers, rows, block.align, SIMPLE, padding),
+    shape = Shape(
+        block.headers,
+        block.rows,
+        block.align,
+        notes=block.notes,
+        keys=block.keys,
+        attached=block.attached,
+        short=block.short,
+        decoration=block.decoration,
+        optional=block.optional,
+        wrap=block.wrap,
+        labels=block.labels,
     )
+    return fit_table(shape, width)
 
 
 def _write(block: Block, flavour: Flavour) -> str:
