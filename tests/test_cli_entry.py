@@ -115,3 +115,26 @@ def test_the_entry_point_guards_before_anything_loads() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_elsewhere_than_posix_the_command_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Windows (os.name "nt") fork and setrlimit do not exist: one line and exit 2, before
+    anything that needs them is imported, never an ImportError. (The entry point's `os` is
+    swapped, not the process's: pathlib would make Windows paths.)"""
+    import os
+    import types
+
+    from conftest import FIXTURES, run_main
+    from inspector.cli import entry
+
+    windows = types.SimpleNamespace(name="nt", environ=os.environ, _exit=os._exit)
+    monkeypatch.setattr(entry, "os", windows)
+    monkeypatch.delitem(sys.modules, "inspector.cli.supervise", raising=False)
+    ran = run_main([str(FIXTURES / "keras2/embedding_lstm_dense.h5")])
+    assert (ran.code, ran.stdout) == (2, "")
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith("rnninspect: error: rnninspect runs on POSIX systems")
+    assert sys.platform in line
+    assert "inspector.cli.supervise" not in sys.modules  # nothing needing fork was imported
