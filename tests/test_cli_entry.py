@@ -138,3 +138,31 @@ def test_elsewhere_than_posix_the_command_says_so_in_one_line(
     assert line.startswith("rnninspect: error: rnninspect runs on POSIX systems")
     assert sys.platform in line
     assert "inspector.cli.supervise" not in sys.modules  # nothing needing fork was imported
+
+
+def test_typer_s_rich_is_never_imported() -> None:
+    """typer brings rich, pygments and markdown-it-py (README, "What pip install . installs");
+    rnninspect switches them off: its help and a usage error (typer's formatting) run without
+    importing them. typer imports rich only where it finds TYPER_USE_RICH unset and a markup
+    mode set; this holds that neither path is taken."""
+    h5 = str(ROOT / "fixtures/keras2/embedding_lstm_dense.h5")
+    code = (
+        "import sys\n"
+        "from inspector.cli.app import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m.split('.')[0] for m in sys.modules\n"
+        "             if m.split('.')[0] in ('rich', 'pygments', 'markdown_it', 'mdurl')),\n"
+        "      file=sys.stderr)"
+    )
+    for args in (["--help"], [h5, "--format", "xml"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,  # a hang guard, never a speed requirement
+        )
+        assert done.stderr.splitlines()[-1] == "[]", (args, done.stderr)
