@@ -108,14 +108,14 @@ def fixture_tables() -> list[TableArgs]:
     with (
         mock.patch.object(blocks, "write_table", record),
         mock.patch.object(fit, "write_table", record),
-        mock.patch.object(fit, "_records", records),
     ):
         for flavour in Flavour:
             for style in styles:
                 render_summary(outcomes, flavour, style)
                 for view in LayerView:
                     render_reports(reports, flavour, view, style)
-        terminal = Style(width=80)  # the width issue 25 asks every table to keep
+    with mock.patch.object(fit, "_records", records):  # the width issue 25 asks tables to keep
+        terminal = Style(width=80)
         render_summary(outcomes, Flavour.TEXT, terminal)
         render_reports(reports, Flavour.TEXT, LayerView.ALL, terminal)
     assert len(reports) > 200  # the walk above must not silently find nothing

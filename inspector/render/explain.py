@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from inspector.cells import Convention
@@ -280,19 +279,33 @@ def _short_names(tensors: Iterable[str]) -> dict[str, str]:
     """Each tensor name as its shortest trailing path that no other of these names ends with:
     `lstm/lstm_cell/kernel:0` -> `kernel`, while tf2onnx's loop weights, every one of them
     `.../ReadVariableOp/resource:0`, keep what tells them apart
-    (`MatMul/ReadVariableOp/resource`); `onnx::LSTM_201` stays as it is."""
+    (`MatMul/ReadVariableOp/resource`); `onnx::LSTM_201` stays as it is. Sorted by their
+    reversed paths, a name shares its longest ending with a neighbour: one sort, whatever the
+    names' lengths."""
     paths = {
-        name: tuple(_OUTPUT_INDEX.sub("", name.rstrip("/")).split("/")) for name in set(tensors)
+        name: tuple(reversed(_OUTPUT_INDEX.sub("", name.rstrip("/")).split("/")))
+        for name in set(tensors)
     }
+    order = sorted(paths, key=paths.__getitem__)
     short: dict[str, str] = {}
-    depth = 1
-    while len(short) < len(paths):
-        ends = Counter(path[-depth:] for path in paths.values())
-        for name, path in paths.items():
-            if name not in short and (ends[path[-depth:]] == 1 or depth >= len(path)):
-                short[name] = "/".join(path[-depth:])
-        depth += 1
+    for at, name in enumerate(order):
+        path = paths[name]
+        shared = max(
+            (_common(path, paths[order[i]]) for i in (at - 1, at + 1) if 0 <= i < len(order)),
+            default=0,
+        )
+        short[name] = "/".join(reversed(path[: min(shared + 1, len(path))]))
     return short
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """How many leading parts two paths share."""
+    shared = 0
+    for left, right in zip(a, b, strict=False):
+        if left != right:
+            break
+        shared += 1
+    return shared
 
 
 def index_text(index: Index) -> str:
