@@ -138,3 +138,38 @@ def test_one_huge_cell_costs_its_length(monkeypatch: pytest.MonkeyPatch) -> None
         handled[0] = 0
         fit_table(Shape(("layer", "type", "params"), ((name, "LSTM", "1"),), ALIGN3, wrap=(0,)), 80)
         assert handled[0] < 40 * length
+
+
+def test_seeded_random_tables_fit_or_become_records() -> None:
+    """Whatever the cells (brackets left open, long words, wide characters, empty cells) and
+    the width, fitting ends: a table within the width, or records."""
+    rng = random.Random(25)
+    alphabet = "ab_/.-[]() ,:1漢"
+    for _ in range(300):
+        columns = rng.randint(1, 6)
+        rows = tuple(
+            tuple(
+                "".join(rng.choice(alphabet) for _ in range(rng.choice((0, 1, 5, 12, 40))))
+                for _ in range(columns)
+            )
+            for _ in range(rng.randint(0, 5))
+        )
+        table = Shape(
+            tuple(f"h{i}" for i in range(columns)),
+            rows,
+            tuple(rng.choice(("left", "right")) for _ in range(columns)),
+            notes=tuple(i for i in range(columns) if rng.random() < 0.2),
+            keys=(0,),
+            wrap=tuple(i for i in range(columns) if rng.random() < 0.5),
+            optional=tuple(i for i in range(1, columns) if rng.random() < 0.3),
+            short=tuple(rng.choice(("", "s")) for _ in range(columns)),
+        )
+        width = rng.randint(10, 60)
+        text = fit_table(table, width)
+        drawn_as_table = (
+            bool(rows)
+            and text.splitlines()[1:2]
+            and set(text.splitlines()[1].replace(" ", "")) == {"-"}
+        )
+        if drawn_as_table:
+            assert _widest(text.split("\n(")[0]) <= width, (table, width, text)

@@ -124,7 +124,7 @@ def fit_table(table: Shape, width: int) -> str:
 def _short_headers(table: Shape, layout: _Layout, width: int) -> bool:
     """No header padding (every draw from here on), and the short headers."""
     for position, index in enumerate(layout.columns):
-        if table.short and table.short[index]:
+        if index < len(table.short) and table.short[index]:
             layout.headers[position] = table.short[index]
     return True
 
