@@ -36,7 +36,7 @@ def render_summary(
 
 
 def summary_blocks(
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[Outcome],  # files: a directory without model files is not a row
     style: Style,
     flavour: Flavour = Flavour.TEXT,
     view: LayerView = LayerView.ALL,
@@ -49,16 +49,14 @@ def summary_blocks(
         for outcome, name in zip(outcomes, names, strict=True)
         if view is not LayerView.RECURRENT or outcome.report is None or outcome.report.checks
     ]
-    rows = [_row(outcome, name, style) for outcome, name in listed if not outcome.directory]
+    rows = [_row(outcome, name, style) for outcome, name in listed]
     reports = [o.report for o in outcomes if o.report is not None]
     checks: Counter[Check] = Counter()
     for outcome in outcomes:
         checks.update(outcome.checks)
-    # Every file a row stands for: the unreadable ones too (a directory without model files
-    # is said on stderr, not listed).
-    files = [outcome for outcome in outcomes if not outcome.directory]
-    unreadable = sum(1 for outcome in files if outcome.report is None)
-    label = f"total: {plural(len(files), 'file')}" + (
+    # Every file a row stands for, the unreadable ones too.
+    unreadable = sum(1 for outcome in outcomes if outcome.report is None)
+    label = f"total: {plural(len(outcomes), 'file')}" + (
         f", {unreadable} unreadable" if unreadable else ""
     )
     rows.append(
