@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from inspector.render.fit import Shape, fit_table, widest, wrap
+from inspector.render.fit import Shape, fit_table, wrap
 from inspector.render.table import GITHUB, SIMPLE, write_table
 from inspector.render.text import markdown_code, markdown_safe
 
@@ -66,9 +66,8 @@ def write(blocks: Sequence[Block], flavour: Flavour, width: int | None = None) -
     out: list[str] = []
     previous: Block | None = None
     for block in blocks:
-        text = _write(block, flavour)
-        if width is not None and flavour is Flavour.TEXT:
-            text = _fit(block, text, width)
+        fitted = width is not None and flavour is Flavour.TEXT
+        text = _fit(block, width) if fitted and width is not None else _write(block, flavour)
         if not text:
             continue
         if out:
@@ -80,11 +79,9 @@ def write(blocks: Sequence[Block], flavour: Flavour, width: int | None = None) -
     return "".join(out)
 
 
-def _fit(block: Block, text: str, width: int) -> str:
+def _fit(block: Block, width: int) -> str:
     if not isinstance(block, Table):
-        return wrap(text, width)
-    if widest(text) <= width:
-        return text
+        return wrap(_write(block, Flavour.TEXT), width)
     shape = Shape(
         block.headers,
         block.rows,

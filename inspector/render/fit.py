@@ -31,6 +31,7 @@ from inspector.render.table import SIMPLE, display_width, write_table
 CONTINUATION = "    "  # a wrapped line's rest sits this much deeper than its start
 _BREAK_AFTER = frozenset("/_.-")  # inside a name, except between two digits (1.5)
 _MIN_WRAP = 8  # a wrapped column narrower than this reads worse than a record
+_GROUP = 40  # the longest bracketed group kept whole: `kernel[:, 1024:2048]`
 
 Rows = tuple[tuple[str, ...], ...]
 
@@ -93,19 +94,20 @@ class _Layout:
     after: list[str] = field(default_factory=list)
     omitted: list[str] = field(default_factory=list)
     widths: dict[int, int] = field(default_factory=dict)
+    drawn_width: int = 0  # the widest line of the last draw
 
 
 def fit_table(table: Shape, width: int) -> str:
     """The table drawn in the first of the forms above that fits `width` columns."""
     layout = _Layout(list(range(len(table.headers))), list(table.headers), table.rows)
     text = _draw(table, layout, width, padding=2)
-    if widest(text) <= width:
+    if layout.drawn_width <= width:
         return text
     steps = (_short_headers, _no_decoration, _no_uniform, _notes_below, _wrapped)
     for step in steps:
         if step(table, layout, width):
             text = _draw(table, layout, width)
-            if widest(text) <= width:
+            if layout.drawn_width <= width:
                 return _with_after(text, layout, width)
     for index in table.optional:
         if index in layout.columns:
@@ -113,7 +115,7 @@ def fit_table(table: Shape, width: int) -> str:
             layout.omitted.append(_label(table, index))
             _wrapped(table, layout, width)
             text = _draw(table, layout, width)
-            if widest(text) <= width:
+            if layout.drawn_width <= width:
                 return _with_after(text, layout, width)
     return _records(table, width)
 
@@ -249,6 +251,9 @@ def _draw(table: Shape, layout: _Layout, width: int, padding: int = 0) -> str:
         )
     align = tuple(table.align[index] for index in layout.columns)
     text = write_table(layout.headers, lines, align, SIMPLE, padding)
+    # Every line of a SIMPLE table is at most as wide as its rule (the second line, dashes
+    # over each column): the table's width, without measuring every line.
+    layout.drawn_width = len(text.split("\n", 2)[1]) if "\n" in text else display_width(text)
     if not any(layout.below):
         return text
     drawn = text.split("\n")
@@ -257,7 +262,10 @@ def _draw(table: Shape, layout: _Layout, width: int, padding: int = 0) -> str:
     for height, below in zip(heights, layout.below, strict=True):
         out.extend(drawn[at : at + height])
         at += height
-        out.extend(wrap(CONTINUATION + note, width) for note in below)
+        for note in below:
+            wrapped = wrap(CONTINUATION + note, width)
+            layout.drawn_width = max(layout.drawn_width, widest(wrapped))
+            out.append(wrapped)
     return "\n".join(out)
 
 
@@ -273,14 +281,15 @@ def _with_after(text: str, layout: _Layout, width: int) -> str:
 def _pieces(cell: str) -> list[str]:
     """The cell cut where it may wrap: after each run of spaces, and after a run of `/`, `_`,
     `.` or `-` (not between two digits: `1.5`). Never inside square brackets (a slice
-    `kernel[:, 0:8]`), before one (a gate: `kernel [i]`), or after a comma inside parentheses
-    (a shape: `(None, 8)`). Joined, the pieces are the cell."""
+    `kernel[:, 0:8]`, up to _GROUP characters: a bracket a name leaves open protects nothing),
+    before one (a gate: `kernel [i]`), or after a comma inside parentheses (a shape:
+    `(None, 8)`). Joined, the pieces are the cell."""
+    inside = _in_brackets(cell)
     pieces = []
-    start = square = round_ = 0
+    start = round_ = 0
     for at, char in enumerate(cell):
-        square += (char == "[") - (char == "]")
         round_ += (char == "(") - (char == ")")
-        if square > 0:
+        if inside[at]:
             continue
         previous = cell[at - 1] if at else ""
         following = cell[at + 1] if at + 1 < len(cell) else ""
@@ -298,6 +307,20 @@ def _pieces(cell: str) -> list[str]:
     if start < len(cell):
         pieces.append(cell[start:])
     return pieces
+
+
+def _in_brackets(cell: str) -> bytearray:
+    """Per character, whether it lies inside a pair of square brackets at most _GROUP apart."""
+    inside = bytearray(len(cell))
+    opened: list[int] = []
+    for at, char in enumerate(cell):
+        if char == "[":
+            opened.append(at)
+        elif char == "]" and opened:
+            start = opened.pop()
+            if at - start <= _GROUP:
+                inside[start:at] = b"\x01" * (at - start)
+    return inside
 
 
 def _longest_piece(cell: str) -> int:
