@@ -71,6 +71,9 @@ def test_a_gate_a_shape_and_a_slice_never_wrap_apart() -> None:
     assert fit._pieces("(None, 8, 6)") == ["(None, 8, 6)"]
     assert fit._pieces("kernel[:, 0:8] + b") == ["kernel[:, 0:8] ", "+ ", "b"]
     assert fit._pieces("v1.5_x") == ["v1.5_", "x"]
+    # A bracket a (hostile) name leaves open, or a group too long to be a slice, holds nothing.
+    assert fit._pieces("a\\x1b[31m/b/c") == ["a\\x1b[31m/", "b/", "c"]
+    assert len(fit._pieces("w[" + "a_" * 30 + "]")) > 1
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
