@@ -27,7 +27,7 @@ compute scales with the sequence length T and the parameter count does not.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inspector.cells import Convention, bias_vectors, convention_of, gate_count, pointwise_ops
 from inspector.model import (
@@ -143,11 +143,18 @@ class Compute:
     @property
     def complete(self) -> bool:
         """Every recurrent layer and every counted layer has its figure."""
-        return (
-            not self.uncounted
-            and all(item.macs_per_step is not None for item in self.recurrent)
-            and all(item.macs is not None for item in self.layers)
-        )
+        return not self.missing
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Every layer whose MACs the totals leave out, each once: the uncounted matrices, and
+        the recurrent and other layers whose figure the metadata does not give."""
+        names = [
+            *self.uncounted,
+            *(item.layer for item in self.recurrent if item.macs_per_step is None),
+            *(item.layer for item in self.layers if item.macs is None),
+        ]
+        return tuple(dict.fromkeys(names))
 
     @property
     def state_complete(self) -> bool:
@@ -180,7 +187,22 @@ def compute(model: Model, seq_len: int | None = None) -> Compute:
         recurrent_compute(layer, convention, shapes.get(layer.name))
         for layer in model.recurrent_layers
     )
-    others = [layer for layer in model.layers if layer.name not in recurrent_names]
+    # A row holding recurrent layers' tensors (a nested model's row holds its inner LSTM's)
+    # is counted by those layers: only what else it holds is a layer of its own here.
+    recurrent_keys = {
+        key
+        for layer in model.recurrent_layers
+        for item in layer.tensors
+        for key in (item.tensor.key, *item.tensor.sources)
+    }
+    others = []
+    for row in model.layers:
+        if row.name in recurrent_names:
+            continue
+        rest = _without(row, recurrent_keys)
+        if (row.tensors or row.shared) and not (rest.tensors or rest.shared):
+            continue  # every tensor it holds is a recurrent layer's
+        others.append(rest)
     found = {layer.name: layer_compute(layer) for layer in others}
     layers = tuple(item for item in found.values() if item is not None)
     uncounted = tuple(
@@ -287,6 +309,15 @@ def recurrent_compute(
         state_dtype=dtype,
         state_itemsize=itemsize,
         reason="; ".join(reasons) or None,
+    )
+
+
+def _without(layer: Layer, keys: set[str]) -> Layer:
+    """The layer without the tensors stored under `keys`."""
+    return replace(
+        layer,
+        tensors=tuple(t for t in layer.tensors if t.key not in keys),
+        shared=tuple(item for item in layer.shared if item.tensor.key not in keys),
     )
 
 

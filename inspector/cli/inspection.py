@@ -497,10 +497,11 @@ def _render_inspection(
         if scanned:
             return render_json(reports, as_array=True)
         return render_json(reports, as_array=len(outcomes) > 1) if reports else None
+    found = any(not outcome.directory for outcome in outcomes)  # else stderr said it all
     if output_format == "csv":
         from inspector.render.csv_rows import render_csv
 
-        return render_csv(reports, view) if reports or scanned else None
+        return render_csv(reports, view) if reports or (scanned and found) else None
     if output_format == "html":
         from inspector.render.html import render_html
 
@@ -518,5 +519,6 @@ def _render_inspection(
     if len(outcomes) > 1:  # several files: each report, then one row per file
         separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
         parts = [render_reports(reports, flavour, view, style)] if reports else []
-        return separator.join([*parts, render_summary(outcomes, flavour, style, view)])
+        summary = render_summary(outcomes, flavour, style, view)
+        return separator.join([*parts, *([summary] if summary else [])])
     return render_reports(reports, flavour, view, style) if reports else None

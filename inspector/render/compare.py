@@ -142,6 +142,9 @@ def _table(report: CompareReport, style: Style) -> Table:
         rows,
         ("left", "left", "left", "left", "right", "right", "left"),
         keys=(0, 2, 6),
+        wrap=(0, 2),
+        short=("", "", "", "", "source", "export", ""),
+        labels=("source", "source type", "export", "export type", "", "", ""),
     )
 
 

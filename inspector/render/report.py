@@ -141,13 +141,16 @@ def _compute_table(figures: Compute) -> Table:
         ("layer", "MACs", "element-wise", "state (floats)", "state"),
         rows,
         ("left", "right", "right", "left", "left"),
+        wrap=(0, 3),
+        short=("", "", "elem.", "floats", ""),
     )
 
 
 def _compute_line(figures: Compute) -> str:
     """The model's step: every recurrent layer plus every other layer once."""
     others = f" + {count(figures.layer_macs)} in other layers" if figures.layers else ""
-    partial = "" if figures.complete else " (some layers not counted)"
+    missing = figures.missing
+    partial = f" (not counted: {_names(missing)})" if missing else ""
     line = (
         f"Per time step: {count(figures.macs_per_step)} MACs "
         f"({count(figures.recurrent_macs_per_step)} recurrent{others}){partial}; "
@@ -161,21 +164,71 @@ def _compute_line(figures: Compute) -> str:
     return line
 
 
+def _names(names: Sequence[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style) -> Table:
+    """Each layer's count and share; its output shape where the file gives one (Keras's
+    summary() column), and whether it trains where some parameters do not (the layers that
+    make up "Non-trainable params")."""
     total = report.totals.total
+    layers = shown_layers(report, view)
+    with_shape = any(layer.output_shape is not None for layer in layers)
+    with_trainable = bool(report.totals.non_trainable)
     with_bar = flavour is Flavour.TEXT
+    headers = ["layer", "type"]
+    align = ["left", "left"]
+    if with_shape:
+        headers.append("output shape")
+        align.append("left")
+    headers.append("params")
+    align.append("right")
+    if with_trainable:
+        headers.append("trainable")
+        align.append("left")
+    headers.append("share")
+    align.append("right")
+    if with_bar:
+        headers.append("share bar")
+        align.append("left")
     rows = []
-    for layer in shown_layers(report, view):
+    for layer in layers:
         kind = layer.type
         if layer.shared_with:
             kind += f" (shared with {', '.join(layer.shared_with)})"
-        row = [layer.name, kind, count(layer.params), share(layer.params, total)]
+        row = [layer.name, kind]
+        if with_shape:
+            row.append(shape(layer.output_shape) if layer.output_shape is not None else "-")
+        row.append(count(layer.params))
+        if with_trainable:
+            row.append(_trainable(layer))
+        row.append(share(layer.params, total))
         if with_bar:
             row.append(bar(layer.params, total, style))
         rows.append(tuple(row))
-    headers = ("layer", "type", "params", "share") + (("share bar",) if with_bar else ())
-    align = ("left", "left", "right", "right") + (("left",) if with_bar else ())
-    return Table(headers, tuple(rows), align)
+    column = {header: index for index, header in enumerate(headers)}
+    return Table(
+        tuple(headers),
+        tuple(rows),
+        tuple(align),
+        wrap=(0, 1),
+        short=tuple("output" if header == "output shape" else "" for header in headers),
+        decoration=(column["share bar"],) if with_bar else (),
+        optional=tuple(column[h] for h in ("share", "output shape") if h in column),
+    )
+
+
+def _trainable(layer: Layer) -> str:
+    """`yes`, `no`, or how many of the layer's parameters train (a BatchNormalization's moving
+    statistics do not, whatever its `trainable` says); `-` for a layer without parameters."""
+    if not layer.params:
+        return "-"
+    trainable = sum(t.params for t in layer.tensors if t.trainable is not False)
+    if trainable == layer.params:
+        return "yes"
+    return "no" if not trainable else f"{count(trainable)} of {count(layer.params)}"
 
 
 def _shared_note(report: Report) -> tuple[str, ...]:
@@ -222,6 +275,7 @@ def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
         tuple(rows),
         ("left", "left", "left", "left", "left", "right"),
         keys=(0, 1, 2),
+        wrap=(0, 2),
     )
 
 
