@@ -19,6 +19,7 @@ from inspector.errors import InspectorError, NotAModelError, UsageError
 from inspector.formats.detect import (
     describe,
     is_hdf5,
+    is_hf_checkpoint,
     is_onnx,
     is_safetensors,
     is_savedmodel,
@@ -47,6 +48,8 @@ class ReaderEntry:
 
 
 READERS: tuple[ReaderEntry, ...] = (
+    # A directory (or its shard index): no other signature can match it.
+    ReaderEntry("hf-checkpoint", is_hf_checkpoint, "inspector.formats.hf.reader"),
     ReaderEntry("hdf5", is_hdf5, "inspector.formats.keras.h5"),
     # Before keras-zip: a torch.save zip is a zip too, told apart by its first member.
     ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
@@ -82,7 +85,7 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
         "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
-        "SavedModel directory or TFLite (.tflite)"
+        "SavedModel directory, a Hugging Face checkpoint directory or TFLite (.tflite)"
     )
 
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
-from inspector.formats import state_dict
+from inspector.formats import blocks
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
 from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, runs_code
@@ -46,7 +46,10 @@ def read(path: Path) -> Model:
             "no parameters to count"
         )
     tensors, views, warnings = _tensors(found.parameters)
-    layers, recurrent = state_dict.group(tensors)
+    from inspector.formats.hf.config import config_beside
+
+    grouped = blocks.group(tensors, config_beside(path))
+    warnings.extend(grouped.warnings)
     excluded = (Excluded(VIEW_REASON, tuple(views)),) if views else ()
     if found.outside:
         names = _keys(n.name for n in found.outside)
@@ -59,13 +62,14 @@ def read(path: Path) -> Model:
         path=str(path),
         format=FileFormat.PYTORCH,
         producer=_producer(loaded),
-        layers=layers,
-        recurrent_layers=recurrent,
+        layers=grouped.layers,
+        recurrent_layers=grouped.recurrent,
         trainable_known=False,
         optimizer=_optimizer(path, found),
         warnings=tuple(warnings),
         excluded=excluded,
         details=tuple(_details(loaded, found)),
+        decoder=grouped.decoder,
     )
 
 
