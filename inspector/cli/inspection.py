@@ -262,7 +262,7 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     scanned = False
     for path in models:
         try:
-            single = not path.is_dir() or _is_savedmodel(path)  # a SavedModel dir is a model
+            single = not path.is_dir() or _is_model_dir(path)  # SavedModel, HF checkpoint
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
@@ -299,11 +299,11 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     return targets, scanned
 
 
-def _is_savedmodel(path: Path) -> bool:
+def _is_model_dir(path: Path) -> bool:
     # Imported for directories only: a single file's run never loads the format registry here.
-    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.formats.detect import is_model_dir
 
-    return is_savedmodel_dir(path)
+    return is_model_dir(path)
 
 
 def _wants_progress(files: int) -> bool:
