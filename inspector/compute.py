@@ -47,6 +47,7 @@ from inspector.blocks import BLOCK_BY_NAME, PRODUCT_ROLES, resolved
 from inspector.cells import Convention, bias_vectors, convention_of, gate_count, pointwise_ops
 from inspector.dims import integer
 from inspector.model import (
+    STATE_DTYPES,
     BiasConvention,
     CellConfig,
     CellKind,
@@ -66,16 +67,12 @@ _FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "half", 
 _NOT_COUNTED = ("NORM", "LSTM", "GRU", "RNN", "RECURRENT")
 
 
-# Bytes per element of the dtypes a state is kept in (`--state-dtype` takes these names).
-STATE_DTYPES: dict[str, int] = {
-    "float64": 8,
-    "float32": 4,
-    "float16": 2,
-    "bfloat16": 2,
-    "float8": 1,
-    "int8": 1,
-}
 DEFAULT_CONTEXT = 4096  # tokens, where --context does not say
+# Rows a language model's reader makes of a module of plain projections (formats/blocks.py): each
+# weight matrix multiplies the token once. Attention's products over the cached context are not
+# counted (they grow with the context); a mixture of experts is not either (its MACs depend on
+# the experts each token is routed to).
+PROJECTION_ROWS = frozenset({"attention", "MLP"})
 
 
 @dataclass(frozen=True)
@@ -500,6 +497,14 @@ def layer_compute(layer: Layer) -> LayerCompute | None:
     if any(fragment in layer.type.upper() for fragment in _NOT_COUNTED):
         return None
     tensors = _tensors(layer)
+    if layer.type in PROJECTION_ROWS:  # a language model's attention or MLP module
+        return LayerCompute(
+            layer.name,
+            layer.type,
+            "matmul",
+            sum(t.params for t in tensors if len(t.shape) == 2),
+            None,
+        )
     matrices = [t for t in tensors if len(t.shape) >= 2]
     if len(matrices) != 1:
         return None

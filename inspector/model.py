@@ -282,6 +282,17 @@ class Detail:
     value: str
 
 
+# Bytes per element of the dtypes a state or a KV cache may be held in (`--state-dtype`).
+STATE_DTYPES: dict[str, int] = {
+    "float64": 8,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float8": 1,
+    "int8": 1,
+}
+
+
 @dataclass(frozen=True)
 class AttentionCache:
     """The KV cache one attention layer of a hybrid language model keeps per sequence: `width`

@@ -43,6 +43,7 @@ from inspector.cli.inspection import (
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
+from inspector.model import STATE_DTYPES
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits, Started
@@ -276,6 +277,39 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_state: Annotated[
+        str | None,
+        typer.Option(
+            "--max-state",
+            metavar="SIZE",
+            help="Fail if a sequence's state takes more bytes: every recurrent state plus the "
+            "KV cache of a hybrid's attention layers at --context, e.g. 64MB.",
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            "--context",
+            metavar="N",
+            min=1,
+            help="Tokens a sequence holds: sizes the KV cache of a hybrid's attention layers and "
+            "of a transformer of the same width and depth, shown beside the recurrent state "
+            "(default 4096).",
+            show_default=False,
+        ),
+    ] = None,
+    state_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--state-dtype",
+            metavar="|".join(STATE_DTYPES),
+            help="Hold every state and KV cache in this dtype instead of the one the model "
+            "keeps it in (a language model's recurrent scan states are float32 whatever its "
+            "weights are).",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
@@ -321,6 +355,9 @@ def inspect_command(
         max_layer_params=max_layer_params,
         max_macs=max_macs,
         seq_len=seq_len,
+        max_state=max_state,
+        context=context,
+        state_dtype=state_dtype,
         strict=strict,
         quiet=quiet,
         timeout=timeout,

@@ -30,6 +30,7 @@ from inspector.model import (
     Layer,
     RecurrentLayer,
     RecurrentTensor,
+    SharedTensor,
     Tensor,
     WidthSource,
 )
@@ -52,6 +53,7 @@ class Hyper:
     depth: int | None = None
     attention_layers: int | None = None
     window: int | None = None
+    tied_head: bool = False  # the output head reuses the token embedding (not stored twice)
     warnings: tuple[str, ...] = ()
 
 
@@ -80,11 +82,22 @@ MLP_ANCHORS: tuple[frozenset[str], ...] = tuple(
         ("w1.weight", "w2.weight"),
         ("proj_up.weight", "proj_down.weight"),
         ("input_linear.weight", "output_linear.weight"),
-        ("experts.gate_up_proj", "experts.down_proj"),
-        ("router.weight", "experts.down_proj"),
-        ("gate.weight", "experts.down_proj"),
     )
 )
+MOE_ANCHORS: tuple[frozenset[str], ...] = tuple(
+    frozenset(names)
+    for names in (
+        ("experts.gate_up_proj", "experts.down_proj"),
+        ("gate.weight", "experts.down_proj"),
+        ("gate.weight", "shared_expert_gate.weight"),
+        # A mixture whose experts are stored one by one (experts.0.down_proj.weight, ...):
+        # its router is the anchor (Jamba's, GraniteMoe's)
+        ("router.weight",),
+    )
+)
+# A language model's token embedding and output head, by transformers' module names.
+EMBEDDINGS = frozenset({"embed_tokens", "embeddings", "embedding", "wte", "word_embeddings"})
+HEADS = frozenset({"lm_head", "head", "embed_out"})
 # Module paths are never nested deeper than this in a real model (transformers' deepest, an
 # adapter inside a shared block, is 8): a crafted name's ancestry is not walked further.
 MAX_MODULE_DEPTH = 16
@@ -138,6 +151,9 @@ def group(
     rows += plain
     claimed.update(t.name for row in plain for t in row.tensors)
     others, classic = state_dict.group([t for t in tensors if t.name not in claimed])
+    others = tuple(_named(layer) for layer in others)
+    if hyper is not None and hyper.tied_head:
+        others += _tied_head(others)
     decoder = _decoder(tensors, recurrent, attention, hyper, aliases)
     return Grouped(
         tuple(sorted([*rows, *others], key=lambda layer: layer.name)),
@@ -254,7 +270,7 @@ def _block(candidate: _Candidate, hyper: Hyper | None) -> tuple[RecurrentLayer, 
         cell=CellConfig(
             kind=spec.kind,
             units=values.get(spec.units),
-            dims=tuple(sorted(dims.items())),
+            dims=tuple(sorted(dims.items(), key=lambda item: _order(spec, item[0]))),
             block=spec.name,
         ),
         directions=1,
@@ -265,6 +281,11 @@ def _block(candidate: _Candidate, hyper: Hyper | None) -> tuple[RecurrentLayer, 
         defects=defects,
     )
     return layer, Layer(name, spec.module, tuple(item.tensor for item in members))
+
+
+def _order(spec: BlockSpec, dim: str) -> tuple[int, str]:
+    """The spec's dimensions in its order, then its flags by name."""
+    return (spec.dims.index(dim), "") if dim in spec.dims else (len(spec.dims), dim)
 
 
 def block_dims(
@@ -313,6 +334,8 @@ def _plain_modules(
     for module, inner in by_module.items():
         if any(anchor <= inner.keys() for anchor in ATTENTION_ANCHORS):
             kinds[module] = "attention"
+        elif any(anchor <= inner.keys() for anchor in MOE_ANCHORS):
+            kinds[module] = "mixture of experts"
         elif any(anchor <= inner.keys() for anchor in MLP_ANCHORS):
             kinds[module] = "MLP"
     members: dict[str, list[Tensor]] = {}
@@ -328,6 +351,30 @@ def _plain_modules(
             if width:
                 caches.append(AttentionCache(module, width))
     return rows, caches
+
+
+def _named(layer: Layer) -> Layer:
+    """A language model's embedding (a lookup) and output head (a Linear), by module name."""
+    if len(layer.tensors) != 1 or len(layer.tensors[0].shape) != 2:
+        return layer
+    leaf = layer.name.rpartition(".")[2]
+    if leaf in EMBEDDINGS:
+        return replace(layer, type="embedding")
+    if leaf in HEADS:
+        return replace(layer, type="Linear")
+    return layer
+
+
+def _tied_head(rows: Sequence[Layer]) -> tuple[Layer, ...]:
+    """The output head a tied checkpoint does not store (save_pretrained drops lm_head.weight
+    when tie_word_embeddings is set): a row reading the embedding, so a token's MACs count the
+    head's product and the total counts the weights once."""
+    embeddings = [row for row in rows if row.type == "embedding"]
+    if len(embeddings) != 1 or any(row.type == "Linear" for row in rows):
+        return ()
+    (embedding,) = embeddings
+    shared = SharedTensor(embedding.tensors[0], embedding.name)
+    return (Layer("lm_head", "Linear", (), shared=(shared,)),)
 
 
 def _kv_width(members: Mapping[str, Tensor]) -> int:

@@ -296,6 +296,7 @@ def hyper(document: Mapping[str, object]) -> Hyper | None:
         window=_plausible(_first((architecture.window,), config))
         if architecture and architecture.window
         else None,
+        tied_head=config.get("tie_word_embeddings", document.get("tie_word_embeddings")) is True,
         warnings=tuple(warnings),
     )
 
