@@ -23,6 +23,7 @@ from inspector.dims import evaluate
 from inspector.errors import CorruptModelError, InspectorError, NotFoundError
 from inspector.formats.blocks import MAX_DIM, Hyper
 from inspector.formats.bounded_json import load_json
+from inspector.formats.detect import require_regular
 
 CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # the largest real ones (id2label of 21k classes) ~1 MB
@@ -235,6 +236,7 @@ _LAYER_LISTS = ("layer_types", "layers_block_type", "block_types")
 
 def read_config(path: Path) -> dict[str, object]:
     """The JSON object of `path`, bounded. Raises NotFoundError, CorruptModelError."""
+    require_regular(path)  # never a FIFO: reading one could block forever
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_CONFIG_BYTES + 1)

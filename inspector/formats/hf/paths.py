@@ -9,6 +9,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from inspector.errors import CorruptModelError, RefusedModelError
+from inspector.formats.detect import require_regular
 
 MAX_NAME_CHARS = 1024  # a shard's file name; longer is no name a filesystem keeps
 
@@ -20,8 +21,9 @@ def links_out(root: Path, path: Path) -> bool:
 
 
 def member(root: Path, name: object, what: str) -> Path:
-    """The file `name` (from an index `what`) inside `root`. Raises CorruptModelError for a name
-    that is no relative path inside the directory, RefusedModelError for a link out of it."""
+    """The regular file `name` (from an index `what`) inside `root`. Raises CorruptModelError for
+    a name that is no relative path inside the directory, RefusedModelError for a link out of
+    it, NotFoundError where there is no such regular file."""
     if (
         not isinstance(name, str)
         or not name
@@ -42,6 +44,7 @@ def member(root: Path, name: object, what: str) -> Path:
             "never followed (a Hugging Face cache snapshot links into ../../blobs: pass "
             "a copy made with `cp -rL`)"
         )
+    require_regular(path)  # never a FIFO or a device: reading one could block forever
     return path
 
 

@@ -49,10 +49,7 @@ def checkpoint_root(path: Path) -> tuple[Path, str | None]:
 
 def read(path: Path) -> Model:
     root, index_name = checkpoint_root(path)
-    config_path = member(root, HF_CONFIG, str(root))
-    if not config_path.is_file():
-        raise NotFoundError(f"{root}: no {HF_CONFIG} beside the weights")
-    config = read_config(config_path)
+    config = read_config(member(root, HF_CONFIG, str(root)))
     weights = index_name or next((name for name in HF_WEIGHTS if (root / name).is_file()), None)
     if weights is None:
         raise NotFoundError(f"{root}: {HF_CONFIG} but no weights ({', '.join(HF_WEIGHTS)})")
@@ -107,15 +104,15 @@ def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
             f"{where}: no 'weight_map' object of tensor names to shard files; not a "
             "transformers index"
         )
+    odd = next((v for v in weight_map.values() if not isinstance(v, str)), None)
+    if odd is not None:
+        member(root, odd, where)  # raises: not a file name
     shards = dict.fromkeys(weight_map.values())
     if len(shards) > MAX_SHARDS:
         raise CorruptModelError(
             f"{where}: names {len(shards):,} shard files, over the {MAX_SHARDS:,} limit; refused"
         )
-    paths = [member(root, shard, where) for shard in shards]  # every name checked first
-    for path in paths:
-        if not path.is_file():
-            raise NotFoundError(f"{path}: listed by {name} but missing (an interrupted download?)")
+    paths = [_shard(root, shard, where, name) for shard in shards]  # every name checked first
     for path in paths:
         _read_weights(path, loaded)
     listed = [n for n in weight_map if n not in loaded.tensors and n not in loaded.aliases]
@@ -129,6 +126,17 @@ def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
             f"{len(unlisted):,} tensor(s) in the shards are not in {name} "
             f"(transformers does not load them; counted): {_names(unlisted)}"
         )
+
+
+def _shard(root: Path, shard: object, where: str, index: str) -> Path:
+    try:
+        return member(root, shard, where)
+    except NotFoundError as error:
+        if "no such file" not in str(error):
+            raise
+        raise NotFoundError(
+            f"{root / str(shard)}: listed by {index} but missing (an interrupted download?)"
+        ) from None
 
 
 def _read_weights(path: Path, loaded: _Loaded) -> None:
