@@ -27,6 +27,8 @@ REFUSED = {
     if e.get("refuse")
 }
 FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in SUFFIXES and p not in REFUSED)
+# Hugging Face checkpoint directories are one model each (fixtures/hf/).
+FIXTURE_FILES += sorted(p.parent for p in FIXTURES.glob("hf/*/config.json"))
 REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if p.suffix in SUFFIXES)
 
 
