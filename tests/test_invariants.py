@@ -19,7 +19,7 @@ from inspector import inspect_file
 from inspector.render.csv_rows import render_csv
 from inspector.render.report import LayerView
 
-SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".gguf")
 # Files a manifest says must be refused (a whole pickled nn.Module) have no rows to check.
 REFUSED = {
     FIXTURES / e["file"]

@@ -40,6 +40,8 @@ SEEDS = [
     "torch/lstm_state_legacy.pt",
     "tflite/lstm_u8_d4_int8.tflite",
     "tflite/gru_u4_d3.tflite",
+    "gguf/mamba_q8_0.gguf",
+    "gguf/rwkv6_q8_0.gguf",
 ]
 CASES_PER_FILE = 200
 # The default run's budget, whatever the number of seed files: every SAMPLE_EVERY-th case of

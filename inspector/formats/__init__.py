@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from inspector.errors import InspectorError, NotAModelError, UsageError
 from inspector.formats.detect import (
     describe,
+    is_gguf,
     is_hdf5,
     is_hf_checkpoint,
     is_onnx,
@@ -54,6 +55,8 @@ READERS: tuple[ReaderEntry, ...] = (
     # Before keras-zip: a torch.save zip is a zip too, told apart by its first member.
     ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
     ReaderEntry("keras-zip", is_zip, "inspector.formats.keras.archive"),
+    # Before safetensors, whose extension test would take a renamed GGUF.
+    ReaderEntry("gguf", is_gguf, "inspector.formats.gguf.reader"),
     ReaderEntry("safetensors", is_safetensors, "inspector.formats.safetensors.reader"),
     # Before ONNX: a saved_model.pb opens with the same protobuf tag as an ONNX ModelProto.
     ReaderEntry("tf-savedmodel", is_savedmodel, "inspector.formats.savedmodel.reader"),
@@ -85,7 +88,8 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
         "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
-        "SavedModel directory, a Hugging Face checkpoint directory or TFLite (.tflite)"
+        "SavedModel directory, a Hugging Face checkpoint directory, TFLite (.tflite) or GGUF "
+        "(.gguf)"
     )
 
 
@@ -146,6 +150,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.PYTORCH: "inspector.formats.torch.values",
         FileFormat.TFLITE: "inspector.formats.tflite.values",
         FileFormat.TF_SAVEDMODEL: "inspector.formats.savedmodel.values",
+        FileFormat.GGUF: "inspector.formats.gguf.values",
     }
 )
 

@@ -170,6 +170,17 @@ def is_tflite(head: bytes, path: Path) -> bool:
     return head[4:8] == b"TFL3" or path.suffix.lower() == ".tflite"
 
 
+def is_gguf(head: bytes, path: Path) -> bool:
+    """llama.cpp's GGUF: the magic "GGUF" at offset 0, in little- and big-endian files alike
+    (ggml/docs/gguf.md); the extension settles files too damaged to carry it."""
+    return head.startswith(b"GGUF") or path.suffix.lower() == ".gguf"
+
+
+# llama.cpp's formats before GGUF (2023): a uint32 magic 'ggml', 'ggmf' or 'ggjt' written
+# little-endian (llama.cpp convert_llama_ggml_to_gguf.py, GGMLFormat).
+_LEGACY_GGML = (b"lmgg", b"fmgg", b"tjgg")
+
+
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 
 
@@ -185,6 +196,11 @@ def refusal(head: bytes, path: Path) -> str | None:
         return (
             "a Git LFS pointer, not the model itself: the file was never downloaded "
             "(run `git lfs pull`)"
+        )
+    if head[:4] in _LEGACY_GGML:
+        return (
+            f"a legacy llama.cpp {head[3::-1].decode()} file (before GGUF), which rnninspect "
+            "does not read: convert it with llama.cpp's convert_llama_ggml_to_gguf.py"
         )
     return None
 
