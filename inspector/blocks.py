@@ -22,6 +22,8 @@ from types import MappingProxyType
 from inspector.dims import integer
 from inspector.model import CellKind, TensorRole
 
+LLAMA_CPP = "llama.cpp"  # the layout of a GGUF file's tensors (CellConfig.layout)
+
 
 class Part(Enum):
     """Which part of a recurrent block a tensor belongs to."""
@@ -35,28 +37,63 @@ class Part(Enum):
     OUTPUT_PROJECTION = "output projection"
 
 
+class Stored(Enum):
+    """What a naming stores of a tensor's values."""
+
+    AS_IS = "as is"
+    # llama.cpp's converter stores Mamba's A = -exp(A_log), not A_log
+    # (convert_hf_to_gguf.py, MambaModel and Mamba2Model.modify_tensors).
+    NEG_EXP = "-exp"
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """The same tensor under another naming (llama.cpp's GGUF names): its name after the
+    block's `blk.N.`, its shape there where it differs (in PyTorch's order; GGUF's ne reversed),
+    and what it stores of the values."""
+
+    name: str
+    shape: tuple[str, ...] | None = None
+    values: Stored = Stored.AS_IS
+
+
 @dataclass(frozen=True)
 class Member:
     """One tensor of a block. `name` is its key under the block's module in a transformers state
-    dict; `shape` its shape in PyTorch's layout; `flag` the block dimension (0 or 1) that says
-    whether it is stored (a bias behind `use_conv_bias`), None when it always is."""
+    dict (llama.cpp's name for a block transformers does not have); `shape` its shape in
+    PyTorch's layout; `flag` the block dimension (0 or 1) that says whether it is stored (a bias
+    behind `use_conv_bias`), None when it always is; `llama_cpp` how gguf-py's constants.py
+    spells it in a GGUF file (None: llama.cpp does not store it)."""
 
     name: str
     role: TensorRole
     part: Part
     shape: tuple[str, ...]
     flag: str | None = None
+    llama_cpp: Spelling | None = None
+
+    def shape_in(self, layout: str | None) -> tuple[str, ...]:
+        """The shape under a layout: None transformers', LLAMA_CPP GGUF's."""
+        if layout == LLAMA_CPP and self.llama_cpp is not None and self.llama_cpp.shape:
+            return self.llama_cpp.shape
+        return self.shape
 
 
 @dataclass(frozen=True)
 class Stream:
     """One tensor of the state a block carries from token to token, per sequence. `dtype` None:
     the model's dtype; otherwise the dtype the modeling file allocates it in whatever the
-    weights are (RWKV's WKV sums, RG-LRU's recurrence: float32)."""
+    weights are (RWKV's WKV sums, RG-LRU's recurrence: float32). `llama_cpp`: its shape in
+    llama.cpp's recurrent memory where it differs (a convolution keeps d_conv - 1 inputs there,
+    d_conv in transformers' cache); llama.cpp keeps every stream in F32."""
 
     name: str
     shape: tuple[str, ...]
     dtype: str | None = None
+    llama_cpp: tuple[str, ...] | None = None
+
+    def shape_in(self, layout: str | None) -> tuple[str, ...]:
+        return self.llama_cpp if layout == LLAMA_CPP and self.llama_cpp else self.shape
 
 
 @dataclass(frozen=True)
@@ -90,11 +127,14 @@ class BlockSpec:
     units: str
     model_width: str = "d_model"
     derived: tuple[tuple[str, str], ...] = ()
+    in_transformers: bool = True  # False: a block only llama.cpp has (RWKV-6), named by it
 
     def member(self, name: str) -> Member:
         return next(member for member in self.members if member.name == name)
 
 
+S = Spelling
+NEG_EXP = Stored.NEG_EXP
 _IN = Part.INPUT_PROJECTION
 _CONV = Part.CONVOLUTION
 _STATE = Part.STATE_TRANSITION
@@ -105,13 +145,21 @@ _SHIFT = Part.TOKEN_SHIFT
 R = TensorRole
 
 _MAMBA_IO = (
-    Member("in_proj.weight", R.IN_PROJ, _IN, ("2*d_inner", "d_model")),
+    Member("in_proj.weight", R.IN_PROJ, _IN, ("2*d_inner", "d_model"), None, S("ssm_in.weight")),
     Member("in_proj.bias", R.IN_PROJ, _IN, ("2*d_inner",), "in_bias"),
-    Member("conv1d.weight", R.CONV1D, _CONV, ("d_inner", "1", "d_conv")),
-    Member("conv1d.bias", R.CONV1D, _CONV, ("d_inner",), "conv_bias"),
+    # llama.cpp squeezes the depthwise kernel's channel axis: (d_inner, d_conv)
+    Member(
+        "conv1d.weight",
+        R.CONV1D,
+        _CONV,
+        ("d_inner", "1", "d_conv"),
+        None,
+        S("ssm_conv1d.weight", ("d_inner", "d_conv")),
+    ),
+    Member("conv1d.bias", R.CONV1D, _CONV, ("d_inner",), "conv_bias", S("ssm_conv1d.bias")),
 )
 _OUT_PROJ = (
-    Member("out_proj.weight", R.OUT_PROJ, _OUT, ("d_model", "d_inner")),
+    Member("out_proj.weight", R.OUT_PROJ, _OUT, ("d_model", "d_inner"), None, S("ssm_out.weight")),
     Member("out_proj.bias", R.OUT_PROJ, _OUT, ("d_model",), "out_bias"),
 )
 
@@ -127,15 +175,35 @@ MAMBA = BlockSpec(
     members=(
         *_MAMBA_IO,
         # x_proj makes Δ (dt_rank), B and C (d_state each) input dependent: the selection.
-        Member("x_proj.weight", R.X_PROJ, _STATE, ("dt_rank + 2*d_state", "d_inner")),
-        Member("dt_proj.weight", R.DT_PROJ, _STATE, ("d_inner", "dt_rank")),
-        Member("dt_proj.bias", R.DT_PROJ, _STATE, ("d_inner",)),
-        Member("A_log", R.A_LOG, _STATE, ("d_inner", "d_state")),
-        Member("D", R.D_SKIP, _STATE, ("d_inner",)),
+        Member(
+            "x_proj.weight",
+            R.X_PROJ,
+            _STATE,
+            ("dt_rank + 2*d_state", "d_inner"),
+            None,
+            S("ssm_x.weight"),
+        ),
+        Member(
+            "dt_proj.weight", R.DT_PROJ, _STATE, ("d_inner", "dt_rank"), None, S("ssm_dt.weight")
+        ),
+        Member("dt_proj.bias", R.DT_PROJ, _STATE, ("d_inner",), None, S("ssm_dt.bias")),
+        Member("A_log", R.A_LOG, _STATE, ("d_inner", "d_state"), None, S("ssm_a", None, NEG_EXP)),
+        Member("D", R.D_SKIP, _STATE, ("d_inner",), None, S("ssm_d")),
         # Jamba normalises Δ, B and C (modeling_jamba.py JambaMambaMixer).
-        Member("dt_layernorm.weight", R.NORM, _NORM, ("dt_rank",), "inner_norms"),
-        Member("b_layernorm.weight", R.NORM, _NORM, ("d_state",), "inner_norms"),
-        Member("c_layernorm.weight", R.NORM, _NORM, ("d_state",), "inner_norms"),
+        Member(
+            "dt_layernorm.weight",
+            R.NORM,
+            _NORM,
+            ("dt_rank",),
+            "inner_norms",
+            S("ssm_dt_norm.weight"),
+        ),
+        Member(
+            "b_layernorm.weight", R.NORM, _NORM, ("d_state",), "inner_norms", S("ssm_b_norm.weight")
+        ),
+        Member(
+            "c_layernorm.weight", R.NORM, _NORM, ("d_state",), "inner_norms", S("ssm_c_norm.weight")
+        ),
         *_OUT_PROJ,
     ),
     read_off=(
@@ -148,7 +216,7 @@ MAMBA = BlockSpec(
     # LinearAttentionLayer (cache_utils.py): conv_states (d_inner, d_conv) in the model's
     # dtype; the selective scan's state (d_inner, d_state) kept in float32 (modeling_mamba.py).
     state=(
-        Stream("conv", ("d_inner", "d_conv")),
+        Stream("conv", ("d_inner", "d_conv"), None, ("d_inner", "d_conv - 1")),
         Stream("ssm", ("d_inner", "d_state"), "float32"),
     ),
     # h = exp(Δ·A)·h + Δ·B·x and y = C·h + D·x: three products per state element, one per channel
@@ -205,15 +273,38 @@ MAMBA2 = BlockSpec(
     derived=(("conv_dim", "d_inner + 2*n_groups*d_state"),),
     members=(
         # in_proj makes z (d_inner), x, B, C (conv_dim) and dt (one per head).
-        Member("in_proj.weight", R.IN_PROJ, _IN, ("d_inner + conv_dim + n_heads", "d_model")),
+        Member(
+            "in_proj.weight",
+            R.IN_PROJ,
+            _IN,
+            ("d_inner + conv_dim + n_heads", "d_model"),
+            None,
+            S("ssm_in.weight"),
+        ),
         Member("in_proj.bias", R.IN_PROJ, _IN, ("d_inner + conv_dim + n_heads",), "in_bias"),
-        Member("conv1d.weight", R.CONV1D, _CONV, ("conv_dim", "1", "d_conv")),
-        Member("conv1d.bias", R.CONV1D, _CONV, ("conv_dim",), "conv_bias"),
-        Member("dt_bias", R.DT_BIAS, _STATE, ("n_heads",)),
-        Member("A_log", R.A_LOG, _STATE, ("n_heads",)),
-        Member("D", R.D_SKIP, _STATE, ("n_heads",)),
-        # The gated RMSNorm before out_proj (FalconH1 without it unless mamba_rms_norm).
-        Member("norm.weight", R.NORM, _NORM, ("d_inner",), "gated_norm"),
+        Member(
+            "conv1d.weight",
+            R.CONV1D,
+            _CONV,
+            ("conv_dim", "1", "d_conv"),
+            None,
+            S("ssm_conv1d.weight", ("conv_dim", "d_conv")),
+        ),
+        Member("conv1d.bias", R.CONV1D, _CONV, ("conv_dim",), "conv_bias", S("ssm_conv1d.bias")),
+        Member("dt_bias", R.DT_BIAS, _STATE, ("n_heads",), None, S("ssm_dt.bias")),
+        # llama.cpp keeps A and D as (n_heads, 1) columns, A as -exp(A_log)
+        Member("A_log", R.A_LOG, _STATE, ("n_heads",), None, S("ssm_a", ("n_heads", "1"), NEG_EXP)),
+        Member("D", R.D_SKIP, _STATE, ("n_heads",), None, S("ssm_d", ("n_heads", "1"))),
+        # The gated RMSNorm before out_proj (FalconH1 without it unless mamba_rms_norm); llama.cpp
+        # stores it per group.
+        Member(
+            "norm.weight",
+            R.NORM,
+            _NORM,
+            ("d_inner",),
+            "gated_norm",
+            S("ssm_norm.weight", ("n_groups", "d_inner // n_groups")),
+        ),
         *_OUT_PROJ,
     ),
     read_off=(
@@ -232,7 +323,7 @@ MAMBA2 = BlockSpec(
         ReadOff("d_state", "(conv1d.weight[0] - d_inner) // (2*n_groups)"),
     ),
     state=(
-        Stream("conv", ("conv_dim", "d_conv")),
+        Stream("conv", ("conv_dim", "d_conv"), None, ("conv_dim", "d_conv - 1")),
         Stream("ssm", ("n_heads", "head_dim", "d_state"), "float32"),
     ),
     scan_macs="3*n_heads*head_dim*d_state + n_heads*head_dim",
@@ -291,6 +382,97 @@ RWKV_CHANNEL_MIX = BlockSpec(
     state=(Stream("shift", ("d_model",)),),  # state[0]: the previous token
     scan_macs="0",
     units="d_model",
+)
+
+
+def _llama(
+    name: str, role: TensorRole, part: Part, shape: tuple[str, ...], flag: str | None = None
+) -> Member:
+    """A tensor of a block only llama.cpp has: its GGUF name is the table's."""
+    return Member(name, role, part, shape, flag, S(name))
+
+
+_RWKV6_SOURCE = (
+    "llama.cpp src/llama-model.cpp LLM_ARCH_RWKV6 (tensors) and src/models/rwkv6-base.cpp; "
+    "Peng et al. 2024, Eagle and Finch (RWKV-6), section 4"
+)
+# Finch's data-dependent token shift: a low-rank (mix_dim) interpolation for w, k, v, r and g,
+# stored fused (lerp_fused) by newer converters, one tensor per target by older ones.
+_RWKV6_LERPS = tuple(
+    _llama(f"time_mix_lerp_{x}.weight", R.TIME_MIX, _SHIFT, ("1", "1", "d_model"), "split_lerp")
+    for x in "wkvrg"
+)
+RWKV6_TIME_MIX = BlockSpec(
+    name="rwkv6-time-mix",
+    kind=CellKind.RWKV_TIME_MIX,
+    module="RWKV-6 time mix",
+    source=_RWKV6_SOURCE,
+    dims=("d_model", "d_att", "head_size", "mix_dim", "decay_dim"),
+    derived=(("n_heads", "d_att // head_size"),),
+    members=(
+        _llama("time_mix_lerp_x.weight", R.TIME_MIX, _SHIFT, ("1", "1", "d_model")),
+        _llama("time_mix_w1.weight", R.TIME_MIX, _SHIFT, ("5*mix_dim", "d_model")),
+        _llama("time_mix_w2.weight", R.TIME_MIX, _SHIFT, ("5", "d_model", "mix_dim")),
+        _llama(
+            "time_mix_lerp_fused.weight",
+            R.TIME_MIX,
+            _SHIFT,
+            ("5", "1", "1", "d_model"),
+            "fused_lerp",
+        ),
+        *_RWKV6_LERPS,
+        _llama("time_mix_decay.weight", R.TIME_DECAY, _STATE, ("d_att",)),
+        _llama("time_mix_decay_w1.weight", R.TIME_DECAY, _STATE, ("decay_dim", "d_model")),
+        _llama("time_mix_decay_w2.weight", R.TIME_DECAY, _STATE, ("d_att", "decay_dim")),
+        _llama("time_mix_first.weight", R.TIME_FIRST, _STATE, ("n_heads", "head_size")),
+        _llama("time_mix_key.weight", R.KEY, _IN, ("d_att", "d_model")),
+        _llama("time_mix_value.weight", R.VALUE, _IN, ("d_att", "d_model")),
+        _llama("time_mix_receptance.weight", R.RECEPTANCE, _GATES, ("d_att", "d_model")),
+        _llama("time_mix_gate.weight", R.GATE, _GATES, ("d_att", "d_model")),
+        _llama("time_mix_ln.weight", R.NORM, _NORM, ("d_att",)),
+        _llama("time_mix_ln.bias", R.NORM, _NORM, ("d_att",)),
+        _llama("time_mix_output.weight", R.OUT_PROJ, _OUT, ("d_model", "d_att")),
+    ),
+    read_off=(
+        ReadOff("d_model", "time_mix_output.weight[0]"),
+        ReadOff("d_att", "time_mix_decay.weight[0]"),
+        ReadOff("head_size", "time_mix_first.weight[1]"),
+        ReadOff("mix_dim", "time_mix_w2.weight[2]"),
+        ReadOff("decay_dim", "time_mix_decay_w1.weight[0]"),
+    ),
+    # llama.cpp's recurrent memory (llama-memory-recurrent.cpp): the token shift and the WKV
+    # state, n_embd·head_size per layer, both F32.
+    state=(
+        Stream("shift", ("d_model",), "float32"),
+        Stream("wkv", ("n_heads", "head_size", "head_size"), "float32"),
+    ),
+    # S = diag(w)·S + kᵀv and o = r·(S + u·kᵀv): four products per state element
+    scan_macs="4*d_att*head_size",
+    units="d_att",
+    in_transformers=False,
+)
+
+RWKV6_CHANNEL_MIX = BlockSpec(
+    name="rwkv6-channel-mix",
+    kind=CellKind.RWKV_CHANNEL_MIX,
+    module="RWKV-6 channel mix",
+    source=_RWKV6_SOURCE,
+    dims=("d_model", "d_ffn"),
+    members=(
+        _llama("channel_mix_lerp_k.weight", R.TIME_MIX, _SHIFT, ("1", "1", "d_model")),
+        _llama("channel_mix_lerp_r.weight", R.TIME_MIX, _SHIFT, ("1", "1", "d_model")),
+        _llama("channel_mix_key.weight", R.KEY, _IN, ("d_ffn", "d_model")),
+        _llama("channel_mix_receptance.weight", R.RECEPTANCE, _GATES, ("d_model", "d_model")),
+        _llama("channel_mix_value.weight", R.VALUE, _OUT, ("d_model", "d_ffn")),
+    ),
+    read_off=(
+        ReadOff("d_model", "channel_mix_receptance.weight[0]"),
+        ReadOff("d_ffn", "channel_mix_key.weight[0]"),
+    ),
+    state=(Stream("shift", ("d_model",), "float32"),),
+    scan_macs="0",
+    units="d_model",
+    in_transformers=False,
 )
 
 RG_LRU = BlockSpec(
@@ -532,6 +714,8 @@ BLOCKS: tuple[BlockSpec, ...] = (
     MAMBA2,
     RWKV_TIME_MIX,
     RWKV_CHANNEL_MIX,
+    RWKV6_TIME_MIX,
+    RWKV6_CHANNEL_MIX,
     RG_LRU,
     MLSTM,
     MLSTM_FUSED,

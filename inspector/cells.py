@@ -170,6 +170,7 @@ _CONVENTIONS: Mapping[FileFormat, Convention] = MappingProxyType(
         FileFormat.ONNX: Convention.ONNX,
         FileFormat.SAFETENSORS: Convention.PYTORCH,
         FileFormat.PYTORCH: Convention.PYTORCH,
+        FileFormat.HF_CHECKPOINT: Convention.PYTORCH,
         FileFormat.TFLITE: Convention.TFLITE,
         # GGUF shapes read in PyTorch's order (ne reversed) hold PyTorch's layout: llama.cpp's
         # converter writes the state dict's arrays as they are.

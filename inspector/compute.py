@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from inspector.blocks import BLOCK_BY_NAME, PRODUCT_ROLES, resolved
+from inspector.blocks import BLOCK_BY_NAME, LLAMA_CPP, PRODUCT_ROLES, resolved
 from inspector.cells import Convention, bias_vectors, convention_of, gate_count, pointwise_ops
 from inspector.dims import integer
 from inspector.model import (
@@ -216,8 +216,14 @@ def compute(model: Model, seq_len: int | None = None) -> Compute:
         recurrent_compute(layer, convention, shapes.get(layer.name))
         for layer in model.recurrent_layers
     )
-    others = [layer for layer in model.layers if layer.name not in recurrent_names]
+    holders = _holders(model)
+    others = [
+        layer
+        for layer in model.layers
+        if layer.name not in recurrent_names and layer.name not in holders
+    ]
     found = {layer.name: layer_compute(layer) for layer in others}
+    found.update({name: item for name, item in holders.items() if item is not None})
     layers = tuple(item for item in found.values() if item is not None)
     uncounted = tuple(
         layer.name
@@ -227,6 +233,26 @@ def compute(model: Model, seq_len: int | None = None) -> Compute:
         and any(len(t.shape) >= 2 for t in _tensors(layer))
     )
     return Compute(recurrent, layers, seq_len, uncounted)
+
+
+def _holders(model: Model) -> dict[str, LayerCompute | None]:
+    """Rows holding recurrent blocks named below them (GGUF's `blk.N` holds `blk.N.ssm`): the
+    matrices of such a row outside its blocks (a hybrid layer's attention projections) each
+    multiply the token once; None where there are none."""
+    blocks = [layer for layer in model.recurrent_layers if layer.cell.block is not None]
+    out: dict[str, LayerCompute | None] = {}
+    for row in model.layers:
+        inside = [b for b in blocks if b.name.startswith(row.name + ".")]
+        if not inside:
+            continue
+        keys = {item.tensor.key for b in inside for item in b.tensors}
+        rest = [t for t in row.tensors if t.key not in keys and len(t.shape) == 2]
+        out[row.name] = (
+            LayerCompute(row.name, row.type, "matmul", sum(t.params for t in rest), None)
+            if rest
+            else None
+        )
+    return out
 
 
 def _bias(cell: CellConfig) -> int:
@@ -344,12 +370,14 @@ def block_compute(layer: RecurrentLayer) -> RecurrentCompute:
     scan = integer(spec.scan_macs, values)
     streams = []
     unknown = []
+    layout = layer.cell.layout
     for stream in spec.state:
-        sizes = [integer(axis, values) for axis in stream.shape]
+        sizes = [integer(axis, values) for axis in stream.shape_in(layout)]
         if any(size is None or size < 0 for size in sizes):
             unknown.append(stream.name)
             continue
-        stream_dtype = stream.dtype or dtype
+        # llama.cpp keeps its recurrent memory in F32 (llama-memory-recurrent.cpp, type_r/s)
+        stream_dtype = "float32" if layout == LLAMA_CPP else stream.dtype or dtype
         streams.append(
             StateStream(
                 stream.name,

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from inspector.blocks import BlockSpec, resolved
+from inspector.blocks import LLAMA_CPP, BlockSpec, resolved
 from inspector.cells import bias_vectors, gate_count
 from inspector.dims import integer, names
 from inspector.model import BiasConvention, CellKind
@@ -118,9 +118,10 @@ class MemberCount:
     """One tensor a block's dimensions say is stored: its shape in the table's expressions and
     in numbers (None for an axis whose dimensions are unknown)."""
 
-    name: str
+    name: str  # the block table's
     axes: tuple[str, ...]
     shape: tuple[int | None, ...]
+    label: str = ""  # as the file names it (llama.cpp's name in a GGUF file); "" the table's
 
     @property
     def params(self) -> int | None:
@@ -158,26 +159,34 @@ class BlockDerivation:
         terms = []
         for member in self.members:
             sizes = _DOT.join("?" if size is None else str(size) for size in member.shape)
-            terms.append(f"{member.name} {sizes}")
+            terms.append(f"{member.label or member.name} {sizes}")
         return " + ".join(terms)
 
 
 def derive_block(
-    spec: BlockSpec, dims: Mapping[str, int], present: Iterable[str] = ()
+    spec: BlockSpec,
+    dims: Mapping[str, int],
+    present: Iterable[str] = (),
+    layout: str | None = None,
 ) -> BlockDerivation:
     """The count `dims` give for `spec`'s block. A member behind a flag counts where the flag
     is 1, or, where the dimensions do not give the flag, where the file stores it (`present`:
-    the member names stored)."""
+    the member names stored). `layout`: whose names and shapes (None: transformers';
+    `blocks.LLAMA_CPP`: a GGUF file's); a tensor that layout does not store is not counted."""
     stored = frozenset(present)
     values = resolved(spec, dims)
     members = []
     for member in spec.members:
+        if layout == LLAMA_CPP and member.llama_cpp is None:
+            continue
         if member.flag is not None:
             flag = values.get(member.flag)
             if not (flag if flag is not None else member.name in stored):
                 continue
-        shape = tuple(integer(axis, values) for axis in member.shape)
-        members.append(MemberCount(member.name, member.shape, shape))
+        axes = member.shape_in(layout)
+        shape = tuple(integer(axis, values) for axis in axes)
+        label = member.llama_cpp.name if layout == LLAMA_CPP and member.llama_cpp else ""
+        members.append(MemberCount(member.name, axes, shape, label))
     unknown = sorted(
         {name for member in members for axis in member.axes for name in names(axis)} - set(values)
     )

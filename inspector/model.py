@@ -227,6 +227,7 @@ class CellConfig:
     # (("d_model", 768), ("d_state", 16), ...); empty for the gated cells above.
     dims: tuple[tuple[str, int], ...] = ()
     block: str | None = None  # the block table's entry (`inspector.blocks.BLOCK_BY_NAME`)
+    layout: str | None = None  # whose names and shapes a block's tensors follow (None: HF's)
 
 
 @dataclass(frozen=True)

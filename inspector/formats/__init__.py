@@ -150,6 +150,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.PYTORCH: "inspector.formats.torch.values",
         FileFormat.TFLITE: "inspector.formats.tflite.values",
         FileFormat.TF_SAVEDMODEL: "inspector.formats.savedmodel.values",
+        FileFormat.HF_CHECKPOINT: "inspector.formats.hf.values",
         FileFormat.GGUF: "inspector.formats.gguf.values",
     }
 )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from inspector.blocks import BLOCKS, BlockSpec, Member, resolved
+from inspector.blocks import BLOCKS, LLAMA_CPP, BlockSpec, Member, resolved
 from inspector.dims import integer
 from inspector.formats import state_dict
 from inspector.model import (
@@ -54,22 +54,34 @@ class Hyper:
     attention_layers: int | None = None
     window: int | None = None
     tied_head: bool = False  # the output head reuses the token embedding (not stored twice)
+    # The dtype a runtime keeps the KV cache in where the weights do not say (llama.cpp: F16)
+    kv_dtype: tuple[str, int] | None = None
     warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Naming:
     """How a container names a block's tensors. `spell(spec, member)` is the tensor's name
-    after the block's prefix and a dot (None: this naming does not store it). `whole_module`:
-    every tensor under the block's prefix belongs to the block's row (transformers' modules);
-    otherwise only the spelled ones do (GGUF's flat `blk.N.` namespace)."""
+    after the block's prefix and a dot (None: this naming does not store it). `layout` is
+    `CellConfig.layout` (None: transformers' names and shapes). `whole_module`: every tensor
+    under the block's prefix belongs to the block's row (transformers' modules); otherwise
+    several blocks share one prefix and only the spelled tensors are theirs (GGUF's flat
+    `blk.N.` namespace: the SSM and, in a hybrid, the attention of one layer)."""
 
     name: str
     spell: Callable[[BlockSpec, Member], str | None]
+    layout: str | None = None
     whole_module: bool = True
 
 
-HF = Naming("transformers", lambda spec, member: member.name)
+HF = Naming("transformers", lambda spec, m: m.name if spec.in_transformers else None)
+# gguf-py constants.py TENSOR_NAMES, the column `Member.llama_cpp` of the block table.
+GGUF = Naming(
+    "llama.cpp",
+    lambda spec, m: m.llama_cpp.name if m.llama_cpp else None,
+    LLAMA_CPP,
+    whole_module=False,
+)
 
 # Modules of a hybrid that are plain layers, by the tensors that identify them (transformers'
 # attention modules: q/k/v_proj; its MLPs in their several spellings).
@@ -140,7 +152,7 @@ def group(
     recurrent: list[RecurrentLayer] = []
     rows: list[Layer] = []
     for candidate in blocks:
-        built, row = _block(candidate, hyper)
+        built, row = _block(candidate, hyper, naming)
         recurrent.append(built)
         rows.append(row)
     if naming.whole_module:  # a block module's other tensors stay in its row, outside the split
@@ -154,12 +166,22 @@ def group(
     others = tuple(_named(layer) for layer in others)
     if hyper is not None and hyper.tied_head:
         others += _tied_head(others)
-    decoder = _decoder(tensors, recurrent, attention, hyper, aliases)
+    decoder = decoder_of(tensors, recurrent, attention, hyper, aliases)
     return Grouped(
         tuple(sorted([*rows, *others], key=lambda layer: layer.name)),
         tuple(sorted([*recurrent, *classic], key=lambda layer: layer.name)),
         decoder,
         hyper.warnings if hyper else (),
+    )
+
+
+def recognise(
+    tensors: Sequence[Tensor], hyper: Hyper | None, naming: Naming
+) -> tuple[RecurrentLayer, ...]:
+    """The recurrent blocks among `tensors`, for a reader that keeps its own rows (GGUF's one
+    row per `blk.N`: each block names a row by its prefix)."""
+    return tuple(
+        _block(candidate, hyper, naming)[0] for candidate in _blocks(tensors, hyper, naming)
     )
 
 
@@ -197,20 +219,35 @@ def _blocks(tensors: Sequence[Tensor], hyper: Hyper | None, naming: Naming) -> l
     for candidate in found.values():
         by_prefix.setdefault(candidate.prefix, []).append(candidate)
     order = {spec.name: index for index, spec in enumerate(BLOCKS)}
-    chosen = []
+    chosen: list[_Candidate] = []
     for candidates in by_prefix.values():
-        best = max(candidates, key=lambda c: (_complete(c), _score(c), -order[c.spec.name]))
-        required = [m for m in best.spec.members if m.flag is None]
-        if _complete(best) or (_score(best) >= 3 and 2 * _score(best) >= len(required)):
-            chosen.append(best)
+        # The best fit first; another spec only where its tensors are all others (GGUF's
+        # time mix and channel mix of one blk.N), never a second reading of the same tensors.
+        candidates.sort(key=lambda c: (_complete(c), _score(c), -order[c.spec.name]), reverse=True)
+        taken: set[str] = set()
+        for candidate in candidates:
+            names = {t.name for t in candidate.members.values()}
+            required = [m for m in candidate.spec.members if m.flag is None]
+            enough = _complete(candidate) or (
+                _score(candidate) >= 3 and 2 * _score(candidate) >= len(required)
+            )
+            if enough and not names & taken:
+                chosen.append(candidate)
+                taken |= names
+            if not naming.whole_module or not enough:
+                continue
+            break  # a transformers module is one block
     # A block inside another block's module (a spec's tensors nested deeper) is the outer one's.
     chosen.sort(key=lambda c: (len(c.prefix), c.prefix))
-    kept: dict[str, _Candidate] = {}
+    kept: list[_Candidate] = []
+    prefixes: set[str] = set()
     for candidate in chosen:
-        if "" in kept or any(a in kept for a in _ancestors(candidate.prefix + ".")):
+        outer = [a for a in _ancestors(candidate.prefix + ".") if a != candidate.prefix]
+        if ("" in prefixes and candidate.prefix) or any(a in prefixes for a in outer):
             continue
-        kept[candidate.prefix] = candidate
-    return list(kept.values())
+        kept.append(candidate)
+        prefixes.add(candidate.prefix)
+    return kept
 
 
 def _score(candidate: _Candidate) -> int:
@@ -248,12 +285,18 @@ def _with_module_rest(rows: list[Layer], tensors: Sequence[Tensor]) -> list[Laye
     ]
 
 
-def _block(candidate: _Candidate, hyper: Hyper | None) -> tuple[RecurrentLayer, Layer]:
+def _block(
+    candidate: _Candidate, hyper: Hyper | None, naming: Naming = HF
+) -> tuple[RecurrentLayer, Layer]:
     spec, prefix = candidate.spec, candidate.prefix
     shapes = {name: tensor.shape for name, tensor in candidate.members.items()}
-    dims, source, notes = block_dims(spec, shapes, hyper)
+    dims, source, notes = block_dims(spec, shapes, hyper, naming.layout)
     values = resolved(spec, dims)
-    missing = [m.name for m in spec.members if m.flag is None and m.name not in candidate.members]
+    missing = [
+        naming.spell(spec, m) or m.name
+        for m in spec.members
+        if m.flag is None and m.name not in candidate.members and naming.spell(spec, m)
+    ]
     defects = tuple(
         f"{name} is missing: a {spec.module} stores it ({spec.source.split(';')[0]})"
         for name in missing
@@ -264,6 +307,8 @@ def _block(candidate: _Candidate, hyper: Hyper | None) -> tuple[RecurrentLayer, 
         if (tensor := candidate.members.get(member.name)) is not None
     ]
     name = prefix or spec.module
+    if not naming.whole_module:  # blk.N holds more than this block: blk.N.ssm, blk.N.time_mix
+        name = f"{prefix}.{_label(spec, naming)}" if prefix else _label(spec, naming)
     layer = RecurrentLayer(
         name=name,
         type=spec.module,
@@ -272,6 +317,7 @@ def _block(candidate: _Candidate, hyper: Hyper | None) -> tuple[RecurrentLayer, 
             units=values.get(spec.units),
             dims=tuple(sorted(dims.items(), key=lambda item: _order(spec, item[0]))),
             block=spec.name,
+            layout=naming.layout,
         ),
         directions=1,
         tensors=tuple(members),
@@ -283,24 +329,49 @@ def _block(candidate: _Candidate, hyper: Hyper | None) -> tuple[RecurrentLayer, 
     return layer, Layer(name, spec.module, tuple(item.tensor for item in members))
 
 
+def _label(spec: BlockSpec, naming: Naming) -> str:
+    """What a naming's tensor names of a block begin with: `ssm`, `time_mix`, `channel_mix`."""
+    words = [re.split(r"[_.]", spelled) for m in spec.members if (spelled := naming.spell(spec, m))]
+    common = []
+    for group in zip(*words, strict=False):
+        if len(set(group)) != 1:
+            break
+        common.append(group[0])
+    return "_".join(common) or spec.name
+
+
 def _order(spec: BlockSpec, dim: str) -> tuple[int, str]:
     """The spec's dimensions in its order, then its flags by name."""
     return (spec.dims.index(dim), "") if dim in spec.dims else (len(spec.dims), dim)
 
 
 def block_dims(
-    spec: BlockSpec, shapes: Mapping[str, tuple[int, ...]], hyper: Hyper | None
+    spec: BlockSpec,
+    shapes: Mapping[str, tuple[int, ...]],
+    hyper: Hyper | None,
+    layout: str | None = None,
 ) -> tuple[dict[str, int], WidthSource, list[str]]:
     """A block's dimensions: the configuration's, then what the tensors give for the rest
     (`BlockSpec.read_off`, in order). The source is CONFIG where the configuration gave the
-    model width; the notes say which values were assumed."""
+    model width; the notes say which values were assumed. `shapes` are the stored ones (by
+    member name) in `layout`; read-offs name an axis of transformers' shape, found in
+    another layout's by the dimension it holds (conv1d's d_conv: axis 2 there, 1 in GGUF)."""
     dims = {k: v for k, v in (hyper.dims if hyper else {}).items()}
     source = WidthSource.CONFIG if spec.model_width in dims else WidthSource.TENSOR
     notes: list[str] = []
+    members = {member.name: member for member in spec.members}
 
     def axis(name: str, index: int) -> int | None:
-        shape = shapes.get(name)
-        return shape[index] if shape is not None and -len(shape) <= index < len(shape) else None
+        shape, member = shapes.get(name), members.get(name)
+        if shape is None or member is None or not -len(member.shape) <= index < len(member.shape):
+            return None
+        axes = member.shape_in(layout)
+        if axes is not member.shape:
+            wanted = member.shape[index]
+            if wanted not in axes:
+                return None
+            index = axes.index(wanted)
+        return shape[index] if len(shape) == len(axes) else None
 
     for item in spec.read_off:
         if item.dim in dims:
@@ -389,13 +460,15 @@ def _kv_width(members: Mapping[str, Tensor]) -> int:
 # --- the decoder -----------------------------------------------------------------------------
 
 
-def _decoder(
+def decoder_of(
     tensors: Sequence[Tensor],
     blocks: Sequence[RecurrentLayer],
-    attention: list[AttentionCache],
+    attention: Sequence[AttentionCache],
     hyper: Hyper | None,
-    aliases: Mapping[str, str],
+    aliases: Mapping[str, str] = MappingProxyType({}),
 ) -> Decoder:
+    """The decoder the blocks and attention layers make up: width and depth from the
+    metadata, else from the blocks and the layer indices of the tensor names."""
     widths = Counter(layer.input_dim for layer in blocks if layer.input_dim)
     width = (hyper.width if hyper else None) or (widths.most_common(1)[0][0] if widths else 0)
     indices = {
@@ -404,7 +477,9 @@ def _decoder(
         if (m := _LAYER_INDEX.search(t.name)) and (index := int(m[1])) < MAX_DIM
     }
     depth = (hyper.depth if hyper else None) or (max(indices) + 1 if indices else len(blocks))
-    dtype, itemsize = _dtype(item.tensor for layer in blocks for item in layer.tensors)
+    dtype, itemsize = (hyper.kv_dtype if hyper else None) or _dtype(
+        item.tensor for layer in blocks for item in layer.tensors
+    )
     window = hyper.window if hyper else None
     caches = [AttentionCache(c.layer, c.width, window) for c in attention]
     wanted = hyper.attention_layers if hyper else None

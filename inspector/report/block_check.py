@@ -26,7 +26,7 @@ def check_block(layer: RecurrentLayer) -> tuple[BlockDerivation | None, Check, s
     if spec is None:
         return None, Check.UNVERIFIED, f"no block table entry {layer.cell.block!r}"
     stored = {item.member: item.tensor.shape for item in layer.tensors if item.member}
-    derivation = derive_block(spec, dict(layer.cell.dims), stored)
+    derivation = derive_block(spec, dict(layer.cell.dims), stored, layer.cell.layout)
     if not derivation.complete:
         unknown = ", ".join(derivation.unknown) or "a dimension"
         return (
@@ -54,7 +54,7 @@ def _disagreements(
         if shape is None:
             flag = spec.member(member.name).flag
             why = f" ({flag} = 1)" if flag else ""
-            reasons.append(f"{member.name} is missing{why}")
+            reasons.append(f"{member.label or member.name} is missing{why}")
         elif shape != member.shape:
             reasons.append(_axis_disagrees(member, shape))
     for name in stored:
@@ -71,7 +71,7 @@ def _axis_disagrees(member: MemberCount, shape: tuple[int, ...]) -> str:
         axis if axis.isdigit() else f"{shown(axis)} = {size}"
         for axis, size in zip(member.axes, member.shape, strict=True)
     )
-    head = f"{member.name} is {_tuple(shape)}, expected ({terms})"
+    head = f"{member.label or member.name} is {_tuple(shape)}, expected ({terms})"
     if len(shape) != len(member.shape):
         return f"{head}: {len(shape)} axes instead of {len(member.shape)}"
     axes = [

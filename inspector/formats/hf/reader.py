@@ -88,8 +88,24 @@ def _files(files: list[Path], weights: str) -> str:
     return f"{len(files)} shards listed by {weights}"
 
 
-def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
-    """Every shard the index names, each once; the index's tensor names held against them."""
+def weight_files(root: Path, index_name: str | None = None) -> dict[str, Path]:
+    """Each tensor name the checkpoint's index lists and the shard holding it; for a checkpoint
+    of one weights file, {"": that file}. Raises as `read` does for a bad index or shard."""
+    weights = index_name or next((name for name in HF_WEIGHTS if (root / name).is_file()), None)
+    if weights is None:
+        raise NotFoundError(f"{root}: {HF_CONFIG} but no weights ({', '.join(HF_WEIGHTS)})")
+    if not weights.endswith(".index.json"):
+        return {"": member(root, weights, str(root))}
+    weight_map = _index(root, weights)
+    paths = {
+        shard: _shard(root, shard, str(root / weights), weights)
+        for shard in set(weight_map.values())
+    }
+    return {name: paths[shard] for name, shard in weight_map.items()}
+
+
+def _index(root: Path, name: str) -> dict[str, str]:
+    """The index's weight_map, every value a shard file name checked to be inside `root`."""
     index_path = member(root, name, str(root))
     where = str(index_path)
     try:
@@ -112,7 +128,14 @@ def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
         raise CorruptModelError(
             f"{where}: names {len(shards):,} shard files, over the {MAX_SHARDS:,} limit; refused"
         )
-    paths = [_shard(root, shard, where, name) for shard in shards]  # every name checked first
+    return weight_map
+
+
+def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
+    """Every shard the index names, each once; the index's tensor names held against them."""
+    weight_map = _index(root, name)
+    where = str(root / name)
+    paths = [_shard(root, shard, where, name) for shard in dict.fromkeys(weight_map.values())]
     for path in paths:
         _read_weights(path, loaded)
     listed = [n for n in weight_map if n not in loaded.tensors and n not in loaded.aliases]
