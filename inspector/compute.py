@@ -239,10 +239,16 @@ def _holders(model: Model) -> dict[str, LayerCompute | None]:
     """Rows holding recurrent blocks named below them (GGUF's `blk.N` holds `blk.N.ssm`): the
     matrices of such a row outside its blocks (a hybrid layer's attention projections) each
     multiply the token once; None where there are none."""
-    blocks = [layer for layer in model.recurrent_layers if layer.cell.block is not None]
+    under: dict[str, list[RecurrentLayer]] = {}  # module path -> the blocks below it
+    for layer in model.recurrent_layers:
+        if layer.cell.block is not None:
+            position = layer.name.find(".")
+            while position > 0:
+                under.setdefault(layer.name[:position], []).append(layer)
+                position = layer.name.find(".", position + 1)
     out: dict[str, LayerCompute | None] = {}
     for row in model.layers:
-        inside = [b for b in blocks if b.name.startswith(row.name + ".")]
+        inside = under.get(row.name)
         if not inside:
             continue
         keys = {item.tensor.key for b in inside for item in b.tensors}

@@ -11,6 +11,7 @@ are exact fractions, so a configuration's `hidden_size * qk_dim_factor` (64 * 0.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -27,7 +28,8 @@ class ExpressionError(ValueError):
     """A table expression that does not parse: a bug in the table, caught by its tests."""
 
 
-def _tokens(text: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)  # the table's few hundred expressions, parsed once each
+def _tokens(text: str) -> tuple[str, ...]:
     out, position = [], 0
     text = text.rstrip()
     while position < len(text):
@@ -36,18 +38,17 @@ def _tokens(text: str) -> list[str]:
             raise ExpressionError(f"cannot read {text!r} at {position}")
         out.append(found.group(found.lastgroup or "op"))
         position = found.end()
-    return out
+    return tuple(out)
 
 
-class _Evaluator:
-    def __init__(
-        self, text: str, values: Mapping[str, Fraction | int], axis: AxisLookup | None
-    ) -> None:
+# A parsed expression: a number, a name, a name's axis, or an operator and its two operands.
+_Node = tuple
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
         self.tokens = _tokens(text)
         self.position = 0
-        self.values = values
-        self.axis = axis
-        self.missing: set[str] = set()
 
     def _peek(self) -> str | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -59,45 +60,33 @@ class _Evaluator:
         self.position += 1
         return token
 
-    def run(self) -> Fraction | None:
-        value = self._sum()
+    def run(self) -> _Node:
+        node = self._sum()
         if self._peek() is not None:
             raise ExpressionError(f"unexpected {self._peek()!r}")
-        return None if self.missing else value
+        return node
 
-    def _sum(self) -> Fraction | None:
-        value = self._product()
+    def _sum(self) -> _Node:
+        node = self._product()
         while self._peek() in ("+", "-"):
-            op, right = self._take(), self._product()
-            if value is not None and right is not None:
-                value = value + right if op == "+" else value - right
-            else:
-                value = None
-        return value
+            node = (self._take(), node, self._product())
+        return node
 
-    def _product(self) -> Fraction | None:
-        value = self._factor()
+    def _product(self) -> _Node:
+        node = self._factor()
         while self._peek() in ("*", "//"):
-            op, right = self._take(), self._factor()
-            if value is None or right is None:
-                value = None
-            elif op == "*":
-                value = value * right
-            elif right == 0:
-                value = None
-            else:
-                value = Fraction(value // right)
-        return value
+            node = (self._take(), node, self._factor())
+        return node
 
-    def _factor(self) -> Fraction | None:
+    def _factor(self) -> _Node:
         token = self._take()
         if token == "(":
-            value = self._sum()
+            node = self._sum()
             if self._take() != ")":
                 raise ExpressionError("unbalanced parenthesis")
-            return value
+            return node
         if token[0].isdigit():
-            return Fraction(token)
+            return ("number", Fraction(token))
         if not (token[0].isalpha() or token[0] == "_"):
             raise ExpressionError(f"unexpected {token!r}")
         if self._peek() == "[":
@@ -105,15 +94,37 @@ class _Evaluator:
             index = int(self._take())
             if self._take() != "]":
                 raise ExpressionError("unbalanced bracket")
-            size = self.axis(token, index) if self.axis is not None else None
-            if size is None:
-                self.missing.add(f"{token}[{index}]")
-                return None
-            return Fraction(size)
-        if token not in self.values:
-            self.missing.add(token)
-            return None
-        return Fraction(self.values[token])
+            return ("axis", token, index)
+        return ("name", token)
+
+
+@functools.lru_cache(maxsize=4096)  # the table's few hundred expressions, parsed once each
+def _parse(text: str) -> _Node:
+    return _Parser(text).run()
+
+
+def _value(
+    node: _Node, values: Mapping[str, Fraction | int], axis: AxisLookup | None
+) -> Fraction | None:
+    kind = node[0]
+    if kind == "number":
+        return node[1]
+    if kind == "name":
+        found = values.get(node[1])
+        return None if found is None else Fraction(found)
+    if kind == "axis":
+        size = axis(node[1], node[2]) if axis is not None else None
+        return None if size is None else Fraction(size)
+    left, right = _value(node[1], values, axis), _value(node[2], values, axis)
+    if left is None or right is None:
+        return None
+    if kind == "+":
+        return left + right
+    if kind == "-":
+        return left - right
+    if kind == "*":
+        return left * right
+    return None if right == 0 else Fraction(left // right)
 
 
 def evaluate(
@@ -121,7 +132,7 @@ def evaluate(
 ) -> Fraction | None:
     """The value of `text`, or None where a name or axis it reads is not known (or it divides
     by zero). Raises ExpressionError for text that does not parse."""
-    return _Evaluator(text, values, axis).run()
+    return _value(_parse(text), values, axis)
 
 
 def integer(
