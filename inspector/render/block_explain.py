@@ -7,6 +7,7 @@ from __future__ import annotations
 from inspector.blocks import BLOCK_BY_NAME, Part
 from inspector.dims import shown
 from inspector.render.blocks import Block, Heading, Lines, Table
+from inspector.render.reconcile import reconcile_lines
 from inspector.render.text import count, shape
 from inspector.report.explain import Explanation
 
@@ -43,6 +44,7 @@ def block_blocks(path: str, explanation: Explanation) -> list[Block]:
         f"sum: {parts} = {count(layer.params)} parameters",
         f"follows {spec.source}",
         *layer.notes,
+        *(reconcile_lines(explanation.reconciliation) if explanation.reconciliation else ()),
         f"The count does not depend on the context length: the same {count(layer.params)} "
         "weights are applied at every token, and the state it carries stays the same size.",
     ]
