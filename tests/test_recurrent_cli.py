@@ -107,3 +107,15 @@ def test_bad_options_are_usage_errors() -> None:
     assert ran.code == 2 and "expected one of float64, float32" in ran.stderr
     ran = run_main([str(MAMBA), "--context", "0"])
     assert ran.code == 2
+
+
+def test_the_readme_shows_a_real_mamba_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = "$ rnninspect fixtures/hf/mamba --context 8192\n"
+    start = text.index(command) + len(command)
+    shown = text[start : text.index("\n```", start) + 1]
+    ran = run_main(["fixtures/hf/mamba", "--context", "8192"], env={"COLUMNS": "100"})
+    assert ran.code == 0 and ran.stdout == shown
