@@ -107,7 +107,6 @@ class Container:
     tensors: tuple[TensorInfo, ...]  # in file order
     alignment: int
     data_start: int
-    size: int  # the file's size in bytes
     bytes_read: int  # how much of the file reading the header took
 
 
@@ -253,7 +252,6 @@ class _Parser:
             tensors=placed,
             alignment=alignment,
             data_start=data_start,
-            size=cursor.size,
             bytes_read=cursor.bytes_read,
         )
 
