@@ -87,7 +87,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Inspect saved models (Keras .h5/.keras, ONNX, safetensors, PyTorch torch.save, "
-    "TensorFlow SavedModel, TFLite, llama.cpp GGUF) without TensorFlow or PyTorch: "
+    "TensorFlow SavedModel, TFLite, llama.cpp GGUF, Hugging Face checkpoint directories) "
+    "without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
@@ -186,8 +187,8 @@ def inspect_command(
             metavar="MODEL|DIR",
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
             "torch.save .pt/.pth/.bin/.ckpt, .tflite, GGUF .gguf), TensorFlow SavedModel "
-            "directories, or "
-            "directories to scan.",
+            "directories, Hugging Face checkpoint directories (config.json beside the "
+            "weights), or directories to scan.",
             show_default=False,
         ),
     ],
