@@ -119,3 +119,15 @@ def test_the_readme_shows_a_real_mamba_report(monkeypatch: pytest.MonkeyPatch) -
     shown = text[start : text.index("\n```", start) + 1]
     ran = run_main(["fixtures/hf/mamba", "--context", "8192"], env={"COLUMNS": "100"})
     assert ran.code == 0 and ran.stdout == shown
+
+
+def test_a_checkpoint_directory_takes_its_config_index_and_shards_on_disk() -> None:
+    """--max-file-size measures what the model is read from (not the directory entry, nor the
+    generation_config.json beside it)."""
+    directory = FIXTURES / "hf" / "mamba_sharded"
+    files = ["config.json", "model.safetensors.index.json"]
+    files += sorted(p.name for p in directory.glob("model-*.safetensors"))
+    size = sum((directory / name).stat().st_size for name in files)
+    assert _json(str(directory))["file_bytes"] == size
+    assert run_main([str(directory), "--max-file-size", str(size)]).code == 0
+    assert run_main([str(directory), "--max-file-size", str(size - 1)]).code == 1

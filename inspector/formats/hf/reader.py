@@ -104,6 +104,18 @@ def weight_files(root: Path, index_name: str | None = None) -> dict[str, Path]:
     return {name: paths[shard] for name, shard in weight_map.items()}
 
 
+def checkpoint_files(root: Path) -> list[Path]:
+    """The files a checkpoint directory's model is read from: config.json, the index and the
+    weights (for --max-file-size)."""
+    weights = next((name for name in HF_WEIGHTS if (root / name).is_file()), None)
+    found = [member(root, HF_CONFIG, str(root))]
+    if weights is not None and weights.endswith(".index.json"):
+        found.append(member(root, weights, str(root)))
+    if weights is not None:
+        found += weight_files(root).values()
+    return list(dict.fromkeys(found))
+
+
 def _index(root: Path, name: str) -> dict[str, str]:
     """The index's weight_map, every value a shard file name checked to be inside `root`."""
     index_path = member(root, name, str(root))
