@@ -64,6 +64,7 @@ HELP_WORDS = {
     "tflite": "TFLite",
     "tf-savedmodel": "SavedModel",
     "gguf": "GGUF",
+    "hf-checkpoint": "Hugging Face checkpoint directory",
 }
 
 

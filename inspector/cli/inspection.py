@@ -64,6 +64,9 @@ class InspectOptions:
     max_layer_params: str | None = None
     max_macs: str | None = None
     seq_len: int | None = None
+    max_state: str | None = None
+    context: int | None = None
+    state_dtype: str | None = None
     strict: bool = False
     quiet: bool = False
     timeout: float = DEFAULT_TIMEOUT
@@ -83,9 +86,11 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
                 "--max-file-size": options.max_file_size,
                 "--max-layer-params": options.max_layer_params,
                 "--max-macs": options.max_macs,
+                "--max-state": options.max_state,
             },
             options.strict,
         )
+        _check_state_dtype(options.state_dtype)
         view = _view(options.all_layers, options.weighted_only, options.recurrent_only)
         limits = bounds(options.timeout, options.max_memory)
     _inspection(
@@ -98,8 +103,17 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
         quiet=options.quiet,
         limits=limits,
         seq_len=options.seq_len,
+        context=options.context,
+        state_dtype=options.state_dtype,
         lanes=_lanes(models, options.jobs),
     )
+
+
+def _check_state_dtype(name: str | None) -> None:
+    from inspector.model import STATE_DTYPES
+
+    if name is not None and name not in STATE_DTYPES:
+        raise UsageError(f"--state-dtype {name[:40]!r}: expected one of {', '.join(STATE_DTYPES)}")
 
 
 def bounds(timeout: float, max_memory: str) -> Limits:
@@ -154,6 +168,8 @@ def _inspection(
     quiet: bool,
     limits: Limits,
     seq_len: int | None = None,
+    context: int | None = None,
+    state_dtype: str | None = None,
     lanes: _Lanes | None = None,
 ) -> None:
     targets, scanned = _targets(models)
@@ -163,7 +179,13 @@ def _inspection(
     from inspector.report.gates import gated  # loaded already (`_budget`)
 
     outcomes = [
-        replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
+        replace(
+            outcome,
+            report=gated(
+                replace(outcome.report, seq_len=seq_len, context=context, state_dtype=state_dtype),
+                budget,
+            ),
+        )
         if outcome.report
         else outcome
         for outcome in _inspect_all(
@@ -262,7 +284,7 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     scanned = False
     for path in models:
         try:
-            single = not path.is_dir() or _is_savedmodel(path)  # a SavedModel dir is a model
+            single = not path.is_dir() or _is_model_dir(path)  # SavedModel, HF checkpoint
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
@@ -299,11 +321,11 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     return targets, scanned
 
 
-def _is_savedmodel(path: Path) -> bool:
+def _is_model_dir(path: Path) -> bool:
     # Imported for directories only: a single file's run never loads the format registry here.
-    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.formats.detect import is_model_dir
 
-    return is_savedmodel_dir(path)
+    return is_model_dir(path)
 
 
 def _wants_progress(files: int) -> bool:
