@@ -7,6 +7,7 @@ import stat
 import struct
 from contextlib import suppress
 from pathlib import Path
+from typing import Protocol
 
 from inspector.errors import NotFoundError
 
@@ -15,7 +16,27 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-def is_hdf5(head: bytes, path: Path) -> bool:
+class Place(Protocol):
+    """What detection reads of where a file is, beyond its bytes: a local `Path` or a
+    `formats.source.Source` (a URL's object) alike."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def suffix(self) -> str: ...
+
+    @property
+    def parent(self) -> Place: ...
+
+    def __truediv__(self, relative: str) -> Place: ...
+
+    def is_file(self) -> bool: ...
+
+    def is_dir(self) -> bool: ...
+
+
+def is_hdf5(head: bytes, path: Place) -> bool:
     """HDF5 superblock at offset 0 or after a user block of 512·2^n bytes."""
     offset = 0
     while offset + len(HDF5_MAGIC) <= len(head):
@@ -25,7 +46,7 @@ def is_hdf5(head: bytes, path: Path) -> bool:
     return False
 
 
-def is_zip(head: bytes, path: Path) -> bool:
+def is_zip(head: bytes, path: Place) -> bool:
     return head.startswith(ZIP_MAGIC)
 
 
@@ -45,7 +66,7 @@ def looks_like_safetensors(head: bytes) -> bool:
     )
 
 
-def is_safetensors(head: bytes, path: Path) -> bool:
+def is_safetensors(head: bytes, path: Place) -> bool:
     """The header's length and opening brace; the extension settles files whose header is
     damaged."""
     return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
@@ -69,7 +90,7 @@ def first_zip_member(head: bytes) -> str | None:
     return head[_ZIP_NAME.size : _ZIP_NAME.size + length].decode("utf-8", "replace")
 
 
-def is_torch(head: bytes, path: Path) -> bool:
+def is_torch(head: bytes, path: Place) -> bool:
     """A torch.save file: the zip whose first member is `<archive>/data.pkl` (the default since
     torch 1.6), a legacy file starting with torch's pickled magic number, or the tar layout of
     torch < 0.4. A zip named like a checkpoint holding `data.pkl` settles repacked archives."""
@@ -87,7 +108,7 @@ def is_torch(head: bytes, path: Path) -> bool:
     return head[257:262] == b"ustar" and name in _TAR_TORCH_MEMBERS
 
 
-def is_onnx(head: bytes, path: Path) -> bool:
+def is_onnx(head: bytes, path: Place) -> bool:
     """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
     the extension settles files that do not. A TensorFlow SavedModel protobuf starts alike
     (schema version 1, then a MetaGraphDef) and is never taken for ONNX."""
@@ -98,7 +119,7 @@ def is_onnx(head: bytes, path: Path) -> bool:
     return len(head) > 2 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x3A)
 
 
-def is_savedmodel_dir(path: Path) -> bool:
+def is_savedmodel_dir(path: Place) -> bool:
     """A TensorFlow SavedModel directory: `saved_model.pb` beside `variables/` or
     `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files)."""
     return (
@@ -120,7 +141,7 @@ def _savedmodel_proto(head: bytes) -> bool:
     return pos + 1 < len(head) and head[pos + 1] == 0x0A
 
 
-def is_savedmodel(head: bytes, path: Path) -> bool:
+def is_savedmodel(head: bytes, path: Place) -> bool:
     """A SavedModel directory, or its `saved_model.pb` (by name beside `variables/`, or by its
     protobuf header)."""
     if is_savedmodel_dir(path):
@@ -130,7 +151,7 @@ def is_savedmodel(head: bytes, path: Path) -> bool:
     return _savedmodel_proto(head)
 
 
-def is_tflite(head: bytes, path: Path) -> bool:
+def is_tflite(head: bytes, path: Place) -> bool:
     """A TFLite flatbuffer: the file identifier "TFL3" right after the root offset
     (tensorflow/lite/schema/schema.fbs, `file_identifier "TFL3"`); the extension settles
     files too damaged to carry it."""
@@ -146,7 +167,7 @@ def is_lfs_pointer(head: bytes) -> bool:
     return head.startswith(LFS_POINTER)
 
 
-def refusal(head: bytes, path: Path) -> str | None:
+def refusal(head: bytes, path: Place) -> str | None:
     """What a file that resembles a model format but is something else really is, or None."""
     if is_lfs_pointer(head):
         return (

@@ -14,13 +14,13 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
 from inspector.formats import state_dict
 from inspector.formats.bounded_json import load_json
 from inspector.formats.detect import SAFETENSORS_HEADER_LENGTH, SAFETENSORS_MAX_HEADER
+from inspector.formats.source import Source
 from inspector.model import Detail, FileFormat, Layer, Model, SharedTensor, Tensor
 
 HEADER_LENGTH = SAFETENSORS_HEADER_LENGTH
@@ -76,11 +76,11 @@ class Header:
     metadata: Mapping[str, str]
 
 
-def read_header(path: Path) -> Header:
+def read_header(path: Source) -> Header:
     """Parse and validate the header. Raises NotFoundError, NotAModelError, CorruptModelError."""
     try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
+        with path.open() as handle:
+            size = path.size
             prefix = handle.read(HEADER_LENGTH.size)
             if len(prefix) < HEADER_LENGTH.size:
                 raise NotAModelError(f"{path}: {size} bytes: too short for a safetensors header")
@@ -119,7 +119,7 @@ def read_header(path: Path) -> Header:
     )
 
 
-def _entry(path: Path, name: str, value: object, start: int, size: int) -> Entry:
+def _entry(path: Source, name: str, value: object, start: int, size: int) -> Entry:
     where = f"{path}: safetensors tensor '{name}'"
     if not isinstance(value, dict):
         raise CorruptModelError(f"{where} is not described by a JSON object")
@@ -149,7 +149,7 @@ def _natural(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     header = read_header(path)
     grouped, recurrent = state_dict.group([entry.tensor() for entry in header.entries])
     layers, tied = _tied(list(grouped), header)

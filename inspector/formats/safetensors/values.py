@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.errors import CorruptModelError, ValuesUnavailableError
 from inspector.formats.safetensors.reader import Entry, read_header
+from inspector.formats.source import Source
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 
 
 class SafetensorsValues:
-    def __init__(self, path: Path, handle: BinaryIO, entries: dict[str, Entry]) -> None:
+    def __init__(self, path: Source, handle: BinaryIO, entries: dict[str, Entry]) -> None:
         self._path = path
         self._handle = handle
         self._entries = entries
@@ -40,11 +40,7 @@ class SafetensorsValues:
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[SafetensorsValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[SafetensorsValues]:
     entries = {entry.name: entry for entry in read_header(path).entries}
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+    with path.open() as handle:
         yield SafetensorsValues(path, handle, entries)

@@ -17,10 +17,8 @@
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotFoundError, UnsupportedModelError
 from inspector.formats.bounded_json import load_json
@@ -36,6 +34,7 @@ from inspector.formats.savedmodel.bundle import (
     read_bundle,
     shard_name,
 )
+from inspector.formats.source import Source
 from inspector.model import (
     Excluded,
     FileFormat,
@@ -56,12 +55,12 @@ _MAX_JSON_DEPTH = 200
 _METRICS = "Keras metric state (keras_api/metrics), not parameters"
 
 
-def savedmodel_root(path: Path) -> Path:
+def savedmodel_root(path: Source) -> Source:
     """The SavedModel directory for a directory or its `saved_model.pb`."""
     return path.parent if path.is_file() else path
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     root = savedmodel_root(path)
     if path.is_file() and not (root / INDEX).exists():
         raise NotFoundError(
@@ -128,11 +127,10 @@ def read(path: Path) -> Model:
     )
 
 
-def member(root: Path, relative: str) -> Path:
+def member(root: Source, relative: str) -> Source:
     """A file of the SavedModel directory; one that links out of the directory is refused."""
     path = root / relative
-    inside = root.resolve()
-    if path.is_symlink() or inside not in path.resolve().parents:
+    if not path.inside():
         raise UnsupportedModelError(
             f"{path}: is a link out of the SavedModel directory; links are never followed"
         )
@@ -140,27 +138,20 @@ def member(root: Path, relative: str) -> Path:
 
 
 @contextmanager
-def _mapped(path: Path, limit: int) -> Iterator[Buffer]:
+def _mapped(path: Source, limit: int) -> Iterator[Buffer]:
     """The file's bytes over a read-only memory map (empty files as b"")."""
-    try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
-            if size > limit:
-                raise UnsupportedModelError(
-                    f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file"
-                )
-            if size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: missing from the SavedModel directory") from None
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not path.exists():
+        raise NotFoundError(f"{path}: missing from the SavedModel directory")
+    size = path.size
+    if size > limit:
+        raise UnsupportedModelError(
+            f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file"
+        )
+    with path.view() as buf:
+        yield buf
 
 
-def _bundle(root: Path, buf: Buffer) -> Bundle:
+def _bundle(root: Source, buf: Buffer) -> Bundle:
     try:
         return read_bundle(buf)
     except BundleError as error:
@@ -188,7 +179,7 @@ def _is_optimizer(key: str) -> bool:
     return key.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in key
 
 
-def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.ObjectGraph | None:
+def _object_graph(root: Source, bundle: Bundle, warnings: list[str]) -> objects.ObjectGraph | None:
     """The object graph, read from its shard at the offset the index gives (only that entry)."""
     entry = next((e for e in bundle.entries if e.key == objects.KEY), None)
     if entry is None:
@@ -199,11 +190,12 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
         return None
     shard = member(root, "variables/" + shard_name("variables", entry.shard_id, bundle.num_shards))
     try:
-        with shard.open("rb") as handle:
+        with shard.open() as handle:
             handle.seek(entry.offset)
             data = handle.read(entry.size)
-    except OSError as error:
-        warnings.append(f"{where}: shard {shard.name} cannot be read ({error.strerror or error})")
+    except (OSError, NotFoundError) as error:
+        reason = getattr(error, "strerror", None) or error
+        warnings.append(f"{where}: shard {shard.name} cannot be read ({reason})")
         return None
     if len(data) != entry.size:
         raise CorruptModelError(f"{where}: shard {shard.name} is cut short (truncated)")
@@ -215,7 +207,7 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
 
 
 def _keras(
-    root: Path,
+    root: Source,
     buf: Buffer,
     graph: objects.ObjectGraph | None,
     tensors: Mapping[str, Tensor],
@@ -260,7 +252,7 @@ def _keras(
     return built, producer
 
 
-def _json(where: Path, text: str) -> Mapping[str, object]:
+def _json(where: Source, text: str) -> Mapping[str, object]:
     # Bounded like every other JSON from a file: a node's 60 MB of `{},` decodes into 20
     # million dicts (1.5 GB) unless the elements are counted first.
     return as_mapping(load_json(text, f"{where}: metadata"))

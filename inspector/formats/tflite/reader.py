@@ -15,15 +15,13 @@ Layers: every operator with weight inputs is a row. Recurrent layers: the fused 
 
 from __future__ import annotations
 
-import mmap
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from inspector.errors import CorruptModelError, NotFoundError
+from inspector.errors import CorruptModelError
+from inspector.formats.source import Source
 from inspector.formats.tflite import fused, lowered
-from inspector.formats.tflite.flatbuffer import Buffer, FlatError
+from inspector.formats.tflite.flatbuffer import FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo, parse
 from inspector.model import (
     BiasConvention,
@@ -43,8 +41,8 @@ from inspector.model import (
 )
 
 
-def read(path: Path) -> Model:
-    with _mapped(path) as buf:
+def read(path: Source) -> Model:
+    with path.view() as buf:
         try:
             info = parse(buf)
         except FlatError as error:
@@ -55,22 +53,9 @@ def read(path: Path) -> Model:
     return _Builder(path, info).model()
 
 
-@contextmanager
-def _mapped(path: Path) -> Iterator[Buffer]:
-    try:
-        with path.open("rb") as handle:
-            if path.stat().st_size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-
-
 @dataclass
 class _Builder:
-    path: Path
+    path: Source
     info: ModelInfo
     warnings: list[str] = field(default_factory=list)
     _producers: dict[int, dict[int, OperatorInfo]] = field(default_factory=dict)

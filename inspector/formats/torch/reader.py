@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
 from inspector.formats import state_dict
+from inspector.formats.source import Source
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
 from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, runs_code
@@ -34,7 +34,7 @@ MAX_NAMED = 8  # foreign globals named in a warning; the count says how many mor
 MAX_NAME_CHARS = 80  # characters of one file-chosen name shown
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     loaded = open_checkpoint(path)
     found = locate_checkpoint(path, loaded)
     for named in (*found.parameters, *found.optimizer, *found.outside):
@@ -69,7 +69,7 @@ def read(path: Path) -> Model:
     )
 
 
-def open_checkpoint(path: Path) -> Loaded:
+def open_checkpoint(path: Source) -> Loaded:
     """The file's object as data, or RefusedModelError naming what it would import or run."""
     try:
         return load(path)
@@ -80,7 +80,7 @@ def open_checkpoint(path: Path) -> Loaded:
         raise CorruptModelError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
 
-def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
+def locate_checkpoint(path: Source, loaded: Loaded) -> Checkpoint:
     """Where the state dict is; RefusedModelError where a foreign object stands in its place."""
     try:
         return locate(loaded.root)
@@ -90,7 +90,7 @@ def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
         raise CorruptModelError(f"{path}: {error}") from None
 
 
-def _refusal(path: Path, refused: RefusedPickle) -> str:
+def _refusal(path: Source, refused: RefusedPickle) -> str:
     what = _shown(refused.what)
     if refused.kind == "global" and what.startswith(("torch.nn.", "__main__.")):
         return (
@@ -158,7 +158,7 @@ def _shown(name: str) -> str:
     return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 3] + "..."
 
 
-def check_bounds(path: Path, named: Named) -> None:
+def check_bounds(path: Source, named: Named) -> None:
     """The view `size`/`stride` from `offset` must lie inside its storage."""
     data: TensorData = named.tensor
     if data.numel == 0:
@@ -234,13 +234,13 @@ def _span(data: TensorData) -> tuple[int, int]:
     return data.offset, data.offset + extent
 
 
-def _optimizer(path: Path, found: Checkpoint) -> OptimizerState | None:
+def _optimizer(path: Source, found: Checkpoint) -> OptimizerState | None:
     if not found.optimizer_keys:
         return None
     distinct = {n.tensor.identity: n.tensor for n in found.optimizer}
     values = sum(t.numel for t in distinct.values())
     nbytes = sum(t.numel * t.dtype.itemsize for t in distinct.values())
-    return OptimizerState(values, nbytes, path.stat().st_size)
+    return OptimizerState(values, nbytes, path.size)
 
 
 def _producer(loaded: Loaded) -> str:
