@@ -13,8 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
+import click
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
@@ -40,9 +41,11 @@ from inspector.cli.inspection import (
     bounds,
     inspect_one,
     run_inspect,
+    with_timeout,
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
+from inspector.location import Location, is_url, parse_location
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits, Started
@@ -91,6 +94,23 @@ app = typer.Typer(
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
 )
+
+
+class _ModelLocation(click.Path):
+    """A model argument: a path, checked as typer checks a Path, or a URL (`s3://`, `gs://`,
+    `https://`, `hf://`), kept whole (a Path would fold its `//`). Parameters using it are
+    annotated `str` so that typer leaves the value as converted here."""
+
+    def __init__(self) -> None:
+        super().__init__(readable=True, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and is_url(value):
+            try:
+                return parse_location(value)
+            except UsageError as refused:
+                self.fail(str(refused), param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class OutputFormat(str, Enum):
@@ -180,12 +200,14 @@ _MemoryOption = Annotated[
 @app.command("inspect", cls=_Usage)
 def inspect_command(
     models: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             metavar="MODEL|DIR",
+            click_type=_ModelLocation(),
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
             "torch.save .pt/.pth/.bin/.ckpt, .tflite), TensorFlow SavedModel directories, or "
-            "directories to scan.",
+            "directories to scan; or their URLs (s3://, gs://, https://, hf://, a prefix "
+            "scanned like a directory) with rnninspect[remote].",
             show_default=False,
         ),
     ],
@@ -327,7 +349,7 @@ def inspect_command(
         jobs=jobs,
         max_memory=max_memory,
     )
-    run_inspect(models, options)
+    run_inspect(cast(list[Location], models), options)
 
 
 def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
@@ -461,7 +483,13 @@ def formula_command(
 @app.command("explain", cls=_Usage)
 def explain_command(
     model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model file.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            click_type=_ModelLocation(),
+            help="A model file or its URL.",
+            show_default=False,
+        ),
     ],
     layer: Annotated[
         str | None,
@@ -496,15 +524,16 @@ def explain_command(
 ) -> None:
     """Break recurrent layers into their gates, in the file's gate order: each gate's slice
     of the kernel, the recurrent kernel and the bias, with shapes and counts."""
+    (location,) = with_timeout([cast(Location, model)], timeout)
     with user_errors():
         limits = bounds(timeout, max_memory)
-        check_output(output, [model])
-        check_output(svg, [model], "--svg")
-    _explain(model, layer, reader, output_format, output, svg, limits)
+        check_output(output, [location])
+        check_output(svg, [location], "--svg")
+    _explain(location, layer, reader, output_format, output, svg, limits)
 
 
 def _explain(
-    model: Path,
+    model: Location,
     layer: str | None,
     reader: str | None,
     output_format: ExplainFormat,
@@ -547,18 +576,22 @@ def _explain(
 @app.command("compare", cls=_Usage)
 def compare_command(
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="SOURCE",
+            click_type=_ModelLocation(),
             help="The trained model: Keras (.h5, .keras, weights-only), ONNX, or a PyTorch "
             "state dict saved as .safetensors.",
             show_default=False,
         ),
     ],
     export: Annotated[
-        Path,
+        str,
         typer.Argument(
-            metavar="EXPORT", help="Its export (ONNX, or any readable format).", show_default=False
+            metavar="EXPORT",
+            click_type=_ModelLocation(),
+            help="Its export (ONNX, or any readable format); either side may be a URL.",
+            show_default=False,
         ),
     ],
     atol: Annotated[
@@ -592,13 +625,14 @@ def compare_command(
     Exit 0 (faithful): every pair identical, equivalent, or lowered in export with matching
     values; 1: a pair differs, is missing or extra, or is not verified; 2: a file cannot be
     read."""
+    left, right = with_timeout([cast(Location, source), cast(Location, export)], timeout)
     with user_errors():
         tolerance = _tolerance(atol, rtol)
         limits = bounds(timeout, max_memory)
-        check_output(output, [source, export])
+        check_output(output, [left, right])
     _bounded(
         lambda started: _compare(
-            source, export, tolerance, mapping or [], output_format, output, started
+            left, right, tolerance, mapping or [], output_format, output, started
         ),
         limits,
     )
@@ -613,8 +647,8 @@ def _tolerance(atol: float, rtol: float) -> Tolerance:
 
 
 def _compare(
-    source: Path,
-    export: Path,
+    source: Location,
+    export: Location,
     tolerance: Tolerance,
     mapping: Sequence[str],
     output_format: DocFormat,
