@@ -43,4 +43,5 @@ def inspect_file(path: str | Path | Url, reader: str | None = None) -> Report:
 
     source = open_source(path)
     model = read_model(source, reader)
-    return analyse(model, source.stored_size())
+    stored = model.stored_bytes if model.stored_bytes is not None else source.stored_size()
+    return analyse(model, stored)

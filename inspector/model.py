@@ -257,3 +257,6 @@ class Model:
     # InputLayer shapes); empty where it does not.
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    # Bytes of every file the model was read from, when a reader read several (a sharded
+    # checkpoint's index and shards); None: the file or directory the user named alone.
+    stored_bytes: int | None = None

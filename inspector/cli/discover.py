@@ -42,6 +42,9 @@ MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors", "
 # then config.json, then model.weights.h5); any other zip (.whl, .docx, .jar) is not a model.
 _KERAS_MEMBERS = frozenset({"metadata.json", "config.json", "model.weights.h5"})
 _ZIP_HEADER = struct.Struct("<26xHH")  # local file header up to the name and extra lengths
+# A sharded checkpoint's index (inspected as the whole model) and the shard names beside it.
+_INDEX_SUFFIX = ".safetensors.index.json"
+_SHARD = re.compile(r"-\d{5}-of-\d{5}\.safetensors$")
 
 
 def _is_keras_archive(head: bytes, path: Path) -> bool:
@@ -62,7 +65,7 @@ SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (
 
 
 def is_candidate(path: Path) -> bool:
-    if path.suffix.lower() in MODEL_SUFFIXES:
+    if path.suffix.lower() in MODEL_SUFFIXES or path.name.lower().endswith(_INDEX_SUFFIX):
         return True
     try:
         with path.open("rb") as handle:
@@ -97,7 +100,11 @@ def model_files(root: Location) -> list[Location]:
                 found.append(path)
         elif is_candidate(path):
             found.append(path)
-    return sorted(found, key=str)
+    indexed = {path.parent for path in found if path.name.lower().endswith(_INDEX_SUFFIX)}
+    return sorted(
+        (p for p in found if not (p.parent in indexed and _SHARD.search(p.name.lower()))),
+        key=str,
+    )
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -139,8 +146,6 @@ def _files(root: Path) -> Iterator[Path]:
 # first bytes are fetched to look for torch.save's signature.
 _CHECKED_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
 _SNIFF_BYTES = 4096
-_INDEX_SUFFIX = ".safetensors.index.json"
-_SHARD = re.compile(r"-\d{5}-of-\d{5}\.safetensors$")
 
 
 def _prefix_models(root: Url) -> list[Url]:

@@ -68,8 +68,12 @@ def looks_like_safetensors(head: bytes) -> bool:
 
 def is_safetensors(head: bytes, path: Place) -> bool:
     """The header's length and opening brace; the extension settles files whose header is
-    damaged."""
-    return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
+    damaged. A sharded checkpoint's `*.safetensors.index.json` is read as its shards."""
+    return (
+        looks_like_safetensors(head)
+        or path.suffix.lower() == ".safetensors"
+        or path.name.lower().endswith(".safetensors.index.json")
+    )
 
 
 # torch.save's legacy format starts with its magic number pickled (torch/serialization.py,
