@@ -45,7 +45,7 @@ from inspector.cli.inspection import (
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
-from inspector.location import Location, is_url, parse_location
+from inspector.location import Location, Url, is_url, parse_location
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits, Started
@@ -352,8 +352,11 @@ def inspect_command(
     run_inspect(cast(list[Location], models), options)
 
 
-def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
-    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py)."""
+def _bounded(
+    work: Callable[[Started], None], limits: Limits, inputs: Sequence[Location] = ()
+) -> None:
+    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py); a
+    URL among `inputs` has its transport started before the worker's bounds."""
     from inspector.cli.supervise import run_bounded
 
     def run(started: Started) -> int:
@@ -363,9 +366,17 @@ def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
             return int(done.code or 0)
         return EXIT_OK
 
-    code = run_bounded(run, limits)
+    urls = [path for path in inputs if isinstance(path, Url)]
+    code = run_bounded(run, limits, (lambda: _start_transport(urls)) if urls else None)
     if code:
         raise Exit(code)
+
+
+def _start_transport(urls: Sequence[Url]) -> None:
+    from inspector.formats import preload
+
+    for url in urls:
+        preload(url)
 
 
 # ------------------------------------------------------------------------------ help
@@ -635,6 +646,7 @@ def compare_command(
             left, right, tolerance, mapping or [], output_format, output, started
         ),
         limits,
+        (left, right),
     )
 
 

@@ -452,8 +452,11 @@ def _inspect_each(
         redo=lambda outcome: outcome.error is not None,
         meanwhile=meanwhile,
         # One file: its worker imports the reader (before its bounds: numpy's OpenBLAS cannot
-        # start under --max-memory) while this process imports what the output needs.
-        setup=(lambda: _preload(files, reader)) if len(files) == 1 else None,
+        # start under --max-memory) while this process imports what the output needs. URLs:
+        # each worker starts the transport's I/O thread before its bounds (nor can a thread).
+        setup=(lambda: _preload(files, reader))
+        if len(files) == 1 or any(isinstance(path, Url) for path in files)
+        else None,
     )
     with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
         for path, result in zip(files, results, strict=True):

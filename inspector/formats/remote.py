@@ -45,7 +45,7 @@ _BACKOFF = 0.25  # seconds before the first retry, doubled each time
 # The module each protocol's filesystem lives in (imported before workers fork: `preload`).
 _CLIENTS = {
     "s3": ("s3fs", "S3FileSystem"),
-    "gcs": ("gcsfs", "GCSFileSystem"),
+    "gcs": ("gcsfs.core", "GCSFileSystem"),
     "http": ("fsspec.implementations.http", "HTTPFileSystem"),
     "https": ("fsspec.implementations.http", "HTTPFileSystem"),
     "hf": ("huggingface_hub", "HfFileSystem"),
@@ -70,12 +70,20 @@ _SECRET_VARIABLES = (
 
 def preload_transport(url: Url) -> None:
     """Import what reading `url` needs (fsspec and the store's client), so forked workers
-    inherit it. Raises UsageError when `rnninspect[remote]` is not installed."""
+    inherit it, and start fsspec's I/O thread: in a worker this runs before its bounds are
+    armed, as a thread may not start under --max-memory. Raises UsageError when
+    `rnninspect[remote]` is not installed."""
     module, _ = _CLIENTS[url.protocol]
     _import(url, module)
+    from fsspec.asyn import get_loop
+
+    get_loop()
 
 
 def _import(url: Url, module: str) -> Any:
+    # gcsfs's default class asks Google's storage control API what kind each bucket is (a
+    # request beyond the object, and gRPC at import); the plain JSON API reads every bucket.
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -182,6 +190,8 @@ class RemoteSource(Source):
             root = self if self.is_dir() else self.parent
             if (root is not self and self.name != "saved_model.pb") or not is_savedmodel_dir(root):
                 return self.size
+            if self.url.is_http:
+                return None  # a web server's folder cannot be listed to sum its files
             fs = filesystem(self.url)
             return int(call(self.url, lambda: fs.du(root.url.key, total=True)))
         except InspectorError:
@@ -225,15 +235,31 @@ def _open_pages(source: RemoteSource) -> Pages:
 # ----------------------------------------------------------------------------- filesystems
 
 
+# The filesystems made, by (process, protocol, timeout). Those made before a fork stay
+# referenced in the forked worker: collected there, their finalizers would close their sessions
+# through the parent's event loop, which does not run in the child (a second's wait each, or
+# a worker blocked for good when the collection happens on fsspec's own thread).
+_MADE: dict[tuple[int, str, float | None], Any] = {}
+
+
 def filesystem(url: Url) -> Any:
-    """The fsspec filesystem reading `url`, configured once per process and protocol (fsspec
-    keeps instances per process: a forked worker makes its own)."""
+    """The fsspec filesystem reading `url`, made once per process, protocol and timeout (a
+    forked worker makes its own: an event loop does not survive a fork)."""
+    key = (os.getpid(), url.protocol, url.timeout)
+    made = _MADE.get(key)
+    if made is None:
+        made = _MADE[key] = _make(url)
+    return made
+
+
+def _make(url: Url) -> Any:
     protocol = url.protocol
     module, name = _CLIENTS[protocol]
     cls = getattr(_import(url, module), name)
     timeout = url.timeout
     if protocol == "s3":
         fs = cls(
+            skip_instance_cache=True,  # kept in _MADE instead
             anon=_anonymous_s3(),
             config_kwargs={
                 "connect_timeout": timeout or 60,
@@ -244,11 +270,15 @@ def filesystem(url: Url) -> Any:
         fs.retries = 1
         return fs
     if protocol == "gcs":
-        return cls(session_kwargs=_session_options(url), requests_timeout=timeout)
+        return cls(
+            skip_instance_cache=True,
+            session_kwargs=_session_options(url),
+            requests_timeout=timeout,
+        )
     if protocol in ("http", "https"):
-        return cls(client_kwargs=_session_options(url))
-    _hf_timeouts(timeout)
-    return cls()
+        return cls(skip_instance_cache=True, client_kwargs=_session_options(url))
+    _hf_settings(timeout)
+    return cls(skip_instance_cache=True, endpoint=os.environ.get("HF_ENDPOINT") or None)
 
 
 def _anonymous_s3() -> bool:
@@ -257,11 +287,15 @@ def _anonymous_s3() -> bool:
     return os.environ.get("AWS_NO_SIGN_REQUEST", "").lower() in ("1", "true", "yes")
 
 
-def _hf_timeouts(timeout: float | None) -> None:
-    # huggingface_hub reads its timeouts from these constants (HF_HUB_DOWNLOAD_TIMEOUT and
-    # HF_HUB_ETAG_TIMEOUT in the environment); --timeout sets them unless the user did.
+def _hf_settings(timeout: float | None) -> None:
+    """huggingface_hub reads its settings from constants (set from HF_HUB_* variables at
+    import): --timeout sets its timeouts unless the user did; telemetry stays off unless the
+    user turned it on, since with it every request first fetches an "agent harness" registry
+    from the Hub and writes it under HF_HOME (rnninspect writes nothing but --output)."""
     from huggingface_hub import constants
 
+    if "HF_HUB_DISABLE_TELEMETRY" not in os.environ:
+        constants.HF_HUB_DISABLE_TELEMETRY = True
     if timeout is None:
         return
     for name in ("HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_ETAG_TIMEOUT"):
@@ -359,6 +393,22 @@ def _transient(failure: RemoteError) -> bool:
     return failure.status in (429, 500, 502, 503, 504) or failure.reset
 
 
+_RESETS = {
+    "ConnectionResetError",
+    "ServerDisconnectedError",
+    "ClientPayloadError",
+    "RemoteProtocolError",
+    "IncompleteRead",
+    "ConnectionClosedError",
+    "ReadError",
+}
+_UNREACHABLE_LEAVES = {
+    "ClientConnectorError",
+    "EndpointConnectionError",
+    "ConnectError",
+    "ConnectionRefusedError",
+}
+_UNREACHABLE = _UNREACHABLE_LEAVES | {"ConnectionError"}
 _STATUS_WORDS = {
     400: "bad request",
     401: "not authenticated: credentials are missing or wrong",
@@ -381,41 +431,29 @@ def describe(url: Url, error: BaseException) -> RemoteError:
     if status is not None:
         words = _STATUS_WORDS.get(status) or ("server error" if status >= 500 else "refused")
         return RemoteError(f"{url}: HTTP {status} ({words})", status)
+    # What went wrong underneath comes first: fsspec reports a HEAD and a GET that both
+    # timed out (or were reset) as FileNotFoundError.
     names = {cls.__name__ for e in chain for cls in type(e).__mro__}
-    if isinstance(error, FileNotFoundError) or "NoSuchKey" in names:
-        return RemoteError(f"{url}: no such object (404 Not Found)", 404)
-    if isinstance(error, PermissionError):
-        return RemoteError(f"{url}: HTTP 403 ({_STATUS_WORDS[403]})", 403)
+    if any("Timeout" in name for name in names):
+        seconds = f" within {url.timeout:g} s (--timeout)" if url.timeout else ""
+        return RemoteError(f"{url}: the server did not answer{seconds}")
+    if names & _RESETS:
+        return RemoteError(f"{url}: the server closed the connection mid-answer", reset=True)
+    if names & _UNREACHABLE:
+        cause = next((e for e in chain if type(e).__name__ in _UNREACHABLE_LEAVES), error)
+        reason = _reason(url, cause)
+        return RemoteError(f"{url}: cannot connect to the server ({reason})", reset=True)
     if names & {"NoCredentialsError", "DefaultCredentialsError"}:
         return RemoteError(
             f"{url}: no credentials found (set AWS_* or AWS_PROFILE, GOOGLE_APPLICATION_"
             "CREDENTIALS, or AWS_NO_SIGN_REQUEST=1 for a public bucket)"
         )
-    if any("Timeout" in name for name in names) or isinstance(error, TimeoutError):
-        seconds = f" within {url.timeout:g} s (--timeout)" if url.timeout else ""
-        return RemoteError(f"{url}: the server did not answer{seconds}")
     if names & {"TooManyRedirects"}:
         return RemoteError(f"{url}: too many redirects")
-    reset = bool(
-        names
-        & {
-            "ConnectionResetError",
-            "ServerDisconnectedError",
-            "ClientPayloadError",
-            "RemoteProtocolError",
-            "IncompleteRead",
-            "ConnectionClosedError",
-            "ReadError",
-        }
-    )
-    if reset:
-        return RemoteError(f"{url}: the server closed the connection mid-answer", reset=True)
-    if names & {"ClientConnectorError", "EndpointConnectionError", "ConnectError"} or isinstance(
-        error, ConnectionError
-    ):
-        return RemoteError(
-            f"{url}: cannot connect to the server ({_reason(url, error)})", reset=True
-        )
+    if isinstance(error, FileNotFoundError) or "NoSuchKey" in names:
+        return RemoteError(f"{url}: no such object (404 Not Found)", 404)
+    if isinstance(error, PermissionError):
+        return RemoteError(f"{url}: HTTP 403 ({_STATUS_WORDS[403]})", 403)
     return RemoteError(f"{url}: cannot be read ({type(error).__name__}: {_reason(url, error)})")
 
 
