@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import re
 import socket
 import struct
@@ -38,6 +39,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -48,7 +50,8 @@ STALL_SECONDS = 30.0  # a stalled answer waits this long (the client's --timeout
 class Store:
     """The objects the servers hold (name -> bytes) and the body bytes served per name."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root  # objects not put are files under it (benchmarks/bench.py)
         self.objects: dict[str, bytes] = {}
         self.served: Counter[str] = Counter()
         self.largest: Counter[str] = Counter()  # the largest single answer's body
@@ -157,6 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = self.server.store.objects.get(name)
         if data is None:
+            data = self._file(name)
+        if data is None:
             self._answer(404, b"not found\n", head)
             return
         size = len(data) * 2 if mode == "lie-size" else len(data)
@@ -182,6 +187,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self._send(name, body)
+
+    def _file(self, name: str) -> Any:
+        """A file under the store's root, as a read-only memory map (sliced like bytes)."""
+        root = self.server.store.root
+        if root is None or ".." in name.split("/"):
+            return None
+        path = root / name
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
     def _send(self, name: str, body: bytes) -> None:
         with contextlib.suppress(OSError):  # the client hung up (it refused the answer)
@@ -320,9 +336,9 @@ class _Server(ThreadingHTTPServer):
     store: Store
 
 
-def _serve_http() -> None:
+def _serve_http(root: Path | None = None) -> None:
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.store = Store()
+    server.store = Store(root)
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -397,11 +413,11 @@ def _ready_until_stdin_closes(url: str) -> None:
 class ServerProcess:
     """A server of this module in a process of its own (so the test process, which forks
     bounded workers, stays small): `kind` is "http" or "s3". Objects are put, and bytes
-    counted, through control requests."""
+    counted, through control requests; an HTTP server also serves the files under `root`."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, root: Path | None = None) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, __file__, kind],
+            [sys.executable, __file__, kind, *([str(root)] if root is not None else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -443,4 +459,7 @@ class ServerProcess:
 
 
 if __name__ == "__main__":
-    {"http": _serve_http, "s3": _serve_s3}[sys.argv[1]]()
+    if sys.argv[1] == "http":
+        _serve_http(Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    else:
+        _serve_s3()

@@ -311,8 +311,13 @@ def test_a_prefix_scan_shows_progress_and_a_summary(stores: tuple[Any, Any]) -> 
         http.put(f"gcs/bucket/progress/m{index:02d}.safetensors", source)
     ran = run_main(["gs://bucket/progress/"], stderr_tty=True)
     assert ran.code == 0, ran.stderr
-    assert "20/20" in ran.stderr or "[20/20]" in ran.stderr or "20 files" in ran.stdout
-    assert ran.stdout.count("gs://bucket/progress/m") == 20  # one summary row per file
+    frames = [frame for frame in ran.stderr.split("\r\x1b[K") if frame]
+    assert [frame.split("] ", 1)[1].split(" ", 1)[0] for frame in frames] == [
+        f"{done}/20" for done in range(20)
+    ]  # each file's line names the object read next, and the bar is erased at the end
+    assert "gs://bucket/progress/m19.safetensors" in frames[-1]
+    rows = [line for line in ran.stdout.splitlines() if "gs://bucket/progress/m" in line]
+    assert len(rows) == 20 and "total: 20 files" in ran.stdout
 
 
 # --- what a URL may never do ---------------------------------------------------------------
