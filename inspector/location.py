@@ -14,8 +14,6 @@ start-up (`inspector.formats.source.open_source` opens them).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,18 +28,32 @@ SCHEMES = {
     "https": "https",
     "hf": "hf",
 }
-_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_CHAINED = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*::")  # fsspec's `simplecache::s3://...`
 
 
-@dataclass(frozen=True)
 class Url:
     """A model's URL. `text` is the URL as given (secrets included); `str()` hides the user
     information and the query. `timeout`: seconds one request may take (None: the transport's
-    own default), set by the command from `--timeout`."""
+    own default), set by the command from `--timeout`. (A plain class rather than a
+    dataclass: every command line imports this module, and a dataclass costs a millisecond to
+    build.)"""
 
-    text: str = field(repr=False)
-    timeout: float | None = None
+    __slots__ = ("text", "timeout")
+
+    def __init__(self, text: str, timeout: float | None = None) -> None:
+        self.text = text
+        self.timeout = timeout
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Url) and (self.text, self.timeout) == (other.text, other.timeout)
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.timeout))
+
+    def __repr__(self) -> str:
+        return f"Url({str(self)!r})"
+
+    def __str__(self) -> str:
+        return redact(self.text)
 
     @property
     def scheme(self) -> str:
@@ -82,24 +94,21 @@ class Url:
         if self.is_http:
             parts = urlsplit(self.text)
             path = parts.path.rstrip("/") + "/" + name
-            return replace(self, text=parts._replace(path=path, query="", fragment="").geturl())
-        return replace(self, text=self.text.rstrip("/") + "/" + name)
+            return Url(parts._replace(path=path, query="", fragment="").geturl(), self.timeout)
+        return Url(self.text.rstrip("/") + "/" + name, self.timeout)
 
     def parent(self) -> Url:
         """The URL of the directory (prefix) holding this object."""
         if self.is_http:
             parts = urlsplit(self.text)
             path = parts.path.rstrip("/").rsplit("/", 1)[0] + "/"
-            return replace(self, text=parts._replace(path=path, query="", fragment="").geturl())
+            return Url(parts._replace(path=path, query="", fragment="").geturl(), self.timeout)
         head, _, _ = self.text.rstrip("/").rpartition("/")
-        return replace(self, text=head if "://" in head else self.text)
+        return Url(head if "://" in head else self.text, self.timeout)
 
     def bounded(self, timeout: float) -> Url:
         """This URL with requests bounded by `timeout` seconds (0: the transport's default)."""
-        return replace(self, timeout=timeout if timeout > 0 else None)
-
-    def __str__(self) -> str:
-        return redact(self.text)
+        return Url(self.text, timeout if timeout > 0 else None)
 
 
 Location = Path | Url
@@ -119,22 +128,34 @@ def redact(text: str) -> str:
     return parts._replace(netloc=netloc, query=query, fragment="").geturl()
 
 
+def _scheme(text: str, separator: str) -> str | None:
+    """The scheme before `separator` (`://`, or fsspec's chaining `::`), if `text` has one."""
+    head, found, _ = text.partition(separator)
+    if (
+        found
+        and head[:1].isalpha()
+        and head.isascii()
+        and all(c.isalnum() or c in "+.-" for c in head)
+    ):
+        return head.lower()
+    return None
+
+
 def is_url(text: str) -> bool:
-    return _URL.match(text) is not None or _CHAINED.match(text) is not None
+    return _scheme(text, "://") is not None or _scheme(text, "::") is not None
 
 
 def parse_location(text: str) -> Location:
     """A command-line argument as a path or a URL. Raises UsageError for a URL of a scheme
     rnninspect does not read (`file://`, fsspec's chained `zip::`/`simplecache::`)."""
-    found = _URL.match(text)
-    if found is None:
-        if _CHAINED.match(text):
+    scheme = _scheme(text, "://")
+    if scheme is None:
+        if _scheme(text, "::") is not None:
             raise UsageError(
                 f"{redact(text)}: chained fsspec URLs are not read; give the model's own URL "
                 f"({', '.join(f'{s}://' for s in SCHEMES)})"
             )
         return Path(text)
-    scheme = found.group(1).lower()
     if scheme not in SCHEMES:
         local = " (a local file is given as a path)" if scheme in ("file", "local") else ""
         raise UsageError(
