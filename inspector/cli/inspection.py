@@ -294,7 +294,11 @@ def _targets(models: Sequence[Location]) -> tuple[list[Location | Outcome], bool
         from inspector.cli.discover import MODEL_SUFFIXES, links_out, model_files
 
         scanned = True
-        found = model_files(path)
+        try:
+            found = model_files(path)
+        except InspectorError as error:  # a URL's store refused or could not list it
+            targets.append(Outcome(str(path), error=str(error)))
+            continue
         for file in found:
             if links_out(path, file):  # never opened: reading it would leave the directory
                 targets.append(

@@ -125,11 +125,16 @@ def is_onnx(head: bytes, path: Place) -> bool:
 
 def is_savedmodel_dir(path: Place) -> bool:
     """A TensorFlow SavedModel directory: `saved_model.pb` beside `variables/` or
-    `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files)."""
+    `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files); over
+    HTTP, where a folder cannot be seen, `variables/variables.index` tells."""
     return (
         path.is_dir()
         and (path / "saved_model.pb").is_file()
-        and ((path / "variables").is_dir() or (path / "keras_metadata.pb").is_file())
+        and (
+            (path / "variables").is_dir()
+            or (path / "keras_metadata.pb").is_file()
+            or (path / "variables/variables.index").is_file()
+        )
     )
 
 
