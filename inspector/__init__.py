@@ -44,4 +44,5 @@ def inspect_file(path: str | Path | Url, reader: str | None = None) -> Report:
     source = open_source(path)
     model = read_model(source, reader)
     stored = model.stored_bytes if model.stored_bytes is not None else source.stored_size()
+    # (a directory's reader tells its size: a SavedModel counts every file in it)
     return analyse(model, stored)

@@ -150,6 +150,9 @@ _CONVENTIONS: Mapping[FileFormat, Convention] = MappingProxyType(
         FileFormat.SAFETENSORS: Convention.PYTORCH,
         FileFormat.PYTORCH: Convention.PYTORCH,
         FileFormat.TFLITE: Convention.TFLITE,
+        # GGUF shapes read in PyTorch's order (ne reversed) hold PyTorch's layout: llama.cpp's
+        # converter writes the state dict's arrays as they are.
+        FileFormat.GGUF: Convention.PYTORCH,
     }
 )
 

@@ -8,6 +8,7 @@ formats for display.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -17,6 +18,7 @@ class FileFormat(Enum):
     KERAS_H5_WEIGHTS = "keras-h5-weights"
     KERAS_V3 = "keras-v3"
     KERAS_V3_WEIGHTS = "keras-v3-weights"
+    GGUF = "gguf"  # llama.cpp's container (ggml tensors, typed key/value metadata)
     ONNX = "onnx"
     SAFETENSORS = "safetensors"  # a PyTorch state dict saved with safetensors
     PYTORCH = "pytorch"  # a torch.save file (state dict or checkpoint), read without unpickling
@@ -86,6 +88,9 @@ class Tensor:
     # ONNX W per direction, a W computed in the graph): the keys of the stored tensors it is a
     # part of or is computed from. Empty for a stored tensor itself.
     sources: tuple[str, ...] = ()
+    # The bytes the file stores where they are not elements x itemsize: a block-quantized
+    # tensor (GGUF Q4_0 packs 32 elements in 18 bytes), whose itemsize is then 0.
+    stored_bytes: int | None = None
 
     @property
     def params(self) -> int:
@@ -93,6 +98,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.stored_bytes is not None:
+            return self.stored_bytes
         return self.params * self.itemsize
 
 
@@ -102,6 +109,11 @@ class SharedTensor:
 
     tensor: Tensor
     owner: str  # the name of the row (layer) the tensor is attributed to
+
+
+# A value of a file's own typed metadata (GGUF key/values): a number, a flag, a string, or an
+# array of them.
+MetadataValue = int | float | bool | str | tuple["MetadataValue", ...]
 
 
 # One dimension of a signature or output shape: a size, a symbolic name ("batch", "seq"), or
@@ -260,3 +272,8 @@ class Model:
     # Bytes of every file the model was read from, when a reader read several (a sharded
     # checkpoint's index and shards); None: the file or directory the user named alone.
     stored_bytes: int | None = None
+    # The file's own typed key/values where its format has them (GGUF: `general.architecture`,
+    # `{arch}.block_count`, `{arch}.ssm.state_size`...), for analysis to read hyperparameters
+    # from; empty for other formats. A plain dict (a worker pickles the model back), never
+    # changed after the reader returns; not hashed.
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)

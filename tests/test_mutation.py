@@ -38,8 +38,12 @@ SEEDS = [
     "onnx/hand_if_lstm.onnx",
     "torch/checkpoint_adam.pt",
     "torch/lstm_state_legacy.pt",
+    "torch_modules/whole_nested_encoder.pt",
+    "torch_modules/script_tagger.pt",
     "tflite/lstm_u8_d4_int8.tflite",
     "tflite/gru_u4_d3.tflite",
+    "gguf/mamba_q8_0.gguf",
+    "gguf/rwkv6_q8_0.gguf",
 ]
 CASES_PER_FILE = 200
 # The default run's budget, whatever the number of seed files: every SAMPLE_EVERY-th case of
@@ -64,7 +68,7 @@ def test_a_sample_of_mutated_files_never_crashes(tmp_path: Path) -> None:
 
 @pytest.mark.fuzz
 def test_mutated_files_never_crash(tmp_path: Path) -> None:
-    """The whole campaign: 3,200 cases."""
+    """The whole campaign: 3,600 cases."""
     _campaign(tmp_path, SEED, every=1)
 
 

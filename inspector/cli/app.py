@@ -89,7 +89,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Inspect saved models (Keras .h5/.keras, ONNX, safetensors, PyTorch torch.save, "
-    "TensorFlow SavedModel, TFLite) without TensorFlow or PyTorch: "
+    "TensorFlow SavedModel, TFLite, llama.cpp GGUF) without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
@@ -205,9 +205,9 @@ def inspect_command(
             metavar="MODEL|DIR",
             click_type=_ModelLocation(),
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
-            "torch.save .pt/.pth/.bin/.ckpt, .tflite), TensorFlow SavedModel directories, or "
-            "directories to scan; or their URLs (s3://, gs://, https://, hf://, a prefix "
-            "scanned like a directory) with rnninspect[remote].",
+            "torch.save .pt/.pth/.bin/.ckpt, .tflite, GGUF .gguf), TensorFlow SavedModel "
+            "directories, or directories to scan; or their URLs (s3://, gs://, https://, "
+            "hf://, a prefix scanned like a directory) with rnninspect[remote].",
             show_default=False,
         ),
     ],
@@ -508,6 +508,16 @@ def explain_command(
             "--layer", "-l", metavar="NAME", help="Only this recurrent layer.", show_default=False
         ),
     ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option(
+            "--gate",
+            metavar="LETTER",
+            help="Only this gate, as the file names it (LSTM i|f|c|o, PyTorch's g for c; "
+            "GRU z|r|h, PyTorch's n for h): its rows and its panels in the pictures.",
+            show_default=False,
+        ),
+    ] = None,
     reader: _ReaderOption = None,
     output_format: Annotated[
         ExplainFormat,
@@ -540,12 +550,13 @@ def explain_command(
         limits = bounds(timeout, max_memory)
         check_output(output, [location])
         check_output(svg, [location], "--svg")
-    _explain(location, layer, reader, output_format, output, svg, limits)
+    _explain(location, layer, gate, reader, output_format, output, svg, limits)
 
 
 def _explain(
     model: Location,
     layer: str | None,
+    gate: str | None,
     reader: str | None,
     output_format: ExplainFormat,
     output: Path | None,
@@ -554,7 +565,7 @@ def _explain(
 ) -> None:
     from inspector.render import render_explain, render_explain_json
     from inspector.report.diagram import diagram
-    from inspector.report.explain import Explanation, explain_model
+    from inspector.report.explain import Explanation, explain_model, select_gate
 
     outcome = inspect_one(model, reader, limits)
     if outcome.report is None:
@@ -563,6 +574,8 @@ def _explain(
     found = outcome.report.model
     with user_errors():
         explanations = explain_model(found, layer)
+        if gate is not None:
+            explanations = select_gate(explanations, gate)
         # Diagrams draw recurrent layers; a plain layer (--layer dense) is explained in text.
         diagrams = [diagram(e) for e in explanations if isinstance(e, Explanation)]
         if svg is not None:

@@ -3,8 +3,9 @@
 A file is a candidate when its extension names a model format (it is then inspected whatever it
 holds, so a junk `.h5` is reported as unreadable rather than silently skipped), or when its first
 bytes carry a model signature: the HDF5 superblock, a zip whose first member is a Keras archive
-member, the ONNX protobuf header, TFLite's "TFL3" identifier, or a torch.save file (`.pt`,
-`.pth`, `.bin`, `.ckpt` are found this way: those extensions name many other things). Hidden
+member, the ONNX protobuf header, TFLite's "TFL3" identifier, GGUF's magic "GGUF", or a
+torch.save file (`.pt`, `.pth`, `.bin`, `.ckpt` are found this way: those extensions name many
+other things). Hidden
 directories (`.git`, `.venv`, ...) are not entered and symbolic links to directories are not
 followed. A symbolic link to a file outside the scanned directory is never opened: one named
 like a model is listed (the CLI reports it as not followed), any other is passed over. A
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from inspector.formats.detect import (
     HEAD_BYTES,
+    is_gguf,
     is_hdf5,
     is_onnx,
     is_savedmodel_dir,
@@ -36,7 +38,7 @@ from inspector.formats.detect import (
 )
 from inspector.location import Location, Url
 
-MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors", ".tflite"})
+MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors", ".tflite", ".gguf"})
 
 # Members a Keras v3 archive writes first (keras/src/saving/saving_lib.py writes metadata.json,
 # then config.json, then model.weights.h5); any other zip (.whl, .docx, .jar) is not a model.
@@ -61,6 +63,7 @@ SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (
     is_onnx,
     is_torch,
     is_tflite,
+    is_gguf,
 )
 
 

@@ -532,7 +532,9 @@ def _render_inspection(
     if output_format == "html":
         from inspector.render.html import render_html
 
-        return render_html(reports) if reports else None
+        # A directory's page opens with an index of every file, the unreadable ones too.
+        listed = scanned or len(outcomes) > 1
+        return render_html(outcomes, index=listed) if reports or scanned else None
     from inspector.render import render_reports
     from inspector.render.blocks import Flavour
 

@@ -20,6 +20,7 @@ from inspector.errors import InspectorError, NotAModelError, UsageError
 from inspector.formats.detect import (
     Place,
     describe,
+    is_gguf,
     is_hdf5,
     is_onnx,
     is_safetensors,
@@ -70,6 +71,8 @@ READERS: tuple[ReaderEntry, ...] = (
     # Before keras-zip: a torch.save zip is a zip too, told apart by its first member.
     ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
     ReaderEntry("keras-zip", is_zip, "inspector.formats.keras.archive"),
+    # Before safetensors, whose extension test would take a renamed GGUF.
+    ReaderEntry("gguf", is_gguf, "inspector.formats.gguf.reader"),
     ReaderEntry("safetensors", is_safetensors, "inspector.formats.safetensors.reader"),
     # Before ONNX: a saved_model.pb opens with the same protobuf tag as an ONNX ModelProto.
     ReaderEntry("tf-savedmodel", is_savedmodel, "inspector.formats.savedmodel.reader"),
@@ -102,7 +105,7 @@ def choose(location: Location | Source, forced: str | None = None) -> ReaderEntr
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
         "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
-        "SavedModel directory or TFLite (.tflite)"
+        "SavedModel directory, TFLite (.tflite) or GGUF (.gguf)"
     )
 
 
@@ -193,6 +196,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.PYTORCH: "inspector.formats.torch.values",
         FileFormat.TFLITE: "inspector.formats.tflite.values",
         FileFormat.TF_SAVEDMODEL: "inspector.formats.savedmodel.values",
+        FileFormat.GGUF: "inspector.formats.gguf.values",
     }
 )
 

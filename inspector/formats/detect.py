@@ -35,6 +35,8 @@ class Place(Protocol):
 
     def is_dir(self) -> bool: ...
 
+    def exists(self) -> bool: ...
+
 
 def is_hdf5(head: bytes, path: Place) -> bool:
     """HDF5 superblock at offset 0 or after a user block of 512·2^n bytes."""
@@ -127,13 +129,17 @@ def is_savedmodel_dir(path: Place) -> bool:
     """A TensorFlow SavedModel directory: `saved_model.pb` beside `variables/` or
     `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files); over
     HTTP, where a folder cannot be seen, `variables/variables.index` tells."""
+    graph = path / "saved_model.pb"
+    # Any saved_model.pb but a folder: one that is a FIFO is the SavedModel's to refuse by
+    # name (stat only; nothing is opened here).
     return (
         path.is_dir()
-        and (path / "saved_model.pb").is_file()
+        and graph.exists()
+        and not graph.is_dir()
         and (
             (path / "variables").is_dir()
-            or (path / "keras_metadata.pb").is_file()
-            or (path / "variables/variables.index").is_file()
+            or (path / "keras_metadata.pb").exists()
+            or (path / "variables/variables.index").exists()
         )
     )
 
@@ -167,6 +173,17 @@ def is_tflite(head: bytes, path: Place) -> bool:
     return head[4:8] == b"TFL3" or path.suffix.lower() == ".tflite"
 
 
+def is_gguf(head: bytes, path: Place) -> bool:
+    """llama.cpp's GGUF: the magic "GGUF" at offset 0, in little- and big-endian files alike
+    (ggml/docs/gguf.md); the extension settles files too damaged to carry it."""
+    return head.startswith(b"GGUF") or path.suffix.lower() == ".gguf"
+
+
+# llama.cpp's formats before GGUF (2023): a uint32 magic 'ggml', 'ggmf' or 'ggjt' written
+# little-endian (llama.cpp convert_llama_ggml_to_gguf.py, GGMLFormat).
+_LEGACY_GGML = (b"lmgg", b"fmgg", b"tjgg")
+
+
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 
 
@@ -182,6 +199,11 @@ def refusal(head: bytes, path: Place) -> str | None:
         return (
             "a Git LFS pointer, not the model itself: the file was never downloaded "
             "(run `git lfs pull`)"
+        )
+    if head[:4] in _LEGACY_GGML:
+        return (
+            f"a legacy llama.cpp {head[3::-1].decode()} file (before GGUF), which rnninspect "
+            "does not read: convert it with llama.cpp's convert_llama_ggml_to_gguf.py"
         )
     return None
 

@@ -182,20 +182,20 @@ class RemoteSource(Source):
         return self.pages().read(0, HEAD_BYTES)
 
     def stored_size(self) -> int | None:
-        from inspector.formats.detect import is_savedmodel_dir
-
         try:
-            # Only a SavedModel is stored as several files (given as its prefix or its
-            # saved_model.pb); asking every file's folder would cost requests per file.
-            root = self if self.is_dir() else self.parent
-            if (root is not self and self.name != "saved_model.pb") or not is_savedmodel_dir(root):
-                return self.size
-            if self.url.is_http:
-                return None  # a web server's folder cannot be listed to sum its files
-            fs = filesystem(self.url)
-            return int(call(self.url, lambda: fs.du(root.url.key, total=True)))
+            return None if self.url.text.endswith("/") or self.is_dir() else self.size
         except InspectorError:
             return None
+
+    def tree_bytes(self, max_entries: int) -> int | None:
+        if self.url.is_http:
+            return None  # a web server's folder cannot be listed to sum its files
+        found = listing(self.url)
+        if len(found) > max_entries:
+            raise RemoteError(
+                f"{self}: the prefix lists more than {max_entries:,} objects; refused"
+            )
+        return sum(size for _, size in found)
 
     @property
     def fetched(self) -> int:

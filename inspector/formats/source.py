@@ -121,8 +121,20 @@ class Source(ABC):
 
     @abstractmethod
     def stored_size(self) -> int | None:
-        """Bytes the model takes where it is stored (`--max-file-size`): the file, or every
-        file of a SavedModel directory; None when that cannot be told."""
+        """The file's size where it is stored (`--max-file-size`); None for a directory (its
+        reader tells: `Model.stored_bytes`) or when it cannot be told."""
+
+    @abstractmethod
+    def tree_bytes(self, max_entries: int) -> int | None:
+        """Bytes of every regular file below this directory, links not followed; a listing
+        of more than `max_entries` entries raises UnsupportedModelError instead of being
+        walked. None where a folder cannot be listed (a web server's)."""
+
+    def checked(self) -> Source:
+        """This file, refused (NotFoundError, UnsupportedModelError) unless it may be read:
+        locally a regular file (never a FIFO, a device or a socket) that does not lead out of
+        the directory it was reached from. Nothing is opened."""
+        return self
 
 
 class LocalSource(Source):
@@ -178,23 +190,30 @@ class LocalSource(Source):
         except (OSError, ValueError):
             return False
 
-    def _guard(self) -> None:
+    def exists(self) -> bool:  # also a FIFO or a device, which `checked()` refuses by name
+        try:
+            return self.path.exists()
+        except (OSError, ValueError):
+            return False
+
+    def checked(self) -> LocalSource:
         if not self.inside():
             raise UnsupportedModelError(
                 f"{self.path}: is a link out of {self._root}; links are never followed"
             )
         require_regular(self.path)
+        return self
 
     @property
     def size(self) -> int:
-        self._guard()
+        self.checked()
         try:
             return self.path.stat().st_size
         except OSError as error:
             raise NotFoundError(f"{self}: cannot be read ({error.strerror or error})") from None
 
     def open(self) -> BinaryIO:
-        self._guard()
+        self.checked()
         try:
             return self.path.open("rb")
         except OSError as error:
@@ -224,15 +243,25 @@ class LocalSource(Source):
 
     def stored_size(self) -> int | None:
         try:
-            root = self.path if self.path.is_dir() else self.path.parent
-            if not is_savedmodel_dir(root):
-                return self.path.stat().st_size
-            total = 0
-            for directory, _, files in os.walk(root):
-                for name in files:
-                    item = Path(directory, name)
-                    if not item.is_symlink() and item.is_file():
-                        total += item.stat().st_size
-            return total
+            return None if self.path.is_dir() else self.path.stat().st_size
         except OSError:
             return None
+
+    def tree_bytes(self, max_entries: int) -> int:
+        total = 0
+        seen = 0
+        pending = [self.path]
+        while pending:
+            with os.scandir(pending.pop()) as listing:
+                for item in listing:
+                    seen += 1
+                    if seen > max_entries:
+                        raise UnsupportedModelError(
+                            f"{self}: the directory lists more than {max_entries:,} entries; "
+                            "refused"
+                        )
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append(Path(item.path))
+                    elif item.is_file(follow_symlinks=False):
+                        total += item.stat(follow_symlinks=False).st_size
+        return total

@@ -24,6 +24,15 @@ class ValueReader(Protocol):
     def read(self, key: str) -> np.ndarray: ...
 
 
+def bound(reader: ValueReader, key: str) -> np.ndarray | None:
+    """Per element, how far a value `reader` returns may be from the float it was quantized
+    from, for readers of quantized containers that say (GGUF: `tolerance(key)`); None for
+    values stored as they are."""
+    tolerance = getattr(reader, "tolerance", None)
+    result: np.ndarray | None = tolerance(key) if tolerance is not None else None
+    return result
+
+
 def read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
     """`length` bytes at `offset` (fewer at the end of the file), read rather than paged in
     through a memory map so that no mapped pages stay behind; pread where the OS has it (one

@@ -73,7 +73,7 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
         align += ["left", "left"]
     headers.append("params")
     align.append("right")
-    rows = tuple(_row(share, explanation) for share in explanation.gates)
+    rows = tuple(_row(share, explanation) for share in explanation.shown)
     lines = [_sum_line(explanation), *_terms_line(explanation)]
     lines += [
         f"not split by gate: {u.item.tensor.name} {shape(u.item.tensor.shape)}, "
@@ -117,7 +117,7 @@ def _row(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
 
 # What each gate letter stands for, per cell kind (Keras, ONNX and PyTorch letters alike; the
 # candidate is c in Keras/ONNX LSTM, g in PyTorch's, h in Keras/ONNX GRU, n in PyTorch's).
-_GATE_NAMES: dict[CellKind, dict[str, str]] = {
+GATE_NAMES: dict[CellKind, dict[str, str]] = {
     CellKind.SIMPLE_RNN: {"h": "the hidden state"},
     CellKind.LSTM: {
         "i": "input",
@@ -128,10 +128,10 @@ _GATE_NAMES: dict[CellKind, dict[str, str]] = {
     },
     CellKind.GRU: {"z": "update", "r": "reset", "h": "candidate", "n": "candidate (new)"},
 }
-_GATE_NAMES[CellKind.CONV_LSTM] = _GATE_NAMES[CellKind.LSTM]
+GATE_NAMES[CellKind.CONV_LSTM] = GATE_NAMES[CellKind.LSTM]
 
 # The ONNX operator's input each stored tensor is (RNN/LSTM/GRU: X, W, R, B, ..., P).
-_ONNX_INPUTS = {
+ONNX_INPUTS = {
     TensorRole.KERNEL: "W",
     TensorRole.RECURRENT_KERNEL: "R",
     TensorRole.BIAS: "B",
@@ -145,14 +145,14 @@ def _onnx_slots(explanation: Explanation) -> dict[TensorRole, str]:
     """`W=` before an ONNX tensor's stored name, where the file keeps a fused RNN/LSTM/GRU op."""
     if explanation.convention is not Convention.ONNX or explanation.layer.lowered:
         return {}
-    return {role: f"{name}=" for role, name in _ONNX_INPUTS.items()}
+    return {role: f"{name}=" for role, name in ONNX_INPUTS.items()}
 
 
 def _legend(explanation: Explanation) -> list[str]:
     """The gate letters spelled out, once."""
     if not explanation.gate_names_known:
         return []
-    names = _GATE_NAMES.get(explanation.layer.cell.kind, {})
+    names = GATE_NAMES.get(explanation.layer.cell.kind, {})
     spelled = [f"{g} = {names[g]}" for g in explanation.gate_order if g in names]
     return ["gates: " + ", ".join(spelled)] if spelled else []
 
@@ -251,6 +251,22 @@ def _torch_like(explanation: PlainExplanation) -> bool:
 
 
 def _sum_line(explanation: Explanation) -> str:
+    if explanation.selected_gate is not None:
+        shown = sum(share.params for share in explanation.shown)
+        sizes = {share.params for share in explanation.gates}
+        other = sum(u.item.tensor.params for u in explanation.unsplit)
+        whole = ""
+        if len(sizes) == 1:  # every gate (and direction) the same size: say how they add up
+            rest = f" + {count(other)} not split by gate" if other else ""
+            directions = len({share.direction for share in explanation.gates})
+            across = f" × {directions} directions" if directions > 1 else ""
+            gates = len(explanation.gates) // directions
+            whole = f": {gates} gates{across} × {count(sizes.pop())}{rest}"
+        return (
+            f"gate {explanation.selected_gate}: {count(shown)} of the layer's "
+            f"{count(explanation.layer.params)} parameters{whole} = "
+            f"{count(explanation.params)}"
+        )
     parts = [count(share.params) for share in explanation.gates]
     parts += [count(u.item.tensor.params) for u in explanation.unsplit]
     layer_params = explanation.layer.params
@@ -320,6 +336,7 @@ def _as_dict(path: str, explanation: Explanation) -> dict[str, object]:
         "convention": explanation.convention.value,
         "gate_order": list(explanation.gate_order),
         "gate_names_known": explanation.gate_names_known,
+        "selected_gate": explanation.selected_gate,
         "params": layer.params,
         "gates": [
             {
@@ -337,7 +354,7 @@ def _as_dict(path: str, explanation: Explanation) -> dict[str, object]:
                     for piece in share.slices
                 ],
             }
-            for share in explanation.gates
+            for share in explanation.shown
         ],
         "unsplit": [
             {

@@ -10,33 +10,49 @@ from a file is escaped (`svg.printable`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from xml.sax.saxutils import escape
 
 from inspector.cells import convention_of
 from inspector.compute import Compute
-from inspector.model import Dim, TensorSpec
+from inspector.model import Check, Dim, TensorSpec
+from inspector.render.measure import FONT, fit, text_width
 from inspector.render.svg import printable, svg_document
 from inspector.render.text import count, exact_bytes, share
+from inspector.render.text import printable as shown
 from inspector.report.analysis import Report
+from inspector.report.batch import Outcome
 from inspector.report.diagram import CellDiagram, diagram
 from inspector.report.explain import explain_layer
 from inspector.report.verdicts import Unit
 
 _CSS = """
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}
+body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px;overflow-wrap:break-word}
+td.name{overflow-wrap:anywhere;min-width:6em}
 h1{font-size:20px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ccc}
 h3{font-size:14px;margin-top:20px}
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;
 font-size:13px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#1a7f37}.mismatch{color:#cf222e;font-weight:bold}.unverified{color:#9a6700}
 code{font-size:12px}.note{color:#555;font-size:12px}
+details{border-top:1px solid #ccc;padding:4px 0}summary{cursor:pointer;font-size:15px;padding:4px 0}
+details[open]>summary{border-bottom:1px solid #eee;margin-bottom:8px}
+svg.cells,svg.share-chart{max-width:100%;height:auto}.index td{vertical-align:top}
 """
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _BAR_W = 360
+_NAME_W = 320.0  # the widest layer name the bar chart shows whole
+_CHART_FONT = 12.0
 
 
 def _cell(value: object, numeric: bool = False) -> str:
     body = printable(str(value)) if value is not None else "-"
     return f'<td class="n">{body}</td>' if numeric else f"<td>{body}</td>"
+
+
+def _name(value: str) -> str:
+    """A cell holding a name from the file: it may break anywhere, so a long one wraps inside
+    the table instead of pushing it off the page."""
+    return f'<td class="name">{printable(value)}</td>'
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -55,36 +71,42 @@ def _dims(shape: tuple[Dim, ...] | None) -> str:
 def _signature(specs: Sequence[TensorSpec], title: str) -> str:
     if not specs:
         return ""
-    rows = [[_cell(s.name), _cell(_dims(s.shape)), _cell(s.dtype)] for s in specs]
+    rows = [[_name(s.name), _cell(_dims(s.shape)), _cell(s.dtype)] for s in specs]
     return f"<h3>{title}</h3>" + _table(("name", "shape", "dtype"), rows)
 
 
 def _share_chart(report: Report) -> str:
-    """A horizontal bar per layer with parameters, its length the layer's share of the total."""
+    """A horizontal bar per layer with parameters, its length the layer's share of the total.
+    The names' column is as wide as the widest name (up to `_NAME_W`; a longer name is
+    shortened around an ellipsis and kept whole in a tooltip), so none is clipped."""
     layers = [layer for layer in report.model.layers if layer.params]
     total = report.totals.total
     if not layers or not total:
         return ""
-    row_h, label_w = 22, 220
+    row_h = 22
+    names = [fit(shown(layer.name), _NAME_W, _CHART_FONT) for layer in layers]
+    label_w = max(text_width(name, _CHART_FONT) for name in names) + 12
     height = row_h * len(layers) + 8
+    right = 0.0
     bars = []
-    for position, layer in enumerate(layers):
+    for position, (layer, name) in enumerate(zip(layers, names, strict=True)):
         y = 4 + row_h * position
         width = max(1.0, _BAR_W * layer.params / total)
+        figure = f"{count(layer.params)} ({share(layer.params, total)})"
+        tip = f"<title>{printable(layer.name)}</title>" if name != shown(layer.name) else ""
         bars.append(
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
-            f"{printable(layer.name[:40])}</text>"
-            f'<rect class="share" x="{label_w}" y="{y + 3}" width="{width:.1f}" height="15" '
+            f'<text x="{label_w - 6:.1f}" y="{y + 15}" text-anchor="end" font-size="12">'
+            f"{tip}{escape(name)}</text>"
+            f'<rect class="share" x="{label_w:.1f}" y="{y + 3}" width="{width:.1f}" height="15" '
             f'fill="#4c78a8" data-params="{layer.params}"/>'
-            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}" font-size="12">'
-            f"{count(layer.params)} ({share(layer.params, total)})</text>"
+            f'<text x="{label_w + width + 6:.1f}" y="{y + 15}" font-size="12">{figure}</text>'
         )
-    width = label_w + _BAR_W + 140
+        right = max(right, label_w + width + 6 + text_width(figure, _CHART_FONT))
     return (
-        f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" role="img"><title>parameter share per layer</title>'
-        + "".join(bars)
-        + "</svg>"
+        f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{right + 8:.0f}" '
+        f'height="{height}" viewBox="0 0 {right + 8:.0f} {height}" role="img" '
+        f'style="font-family:{FONT}">'
+        "<title>parameter share per layer</title>" + "".join(bars) + "</svg>"
     )
 
 
@@ -92,7 +114,7 @@ def _layers(report: Report) -> str:
     total = report.totals.total
     rows = [
         [
-            _cell(layer.name),
+            _name(layer.name),
             _cell(layer.type),
             _cell(count(layer.params), True),
             _cell(share(layer.params, total), True),
@@ -106,10 +128,10 @@ def _layers(report: Report) -> str:
 def _tensors(report: Report) -> str:
     rows = [
         [
-            _cell(check.layer.name),
+            _name(check.layer.name),
             _cell(item.direction.value if item.direction else None),
             _cell(item.role.value),
-            _cell(item.tensor.name),
+            _name(item.tensor.name),
             _cell(_dims(item.tensor.shape)),
             _cell(item.tensor.dtype),
             _cell(count(item.tensor.params), True),
@@ -138,7 +160,7 @@ def _checks(report: Report) -> str:
 def _compute(figures: Compute) -> str:
     rows = [
         [
-            _cell(item.layer),
+            _name(item.layer),
             _cell(count(item.macs_per_step), True),
             _cell(count(item.elementwise_per_step), True),
             _cell(
@@ -157,7 +179,7 @@ def _compute(figures: Compute) -> str:
     ]
     rows += [
         [
-            _cell(f"{item.layer} ({item.type}, {item.kind})"),
+            _name(f"{item.layer} ({item.type}, {item.kind})"),
             _cell(count(item.macs), True),
             _cell(None),
             _cell(None),
@@ -206,10 +228,9 @@ def _diagrams_of(report: Report) -> list[CellDiagram]:
     return [diagram(explain_layer(layer, convention)) for layer in report.model.recurrent_layers]
 
 
-def _section(report: Report, diagrams: Sequence[CellDiagram]) -> str:
+def _section(report: Report, diagrams: Sequence[CellDiagram], ids: str) -> str:
     model = report.model
     parts = [
-        f"<h2>{printable(model.path)}</h2>",
         f'<p class="note">format {printable(model.format.value)}, producer '
         f"{printable(model.producer or 'unknown')}; {count(report.totals.total)} parameters, "
         f"{exact_bytes(report.totals.weights_bytes)} of weights</p>",
@@ -233,16 +254,95 @@ def _section(report: Report, diagrams: Sequence[CellDiagram]) -> str:
         warnings = "".join(f"<li>{printable(w)}</li>" for w in model.warnings)
         parts.append(f"<h3>Warnings</h3><ul>{warnings}</ul>")
     if diagrams:
-        parts += ["<h3>Cell diagrams</h3>", svg_document(diagrams, model.path)]
+        parts += ["<h3>Cell diagrams</h3>", svg_document(diagrams, model.path, ids)]
     return "".join(parts)
 
 
-def render_html(reports: Sequence[Report], diagrams: Sequence[CellDiagram] | None = None) -> str:
-    """The page for every report; `diagrams` replaces each report's own (explain --layer)."""
-    sections = [
-        _section(report, _diagrams_of(report) if diagrams is None else diagrams)
-        for report in reports
+def _checks_cell(outcome: Outcome) -> str:
+    """`2 ok, 1 mismatch`, each coloured as the check lists colour it."""
+    tally = outcome.checks
+    if not tally:
+        return "<td>-</td>"
+    words = ", ".join(
+        f'<span class="{status.value}">{tally[status]} {status.value}</span>'
+        for status in Check
+        if tally[status]
+    )
+    return f"<td>{words}</td>"
+
+
+def _gates_cell(report: Report) -> str:
+    if not report.gates:
+        return "<td>-</td>"
+    failed = [gate.limit for gate in report.gates if not gate.passed]
+    if not failed:
+        return '<td class="ok">pass</td>'
+    return f'<td class="mismatch">FAIL ({printable(", ".join(failed))})</td>'
+
+
+def _index(items: Sequence[Outcome]) -> str:
+    """One row per file, in order: a link to its section, or why it could not be read."""
+    rows = []
+    for number, outcome in enumerate(items, 1):
+        report = outcome.report
+        if report is None:
+            message = (outcome.error or "no model file").removeprefix(f"{outcome.path}: ")
+            rows.append(
+                f"<tr><td>{number}</td>{_name(outcome.path)}"
+                f'<td class="mismatch">unreadable</td><td colspan="3">{printable(message)}</td>'
+                "</tr>"
+            )
+            continue
+        rows.append(
+            f'<tr><td>{number}</td><td class="name"><a href="#file-{number}">'
+            f"{printable(outcome.path)}</a></td>{_cell(report.model.format.value)}"
+            f"{_cell(count(report.totals.total), True)}{_checks_cell(outcome)}"
+            f"{_gates_cell(report)}</tr>"
+        )
+    read = sum(1 for outcome in items if outcome.report is not None)
+    unreadable = len(items) - read
+    head = "".join(f"<th>{h}</th>" for h in ("#", "file", "format", "params", "checks", "gates"))
+    summary = f"{read:,} read" + (f", {unreadable:,} unreadable" if unreadable else "")
+    return (
+        f'<h2>Files</h2><p class="note">{len(items):,} files: {summary}. Each section below '
+        "opens on a click.</p>"
+        f'<table class="index"><tr>{head}</tr>{"".join(rows)}</table>'
+    )
+
+
+def render_html(
+    items: Sequence[Report | Outcome],
+    diagrams: Sequence[CellDiagram] | None = None,
+    *,
+    index: bool | None = None,
+) -> str:
+    """The page for every file, in order. An `Outcome` without a report is an unreadable file,
+    listed with its error. `diagrams` replaces each report's own (`explain --layer/--gate`).
+
+    `index` (by default: more than one file) opens the page with one row per file (format,
+    parameters, checks, gates) linking to its section, and collapses the sections (`<details>`)
+    so that a page of hundreds of files stays navigable, with no script."""
+    outcomes = [
+        item if isinstance(item, Outcome) else Outcome(item.model.path, report=item)
+        for item in items
     ]
+    listed = len(outcomes) > 1 if index is None else index
+    sections = []
+    for number, outcome in enumerate(outcomes, 1):
+        report = outcome.report
+        if report is None:
+            continue
+        own = _diagrams_of(report) if diagrams is None else diagrams
+        body = _section(report, own, f"f{number}-")
+        title = printable(report.model.path)
+        if listed:
+            sections.append(
+                f'<details id="file-{number}"><summary><b>{title}</b> '
+                f'<span class="note">{printable(report.model.format.value)}, '
+                f"{count(report.totals.total)} parameters</span></summary>{body}</details>"
+            )
+        else:
+            sections.append(f'<h2 id="file-{number}">{title}</h2>{body}')
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -250,6 +350,7 @@ def render_html(reports: Sequence[Report], diagrams: Sequence[CellDiagram] | Non
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>rnninspect report</title>"
         f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
+        + (_index(outcomes) if listed else "")
         + "".join(sections)
         + "</body></html>"
     )

@@ -99,7 +99,7 @@ def open_reader(path: Source, file_format: FileFormat) -> Iterator[TorchValues]:
         check_bounds(path, named)
         tensors.setdefault(named.name, named.tensor)
     with path.open() as handle:
-        if loaded.layout != "zip":
+        if loaded.layout == "legacy":  # zip and TorchScript archives hold storages as members
             yield TorchValues(path, handle, None, loaded, tensors)
             return
         try:
