@@ -125,7 +125,9 @@ REMOTE_FILES = (
     "torch/lstm_state.pt",
     "torch/lstm_state_legacy.pt",
     "tflite/lstm_u8_d4.tflite",
+    "gguf/llama_f32.gguf",
     "savedmodel/embedding_lstm_dense/",
+    "savedmodel/tf_module_variables/",  # no keras_metadata.pb: told by its variables' index
 )
 
 

@@ -44,6 +44,7 @@ CASES = {
     "status-503": (SMALL, "HTTP 503"),
     "redirect-elsewhere": (SMALL, "redirects to http://unrelated.invalid/"),
     "redirect-file": (SMALL, "redirects to file:///etc/passwd"),
+    "ok": ("keras2/", "a web server's folder cannot be listed"),
 }
 
 

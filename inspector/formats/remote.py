@@ -468,19 +468,17 @@ def _chain(error: BaseException) -> list[BaseException]:
 
 def _status(error: BaseException) -> int | None:
     """The HTTP status an exception of any client carries (aiohttp, httpx, botocore, gcsfs)."""
-    for candidate in (
-        getattr(error, "status", None),
-        getattr(error, "status_code", None),
-        getattr(getattr(error, "response", None), "status_code", None),
-        getattr(error, "code", None),
-    ):
-        if isinstance(candidate, int) and 100 <= candidate <= 599:
-            return candidate
     response = getattr(error, "response", None)
     if isinstance(response, dict):  # botocore ClientError
         code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if isinstance(code, int):
-            return code
+        return code if isinstance(code, int) else None
+    for owner, name in ((error, "status"), (error, "status_code"), (response, "status_code")):
+        candidate = getattr(owner, name, None)  # one at a time: aiohttp deprecates `code`
+        if isinstance(candidate, int) and 100 <= candidate <= 599:
+            return candidate
+    candidate = getattr(error, "code", None) if not hasattr(error, "status") else None
+    if isinstance(candidate, int) and 100 <= candidate <= 599:
+        return candidate
     return None
 
 
