@@ -29,6 +29,7 @@ from inspector.errors import RemoteError
 PAGE_BYTES = 64 * 1024  # one request's worth of metadata; also the head detection reads
 LARGE_READ = 4 * PAGE_BYTES  # reads this large go to the transport uncached
 MAX_CACHED_BYTES = 64 * 1024 * 1024
+MAX_READAHEAD = 16  # pages fetched ahead of a reader that walks forward (a GGUF vocabulary)
 
 Fetch = Callable[[int, int], bytes]
 
@@ -45,6 +46,8 @@ class Pages:
         self.fetched = 0
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._max_pages = max(4, MAX_CACHED_BYTES // page)
+        self._next = -1  # the page after the last one fetched
+        self._ahead = 0  # pages fetched ahead: doubles while the reader walks forward
 
     def read(self, start: int, length: int) -> bytes:
         """Up to `length` bytes at `start` (fewer at the end of the object)."""
@@ -72,16 +75,22 @@ class Pages:
         return data[position - index * self.page]
 
     def _load(self, first: int, last: int) -> None:
-        """Fetch the missing pages of [first, last], each run of adjacent ones in one range."""
+        """Fetch the missing pages of [first, last], each run of adjacent ones in one range;
+        a run that starts where the last fetch ended also takes the pages after it, twice as
+        many each time (up to MAX_READAHEAD), so a reader walking forward makes few requests
+        and one jumping about fetches what it touches."""
         index = first
         while index <= last:
             if index in self._cache:
                 self._cache.move_to_end(index)
                 index += 1
                 continue
+            self._ahead = min(max(1, 2 * self._ahead), MAX_READAHEAD) if index == self._next else 0
+            end = min(last + self._ahead, (self.size - 1) // self.page)
             run = index
-            while run + 1 <= last and run + 1 not in self._cache:
+            while run + 1 <= end and run + 1 not in self._cache:
                 run += 1
+            self._next = run + 1
             start = index * self.page
             data = self._get(start, min(self.size, (run + 1) * self.page))
             for page in range(index, run + 1):
