@@ -128,6 +128,7 @@ REMOTE_FILES = (
     "gguf/llama_f32.gguf",
     "savedmodel/embedding_lstm_dense/",
     "savedmodel/tf_module_variables/",  # no keras_metadata.pb: told by its variables' index
+    "hf/mamba_sharded/",  # a Hugging Face checkpoint: config.json, index, shards
 )
 
 

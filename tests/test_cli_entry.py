@@ -53,13 +53,22 @@ def test_usage_lines_match_the_readme() -> None:
 def test_help_names_every_format_a_reader_reads() -> None:
     """The top help and the inspect argument name every format (the readers grew from Keras and
     ONNX to seven; the help still said two)."""
-    formats = ("Keras", "ONNX", "safetensors", "PyTorch", "SavedModel", "TFLite", "GGUF")
+    formats = (
+        "Keras",
+        "ONNX",
+        "safetensors",
+        "PyTorch",
+        "SavedModel",
+        "TFLite",
+        "GGUF",
+        "Hugging Face checkpoint",
+    )
     top = " ".join(run("--help").stdout.split())
     argument = " ".join(run("inspect", "--help").stdout.split("Options:")[0].split())
     for name in formats:
         assert name.lower() in top.lower(), name
         assert name.lower() in argument.lower(), name
-    assert len(READERS) == 8, "a new reader: name its format in the help texts"
+    assert len(READERS) == 9, "a new reader: name its format in the help texts"
 
 
 def test_reader_option_lists_its_choices() -> None:

@@ -99,7 +99,7 @@ def test_a_url_reads_like_the_local_file(
     http, s3 = stores
     remote = inspect_file(_url(transport, http, name)).to_dict()
     local = _local(name)
-    if transport == "http" and name.endswith("/"):
+    if transport == "http" and name.startswith("savedmodel/"):
         # A web server's folder cannot be listed: a SavedModel's size there is not known.
         assert remote["file_bytes"] is None
         remote["file_bytes"] = local["file_bytes"]
@@ -243,6 +243,15 @@ def test_compare_with_both_sides_remote(stores: tuple[Any, Any]) -> None:
     )
     assert ran.code == 0, ran.stderr
     assert "all bit-identical" in ran.stdout
+
+
+def test_explain_reads_a_url(stores: tuple[Any, Any]) -> None:
+    http, _ = stores
+    name = "keras2/embedding_lstm_dense.h5"
+    remote = run_main(["explain", f"{http.url}/ok/{name}", "--format", "json"])
+    local = run_main(["explain", str(FIXTURES / name), "--format", "json"])
+    assert remote.code == local.code == 0, remote.stderr
+    assert remote.stdout.replace(f"{http.url}/ok/{name}", str(FIXTURES / name)) == local.stdout
 
 
 # --- prefixes --------------------------------------------------------------------------------

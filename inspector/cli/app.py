@@ -46,6 +46,7 @@ from inspector.cli.inspection import (
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
 from inspector.location import Location, Url, is_url, parse_location
+from inspector.model import STATE_DTYPES
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits, Started
@@ -89,7 +90,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Inspect saved models (Keras .h5/.keras, ONNX, safetensors, PyTorch torch.save, "
-    "TensorFlow SavedModel, TFLite, llama.cpp GGUF) without TensorFlow or PyTorch: "
+    "TensorFlow SavedModel, TFLite, llama.cpp GGUF, Hugging Face checkpoint directories) "
+    "without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
@@ -206,8 +208,9 @@ def inspect_command(
             click_type=_ModelLocation(),
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
             "torch.save .pt/.pth/.bin/.ckpt, .tflite, GGUF .gguf), TensorFlow SavedModel "
-            "directories, or directories to scan; or their URLs (s3://, gs://, https://, "
-            "hf://, a prefix scanned like a directory) with rnninspect[remote].",
+            "directories, Hugging Face checkpoint directories (config.json beside the "
+            "weights), or directories to scan; or their URLs (s3://, gs://, https://, hf://, "
+            "a prefix scanned like a directory) with rnninspect[remote].",
             show_default=False,
         ),
     ],
@@ -298,6 +301,39 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_state: Annotated[
+        str | None,
+        typer.Option(
+            "--max-state",
+            metavar="SIZE",
+            help="Fail if a sequence's state takes more bytes: every recurrent state plus the "
+            "KV cache of a hybrid's attention layers at --context, e.g. 64MB.",
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            "--context",
+            metavar="N",
+            min=1,
+            help="Tokens a sequence holds: sizes the KV cache of a hybrid's attention layers and "
+            "of a transformer of the same width and depth, shown beside the recurrent state "
+            "(default 4096).",
+            show_default=False,
+        ),
+    ] = None,
+    state_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--state-dtype",
+            metavar="|".join(STATE_DTYPES),
+            help="Hold every state and KV cache in this dtype instead of the one the model "
+            "keeps it in (a language model's recurrent scan states are float32 whatever its "
+            "weights are).",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
@@ -343,6 +379,9 @@ def inspect_command(
         max_layer_params=max_layer_params,
         max_macs=max_macs,
         seq_len=seq_len,
+        max_state=max_state,
+        context=context,
+        state_dtype=state_dtype,
         strict=strict,
         quiet=quiet,
         timeout=timeout,

@@ -9,13 +9,15 @@ other things). Hidden
 directories (`.git`, `.venv`, ...) are not entered and symbolic links to directories are not
 followed. A symbolic link to a file outside the scanned directory is never opened: one named
 like a model is listed (the CLI reports it as not followed), any other is passed over. A
-TensorFlow SavedModel directory is one model: it is listed itself and not entered.
+TensorFlow SavedModel directory or a Hugging Face checkpoint directory (config.json beside
+its weights) is one model: it is listed itself and not entered.
 
 A URL's prefix (`s3://bucket/models/`, `gs://...`, `hf://org/repo`) is scanned the same way
-from one listing of the store: objects named like a model, SavedModel prefixes as one model
-each, and objects named like a PyTorch checkpoint kept when their first bytes (fetched
-together, a few KiB each) carry torch.save's signature. The shards a sharded safetensors
-checkpoint's `*.safetensors.index.json` names are read through the index, not one by one.
+from one listing of the store: objects named like a model, SavedModel and checkpoint prefixes
+as one model each, and objects named like a PyTorch checkpoint kept when their first bytes
+(fetched together, a few KiB each) carry torch.save's signature. The shards a sharded
+safetensors checkpoint's `*.safetensors.index.json` names are read through the index, not one
+by one.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from pathlib import Path
 
 from inspector.formats.detect import (
     HEAD_BYTES,
+    HF_CONFIG,
+    HF_WEIGHTS,
     is_gguf,
     is_hdf5,
+    is_model_dir,
     is_onnx,
-    is_savedmodel_dir,
     is_tflite,
     is_torch,
     is_zip,
@@ -88,11 +92,11 @@ def links_out(root: Location, path: Location) -> bool:
 
 
 def model_files(root: Location) -> list[Location]:
-    """Candidate files (and SavedModel directories) under `root`, in a stable order (sorted by
+    """Candidate files (and model directories) under `root`, in a stable order (sorted by
     path). Links out of `root` are judged by their name alone (see `links_out`)."""
     if isinstance(root, Url):
         return list(_prefix_models(root))
-    if is_savedmodel_dir(root):
+    if is_model_dir(root):
         return [root]
     found: list[Location] = []
     for path in _files(root):
@@ -135,7 +139,7 @@ def _files(root: Path) -> Iterator[Path]:
             path = Path(directory, name)
             if path.is_symlink():
                 continue
-            if is_savedmodel_dir(path):
+            if is_model_dir(path):
                 yield path
             else:
                 pending.append(str(path))
@@ -149,6 +153,11 @@ def _files(root: Path) -> Iterator[Path]:
 # first bytes are fetched to look for torch.save's signature.
 _CHECKED_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
 _SNIFF_BYTES = 4096
+# A file that makes its folder one model, and what must lie beside it.
+_DIRECTORY_MODELS = {
+    "saved_model.pb": ("variables/", "keras_metadata.pb"),
+    HF_CONFIG: HF_WEIGHTS,
+}
 
 
 def _prefix_models(root: Url) -> list[Url]:
@@ -156,21 +165,21 @@ def _prefix_models(root: Url) -> list[Url]:
     from inspector.formats import open_source
     from inspector.formats.remote import heads, listing
 
-    if is_savedmodel_dir(open_source(root)):
+    if is_model_dir(open_source(root)):
         return [root]
     objects = [url for url, _ in listing(root)]
     keys = {url.text for url in objects}
     base = root.text.rstrip("/") + "/"
-    # A folder holding saved_model.pb beside variables/ or keras_metadata.pb is one model.
+    # One model each (as `detect.is_model_dir` tells a local folder): saved_model.pb beside
+    # variables/ or keras_metadata.pb, and config.json beside a Hugging Face checkpoint's weights.
     saved = sorted(
         {
-            url.text.removesuffix("saved_model.pb")
+            url.text.removesuffix(url.name)
             for url in objects
-            if url.name == "saved_model.pb"
-            and any(
-                key.startswith(url.text.removesuffix("saved_model.pb") + part)
+            if any(
+                key.startswith(url.text.removesuffix(url.name) + part)
                 for key in keys
-                for part in ("variables/", "keras_metadata.pb")
+                for part in _DIRECTORY_MODELS.get(url.name, ())
             )
         }
     )
@@ -182,7 +191,7 @@ def _prefix_models(root: Url) -> list[Url]:
         if any(url.text.startswith(folder) for folder in saved) or any(
             part.startswith(".") for part in relative.split("/")[:-1]
         ):
-            continue  # inside a SavedModel, or a hidden folder (.git, .cache)
+            continue  # inside a model directory, or a hidden folder (.git, .cache)
         folder = url.text.rsplit("/", 1)[0]
         name = url.name.lower()
         if name.endswith(_INDEX_SUFFIX):

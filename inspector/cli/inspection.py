@@ -65,6 +65,9 @@ class InspectOptions:
     max_layer_params: str | None = None
     max_macs: str | None = None
     seq_len: int | None = None
+    max_state: str | None = None
+    context: int | None = None
+    state_dtype: str | None = None
     strict: bool = False
     quiet: bool = False
     timeout: float = DEFAULT_TIMEOUT
@@ -84,9 +87,11 @@ def run_inspect(models: Sequence[Location], options: InspectOptions) -> None:
                 "--max-file-size": options.max_file_size,
                 "--max-layer-params": options.max_layer_params,
                 "--max-macs": options.max_macs,
+                "--max-state": options.max_state,
             },
             options.strict,
         )
+        _check_state_dtype(options.state_dtype)
         view = _view(options.all_layers, options.weighted_only, options.recurrent_only)
         limits = bounds(options.timeout, options.max_memory)
     models = with_timeout(models, options.timeout)
@@ -100,8 +105,17 @@ def run_inspect(models: Sequence[Location], options: InspectOptions) -> None:
         quiet=options.quiet,
         limits=limits,
         seq_len=options.seq_len,
+        context=options.context,
+        state_dtype=options.state_dtype,
         lanes=_lanes(models, options.jobs),
     )
+
+
+def _check_state_dtype(name: str | None) -> None:
+    from inspector.model import STATE_DTYPES
+
+    if name is not None and name not in STATE_DTYPES:
+        raise UsageError(f"--state-dtype {name[:40]!r}: expected one of {', '.join(STATE_DTYPES)}")
 
 
 def bounds(timeout: float, max_memory: str) -> Limits:
@@ -171,6 +185,8 @@ def _inspection(
     quiet: bool,
     limits: Limits,
     seq_len: int | None = None,
+    context: int | None = None,
+    state_dtype: str | None = None,
     lanes: _Lanes | None = None,
 ) -> None:
     targets, scanned = _targets(models)
@@ -180,7 +196,13 @@ def _inspection(
     from inspector.report.gates import gated  # loaded already (`_budget`)
 
     outcomes = [
-        replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
+        replace(
+            outcome,
+            report=gated(
+                replace(outcome.report, seq_len=seq_len, context=context, state_dtype=state_dtype),
+                budget,
+            ),
+        )
         if outcome.report
         else outcome
         for outcome in _inspect_all(
@@ -279,7 +301,7 @@ def _targets(models: Sequence[Location]) -> tuple[list[Location | Outcome], bool
     scanned = False
     for path in models:
         try:
-            single = not _is_dir(path) or _is_savedmodel(path)  # a SavedModel dir is a model
+            single = not _is_dir(path) or _is_model_dir(path)  # SavedModel, HF checkpoint
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
@@ -323,12 +345,13 @@ def _targets(models: Sequence[Location]) -> tuple[list[Location | Outcome], bool
     return targets, scanned
 
 
-def _is_savedmodel(path: Location) -> bool:
+def _is_model_dir(path: Location) -> bool:
+    """A SavedModel or a Hugging Face checkpoint directory (or a URL's prefix holding one)."""
     # Imported for directories only: a single file's run never loads the format registry here.
     from inspector.formats import open_source
-    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.formats.detect import is_model_dir
 
-    return is_savedmodel_dir(path if isinstance(path, Path) else open_source(path))
+    return is_model_dir(path if isinstance(path, Path) else open_source(path))
 
 
 def _wants_progress(files: int) -> bool:

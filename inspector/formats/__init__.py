@@ -22,6 +22,7 @@ from inspector.formats.detect import (
     describe,
     is_gguf,
     is_hdf5,
+    is_hf_checkpoint,
     is_onnx,
     is_safetensors,
     is_savedmodel,
@@ -67,6 +68,8 @@ class ReaderEntry:
 
 
 READERS: tuple[ReaderEntry, ...] = (
+    # A directory (or its shard index): no other signature can match it.
+    ReaderEntry("hf-checkpoint", is_hf_checkpoint, "inspector.formats.hf.reader"),
     ReaderEntry("hdf5", is_hdf5, "inspector.formats.keras.h5"),
     # Before keras-zip: a torch.save zip is a zip too, told apart by its first member.
     ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
@@ -105,7 +108,8 @@ def choose(location: Location | Source, forced: str | None = None) -> ReaderEntr
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
         "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
-        "SavedModel directory, TFLite (.tflite) or GGUF (.gguf)"
+        "SavedModel directory, a Hugging Face checkpoint directory, TFLite (.tflite) or GGUF "
+        "(.gguf)"
     )
 
 
@@ -196,6 +200,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.PYTORCH: "inspector.formats.torch.values",
         FileFormat.TFLITE: "inspector.formats.tflite.values",
         FileFormat.TF_SAVEDMODEL: "inspector.formats.savedmodel.values",
+        FileFormat.HF_CHECKPOINT: "inspector.formats.hf.values",
         FileFormat.GGUF: "inspector.formats.gguf.values",
     }
 )

@@ -173,10 +173,10 @@ class RemoteSource(Source):
         yield RangeView(pages) if pages.size else b""
 
     def head(self) -> bytes:
-        from inspector.formats.detect import HEAD_BYTES, is_savedmodel_dir
+        from inspector.formats.detect import HEAD_BYTES, is_model_dir
 
         if self.url.text.endswith("/") or self.is_dir():
-            if is_savedmodel_dir(self):
+            if is_model_dir(self):
                 return b""
             raise RemoteError(f"{self}: is a prefix (a directory), expected a model file")
         return self.pages().read(0, HEAD_BYTES)

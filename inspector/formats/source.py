@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from inspector.errors import NotFoundError, UnsupportedModelError
-from inspector.formats.detect import HEAD_BYTES, is_savedmodel_dir, require_regular
+from inspector.formats.detect import HEAD_BYTES, is_model_dir, require_regular
 from inspector.formats.ranges import Buffer
 from inspector.location import Location
 
@@ -233,7 +233,7 @@ class LocalSource(Source):
                 yield mapped
 
     def head(self) -> bytes:
-        if is_savedmodel_dir(self):
+        if is_model_dir(self):
             return b""
         with self.open() as handle:
             try:

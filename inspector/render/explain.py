@@ -48,6 +48,10 @@ def render_explain(
     for explanation in explanations:
         if isinstance(explanation, PlainExplanation):
             blocks += _plain_blocks(path, explanation)
+        elif explanation.layer.cell.block is not None:  # split by part, not by gate
+            from inspector.render.block_explain import block_blocks
+
+            blocks += block_blocks(path, explanation)
         else:
             blocks += _blocks(path, explanation)
     return write(blocks, Flavour.TEXT, width)

@@ -9,7 +9,8 @@ index and never outside its folder, and no tensor data.
 
 Only the header is read for a report; nothing is ever unpickled, and the `safetensors` package is
 not needed. Layers and recurrent modules come from PyTorch's parameter names
-(`inspector.formats.state_dict`).
+(`inspector.formats.state_dict`), the recurrent blocks of language models from transformers'
+(`inspector.formats.blocks`, with the dimensions of a config.json beside the file).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
-from inspector.formats import state_dict
+from inspector.formats import blocks
 from inspector.formats.bounded_json import MAX_JSON_BYTES, check_json_size, load_json
 from inspector.formats.detect import SAFETENSORS_HEADER_LENGTH, SAFETENSORS_MAX_HEADER
 from inspector.formats.source import Source
@@ -207,8 +208,14 @@ def _natural(value: object) -> bool:
 
 def read(path: Source) -> Model:
     header = read_any(path)
-    grouped, recurrent = state_dict.group([entry.tensor() for entry in header.entries])
-    layers, tied = _tied(list(grouped), header)
+    from inspector.formats.hf.config import config_beside
+
+    found = blocks.group(
+        [entry.tensor() for entry in header.entries],
+        config_beside(path),
+        aliases={k: v for k, v in header.metadata.items() if _PARAMETER_NAME.match(k)},
+    )
+    layers, tied = _tied(list(found.layers), header)
     layers.sort(key=lambda layer: layer.name)
     fmt = header.metadata.get("format")
     details: tuple[Detail, ...] = (
@@ -225,10 +232,12 @@ def read(path: Source) -> Model:
         format=FileFormat.SAFETENSORS,
         producer=f"safetensors ({fmt})" if fmt else "safetensors",
         layers=tuple(layers),
-        recurrent_layers=recurrent,
+        recurrent_layers=found.recurrent,
         trainable_known=False,
         details=details,
         stored_bytes=path.size + sum(size for _, size in header.shards) if header.shards else None,
+        warnings=found.warnings,
+        decoder=found.decoder,
     )
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
-from inspector.formats import state_dict
+from inspector.formats import blocks
 from inspector.formats.shown import shown
 from inspector.formats.source import Source
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
@@ -57,8 +57,12 @@ def read(path: Source) -> Model:
             "no parameters to count"
         )
     tensors, views, warnings = _tensors(found.parameters)
-    layers, recurrent = state_dict.group(tensors)
-    if found.modules:
+    from inspector.formats.hf.config import config_beside
+
+    grouped = blocks.group(tensors, config_beside(path))
+    warnings.extend(grouped.warnings)
+    layers, recurrent = grouped.layers, grouped.recurrent
+    if found.modules:  # a whole module (savedtorch) names each submodule's class
         modules = tuple(
             replace(m, attributes={**loaded.script_constants.get(m.cls, {}), **m.attributes})
             for m in found.modules
@@ -83,6 +87,7 @@ def read(path: Source) -> Model:
         warnings=tuple(warnings),
         excluded=excluded,
         details=tuple(_details(loaded, found)),
+        decoder=grouped.decoder,
     )
 
 
