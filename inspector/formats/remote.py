@@ -113,10 +113,6 @@ class RemoteSource(Source):
         return f"RemoteSource({str(self.url)!r})"
 
     @property
-    def location(self) -> Url:
-        return self.url
-
-    @property
     def name(self) -> str:
         return self.url.name
 
@@ -196,11 +192,6 @@ class RemoteSource(Source):
                 f"{self}: the prefix lists more than {max_entries:,} objects; refused"
             )
         return sum(size for _, size in found)
-
-    @property
-    def fetched(self) -> int:
-        """Bytes received for this object so far."""
-        return self._pages.fetched if self._pages is not None else 0
 
 
 def _open_pages(source: RemoteSource) -> Pages:

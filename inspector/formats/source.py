@@ -33,7 +33,6 @@ from typing import BinaryIO
 from inspector.errors import NotFoundError, UnsupportedModelError
 from inspector.formats.detect import HEAD_BYTES, is_model_dir, require_regular
 from inspector.formats.ranges import Buffer
-from inspector.location import Location
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -44,11 +43,6 @@ class Source(ABC):
     @abstractmethod
     def __str__(self) -> str:
         """What messages and reports call it (never a credential)."""
-
-    @property
-    @abstractmethod
-    def location(self) -> Location:
-        """What opens it again (`open_source`): a Path or a Url."""
 
     @property
     @abstractmethod
@@ -150,10 +144,6 @@ class LocalSource(Source):
 
     def __repr__(self) -> str:
         return f"LocalSource({str(self.path)!r})"
-
-    @property
-    def location(self) -> Path:
-        return self.path
 
     @property
     def name(self) -> str:
