@@ -293,7 +293,7 @@ def test_a_scan_in_lanes_keeps_order_past_a_stalled_object(
     env = {"STORAGE_EMULATOR_HOST": http.url}
     command = [sys.executable, "-m", "inspector", "gs://bucket/many/", "--jobs", "4"]
     done = subprocess.run(
-        [*command, "--timeout", "1", "--format", "csv"],
+        [*command, "--timeout", "0.5", "--format", "csv"],
         capture_output=True,
         text=True,
         env={**_environment(), **env},
