@@ -210,15 +210,21 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.store
         download = path.startswith("/download/")
         bucket, _, rest = path.split("/storage/v1/b/", 1)[1].partition("/")
-        if rest in ("o", "o/"):  # a listing
+        if rest in ("o", "o/"):  # a listing: objects, and folders when a delimiter is given
             prefix = query.get("prefix", [""])[0]
-            items = [
-                _gcs_item(bucket, key[len(bucket) + 5 :], len(data))
-                for key, data in sorted(store.objects.items())
-                if key.startswith(f"gcs/{bucket}/{prefix}")
-            ]
-            body = json.dumps({"kind": "storage#objects", "items": items}).encode()
-            self._answer(200, body, head, "application/json")
+            delimiter = query.get("delimiter", [""])[0]
+            items, folders = [], set()
+            for key, data in sorted(store.objects.items()):
+                if not key.startswith(f"gcs/{bucket}/{prefix}"):
+                    continue
+                name = key[len(bucket) + 5 :]
+                rest_of = name[len(prefix) :]
+                if delimiter and delimiter in rest_of:
+                    folders.add(prefix + rest_of.split(delimiter, 1)[0] + delimiter)
+                else:
+                    items.append(_gcs_item(bucket, name, len(data)))
+            document = {"kind": "storage#objects", "items": items, "prefixes": sorted(folders)}
+            self._answer(200, json.dumps(document).encode(), head, "application/json")
             return
         name = rest.removeprefix("o/")
         key = f"gcs/{bucket}/{name}"

@@ -498,9 +498,14 @@ def scrub(text: str, url: Url) -> str:
 # -------------------------------------------------------------------------------- listing
 
 
+MAX_LISTED = 200_000  # objects one prefix may hold (a Hub repository holds at most 100,000)
+
+
 def listing(url: Url) -> list[tuple[Url, int]]:
-    """Every object below the prefix `url`, with its size, sorted by key. Raises RemoteError
-    (an http(s) URL: a web server's folders cannot be listed)."""
+    """Every object below the prefix `url`, with its size, sorted by key; hidden folders
+    (`.git`, `.cache`) are not entered. Raises RemoteError (an http(s) URL: a web server's
+    folders cannot be listed; a prefix of more than MAX_LISTED objects, refused as it is
+    listed rather than held in memory)."""
     if url.is_http:
         raise RemoteError(
             f"{url}: a web server's folder cannot be listed; give each model's URL (a "
@@ -508,23 +513,37 @@ def listing(url: Url) -> list[tuple[Url, int]]:
         )
     fs = filesystem(url)
     prefix = url.key.rstrip("/")
-    found = call(url, lambda: fs.find(prefix, detail=True))
+
+    def walk() -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        for folder, folders, files in fs.walk(prefix, detail=True, on_error="raise"):
+            for hidden in [name for name in folders if name.startswith(".")]:
+                del folders[hidden]  # fsspec's walk, like os.walk, enters what is left
+            for name, details in files.items():
+                if details.get("type", "file") != "file":
+                    continue
+                key = f"{str(folder).rstrip('/')}/{name.rsplit('/', 1)[-1]}"
+                found.append((key[len(prefix) :].lstrip("/"), int(details.get("size") or 0)))
+                if len(found) > MAX_LISTED:
+                    raise RemoteError(
+                        f"{url}: more than {MAX_LISTED:,} objects below the prefix; refused "
+                        "(give a narrower prefix)"
+                    )
+        return found
+
     base = url.text.rstrip("/")
-    result = []
-    for key, details in sorted(found.items()):
-        relative = str(key)[len(prefix) :].lstrip("/") if str(key).startswith(prefix) else ""
-        if not relative or details.get("type") != "file":
-            continue
-        result.append((Url(f"{base}/{relative}", url.timeout), int(details.get("size") or 0)))
-    return result
+    return [(Url(f"{base}/{key}", url.timeout), size) for key, size in sorted(call(url, walk))]
 
 
 def heads(urls: list[Url], length: int) -> list[bytes]:
     """The first `length` bytes of each object (b"" for one that cannot be read), fetched
-    concurrently where the client can (s3, gcs, http)."""
+    concurrently where the client can (s3, gcs, http); one by one by range otherwise (hf:
+    fsspec's generic `cat_ranges` would read a whole default block of each)."""
     if not urls:
         return []
     fs = filesystem(urls[0])
+    if not getattr(fs, "async_impl", False):
+        return [_head(url, length) for url in urls]
     keys = [url.key for url in urls]
     try:
         found = call(
@@ -534,3 +553,10 @@ def heads(urls: list[Url], length: int) -> list[bytes]:
     except RemoteError:
         return [b""] * len(urls)
     return [part if isinstance(part, bytes) else b"" for part in found]
+
+
+def _head(url: Url, length: int) -> bytes:
+    try:
+        return RemoteSource(url).pages().read(0, length)
+    except InspectorError:
+        return b""
