@@ -16,7 +16,10 @@ a directory that is a symbolic link leading out of it is never opened.
 How a reader plugs in: `read(path: Source) -> Model` in its module, with `path.open()` where it
 opened the file, `path.size` for `path.stat().st_size`, `with path.view() as buf:` for a memory
 map, `h5py.File(path.open(), "r")` / `zipfile.ZipFile(path.open())` for libraries that took a
-path, and `path / name` (or `path.parent / name`) for files beside it; messages keep `{path}`.
+path, and `path / name` (or `path.parent / name`) for files beside it; messages keep `{path}`. A
+directory format checks each member before anything opens it (`member.inside()`,
+`member.checked()`) and says what it was read from in `Model.stored_bytes` (`tree_bytes` sums
+a directory); a single file's size is the source's own.
 """
 
 from __future__ import annotations
