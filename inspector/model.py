@@ -356,6 +356,9 @@ class Model:
     # InputLayer shapes); empty where it does not.
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    # Bytes of every file the model was read from, when a reader read several (a sharded
+    # checkpoint's index and shards); None: the file or directory the user named alone.
+    stored_bytes: int | None = None
     # The file's own typed key/values where its format has them (GGUF: `general.architecture`,
     # `{arch}.block_count`, `{arch}.ssm.state_size`...), for analysis to read hyperparameters
     # from; empty for other formats. A plain dict (a worker pickles the model back), never

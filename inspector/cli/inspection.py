@@ -31,6 +31,7 @@ from inspector.cli.console import (
     user_errors,
 )
 from inspector.errors import InspectorError, UsageError
+from inspector.location import Location, Url
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits
@@ -74,7 +75,7 @@ class InspectOptions:
     max_memory: str = DEFAULT_MAX_MEMORY
 
 
-def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
+def run_inspect(models: Sequence[Location], options: InspectOptions) -> None:
     """Inspect `models` (files, SavedModel directories, directories to scan) and write the
     result; raises `Exit` with code 1 (a check or gate failed) or 2 (a file could not be
     inspected, or a usage error), returns when every check and gate passed."""
@@ -93,6 +94,7 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
         _check_state_dtype(options.state_dtype)
         view = _view(options.all_layers, options.weighted_only, options.recurrent_only)
         limits = bounds(options.timeout, options.max_memory)
+    models = with_timeout(models, options.timeout)
     _inspection(
         models,
         options.output_format,
@@ -130,7 +132,13 @@ def bounds(timeout: float, max_memory: str) -> Limits:
     return Limits(cpu_seconds=timeout, memory_bytes=memory)
 
 
-def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
+def with_timeout(models: Sequence[Location], timeout: float) -> list[Location]:
+    """URLs among `models` with each request bounded by `--timeout` seconds (a stalled
+    server is one line within it, not a read blocked until the worker's wall bound)."""
+    return [model.bounded(timeout) if isinstance(model, Url) else model for model in models]
+
+
+def _lanes(models: Sequence[Location], jobs: int | None) -> _Lanes | None:
     """Lanes for several files (or a directory) and more than one job, where lanes can fork."""
     if not _several(models):
         return None  # one file: nothing to share out, and nothing more to import
@@ -140,14 +148,23 @@ def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
     return _Lanes(count) if count > 1 and available() else None
 
 
-def _several(models: Sequence[Path]) -> bool:
+def _several(models: Sequence[Location]) -> bool:
     """More than one file to read: several arguments, or a directory to scan."""
     if len(models) > 1:
         return True
     try:
-        return any(path.is_dir() for path in models)
-    except OSError:
+        return any(_is_dir(path) for path in models)
+    except (OSError, InspectorError):
         return False  # reported as unreadable by the one-file path
+
+
+def _is_dir(path: Location) -> bool:
+    """A directory, or a URL's prefix (asked of its store: a request)."""
+    if isinstance(path, Path):
+        return path.is_dir()
+    from inspector.formats import open_source
+
+    return open_source(path).is_dir()
 
 
 @dataclass(frozen=True)
@@ -158,7 +175,7 @@ class _Lanes:
 
 
 def _inspection(
-    models: Sequence[Path],
+    models: Sequence[Location],
     output_format: str,
     output: Path | None,
     reader: str | None,
@@ -173,7 +190,7 @@ def _inspection(
     lanes: _Lanes | None = None,
 ) -> None:
     targets, scanned = _targets(models)
-    files = [target for target in targets if isinstance(target, Path)]
+    files = [target for target in targets if isinstance(target, (Path, Url))]
     with user_errors():
         check_output(output, files)
     from inspector.report.gates import gated  # loaded already (`_budget`)
@@ -275,20 +292,23 @@ def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerV
     return chosen[0][1] if chosen else LayerView.ALL
 
 
-def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
+def _targets(models: Sequence[Location]) -> tuple[list[Location | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
     from inspector.report.batch import Outcome
 
-    targets: list[Path | Outcome] = []
+    targets: list[Location | Outcome] = []
     scanned = False
     for path in models:
         try:
-            single = not path.is_dir() or _is_model_dir(path)  # SavedModel, HF checkpoint
+            single = not _is_dir(path) or _is_model_dir(path)  # SavedModel, HF checkpoint
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
             )
+            continue
+        except InspectorError as error:  # a URL whose store refused to say
+            targets.append(Outcome(str(path), error=str(error)))
             continue
         if single:
             targets.append(path)
@@ -296,7 +316,11 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
         from inspector.cli.discover import MODEL_SUFFIXES, links_out, model_files
 
         scanned = True
-        found = model_files(path)
+        try:
+            found = model_files(path)
+        except InspectorError as error:  # a URL's store refused or could not list it
+            targets.append(Outcome(str(path), error=str(error)))
+            continue
         for file in found:
             if links_out(path, file):  # never opened: reading it would leave the directory
                 targets.append(
@@ -321,11 +345,13 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     return targets, scanned
 
 
-def _is_model_dir(path: Path) -> bool:
+def _is_model_dir(path: Location) -> bool:
+    """A SavedModel or a Hugging Face checkpoint directory (or a URL's prefix holding one)."""
     # Imported for directories only: a single file's run never loads the format registry here.
+    from inspector.formats import open_source
     from inspector.formats.detect import is_model_dir
 
-    return is_model_dir(path)
+    return is_model_dir(path if isinstance(path, Path) else open_source(path))
 
 
 def _wants_progress(files: int) -> bool:
@@ -333,7 +359,7 @@ def _wants_progress(files: int) -> bool:
 
 
 def _inspect_all(
-    targets: Sequence[Path | Outcome],
+    targets: Sequence[Location | Outcome],
     reader: str | None,
     *,
     progress: bool,
@@ -359,10 +385,10 @@ def _inspect_all(
                 meanwhile()
             outcomes = _in_lanes(targets, reader, lanes, limits, show)
         else:
-            files = [target for target in targets if isinstance(target, Path)]
+            files = [target for target in targets if isinstance(target, (Path, Url))]
             with closing(_inspect_each(files, reader, limits, meanwhile=meanwhile)) as read:
                 for done, target in enumerate(targets):
-                    if not isinstance(target, Path):
+                    if not isinstance(target, (Path, Url)):
                         outcomes.append(target)
                         continue
                     show(done, str(target))
@@ -378,7 +404,7 @@ def _inspect_all(
 
 
 def _in_lanes(
-    targets: Sequence[Path | Outcome],
+    targets: Sequence[Location | Outcome],
     reader: str | None,
     lanes: _Lanes,
     limits: Limits,
@@ -389,7 +415,7 @@ def _in_lanes(
     as a single run does: a file that hits a bound is reported and the others are still read."""
     from inspector.cli.lanes import LaneFailed, run_lanes
 
-    files = [target for target in targets if isinstance(target, Path)]
+    files = [target for target in targets if isinstance(target, (Path, Url))]
     _preload(files, reader)
     finished = [0]
 
@@ -410,10 +436,10 @@ def _in_lanes(
         if not failed.reported:
             error(str(failed))
         raise Exit(failed.code) from None
-    return [next(read) if isinstance(target, Path) else target for target in targets]
+    return [next(read) if isinstance(target, (Path, Url)) else target for target in targets]
 
 
-def _preload(files: Sequence[Path], reader: str | None) -> None:
+def _preload(files: Sequence[Location], reader: str | None) -> None:
     """Import each reader the files need (one file per suffix tells; `formats.preload`) before
     the workers fork, so they inherit it rather than each importing it again. A file that
     cannot be read is left for its worker to report."""
@@ -424,7 +450,7 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
 
 
 def _inspect_each(
-    files: Sequence[Path],
+    files: Sequence[Location],
     reader: str | None,
     limits: Limits,
     *,
@@ -453,8 +479,11 @@ def _inspect_each(
         redo=lambda outcome: outcome.error is not None,
         meanwhile=meanwhile,
         # One file: its worker imports the reader (before its bounds: numpy's OpenBLAS cannot
-        # start under --max-memory) while this process imports what the output needs.
-        setup=(lambda: _preload(files, reader)) if len(files) == 1 else None,
+        # start under --max-memory) while this process imports what the output needs. URLs:
+        # each worker starts the transport's I/O thread before its bounds (nor can a thread).
+        setup=(lambda: _preload(files, reader))
+        if len(files) == 1 or any(isinstance(path, Url) for path in files)
+        else None,
     )
     with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
         for path, result in zip(files, results, strict=True):
@@ -464,7 +493,7 @@ def _inspect_each(
                 yield result
 
 
-def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
+def inspect_one(path: Location, reader: str | None, limits: Limits) -> Outcome:
     """One file, read in a bounded worker (inspector/cli/supervise.py): its report, or the one
     line saying why there is none. A directory scan goes on after a file that hit a bound."""
     from inspector.cli.supervise import isolated
@@ -479,7 +508,7 @@ def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
         return Outcome(str(path), error=str(failed))
 
 
-def _read_one(path: Path, reader: str | None) -> Outcome:
+def _read_one(path: Location, reader: str | None) -> Outcome:
     from inspector import inspect_file
     from inspector.report.batch import Outcome
 

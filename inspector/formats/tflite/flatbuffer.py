@@ -14,11 +14,10 @@ without bound or read outside the file.
 
 from __future__ import annotations
 
-import mmap
 import struct
 from dataclasses import dataclass
 
-Buffer = bytes | mmap.mmap
+from inspector.formats.ranges import Buffer
 
 MAX_VECTOR = 10_000_000  # elements of one vector; far above real models' tensor counts
 # Bytes of a string decoded: tensor names, custom-op codes, subgraph names. Converters write a
@@ -43,7 +42,7 @@ class FlatError(Exception):
 def _unpack(fmt: struct.Struct, buf: Buffer, pos: int) -> int:
     if pos < 0 or pos + fmt.size > len(buf):
         raise FlatError(f"a {fmt.size}-byte value lies outside the {len(buf)}-byte file", pos)
-    value: int = fmt.unpack_from(buf, pos)[0]
+    value: int = fmt.unpack(buf[pos : pos + fmt.size])[0]
     return value
 
 
@@ -65,7 +64,7 @@ class Vector:
         pos = self.start + 4 * index
         if pos + 4 > len(self.buf):
             raise FlatError("a float lies outside the file", pos)
-        value: float = _F32.unpack_from(self.buf, pos)[0]
+        value: float = _F32.unpack(self.buf[pos : pos + 4])[0]
         return value
 
     def int64(self, index: int) -> int:
