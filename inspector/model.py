@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -35,11 +36,15 @@ class FileFormat(Enum):
     KERAS_H5_WEIGHTS = "keras-h5-weights"
     KERAS_V3 = "keras-v3"
     KERAS_V3_WEIGHTS = "keras-v3-weights"
+    GGUF = "gguf"  # llama.cpp's container (ggml tensors, typed key/value metadata)
     ONNX = "onnx"
     SAFETENSORS = "safetensors"  # a PyTorch state dict saved with safetensors
     PYTORCH = "pytorch"  # a torch.save file (state dict or checkpoint), read without unpickling
     TF_SAVEDMODEL = "tf-savedmodel"  # a TensorFlow SavedModel directory
     TFLITE = "tflite"  # a TensorFlow Lite flatbuffer
+    # A Hugging Face `save_pretrained` directory: config.json beside safetensors or torch.save
+    # weights, one file or shards listed by an index.
+    HF_CHECKPOINT = "hf-checkpoint"
 
 
 class CellKind(Enum):
@@ -47,6 +52,17 @@ class CellKind(Enum):
     LSTM = "LSTM"
     GRU = "GRU"
     CONV_LSTM = "ConvLSTM"
+    # The recurrent blocks of state-space and linear-recurrent language models: not a stack of
+    # g gate blocks but a set of named tensors whose shapes follow the block's dimensions
+    # (`inspector.blocks.BLOCKS`, one entry per transformers modeling class).
+    MAMBA = "Mamba"
+    MAMBA2 = "Mamba-2"
+    RWKV_TIME_MIX = "RWKV time-mix"
+    RWKV_CHANNEL_MIX = "RWKV channel-mix"
+    MLSTM = "mLSTM"
+    RG_LRU = "RG-LRU"
+    SHORT_CONV = "ShortConv"
+    GATED_DELTANET = "GatedDeltaNet"
 
 
 class TensorRole(Enum):
@@ -57,6 +73,31 @@ class TensorRole(Enum):
     RECURRENT_BIAS = "recurrent_bias"
     PEEPHOLE = "peephole"
     PROJECTION = "projection"
+    # Roles inside the recurrent blocks of `CellKind.MAMBA` and the kinds after it, by the names
+    # transformers' modeling files give the tensors (modeling_mamba.py, modeling_rwkv.py, ...).
+    IN_PROJ = "in_proj"
+    CONV1D = "conv1d"
+    X_PROJ = "x_proj"
+    DT_PROJ = "dt_proj"
+    DT_BIAS = "dt_bias"
+    A_LOG = "A_log"
+    D_SKIP = "D"
+    NORM = "norm"
+    OUT_PROJ = "out_proj"
+    TIME_DECAY = "time_decay"
+    TIME_FIRST = "time_first"
+    TIME_MIX = "time_mix"
+    QUERY = "query"
+    KEY = "key"
+    VALUE = "value"
+    RECEPTANCE = "receptance"
+    GATE = "gate"  # an output gate's projection (Mamba's z inside in_proj aside)
+    INPUT_GATE = "input_gate"
+    FORGET_GATE = "forget_gate"
+    RECURRENCE_GATE = "recurrence_gate"
+    RECURRENT_PARAM = "recurrent_param"
+    BETA = "beta"  # a delta rule's write strength
+    DECAY = "decay"  # a delta rule's decay (its dt)
 
 
 class Direction(Enum):
@@ -104,6 +145,9 @@ class Tensor:
     # ONNX W per direction, a W computed in the graph): the keys of the stored tensors it is a
     # part of or is computed from. Empty for a stored tensor itself.
     sources: tuple[str, ...] = ()
+    # The bytes the file stores where they are not elements x itemsize: a block-quantized
+    # tensor (GGUF Q4_0 packs 32 elements in 18 bytes), whose itemsize is then 0.
+    stored_bytes: int | None = None
 
     def __post_init__(self) -> None:
         checked_shape(self.shape, f"tensor '{shortened(self.name)}'")
@@ -114,6 +158,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.stored_bytes is not None:
+            return self.stored_bytes
         return self.params * self.itemsize
 
 
@@ -123,6 +169,11 @@ class SharedTensor:
 
     tensor: Tensor
     owner: str  # the name of the row (layer) the tensor is attributed to
+
+
+# A value of a file's own typed metadata (GGUF key/values): a number, a flag, a string, or an
+# array of them.
+MetadataValue = int | float | bool | str | tuple["MetadataValue", ...]
 
 
 # One dimension of a signature or output shape: a size, a symbolic name ("batch", "seq"), or
@@ -173,6 +224,7 @@ class RecurrentTensor:
     direction: Direction | None
     gate: str | None = None  # set where a file stores one tensor per gate (Keras 1)
     shared_with: str | None = None  # the row that holds the stored tensor, when not this one
+    member: str | None = None  # a recurrent block's tensor: its name in the block table
 
 
 @dataclass(frozen=True)
@@ -192,6 +244,11 @@ class CellConfig:
     kernel_size: tuple[int, ...] = ()  # ConvLSTM only
     gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
     projection: int | None = None  # PyTorch LSTM proj_size: the hidden state's projected width
+    # A recurrent block's dimensions by the block table's names (`inspector.blocks`), e.g.
+    # (("d_model", 768), ("d_state", 16), ...); empty for the gated cells above.
+    dims: tuple[tuple[str, int], ...] = ()
+    block: str | None = None  # the block table's entry (`inspector.blocks.BLOCK_BY_NAME`)
+    layout: str | None = None  # whose names and shapes a block's tensors follow (None: HF's)
 
 
 @dataclass(frozen=True)
@@ -259,6 +316,44 @@ class Detail:
     value: str
 
 
+# Bytes per element of the dtypes a state or a KV cache may be held in (`--state-dtype`).
+STATE_DTYPES: dict[str, int] = {
+    "float64": 8,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float8": 1,
+    "int8": 1,
+}
+
+
+@dataclass(frozen=True)
+class AttentionCache:
+    """The KV cache one attention layer of a hybrid language model keeps per sequence: `width`
+    elements per token (its key and value projections' outputs), for at most `window` tokens
+    (a sliding window; None: the whole context), in `count` layers (a block shared by several
+    layers keeps a cache in each)."""
+
+    layer: str
+    width: int
+    window: int | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """A language model's decoder stack, where the reader recognised one: what its state per
+    sequence and a same-sized transformer's KV cache follow from. `width` is d_model, `depth`
+    the decoder layers; `dtype` the stored floating-point dtype activations run in."""
+
+    architecture: str | None  # config.json's model_type, GGUF's general.architecture
+    width: int
+    depth: int
+    dtype: str
+    itemsize: int
+    attention: tuple[AttentionCache, ...] = ()
+
+
 @dataclass(frozen=True)
 class Model:
     """Everything a reader found in one file."""
@@ -273,11 +368,24 @@ class Model:
     warnings: tuple[str, ...] = ()
     extra_tensors: tuple[Tensor, ...] = field(default=())  # counted in totals, owned by no layer
     excluded: tuple[Excluded, ...] = ()
+    # Weights the graph applies whose values the file does not hold (TFLite resource variables
+    # no initialiser assigns), with the shapes the graph declares: the total cannot count them,
+    # so it is not the model's size (the size gates refuse such a file).
+    unstored: tuple[Tensor, ...] = ()
     details: tuple[Detail, ...] = ()
     # The model's signature where the file states it (ONNX graph inputs/outputs, Keras
     # InputLayer shapes); empty where it does not.
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    # Bytes of every file the model was read from, when a reader read several (a sharded
+    # checkpoint's index and shards); None: the file or directory the user named alone.
+    stored_bytes: int | None = None
+    # The file's own typed key/values where its format has them (GGUF: `general.architecture`,
+    # `{arch}.block_count`, `{arch}.ssm.state_size`...), for analysis to read hyperparameters
+    # from; empty for other formats. A plain dict (a worker pickles the model back), never
+    # changed after the reader returns; not hashed.
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
+    decoder: Decoder | None = None
 
 
 # --- what a report keeps of the text a file supplies ------------------------------------------
@@ -303,6 +411,8 @@ _TEXT: dict[type, tuple[tuple[str, int], ...]] = {
     ),
     Excluded: (("reason", TEXT_LIMIT),),
     Detail: (("key", NAME_LIMIT), ("value", TEXT_LIMIT)),
+    AttentionCache: (("layer", NAME_LIMIT),),
+    Decoder: (("architecture", NAME_LIMIT), ("dtype", NAME_LIMIT)),
     Model: (("producer", NAME_LIMIT), ("warnings", TEXT_LIMIT)),
 }
 _SHAPES = {TensorSpec: "shape", Layer: "output_shape"}

@@ -416,6 +416,136 @@ def saved_model_wide_object_graph(
     metadata.write_bytes(metadata.read_bytes() + extra)
 
 
+# --- GGUF ----------------------------------------------------------------------------------------
+# A GGUF file by hand (ggml/docs/gguf.md), so that every field can be what an attacker wants:
+# versions 1 (32-bit lengths and counts) to 3, either byte order.
+
+
+class GGUF:
+    """Builds GGUF bytes: key/values and tensor infos as the spec lays them out, `counts` to
+    claim other numbers than the entries given, `pad` the data section to the alignment."""
+
+    def __init__(self, version: int = 3, order: str = "<") -> None:
+        self.version, self.order = version, order
+        self.kvs: list[bytes] = []
+        self.infos: list[bytes] = []
+
+    def pack(self, fmt: str, *values: object) -> bytes:
+        return struct.pack(self.order + fmt, *values)
+
+    def length(self, value: int) -> bytes:
+        return self.pack("Q" if self.version >= 2 else "I", value)
+
+    def string(self, text: str | bytes, length: int | None = None) -> bytes:
+        raw = text.encode() if isinstance(text, str) else text
+        return self.length(len(raw) if length is None else length) + raw
+
+    def value(self, kind: int, value: object) -> bytes:
+        """A value of GGUF type `kind` (8 string, 9 array as (kind, items), others scalars)."""
+        formats = {
+            0: "B",
+            1: "b",
+            2: "H",
+            3: "h",
+            4: "I",
+            5: "i",
+            6: "f",
+            7: "?",
+            10: "Q",
+            11: "q",
+            12: "d",
+        }
+        if kind == 8:
+            return self.string(value)  # type: ignore[arg-type]
+        if kind == 9:
+            inner, items = value  # type: ignore[misc]
+            return (
+                self.pack("I", inner)
+                + self.length(len(items))
+                + b"".join(self.value(inner, item) for item in items)
+            )
+        return self.pack(formats[kind], value)
+
+    def kv(self, key: str | bytes, kind: int, value: object) -> GGUF:
+        self.kvs.append(self.string(key) + self.pack("I", kind) + self.value(kind, value))
+        return self
+
+    def raw_kv(self, raw: bytes) -> GGUF:
+        self.kvs.append(raw)
+        return self
+
+    def tensor(self, name: str | bytes, dims: list[int], kind: int = 0, offset: int = 0) -> GGUF:
+        dim = "Q" if self.version >= 2 else "I"
+        self.infos.append(
+            self.string(name)
+            + self.pack("I", len(dims))
+            + b"".join(self.pack(dim, d) for d in dims)
+            + self.pack("I", kind)
+            + self.pack("Q", offset)
+        )
+        return self
+
+    def build(
+        self,
+        data: bytes = b"",
+        counts: tuple[int | None, int | None] = (None, None),
+        alignment: int = 32,
+    ) -> bytes:
+        tensors = len(self.infos) if counts[0] is None else counts[0]
+        keys = len(self.kvs) if counts[1] is None else counts[1]
+        head = b"GGUF" + self.pack("I", self.version) + self.length(tensors) + self.length(keys)
+        body = head + b"".join(self.kvs) + b"".join(self.infos)
+        return body + bytes(-len(body) % alignment) + data
+
+
+def gguf_small(version: int = 3, order: str = "<") -> bytes:
+    """A small valid file: metadata of every value type, two F32 tensors and a Q8_0 one."""
+    floats = np.arange(18, dtype=np.float32).astype(order + "f4").tobytes()
+    block = (
+        np.float16(0.5).astype(order + "f2").tobytes() + np.arange(-16, 16, dtype=np.int8).tobytes()
+    )
+    data = floats[:48] + bytes(16) + floats[48:] + bytes(8) + block * 2
+    return (
+        GGUF(version, order)
+        .kv("general.architecture", 8, "mamba")
+        .kv("general.name", 8, "crafted")
+        .kv("mamba.block_count", 4, 1)
+        .kv("mamba.ssm.state_size", 4, 16)
+        .kv("test.u8", 0, 7)
+        .kv("test.i16", 3, -3)
+        .kv("test.f32", 6, 0.5)
+        .kv("test.bool", 7, True)
+        .kv("test.ints", 9, (5, [-1, 2, 3]))
+        .kv("test.strings", 9, (8, ["a", "bc"]))
+        .kv("test.nested", 9, (9, [(4, [1, 2]), (4, [3])]))
+        .tensor("token_embd.weight", [4, 3], 0, 0)  # 12 floats at 0
+        .tensor("blk.0.ssm_d", [3, 2], 0, 64)  # 6 floats at 64
+        .tensor("blk.0.ssm_in.weight", [32, 2], 8, 96)  # 2 Q8_0 blocks at 96
+        .build(data)
+    )
+
+
+def gguf_escapes(path: Path) -> None:
+    """Control characters and markup in the architecture, the name and a tensor name."""
+    path.write_bytes(
+        GGUF()
+        .kv("general.architecture", 8, "mamba" + ESCAPES)
+        .kv("general.name", 8, "=HYPERLINK(1)" + ESCAPES)
+        .tensor("blk.0." + ESCAPES, [4], 0, 0)
+        .build(bytes(16))
+    )
+
+
+def gguf_many_strings(path: Path, count: int = (1 << 22) + 1) -> None:
+    """One string array of more entries than the reader walks, all empty: a sparse file of
+    32 MiB that costs nothing to write."""
+    head = GGUF().build(counts=(0, 1))[:24]
+    entry = GGUF().string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, count)
+    with path.open("wb") as handle:
+        handle.write(head + entry)
+        handle.truncate(len(head) + len(entry) + 8 * count)
+
+
 # --- what files really are ---------------------------------------------------------------------
 
 
@@ -670,6 +800,25 @@ def many_tensors(path: Path, count: int, name_length: int = 60) -> None:
     )
 
 
+# --- PyTorch and SavedModel, issue 23 ---------------------------------------------------------
+
+
+def torch_deep_key(path: Path, depth: int = 1_000_000) -> None:
+    """A torch.save zip whose pickle has a dict key nested `depth` tuples deep: hashing it
+    overflows the C stack unless the nesting is refused while it is built."""
+    data = b"\x80\x04}N" + b"\x85" * depth + b"Ns."
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/data.pkl", data)
+        archive.writestr("model/version", "3\n")
+
+
+def saved_model_fifo(path: Path, member: str = "variables/variables.index") -> None:
+    """The fixture SavedModel with one member replaced by a FIFO: opening it blocks."""
+    _saved_model_copy(path)
+    (path / member).unlink()
+    os.mkfifo(path / member)
+
+
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "model_config.h5": h5_huge_model_config,
     "layer_names.h5": h5_many_layer_names,
@@ -690,6 +839,8 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "huge_dims.onnx": lambda p: huge_count("onnx", p, 1 << 62),
     "nested_models.h5": lambda p: nested("keras-models", p, 1000),
     "many_tensors.safetensors": lambda p: many_tensors(p, 200_000),
+    "strings.gguf": gguf_many_strings,
+    "deep_key.pt": torch_deep_key,
 }
 
 

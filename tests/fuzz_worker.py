@@ -213,6 +213,7 @@ def main() -> int:
     files = [Path(p) for p in sys.argv[5:]]
     # Import everything a case may need once, here: every fork inherits it.
     import inspector.cli.app
+    import inspector.formats.gguf.reader
     import inspector.formats.keras.archive
     import inspector.formats.keras.h5
     import inspector.formats.onnx.reader

@@ -101,7 +101,8 @@ def test_summary_rows_totals_and_exit_2_for_the_unreadable(folder: Path) -> None
         assert row["format"] == truth["format"]
     assert by_file["junk.h5"]["checks"].startswith("error: not a model file")
     total = rows[-1]
-    assert total["file"] == f"total: {len(MODELS)} files, 1 unreadable"
+    assert total["file"] == f"total: {len(rows) - 1} files, 1 unreadable"  # the rows it counts
+    assert len(rows) - 1 == len(MODELS) + 1
     assert int(total["params"].replace(",", "")) == sum(
         TRUTH[source]["total_params"] for source in MODELS.values()
     )
@@ -147,10 +148,25 @@ def test_a_clean_directory_passes_and_gates_apply_per_file(tmp_path: Path) -> No
     assert "simplernn_u2_f1.h5: --max-params 5: the model has 8 params" in verdict
 
 
-def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
-    result = run(str(tmp_path))
-    assert result.exit_code == 2
-    assert "holds no model files" in result.stderr
+def test_an_empty_directory_is_an_error_and_nothing_else(tmp_path: Path) -> None:
+    """Its one line on stderr, exit 2, and no table of nothing on stdout (JSON keeps its
+    contract: always an array). Beside a folder with a model, it is not a row: the summary
+    counts the files it lists."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for fmt, expected in (("table", ""), ("markdown", ""), ("csv", ""), ("json", "[]\n")):
+        result = run(str(empty), "--format", fmt)
+        assert result.exit_code == 2, fmt
+        assert result.stdout == expected, fmt
+        (line,) = result.stderr.splitlines()
+        assert "empty: directory holds no model files" in line
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.h5", models)
+    both = run(str(empty), str(models), "--format", "markdown")
+    assert both.exit_code == 2 and "holds no model files" in both.stderr
+    rows = table_rows(both.stdout)
+    assert [row["file"] for row in rows] == [str(models / "lstm_u16_d8.h5"), "total: 1 file"]
 
 
 def test_progress_bar_on_a_terminal_only_for_many_files(
@@ -270,8 +286,9 @@ def test_each_file_s_part_is_what_rendering_every_report_at_the_end_gives(
             "json": render_json(reports, as_array=True)
             if scanned
             else (render_json(reports, as_array=several) if reports else None),
-            "csv": render_csv(reports, LayerView.ALL) if reports or scanned else None,
-            "html": render_html(reports) if reports else None,
+            "csv": render_csv(reports, LayerView.ALL) if reports or (scanned and chosen) else None,
+            # A directory's page, or several files', lists every file, unreadable ones too.
+            "html": render_html(chosen, index=scanned or several) if reports or scanned else None,
         }
         for name, flavour in (("table", Flavour.TEXT), ("markdown", Flavour.MARKDOWN)):
             summary = render_summary(chosen, flavour, style, LayerView.ALL)
@@ -280,7 +297,7 @@ def test_each_file_s_part_is_what_rendering_every_report_at_the_end_gives(
             expected[name] = (
                 summary
                 if scanned
-                else separator.join([*parts, summary])
+                else separator.join([*parts, *([summary] if summary else [])])
                 if several
                 else (parts[0] if parts else None)
             )

@@ -293,6 +293,31 @@ def test_output_never_writes_into_a_saved_model(tmp_path: Path) -> None:
     assert sorted(p for p in saved.rglob("*") if p.is_file()) == files
 
 
+@pytest.mark.parametrize("timeout", ["60", "0"])
+def test_deep_nesting_is_one_line_in_every_mode_and_never_a_core_file(
+    tmp_path: Path, timeout: str
+) -> None:
+    """A dict key nested a million tuples deep (issue 23): with the worker or without it
+    (`--timeout 0`), one line and exit 2 — never a signal, and no core file where it ran."""
+    path = tmp_path / "deep.pt"
+    crafted.torch_deep_key(path)
+    done = cli(str(path), "--timeout", timeout, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-500:]
+    assert "nest" in one_error_line(done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.pt"]
+
+
+@pytest.mark.parametrize("timeout", ["60", "0"])
+def test_a_fifo_inside_a_saved_model_is_refused_in_every_mode(tmp_path: Path, timeout: str) -> None:
+    """Refused by name before it is opened (cli's own 120 s bound would fail a hang); every
+    member in tests/test_savedmodel.py."""
+    model = tmp_path / "model"
+    crafted.saved_model_fifo(model)
+    done = cli(str(model), "--timeout", timeout)
+    assert done.returncode == 2
+    assert "FIFO" in one_error_line(done.stderr)
+
+
 # --- 7: memory and CPU bombs ------------------------------------------------------------------
 
 BOMBS = {

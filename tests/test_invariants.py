@@ -16,18 +16,35 @@ import pytest
 
 from conftest import FIXTURES, REALWORLD, manifest_entries
 from inspector import inspect_file
+from inspector.formats.detect import is_savedmodel_dir
 from inspector.render.csv_rows import render_csv
 from inspector.render.report import LayerView
 
-SUFFIXES = (".onnx", ".h5", ".keras", ".safetensors", ".pt", ".pth", ".bin", ".ckpt")
-# Files a manifest says must be refused (a whole pickled nn.Module) have no rows to check.
-REFUSED = {
-    FIXTURES / e["file"]
-    for e in manifest_entries("torch-zip", "torch-legacy-pickle")
-    if e.get("refuse")
-}
-FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if p.suffix in SUFFIXES and p not in REFUSED)
-REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if p.suffix in SUFFIXES)
+SUFFIXES = (
+    ".onnx",
+    ".h5",
+    ".keras",
+    ".safetensors",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".ckpt",
+    ".gguf",
+    ".tflite",
+)
+
+
+def _model(path: Path) -> bool:
+    """A model file by suffix, or a SavedModel directory."""
+    return path.suffix in SUFFIXES or is_savedmodel_dir(path)
+
+
+# Crafted pickles that call a global outside the allow-list are refused: no rows to check.
+REFUSED = {FIXTURES / e["file"] for e in manifest_entries("pickle-verdict") if e["calls_a_global"]}
+FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if _model(p) and p not in REFUSED)
+# Hugging Face checkpoint directories are one model each (fixtures/hf/).
+FIXTURE_FILES += sorted(p.parent for p in FIXTURES.glob("hf/*/config.json"))
+REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if _model(p))
 
 
 def _name(path: Path) -> str:

@@ -13,7 +13,7 @@ import crafted
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, entry_id, manifest_entries
+from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
 from inspector import inspect_file
 from inspector.cli.app import app
 from inspector.errors import InspectorError
@@ -24,7 +24,9 @@ from inspector.formats.savedmodel import objects, sstable
 runner = CliRunner()
 ENTRIES = manifest_entries("tf-savedmodel")
 KERAS = [e for e in ENTRIES if e.get("keras_metadata")]
-PLAIN = [e for e in ENTRIES if not e.get("keras_metadata")]
+# Written without keras_metadata.pb by TF 2.4 model.save, tf.saved_model.save, Keras 3 export.
+ERAS = [e for e in ENTRIES if e.get("saved_without_metadata")]
+PLAIN = [e for e in ENTRIES if not e.get("keras_metadata") and not e.get("saved_without_metadata")]
 
 
 def inspect(*args: str) -> tuple[int, object, str]:
@@ -42,6 +44,87 @@ def _report(path: Path) -> dict:
 
 def test_fixtures_present() -> None:
     assert len(KERAS) >= 5 and PLAIN
+    writers = {e["writer"].split(" ", 1)[0] for e in ERAS}
+    assert writers == {"tf.keras", "tf_keras", "keras"}  # TF 2.4, tf.saved_model.save, Keras 3
+
+
+@pytest.mark.parametrize("entry", ERAS, ids=entry_id)
+def test_saved_without_keras_metadata(entry: dict) -> None:
+    """Layers, their order and every recurrent split as Keras counted them, whichever saver
+    left out keras_metadata.pb; never a claim that Keras did not write the file."""
+    report = _report(FIXTURES / entry["file"])
+    assert report["total_params"] == entry["total_params"]
+    layers = [row for row in report["layers"] if row["name"] != "input_1"]  # a functional Input
+    assert [(r["name"], r["params"]) for r in layers] == [
+        (t["name"], t["params"]) for t in entry["layers"]
+    ]
+    recurrent = {layer["name"]: layer for layer in report["recurrent_layers"]}
+    assert list(recurrent) == [t["name"] for t in entry["recurrent_layers"]]
+    for truth in entry["recurrent_layers"]:
+        found = recurrent[truth["name"]]
+        assert (found["params"], found["units"], found["directions"], found["input_dim"]) == (
+            truth["params"],
+            truth["units"],
+            truth["directions"],
+            truth["input_dim"],
+        )
+        assert found["check"] == "ok"
+        assert truth["class"] in found["type"]
+    assert not any("not written by Keras" in w for w in report["warnings"])
+    inferred = any("layer classes and configs are not recorded" in w for w in report["warnings"])
+    assert inferred == (entry["keras_metadata_in"] is None)
+
+
+@pytest.mark.parametrize("entry", ERAS, ids=entry_id)
+def test_compare_without_metadata_against_the_keras_twin(entry: dict) -> None:
+    result = runner.invoke(
+        app, ["compare", str(FIXTURES / entry["twin"]), str(FIXTURES / entry["file"]), "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["faithful"] is True
+    assert {pair["status"] for pair in report["pairs"]} == {"identical"}
+
+
+def test_compare_against_another_training_run_names_the_first_difference() -> None:
+    (entry,) = [e for e in ERAS if e.get("other_run")]
+    result = runner.invoke(
+        app, ["compare", str(FIXTURES / entry["other_run"]), str(FIXTURES / entry["file"])]
+    )
+    assert result.exit_code == 1, result.output
+    assert "NOT faithful" in result.stdout
+    first = entry["recurrent_layers"][0]["name"]
+    assert f"{first} -> {first}: values differ" in result.stdout
+
+
+REAL = [e for e in realworld_entries("tf-savedmodel") if (REALWORLD / "files" / e["file"]).exists()]
+
+
+@pytest.mark.parametrize("entry", REAL, ids=entry_id)
+def test_real_saved_models(entry: dict) -> None:
+    report = _report(REALWORLD / "files" / entry["file"])
+    assert report["total_params"] == entry["truth"]["total"]
+    assert [layer["params"] for layer in report["recurrent_layers"]] == list(
+        entry["truth"]["recurrent"].values()
+    )
+    assert all(layer["check"] == "ok" for layer in report["recurrent_layers"])
+    assert not any("not written by Keras" in w for w in report["warnings"])
+
+
+REAL_PAIRS = [
+    (e["file"], pair["source"], pair["faithful"])
+    for e in realworld_entries("tflite")
+    for pair in e.get("compare", [])
+    if pair["source"] in {r["file"] for r in REAL} and (REALWORLD / "files" / e["file"]).exists()
+]
+
+
+@pytest.mark.parametrize("export, source, faithful", REAL_PAIRS)
+def test_real_saved_model_compare_verdicts(export: str, source: str, faithful: bool) -> None:
+    files = REALWORLD / "files"
+    result = runner.invoke(app, ["compare", str(files / source), str(files / export), "-f", "json"])
+    assert result.exit_code == (0 if faithful else 1), result.output
+    assert json.loads(result.stdout)["faithful"] is faithful
 
 
 @pytest.mark.parametrize("entry", KERAS, ids=entry_id)
@@ -242,7 +325,7 @@ def _table(data: list[tuple[int, bytes, bytes]], index_repeats: int = 1) -> byte
     )
 
 
-FLOAT_ENTRY = b"\x08\x01"  # BundleEntryProto{dtype: DT_FLOAT}, a scalar
+FLOAT_ENTRY = b"\x08\x01\x28\x04"  # BundleEntryProto{dtype: DT_FLOAT, size: 4}, a scalar
 
 
 @pytest.mark.parametrize(
@@ -341,3 +424,140 @@ def test_a_frozen_graph_pb_is_named_not_taken_for_onnx(tmp_path: Path) -> None:
     frozen.write_bytes(b"\x0a" + bytes([len(node)]) + node)
     line = _refused(frozen, "frozen TF graph")
     assert "onnx" not in line.lower()
+
+
+# --- issue 23: members that are not regular files, listings without bound ------------------
+
+MEMBERS = (
+    "variables/variables.index",
+    "variables/variables.data-00000-of-00001",
+    "saved_model.pb",
+    "keras_metadata.pb",
+    "fingerprint.pb",
+)
+
+
+@pytest.mark.parametrize("command", ["inspect", "compare"])
+@pytest.mark.parametrize("name", MEMBERS)
+def test_a_fifo_member_is_refused_before_it_is_opened(
+    tmp_path: Path, name: str, command: str
+) -> None:
+    """Every member a SavedModel holds is checked before anything is opened: a FIFO in its
+    place would block the read forever."""
+    import os
+    import signal
+
+    model = _copy(tmp_path)
+    (model / name).unlink()
+    os.mkfifo(model / name)
+    args = [str(model)] if command == "inspect" else ["compare", str(model), str(model)]
+    signal.alarm(60)  # a member opened by mistake blocks: fail, never hang the suite
+    try:
+        result = runner.invoke(app, [*args, "--timeout", "0"])
+    finally:
+        signal.alarm(0)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "FIFO" in line and name.rsplit("/", 1)[-1] in line
+
+
+@pytest.mark.parametrize("extra", [5, 50])
+def test_the_listing_of_a_saved_model_directory_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int
+) -> None:
+    """A directory listing more entries than MAX_ENTRIES (lowered here) is refused in one
+    line instead of walked; one within it is counted file by file."""
+    from inspector.formats.savedmodel import reader
+
+    monkeypatch.setattr(reader, "MAX_ENTRIES", 30)
+    model = _copy(tmp_path)
+    (model / "assets").mkdir(exist_ok=True)
+    for index in range(extra):
+        (model / "assets" / f"vocab{index}.txt").write_bytes(b"x")
+    code, report, errors = inspect(str(model), "--timeout", "0")
+    if extra < 20:
+        assert code == 0 and isinstance(report, dict), errors
+        assert report["file_bytes"] == KERAS[0]["dir_bytes"] + extra
+    else:
+        assert code == 2 and "more than 30 entries" in errors
+
+
+# --- saved_model.pb mutated: every way of breaking the object graph is one line or a report ---
+
+_GRAPHS = ("savedmodel_eras/tf24_lstm", "savedmodel_eras/export_lstm")
+
+
+def _mutations(data: bytes, seed: int, count: int) -> list[bytes]:
+    """Truncations, bit flips, spliced and zeroed runs of a saved_model.pb."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for index in range(count):
+        raw = bytearray(data)
+        kind = index % 4
+        at = rng.randrange(len(raw))
+        if kind == 0:
+            del raw[at:]
+        elif kind == 1:
+            for _ in range(8):
+                raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+        elif kind == 2:
+            raw[at:at] = raw[rng.randrange(len(raw)) :][:64]
+        else:
+            raw[at : at + 32] = bytes(min(32, len(raw) - at))
+        out.append(bytes(raw))
+    return out
+
+
+def _mutated_graphs(tmp_path: Path, count: int) -> None:
+    for stem in _GRAPHS:
+        model = tmp_path / Path(stem).name
+        shutil.copytree(FIXTURES / stem, model)
+        graph = model / "saved_model.pb"
+        original = graph.read_bytes()
+        for data in _mutations(original, 2026, count):
+            graph.write_bytes(data)
+            code, _, errors = inspect(str(model), "--timeout", "0")
+            assert code in (0, 2), errors
+            assert "internal error" not in errors and "Traceback" not in errors
+            if code == 2:
+                assert len(errors.strip().splitlines()) == 1, errors
+
+
+def test_mutated_saved_model_pb_sample(tmp_path: Path) -> None:
+    _mutated_graphs(tmp_path, 12)
+
+
+@pytest.mark.fuzz
+def test_mutated_saved_model_pb_campaign(tmp_path: Path) -> None:
+    _mutated_graphs(tmp_path, 300)
+
+
+def _dims(*sizes: int) -> bytes:
+    """TensorShapeProto { repeated Dim dim = 2 { int64 size = 1; } }."""
+    return b"".join(b"\x12" + _varint(len(d)) + d for d in (b"\x08" + _varint(s) for s in sizes))
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        (_dims(*[1 << 62] * 64), 4),  # 64 legal dims of 2^62: a 4,000-bit element count
+        (_dims((1 << 63) - 1, (1 << 63) - 1), 1 << 40),
+        (_dims(3, 4), 47),  # one byte short of 3·4 floats
+    ],
+    ids=["64-dims-of-2^62", "two-int64-max-dims", "size-mismatch"],
+)
+def test_a_shape_claiming_more_than_it_stores_is_a_bad_file(
+    tmp_path: Path, shape: bytes, size: int
+) -> None:
+    """Every count is range-checked where it is read: a fixed-size tensor stores exactly its
+    elements, so a shape claiming more (or other) is one line, exit 2, in every output."""
+    entry = b"\x08\x01" + b"\x12" + _varint(len(shape)) + shape + b"\x28" + _varint(size)
+    model = _copy(tmp_path)
+    (model / "variables" / "variables.index").write_bytes(_table([(0, b"w", entry)]))
+    for output in ("table", "json", "csv"):
+        result = runner.invoke(app, [str(model), "--timeout", "0", "--format", output])
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert "does not match" in line and len(line) < 400

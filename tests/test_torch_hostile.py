@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES, entry_id, manifest_entries
 from inspector import inspect_file
 from inspector.cli.app import app
 from inspector.errors import CorruptModelError, RefusedModelError
@@ -169,15 +170,11 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "builtins-eval-stack-global": (lambda p: _legacy(p, _EVAL, {}), "builtins.eval"),
     "whole-module": (lambda p: _zip(p, _MODULE, {}), "torch.nn.modules.rnn.LSTM"),
-    "torchscript-module": (
-        lambda p: _zip(p, b"\x80\x02" + _global("__torch__.torch.nn.modules.rnn", "LSTM"), {}),
-        "TorchScript module",
-    ),
-    "state-dict-then-global": (
+    "torchscript-class-alone": (
         lambda p: _zip(
-            p, _state_dict(("w", WEIGHT), ("x", _global("subprocess", "Popen"))), {"0": FLOATS}
+            p, b"\x80\x02" + _global("__torch__.torch.nn.modules.rnn", "LSTM") + b".", {}
         ),
-        "subprocess.Popen",
+        "__torch__.torch.nn.modules.rnn.LSTM",
     ),
     "ext-opcode": (lambda p: _zip(p, b"\x80\x02\x82\x01.", {}), "EXT1"),
     "protocol-0-persistent-id": (lambda p: _zip(p, b"P0\n.", {}), "persistent id"),
@@ -263,7 +260,7 @@ def test_hostile_file_is_one_line_and_exit_2(tmp_path: Path, case: str) -> None:
 def test_refusals_name_the_global(tmp_path: Path) -> None:
     path = tmp_path / "module.pt"
     _zip(path, _MODULE, {})
-    with pytest.raises(RefusedModelError, match=r"whole nn\.Module"):
+    with pytest.raises(RefusedModelError, match=r"torch\.nn\.modules\.rnn\.LSTM stands where"):
         inspect_file(path)
 
 
@@ -302,7 +299,8 @@ def test_data_pkl_is_parsed_as_a_stream(tmp_path: Path, monkeypatch: pytest.Monk
 
 # --- globals outside the vocabulary: placeholders, never called ---------------------------
 
-# Globals a pickle exploit calls: each is recorded by name, never imported, never called.
+# Globals a pickle exploit calls, and code-running calls a deny-list missed (issue 23): CPython's
+# pickle.loads runs a command with each. Whole dotted names, including attribute chains.
 CODE_GLOBALS = (
     ("builtins", "eval"),
     ("builtins", "exec"),
@@ -316,8 +314,13 @@ CODE_GLOBALS = (
     ("runpy", "run_path"),
     ("torch", "load"),
     ("torch.serialization", "load"),
+    ("timeit", "timeit"),
+    ("pydoc", "pipepager"),
+    ("logging", "os." + "path." * 60 + "os.system"),
+    ("torch.nn.modules.rnn", "LSTM"),  # a class called (not built): code chosen by the file
+    ("__main__", "Tagger"),
 )
-# Globals real checkpoints hold beside a state dict (fairseq, hydra, numpy, pathlib, ...).
+# Data types on the allow-list: called (REDUCE) as real checkpoints do.
 DATA_GLOBALS = (
     ("argparse", "Namespace"),
     ("numpy.core.multiarray", "scalar"),
@@ -327,9 +330,14 @@ DATA_GLOBALS = (
     ("builtins", "slice"),
     ("pathlib", "PosixPath"),
     ("datetime", "datetime"),
+)
+# Classes outside the list that checkpoints build (NEWOBJ + BUILD, never a call): read, named
+# as code torch.load would import and run.
+BUILT_CLASSES = (
     ("torch.optim.lr_scheduler", "StepLR"),
     ("omegaconf.dictconfig", "DictConfig"),
     ("transformers.models.bert.configuration_bert", "BertConfig"),
+    ("__main__", "Config"),
 )
 
 
@@ -362,57 +370,94 @@ def _called(module: str, name: str, *args: bytes) -> bytes:
     return _global(module, name) + _tuple(*args) + b"R"
 
 
-def _inspect_json(path: Path) -> tuple[int, dict | None, str]:
-    result = runner.invoke(app, [str(path), "--format", "json"])
+def _inspect_json(path: Path, *options: str) -> tuple[int, dict | None, str]:
+    result = runner.invoke(app, [str(path), "--format", "json", *options])
     payload = json.loads(result.stdout) if result.exit_code in (0, 1) else None
     return result.exit_code, payload, result.stderr
 
 
-@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=lambda v: str(v))
-def test_code_global_beside_the_state_dict_is_named_never_called(
-    tmp_path: Path, module: str, name: str
-) -> None:
-    """Called with REDUCE outside the state dict: the state dict is read, the global is named
-    in a warning that says it would run code; nothing runs."""
-    payload = _called(module, name, _str("touch /tmp/rnninspect-pwned"))
-    path = tmp_path / "beside.pt"
-    _zip(path, _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("args", payload)), {"0": FLOATS})
-    code, report, errors = _inspect_json(path)
-    assert code == 0, errors
-    assert report is not None and report["total_params"] == 6
-    flagged = [w for w in report["warnings"] if "would run code" in w]
-    assert len(flagged) == 1 and f"{module}.{name}" in flagged[0]
-    assert not Path("/tmp/rnninspect-pwned").exists()
+def _id(value: object) -> str:
+    return str(value)[:60]
 
 
-@pytest.mark.parametrize("where", ["root", "state-dict-key", "state-dict-entry", "in-args"])
-@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=lambda v: str(v))
-def test_code_global_where_the_state_dict_would_be_is_refused(
-    tmp_path: Path, module: str, name: str, where: str
+PLACES = ("root", "beside", "state-dict-key", "state-dict-entry", "in-args", "in-module")
+# Every global by REDUCE beside a state dict and inside a module; every place and calling
+# opcode for one global (`-m fuzz`: every global at every place by every opcode).
+CALLS = [(m, n, where, "REDUCE") for m, n in CODE_GLOBALS for where in ("beside", "in-module")]
+CALLS += [
+    ("os", "system", where, opcode)
+    for where in PLACES
+    for opcode in ("REDUCE", "INST", "OBJ")
+    if where not in ("beside", "in-module") or opcode != "REDUCE"
+]
+ALL_CALLS = [
+    (m, n, where, opcode)
+    for m, n in CODE_GLOBALS
+    for where in PLACES
+    for opcode in ("REDUCE", "INST", "OBJ")
+]
+
+
+@pytest.mark.parametrize(
+    "module,name,where,opcode",
+    [*CALLS, *(pytest.param(*c, marks=pytest.mark.fuzz) for c in ALL_CALLS if c not in CALLS)],
+    ids=_id,
+)
+def test_a_call_outside_the_allow_list_is_refused_wherever_it_sits(
+    tmp_path: Path, module: str, name: str, where: str, opcode: str
 ) -> None:
-    """The reduce result is the saved object, stands at the state-dict key, is a state-dict
-    entry, or is an argument inside one: refused, naming the global, exit 2."""
-    call = _called(module, name, _str("touch /tmp/rnninspect-pwned"))
+    """torch.load runs every call a pickle makes, wherever it sits: a call of anything outside
+    the allow-list refuses the file, naming the whole global (escaped, capped), exit 2."""
+    argument = _str("touch /tmp/rnninspect-pwned")
+    call = {
+        "REDUCE": _called(module, name, argument),
+        "INST": b"(" + argument + b"i" + f"{module}\n{name}\n".encode(),
+        "OBJ": b"(" + _global(module, name) + argument + b"o",
+    }[opcode]
+    module_state = _dict(("_parameters", _od(("w", WEIGHT))), ("_modules", _od()), ("hook", call))
     body = {
         "root": b"\x80\x02" + call + b".",
+        "beside": _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("args", call)),
         "state-dict-key": _checkpoint(("model", call), ("epoch", _int(3))),
         "state-dict-entry": b"\x80\x02" + _od(("w", WEIGHT), ("hook", call)) + b".",
         "in-args": _checkpoint(
             ("state_dict", _od(("w", WEIGHT), ("x", _called("argparse", "Namespace", call)))),
         ),
+        "in-module": b"\x80\x02" + _built("__main__", "Net", module_state) + b".",
     }[where]
     path = tmp_path / "hostile.pt"
     _zip(path, body, {"0": FLOATS})
     result = runner.invoke(app, [str(path)])
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert f"{module}.{name}" in line and "never unpickles" in line
+    assert "torch.load would run code from this file" in line and "never unpickles" in line
+    dotted = f"{module}.{name}"
+    assert (dotted in line) if len(dotted) <= 120 else (f"[{len(dotted):,} characters]" in line)
+    assert len(line) < 600
     assert not Path("/tmp/rnninspect-pwned").exists()
 
 
-@pytest.mark.parametrize("module,name", DATA_GLOBALS, ids=lambda v: str(v))
+@pytest.mark.parametrize("module,name", CODE_GLOBALS, ids=_id)
+def test_a_global_only_named_beside_the_state_dict_is_named_as_code(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    """Named but never called (a GLOBAL stored as a value): torch.load would import it, so the
+    warning says it would run code from this file; the state dict is read, nothing runs."""
+    path = tmp_path / "named.pt"
+    body = _checkpoint(("model", _od(("fc.weight", WEIGHT))), ("hook", _global(module, name)))
+    _zip(path, body, {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    (flagged,) = [w for w in report["warnings"] if "would import and run code" in w]
+    dotted = f"{module}.{name}"
+    assert (dotted in flagged) if len(dotted) <= 120 else (f"[{len(dotted):,} char" in flagged)
+
+
+@pytest.mark.parametrize("module,name", DATA_GLOBALS, ids=_id)
 def test_data_global_beside_the_state_dict_is_named(tmp_path: Path, module: str, name: str) -> None:
-    """Called (REDUCE), built (NEWOBJ + BUILD) and filled (SETITEMS) as placeholders."""
+    """Called (REDUCE), built (NEWOBJ + BUILD) and filled (SETITEMS) as placeholders; on the
+    allow-list, so never called code."""
     built = _built(module, name, _dict(("lr", _int(1))))
     value = _called(module, name, _int(1)) + b"(" + _str("k") + _int(2) + b"u"
     path = tmp_path / "beside.pt"
@@ -423,7 +468,21 @@ def test_data_global_beside_the_state_dict_is_named(tmp_path: Path, module: str,
     assert report is not None and report["total_params"] == 6
     (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
     assert f"{module}.{name}" in named and "never imported or called" in named
-    assert not any("would run code" in w for w in report["warnings"])
+    assert not any("run code" in w for w in report["warnings"])
+
+
+@pytest.mark.parametrize("module,name", BUILT_CLASSES, ids=_id)
+def test_classes_built_beside_the_state_dict_are_named_as_code(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    built = _built(module, name, _dict(("lr", _int(1))))
+    path = tmp_path / "beside.pt"
+    _zip(path, _checkpoint(("state_dict", _od(("w", WEIGHT))), ("cfg", built)), {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    (flagged,) = [w for w in report["warnings"] if "would import and run code" in w]
+    assert f"{module}.{name}" in flagged
 
 
 def test_tensors_inside_a_foreign_object_are_not_counted(tmp_path: Path) -> None:
@@ -445,19 +504,19 @@ def test_a_foreign_object_holding_the_only_tensors_is_refused(tmp_path: Path) ->
     _zip(path, _checkpoint(("my_net", module)), {"0": FLOATS})
     result = runner.invoke(app, [str(path)])
     assert result.exit_code == 2
-    assert "__main__.Net" in result.stderr and "whole nn.Module" in result.stderr
+    assert "__main__.Net" in result.stderr and "neither a state dict nor a module" in result.stderr
 
 
 def test_foreign_names_are_escaped_capped_and_deduplicated(tmp_path: Path) -> None:
     """Names come from the file: a control character, a 10,000-character name, a name used
     twenty times; the warning stays one short line per name and names each once."""
     long = "x" * 10_000
-    odd = b"\x8c\x07a\nb\x1b[2J\x8c\x01C\x93)R"  # STACK_GLOBAL 'a\nb\x1b[2J'.'C'
+    odd = b"\x8c\x07a\nb\x1b[2J\x8c\x01C\x93)\x81"  # STACK_GLOBAL 'a\nb\x1b[2J'.'C'
     repeated = [(f"r{i}", _called("argparse", "Namespace")) for i in range(20)]
     body = _checkpoint(
         ("model", _od(("w", WEIGHT))),
         ("odd", odd),
-        ("long", b"\x8c\x04mod1X" + struct.pack("<I", len(long)) + long.encode() + b"\x93)R"),
+        ("long", b"\x8c\x04mod1X" + struct.pack("<I", len(long)) + long.encode() + b"\x93)\x81"),
         *repeated,
     )
     path = tmp_path / "names.pt"
@@ -468,7 +527,7 @@ def test_foreign_names_are_escaped_capped_and_deduplicated(tmp_path: Path) -> No
     (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
     assert "\n" not in named and "\x1b" not in named and "a\\nb\\x1b[2J.C" in named
     assert named.count("argparse.Namespace") == 1
-    assert long not in named and "xxx..." in named
+    assert long not in named and "xxx...[10,005 characters]...xxx" in named
     assert len(named) < 600
 
 
@@ -477,7 +536,7 @@ def test_foreign_names_recorded_are_bounded(
 ) -> None:
     """Distinct names beyond MAX_FOREIGN (lowered here) are counted as 'more than', not kept."""
     monkeypatch.setattr(pickle_data, "MAX_FOREIGN", 5)
-    names = [(f"k{i}", _called("pkg", f"C{i}")) for i in range(12)]
+    names = [(f"k{i}", _global("pkg", f"C{i}") + b")\x81") for i in range(12)]
     path = tmp_path / "many.pt"
     _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), *names), {"0": FLOATS})
     code, report, _ = _inspect_json(path)
@@ -512,3 +571,170 @@ def test_tensor_keys_are_named_by_a_short_tag(tmp_path: Path) -> None:
     assert code == 0 and report is not None and report["total_params"] == 6
     (held,) = [w for w in report["warnings"] if "inside objects" in w]
     assert "opt_obj.<tensor>.exp_avg" in held and "TensorData" not in held
+
+
+# --- issue 23: huge counts, deep nesting, file strings in messages --------------------------
+
+
+def _long(value: int) -> bytes:
+    """LONG4: an integer of any size, as a crafted pickle writes it."""
+    raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+    return b"\x8b" + struct.pack("<I", len(raw)) + raw
+
+
+def _view(
+    size: bytes, stride: bytes, offset: bytes = b"J\x00\x00\x00\x00", numel: int = 6
+) -> bytes:
+    """A _rebuild_tensor_v2 call with raw size/stride/offset arguments."""
+    pid = b"(" + _str("storage") + _global("torch", "FloatStorage") + _str("0") + _str("cpu")
+    pid += _long(numel) + b"t"
+    hooks = _global("collections", "OrderedDict") + b")R"
+    args = b"(" + pid + b"Q" + offset + size + stride + b"\x89" + hooks + b"t"
+    return _global("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+
+
+HUGE = 10**5000  # 5,000 digits: Python refuses to turn it into a str at all
+COUNT_CASES: dict[str, bytes] = {
+    "stride-0-view-64-dims": _view(b"(" + _long(1 << 62) * 64 + b"t", b"(" + _int(0) * 64 + b"t"),
+    "4000-digit-dims": _view(b"(" + _long(10**4000) + b"t", b"(" + _int(1) + b"t"),
+    "5000-digit-stride": _view(b"(" + _int(2) + b"t", b"(" + _long(HUGE) + b"t"),
+    "5000-digit-offset": _view(b"(" + _int(2) + b"t", b"(" + _int(1) + b"t", _long(HUGE)),
+    "negative-5000-digit-offset": _view(b"(" + _int(2) + b"t", b"(" + _int(1) + b"t", _long(-HUGE)),
+    "5000-digit-storage-numel": _view(b"(" + _int(2) + b"t", b"(" + _int(1) + b"t", numel=HUGE),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COUNT_CASES))
+def test_huge_counts_are_a_bad_file_in_one_short_line(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "counts.pt"
+    _zip(path, _state_dict(("w", COUNT_CASES[case])), {"0": FLOATS})
+    result = runner.invoke(app, [str(path), "--timeout", "0"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "internal error" not in line and len(line) < 400
+    assert not any(run.isdigit() and len(run) > 20 for run in line.replace(",", "").split())
+
+
+def test_a_huge_legacy_version_is_shown_short(tmp_path: Path) -> None:
+    """A legacy file whose protocol version is a 16 MiB string or a 5,000-digit number: one
+    short line that says how long it is."""
+    for version in ("v" * (16 * 1024 * 1024 - 64), HUGE):
+        path = tmp_path / "version.pt"
+        head = [pickle.dumps(MAGIC, protocol=2), pickle.dumps(version, protocol=2)]
+        path.write_bytes(b"".join(head))
+        result = runner.invoke(app, [str(path)])
+        assert result.exit_code == 2, result.output[:200]
+        (line,) = result.stderr.strip().splitlines()
+        assert "protocol" in line and len(line) < 400
+
+
+@pytest.mark.parametrize("depth", [150, 1_000_000])
+@pytest.mark.parametrize("container", ["tuple", "frozenset"])
+def test_deep_nesting_as_a_dict_key_is_one_line(tmp_path: Path, depth: int, container: str) -> None:
+    """A dict key nested a million deep: hashing it would overflow the C stack (a segfault and
+    a core file without the worker, `--timeout 0`). Refused while it is built."""
+    if container == "frozenset":
+        nested = b"(" * depth + b"N" + b"\x91" * depth  # MARK ... FROZENSET
+    else:
+        nested = b"N" + b"\x85" * depth  # TUPLE1
+    path = tmp_path / "deep.pt"
+    _zip(path, b"\x80\x04}" + nested + b"Ns.", {})
+    result = runner.invoke(app, [str(path), "--timeout", "0"])
+    assert result.exit_code == 2, result.output[:300]
+    (line,) = result.stderr.strip().splitlines()
+    assert ("nest" in line or "MARK" in line) and "internal error" not in line
+
+
+# The crafted files of fixtures/pickle_verdicts/, with picklescan's and modelscan's verdicts
+# recorded by their generator: ours follows the allow-list (README, "Safety and limits").
+VERDICTS = manifest_entries("pickle-verdict")
+
+
+@pytest.mark.parametrize("entry", VERDICTS, ids=entry_id)
+def test_pickle_verdicts_follow_the_allow_list(entry: dict) -> None:
+    stem = Path(entry["file"]).stem
+    code, report, errors = _inspect_json(FIXTURES / entry["file"])
+    if entry["calls_a_global"]:
+        assert code == 2 and "torch.load would run code from this file" in errors
+        return
+    assert code == 0 and report is not None, errors
+    flagged = any("would import and run code" in w for w in report["warnings"])
+    assert flagged == (not stem.startswith("data_"))
+
+
+def test_where_the_scanners_differ_from_us() -> None:
+    """The README's comparison, as the scanners' recorded verdicts show it: calls their
+    deny-lists miss, which the allow-list refuses (tested above)."""
+    verdicts = {Path(e["file"]).stem: e for e in VERDICTS}
+    missed_by_modelscan = {s for s, e in verdicts.items() if not e["modelscan"]["issues"]}
+    missed_by_picklescan = {s for s, e in verdicts.items() if not e["picklescan"]["dangerous"]}
+    assert {"call_timeit", "call_pydoc_pipepager", "call_attribute_chain"} <= missed_by_modelscan
+    assert "call_attribute_chain" in missed_by_picklescan
+    assert verdicts["named_os_system"]["picklescan"]["dangerous"] == ["os system"]
+
+
+@pytest.mark.parametrize("where", ["state-dict", "module"])
+def test_a_5000_digit_key_is_named_by_its_size(tmp_path: Path, where: str) -> None:
+    """Python cannot turn a 5,000-digit integer into a str: a key of one is named by its size."""
+    entry = _long(HUGE) + WEIGHT
+    state = _global("collections", "OrderedDict") + b")R(" + entry + b"u"
+    body = {
+        "state-dict": b"\x80\x02" + state + b".",
+        "module": b"\x80\x02"
+        + _built("__main__", "Net", _dict(("_parameters", state), ("_modules", _od())))
+        + b".",
+    }[where]
+    path = tmp_path / "key.pt"
+    _zip(path, body, {"0": FLOATS})
+    code, report, errors = _inspect_json(path, "--timeout", "0")
+    assert code == 0, errors
+    assert report is not None and report["total_params"] == 6
+    assert "an integer of 16,610 bits" in json.dumps(report)
+
+
+# Gadgets through the allow-list: an allowed function that calls its argument, or an object
+# built with the file's arguments that something allowed consumes. Each is a call of code the
+# file chose under torch.load, so each is refused, naming what would run.
+_CMD = _str("touch /tmp/rnninspect-pwned")
+_LAZY_MAP = _global("builtins", "map") + _tuple(_global("os", "system"), b"]" + _CMD + b"a")
+GADGETS = {
+    # list(map(os.system, [cmd])): map.__new__ with the file's arguments, run by list()
+    "lazy-map": (_called("builtins", "list", _LAZY_MAP + b"\x81"), "builtins.map.__new__"),
+    # copyreg._reconstructor(cls, subprocess.Popen, cmd) runs Popen.__init__(obj, cmd)
+    "reconstructor-base": (
+        _called(
+            "copyreg", "_reconstructor", _global("__main__", "X"),
+            _global("subprocess", "Popen"), _CMD,
+        ),
+        "subprocess.Popen (through copyreg._reconstructor)",
+    ),
+    # torch._tensor._rebuild_from_type_v2(os.system, cls, (cmd,), {}) runs os.system(cmd)
+    "rebuild-from-type": (
+        _called(
+            "torch._tensor", "_rebuild_from_type_v2", _global("os", "system"),
+            _global("torch", "Tensor"), _tuple(_CMD), b"}",
+        ),
+        "os.system (through torch._tensor._rebuild_from_type_v2)",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(GADGETS))
+def test_gadgets_through_the_allow_list_are_refused(tmp_path: Path, case: str) -> None:
+    payload, named = GADGETS[case]
+    path = tmp_path / "gadget.pt"
+    _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), ("extra", payload)), {"0": FLOATS})
+    result = runner.invoke(app, [str(path)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert named in line and "torch.load would run code from this file" in line
+    assert not Path("/tmp/rnninspect-pwned").exists()
+
+
+def test_an_object_built_without_arguments_is_read(tmp_path: Path) -> None:
+    """What every whole module and config object is: cls.__new__(cls) then its state."""
+    built = _built("__main__", "Config", _dict(("lr", _int(1))))
+    path = tmp_path / "built.pt"
+    _zip(path, _checkpoint(("model", _od(("w", WEIGHT))), ("cfg", built)), {"0": FLOATS})
+    code, report, errors = _inspect_json(path)
+    assert code == 0 and report is not None, errors

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, entry_id, manifest_entries
+from conftest import FIXTURES, REALWORLD, entry_id, manifest_entries, realworld_entries
 from inspector.cli.app import app
 from inspector.cli.discover import model_files
 
 runner = CliRunner()
 ENTRIES = manifest_entries("torch-zip", "torch-legacy-pickle")
 READABLE = [e for e in ENTRIES if not e.get("refuse")]
-REFUSED = [e for e in ENTRIES if e.get("refuse")]
+# Whole pickled modules and TorchScript archives, which torch.load(weights_only=True) refuses
+# (the generators record "refuse"): read as data, their globals named.
+WHOLE = [e for e in ENTRIES if e.get("refuse")]
 CELLS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}
 
 
@@ -30,9 +33,9 @@ def inspect(*args: str) -> tuple[int, dict | None, str]:
     return result.exit_code, payload, result.stderr
 
 
-def test_manifest_has_both_layouts_and_a_refusal() -> None:
+def test_manifest_has_both_layouts_and_whole_modules() -> None:
     assert {e["format"] for e in READABLE} == {"torch-zip", "torch-legacy-pickle"}
-    assert REFUSED
+    assert len(WHOLE) >= 3
 
 
 @pytest.mark.parametrize("entry", READABLE, ids=entry_id)
@@ -86,13 +89,35 @@ def test_optimizer_state_is_reported_apart(entry: dict) -> None:
     assert report["details"]["state dict"] == f"'{state_key}'"
 
 
-@pytest.mark.parametrize("entry", REFUSED, ids=entry_id)
-def test_whole_module_is_refused_by_name(entry: dict) -> None:
-    result = runner.invoke(app, [str(FIXTURES / entry["file"])])
-    assert result.exit_code == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert "never unpickles" in line
-    assert any(name in line for name in entry["unsafe_globals"])
+@pytest.mark.parametrize("entry", WHOLE, ids=entry_id)
+def test_whole_module_is_read_as_data(entry: dict) -> None:
+    """torch.save(model), {'model': model} and torch.jit.save: the state dict the module would
+    give, counted as torch counts it; every global the pickle names is named, and the module
+    classes (outside the allow-list of data) in the warning that torch.load would run code."""
+    code, report, errors = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    truth = entry["model"]
+    assert report["total_params"] == truth["total_params"]
+    recurrent = report["recurrent_layers"]
+    for module in truth.get("recurrent_modules", []) or [
+        m for m in truth.get("modules", []) if m["class"] in CELLS
+    ]:
+        names = [
+            _layer_name(entry, module["name"], k) for k in range(module["config"]["num_layers"])
+        ]
+        mine = [r for r in recurrent if r["name"] in names]
+        assert [r["name"] for r in mine] == names
+        assert sum(layer["params"] for layer in mine) == module["params"]
+        assert all(layer["check"] == "ok" for layer in mine)
+    globals_ = (
+        entry["unsafe_globals"] if "unsafe_globals" in entry else entry["pickle_globals"]["globals"]
+    )
+    (named,) = [w for w in report["warnings"] if "outside a state dict" in w]
+    (code_warning,) = [w for w in report["warnings"] if "would import and run code" in w]
+    for name in globals_:
+        if name.startswith(("__main__.", "torch.nn.modules.", "__torch__.")):
+            assert name in named and name in code_warning
 
 
 @pytest.mark.parametrize("entry", [e for e in READABLE if "foreign_globals" in e], ids=entry_id)
@@ -199,3 +224,83 @@ def test_fixtures_are_read_only(tmp_path: Path) -> None:
     runner.invoke(app, ["compare", str(folder / "lstm_state.pt"), str(folder / COMPANIONS[0])])
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     assert after == before
+
+
+# fixtures/torch_modules: whole pickled modules and TorchScript archives written by torch 2.13
+# (fixtures/generate_torch_modules.py), truth from numel() and state_dict().
+MODULES = manifest_entries("torch-whole-module")
+
+
+@pytest.mark.parametrize("entry", MODULES, ids=entry_id)
+def test_whole_modules_and_torchscript_give_their_state_dict(entry: dict) -> None:
+    code, report, errors = inspect(str(FIXTURES / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    truth = entry["model"]
+    assert entry["torch_load_weights_only"].startswith("refused")
+    assert report["total_params"] == truth["state_dict_unique_storage_elements"]
+    # Rows in the state dict's order (item 7): each row where its module's first key is.
+    modules: list[str] = []
+    for item in truth["state_dict"]:
+        key = item["key"]
+        found = _MODULE_KEY.match(key)
+        row = (found[1] or "") + f"l{found[2]}" if found else key.rpartition(".")[0] or key
+        row = row.replace("..", ".")
+        if row not in modules:
+            modules.append(row)
+    assert [r["name"] for r in report["layers"]] == modules
+    recurrent = report["recurrent_layers"]
+    for module in truth["recurrent_modules"]:
+        config = module["config"]
+        path = module["name"]
+        names = [f"{path}.l{k}" if path else f"l{k}" for k in range(config["num_layers"])]
+        mine = [r for r in recurrent if r["name"] in names]
+        assert [r["name"] for r in mine] == names
+        assert sum(layer["params"] for layer in mine) == module["params"]
+        for layer in mine:
+            assert layer["cell"] == CELLS[module["class"]]
+            assert layer["units"] == config["hidden_size"]
+            assert layer["directions"] == (2 if config["bidirectional"] else 1)
+            assert layer["proj_size"] == (config["proj_size"] or None)
+            assert layer["check"] == "ok"
+    for module in truth["modules"]:
+        if module["class"] not in CELLS:
+            row = next(r for r in report["layers"] if r["name"] == module["name"])
+            assert row["type"] == module["class"]
+    (warning,) = [w for w in report["warnings"] if "would import and run code" in w]
+    assert all(g in warning for g in entry["pickle_globals"] if g.startswith("__main__."))
+
+
+# A recurrent parameter's key: its module (with the dot) and layer index (torch's names).
+_MODULE_KEY = re.compile(r"^(.*\.)?(?:weight|bias)_(?:ih|hh|hr)_l(\d+)(?:_reverse)?$")
+
+
+REAL = [e for e in realworld_entries("pytorch") if (REALWORLD / "files" / e["file"]).exists()]
+
+
+@pytest.mark.parametrize("entry", REAL, ids=entry_id)
+def test_real_pytorch_files(entry: dict) -> None:
+    code, report, errors = inspect(str(REALWORLD / "files" / entry["file"]))
+    assert code == 0, errors
+    assert report is not None
+    assert report["total_params"] == entry["truth"]["total"]
+    assert [layer["params"] for layer in report["recurrent_layers"]] == list(
+        entry["truth"]["recurrent"].values()
+    )
+    assert all(layer["check"] == "ok" for layer in report["recurrent_layers"])
+
+
+@pytest.mark.parametrize(
+    "entry", [e for e in MODULES if "same_weights_as" in e or "other_run_of" in e], ids=entry_id
+)
+def test_compare_across_whole_modules_and_torchscript(entry: dict) -> None:
+    """A TorchScript archive against the whole module of the same weights is faithful (torch
+    checked the weights equal); another training run is NOT faithful, naming a tensor."""
+    other = entry.get("same_weights_as") or entry["other_run_of"]
+    result = runner.invoke(app, ["compare", str(FIXTURES / other), str(FIXTURES / entry["file"])])
+    if "same_weights_as" in entry:
+        assert result.exit_code == 0, result.output
+        assert "Result: faithful" in result.stdout
+    else:
+        assert result.exit_code == 1, result.output
+        assert "NOT faithful" in result.stdout and "values differ in" in result.stdout

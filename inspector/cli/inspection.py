@@ -31,6 +31,7 @@ from inspector.cli.console import (
     user_errors,
 )
 from inspector.errors import InspectorError, UsageError
+from inspector.location import Location, Url
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits
@@ -70,6 +71,9 @@ class InspectOptions:
     max_layer_params: str | None = None
     max_macs: str | None = None
     seq_len: int | None = None
+    max_state: str | None = None
+    context: int | None = None
+    state_dtype: str | None = None
     strict: bool = False
     quiet: bool = False
     timeout: float = DEFAULT_TIMEOUT
@@ -77,7 +81,7 @@ class InspectOptions:
     max_memory: str = DEFAULT_MAX_MEMORY
 
 
-def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
+def run_inspect(models: Sequence[Location], options: InspectOptions) -> None:
     """Inspect `models` (files, SavedModel directories, directories to scan) and write the
     result; raises `Exit` with code 1 (a check or gate failed) or 2 (a file could not be
     inspected, or a usage error), returns when every check and gate passed."""
@@ -89,13 +93,18 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
                 "--max-file-size": options.max_file_size,
                 "--max-layer-params": options.max_layer_params,
                 "--max-macs": options.max_macs,
+                "--max-state": options.max_state,
             },
             options.strict,
         )
+        _check_state_dtype(options.state_dtype)
         view = _view(options.all_layers, options.weighted_only, options.recurrent_only)
         limits = bounds(options.timeout, options.max_memory)
         if options.seq_len is not None and options.seq_len >= _LARGEST_LIMIT:
             raise UsageError("--seq-len: more time steps than any count holds (at most 2^128)")
+        if options.context is not None and options.context >= _LARGEST_LIMIT:
+            raise UsageError("--context: more tokens than any count holds (at most 2^128)")
+    models = with_timeout(models, options.timeout)
     _inspection(
         models,
         options.output_format,
@@ -106,8 +115,17 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
         quiet=options.quiet,
         limits=limits,
         seq_len=options.seq_len,
+        context=options.context,
+        state_dtype=options.state_dtype,
         lanes=_lanes(models, options.jobs),
     )
+
+
+def _check_state_dtype(name: str | None) -> None:
+    from inspector.model import STATE_DTYPES
+
+    if name is not None and name not in STATE_DTYPES:
+        raise UsageError(f"--state-dtype {name[:40]!r}: expected one of {', '.join(STATE_DTYPES)}")
 
 
 def bounds(timeout: float, max_memory: str) -> Limits:
@@ -124,7 +142,13 @@ def bounds(timeout: float, max_memory: str) -> Limits:
     return Limits(cpu_seconds=timeout, memory_bytes=memory)
 
 
-def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
+def with_timeout(models: Sequence[Location], timeout: float) -> list[Location]:
+    """URLs among `models` with each request bounded by `--timeout` seconds (a stalled
+    server is one line within it, not a read blocked until the worker's wall bound)."""
+    return [model.bounded(timeout) if isinstance(model, Url) else model for model in models]
+
+
+def _lanes(models: Sequence[Location], jobs: int | None) -> _Lanes | None:
     """Lanes for several files (or a directory), where lanes can fork: `--jobs` of them, one
     for `--jobs 1` too (the workers are then forked from a lane that holds nothing, never from
     this process, which holds the run's summary)."""
@@ -135,14 +159,23 @@ def _lanes(models: Sequence[Path], jobs: int | None) -> _Lanes | None:
     return _Lanes(jobs or cpu_count()) if available() else None
 
 
-def _several(models: Sequence[Path]) -> bool:
+def _several(models: Sequence[Location]) -> bool:
     """More than one file to read: several arguments, or a directory to scan."""
     if len(models) > 1:
         return True
     try:
-        return any(path.is_dir() for path in models)
-    except OSError:
+        return any(_is_dir(path) for path in models)
+    except (OSError, InspectorError):
         return False  # reported as unreadable by the one-file path
+
+
+def _is_dir(path: Location) -> bool:
+    """A directory, or a URL's prefix (asked of its store: a request)."""
+    if isinstance(path, Path):
+        return path.is_dir()
+    from inspector.formats import open_source
+
+    return open_source(path).is_dir()
 
 
 @dataclass(frozen=True)
@@ -153,7 +186,7 @@ class _Lanes:
 
 
 def _inspection(
-    models: Sequence[Path],
+    models: Sequence[Location],
     output_format: str,
     output: Path | None,
     reader: str | None,
@@ -163,6 +196,8 @@ def _inspection(
     quiet: bool,
     limits: Limits,
     seq_len: int | None = None,
+    context: int | None = None,
+    state_dtype: str | None = None,
     lanes: _Lanes | None = None,
 ) -> None:
     """Read, gate, render and write, a file at a time in input order: each file's part of the
@@ -170,7 +205,7 @@ def _inspection(
     is kept: render/assembly.py), so the command's memory does not grow with the files it
     reads. stderr keeps its order: the unreadable files, then the failed checks and gates."""
     targets, scanned = _targets(models)
-    files = [target for target in targets if isinstance(target, Path)]
+    files = [target for target in targets if isinstance(target, (Path, Url))]
     with user_errors():
         check_output(output, files)
     from inspector.report.gates import gated  # loaded already (`_budget`)
@@ -197,7 +232,10 @@ def _inspection(
             if report is None:
                 errors.append(outcome.error or f"{outcome.path}: not inspected")
             else:
-                report = gated(replace(report, seq_len=seq_len), budget)
+                report = gated(
+                    replace(report, seq_len=seq_len, context=context, state_dtype=state_dtype),
+                    budget,
+                )
                 outcome = replace(outcome, report=report)
                 messages += _verdicts(report)
                 failed |= report.failed or report.gates_failed
@@ -340,20 +378,23 @@ def _view(all_layers: bool, weighted_only: bool, recurrent_only: bool) -> LayerV
     return chosen[0][1] if chosen else LayerView.ALL
 
 
-def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
+def _targets(models: Sequence[Location]) -> tuple[list[Location | Outcome], bool]:
     """The files to inspect (a directory holding none is an outcome of its own: nothing could
     be inspected there), and whether any argument was a directory to scan."""
     from inspector.report.batch import Outcome
 
-    targets: list[Path | Outcome] = []
+    targets: list[Location | Outcome] = []
     scanned = False
     for path in models:
         try:
-            single = not path.is_dir() or _is_savedmodel(path)  # a SavedModel dir is a model
+            single = not _is_dir(path) or _is_model_dir(path)  # SavedModel, HF checkpoint
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
             )
+            continue
+        except InspectorError as error:  # a URL whose store refused to say
+            targets.append(Outcome(str(path), error=str(error)))
             continue
         if single:
             targets.append(path)
@@ -361,7 +402,11 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
         from inspector.cli.discover import MODEL_SUFFIXES, links_out, model_files
 
         scanned = True
-        found = model_files(path)
+        try:
+            found = model_files(path)
+        except InspectorError as error:  # a URL's store refused or could not list it
+            targets.append(Outcome(str(path), error=str(error)))
+            continue
         for file in found:
             if links_out(path, file):  # never opened: reading it would leave the directory
                 targets.append(
@@ -386,11 +431,13 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     return targets, scanned
 
 
-def _is_savedmodel(path: Path) -> bool:
+def _is_model_dir(path: Location) -> bool:
+    """A SavedModel or a Hugging Face checkpoint directory (or a URL's prefix holding one)."""
     # Imported for directories only: a single file's run never loads the format registry here.
-    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.formats import open_source
+    from inspector.formats.detect import is_model_dir
 
-    return is_savedmodel_dir(path)
+    return is_model_dir(path if isinstance(path, Path) else open_source(path))
 
 
 def _wants_progress(files: int) -> bool:
@@ -398,7 +445,7 @@ def _wants_progress(files: int) -> bool:
 
 
 def _inspect_all(
-    targets: Sequence[Path | Outcome],
+    targets: Sequence[Location | Outcome],
     reader: str | None,
     *,
     progress: bool,
@@ -424,10 +471,10 @@ def _inspect_all(
                 meanwhile()
             yield from _in_lanes(targets, reader, lanes, limits, show)
             return
-        files = [target for target in targets if isinstance(target, Path)]
+        files = [target for target in targets if isinstance(target, (Path, Url))]
         with closing(_inspect_each(files, reader, limits, meanwhile=meanwhile)) as read:
             for done, target in enumerate(targets):
-                if not isinstance(target, Path):
+                if not isinstance(target, (Path, Url)):
                     yield target
                     continue
                 show(done, str(target))
@@ -439,7 +486,7 @@ def _inspect_all(
 
 
 def _in_lanes(
-    targets: Sequence[Path | Outcome],
+    targets: Sequence[Location | Outcome],
     reader: str | None,
     lanes: _Lanes,
     limits: Limits,
@@ -452,7 +499,7 @@ def _in_lanes(
     from this process, which holds the run's summary."""
     from inspector.cli.lanes import LaneFailed, run_lanes
 
-    files = [target for target in targets if isinstance(target, Path)]
+    files = [target for target in targets if isinstance(target, (Path, Url))]
     _preload(files, reader)
 
     def lane(indices: Sequence[int], send: Callable[[int, Outcome], None]) -> int:
@@ -469,7 +516,7 @@ def _in_lanes(
         with closing(read):
             done = 0
             for target in targets:
-                if not isinstance(target, Path):
+                if not isinstance(target, (Path, Url)):
                     yield target
                     continue
                 outcome = next(read)
@@ -482,7 +529,7 @@ def _in_lanes(
         raise Exit(failed.code) from None
 
 
-def _preload(files: Sequence[Path], reader: str | None) -> None:
+def _preload(files: Sequence[Location], reader: str | None) -> None:
     """Import each reader the files need (one file per suffix tells; `formats.preload`) before
     the workers fork, so they inherit it rather than each importing it again. A file that
     cannot be read is left for its worker to report."""
@@ -493,7 +540,7 @@ def _preload(files: Sequence[Path], reader: str | None) -> None:
 
 
 def _inspect_each(
-    files: Sequence[Path],
+    files: Sequence[Location],
     reader: str | None,
     limits: Limits,
     *,
@@ -522,8 +569,11 @@ def _inspect_each(
         redo=lambda outcome: outcome.error is not None,
         meanwhile=meanwhile,
         # One file: its worker imports the reader (before its bounds: numpy's OpenBLAS cannot
-        # start under --max-memory) while this process imports what the output needs.
-        setup=(lambda: _preload(files, reader)) if len(files) == 1 else None,
+        # start under --max-memory) while this process imports what the output needs. URLs:
+        # each worker starts the transport's I/O thread before its bounds (nor can a thread).
+        setup=(lambda: _preload(files, reader))
+        if len(files) == 1 or any(isinstance(path, Url) for path in files)
+        else None,
     )
     with closing(results):  # stops the worker when the scan stops early (Ctrl-C)
         for path, result in zip(files, results, strict=True):
@@ -533,7 +583,7 @@ def _inspect_each(
                 yield result
 
 
-def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
+def inspect_one(path: Location, reader: str | None, limits: Limits) -> Outcome:
     """One file, read in a bounded worker (inspector/cli/supervise.py): its report, or the one
     line saying why there is none. A directory scan goes on after a file that hit a bound."""
     from inspector.cli.supervise import isolated
@@ -548,7 +598,7 @@ def inspect_one(path: Path, reader: str | None, limits: Limits) -> Outcome:
         return Outcome(str(path), error=str(failed))
 
 
-def _read_one(path: Path, reader: str | None) -> Outcome:
+def _read_one(path: Location, reader: str | None) -> Outcome:
     from inspector import inspect_file
     from inspector.report.batch import Outcome
 

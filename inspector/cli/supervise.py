@@ -380,10 +380,13 @@ def _receive(fd: int, size: int, deadline: float) -> tuple[bytearray, int]:
     return buffer, got
 
 
-def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
+def run_bounded(
+    work: Callable[[Started], int], limits: Limits, setup: Callable[[], None] | None = None
+) -> int:
     """Run `work(started)` in one worker that writes its own output, where `started(label)`
     marks the start of the next file: each file gets the CPU and wall bounds anew. Returns the
-    exit code of the work; a bound that stops it prints one line and returns 2."""
+    exit code of the work; a bound that stops it prints one line and returns 2. `setup()`
+    runs in the worker before its bounds (see `each_isolated`)."""
     if not limits.enabled or not _has_real_streams():
         return work(lambda label: None)
     flush_streams()
@@ -394,7 +397,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
         os.close(read_fd)
         code = EXIT_UNREADABLE
         try:
-            _confine(limits, parent)
+            _confine(limits, parent, setup)
             code = work(lambda label: _report_start(write_fd, label, limits))
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else EXIT_UNREADABLE

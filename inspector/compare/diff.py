@@ -1,5 +1,6 @@
 """How far two arrays of the same shape are apart, under numpy.isclose's tolerance:
-|export - source| <= atol + rtol·|source|.
+|export - source| <= atol + rtol·|source|, plus, where a side stores quantized values (GGUF),
+a per-element `bound` of how far its value may be from the float it was quantized from.
 
 Arrays are compared in slabs along their first axis, so the temporaries stay a few megabytes
 whatever the tensor's size. A slab whose two sides hold the same bits (same dtype) is settled by
@@ -18,12 +19,18 @@ SLAB_ELEMENTS = 1 << 18
 _BIT_KINDS = frozenset("fiub")  # numbers whose equal bits mean equal values
 
 
-def delta(source: np.ndarray, export: np.ndarray, tolerance: Tolerance) -> Delta:
+def delta(
+    source: np.ndarray,
+    export: np.ndarray,
+    tolerance: Tolerance,
+    bound: np.ndarray | None = None,
+) -> Delta:
     s_all, e_all = np.asarray(source), np.asarray(export)
     if s_all.size == 0:
         return Delta(0, 0, True, 0.0, 0.0, (), 0.0, 0.0)
     if s_all.ndim == 0:
         s_all, e_all = s_all.reshape(1), e_all.reshape(1)
+        bound = None if bound is None else np.asarray(bound).reshape(1)
     bits = _bits(s_all, e_all)
     per_row = max(1, s_all.size // s_all.shape[0])
     step = max(1, SLAB_ELEMENTS // per_row)
@@ -43,7 +50,10 @@ def delta(source: np.ndarray, export: np.ndarray, tolerance: Tolerance) -> Delta
             diff = np.abs(e - s)
         diff[both_nan | (e == s)] = 0.0  # equal infinities differ by 0, not by inf - inf
         diff[np.isnan(diff)] = np.inf
-        close = np.isclose(e, s, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
+        atol: float | np.ndarray = tolerance.atol
+        if bound is not None:
+            atol = tolerance.atol + np.asarray(bound)[rows].astype(np.float64).reshape(-1)
+        close = np.isclose(e, s, rtol=tolerance.rtol, atol=atol, equal_nan=True)
         mismatched += int(np.count_nonzero(~close))
         exact = exact and bool(np.array_equal(s, e, equal_nan=True))
         scale = np.abs(s)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import permutations
 from types import MappingProxyType
 
 import numpy as np
@@ -179,7 +180,8 @@ class CellLayout:
 
     def candidates(self, direction: int, preferred: Convention) -> tuple[Naming, ...]:
         """The file's own naming, or for a lowered layer every gate order of the cell table,
-        `preferred`'s first."""
+        `preferred`'s first, then any other order of the gates (a graph computing the gates
+        one product each lists them in whatever order its ops run)."""
         own = self.namings[direction]
         if own is not None and not self.layer.lowered:
             return (own,)
@@ -188,6 +190,9 @@ class CellLayout:
         found: dict[tuple[str, ...], Naming] = {}
         for convention in sorted(orders, key=lambda c: c is not preferred):
             naming = Naming(kind, convention, orders[convention])
+            found.setdefault(naming.canonical, naming)
+        for order in permutations(orders[Convention.KERAS]):
+            naming = Naming(kind, Convention.KERAS, order)
             found.setdefault(naming.canonical, naming)
         return tuple(found.values())
 

@@ -29,7 +29,7 @@ from inspector.compare.result import (
     Unmatched,
 )
 from inspector.errors import ValuesUnavailableError
-from inspector.formats.values import ValueReader
+from inspector.formats.values import ValueReader, bound
 from inspector.model import Layer, Model, Tensor
 
 MAX_CANDIDATES = 8  # same-shaped export tensors tried by value before taking the first
@@ -106,6 +106,9 @@ def _pool(export: Model) -> list[_Candidate]:
         for tensor in tensors
     ]
     pool += [_Candidate(None, None, tensor) for tensor in export.extra_tensors]
+    # Weights the export's graph applies but does not store: a counterpart whose values
+    # cannot be read, rather than none at all.
+    pool += [_Candidate(None, "not stored", tensor) for tensor in export.unstored]
     return pool
 
 
@@ -159,8 +162,12 @@ def _match(
         except ValuesUnavailableError as error:
             outcome.unread.append(str(error))
             continue
+        s_bound = bound(source_values, tensor.key)
+        e_bound = bound(export_values, candidate.tensor.key)
         for perm in _permutations(tensor.shape, candidate.tensor.shape):
-            found = delta(source, np.transpose(exported, perm), tolerance)
+            found = delta(
+                source, np.transpose(exported, perm), tolerance, _sum(s_bound, e_bound, perm)
+            )
             tried.append((candidate, perm, found))
             if found.close:
                 break
@@ -189,6 +196,19 @@ def _match(
                 delta=found,
             )
         )
+
+
+def _sum(
+    source: np.ndarray | None, export: np.ndarray | None, perm: tuple[int, ...]
+) -> np.ndarray | None:
+    """How far the two sides' values may be from their unquantized floats (a quantized GGUF
+    tensor: about a quantization step), the export's laid out like the source; None when
+    neither side is quantized."""
+    if export is not None:
+        export = np.transpose(export, perm)
+    if source is None or export is None:
+        return source if export is None else export
+    return source + export
 
 
 def _result(layer: Layer, tensors: Sequence[Tensor], outcome: _Outcome) -> PairResult:

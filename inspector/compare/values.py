@@ -43,6 +43,7 @@ class _Tally:
     deltas: list[Delta] = field(default_factory=list)
     padded: int = 0
     added: int = 0
+    dropped: int = 0  # source biases the export does not store (a converter drops zeros)
     summed: int = 0
     extra_zero: bool = True  # the padded / added biases hold zeros
     unread: list[str] = field(default_factory=list)
@@ -52,6 +53,7 @@ class _Tally:
         self.deltas += other.deltas
         self.padded += other.padded
         self.added += other.added
+        self.dropped += other.dropped
         self.summed += other.summed
         self.extra_zero &= other.extra_zero
         self.unread += other.unread
@@ -233,6 +235,8 @@ def _biases(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
         if blocks[0] is None and blocks[1] is None:
             tally.added += sum(a.size for a in arrays[2:] if a is not None)
             tally.extra_zero &= d_in.close and d_rec.close
+        elif blocks[2] is None and blocks[3] is None:
+            tally.dropped += sum(a.size for a in arrays[:2] if a is not None)
         elif blocks[1] is None and blocks[3] is not None:
             tally.padded += zero.size
             tally.extra_zero &= d_rec.close
@@ -290,6 +294,11 @@ def _summary(total: _Tally, naming: Naming | None) -> CellValues:
     if total.added:
         reconciled.append(
             Reconciled(Reconcile.BIAS_ADDED, params=total.added, value=total.extra_zero)
+        )
+    if total.dropped:
+        dropped_zero = not any(d.role.endswith("bias") for d in total.differences)
+        reconciled.append(
+            Reconciled(Reconcile.BIAS_DROPPED, params=total.dropped, value=dropped_zero)
         )
     if total.summed:
         reconciled.append(Reconciled(Reconcile.BIAS_SUMMED, params=total.summed))

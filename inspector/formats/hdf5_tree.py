@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import h5py
 import numpy as np
 
 from inspector.counts import checked_shape
 from inspector.errors import CorruptModelError
+from inspector.formats.source import Source
 from inspector.model import OptimizerState, Tensor
 
 _MAX_DEPTH = 64
@@ -198,13 +198,11 @@ def text_attribute(node: h5py.HLObject, name: str, where: str) -> str | None:
     raise CorruptModelError(f"{where}: attribute '{name}' is not text")
 
 
-def optimizer_state(root: h5py.Group, name: str, path: Path) -> OptimizerState | None:
+def optimizer_state(root: h5py.Group, name: str, path: Source) -> OptimizerState | None:
     """Optimizer slots saved beside the model (`optimizer_weights` in HDF5 models, `optimizer`
     in the Keras v3 layout): never model parameters, reported on their own."""
     group = child(root, name)
     if not isinstance(group, h5py.Group):
         return None
     tensors = [tensor for _, tensor in datasets_under(group)]
-    return OptimizerState(
-        sum(t.params for t in tensors), sum(t.nbytes for t in tensors), path.stat().st_size
-    )
+    return OptimizerState(sum(t.params for t in tensors), sum(t.nbytes for t in tensors), path.size)

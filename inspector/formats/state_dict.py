@@ -48,9 +48,11 @@ _TYPE = {CellKind.SIMPLE_RNN: "RNN", CellKind.LSTM: "LSTM", CellKind.GRU: "GRU"}
 
 
 def group(tensors: Sequence[Tensor]) -> tuple[tuple[Layer, ...], tuple[RecurrentLayer, ...]]:
-    """Every tensor in one layer row, sorted by name: recurrent modules (one row per module and
-    layer index, `lstm.l0`) and the other tensors grouped by module. Each tensor's `name` is its
-    state-dict key."""
+    """Every tensor in one layer row, in the state dict's order (a row where its first tensor
+    is; the order modules were registered, `emb, lstm, fc`, never alphabetical): recurrent
+    modules (one row per module and layer index, `lstm.l0`) and the other tensors grouped by
+    module. Each tensor's `name` is its state-dict key."""
+    position = {id(tensor): index for index, tensor in enumerate(tensors)}
     recurrent, rows = _recurrent_layers(tensors)
     claimed = {id(t.tensor) for layer in recurrent for t in layer.tensors}
     layers = [
@@ -58,7 +60,7 @@ def group(tensors: Sequence[Tensor]) -> tuple[tuple[Layer, ...], tuple[Recurrent
         for name, members in _modules(t for t in tensors if id(t) not in claimed)
     ]
     layers += rows
-    layers.sort(key=lambda layer: layer.name)
+    layers.sort(key=lambda layer: min(position[id(t)] for t in layer.tensors))
     return tuple(layers), tuple(recurrent)
 
 
@@ -73,6 +75,7 @@ class _Group:
 
 
 def _recurrent_layers(tensors: Sequence[Tensor]) -> tuple[list[RecurrentLayer], list[Layer]]:
+    position = {id(tensor): index for index, tensor in enumerate(tensors)}
     groups: dict[tuple[str, int | None], _Group] = {}
     for tensor in tensors:
         found = _PARAMETER.match(tensor.name)
@@ -85,7 +88,8 @@ def _recurrent_layers(tensors: Sequence[Tensor]) -> tuple[list[RecurrentLayer], 
         item.tensors.append(RecurrentTensor(tensor, _ROLES[found["param"]], direction))
     layers: list[RecurrentLayer] = []
     rows: list[Layer] = []
-    for key in sorted(groups, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+    first = {key: min(position[id(t.tensor)] for t in item.tensors) for key, item in groups.items()}
+    for key in sorted(groups, key=lambda k: (first[k], -1 if k[1] is None else k[1])):
         built = _layer(groups[key])
         if built is not None:
             layers.append(built)

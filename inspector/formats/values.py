@@ -24,17 +24,30 @@ class ValueReader(Protocol):
     def read(self, key: str) -> np.ndarray: ...
 
 
+def bound(reader: ValueReader, key: str) -> np.ndarray | None:
+    """Per element, how far a value `reader` returns may be from the float it was quantized
+    from, for readers of quantized containers that say (GGUF: `tolerance(key)`); None for
+    values stored as they are."""
+    tolerance = getattr(reader, "tolerance", None)
+    result: np.ndarray | None = tolerance(key) if tolerance is not None else None
+    return result
+
+
 def read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
     """`length` bytes at `offset` (fewer at the end of the file), read rather than paged in
     through a memory map so that no mapped pages stay behind; pread where the OS has it (one
-    call reads at most ~2 GiB on Linux, hence the loop)."""
-    if not hasattr(os, "pread"):
+    call reads at most ~2 GiB on Linux, hence the loop), one range for a remote object."""
+    try:
+        fileno = handle.fileno() if hasattr(os, "pread") else -1
+    except OSError:  # io.UnsupportedOperation: a remote object's ranges (formats/ranges.py)
+        fileno = -1
+    if fileno < 0:
         handle.seek(offset)
         return handle.read(length)
     parts: list[bytes] = []
     done = 0
     while done < length:
-        part = os.pread(handle.fileno(), length - done, offset + done)
+        part = os.pread(fileno, length - done, offset + done)
         if not part:
             break
         parts.append(part)

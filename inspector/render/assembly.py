@@ -5,8 +5,8 @@
 that file's outcome arrives (a JSON array element, its CSV rows, its report's tables, its HTML
 section) and keeps only what the end needs (each file's summary row; a single file's report), so
 what it holds does not grow with what the files hold (issue 23). The text is byte for byte what
-rendering every report at the end wrote (an HTML page of many files has a line per file: only
-whitespace between its tags differs): `add` and `end` return whole lines without the final
+rendering every report at the end wrote (an HTML page of many files has a line per file, and its
+index follows the sections it is shown above): `add` and `end` return whole lines without the final
 newline, which the writer adds.
 """
 
@@ -20,6 +20,7 @@ from inspector.render.text import Style
 from inspector.render.view import LayerView
 
 if TYPE_CHECKING:  # each output imports only what it writes: every module is start-up time
+    from inspector.render.html import HtmlPage
     from inspector.render.summary import Summary
     from inspector.report.analysis import Report
     from inspector.report.batch import Outcome
@@ -41,13 +42,18 @@ class Assembly:
         self.flavour = Flavour.MARKDOWN if output_format == "markdown" else Flavour.TEXT
         self.kept: list[Report] = []  # a single file's report
         self.summary: Summary | None = None  # the many-files summary, as the rows arrive
+        self.page: HtmlPage | None = None  # the HTML page, a section at a time
+        self.found = False  # a file was found (not only directories without model files)
         self.opened = False  # the JSON array's "[" or the CSV header is written
         self.pending: str | None = None  # the last JSON element: its comma waits for the next
 
     def add(self, outcome: Outcome) -> str | None:
         """The text to write now for this file (None: nothing yet)."""
+        self.found |= not outcome.directory
         if self.format in ("table", "markdown") and (self.scanned or self.several):
             self._summary().add(outcome)
+        if self.format == "html":
+            return self._page().add(outcome)  # an unreadable file has its index row
         report = outcome.report
         if report is None:
             return None
@@ -62,12 +68,6 @@ class Assembly:
             head = "" if self.opened else csv_header()
             self.opened = True
             return "\n".join(text for text in (head, rows) if text) or None
-        if self.format == "html" and self.several:  # sections a line each, whitespace to HTML
-            from inspector.render.html import HTML_HEAD, html_section
-
-            head = "" if self.opened else HTML_HEAD
-            self.opened = True
-            return head + html_section(report)
         if self.format in ("table", "markdown") and self.several and not self.scanned:
             from inspector.render import render_reports
 
@@ -84,6 +84,14 @@ class Assembly:
 
             self.summary = Summary(self.style, self.view)
         return self.summary
+
+    def _page(self) -> HtmlPage:
+        if self.page is None:
+            from inspector.render.html import HtmlPage
+
+            # A directory's page, or several files', opens with an index of every file.
+            self.page = HtmlPage(listed=self.scanned or self.several)
+        return self.page
 
     def _element(self, element: str) -> str | None:
         earlier, self.pending = self.pending, element
@@ -102,17 +110,15 @@ class Assembly:
                 return "[]"
             return json.dumps(self.kept[0].to_dict(), indent=2) if self.kept else None
         if self.format == "csv":
-            if self.opened or not self.scanned:
-                return None
+            if self.opened or not (self.scanned and self.found):
+                return None  # a scan that found no file: stderr said so
             from inspector.render.csv_rows import csv_header
 
             return csv_header()
         if self.format == "html":
-            from inspector.render.html import HTML_END, render_html
-
-            if self.several:
-                return HTML_END if self.opened else None
-            return render_html(self.kept) if self.kept else None
+            # A scan's page lists its files, the unreadable ones too; else a page of nothing
+            # is not written (stderr said why).
+            return self._page().end(always=self.scanned)
         if self.scanned or self.several:
             return self._summary().render(self.flavour)
         from inspector.render import render_reports

@@ -48,6 +48,8 @@ def check_messages(report: Report) -> list[str]:
 def _message(gate: GateResult, over: Over) -> str:
     if gate.unit is Unit.LAYERS:
         return f"{gate.limit}: layer '{over.layer}' check is {over.note}"
+    if over.note:  # a limit the file cannot be held to (its weights are not in it)
+        return f"{gate.limit} {_limit(gate.allowed, gate.unit)}: {over.note}"
     who = GATE_BY_OPTION[gate.limit].label if over.layer is None else f"layer '{over.layer}' has"
     excess = over.measured - gate.allowed
     return (
@@ -101,6 +103,8 @@ def _failed(gate: GateResult, style: Style) -> str:
         return f"{word}: " + listed([f"{over.layer}" for over in gate.over])
     if gate.layer is not None and len(gate.over) > 1:
         return f"{word}: {len(gate.over)} layers over"
+    if gate.over and gate.over[0].note:
+        return f"{word} (weights not in the file)"
     return f"{word} ({percent_over(gate.excess, gate.allowed)})"
 
 

@@ -17,6 +17,7 @@ from inspector.report.batch import Outcome
 _CHECK_ORDER = (Check.MISMATCH, Check.UNVERIFIED, Check.OK)
 _HEADERS = ("file", "format", "params", "size", "recurrent", "checks", "gates")
 _ALIGN = ("left", "left", "right", "right", "right", "left", "left")
+_SHORT = ("", "", "", "", "recur.", "", "")
 
 
 def render_summary(
@@ -24,7 +25,9 @@ def render_summary(
     flavour: Flavour,
     style: Style,
     view: LayerView = LayerView.ALL,
-) -> str:
+) -> str | None:
+    """One row per file and the totals; None when no file was found at all (a directory
+    without model files says so on stderr, and a table of nothing would say nothing more)."""
     summary = Summary(style, view)
     for outcome in outcomes:
         summary.add(outcome)
@@ -47,12 +50,14 @@ class Summary:
         self.failures: list[str] = []  # each failed gate's line, for the Markdown summary
 
     def add(self, outcome: Outcome) -> None:
+        if outcome.directory:  # a directory without model files is not a row
+            return
         # Only text from a file is escaped (paths, errors, layer names in the gate lines): the
         # rest of a row is numbers and rnninspect's own words, so the report is not copied.
         self.paths.append(printable(outcome.path))
         report = outcome.report
         if report is None:
-            self.unreadable += not outcome.directory
+            self.unreadable += 1
         else:
             self.files += 1
             self.total += report.totals.total
@@ -68,14 +73,18 @@ class Summary:
         if self.view is not LayerView.RECURRENT or report is None or report.checks:
             self.rows.append((len(self.paths) - 1, _cells(outcome, self.style)))
 
-    def render(self, flavour: Flavour) -> str:
+    def render(self, flavour: Flavour) -> str | None:
+        """The summary; None when no file was added (nothing to tabulate)."""
+        if not self.paths:
+            return None
         return write(self.blocks(flavour), flavour, self.style.width)
 
     def blocks(self, flavour: Flavour = Flavour.TEXT) -> list[Block]:
         style = self.style
         root, names = _short_names(self.paths, style)
         rows = [(names[index], *cells) for index, cells in self.rows]
-        label = f"total: {plural(self.files, 'file')}" + (
+        # Every file a row stands for, the unreadable ones too.
+        label = f"total: {plural(len(self.paths), 'file')}" + (
             f", {self.unreadable} unreadable" if self.unreadable else ""
         )
         rows.append(
@@ -92,19 +101,25 @@ class Summary:
         blocks: list[Block] = (
             [Lines((f"files under {root}{os.sep}",), indent=False)] if root else []
         )
-        if self.gated:
-            blocks.append(Table(_HEADERS, tuple(rows), _ALIGN, notes=(5, 6)))
-        else:  # no limit was set: no gates column
-            ungated = tuple(row[:-1] for row in rows)
-            blocks.append(Table(_HEADERS[:-1], ungated, _ALIGN[:-1], notes=(5,)))
-        if not self.paths:
-            blocks.append(Lines(("No model files found.",), indent=False))
+        columns = len(_HEADERS) if self.gated else len(_HEADERS) - 1  # no limit: no gates
+        blocks.append(
+            Table(
+                _HEADERS[:columns],
+                tuple(row[:columns] for row in rows),
+                _ALIGN[:columns],
+                notes=(5, 6)[: columns - 5],
+                # A narrow terminal wraps the file names and leaves out the size, then the format.
+                wrap=(0,),
+                short=_SHORT[:columns],
+                optional=(3, 1),
+            )
+        )
         hidden = len(self.paths) - len(self.rows)
         if hidden:
-            files = plural(hidden, "file")
+            some = plural(hidden, "file")
             blocks.append(
                 Lines(
-                    (f"({files} without recurrent layers not shown; the total counts every file)",),
+                    (f"({some} without recurrent layers not shown; the total counts every file)",),
                     indent=False,
                 )
             )

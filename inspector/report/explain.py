@@ -26,6 +26,7 @@ from inspector.cells import CELLS, Convention, cell_gate_order, convention_of
 from inspector.errors import UsageError
 from inspector.model import (
     CellConfig,
+    CellKind,
     Direction,
     Layer,
     Model,
@@ -106,10 +107,18 @@ class Explanation:
     gates: tuple[GateShare, ...]
     unsplit: tuple[Unsplit, ...]
     reconciliation: Reconciliation | None = None  # how the layer sits in its row
+    selected_gate: str | None = None  # `explain --gate`: the one gate to show, as stored
 
     @property
     def params(self) -> int:
         return sum(g.params for g in self.gates) + sum(u.item.tensor.params for u in self.unsplit)
+
+    @property
+    def shown(self) -> tuple[GateShare, ...]:
+        """The gates to show: every one, or the selected gate's (per direction)."""
+        if self.selected_gate is None:
+            return self.gates
+        return tuple(share for share in self.gates if share.gate == self.selected_gate)
 
     @property
     def gate_order(self) -> tuple[str, ...]:
@@ -117,6 +126,8 @@ class Explanation:
 
     @property
     def gate_names_known(self) -> bool:
+        if self.layer.cell.kind not in CELLS:
+            return False
         return bool(cell_gate_order(self.layer.cell, self.convention)) or (
             CELLS[self.layer.cell.kind].gates == 1
         )
@@ -158,21 +169,89 @@ def explain_model(
     )
 
 
+# Letters that name the same gate in different frameworks' orders (`--gate c` finds PyTorch's g).
+_SAME_GATE: Mapping[CellKind, tuple[frozenset[str], ...]] = MappingProxyType(
+    {
+        CellKind.LSTM: (frozenset({"c", "g"}),),
+        CellKind.CONV_LSTM: (frozenset({"c", "g"}),),
+        CellKind.GRU: (frozenset({"h", "n"}),),
+    }
+)
+
+
+def select_gate(
+    explanations: Sequence[Explanation | PlainExplanation], gate: str
+) -> tuple[Explanation, ...]:
+    """Each layer with only `gate` shown, as the file names it (LSTM i, f, c, o in Keras order,
+    i, o, f, c in ONNX's, i, f, g, o in PyTorch's; GRU z, r, h or PyTorch's r, z, n). A letter
+    of another framework's order for the same gate (c for g, h for n) and a block number of a
+    lowered recurrence (`2` for `#2`) are taken too.
+
+    Raises UsageError when a layer has no such gate or is not recurrent."""
+    out = []
+    for explanation in explanations:
+        if isinstance(explanation, PlainExplanation):
+            raise UsageError(
+                f"--gate: '{explanation.layer.name}' ({explanation.layer.type}) is not "
+                "recurrent and has no gates"
+            )
+        found = _gate_named(explanation, gate.strip())
+        if found is None:
+            order = ", ".join(_every_gate(explanation)) or "none"
+            raise UsageError(
+                f"--gate {gate}: {explanation.layer.name} ({explanation.layer.type}) has no such "
+                f"gate; its gates in {explanation.convention.value} order: {order}"
+                + ("" if len(explanations) == 1 else "; choose the layer with --layer")
+            )
+        out.append(replace(explanation, selected_gate=found))
+    return tuple(out)
+
+
+def _gate_named(explanation: Explanation, name: str) -> str | None:
+    order = _every_gate(explanation)
+    if name in order:
+        return name
+    if f"#{name}" in order:
+        return f"#{name}"
+    for same in _SAME_GATE.get(explanation.layer.cell.kind, ()):
+        if name in same:
+            matches = [gate for gate in order if gate in same]
+            return matches[0] if len(matches) == 1 else None
+    return None
+
+
+def _every_gate(explanation: Explanation) -> tuple[str, ...]:
+    """The layer's gates in stored order, a backward layer's own too (Bidirectional with a
+    `backward_layer` of another cell)."""
+    return tuple(dict.fromkeys(share.gate for share in explanation.gates)) or (
+        explanation.gate_order
+    )
+
+
 def _unknown_layer(model: Model, name: str) -> str:
     recurrent = ", ".join(layer.name for layer in model.recurrent_layers) or "none"
     return f"no layer named '{name}' in {model.path}; recurrent layers: {recurrent}"
 
 
 def explain_layer(layer: RecurrentLayer, convention: Convention) -> Explanation:
+    if layer.cell.kind not in CELLS:  # a block the cell table does not describe (Mamba, RWKV)
+        reason = f"a {layer.cell.kind.value} block is not stacked per gate"
+        return Explanation(layer, convention, (), tuple(Unsplit(t, reason) for t in layer.tensors))
     layout = LAYOUTS[convention]
     if layer.gates_last is not None:  # the layer says where its gate blocks are
         layout = replace(layout, matrix_gate_axis=-1 if layer.gates_last else -2)
     shares: dict[tuple[Direction | None, str], list[Slice]] = {}
     unsplit: list[Unsplit] = []
+    runs = _runs(layer, convention, layout)
     for item in layer.tensors:
         for direction, prefix, shape in _per_direction(item, layer, layout):
             cell = _cell(layer, direction)
-            pieces = _split(item, cell, convention, layout, prefix, shape)
+            run = runs.get(id(item))
+            pieces = (
+                _run_slices(item, run, layout, prefix, shape, cell.units)
+                if run is not None
+                else _split(item, cell, convention, layout, prefix, shape)
+            )
             if isinstance(pieces, str):
                 unsplit.append(Unsplit(item, pieces))
                 continue
@@ -184,9 +263,57 @@ def explain_layer(layer: RecurrentLayer, convention: Convention) -> Explanation:
     return Explanation(layer, convention, gates, tuple(unsplit))
 
 
+def _runs(
+    layer: RecurrentLayer, convention: Convention, layout: Layout
+) -> dict[int, tuple[str, ...]]:
+    """Where a layer stores one role in several tensors, each a run of whole gate blocks (a
+    lowered graph's product per gate, or per pair of gates: Keras GRU reset_before applies
+    U_z|U_r and U_h apart), which gates each tensor holds: the runs in stored order cover the
+    gates in order. Tensors that name their gate (`RecurrentTensor.gate`) are not runs."""
+    groups: dict[tuple[Direction | None, TensorRole], list[RecurrentTensor]] = {}
+    for item in layer.tensors:
+        if item.gate is None and item.role in MATRIX_ROLES | BIAS_ROLES:
+            groups.setdefault((item.direction, item.role), []).append(item)
+    found: dict[int, tuple[str, ...]] = {}
+    for (direction, role), items in groups.items():
+        cell = _cell(layer, direction)
+        if len(items) < 2 or not cell.units:
+            continue
+        gates = stored_gate_order(cell, convention)
+        axis = layout.matrix_gate_axis if role in MATRIX_ROLES else -1
+        counts = []
+        for item in items:
+            shape = item.tensor.shape
+            size = shape[axis] if shape else 0
+            counts.append(size // cell.units if size and size % cell.units == 0 else 0)
+        if 0 in counts or sum(counts) != len(gates):
+            continue
+        start = 0
+        for item, taken in zip(items, counts, strict=True):
+            found[id(item)] = gates[start : start + taken]
+            start += taken
+    return found
+
+
+def _run_slices(
+    item: RecurrentTensor,
+    run: tuple[str, ...],
+    layout: Layout,
+    prefix: Index,
+    shape: tuple[int, ...],
+    units: int | None,
+) -> list[tuple[str, Slice]] | str:
+    axis = (layout.matrix_gate_axis if item.role in MATRIX_ROLES else -1) % len(shape)
+    if units is None or shape[axis] != len(run) * units:
+        return _no_split(shape, len(run), units)
+    return _slices(item.tensor.name, item.role, run, prefix, shape, axis)
+
+
 def stored_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ...]:
     """The file's gate order; where the file does not say (an exporter lowered the recurrence
     into plain ops), the blocks are numbered in stored order: #1, #2, ..."""
+    if cell.kind not in CELLS:
+        return ()
     order = cell_gate_order(cell, convention)
     if order:
         return order

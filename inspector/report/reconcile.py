@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from inspector.model import Layer, Model, RecurrentLayer, RecurrentTensor, Tensor
 
+MAX_NESTING = 256  # path levels searched for a recurrent layer's row
+
 
 @dataclass(frozen=True)
 class Outside:
@@ -67,37 +69,40 @@ class Reconciliation:
         )
 
 
-def row_of(layer: RecurrentLayer, rows: Sequence[Layer]) -> Layer | None:
+def row_of(
+    layer: RecurrentLayer, rows: Sequence[Layer], by_name: dict[str, Layer] | None = None
+) -> Layer | None:
     """The row holding a recurrent layer: the row of the same name, else the innermost row whose
-    name is a path prefix of it (a nested model, `RNN([cells])`)."""
-    return _RowIndex(rows).find(layer.name)
-
-
-class _RowIndex:
-    """Rows by name (the first of a name), so that finding a layer's row costs the length of
-    its name, not the number of rows (a lookup per row and layer was quadratic, issue 23)."""
-
-    def __init__(self, rows: Sequence[Layer]) -> None:
-        self.rows: dict[str, Layer] = {}
+    name is a path prefix of it (a nested model, `RNN([cells])`). `by_name`: the rows by name
+    (the first of a name), where the caller looks up many layers."""
+    if by_name is None:
+        by_name = {}
         for row in rows:
-            self.rows.setdefault(row.name, row)
-
-    def find(self, name: str) -> Layer | None:
-        exact = self.rows.get(name)
-        if exact is not None:
-            return exact
-        for end in range(len(name) - 1, -1, -1):  # the longest prefix first: the innermost
-            if name[end] in "/." and (row := self.rows.get(name[:end])) is not None:
-                return row
-        return None
+            by_name.setdefault(row.name, row)
+    name = layer.name
+    if name in by_name:
+        return by_name[name]
+    # Each prefix ending before a separator, innermost first: a dict lookup per prefix rather
+    # than a scan of every row per layer (quadratic for a language model's thousand blocks);
+    # no real path nests deeper than MAX_NESTING.
+    end = len(name)
+    for _ in range(MAX_NESTING):
+        end = max(name.rfind("/", 0, end), name.rfind(".", 0, end))
+        if end <= 0:
+            return None
+        if name[:end] in by_name:
+            return by_name[name[:end]]
+    return None
 
 
 def reconcile(model: Model) -> tuple[Reconciliation, ...]:
     """One reconciliation per recurrent layer, in the model's order. Linear in the rows, the
     layers and their tensors: each row's tensors are attributed once, for all its members."""
     holder = {t.key: row.name for row in model.layers for t in row.tensors}
-    lookup = _RowIndex(model.layers)
-    rows = {id(layer): lookup.find(layer.name) for layer in model.recurrent_layers}
+    by_name: dict[str, Layer] = {}
+    for each in model.layers:
+        by_name.setdefault(each.name, each)
+    rows = {id(layer): row_of(layer, model.layers, by_name) for layer in model.recurrent_layers}
     members: dict[str, list[RecurrentLayer]] = {}
     for layer in model.recurrent_layers:
         row = rows[id(layer)]

@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
+from inspector.formats.opgraph import UNKNOWN_DTYPE, DKind, DType
 
-
-class DKind(Enum):
-    FLOAT = "float"
-    INT = "int"
-    BOOL = "bool"
-    STRING = "string"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class DType:
-    name: str
-    bits: int
-    kind: DKind
-
-    @property
-    def itemsize(self) -> int:
-        return max(1, self.bits // 8)
+__all__ = ["DTYPES", "UNKNOWN_DTYPE", "DKind", "DType", "dtype_of"]
 
 
 # TensorProto.DataType (onnx.proto3).
@@ -54,7 +36,6 @@ DTYPES: dict[int, DType] = {
     25: DType("uint2", 2, DKind.INT),
     26: DType("int2", 2, DKind.INT),
 }
-UNKNOWN_DTYPE = DType("unknown", 0, DKind.UNKNOWN)
 
 
 def dtype_of(code: int | None) -> DType:

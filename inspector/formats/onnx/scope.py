@@ -12,6 +12,21 @@ from enum import Enum
 from inspector.counts import checked_shape
 from inspector.formats.onnx.dtypes import DTYPES, DType, dtype_of
 from inspector.formats.onnx.wire import Graph, Node, SparseMeta, TensorMeta, ValueInfo
+from inspector.formats.opgraph import LoopState, ValueId
+
+__all__ = [
+    "GNode",
+    "Kind",
+    "LoopState",
+    "Origin",
+    "Scope",
+    "Stored",
+    "Value",
+    "ValueId",
+    "constant_stored",
+    "sparse_stored",
+    "stored_of",
+]
 
 
 class Origin(Enum):
@@ -79,12 +94,6 @@ class Kind(Enum):
     NODE = "node output"
 
 
-@dataclass(frozen=True)
-class ValueId:
-    scope: int
-    name: str
-
-
 @dataclass
 class Value:
     id: ValueId
@@ -117,14 +126,6 @@ class GNode:
 
     def input(self, position: int) -> ValueId | None:
         return self.inputs[position] if position < len(self.inputs) else None
-
-
-@dataclass(frozen=True)
-class LoopState:
-    body: ValueId  # the body input holding the state
-    outer: ValueId | None  # its initial value, an input of the Loop/Scan node
-    position: int  # which input of the Loop/Scan node
-    unchanged: bool  # the body returns it as it came: a constant threaded through the loop
 
 
 @dataclass(eq=False)

@@ -31,6 +31,7 @@ from inspector.formats.protobuf import (
     signed,
 )
 from inspector.formats.savedmodel.sstable import TableError, entries
+from inspector.formats.shown import shown
 
 MAX_RANK = 64
 
@@ -147,10 +148,28 @@ def _entry(buf: Buffer, key: str, start: int, end: int) -> BundleEntry:
             sliced = True
     dtype = DTYPES.get(dtype_code)
     if dtype is None:
-        raise BundleError(f"tensor '{key}' has unknown DataType {dtype_code}")
+        raise BundleError(f"tensor '{shown(key)}' has unknown DataType {dtype_code}")
     if offset < 0 or size < 0 or shard_id < 0:
-        raise BundleError(f"tensor '{key}' has a negative offset, size or shard")
+        raise BundleError(f"tensor '{shown(key)}' has a negative offset, size or shard")
+    if dtype.itemsize and shape is not None and not sliced:
+        _check_size(key, shape, dtype.itemsize, size)
     return BundleEntry(key, dtype, shape, shard_id, offset, size, sliced)
+
+
+def _check_size(key: str, shape: tuple[int, ...], itemsize: int, size: int) -> None:
+    """A fixed-size tensor stores exactly its elements (tensor_bundle.cc writes `size` as the
+    bytes of its data): a shape claiming more is a bad file, found without ever forming a
+    product larger than the stored size (64 dims of 2^62 would be a 4,000-bit count)."""
+    needed = itemsize
+    for dim in shape:
+        needed *= dim
+        if needed > size:
+            break
+    if needed != size:
+        raise BundleError(
+            f"tensor '{shown(key)}' has a shape of {len(shape)} dimension(s) that does not match "
+            f"the {size:,} bytes it stores"
+        )
 
 
 def _shape(buf: Buffer, start: int, end: int, key: str) -> tuple[int, ...] | None:
@@ -164,10 +183,10 @@ def _shape(buf: Buffer, start: int, end: int, key: str) -> tuple[int, ...] | Non
                     expect(dim_field, VARINT, "TensorShapeProto.Dim.size")
                     size = signed(dim_field.value)
             if size < 0:
-                raise BundleError(f"tensor '{key}' has an unknown dimension ({size})")
+                raise BundleError(f"tensor '{shown(key)}' has an unknown dimension ({size})")
             dims.append(size)
             if len(dims) > MAX_RANK:
-                raise BundleError(f"tensor '{key}' has more than {MAX_RANK} dimensions")
+                raise BundleError(f"tensor '{shown(key)}' has more than {MAX_RANK} dimensions")
         elif item.number == 3 and integer(item, "TensorShapeProto.unknown_rank"):
             return None
     return tuple(dims)

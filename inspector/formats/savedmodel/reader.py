@@ -17,18 +17,17 @@
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotFoundError, UnsupportedModelError
 from inspector.formats.bounded_json import load_json
+from inspector.formats.keras import infer as keras_infer
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras.config import as_mapping, as_str, parse_model_config
 from inspector.formats.protobuf import Buffer, WireError
+from inspector.formats.savedmodel import inferred, objects, saved_objects
 from inspector.formats.savedmodel import metadata as keras_metadata
-from inspector.formats.savedmodel import objects
 from inspector.formats.savedmodel.bundle import (
     Bundle,
     BundleEntry,
@@ -36,6 +35,7 @@ from inspector.formats.savedmodel.bundle import (
     read_bundle,
     shard_name,
 )
+from inspector.formats.source import Source
 from inspector.model import (
     Excluded,
     FileFormat,
@@ -50,64 +50,92 @@ from inspector.model import (
 SAVED_MODEL = "saved_model.pb"
 INDEX = "variables/variables.index"
 KERAS_METADATA = "keras_metadata.pb"
+FINGERPRINT = "fingerprint.pb"
 MAX_INDEX_BYTES = 1024 * 1024 * 1024
+MAX_ENTRIES = 100_000  # files and folders a SavedModel directory may list (assets included)
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _MAX_JSON_DEPTH = 200
+MAX_SAVED_MODEL_BYTES = 1024 * 1024 * 1024  # read for its object graph; functions skipped
 _METRICS = "Keras metric state (keras_api/metrics), not parameters"
+SEED_REASON = "Keras 3 random-seed state (SeedGenerator, for dropout), not parameters"
+COPIES_REASON = (
+    "the same variables again, as Keras 3 model.export saves them for its serving functions "
+    "(_all_variables): not counted twice"
+)
 
 
-def savedmodel_root(path: Path) -> Path:
+def savedmodel_root(path: Source) -> Source:
     """The SavedModel directory for a directory or its `saved_model.pb`."""
     return path.parent if path.is_file() else path
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     root = savedmodel_root(path)
     if path.is_file() and not (root / INDEX).exists():
         raise NotFoundError(
             f"{path}: a TensorFlow SavedModel graph without its variables/ directory beside "
             "it; inspect the SavedModel directory it came from"
         )
-    if not (root / SAVED_MODEL).is_file():
+    if not (root / SAVED_MODEL).exists() or (root / SAVED_MODEL).is_dir():
         raise NotFoundError(f"{root}: no {SAVED_MODEL}: not a TensorFlow SavedModel directory")
     if not (root / INDEX).exists():
         raise NotFoundError(
             f"{root}: no {INDEX}: the SavedModel's variables are missing (was saved_model.pb "
             "copied without its variables/ directory?)"
         )
+    for name in (SAVED_MODEL, KERAS_METADATA, FINGERPRINT, INDEX):
+        member(root, name)  # a FIFO or device in any member's place refuses the directory
     with _mapped(member(root, INDEX), MAX_INDEX_BYTES) as index:
         bundle = _bundle(root, index)
+    for shard_id in range(min(bundle.num_shards, MAX_ENTRIES)):
+        member(root, "variables/" + shard_name("variables", shard_id, bundle.num_shards))
     warnings: list[str] = []
     graph = _object_graph(root, bundle, warnings)
     tensors = {entry.key: _tensor(entry) for entry in bundle.entries if entry.key != objects.KEY}
     metadata_path = root / KERAS_METADATA
-    recurrent: list[RecurrentLayer]
+    excluded: list[Excluded] = []
     signature: tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]] = ((), ())
+    saved = saved_objects.SavedObjectGraph((), None)
+    built: keras_layers.KerasBuild | None = None
+    producer: str | None = None
     if metadata_path.is_file():
         with _mapped(member(root, KERAS_METADATA), keras_metadata.MAX_FILE_BYTES) as buf:
-            built, producer = _keras(root, buf, graph, tensors, warnings)
+            nodes = _metadata_nodes(metadata_path, buf)
+            built, producer = _keras(metadata_path, buf, nodes, graph, tensors, warnings)
+    else:
+        with _mapped(member(root, SAVED_MODEL), MAX_SAVED_MODEL_BYTES) as buf:
+            saved = _saved_objects(root / SAVED_MODEL, buf)
+            found = saved.keras_nodes()
+            if any(node.node_path == "root" for node in found):
+                # TF < 2.5: Keras wrote its metadata into saved_model.pb's objects.
+                built, producer = _keras(root / SAVED_MODEL, buf, found, graph, tensors, warnings)
+                producer = _with_tf(producer or "keras", saved.tensorflow_version)
+    if built is not None:
         layers, recurrent = list(built.layers), list(built.recurrent_layers)
         signature, trainable_known = (built.inputs, built.outputs), True
     else:
-        warnings.append(
-            f"no {KERAS_METADATA}: this SavedModel was not written by Keras's model.save (e.g. "
-            "tf.saved_model.save), so it records variables but no layers; each variable is "
-            "listed on its own"
-        )
-        layers = [
-            Layer(_object_path(key), "variable", (tensor,))
-            for key, tensor in tensors.items()
-            if _is_model_variable(key)
-        ]
-        recurrent, producer, trainable_known = [], None, False
+        layers, recurrent, seeds = _without_config(graph, saved, tensors, warnings)
+        producer = _with_tf("keras" if saved.is_keras else None, saved.tensorflow_version)
+        trainable_known = False
+        if seeds:
+            excluded.append(Excluded(SEED_REASON, tuple(seeds)))
     claimed = {tensor.key for layer in layers for tensor in layer.tensors}
+    claimed.update(t.key for item in excluded for t in item.tensors)
     rest = [tensor for key, tensor in tensors.items() if key not in claimed]
+    copies = [t for t in rest if t.key.startswith(inferred.SERVING_COPIES)]
     optimizer = [t for t in rest if _is_optimizer(t.key)]
-    metrics = [t for t in rest if t.key.startswith("keras_api/metrics/")]
-    other = [t for t in rest if t not in optimizer and t not in metrics]
-    if other and metadata_path.is_file():
-        names = ", ".join(_object_path(t.key) for t in other[:6])
-        warnings.append(f"checkpoint values owned by no layer of the config (counted): {names}")
+    metrics = [t for t in rest if _is_metric(t.key)]
+    if copies and built is None:
+        excluded.append(Excluded(COPIES_REASON, tuple(copies)))
+    else:
+        copies = []
+    if metrics:
+        excluded.append(Excluded(_METRICS, tuple(metrics)))
+    apart = {t.key for t in (*copies, *optimizer, *metrics)}
+    extra = [t for t in rest if t.key not in apart and not t.key.startswith("save_counter/")]
+    if extra:
+        names = ", ".join(_object_path(t.key) for t in extra[:6])
+        warnings.append(f"checkpoint values owned by no layer (counted): {names}")
     return Model(
         path=str(path),
         format=FileFormat.TF_SAVEDMODEL,
@@ -117,50 +145,91 @@ def read(path: Path) -> Model:
         trainable_known=trainable_known,
         optimizer=_optimizer_state(optimizer, bundle),
         warnings=tuple(warnings),
-        extra_tensors=tuple(other) if metadata_path.is_file() else (),
-        excluded=(
-            Excluded("Keras metric state (keras_api/metrics), not parameters", tuple(metrics)),
-        )
-        if metrics
-        else (),
+        extra_tensors=tuple(extra),
+        excluded=tuple(excluded),
         inputs=signature[0],
         outputs=signature[1],
+        # --max-file-size: every file of the directory, its listing bounded.
+        stored_bytes=root.tree_bytes(MAX_ENTRIES),
     )
 
 
-def member(root: Path, relative: str) -> Path:
-    """A file of the SavedModel directory; one that links out of the directory is refused."""
+def _with_tf(producer: str | None, version: str | None) -> str | None:
+    if version is None:
+        return producer
+    return f"{producer}, TensorFlow {version}" if producer else f"TensorFlow {version}"
+
+
+def _without_config(
+    graph: objects.ObjectGraph | None,
+    saved: saved_objects.SavedObjectGraph,
+    tensors: Mapping[str, Tensor],
+    warnings: list[str],
+) -> tuple[list[Layer], list[RecurrentLayer], list[Tensor]]:
+    """Layers of a SavedModel without a Keras config: a Keras model's grouped by variable name
+    with recurrent cells inferred from their tensors' names and shapes (`inferred.py`), or
+    each plain variable on its own; and Keras 3's random-seed state, apart."""
+    groups = inferred.layer_variables(graph) if graph is not None else []
+    if not groups:
+        warnings.append(
+            f"no {KERAS_METADATA} and no Keras objects in {SAVED_MODEL}: a SavedModel of plain "
+            "TensorFlow variables (tf.saved_model.save of a tf.Module), so it records no "
+            "layers; each variable is listed on its own"
+        )
+        layers = [
+            Layer(_object_path(key), "variable", (tensor,))
+            for key, tensor in tensors.items()
+            if _is_model_variable(key)
+        ]
+        return layers, [], []
+    named: dict[str, list[Tensor]] = {}
+    seeds: list[Tensor] = []
+    for name, variables in groups:
+        for tensor in inferred.renamed(variables, tensors):
+            if tensor.name.rsplit("/", 1)[-1] == inferred.SEED_STATE:
+                seeds.append(tensor)
+            else:
+                named.setdefault(name, []).append(tensor)
+    built = keras_infer.build_inferred(named)
+    writer = "a Keras model" if saved.is_keras else "a model"
+    warnings.append(
+        f"no {KERAS_METADATA} and no Keras metadata in {SAVED_MODEL} ({writer} saved with "
+        "tf.saved_model.save or Keras 3 model.export): layer classes and configs are not "
+        "recorded, so layers are grouped by variable name and recurrent cells inferred from "
+        "their tensors' names and shapes"
+    )
+    return list(built.layers), list(built.recurrent_layers), seeds
+
+
+def member(root: Source, relative: str) -> Source:
+    """A file of the SavedModel directory, checked before anything opens it: one that links
+    out of the directory is refused, and so is anything but a regular file (a FIFO would
+    block the read, a device never end it). A missing member is left to the caller."""
     path = root / relative
-    inside = root.resolve()
-    if path.is_symlink() or inside not in path.resolve().parents:
+    if not path.inside():
         raise UnsupportedModelError(
             f"{path}: is a link out of the SavedModel directory; links are never followed"
         )
+    if path.exists() and not path.is_dir():
+        path.checked()
     return path
 
 
 @contextmanager
-def _mapped(path: Path, limit: int) -> Iterator[Buffer]:
+def _mapped(path: Source, limit: int) -> Iterator[Buffer]:
     """The file's bytes over a read-only memory map (empty files as b"")."""
-    try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
-            if size > limit:
-                raise UnsupportedModelError(
-                    f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file"
-                )
-            if size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: missing from the SavedModel directory") from None
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not path.exists():
+        raise NotFoundError(f"{path}: missing from the SavedModel directory")
+    size = path.size
+    if size > limit:
+        raise UnsupportedModelError(
+            f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file"
+        )
+    with path.view() as buf:
+        yield buf
 
 
-def _bundle(root: Path, buf: Buffer) -> Bundle:
+def _bundle(root: Source, buf: Buffer) -> Bundle:
     try:
         return read_bundle(buf)
     except BundleError as error:
@@ -184,11 +253,15 @@ def _is_model_variable(key: str) -> bool:
     )
 
 
+def _is_metric(key: str) -> bool:
+    return key.startswith("keras_api/metrics/")
+
+
 def _is_optimizer(key: str) -> bool:
     return key.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in key
 
 
-def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.ObjectGraph | None:
+def _object_graph(root: Source, bundle: Bundle, warnings: list[str]) -> objects.ObjectGraph | None:
     """The object graph, read from its shard at the offset the index gives (only that entry)."""
     entry = next((e for e in bundle.entries if e.key == objects.KEY), None)
     if entry is None:
@@ -199,11 +272,12 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
         return None
     shard = member(root, "variables/" + shard_name("variables", entry.shard_id, bundle.num_shards))
     try:
-        with shard.open("rb") as handle:
+        with shard.open() as handle:
             handle.seek(entry.offset)
             data = handle.read(entry.size)
-    except OSError as error:
-        warnings.append(f"{where}: shard {shard.name} cannot be read ({error.strerror or error})")
+    except (OSError, NotFoundError) as error:
+        reason = getattr(error, "strerror", None) or error
+        warnings.append(f"{where}: shard {shard.name} cannot be read ({reason})")
         return None
     if len(data) != entry.size:
         raise CorruptModelError(f"{where}: shard {shard.name} is cut short (truncated)")
@@ -214,16 +288,39 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
         raise CorruptModelError(f"{where} is damaged ({error})") from None
 
 
+def _metadata_nodes(where: Source, buf: Buffer) -> tuple[keras_metadata.SavedNode, ...]:
+    try:
+        return keras_metadata.read_nodes(buf)
+    except WireError as error:
+        raise CorruptModelError(
+            f"{where}: not a SavedMetadata message ({error} at byte {error.offset})"
+        ) from None
+    except keras_metadata.MetadataError as error:
+        raise UnsupportedModelError(f"{where}: {error}") from None
+
+
+def _saved_objects(where: Source, buf: Buffer) -> saved_objects.SavedObjectGraph:
+    try:
+        return saved_objects.read(buf)
+    except WireError as error:
+        raise CorruptModelError(
+            f"{where}: not a readable SavedModel message ({error} at byte {error.offset})"
+        ) from None
+    except saved_objects.ObjectGraphError as error:
+        raise UnsupportedModelError(f"{where}: {error}") from None
+
+
 def _keras(
-    root: Path,
+    where: Source,
     buf: Buffer,
+    nodes: Sequence[keras_metadata.SavedNode],
     graph: objects.ObjectGraph | None,
     tensors: Mapping[str, Tensor],
     warnings: list[str],
 ) -> tuple[keras_layers.KerasBuild, str | None]:
-    where = root / KERAS_METADATA
+    """The layers of the Keras config in the metadata JSON of `nodes` (from keras_metadata.pb,
+    or from saved_model.pb before TF 2.5), with their checkpoint tensors."""
     try:
-        nodes = keras_metadata.read_nodes(buf)
         root_node = next((n for n in nodes if n.node_path == "root"), None)
         if root_node is None:
             raise CorruptModelError(f"{where}: no 'root' node: not a Keras model's metadata")
@@ -234,10 +331,6 @@ def _keras(
             if name is None:
                 continue
             groups[name] = _layer_tensors(graph, node.node_path, tensors)
-    except WireError as error:
-        raise CorruptModelError(
-            f"{where}: not a SavedMetadata message ({error} at byte {error.offset})"
-        ) from None
     except keras_metadata.MetadataError as error:
         raise UnsupportedModelError(f"{where}: {error}") from None
     if graph is None:
@@ -260,7 +353,7 @@ def _keras(
     return built, producer
 
 
-def _json(where: Path, text: str) -> Mapping[str, object]:
+def _json(where: Source, text: str) -> Mapping[str, object]:
     # Bounded like every other JSON from a file: a node's 60 MB of `{},` decodes into 20
     # million dicts (1.5 GB) unless the elements are counted first.
     return as_mapping(load_json(text, f"{where}: metadata"))

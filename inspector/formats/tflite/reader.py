@@ -2,32 +2,41 @@
 walk (`flatbuffer.py`, `schema.py`): only a handful of tables are needed, so the `flatbuffers`
 runtime and TensorFlow's generated schema are not required.
 
-What counts as a parameter: a tensor with a non-empty buffer (a constant) that holds weights:
-floating-point, or integer with quantization scales (int8/int16 weights, int32 biases of
-quantized ops), counted at its stored itemsize. Integer constants without scales (shapes,
-indices, axes), scalars, and the constant initial values handed to a WHILE loop (initial
-states) are listed as excluded. Tensors sharing one buffer count once. Buffer contents are
-never read for a report: counts come from shapes.
+What counts as a parameter: a constant (a tensor whose buffer holds bytes) that an operator reads
+and that holds weights: floating-point, or integer with quantization scales (int8 weights, int32
+biases of quantized ops), counted at its stored itemsize, once per stored buffer (converters let
+tensors of several subgraphs, or equal constants, share one buffer). Not counted, each listed with
+the reason: integer constants without scales (shapes, indices, axes) and scalars; constants only
+handed to a loop variable a WHILE body updates, or to a recurrent op's state inputs (initial
+states, the output buffers a loop fills); and weights no operator reads (a copy a converter left
+in the main graph). Buffer contents are never read for a report: counts come from shapes.
 
-Layers: every operator with weight inputs is a row. Recurrent layers: the fused ops
-(`fused.py`), and recurrences the converter lowered into WHILE loops (`lowered.py`).
+Layers: every operator with weights is a row. Recurrent layers: the fused ops (`fused.py`), and
+recurrences the converter lowered into plain ops, found by the detectors every op-graph format
+shares (`inspector.formats.lowered`) on the model's op graph (`view.py`): WHILE loop bodies,
+chains of unrolled steps, single steps. A recurrence's row holds the weights of all its ops.
+Weights kept in resource variables (VAR_HANDLE / READ_VARIABLE) that no initialiser assigns are
+not in the file: they appear in the splits with the shapes the graph declares, never in the total
+(`Model.unstored`).
 """
 
 from __future__ import annotations
 
-import mmap
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from inspector.errors import CorruptModelError, NotFoundError
-from inspector.formats.tflite import fused, lowered
-from inspector.formats.tflite.flatbuffer import Buffer, FlatError
+from inspector.errors import CorruptModelError
+from inspector.formats import lowered
+from inspector.formats.opgraph import Node, ValueId, Weight
+from inspector.formats.source import Source
+from inspector.formats.tflite import fused
+from inspector.formats.tflite.flatbuffer import FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo, parse
+from inspector.formats.tflite.view import TfliteView, tensor_key, vid
 from inspector.model import (
     BiasConvention,
     CellConfig,
+    CellKind,
     Detail,
     Direction,
     Excluded,
@@ -42,9 +51,12 @@ from inspector.model import (
     WidthSource,
 )
 
+_BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
+_MATRIX_ROLES = frozenset({TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL})
 
-def read(path: Path) -> Model:
-    with _mapped(path) as buf:
+
+def read(path: Source) -> Model:
+    with path.view() as buf:
         try:
             info = parse(buf)
         except FlatError as error:
@@ -52,53 +64,91 @@ def read(path: Path) -> Model:
                 f"{path}: damaged TFLite flatbuffer ({error}); the file is truncated or not a "
                 "TFLite model"
             ) from None
-    return _Builder(path, info).model()
-
-
-@contextmanager
-def _mapped(path: Path) -> Iterator[Buffer]:
     try:
-        with path.open("rb") as handle:
-            if path.stat().st_size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+        view = TfliteView(info)
+    except CorruptModelError as error:
+        raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
+    return _Builder(path, info, view).model()
+
+
+@dataclass
+class _Recurrence:
+    layer: RecurrentLayer
+    members: set[Node]  # the ops whose weights the layer's row holds
+    anchor: Node  # the op that reads the sequence: the fused op, the WHILE, the first step
 
 
 @dataclass
 class _Builder:
-    path: Path
+    path: Source
     info: ModelInfo
+    view: TfliteView
     warnings: list[str] = field(default_factory=list)
-    _producers: dict[int, dict[int, OperatorInfo]] = field(default_factory=dict)
+    _stored: dict[int, Tensor] = field(default_factory=dict)  # buffer -> its tensor
+    _variables: dict[str, Tensor] = field(default_factory=dict)
+    read: set[ValueId] = field(default_factory=set)  # every value an operator reads
+
+    def __post_init__(self) -> None:
+        graph = self.view.graph
+        # Each buffer is one stored tensor: the first weight an op reads from it (else the first
+        # tensor read from it, else any), so a weight never takes a shape constant's identity.
+        read = [v for node in graph.nodes for v in node.inputs if v is not None]
+        tensors = self.view.tensors
+        weights = [v for v in read if v in tensors and self.is_param(tensors[v])]
+        for value in [*weights, *read, *tensors]:
+            tensor = tensors.get(value)
+            if tensor is not None and self.view.constant(tensor):
+                self._stored.setdefault(tensor.buffer, self._own(value.scope, tensor))
+        self.read = set(read)
 
     # --- tensors ----------------------------------------------------------------------
 
-    def constant(self, tensor: TensorInfo) -> bool:
-        buffers = self.info.buffer_bytes
-        return 0 < tensor.buffer < len(buffers) and buffers[tensor.buffer] > 0
-
     def is_param(self, tensor: TensorInfo) -> bool:
         return (
-            self.constant(tensor)
+            self.view.constant(tensor)
             and bool(tensor.shape)
             and (tensor.dtype.is_float or tensor.scales > 0)
         )
 
-    def tensor(self, graph: SubGraphInfo, tensor: TensorInfo) -> Tensor:
-        # Keyed by (subgraph, index): a tensor read by two ops counts once. Tensors that
-        # share one buffer (the converter dedupes identical constants) are still distinct
-        # weights of the model, as Keras counts them.
+    def _own(self, graph: int, tensor: TensorInfo) -> Tensor:
         return Tensor(
-            f"{graph.index}:{tensor.index}",
+            tensor_key(graph, tensor.index),
             tensor.name or f"tensor_{tensor.index}",
             tensor.shape,
             tensor.dtype.name,
             tensor.dtype.itemsize,
         )
+
+    def stored(self, tensor: TensorInfo) -> Tensor:
+        """The stored tensor holding a constant's bytes: one per buffer."""
+        return self._stored[tensor.buffer]
+
+    def split_tensor(self, graph: int, tensor: TensorInfo) -> Tensor:
+        """How a recurrent split shows a constant: its buffer's tensor, or where it reads the
+        same bytes with another shape or type, a view of it."""
+        stored = self.stored(tensor)
+        if stored.shape == tensor.shape and stored.dtype == tensor.dtype.name:
+            return stored
+        return Tensor(
+            tensor_key(graph, tensor.index),
+            tensor.name or f"tensor_{tensor.index}",
+            tensor.shape,
+            tensor.dtype.name,
+            tensor.dtype.itemsize,
+            sources=(stored.key,),
+        )
+
+    def weight_tensor(self, weight: Weight) -> Tensor:
+        if weight.stored:
+            graph, index = (int(part) for part in weight.key.split(":"))
+            return self.split_tensor(graph, self.info.subgraphs[graph].tensors[index])
+        known = self._variables.get(weight.key)
+        if known is None:
+            known = Tensor(
+                weight.key, weight.name, weight.shape, weight.dtype.name, weight.dtype.itemsize
+            )
+            self._variables[weight.key] = known
+        return known
 
     def source(self, graph: SubGraphInfo, index: int) -> TensorInfo | None:
         """The weight behind an operator input: the constant itself, or the constant a
@@ -108,110 +158,53 @@ class _Builder:
         tensor = graph.tensors[index]
         if self.is_param(tensor):
             return tensor
-        producer = self.producers(graph).get(index)
-        if producer is not None and producer.op == "DEQUANTIZE" and producer.inputs:
+        producer = self.view.graph.producer(vid(graph.index, index))
+        if producer is not None and producer.native == "DEQUANTIZE" and producer.inputs:
             first = producer.inputs[0]
-            if 0 <= first < len(graph.tensors) and self.is_param(graph.tensors[first]):
-                return graph.tensors[first]
+            inner = self.view.tensors.get(first) if first is not None else None
+            if inner is not None and self.is_param(inner):
+                return inner
         return None
 
-    def producers(self, graph: SubGraphInfo) -> dict[int, OperatorInfo]:
-        cached = self._producers.get(graph.index)
-        if cached is None:
-            cached = {out: op for op in graph.operators for out in op.outputs}
-            self._producers[graph.index] = cached
-        return cached
-
-    def op_params(self, graph: SubGraphInfo, op: OperatorInfo) -> list[TensorInfo]:
-        if op.op == "DEQUANTIZE":
-            return []  # its constant is attributed to the ops that read its output
-        out: dict[int, TensorInfo] = {}
+    def node_params(self, node: Node, states: set[ValueId]) -> list[Tensor]:
+        """The stored weights an op reads (a DEQUANTIZE's constant counts where it is used)."""
+        if node.native == "DEQUANTIZE":
+            return []
+        graph, op = self.view.operator[node]
+        out: dict[str, Tensor] = {}
         for index in op.inputs:
-            found = self.source(graph, index)
-            if found is not None:
-                out.setdefault(found.index, found)
+            tensor = self.source(graph, index)
+            if tensor is not None and vid(graph.index, tensor.index) not in states:
+                stored = self.stored(tensor)
+                out.setdefault(stored.key, stored)
         return list(out.values())
 
     # --- model ------------------------------------------------------------------------
 
     def model(self) -> Model:
-        layers: list[Layer] = []
-        recurrent: list[RecurrentLayer] = []
-        loops = lowered.find(self.info, self.source)
-        built_loops = {
-            loop.body: self._lowered(self.info.subgraphs[loop.body], loop) for loop in loops
-        }
-        initial = self._loop_initial_values()
-        for graph in self.info.subgraphs:
-            built = built_loops.get(graph.index)
-            if built is not None:  # the body's weights make one row, the recurrent layer's
-                tensors = {
-                    self.tensor(graph, t).key: self.tensor(graph, t)
-                    for op in graph.operators
-                    for t in self.op_params(graph, op)
-                }
-                layers.append(Layer(built.name, built.type, tuple(tensors.values())))
-                continue
-            fused_ops: list[tuple[OperatorInfo, RecurrentLayer]] = []
-            for op in graph.operators:
-                if op.op == "WHILE" and op.body in built_loops:
-                    fused_ops.append((op, built_loops[op.body]))
-            for op in graph.operators:
-                params = [
-                    t
-                    for t in self.op_params(graph, op)
-                    if t.index not in initial.get(graph.index, ())
-                ]
-                if not params:
-                    continue
-                name = _op_name(graph, op)
-                layers.append(Layer(name, op.op, tuple(self.tensor(graph, t) for t in params)))
-                spec = fused.FUSED.get(op.op)
-                if spec is not None:
-                    found = self._fused(graph, op, spec, name)
-                    if found is not None:
-                        fused_ops.append((op, found))
-                elif op.op == fused.SVDF:
-                    self.warnings.append(
-                        f"{name}: SVDF is a rank-factored filter over time, not a gated cell; its "
-                        "weights are listed but no formula applies"
-                    )
-            recurrent.extend(self._pair_directions(graph, fused_ops))
-        claimed = {t.key for layer in layers for t in layer.tensors}
-        extra: list[Tensor] = []
-        excluded_consts: dict[str, Tensor] = {}
-        excluded_initial: dict[str, Tensor] = {}
-        for graph in self.info.subgraphs:
-            for tensor in graph.tensors:
-                if not self.constant(tensor):
-                    continue
-                item = self.tensor(graph, tensor)
-                if tensor.index in initial.get(graph.index, ()) and self.is_param(tensor):
-                    excluded_initial.setdefault(item.key, item)
-                elif not self.is_param(tensor):
-                    excluded_consts.setdefault(item.key, item)
-                elif item.key not in claimed:
-                    extra.append(item)
-                    claimed.add(item.key)
-        excluded = []
-        if excluded_initial:
-            excluded.append(
-                Excluded(
-                    "constant initial values of WHILE loops (initial states), not weights",
-                    tuple(excluded_initial.values()),
-                )
-            )
-        if excluded_consts:
-            excluded.append(
-                Excluded(
-                    "integer constants without quantization (shapes, indices, axes) and scalars: "
-                    "operator arguments, not weights",
-                    tuple(excluded_consts.values()),
-                )
-            )
-        if extra:
+        graph = self.view.graph
+        recurrences = self._fused_ops()
+        covered = {r.anchor for r in recurrences}
+        found, found_warnings = lowered.find(graph, covered)
+        self.warnings.extend(found_warnings)
+        for item in found:
+            self.warnings.extend(item.warnings)
+            recurrences.append(self._lowered(item))
+        states = self._initial_states(
+            {use for item in found for use in (*item.state_inputs, *item.first_step)}
+        )
+        recurrences = self._pair_directions(recurrences)
+        layers = self._rows(recurrences, states)
+        held = {t.key for layer in layers for t in layer.tensors}
+        excluded = self._excluded(held, states)
+        variables = {w.key: w for w in self.view.weights.values() if not w.stored}
+        unstored = tuple(self.weight_tensor(w) for w in variables.values())
+        if unstored:
+            implied = sum(t.params for t in unstored)
             self.warnings.append(
-                f"{len(extra)} weight tensor(s) used by no operator are counted as they are"
+                f"weights not in the file: the graph reads {len(unstored)} resource variable(s) "
+                f"no initialiser assigns, {implied:,} parameters by the shapes it declares; the "
+                "total counts none of them, so it is not the model's size"
             )
         description = self.info.description
         producer = f"TFLite schema {self.info.version}" + (
@@ -223,11 +216,11 @@ class _Builder:
             format=FileFormat.TFLITE,
             producer=producer,
             layers=tuple(layers),
-            recurrent_layers=tuple(recurrent),
+            recurrent_layers=tuple(r.layer for r in recurrences),
             trainable_known=False,
             warnings=tuple(self.warnings),
-            extra_tensors=tuple(extra),
             excluded=tuple(excluded),
+            unstored=unstored,
             inputs=_specs(main, main.inputs) if main else (),
             outputs=_specs(main, main.outputs) if main else (),
             details=(
@@ -236,29 +229,125 @@ class _Builder:
             ),
         )
 
-    def _loop_initial_values(self) -> dict[int, set[int]]:
-        """Constants handed to a WHILE loop or to a recurrent op's state inputs: initial
-        states, not weights (as ONNX's initial_h / initial_c are not)."""
-        found: dict[int, set[int]] = {}
-        for graph in self.info.subgraphs:
-            for op in graph.operators:
-                spec = fused.FUSED.get(op.op)
-                if op.op == "WHILE":
-                    positions: Iterable[int] = range(len(op.inputs))
-                elif spec is not None:
-                    positions = spec.states
-                elif op.op == fused.SVDF:
-                    positions = fused.SVDF_STATES
-                else:
-                    continue
-                for position in positions:
-                    if position < len(op.inputs):
-                        found_source = self.source(graph, op.inputs[position])
-                        if found_source is not None:
-                            found.setdefault(graph.index, set()).add(found_source.index)
+    def _rows(self, recurrences: list[_Recurrence], states: set[ValueId]) -> list[Layer]:
+        """One row per op with weights; a recurrence's ops make one row, where its first op is."""
+        member_of = {node: r for r in recurrences for node in r.members}
+        rows: list[tuple[str, str, list[Tensor]]] = []
+        row_of: dict[int, list[Tensor]] = {}
+        for node in self.view.graph.nodes:
+            params = self.node_params(node, states)
+            recurrence = member_of.get(node)
+            if recurrence is None:
+                if params:
+                    rows.append((node.label, node.native, params))
+                continue
+            tensors = row_of.get(id(recurrence))
+            if tensors is None:
+                tensors = row_of[id(recurrence)] = []
+                rows.append((recurrence.layer.name, recurrence.layer.type, tensors))
+            tensors.extend(t for t in params if t not in tensors)
+        return [Layer(name, type_, tuple(tensors)) for name, type_, tensors in rows]
+
+    def _initial_states(self, lowered_states: set[tuple[Node, int]]) -> set[ValueId]:
+        """Constants an op only reads as a starting state: a loop variable the WHILE body
+        updates (the recurrent state, the buffer the loop writes its outputs into), a recurrent
+        op's state input, or what an unrolled chain's first step reads in place of the state
+        (the zero state, its product folded to constants). A constant also read as an operand
+        elsewhere is a weight."""
+        graph = self.view.graph
+        found: set[ValueId] = set()
+        for value, tensor in self.view.tensors.items():
+            if not self.view.constant(tensor):
+                continue
+            uses = graph.uses(value)
+            if uses and all(use in lowered_states or self._state_use(*use) for use in uses):
+                found.add(value)
         return found
 
-    # --- recurrent layers -------------------------------------------------------------
+    def _state_use(self, node: Node, position: int) -> bool:
+        op = self.view.operator[node][1]
+        if op.op == "DEQUANTIZE":  # a float16 state widened on its way in
+            uses = [use for out in node.outputs for use in self.view.graph.uses(out)]
+            return bool(uses) and all(
+                next_node.native != "DEQUANTIZE" and self._state_use(next_node, at)
+                for next_node, at in uses
+            )
+        spec = fused.FUSED.get(op.op)
+        if spec is not None:
+            return position in spec.states
+        if op.op == fused.SVDF:
+            return position in fused.SVDF_STATES
+        if op.op != "WHILE" or op.body is None or not 0 <= op.body < len(self.info.subgraphs):
+            return False
+        body = self.info.subgraphs[op.body]
+        if position >= len(body.inputs) or position >= len(body.outputs):
+            return False
+        return body.inputs[position] != body.outputs[position]  # updated by the body
+
+    def _excluded(self, held: set[str], states: set[ValueId]) -> list[Excluded]:
+        initial: dict[str, Tensor] = {}
+        arguments: dict[str, Tensor] = {}
+        dead: dict[str, Tensor] = {}
+        for value, tensor in self.view.tensors.items():
+            if not self.view.constant(tensor):
+                continue
+            stored = self.stored(tensor)
+            if stored.key in held:
+                continue
+            if not self.is_param(tensor):
+                arguments.setdefault(stored.key, stored)
+            elif value in states:
+                initial.setdefault(stored.key, stored)
+            elif value not in self.read:
+                dead.setdefault(stored.key, stored)
+        for key in initial:
+            arguments.pop(key, None)
+        out = []
+        if initial:
+            out.append(
+                Excluded(
+                    "initial states: what a recurrence starts from (a WHILE loop's state and the "
+                    "buffer it writes its outputs into, a recurrent op's state inputs, the zero "
+                    "state of an unrolled chain's first step and its product folded to "
+                    "constants): values computed before any step, not weights",
+                    tuple(initial.values()),
+                )
+            )
+        if dead:
+            out.append(
+                Excluded(
+                    "weights no operator reads (a copy the converter left in the file): stored, "
+                    "but not part of the model",
+                    tuple(dead.values()),
+                )
+            )
+        if arguments:
+            out.append(
+                Excluded(
+                    "integer constants without quantization (shapes, indices, axes) and scalars: "
+                    "operator arguments, not weights",
+                    tuple(arguments.values()),
+                )
+            )
+        return out
+
+    # --- fused recurrent ops ----------------------------------------------------------
+
+    def _fused_ops(self) -> list[_Recurrence]:
+        found = []
+        for node in self.view.graph.nodes:
+            graph, op = self.view.operator[node]
+            spec = fused.FUSED.get(op.op)
+            if spec is not None:
+                layer = self._fused(graph, op, spec, node.label)
+                if layer is not None:
+                    found.append(_Recurrence(layer, {node}, node))
+            elif op.op == fused.SVDF:
+                self.warnings.append(
+                    f"{node.label}: SVDF is a rank-factored filter over time, not a gated cell; "
+                    "its weights are listed but no formula applies"
+                )
+        return found
 
     def _fused(
         self, graph: SubGraphInfo, op: OperatorInfo, spec: fused.FusedOp, name: str
@@ -277,7 +366,9 @@ class _Builder:
                 )
                 continue
             roles.append(
-                RecurrentTensor(self.tensor(graph, tensor), slot.role, slot.direction, slot.gate)
+                RecurrentTensor(
+                    self.split_tensor(graph.index, tensor), slot.role, slot.direction, slot.gate
+                )
             )
         forward = [r for r in roles if r.direction is Direction.FORWARD]
         kernel = _first(forward, TensorRole.KERNEL)
@@ -294,8 +385,7 @@ class _Builder:
             )
         if any(r.gate is not None and r.gate.startswith("aux") for r in roles):
             notes.append("auxiliary-input weights are counted with the kernels")
-        reversed_input = _produced_by(graph, op.inputs[0] if op.inputs else -1, "REVERSE_V2")
-        if reversed_input:
+        if self._reversed(graph, op.inputs[0] if op.inputs else -1):
             notes.append(
                 "runs backward over time: its input is reversed (REVERSE_V2), as for the "
                 "backward layer of a converted Keras Bidirectional"
@@ -327,79 +417,156 @@ class _Builder:
             notes=tuple(notes),
         )
 
-    def _pair_directions(
-        self, graph: SubGraphInfo, found: Sequence[tuple[OperatorInfo, RecurrentLayer]]
-    ) -> list[RecurrentLayer]:
-        """The converter turns a Keras Bidirectional into two unidirectional ops, the backward
-        one reading the time-reversed input (REVERSE_V2 of the same tensor): one layer of two
-        directions again, as the source has it."""
-        producers = self.producers(graph)
-        merged: dict[int, RecurrentLayer] = {}
+    def _reversed(self, graph: SubGraphInfo, index: int) -> int | None:
+        """The tensor a REVERSE_V2 reversed to make this one, or None."""
+        producer = self.view.graph.producer(vid(graph.index, index))
+        if producer is None or producer.native != "REVERSE_V2" or not producer.inputs:
+            return None
+        first = producer.inputs[0]
+        return int(first.name) if first is not None else None
+
+    # --- lowered recurrences ----------------------------------------------------------
+
+    def _lowered(self, item: lowered.Lowered) -> _Recurrence:
+        loop = next(
+            (n for n in sorted(item.members, key=lambda n: n.order) if n.native == "WHILE"), None
+        )
+        kind = item.kind or CellKind.SIMPLE_RNN
+        tensors = tuple(
+            RecurrentTensor(self.weight_tensor(weight), role, direction)
+            for weight, role, direction in item.tensors
+        )
+        notes = list(item.notes)
+        if item.kind is None:
+            notes.append("cell kind unknown: reported as SimpleRNN")
+        has_bias = any(role in _BIAS_ROLES for _, role, _ in item.tensors)
+        notes.append(self._bias_note(item, has_bias))
+        if any(not weight.stored for weight, _, _ in item.tensors):
+            notes.append(
+                "weights in resource variables the file does not store: shapes from the "
+                "graph's READ_VARIABLE ops, values absent"
+            )
+        recurrent = [w for w, role, _ in item.tensors if role is TensorRole.RECURRENT_KERNEL]
+        reset_after: bool | None = None
+        if kind is CellKind.GRU:
+            if item.bias is BiasConvention.DOUBLE:
+                reset_after = True
+            elif len(recurrent) == 2 and item.units is not None:
+                reset_after = False  # Keras reset_before: U_z|U_r on h, U_h on r ⊙ h
+        layer = RecurrentLayer(
+            name=item.name,
+            type=f"WHILE({kind.value})" if loop is not None else item.type,
+            cell=CellConfig(
+                kind=kind,
+                units=item.units,
+                use_bias=item.bias is not BiasConvention.NONE or has_bias,
+                reset_after=reset_after,
+                bias=item.bias,
+                peepholes=item.peepholes,
+                gate_order=(),  # a lowered graph does not say which slice is which gate
+            ),
+            directions=item.directions,
+            tensors=tensors,
+            input_dim=item.input_dim,
+            input_dim_source=(
+                WidthSource.TENSOR if item.input_dim is not None else WidthSource.UNKNOWN
+            ),
+            lowered=True,
+            gates_last=True if self._applied_by(item, "MatMul") else item.gates_last,
+            location=item.location,
+            notes=tuple(notes),
+        )
+        anchor = loop or min(item.members, key=lambda n: n.order)
+        return _Recurrence(layer, set(item.members), anchor)
+
+    def _operands(self, item: lowered.Lowered, op: str, position: int) -> set[Weight]:
+        """The weights the layer's `op` nodes read at `position`."""
+        found: set[Weight] = set()
+        for node in item.members:
+            value = node.input(position)
+            if node.op == op and value is not None and value in self.view.graph.static:
+                found |= self.view.graph.roots(value)
+        return found
+
+    def _applied_by(self, item: lowered.Lowered, op: str) -> bool:
+        """Whether the layer's matrices are applied by `op` (MatMul keeps them (in, g·u), as
+        Keras does; FULLY_CONNECTED stores them (g·u, in))."""
+        matrices = {w for w, role, _ in item.tensors if role in _MATRIX_ROLES}
+        return bool(matrices & self._operands(item, op, 1))
+
+    def _bias_note(self, item: lowered.Lowered, has_bias: bool) -> str:
+        if not has_bias:
+            return (
+                "no constant reaches the gate sums: the converter dropped the bias (it does so "
+                "when every bias value is zero, as in a freshly initialised layer); checked "
+                "without one"
+            )
+        operands = self._operands(item, "Gemm", 2)
+        said = [
+            f"'{weight.name}' "
+            + (
+                "(a FULLY_CONNECTED bias operand)"
+                if weight in operands
+                else "(added to the products)"
+            )
+            for weight, role, _ in item.tensors
+            if role in _BIAS_ROLES
+        ]
+        return "bias: " + ", ".join(dict.fromkeys(said))
+
+    # --- directions -------------------------------------------------------------------
+
+    def _pair_directions(self, found: list[_Recurrence]) -> list[_Recurrence]:
+        """The converter turns a Keras Bidirectional into two unidirectional ops or loops, the
+        backward one reading the time-reversed input (REVERSE_V2 of what the forward one
+        reads): one layer of two directions again, as the source has it."""
+        merged: dict[int, _Recurrence] = {}
         used: set[int] = set()
-        for backward_op, backward in found:
-            reversed_inputs = [
-                reverse.inputs[0]
-                for reverse in (producers.get(i) for i in _sequence_inputs(backward_op))
-                if reverse is not None and reverse.op == "REVERSE_V2" and reverse.inputs
-            ]
-            if not reversed_inputs:
+        for backward in found:
+            reversed_from = {
+                origin
+                for value in _sequence_inputs(backward.anchor)
+                if (origin := self._reversed_value(value)) is not None
+            }
+            if not reversed_from or backward.layer.directions != 1:
                 continue
-            for forward_op, forward in found:
+            for forward in found:
                 if (
-                    forward_op.index in used
-                    or forward_op is backward_op
-                    or forward.directions != 1
-                    or backward.directions != 1
-                    or reversed_inputs[0] not in _sequence_inputs(forward_op)
-                    or forward.cell.kind is not backward.cell.kind
-                    or forward.lowered is not backward.lowered
+                    id(forward) in used
+                    or forward is backward
+                    or forward.layer.directions != 1
+                    or forward.anchor.scope is not backward.anchor.scope
+                    or not reversed_from & set(_sequence_inputs(forward.anchor))
+                    or forward.layer.cell.kind is not backward.layer.cell.kind
+                    or forward.layer.lowered is not backward.layer.lowered
                 ):
                     continue
-                used.update({forward_op.index, backward_op.index})
-                merged[forward_op.index] = _bidirectional(forward, backward)
+                used.update({id(forward), id(backward)})
+                merged[id(forward)] = _Recurrence(
+                    _bidirectional(forward.layer, backward.layer),
+                    forward.members | backward.members,
+                    forward.anchor,
+                )
                 break
         out = []
-        for op, layer in found:
-            if op.index in merged:
-                out.append(merged[op.index])
-            elif op.index not in used:
-                out.append(layer)
+        for item in found:
+            if id(item) in merged:
+                out.append(merged[id(item)])
+            elif id(item) not in used:
+                out.append(item)
         return out
 
-    def _lowered(self, graph: SubGraphInfo, loop: lowered.Loop) -> RecurrentLayer:
-        roles = [
-            RecurrentTensor(self.tensor(graph, tensor), role, Direction.FORWARD)
-            for tensor, role in loop.tensors
-        ]
-        return RecurrentLayer(
-            name=loop.name,
-            type=f"WHILE({loop.kind.value})",
-            cell=CellConfig(
-                kind=loop.kind,
-                units=loop.units,
-                use_bias=loop.bias is not BiasConvention.NONE,
-                reset_after=loop.reset_after,
-                bias=loop.bias,
-            ),
-            directions=1,
-            tensors=tuple(roles),
-            input_dim=loop.input_dim,
-            input_dim_source=WidthSource.TENSOR,
-            lowered=True,
-            location=graph.name or f"subgraph {graph.index}",
-            notes=(
-                f"lowered into a WHILE loop (body subgraph {graph.index}): weights found as "
-                "FULLY_CONNECTED on the loop-carried state and on the step input",
-                *(
-                    ()
-                    if loop.bias is not BiasConvention.NONE
-                    else (
-                        "no bias operand in the loop: the converter drops an all-zero bias, so "
-                        "a layer built with biases that are still zero looks bias-free here",
-                    )
-                ),
-            ),
-        )
+    def _reversed_value(self, value: ValueId) -> ValueId | None:
+        producer = self.view.graph.producer(value)
+        if producer is None or producer.native != "REVERSE_V2":
+            return None
+        return producer.input(0)
+
+
+def _sequence_inputs(node: Node) -> tuple[ValueId, ...]:
+    """Where an op reads its sequence: a fused op's input 0; any operand of a WHILE loop."""
+    inputs = node.inputs if node.native == "WHILE" else node.inputs[:1]
+    return tuple(v for v in inputs if v is not None)
 
 
 def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...]:
@@ -416,20 +583,24 @@ def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...
     return tuple(specs)
 
 
-def _sequence_inputs(op: OperatorInfo) -> tuple[int, ...]:
-    """Where an op reads its sequence: a fused op's input 0; any operand of a WHILE loop."""
-    if op.op == "WHILE":
-        return op.inputs
-    return op.inputs[:1]
-
-
 def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> RecurrentLayer:
     tensors = forward.tensors + tuple(
         RecurrentTensor(t.tensor, t.role, Direction.BACKWARD, t.gate) for t in backward.tensors
     )
+    tensors = tuple(
+        RecurrentTensor(t.tensor, t.role, Direction.FORWARD, t.gate) if t.direction is None else t
+        for t in tensors
+    )
     notes = dict.fromkeys(
         n for n in forward.notes + backward.notes if not n.startswith("runs back")
     )
+    shared = _shared_slots([t for t in tensors if t.direction is Direction.BACKWARD], tensors)
+    if shared:
+        notes[
+            f"{shared}: the converter stored equal constants of the two directions once, so "
+            "the file holds fewer values than the layer has parameters (the total counts each "
+            "stored tensor once)"
+        ] = None
     return RecurrentLayer(
         name=f"{forward.name}+{backward.name}",
         type=f"{forward.type} ×2",
@@ -440,6 +611,7 @@ def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> Recurre
         input_dim=forward.input_dim,
         input_dim_source=forward.input_dim_source,
         lowered=forward.lowered,
+        gates_last=forward.gates_last,
         location=forward.location,
         notes=(
             f"a bidirectional pair: {forward.name} runs forward, {backward.name} over the "
@@ -449,11 +621,16 @@ def _bidirectional(forward: RecurrentLayer, backward: RecurrentLayer) -> Recurre
     )
 
 
-def _shared_slots(roles: Sequence[RecurrentTensor]) -> str:
-    """'tensor X fills 3 slots (bias i, c, o)' for each tensor read at several inputs."""
+def _shared_slots(
+    roles: Sequence[RecurrentTensor], among: Sequence[RecurrentTensor] | None = None
+) -> str:
+    """'tensor X fills 3 slots (bias i, c, o)' for each tensor read at several inputs (of those
+    that `roles` reads, counted over `among`)."""
     slots: dict[str, list[RecurrentTensor]] = {}
-    for item in roles:
-        slots.setdefault(item.tensor.key, []).append(item)
+    keys = {item.tensor.key for item in roles}
+    for item in roles if among is None else among:
+        if item.tensor.key in keys:
+            slots.setdefault(item.tensor.key, []).append(item)
     parts = [
         f"tensor '{items[0].tensor.name}' fills {len(items)} inputs ("
         + ", ".join(f"{r.role.value} {r.gate}" if r.gate else r.role.value for r in items)
@@ -466,16 +643,3 @@ def _shared_slots(roles: Sequence[RecurrentTensor]) -> str:
 
 def _first(roles: Sequence[RecurrentTensor], role: TensorRole) -> Tensor | None:
     return next((r.tensor for r in roles if r.role is role), None)
-
-
-def _produced_by(graph: SubGraphInfo, tensor: int, op_name: str) -> bool:
-    return any(op.op == op_name and tensor in op.outputs for op in graph.operators)
-
-
-def _op_name(graph: SubGraphInfo, op: OperatorInfo) -> str:
-    """`unidirectional_sequence_lstm_1` (operator index 1 of the main subgraph), prefixed by the
-    subgraph's name elsewhere."""
-    own = f"{op.op.lower()}_{op.index}"
-    if graph.index == 0:
-        return own
-    return f"{graph.name or f'subgraph{graph.index}'}/{own}"

@@ -16,10 +16,13 @@
                    builtin_code:BuiltinOperator (3); }
     Buffer       { data:[ubyte] (0); offset:ulong (1); size:ulong (2); }
     WhileOptions { cond_subgraph_index:int (0); body_subgraph_index:int (1); }
+    CallOnceOptions { init_subgraph_index:int (0); }
+    VarHandleOptions { container:string (0); shared_name:string (1); }
 
 An operator's code is max(deprecated_builtin_code, builtin_code): schema 3a moved codes past 127
 into the int32 field and left the int8 one at 127 (schema.fbs, OperatorCode comment).
-Buffer contents are never read here, only their lengths.
+Buffer contents are never read here, only their lengths; a constant whose shape needs more bytes
+than its buffer holds is refused (a 764-byte file once declared 64 dimensions of 2^31 each).
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ MAX_OPERATOR_IO = 4096  # inputs/outputs kept per operator
 # about 350 MB and a few seconds at most.
 MAX_ELEMENTS = 2_000_000
 MAX_RANK = 64
-WHILE_OPTIONS = 93  # BuiltinOptions union member WhileOptions
+# BuiltinOptions union members (schema.fbs) whose fields a report needs.
+WHILE_OPTIONS = 93
+CALL_ONCE_OPTIONS = 103
+VAR_HANDLE_OPTIONS = 111
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,11 @@ class DType:
     name: str
     itemsize: int  # bytes per element; 0 where not fixed (string, resource, variant)
     is_float: bool = False
+    bits: int | None = None  # stored bits per element where not 8·itemsize (packed int4, int2)
+
+    @property
+    def stored_bits(self) -> int:
+        return self.bits if self.bits is not None else 8 * self.itemsize
 
 
 # TensorType (schema.fbs). INT4/UINT4/INT2 are packed below a byte; counted at one byte.
@@ -70,10 +81,10 @@ DTYPES: Mapping[int, DType] = MappingProxyType(
         14: DType("variant", 0),
         15: DType("uint32", 4),
         16: DType("uint16", 2),
-        17: DType("int4", 1),
+        17: DType("int4", 1, bits=4),
         18: DType("bfloat16", 2, True),
-        19: DType("int2", 1),
-        20: DType("uint4", 1),
+        19: DType("int2", 1, bits=2),
+        20: DType("uint4", 1, bits=4),
     }
 )
 
@@ -292,6 +303,9 @@ _BUILTIN_NAMES = (
 )
 
 
+BUILTIN_NAMES = frozenset(_BUILTIN_NAMES)
+
+
 def op_name(code: int) -> str:
     if 0 <= code < len(_BUILTIN_NAMES) and _BUILTIN_NAMES[code]:
         return _BUILTIN_NAMES[code]
@@ -318,6 +332,8 @@ class OperatorInfo:
     outputs: tuple[int, ...]
     body: int | None = None  # WHILE: body subgraph index
     cond: int | None = None
+    init: int | None = None  # CALL_ONCE: the subgraph it runs once (variable initialisers)
+    variable: tuple[str, str] | None = None  # VAR_HANDLE: (container, shared_name)
 
 
 @dataclass(frozen=True)
@@ -352,7 +368,9 @@ def parse(buf: Buffer) -> ModelInfo:
     buffers = model.vector(4, 4)
     elements.take(buffers.length if buffers else 0)
     buffer_bytes = (
-        tuple(_buffer_bytes(buffers.table(i)) for i in range(buffers.length)) if buffers else ()
+        tuple(_buffer_bytes(buffers.table(i), len(buf)) for i in range(buffers.length))
+        if buffers
+        else ()
     )
     graphs = model.vector(2, 4)
     elements.take(graphs.length if graphs else 0)
@@ -361,7 +379,29 @@ def parse(buf: Buffer) -> ModelInfo:
     for index in range(graphs.length if graphs else 0):
         assert graphs is not None
         subgraphs.append(_subgraph(graphs.table(index), index, codes, budget, elements))
+    for graph in subgraphs:
+        for tensor in graph.tensors:
+            _check_fits(graph, tensor, buffer_bytes)
     return ModelInfo(model.uint32(0), model.string(3), tuple(subgraphs), buffer_bytes)
+
+
+def _check_fits(graph: SubGraphInfo, tensor: TensorInfo, buffer_bytes: tuple[int, ...]) -> None:
+    """A constant's shape must fit its buffer: more elements than the file could hold is a
+    damaged file, refused here rather than counted (every count downstream is then bounded by
+    the file's size)."""
+    stored = buffer_bytes[tensor.buffer] if 0 < tensor.buffer < len(buffer_bytes) else 0
+    bits = tensor.dtype.stored_bits
+    if not stored or not bits:
+        return
+    needed = 1
+    for dim in tensor.shape:
+        needed *= dim
+        if needed * bits > 8 * stored:
+            raise FlatError(
+                f"tensor {tensor.index} of subgraph {graph.index} declares a shape (rank "
+                f"{len(tensor.shape)}) needing more than the {stored:,} bytes its buffer holds",
+                0,
+            )
 
 
 class _Elements:
@@ -393,9 +433,19 @@ def _opcodes(vector: Vector | None, elements: _Elements) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _buffer_bytes(table: Table) -> int:
+def _buffer_bytes(table: Table, file_size: int) -> int:
+    """A buffer's stored length: its inline data, or (models past 2 GB) the `size` its
+    `offset` places after the flatbuffer, which must lie inside the file."""
     inline = table.vector_length(0, 1)
-    return inline if inline else table.uint64(2)
+    if inline:
+        return inline
+    offset, size = table.uint64(1), table.uint64(2)
+    if size and offset + size > file_size:
+        raise FlatError(
+            f"a buffer of {size:,} bytes at offset {offset:,} lies past the end of the file",
+            table.pos,
+        )
+    return size
 
 
 def _subgraph(
@@ -472,11 +522,18 @@ def _operator(
     opcode = table.uint32(0)
     if opcode >= len(codes):
         raise FlatError(f"operator {index} names operator code {opcode} of {len(codes)}", table.pos)
-    body = cond = None
-    if table.uint8(3) == WHILE_OPTIONS:
-        options = table.table(4)
-        if options is not None:
-            cond, body = options.int32(0), options.int32(1)
+    body = cond = init = None
+    variable = None
+    kind = table.uint8(3)
+    options = (
+        table.table(4) if kind in (WHILE_OPTIONS, CALL_ONCE_OPTIONS, VAR_HANDLE_OPTIONS) else None
+    )
+    if options is not None and kind == WHILE_OPTIONS:
+        cond, body = options.int32(0), options.int32(1)
+    elif options is not None and kind == CALL_ONCE_OPTIONS:
+        init = options.int32(0)
+    elif options is not None and kind == VAR_HANDLE_OPTIONS:
+        variable = (options.string(0), options.string(1))
     return OperatorInfo(
         index,
         codes[opcode],
@@ -484,4 +541,6 @@ def _operator(
         _ints(table.vector(2, 4), elements),
         body,
         cond,
+        init,
+        variable,
     )

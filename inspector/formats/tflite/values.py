@@ -11,14 +11,13 @@ floats under the user's tolerance (--atol/--rtol).
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.formats.source import Source
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
 from inspector.formats.tflite.schema import DTYPES
 from inspector.model import FileFormat
@@ -38,12 +37,17 @@ _NUMPY = {
 
 
 class TfliteValues:
-    def __init__(self, path: Path, buf: Buffer) -> None:
+    def __init__(self, path: Source, buf: Buffer) -> None:
         self._path = path
         self._buf = buf
 
     def read(self, key: str) -> np.ndarray:
-        """`key` is the reader's `subgraph:index`."""
+        """`key` is the reader's `subgraph:index` (or `variable:...`, a resource variable)."""
+        if key.startswith("variable:"):
+            raise ValuesUnavailableError(
+                f"{self._path}: '{key.removeprefix('variable:').lstrip('/')}' is a resource "
+                "variable: its values are not stored in the file"
+            )
         try:
             graph_index, tensor_index = (int(part) for part in key.split(":"))
             return self._read(graph_index, tensor_index, key)
@@ -106,7 +110,7 @@ def _vector(table: Table, index: int) -> Vector:
 
 
 def _dequantize(
-    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Path
+    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Source
 ) -> np.ndarray:
     scale = np.array([scales.float32(i) for i in range(scales.length)], dtype=np.float64)
     zeros = quantization.vector(3, 8)
@@ -129,12 +133,9 @@ def _dequantize(
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[TfliteValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[TfliteValues]:
     try:
-        with (
-            path.open("rb") as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
-        ):
+        with path.view() as buf:
             yield TfliteValues(path, buf)
     except (OSError, ValueError) as error:
         raise NotFoundError(f"{path}: cannot be read ({error})") from None

@@ -8,10 +8,11 @@ Conventions found in the wild: `{"model_state_dict", "optimizer_state_dict", "ep
 Optimizer state (Adam's moments, step counts) is never a parameter; numbers and strings are
 bookkeeping.
 
-Objects of foreign classes (`Opaque` placeholders: a Namespace, a config, a whole pickled
-`nn.Module`) are never a state dict: tensors found inside one are listed apart (`held`), never
-counted. A file whose saved object, or whose only candidate for the state dict, is such an
-object is refused by the object's name; so is a state dict holding a global that runs code.
+A whole pickled module (`torch.save(model)`, a TorchScript archive, or `{"model": model}`) is
+read as the state dict it would give (`modules.py`). Other objects of foreign classes (`Opaque`
+placeholders: a Namespace, a config) are never a state dict: tensors found inside one are listed
+apart (`held`), never counted. A file whose saved object, or whose only candidate for the state
+dict, is such an object is refused by the object's name.
 """
 
 from __future__ import annotations
@@ -19,13 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inspector.errors import CorruptModelError
-from inspector.formats.torch.vocabulary import (
-    Opaque,
-    RefusedPickle,
-    TensorData,
-    label,
-    runs_code,
-)
+from inspector.formats.torch.modules import Module, is_module, state_dict
+from inspector.formats.torch.vocabulary import Opaque, RefusedPickle, TensorData, label
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model_state", "model", "net", "network")
 OPTIMIZER_KEYS = ("optimizer", "optimizer_state_dict", "optimizer_states", "optimizer_state")
@@ -47,6 +43,7 @@ class Checkpoint:
     optimizer_keys: tuple[str, ...]
     ignored: tuple[str, ...]  # checkpoint keys holding no tensors (epoch, loss, ...)
     held: tuple[Named, ...] = ()  # tensors inside objects of foreign classes, never counted
+    modules: tuple[Module, ...] = ()  # a whole pickled module's tree (its classes, attributes)
 
 
 @dataclass
@@ -62,14 +59,15 @@ class _Found:
 def locate(root: object) -> Checkpoint:
     """Split the stored object into parameters, optimizer state and the rest. Raises
     CorruptModelError for containers nested deeper than MAX_DEPTH, and RefusedPickle naming
-    the foreign object where the state dict would be (module: "torch.nn..." / "__main__...")
-    or a code-running global inside the state dict."""
+    the foreign object (not a module) where the state dict would be."""
     seen: set[int] = set()
+    if is_module(root):
+        assert isinstance(root, Opaque)
+        return _whole(root, None, (), ())
     if isinstance(root, Opaque):
         raise RefusedPickle(root.name, "global")
     if not isinstance(root, dict):
         found = _collect(root, "", seen)
-        _refuse_code(found)
         return Checkpoint(tuple(found.plain), (), (), None, (), (), tuple(found.held))
     state_key = next(
         (
@@ -79,6 +77,10 @@ def locate(root: object) -> Checkpoint:
         ),
         None,
     )
+    if state_key is None:
+        module_key = next((k for k in STATE_DICT_KEYS if is_module(root.get(k))), None)
+        if module_key is not None:
+            return _beside_module(root, module_key, seen)
     optimizer_keys = tuple(k for k in OPTIMIZER_KEYS if k in root and k != state_key)
     # One `seen` set for the whole object: a container shared by several keys is walked once.
     state = _collect(root[state_key], "", seen) if state_key is not None else _Found()
@@ -100,7 +102,6 @@ def locate(root: object) -> Checkpoint:
         rest = {}
         if not state.plain:
             _refuse_foreign_model(root, state)
-    _refuse_code(state)
     others = [n for f in rest.values() for n in f.plain]
     held = [*state.held, *(n for f in rest.values() for n in f.held)]
     return Checkpoint(
@@ -116,7 +117,7 @@ def locate(root: object) -> Checkpoint:
 
 def _refuse_foreign_model(root: dict[object, object], found: _Found) -> None:
     """No tensor outside foreign objects: if one stands where the model would be (a state-dict
-    key) or holds tensors, the file is that object (a whole pickled module), refused by name."""
+    key) or holds tensors, the file is that object, refused by name."""
     at_key = [root[k] for k in STATE_DICT_KEYS if isinstance(root.get(k), Opaque)]
     holding = [o for o in found.opaque if tensors(o)]
     for candidate in (*at_key, *holding):
@@ -124,11 +125,41 @@ def _refuse_foreign_model(root: dict[object, object], found: _Found) -> None:
         raise RefusedPickle(candidate.name, "global")
 
 
-def _refuse_code(found: _Found) -> None:
-    """A state dict is tensors and bookkeeping; a global that runs code inside it is an attack."""
-    named = next((o.name for o in found.opaque if runs_code(o.name)), None)
-    if named is not None:
-        raise RefusedPickle(named, "global")
+def _whole(
+    module: Opaque, key: str | None, optimizer: tuple[Named, ...], optimizer_keys: tuple[str, ...]
+) -> Checkpoint:
+    entries, modules = state_dict(module)
+    named = tuple(Named(e.name, e.tensor) for e in entries)
+    return Checkpoint(named, optimizer, (), key, optimizer_keys, (), (), tuple(modules))
+
+
+def _beside_module(root: dict[object, object], key: str, seen: set[int]) -> Checkpoint:
+    """`{"model": model, "optimizer": ..., "epoch": ...}` with a whole module as the model."""
+    optimizer_keys = tuple(k for k in OPTIMIZER_KEYS if k in root)
+    optimizer = _Found()
+    for name in optimizer_keys:
+        _walk(root[name], name, 0, optimizer, seen, False)
+    module = root[key]
+    assert isinstance(module, Opaque)
+    found = _whole(module, key, (*optimizer.plain, *optimizer.held), optimizer_keys)
+    rest = {
+        _name(k): _collect(v, _name(k), seen)
+        for k, v in root.items()
+        if k != key and k not in optimizer_keys
+    }
+    ignored = tuple(k for k, f in rest.items() if not f.plain and not f.held)
+    others = tuple(n for f in rest.values() for n in f.plain)
+    held = tuple(n for f in rest.values() for n in f.held)
+    return Checkpoint(
+        found.parameters,
+        found.optimizer,
+        others,
+        key,
+        optimizer_keys,
+        ignored,
+        held,
+        found.modules,
+    )
 
 
 def tensors(value: object, prefix: str = "", seen: set[int] | None = None) -> list[Named]:

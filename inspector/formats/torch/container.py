@@ -21,18 +21,18 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import IO
 
 from inspector.errors import (
     CorruptModelError,
     NotAModelError,
-    NotFoundError,
     UnsupportedModelError,
 )
+from inspector.formats.source import Source
 from inspector.formats.torch.pickle_data import parse
-from inspector.formats.torch.vocabulary import Storage
+from inspector.formats.torch.script_code import MAX_CODE_BYTES, Scalar, code_file, final_constants
+from inspector.formats.torch.vocabulary import Storage, brief
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C  # torch/serialization.py
 PROTOCOL_VERSION = 1001
@@ -66,22 +66,21 @@ class Loaded:
     root: object
     storages: Mapping[str, Storage]
     places: Mapping[str, Place]
-    layout: str  # "zip" | "legacy"
+    layout: str  # "zip" | "torchscript" | "legacy"
     byteorder: str  # "little" | "big"
     version: str | None  # the zip's `version` record
     foreign: tuple[str, ...] = ()  # globals outside the state-dict vocabulary the object names
     foreign_capped: bool = False  # more foreign names than pickle_data.MAX_FOREIGN
+    unlisted: tuple[str, ...] = ()  # foreign names outside the allow-list of data
+    # TorchScript: each scripted class's `Final` constants, from its code (never run).
+    script_constants: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
 
 
-def load(path: Path) -> Loaded:
+def load(path: Source) -> Loaded:
     """Raises NotFoundError, NotAModelError, UnsupportedModelError, CorruptModelError, and
     pickle_data.RefusedPickle for an opcode or persistent id outside the data-only vocabulary
     (foreign globals are kept as placeholders and listed in `Loaded.foreign`)."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+    with path.open() as handle:
         head = handle.read(512)
         handle.seek(0)
         if head.startswith(b"PK\x03\x04"):
@@ -110,7 +109,7 @@ def _escapes(name: str) -> bool:
     return name.startswith(("/", "\\")) or ".." in parts or (len(parts[0]) == 2 and ":" in name)
 
 
-def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
+def _load_zip(path: Source, handle: IO[bytes]) -> Loaded:
     try:
         archive = zipfile.ZipFile(handle)
     except ZIP_ERRORS as error:
@@ -140,7 +139,9 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
         except ZIP_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged zip member ({error})") from None
         if byteorder not in _COUNT:
-            raise CorruptModelError(f"{path}: byteorder record {byteorder!r} is not little/big")
+            raise CorruptModelError(
+                f"{path}: byteorder record {brief(byteorder)} is not little/big"
+            )
         _check_size(pickle_info, MAX_PICKLE_BYTES, path)
         # Parsed from the member's stream, never read whole first: a deflated data.pkl of a few
         # hundred KB can hold 256 MiB of string arguments, and holding the raw bytes as well as
@@ -165,19 +166,48 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
                     f"{member.file_size:,} bytes; the file is damaged"
                 )
             places[key] = Place(member.filename, 0, storage.nbytes)
+        # torch.jit.save writes the module's code beside data.pkl (torch/csrc/jit/serialization/
+        # export_module.cpp): a TorchScript archive, whose data.pkl is read the same way.
+        scripted = f"{folder}/constants.pkl" in names and any(
+            name.startswith(f"{folder}/code/") for name in names
+        )
+        constants = _script_constants(archive, folder, parsed.foreign, path) if scripted else {}
     return Loaded(
         parsed.value,
         parsed.storages,
         places,
-        "zip",
+        "torchscript" if scripted else "zip",
         byteorder,
         version,
         parsed.foreign,
         parsed.foreign_capped,
+        parsed.unlisted,
+        constants,
     )
 
 
-def _check_size(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
+def _script_constants(
+    archive: zipfile.ZipFile, folder: str, classes: tuple[str, ...], path: Source
+) -> dict[str, Mapping[str, Scalar]]:
+    """The `Final` constants of each scripted class the pickle names, from its code file."""
+    found: dict[str, Mapping[str, Scalar]] = {}
+    texts: dict[str, Mapping[str, Mapping[str, Scalar]]] = {}
+    for name in classes:
+        where = code_file(name)
+        info = archive.NameToInfo.get(f"{folder}/{where}") if where else None
+        if info is None or info.file_size > MAX_CODE_BYTES:
+            continue
+        if info.filename not in texts:
+            try:
+                raw = _member(archive, info, MAX_CODE_BYTES, path)
+            except ZIP_ERRORS as error:
+                raise CorruptModelError(f"{path}: damaged zip member ({error})") from None
+            texts[info.filename] = final_constants(raw.decode("utf-8", "replace"))
+        found[name] = texts[info.filename].get(name.rsplit(".", 1)[-1], {})
+    return found
+
+
+def _check_size(info: zipfile.ZipInfo, limit: int, path: Source) -> None:
     if info.file_size > limit:
         raise CorruptModelError(
             f"{path}: member '{info.filename}' claims {info.file_size:,} bytes, over the "
@@ -185,13 +215,13 @@ def _check_size(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
         )
 
 
-def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Source) -> bytes:
     _check_size(info, limit, path)
     with archive.open(info) as member:
         return member.read(limit + 1)[:limit]
 
 
-def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, path: Path) -> str | None:
+def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, path: Source) -> str | None:
     if info is None:
         return None
     raw = _member(archive, info, _SMALL_MEMBER, path)
@@ -201,8 +231,8 @@ def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, path: Path) ->
 # --- legacy -------------------------------------------------------------------------------
 
 
-def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
-    size = path.stat().st_size
+def _load_legacy(path: Source, handle: IO[bytes]) -> Loaded:
+    size = path.size
     magic = parse(handle).value
     if magic != MAGIC_NUMBER:
         raise NotAModelError(
@@ -212,7 +242,7 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
     version = parse(handle).value
     if version != PROTOCOL_VERSION:
         raise UnsupportedModelError(
-            f"{path}: legacy torch.save protocol {version!r}; only {PROTOCOL_VERSION} is known"
+            f"{path}: legacy torch.save protocol {brief(version)}; only {PROTOCOL_VERSION} is known"
         )
     info = parse(handle).value
     little = info.get("little_endian") if isinstance(info, dict) else None
@@ -262,4 +292,5 @@ def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
         None,
         parsed.foreign,
         parsed.foreign_capped,
+        parsed.unlisted,
     )

@@ -1,15 +1,21 @@
 """A pickle read as data, never unpickled: the opcode stream (stdlib `pickletools.genops`, which
 constructs nothing) drives a small stack machine whose only calls are the state-dict vocabulary
 (`vocabulary.py`). Nothing named in the file is imported or called. Any other global becomes an
-`Opaque` placeholder: calling it (REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, INST) gives another
-placeholder holding the arguments as data, BUILD keeps the state beside it, item and append
-opcodes add to it. The names of all such globals are recorded (`Parsed.foreign`) so the reader
-can name them. Opcodes that name globals through the copyreg registry (EXT*), out-of-band
-buffers, text persistent ids and TorchScript classes are refused (`RefusedPickle`).
+`Opaque` placeholder: building an object of it (NEWOBJ, NEWOBJ_EX: `cls.__new__`) or calling
+an allow-listed data type (REDUCE, OBJ, INST) gives another placeholder holding the arguments
+as data, BUILD keeps the state beside it, item and append opcodes add to it. The names of all
+such globals are recorded (`Parsed.foreign`, and `Parsed.unlisted` for those outside the
+allow-list) so the reader can name them.
+
+Refused (`RefusedPickle`): a call of anything outside the allow-list or of a call's result —
+what `torch.load` would run is then chosen by the file (`os.system`, `timeit.timeit`,
+`pydoc.pipepager`...); opcodes that name globals through the copyreg registry (EXT*),
+out-of-band buffers and text persistent ids.
 
 Everything is bounded before it is allocated: the opcode count, each string or bytes argument
-and text line, the memo (indices as well as entries), the MARK nesting, the stack and the number
-of foreign names recorded.
+and text line, the memo (indices as well as entries), the MARK nesting, the stack, the nesting
+of tuples (hashing a tuple nested a million deep as a dict key overflows the C stack) and the
+number of foreign names recorded.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from typing import IO
 from inspector.errors import CorruptModelError
 from inspector.formats.torch.vocabulary import (
     CALLABLES,
+    CALLS_ARGUMENT,
     Global,
     Opaque,
     RefusedPickle,
     Storage,
+    brief,
     resolve_global,
     set_item,
     storage_of,
@@ -37,10 +45,18 @@ MAX_ARG_BYTES = 16 * 1024 * 1024  # one string, bytes object or text line
 MAX_MARKS = 1_000  # nested MARKs; a state dict needs about 5
 MAX_STACK = 1_000_000
 MAX_FOREIGN = 1_000  # distinct foreign global names recorded (a checkpoint holds a handful)
+MAX_TUPLE_DEPTH = 100  # tuples inside tuples; a state dict's deepest is a size in a storage id
 
 
 def _natural(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _data(value: object) -> bool:
+    """An allow-listed global itself (a class such as `builtins.object`), or a vocabulary one."""
+    if isinstance(value, Opaque):
+        return value.allowed and not value.called
+    return isinstance(value, Global)
 
 
 class _TooLong(Exception):
@@ -76,6 +92,7 @@ class Parsed:
     end: int  # stream position after STOP
     foreign: tuple[str, ...] = ()  # globals outside the vocabulary, first-seen order, distinct
     foreign_capped: bool = False  # more than MAX_FOREIGN distinct names: the rest not recorded
+    unlisted: tuple[str, ...] = ()  # those of `foreign` outside the allow-list of data
 
 
 def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Parsed:
@@ -90,8 +107,15 @@ def parse(stream: IO[bytes], storages: dict[str, Storage] | None = None) -> Pars
         ) from None
     except (ValueError, EOFError, UnicodeDecodeError, OverflowError) as error:
         raise CorruptModelError(f"malformed pickle ({error})") from None
+    except RecursionError:
+        raise CorruptModelError("pickle values nested too deeply to compare") from None
     return Parsed(
-        value, machine.storages, stream.tell(), tuple(machine.foreign), machine.foreign_capped
+        value,
+        machine.storages,
+        stream.tell(),
+        tuple(machine.foreign),
+        machine.foreign_capped,
+        tuple(name for name, allowed in machine.foreign.items() if not allowed),
     )
 
 
@@ -101,8 +125,11 @@ class _Machine:
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
         self.storages = storages
-        self.foreign: dict[str, None] = {}
+        self.foreign: dict[str, bool] = {}  # name -> on the allow-list of data
         self.foreign_capped = False
+        # Nesting of each tuple that holds tuples, by id, with the tuple kept alive so that no
+        # later object can take its id; a tuple missing here holds no tuple (depth 1).
+        self.depths: dict[int, tuple[tuple[object, ...], int]] = {}
 
     def run(self, ops: Iterator[tuple[pickletools.OpcodeInfo, object, int | None]]) -> object:
         for count, (opcode, arg, _pos) in enumerate(ops):
@@ -172,9 +199,9 @@ class _Machine:
         elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
             n = int(name[-1])
             items = [self.pop() for _ in range(n)][::-1]
-            stack.append(tuple(items))
+            stack.append(self._tuple(items))
         elif name == "TUPLE":
-            stack.append(tuple(self.pop_mark()))
+            stack.append(self._tuple(self.pop_mark()))
         elif name == "LIST":
             stack.append(self.pop_mark())
         elif name == "DICT":
@@ -191,7 +218,7 @@ class _Machine:
         elif name == "SETITEMS":
             self._set_items(self.pop_mark())
         elif name == "FROZENSET":
-            stack.append(tuple(self.pop_mark()))
+            stack.append(self._tuple(self.pop_mark()))
         elif name == "POP":
             self.pop()
         elif name == "POP_MARK":
@@ -203,11 +230,13 @@ class _Machine:
             # A pickler numbers memo entries in order, so an index beyond the opcode count
             # cannot come from one; refusing it keeps the memo's size bounded.
             if not _natural(index) or index > count:  # type: ignore[operator]
-                raise CorruptModelError(f"pickle memo index {index!r} is out of range")
+                raise CorruptModelError(f"pickle memo index {brief(index)} is out of range")
             self.memo[index] = self.top()  # type: ignore[index]
         elif name in ("GET", "BINGET", "LONG_BINGET"):
             if arg not in self.memo:
-                raise CorruptModelError(f"pickle reads memo entry {arg!r} that was never stored")
+                raise CorruptModelError(
+                    f"pickle reads memo entry {brief(arg)} that was never stored"
+                )
             stack.append(self.memo[arg])
         elif name in ("GLOBAL", "INST"):
             module, _, attribute = str(arg).partition(" ")
@@ -233,7 +262,7 @@ class _Machine:
             cls = self.pop()
             if not isinstance(args, tuple):
                 raise CorruptModelError("NEWOBJ with arguments that are not a tuple")
-            self._call(cls, args)
+            self._new(cls, args)
         elif name == "OBJ":
             items = self.pop_mark()
             if not items:
@@ -247,7 +276,7 @@ class _Machine:
             cls = self.pop()
             if not isinstance(cls, Opaque) or not isinstance(args, tuple):
                 raise RefusedPickle("opcode NEWOBJ_EX", "opcode")
-            stack.append(Opaque(cls.name, True, (*args, kwargs)))
+            self._new(cls, (*args, kwargs))
         elif name == "BUILD":
             state = self.pop()
             target = self.top()
@@ -263,7 +292,7 @@ class _Machine:
             # torch.save with pickle_protocol=0 writes its storage tuple's repr as a text
             # persistent id, which torch.load rejects too ("saved_id must be a tuple").
             raise CorruptModelError(
-                f"a text persistent id {str(arg)[:40]!r} (pickle protocol 0): not a storage "
+                f"a text persistent id {brief(arg)} (pickle protocol 0): not a storage "
                 "reference; torch.load cannot read this file either"
             )
         else:
@@ -271,23 +300,56 @@ class _Machine:
             # READONLY_BUFFER read out-of-band data.
             raise RefusedPickle(f"opcode {name}", "opcode")
 
+    def _tuple(self, items: list[object]) -> tuple[object, ...]:
+        depth = 1 + max(
+            (self.depths.get(id(i), ((), 1))[1] for i in items if isinstance(i, tuple)), default=0
+        )
+        if depth > MAX_TUPLE_DEPTH:
+            raise CorruptModelError(f"pickle nests tuples deeper than {MAX_TUPLE_DEPTH} levels")
+        built = tuple(items)
+        if depth > 1:
+            self.depths[id(built)] = (built, depth)
+        return built
+
     def _global(self, module: str, name: str) -> object:
         value = resolve_global(module, name)
         if isinstance(value, Opaque) and value.name not in self.foreign:
             if len(self.foreign) < MAX_FOREIGN:
-                self.foreign[value.name] = None
+                self.foreign[value.name] = value.allowed
             else:
                 self.foreign_capped = True
         return value
 
     def _call(self, func: object, args: tuple[object, ...]) -> None:
+        """REDUCE, INST, OBJ: `func(*args)` under a real unpickler."""
         if isinstance(func, Opaque):
-            # What calling it would build, recorded by name; it is never called.
-            self.stack.append(Opaque(func.name, True, args))
+            if func.called or not func.allowed:
+                # torch.load would call what the file chose, with the file's arguments.
+                raise RefusedPickle(func.name + ("(...)" if func.called else ""), "call")
+            index = CALLS_ARGUMENT.get(func.name)
+            if index is not None and index < len(args) and not _data(args[index]):
+                # An allow-listed function that calls one of its arguments calls that.
+                called = args[index]
+                name = called.name if isinstance(called, Opaque) else type(called).__name__
+                raise RefusedPickle(f"{name} (through {func.name})", "call")
+            self.stack.append(Opaque(func.name, True, args, allowed=True))
             return
         if not isinstance(func, Global) or (func.module, func.name) not in CALLABLES:
-            raise CorruptModelError(f"pickle calls {func!r}, which is not callable data")
+            kind = type(func).__name__
+            raise CorruptModelError(f"pickle calls a {kind}, which is not callable data")
         self.stack.append(CALLABLES[(func.module, func.name)](args))
+
+    def _new(self, cls: object, args: tuple[object, ...]) -> None:
+        """NEWOBJ, NEWOBJ_EX: `cls.__new__(cls, *args)`, an object built without calling
+        what the file chose (its state comes by BUILD); kept as a placeholder of `cls`."""
+        if isinstance(cls, Opaque) and not cls.called:
+            if args and not cls.allowed and any(a != {} for a in args):
+                # `cls.__new__(cls, *args)` with the file's arguments is a call it chose: a
+                # lazy `map`/`itertools.starmap` of os.system, run by whatever iterates it.
+                raise RefusedPickle(f"{cls.name}.__new__", "call")
+            self.stack.append(Opaque(cls.name, True, args, allowed=cls.allowed))
+        else:
+            self._call(cls, args)
 
     def _extend(self, items: list[object]) -> None:
         target = self.top()

@@ -18,23 +18,34 @@ file is refused with the name (`RefusedModelError`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
-from inspector.formats import state_dict
+from inspector.formats import blocks
+from inspector.formats.shown import shown
+from inspector.formats.source import Source
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
-from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, runs_code
-from inspector.model import Detail, Excluded, FileFormat, Model, OptimizerState, Tensor
+from inspector.formats.torch.modules import Module
+from inspector.formats.torch.vocabulary import RefusedPickle, TensorData, brief
+from inspector.model import (
+    Detail,
+    Excluded,
+    FileFormat,
+    Layer,
+    Model,
+    OptimizerState,
+    RecurrentLayer,
+    Tensor,
+)
 
 VIEW_REASON = "views into elements other state-dict entries already hold (one storage)"
 MAX_NAMED = 8  # foreign globals named in a warning; the count says how many more
-MAX_NAME_CHARS = 80  # characters of one file-chosen name shown
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     loaded = open_checkpoint(path)
     found = locate_checkpoint(path, loaded)
     for named in (*found.parameters, *found.optimizer, *found.outside):
@@ -46,7 +57,17 @@ def read(path: Path) -> Model:
             "no parameters to count"
         )
     tensors, views, warnings = _tensors(found.parameters)
-    layers, recurrent = state_dict.group(tensors)
+    from inspector.formats.hf.config import config_beside
+
+    grouped = blocks.group(tensors, config_beside(path))
+    warnings.extend(grouped.warnings)
+    layers, recurrent = grouped.layers, grouped.recurrent
+    if found.modules:  # a whole module (savedtorch) names each submodule's class
+        modules = tuple(
+            replace(m, attributes={**loaded.script_constants.get(m.cls, {}), **m.attributes})
+            for m in found.modules
+        )
+        layers, recurrent = _with_classes(layers, recurrent, modules, warnings)
     excluded = (Excluded(VIEW_REASON, tuple(views)),) if views else ()
     if found.outside:
         names = _keys(n.name for n in found.outside)
@@ -66,10 +87,11 @@ def read(path: Path) -> Model:
         warnings=tuple(warnings),
         excluded=excluded,
         details=tuple(_details(loaded, found)),
+        decoder=grouped.decoder,
     )
 
 
-def open_checkpoint(path: Path) -> Loaded:
+def open_checkpoint(path: Source) -> Loaded:
     """The file's object as data, or RefusedModelError naming what it would import or run."""
     try:
         return load(path)
@@ -80,7 +102,7 @@ def open_checkpoint(path: Path) -> Loaded:
         raise CorruptModelError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
 
-def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
+def locate_checkpoint(path: Source, loaded: Loaded) -> Checkpoint:
     """Where the state dict is; RefusedModelError where a foreign object stands in its place."""
     try:
         return locate(loaded.root)
@@ -90,29 +112,19 @@ def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
         raise CorruptModelError(f"{path}: {error}") from None
 
 
-def _refusal(path: Path, refused: RefusedPickle) -> str:
-    what = _shown(refused.what)
-    if refused.kind == "global" and what.startswith(("torch.nn.", "__main__.")):
+def _refusal(path: Source, refused: RefusedPickle) -> str:
+    what = refused.what  # a global's name as `vocabulary.shown` gave it, or an opcode
+    if refused.kind == "call":
         return (
-            f"{path}: a pickled object of class {what} (a whole nn.Module, not a state dict): "
-            "loading it would import and run code, and rnninspect never unpickles; save "
-            "model.state_dict() instead"
-        )
-    if refused.kind == "global" and what.startswith("__torch__."):
-        return (
-            f"{path}: a TorchScript module (torch.jit.save; class {what}, stored with its code): "
-            "loading it would run that code, and rnninspect never unpickles; save "
-            "model.state_dict() instead"
-        )
-    if refused.kind == "global" and runs_code(refused.what):
-        return (
-            f"{path}: the pickle calls or stores {what} where the state dict would be, which "
-            "would run code if the file were loaded; refused, rnninspect never unpickles"
+            f"{path}: the pickle calls {what}, which is not on rnninspect's allow-list of data a "
+            "checkpoint holds: torch.load would run code from this file; refused, rnninspect "
+            "never unpickles"
         )
     if refused.kind == "global":
         return (
-            f"{path}: the pickle names {what}, which is not part of a state dict: loading the "
-            "file would import or call it; refused, rnninspect never unpickles"
+            f"{path}: {what} stands where the state dict would be, and is neither a state dict "
+            "nor a module rnninspect can read as data: loading the file would import or call "
+            "it; refused, rnninspect never unpickles"
         )
     return (
         f"{path}: the pickle uses {what}, which a state dict never needs; refused, rnninspect "
@@ -122,7 +134,8 @@ def _refusal(path: Path, refused: RefusedPickle) -> str:
 
 def foreign_warnings(loaded: Loaded, found: Checkpoint) -> list[str]:
     """What the pickle names beyond a state dict: every foreign global (deduplicated, capped,
-    escaped), those among them that run code, and tensors found only inside such objects."""
+    escaped), those among them outside the allow-list of data (which torch.load would import
+    and run), and tensors found only inside such objects."""
     if not loaded.foreign:
         return []
     count = f"more than {len(loaded.foreign):,}" if loaded.foreign_capped else len(loaded.foreign)
@@ -130,35 +143,28 @@ def foreign_warnings(loaded: Loaded, found: Checkpoint) -> list[str]:
         f"the pickle names {count} global(s) outside a state dict, kept as placeholders and "
         "never imported or called (these objects are not loaded): " + _names(loaded.foreign)
     ]
-    code = [name for name in loaded.foreign if runs_code(name)]
-    if code:
+    if loaded.unlisted:
         warnings.append(
-            f"the pickle names {_names(code)}, which would run code if the file were unpickled "
-            "(torch.load with weights_only=False); rnninspect never called it: do not load this "
-            "file with torch"
+            f"torch.load (weights_only=False) would import and run code from this file: "
+            f"{_names(loaded.unlisted)} (outside the allow-list of data a checkpoint holds); "
+            "rnninspect imported and called none of it: do not load this file with torch "
+            "unless you trust it"
         )
     if found.held:
         warnings.append(
             f"{len(found.held)} tensor(s) inside objects of the classes above are not parameters "
-            f"and not counted: {_keys(_shown(n.name) for n in found.held)}"
+            f"and not counted: {_keys(shown(n.name) for n in found.held)}"
         )
     return warnings
 
 
 def _names(names: tuple[str, ...] | list[str]) -> str:
-    shown = ", ".join(_shown(n) for n in names[:MAX_NAMED])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > MAX_NAMED else "")
+    """Globals' names, each already shortened and escaped by `vocabulary.shown`."""
+    listed = ", ".join(names[:MAX_NAMED])
+    return listed + (f", ... ({len(names)} in all)" if len(names) > MAX_NAMED else "")
 
 
-def _shown(name: str) -> str:
-    """A name chosen by the file, as one short printable line."""
-    text = "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in name
-    )
-    return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 3] + "..."
-
-
-def check_bounds(path: Path, named: Named) -> None:
+def check_bounds(path: Source, named: Named) -> None:
     """The view `size`/`stride` from `offset` must lie inside its storage."""
     data: TensorData = named.tensor
     if data.numel == 0:
@@ -166,7 +172,8 @@ def check_bounds(path: Path, named: Named) -> None:
     last = data.offset + sum((n - 1) * s for n, s in zip(data.size, data.stride, strict=True))
     if last >= data.storage.numel:
         raise CorruptModelError(
-            f"{path}: tensor '{named.name}' of size {list(data.size)} reaches element {last:,} "
+            f"{path}: tensor '{shown(named.name)}' of size {list(data.size)} reaches element "
+            f"{last:,} "
             f"of storage '{data.storage.key}', which holds {data.storage.numel:,}; "
             "the file is damaged"
         )
@@ -234,18 +241,86 @@ def _span(data: TensorData) -> tuple[int, int]:
     return data.offset, data.offset + extent
 
 
-def _optimizer(path: Path, found: Checkpoint) -> OptimizerState | None:
+_RECURRENT_CLASSES = {"RNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
+_NUMBERED = re.compile(r"^(?:(.*)\.)?l\d+$")
+
+
+def _with_classes(
+    layers: tuple[Layer, ...],
+    recurrent: tuple[RecurrentLayer, ...],
+    modules: tuple[Module, ...],
+    warnings: list[str],
+) -> tuple[tuple[Layer, ...], tuple[RecurrentLayer, ...]]:
+    """A whole module records each submodule's class and attributes: rows of a module's own
+    tensors are typed by its class (`Linear`), and each recurrent layer is checked against
+    the attributes its module records (hidden_size, bidirectional, proj_size, batch_first)."""
+    by_path = {module.path: module for module in modules}
+    typed = tuple(
+        replace(layer, type=_class(by_path[layer.name]))
+        if layer.name in by_path and layer.type.startswith("tensors")
+        else layer
+        for layer in layers
+    )
+    checked = []
+    inconsistent: dict[str, str] = {}  # one warning per module, whatever its layer count
+    for layer in recurrent:
+        numbered = _NUMBERED.match(layer.name)  # `lstm.l0`, or `l0` for a bare nn.LSTM
+        module = by_path.get(numbered[1] or "" if numbered else layer.name)
+        recorded = module.attributes if module is not None else {}
+        attributes = {key: recorded[key] for key in _SHOWN_ATTRIBUTES if key in recorded}
+        if module is None or _class(module) not in _RECURRENT_CLASSES or not attributes:
+            checked.append(layer)  # a traced module records no configuration
+            continue
+        expected = {
+            "hidden_size": layer.cell.units,
+            "bidirectional": layer.directions == 2,
+            "proj_size": layer.cell.projection or 0,
+        }
+        differ = [
+            f"{key}={brief(attributes[key])} (the tensors give {value!r})"
+            for key, value in expected.items()
+            if key in attributes and attributes[key] != value
+        ]
+        if differ:
+            inconsistent[module.path] = (
+                f"module '{shown(module.path)}' records {', '.join(differ)}: the file is "
+                "inconsistent; counts follow the tensors"
+            )
+        said = f"nn.{_class(module)}({_attributes(attributes)}), as the module records it"
+        checked.append(replace(layer, notes=(*layer.notes, said)))
+    warnings.extend(inconsistent.values())
+    return typed, tuple(checked)
+
+
+def _class(module: Module) -> str:
+    return module.cls.rsplit(".", 1)[-1]
+
+
+_SHOWN_ATTRIBUTES = ("input_size", "hidden_size", "num_layers", "bias", "batch_first",
+                     "dropout", "bidirectional", "proj_size", "nonlinearity")  # fmt: skip
+
+
+def _attributes(attributes: Mapping[str, object]) -> str:
+    return ", ".join(
+        f"{key}={brief(attributes[key])}" for key in _SHOWN_ATTRIBUTES if key in attributes
+    )
+
+
+def _optimizer(path: Source, found: Checkpoint) -> OptimizerState | None:
     if not found.optimizer_keys:
         return None
     distinct = {n.tensor.identity: n.tensor for n in found.optimizer}
     values = sum(t.numel for t in distinct.values())
     nbytes = sum(t.numel * t.dtype.itemsize for t in distinct.values())
-    return OptimizerState(values, nbytes, path.stat().st_size)
+    return OptimizerState(values, nbytes, path.size)
 
 
 def _producer(loaded: Loaded) -> str:
+    if loaded.layout == "torchscript":
+        version = f", version {shown(loaded.version, 40)}" if loaded.version else ""
+        return f"pytorch (torch.jit.save TorchScript archive{version})"
     if loaded.layout == "zip":
-        version = f", version {loaded.version}" if loaded.version else ""
+        version = f", version {shown(loaded.version, 40)}" if loaded.version else ""
         return f"pytorch (torch.save zip{version})"
     return "pytorch (torch.save legacy format)"
 
@@ -253,6 +328,9 @@ def _producer(loaded: Loaded) -> str:
 def _details(loaded: Loaded, found: Checkpoint) -> list[Detail]:
     details = [Detail("serialization", f"{loaded.layout}, {loaded.byteorder}-endian")]
     where = f"'{found.state_key}'" if found.state_key else "the saved object itself"
+    if found.modules:
+        kind = "a TorchScript module" if loaded.layout == "torchscript" else "a whole module"
+        where = f"{where}: {kind} of class {shown(found.modules[0].cls)}, read as data"
     details.append(Detail("state dict", where))
     if found.optimizer_keys:
         details.append(Detail("optimizer state", _keys(found.optimizer_keys)))

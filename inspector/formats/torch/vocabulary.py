@@ -11,10 +11,10 @@ location, numel)` (torch/serialization.py, `_save` and `_legacy_save`); `torch.S
 
 Any other global becomes an `Opaque` placeholder that records its dotted name and whatever the
 pickle does to it, as data: it is never imported and never called, so a checkpoint that also
-holds an `argparse.Namespace`, a NumPy scalar or a config object can still be read (the reader
-names every such global in a warning). `runs_code` says which of them are the globals pickle
-exploits call. TorchScript classes (`__torch__.*`) are still refused at once: such an archive
-stores code, not a state dict.
+holds an `argparse.Namespace`, a NumPy scalar, a config object or a whole pickled module can
+still be read (the reader names every such global in a warning). `is_data_global` is the
+allow-list of data types a checkpoint legitimately holds: a pickle that calls anything else
+(REDUCE, INST, OBJ) would run code chosen by the file under `torch.load`, and is refused.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError
+from inspector.formats.shown import shown
 
 MAX_DIMS = 64  # a tensor's rank
-MAX_NAME = 200  # characters of a foreign global's name kept (the file chooses its length)
+# Any one count a pickle gives (a size, stride, offset, storage's elements) and any tensor's
+# elements: 2**48 (256 Ti) is beyond every real tensor, and keeps every product of counts
+# and every number printed in a message small (a 5,000-digit int cannot even become a str).
+MAX_COUNT = 1 << 48
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
 
@@ -165,8 +169,9 @@ class Global:
 @dataclass(eq=False)
 class Opaque:
     """A global outside the vocabulary, or what calling or building one would give: `name` is
-    the global's dotted name as the file spells it (capped at MAX_NAME). Nothing is imported or
-    called. REDUCE/NEWOBJ/OBJ/INST on it give a new Opaque with `args`; BUILD appends its state
+    the global's dotted name as a message shows it (`shown`). Nothing is imported or called.
+    NEWOBJ (and REDUCE/OBJ/INST of an allow-listed type) give a new Opaque with
+    `args`; BUILD appends its state
     to `state`; SETITEM(S) and APPEND(S) (a defaultdict, a list subclass) add to `entries` as
     (key or index, value). All of it stays plain data, so tensors inside remain locatable; they
     are never taken for parameters. Compared by identity: the memo may share one placeholder."""
@@ -174,6 +179,7 @@ class Opaque:
     name: str
     called: bool = False
     args: tuple[object, ...] = ()
+    allowed: bool = False  # the global is on the allow-list of data (`is_data_global`)
     state: list[object] = field(default_factory=list)
     entries: list[tuple[object, object]] = field(default_factory=list)
 
@@ -199,42 +205,69 @@ def label(key: object) -> str:
     if isinstance(key, str):
         return key
     if key is None or isinstance(key, (int, float)):
-        return repr(key)
+        return brief(key)  # a 5,000-digit key cannot even become a str
     if isinstance(key, TensorData):
         return "<tensor>"
     return repr(key) if isinstance(key, Opaque) else f"<{type(key).__name__}>"
 
 
-# Globals that pickle exploits call to run code: whole modules, and single names elsewhere.
-# Any foreign global could run code when a real unpickler builds it (a class's __setstate__);
-# these are the ones whose only purpose in a pickle is to do so. Never called either way.
-_CODE_MODULES = (
-    "os", "posix", "nt", "subprocess", "_posixsubprocess", "importlib", "runpy", "sys",
-    "shutil", "ctypes", "pty", "code", "codeop", "pickle", "_pickle", "marshal", "shelve",
-    "dill", "joblib", "multiprocessing", "socket", "webbrowser", "pdb", "signal",
-    "torch.jit", "torch.hub", "torch.serialization", "torch._C", "torch.ops",
-    "numpy.testing", "numpy.f2py", "numpy.distutils",
-)  # fmt: skip
-_CODE_NAMES = frozenset(
+# What a checkpoint legitimately holds beside its tensors, as the pickle names it: data types
+# whose reconstruction runs only their own library's code on the file's data. torch.load's
+# weights_only unpickler accepts the first group too (torch/_weights_only_unpickler.py,
+# `_get_allowed_globals`); the rest are what training scripts put in checkpoints (fairseq's
+# argparse.Namespace, NumPy scalars and arrays, dates, paths). Whole names only: an attribute
+# chain through a module (`logging.os.system`) or any other name is outside the list.
+DATA_GLOBALS = frozenset(
     {
-        "builtins.eval", "builtins.exec", "builtins.compile", "builtins.getattr",
-        "builtins.setattr", "builtins.delattr", "builtins.__import__", "builtins.open",
-        "builtins.globals", "builtins.locals", "builtins.vars", "builtins.input",
-        "builtins.breakpoint", "__builtin__.eval", "__builtin__.execfile", "__builtin__.apply",
-        "__builtin__.getattr", "__builtin__.__import__", "__builtin__.open",
-        "operator.attrgetter", "operator.methodcaller", "torch.load", "numpy.load",
+        "collections.OrderedDict", "collections.Counter", "collections.defaultdict",
+        "collections.deque", "torch.nn.parameter.Parameter", "torch.Tensor",
+        "torch._tensor._rebuild_from_type_v2", "torch.serialization._get_layout",
+        "argparse.Namespace", "copyreg._reconstructor",
+        "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.ndarray",
+        "numpy.dtype", "builtins.object", "builtins.slice", "builtins.complex",
+        "builtins.bytearray", "builtins.bytes", "builtins.list", "builtins.dict",
+        "builtins.tuple", "builtins.int", "builtins.float", "builtins.str", "builtins.bool",
+        "builtins.range", "__builtin__.object", "__builtin__.slice", "__builtin__.complex",
+        "__builtin__.list", "__builtin__.dict", "__builtin__.tuple", "__builtin__.int",
+        "__builtin__.float", "__builtin__.long", "__builtin__.unicode", "__builtin__.str",
+        "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
+        "datetime.timezone", "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath",
+        "pathlib.PurePath", "pathlib.PurePosixPath", "pathlib.PureWindowsPath",
+        "fractions.Fraction", "decimal.Decimal", "uuid.UUID",
+        # TorchScript's data.pkl tags lists with their TorchScript types (torch/jit/_pickle.py).
+        "torch.jit._pickle.restore_type_tag", "torch.jit._pickle.build_intlist",
+        "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
+        "torch.jit._pickle.build_tensorlist",
     }
 )  # fmt: skip
-_CODE_ATTRIBUTES = frozenset({"system", "popen", "exec", "eval", "spawn", "load", "loads"})
+# Allow-listed functions that call one of their arguments (its index): that argument must be
+# on the list too. copyreg._reconstructor(cls, base, state) runs `base.__init__(obj, state)`;
+# torch._tensor._rebuild_from_type_v2(func, new_type, args, state) runs `func(*args)`.
+CALLS_ARGUMENT: Mapping[str, int] = MappingProxyType(
+    {"copyreg._reconstructor": 1, "torch._tensor._rebuild_from_type_v2": 0}
+)
+# numpy >= 1.25 pickles a dtype's class (`numpy.dtypes.Float32DType`).
+_NUMPY_DTYPE = re.compile(r"^numpy\.dtypes\.[A-Za-z0-9]+DType$")
 
 
-def runs_code(name: str) -> bool:
-    """Whether a foreign global is one that runs code, reads files or imports when called."""
-    base = name.split("(", 1)[0]
-    last = base.rsplit(".", 1)[-1]
-    if base in _CODE_NAMES or last in _CODE_ATTRIBUTES or last.startswith(("exec", "spawn")):
-        return True
-    return any(base == m or base.startswith(m + ".") for m in _CODE_MODULES)
+def brief(value: object) -> str:
+    """A value from the file as a short message fragment: a huge integer by its size, a long
+    string shortened with its length said, anything else by its type."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (
+            repr(value) if abs(value) < MAX_COUNT else f"an integer of {value.bit_length():,} bits"
+        )
+    if isinstance(value, str):
+        return repr(shown(value, 60))
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def is_data_global(dotted: str) -> bool:
+    """Whether the whole dotted name is on the allow-list of data a checkpoint holds."""
+    return dotted in DATA_GLOBALS or _NUMPY_DTYPE.match(dotted) is not None
 
 
 # --- the vocabulary ---------------------------------------------------------------------
@@ -247,8 +280,11 @@ def _natural(value: object) -> bool:
 def _ints(value: object, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)) or len(value) > MAX_DIMS:
         raise CorruptModelError(f"tensor {what} is {type(value).__name__}, expected int tuple")
-    if not all(_natural(v) for v in value):
-        raise CorruptModelError(f"tensor {what} {value!r} holds a value that is not a size")
+    bad = next((v for v in value if not _natural(v) or v > MAX_COUNT), None)
+    if bad is not None:
+        raise CorruptModelError(
+            f"tensor {what} holds {brief(bad)}, which is not a size (at most {MAX_COUNT:,})"
+        )
     return tuple(value)
 
 
@@ -256,12 +292,20 @@ def _tensor(args: tuple[object, ...], dtype: DType | None = None) -> TensorData:
     storage, offset, size, stride = args[:4]
     if not isinstance(storage, Storage):
         raise CorruptModelError("a tensor is rebuilt from something that is not a storage")
-    if not _natural(offset):
-        raise CorruptModelError(f"tensor storage offset {offset!r} is not a natural number")
+    if not _natural(offset) or offset > MAX_COUNT:  # type: ignore[operator]
+        raise CorruptModelError(f"tensor storage offset {brief(offset)} is not an element index")
     shape = _ints(size, "size")
     strides = _ints(stride, "stride")
     if len(shape) != len(strides):
         raise CorruptModelError(f"tensor size {shape} and stride {strides} differ in rank")
+    elements = 1
+    for extent in shape:
+        elements *= extent
+        if elements > MAX_COUNT:
+            # Even a stride-0 view (expand) of real data never claims this many elements.
+            raise CorruptModelError(
+                f"a tensor of {len(shape)} dimensions claims more than {MAX_COUNT:,} elements"
+            )
     assert isinstance(offset, int)
     return TensorData(storage, offset, shape, strides, dtype or storage.dtype)
 
@@ -288,7 +332,7 @@ def _rebuild_tensor_v3(args: tuple[object, ...]) -> TensorData:
     _arity(args, 7, 8, "_rebuild_tensor_v3")
     dtype = args[6]
     if not isinstance(dtype, Global) or dtype.name not in TORCH_DTYPES:
-        raise CorruptModelError(f"_rebuild_tensor_v3 dtype {dtype!r} is not a torch dtype")
+        raise CorruptModelError(f"_rebuild_tensor_v3 dtype {brief(dtype)} is not a torch dtype")
     storage = args[0]
     chosen = TORCH_DTYPES[dtype.name]
     if isinstance(storage, Storage):
@@ -347,12 +391,13 @@ def _encode(args: tuple[object, ...]) -> bytes:
     return text.encode("latin-1")
 
 
-def _collection(args: tuple[object, ...]) -> tuple[object, ...]:
-    # set([...]) / frozenset([...]): kept as a tuple (no hashing of file-controlled values).
+def _collection(args: tuple[object, ...]) -> list[object]:
+    # set([...]) / frozenset([...]): kept as a list (no hashing of file-controlled values; a
+    # list is never a dict key, so it cannot carry nested tuples into a hash either).
     _arity(args, 0, 1, "set")
     if args and not isinstance(args[0], (list, tuple)):
         raise CorruptModelError("set built from something that is not a list")
-    return tuple(args[0]) if args else ()  # type: ignore[arg-type]
+    return list(args[0]) if args else []  # type: ignore[call-overload]
 
 
 _Callable = Callable[[tuple[object, ...]], object]
@@ -387,9 +432,7 @@ def resolve_global(module: str, name: str) -> object:
     if module == "torch" and name in TORCH_DTYPES:
         return Global(module, name)
     dotted = f"{module}.{name}"
-    if module.startswith("__torch__"):
-        raise RefusedPickle(dotted, "global")
-    return Opaque(dotted if len(dotted) <= MAX_NAME else dotted[: MAX_NAME - 3] + "...")
+    return Opaque(shown(dotted), allowed=is_data_global(dotted))
 
 
 def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
@@ -397,7 +440,7 @@ def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
     with a sixth item (view metadata, None since torch 1.0) from the legacy writer."""
     if not isinstance(pid, tuple) or not pid or pid[0] != "storage":
         head = pid[0] if isinstance(pid, tuple) and pid else pid
-        raise RefusedPickle(f"persistent id {str(head)[:40]!r}", "persistent id")
+        raise RefusedPickle(f"persistent id {brief(head)}", "persistent id")
     if len(pid) not in (5, 6):
         raise CorruptModelError(f"storage persistent id has {len(pid)} items, expected 5 or 6")
     _, kind, key, location, numel = pid[:5]
@@ -405,10 +448,12 @@ def storage_of(pid: object, storages: dict[str, Storage]) -> Storage:
         raise CorruptModelError("storage persistent id names no torch storage class")
     if not isinstance(key, str) or not _PLAIN_KEY.match(key) or key in (".", ".."):
         raise CorruptModelError(
-            f"storage key {str(key)[:60]!r} is not a plain name (a path out of the archive?)"
+            f"storage key {brief(key)} is not a plain name (a path out of the archive?)"
         )
-    if not isinstance(location, str) or not _natural(numel):
-        raise CorruptModelError(f"storage '{key}' has a malformed location or element count")
+    if not isinstance(location, str) or not _natural(numel) or numel > MAX_COUNT:
+        raise CorruptModelError(
+            f"storage '{key}' has a malformed location or element count ({brief(numel)})"
+        )
     if len(pid) == 6 and pid[5] is not None:
         raise CorruptModelError(
             f"storage '{key}' is a view of another storage (pre-1.0 legacy format): not supported"

@@ -1,0 +1,59 @@
+"""What a lowered-recurrence detector reports (`Lowered`), the weights it gathers around one step
+before the cell kind is settled (`Cell`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from inspector.formats.opgraph import Node, ValueId, Weight
+from inspector.model import BiasConvention, CellKind, Direction, TensorRole
+
+
+@dataclass
+class Lowered:
+    """A recurrence found in lowered form, with the stored tensors that make its cell."""
+
+    name: str
+    type: str
+    location: str
+    kind: CellKind | None
+    units: int | None
+    input_dim: int | None
+    bias: BiasConvention
+    tensors: list[tuple[Weight, TensorRole, Direction | None]]
+    members: set[Node]  # nodes whose stored inputs belong to this layer's row
+    state_inputs: set[tuple[Node, int]] = field(default_factory=set)  # initial-state uses
+    directions: int = 1
+    peepholes: bool = False
+    consistent: bool = True  # the tensors fit one cell of `kind`
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sequence: ValueId | None = None  # the value the input projection reads
+    gates_last: bool | None = None  # see RecurrentLayer.gates_last
+    reversed: bool = False  # an unrolled chain whose steps read the sequence last to first
+    # Where an unrolled chain's first step reads constants that are no weight of the cell: the
+    # zero initial state, or the state's product the converter folded to constants (U·h0 + b
+    # with h0 = 0, a copy of the recurrent bias). Each reader's total says what it does with
+    # them (TFLite: initial states; ONNX counts them, as its definition of the total says).
+    first_step: set[tuple[Node, int]] = field(default_factory=set)
+
+    @property
+    def claimed(self) -> set[Weight]:
+        return {stored for stored, _, _ in self.tensors}
+
+
+@dataclass
+class Cell:
+    """Weights found around one step, before the kind is settled."""
+
+    recurrent: list[Weight] = field(default_factory=list)
+    kernel: list[Weight] = field(default_factory=list)
+    biases: list[tuple[Weight, TensorRole]] = field(default_factory=list)
+    peepholes: list[Weight] = field(default_factory=list)
+    fused_width: int | None = None  # input width when x and h share one kernel (concat)
+    state_width: int | None = None
+    activations: dict[str, int] = field(default_factory=dict)
+
+
+def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1) or (1,)

@@ -1,0 +1,448 @@
+"""Unrolled chains: the torch dynamo exporter unrolls `nn.RNN` into MatMul/Add/Tanh steps. One
+weight is reused at every step, each use depending on the previous one. Reuse along a chain of
+steps is the parameter sharing that makes a recurrence; a weight used twice side by side is not
+one. On long sequences the exporter may store one copy of the weight per step: steps are
+therefore linked by structure (a product whose result, through one step's elementwise ops,
+feeds a product with a weight of the same shape), and the copies are reported."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.settle import settle
+from inspector.formats.lowered.walk import (
+    BIAS_INPUT,
+    MAX_STEP_NODES,
+    PASS,
+    Walker,
+)
+from inspector.formats.opgraph import DKind, Node, Scope, ValueId, Weight
+from inspector.model import Direction, TensorRole
+
+Signature = tuple[tuple[int, ...], ...]  # the squeezed shapes of a product's weights
+# Ops that take one step's slice of a sequence (ONNX Split/Slice/Gather; TFLite UNPACK, SPLIT,
+# STRIDED_SLICE, GATHER map onto these), walked back to find the sequence a chain reads.
+_SLICING = frozenset({"Split", "Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape"})
+_SHAPE_ONLY = frozenset({"Shape", "Size"})  # outputs that depend on a tensor's shape alone
+_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Tanh", "Relu", "Clip"})
+
+
+class UnrolledDetector:
+    """Chains of steps with one recurrent weight (or one per gate), each step depending on the
+    previous one.
+
+    A step applies the recurrent weights to the state: one product, or one per gate when the
+    cell is computed gate by gate (Keras `implementation=1`: four products reading the same h),
+    a *group*. A group's next step is the nearest group of products with the same weight shapes
+    that its results reach through one step's elementwise ops (an LSTM's cell state also reaches
+    the steps after, further away)."""
+
+    def __init__(self, walk: Walker) -> None:
+        self.walk = walk
+        self.graph = walk.graph
+
+    def find(self, covered: set[Node]) -> list[Lowered]:
+        found: list[Lowered] = []
+        for scope in self.graph.scopes:
+            signatures: dict[Node, Signature] = {}
+            data_of: dict[Node, ValueId] = {}
+            for gnode in scope.nodes:
+                if gnode in covered or gnode.op not in ("MatMul", "Gemm"):
+                    continue
+                applied = self.walk.weighted_inputs(gnode)
+                if applied is not None:
+                    signatures[gnode] = tuple(sorted(squeezed(r.shape) for r in applied[1]))
+                    data_of[gnode] = applied[0]
+            groups: dict[tuple[ValueId, Signature], list[Node]] = {}
+            for gnode, signature in signatures.items():
+                groups.setdefault((data_of[gnode], signature), []).append(gnode)
+            group_of = {node: members for members in groups.values() for node in members}
+            following: dict[Node, Node] = {}
+            preceding: dict[Node, int] = {}
+            for members in groups.values():
+                nxt = self._next_step(members, signatures, group_of)
+                if nxt is not None:
+                    following[members[0]] = nxt
+                    preceding[nxt] = preceding.get(nxt, 0) + 1
+            lowered = []
+            for start in (members[0] for members in groups.values()):
+                if start not in following or preceding.get(start) == 1:
+                    continue
+                steps = [start]
+                while steps[-1] in following and len(steps) <= len(signatures):
+                    nxt = following[steps[-1]]
+                    if preceding.get(nxt) != 1 or nxt in steps:
+                        break
+                    steps.append(nxt)
+                groups_ = [group_of[s] for s in steps]
+                # A chain reusing one weight set from its second step on, whose first product
+                # applies others, starts with an input projection of the same shape (d = u).
+                while len(groups_) >= 3 and self._weights(groups_[0]) != self._weights(
+                    groups_[1]
+                ) == self._weights(groups_[2]):
+                    groups_ = groups_[1:]
+                if len(groups_) >= 2:
+                    lowered.append(self._chain(scope, groups_))
+            found.extend(self._pair([item for item in lowered if item is not None]))
+        return found
+
+    def _weights(self, group: list[Node]) -> frozenset[Weight]:
+        return frozenset(r for g in group for r in (self.walk.weighted_inputs(g) or ((), []))[1])
+
+    def _next_step(
+        self,
+        group: list[Node],
+        signatures: dict[Node, Signature],
+        group_of: dict[Node, list[Node]],
+    ) -> Node | None:
+        """The first product of the nearest group with this group's weight shapes that the
+        group's results reach through elementwise ops; None when the nearest such products read
+        different values (no single next step)."""
+        signature = signatures[group[0]]
+        distance = {
+            g: d
+            for g, d in self.walk.step_reach(group).items()
+            if signatures.get(g) == signature and group_of.get(g) is not group
+        }
+        if not distance:
+            return None
+        closest = min(distance.values())
+        firsts = {group_of[g][0] for g, d in distance.items() if d == closest}
+        return firsts.pop() if len(firsts) == 1 else None
+
+    def _between(self, earlier: list[Node], later: list[Node]) -> set[Node]:
+        """The nodes of one step: on paths from one use of the recurrent weights to the next."""
+        ahead = self.walk.step_reach(earlier)
+        step: set[Node] = set()
+        stack = [v for product in later for v in product.inputs if v is not None]
+        seen: set[ValueId] = set()
+        while stack and self.walk.tick():
+            vid = stack.pop()
+            if vid in seen:
+                continue
+            seen.add(vid)
+            producer = self.graph.producer(vid)
+            if producer is None or producer not in ahead or producer in step:
+                continue
+            step.add(producer)
+            stack.extend(v for v in producer.inputs if v is not None)
+        return step
+
+    def _chain(self, scope: Scope, steps: list[list[Node]]) -> Lowered | None:
+        step = self._between(steps[0], steps[1])
+        if not step or len(step) > MAX_STEP_NODES:
+            return None
+        if any(g.op in ("Softmax", "LayerNormalization", "Attention") for g in step):
+            return None
+        cell = Cell()
+        for product in steps[0]:
+            applied = self.walk.weighted_inputs(product)
+            if applied is None:
+                return None
+            cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+            self._operand_bias(product, cell, TensorRole.RECURRENT_BIAS)
+        # A product inside the step on a state-derived value (GRU's U_h on r ⊙ h) is recurrent.
+        derived = {v for g in step for v in g.outputs}
+        for gnode in sorted(step, key=lambda g: g.order):
+            applied = self.walk.weighted_inputs(gnode)
+            if applied is not None and applied[0] in derived:
+                cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+        cell.activations = self.walk.activations(step)
+        if not cell.activations:
+            return None
+        members: set[Node] = {product for group in steps for product in group}
+        steps_nodes = [self._between(first, second) for first, second in pairwise(steps)]
+        for nodes in steps_nodes:
+            members |= nodes
+        last = self._last_step(steps[-1], len(step), members)
+        sequence: ValueId | None = None
+        order: list[int] = []
+        projections: set[ValueId] = set()
+        bounds = [*pairwise(steps), (steps[-1], [])]
+        for nodes, (first, second) in zip([*steps_nodes, last], bounds, strict=True):
+            inside = set(nodes) | set(second)
+            for gnode in sorted(nodes, key=lambda g: g.order):
+                for vid in gnode.inputs:
+                    if vid is None or vid in self.graph.static:
+                        continue
+                    producer = self.graph.producer(vid)
+                    if producer in inside or producer in first:
+                        continue
+                    found = self._projection(vid, cell, members)
+                    if found is not None:
+                        if sequence is None:
+                            sequence = found
+                        position = self._slice_position(found)
+                        if position is not None:
+                            order.append(position)
+                        projections.add(vid)
+        taken = set(cell.recurrent) | set(cell.kernel) | {b for b, _ in cell.biases}
+        for gnode in step:
+            if gnode.op not in ("Add", "Sum"):
+                continue
+            for vid in gnode.inputs:
+                for root in self.walk.weight_roots(vid):
+                    if root not in taken and (root.dtype.kind is DKind.FLOAT or root.quantized):
+                        cell.biases.append((root, TensorRole.RECURRENT_BIAS))
+                        taken.add(root)
+        self._align(steps[0], step, members, cell)
+        chained = {g for group in steps for g in group}.union(*steps_nodes)
+        states = self._first_step(steps[0], chained, members, projections, cell)
+        weight_name = cell.recurrent[0].name
+        copies = {
+            root
+            for group in steps
+            for gnode in group
+            for root in (self.walk.weighted_inputs(gnode) or ((), []))[1]
+        }
+        how = f"weight '{weight_name}' applied at {len(steps)} dependent steps"
+        if len(steps[0]) > 1:
+            how = (
+                f"{len(steps[0])} weights per step (one per gate, first '{weight_name}') "
+                f"applied at {len(steps)} dependent steps"
+            )
+        elif len(copies) > len(cell.recurrent):
+            how = (
+                f"{len(steps)} dependent steps, each with its own copy of the recurrent weight "
+                f"(first: '{weight_name}')"
+            )
+        lowered = settle(
+            name=f"unrolled:{weight_name}",
+            type_="unrolled",
+            location=scope.path,
+            cell=cell,
+            members=members,
+            state_inputs=set(),
+            how=how,
+        )
+        lowered.first_step = states
+        if len(copies) > len(cell.recurrent) and len(steps[0]) == 1:
+            extra = sum(r.elements for r in copies) - sum(r.elements for r in cell.recurrent)
+            lowered.warnings.append(
+                f"unrolled recurrence '{lowered.name}' in {scope.path}: the exporter stored the "
+                f"recurrent weight once per step ({len(copies)} tensors); the formula uses one "
+                f"copy, the total counts all {extra:,} extra elements the file holds"
+            )
+        lowered.sequence = self._sequence_root(sequence) if sequence is not None else None
+        lowered.reversed = len(order) >= 2 and all(b < a for a, b in pairwise(order))
+        return lowered
+
+    def _last_step(self, last: list[Node], size: int, members: set[Node]) -> set[Node]:
+        """The step after the last use of the recurrent weights (it computes the final state):
+        the nearest `size` ops its results reach, as many as one step has."""
+        reach = self.walk.step_reach(last)
+        nodes: set[Node] = set()
+        for gnode in sorted(reach, key=lambda g: (reach[g], g.order)):
+            if len(nodes) >= size:
+                break
+            if gnode not in members and not self.walk.stops(gnode):
+                nodes.add(gnode)
+        members |= nodes
+        return nodes
+
+    def _slice_position(self, data: ValueId) -> int | None:
+        """Which output of a splitting op the step's input is (its time step), if it is one."""
+        producer = self.graph.producer(data)
+        if producer is None or producer.op != "Split" or len(producer.outputs) < 2:
+            return None
+        return producer.outputs.index(data) if data in producer.outputs else None
+
+    def _sequence_root(self, data: ValueId) -> ValueId:
+        """The whole sequence a step's input was sliced from (through Split, Slice, Gather and
+        reshapes); the value itself when it is not a slice."""
+        current = data
+        for _ in range(8):
+            producer = self.graph.producer(current)
+            if producer is None or producer.op not in _SLICING or not producer.inputs:
+                break
+            source = producer.inputs[0]
+            if source is None or source in self.graph.static:
+                break
+            current = source
+        return current
+
+    def _projection(self, vid: ValueId, cell: Cell, members: set[Node]) -> ValueId | None:
+        """Walk from a step's outside input back to the input projection x·W (+ b); record
+        W as the kernel and b as the input bias. Returns the sequence the projection reads."""
+        stack = [(vid, 0)]
+        seen: set[ValueId] = set()
+        sequence = None
+        while stack and self.walk.tick():
+            current, depth = stack.pop()
+            if current in seen or depth > 8:
+                continue
+            seen.add(current)
+            producer = self.graph.producer(current)
+            if producer is None:
+                continue
+            applied = self.walk.weighted_inputs(producer)
+            if applied is not None:
+                data, roots = applied
+                cell.kernel.extend(r for r in roots if r not in cell.kernel)
+                self._operand_bias(producer, cell, TensorRole.INPUT_BIAS)
+                members.add(producer)
+                sequence = data
+                continue
+            if producer.op not in PASS:
+                continue
+            members.add(producer)
+            for position, value in enumerate(producer.inputs):
+                if value is None:
+                    continue
+                if value in self.graph.static:
+                    if producer.op == "Add":
+                        for root in self.walk.weight_roots(value):
+                            if (root.dtype.kind is DKind.FLOAT or root.quantized) and root not in {
+                                b for b, _ in cell.biases
+                            }:
+                                cell.biases.append((root, TensorRole.INPUT_BIAS))
+                    continue
+                if (
+                    producer.op in ("Slice", "Gather", "Split", "Squeeze", "Unsqueeze", "Reshape")
+                    and position > 0
+                ):
+                    continue
+                stack.append((value, depth + 1))
+        return sequence
+
+    def _align(self, group: list[Node], step: set[Node], members: set[Node], cell: Cell) -> None:
+        """One product per gate: order the kernels and biases as the recurrent products whose
+        gate they feed (each gate's products meet before its activation), so that block k of
+        every role is one gate."""
+        if len(group) < 2:
+            return
+        gate_of: dict[Node, int] = {}
+        for gate, product in enumerate(group):
+            frontier = [product]
+            while frontier and self.walk.tick():
+                node = frontier.pop()
+                for out in node.outputs:
+                    for user, _ in self.graph.uses(out):
+                        if user in step and user not in gate_of:
+                            gate_of[user] = gate
+                            if user.op not in _ACTIVATIONS:
+                                frontier.append(user)
+
+        def position(weight: Weight) -> int:
+            for node in sorted(members, key=lambda n: n.order):
+                if not any(weight in self.walk.weight_roots(v) for v in node.inputs):
+                    continue
+                reached, frontier = 0, [node]
+                while frontier and reached < MAX_STEP_NODES and self.walk.tick():
+                    current = frontier.pop(0)
+                    if current in gate_of:
+                        return gate_of[current]
+                    reached += 1
+                    frontier += [u for out in current.outputs for u, _ in self.graph.uses(out)]
+            return len(group)
+
+        cell.kernel.sort(key=position)
+        cell.biases.sort(key=lambda item: position(item[0]))
+
+    def _operand_bias(self, product: Node, cell: Cell, role: TensorRole) -> None:
+        """A product's own bias operand (Gemm's C, TFLite FULLY_CONNECTED's third input)."""
+        position = BIAS_INPUT.get(product.op)
+        value = product.input(position) if position is not None else None
+        taken = {b for b, _ in cell.biases}
+        for root in self.walk.weight_roots(value):
+            if root not in taken and root not in cell.kernel and root not in cell.recurrent:
+                cell.biases.append((root, role))
+                taken.add(root)
+
+    def _first_step(
+        self,
+        first: list[Node],
+        steps: set[Node],
+        members: set[Node],
+        projections: set[ValueId],
+        cell: Cell,
+    ) -> set[tuple[Node, int]]:
+        """The step before the first use of the recurrent weights (its state is the initial
+        one, often folded away): its nodes and constants belong to the recurrence too, and so
+        does its input projection (a product with the kernel). Returns where its elementwise
+        ops read constants that are no weight of the cell: the initial state (c0 zeros), or the
+        state's product folded to constants by the converter (U·h0 + b with h0 = 0)."""
+        cell_weights = {*cell.kernel, *cell.recurrent, *(b for b, _ in cell.biases)}
+        states: set[tuple[Node, int]] = set()
+        stack = [
+            v
+            for product in first
+            for v in product.inputs
+            if v is not None and v not in self.graph.static
+        ][:1]
+        budget = MAX_STEP_NODES
+        seen: set[Node] = set()
+        while stack and budget > 0 and self.walk.tick():
+            vid = stack.pop()
+            if vid in projections:
+                continue
+            producer = self.graph.producer(vid)
+            if producer is None or producer in seen or producer in steps:
+                continue
+            seen.add(producer)
+            applied = self.walk.weighted_inputs(producer)
+            if applied is not None:
+                if cell.kernel and set(applied[1]) <= set(cell.kernel):
+                    members.add(producer)  # the first step's x·W, with the kernel
+                continue
+            members.add(producer)
+            budget -= 1
+            if producer.op in _SHAPE_ONLY:
+                continue  # a zero state sized from a tensor's shape: not its values
+            for position, value in enumerate(producer.inputs):
+                roots = self.walk.weight_roots(value) if producer.op in ("Add", "Mul") else []
+                if roots and not set(roots) & cell_weights:
+                    states.add((producer, position))
+            stack.extend(v for v in producer.inputs if v is not None and v not in self.graph.static)
+        return states
+
+    def _pair(self, chains: list[Lowered]) -> list[Lowered]:
+        """Two chains reading the same sequence with the same cell are the two directions of
+        one bidirectional layer (the second in graph order runs backward)."""
+        result: list[Lowered] = []
+        used: set[int] = set()
+        for i, first in enumerate(chains):
+            if i in used:
+                continue
+            partner = None
+            for j in range(i + 1, len(chains)):
+                other = chains[j]
+                if (
+                    j not in used
+                    and first.sequence is not None
+                    and other.sequence == first.sequence
+                    and (other.kind, other.units, other.input_dim, other.bias)
+                    == (first.kind, first.units, first.input_dim, first.bias)
+                    and first.consistent
+                    and other.consistent
+                ):
+                    partner = j
+                    break
+            if partner is None:
+                result.append(first)
+                continue
+            used.add(partner)
+            second = chains[partner]
+            if first.reversed and not second.reversed:
+                first, second = second, first
+            paired: list[tuple[Weight, TensorRole, Direction | None]] = [
+                (s, r, Direction.FORWARD) for s, r, _ in first.tensors
+            ]
+            paired += [(s, r, Direction.BACKWARD) for s, r, _ in second.tensors]
+            first.tensors = paired
+            first.directions = 2
+            first.members |= second.members
+            first.name = f"{first.name}+{second.name.removeprefix('unrolled:')}"
+            first.notes.append(
+                "two chains read the same sequence: reported as one bidirectional layer, "
+                + (
+                    f"'{second.name.removeprefix('unrolled:')}' the backward direction (its "
+                    "steps read the sequence last to first)"
+                    if second.reversed
+                    else "the later one in graph order as the backward direction"
+                )
+            )
+            first.warnings.extend(second.warnings)
+            result.append(first)
+        return result

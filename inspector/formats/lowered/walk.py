@@ -1,0 +1,243 @@
+"""What every lowered-recurrence detector shares: the graph walks (which node applies a stored
+weight to which data, where one step's elementwise ops lead, the activations of a step, the biases
+and peepholes around a cell) under one visit budget, and what a detector reports (`Lowered`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from inspector.formats.lowered.cell import Cell, Lowered
+from inspector.formats.opgraph import DKind, Node, OpGraph, Scope, ValueId, Weight
+from inspector.model import TensorRole
+
+# (data input, weight input) of the ops that apply a weight matrix.
+WEIGHTED: dict[str, tuple[int, ...]] = {
+    "MatMul": (0, 1),
+    "Gemm": (0, 1),
+    "Conv": (0, 1),
+    "MatMulInteger": (0, 1),
+    "ConvInteger": (0, 1),
+    "QLinearMatMul": (0, 3),
+    "QLinearConv": (0, 3),
+}
+BIAS_INPUT = {"Gemm": 2, "Conv": 2, "QLinearConv": 8}
+# Ops an input projection passes through on its way to a step (slicing the sequence, adding
+# a bias, reshaping).
+PASS = frozenset(
+    {
+        "Identity",
+        "Cast",
+        "Squeeze",
+        "Unsqueeze",
+        "Reshape",
+        "Flatten",
+        "Transpose",
+        "Slice",
+        "Gather",
+        "Split",
+        "Add",
+        "Concat",
+        "DequantizeLinear",
+        "QuantizeLinear",
+    }
+)
+MAX_STEP_NODES = 64  # one step of an LSTM cell is ~20 nodes; more is not a cell
+MAX_VISITS = 1_000_000  # graph walks stop here: bounded time on any input
+# A step's recurrent path is elementwise; these lead to the next layer or the output instead.
+_STEP_BARRIERS = frozenset({"Concat", "ConcatFromSequence", "SequenceConstruct", "Loop", "Scan"})
+
+
+class Walker:
+    """Graph walks shared by the detectors of one file, with one visit budget and one cache."""
+
+    def __init__(self, graph: OpGraph) -> None:
+        self.graph = graph
+        self.visits = 0
+        self.budget_hit = False
+        self._applied: dict[Node, tuple[ValueId, list[Weight]] | None] = {}
+
+    def weight_roots(self, vid: ValueId | None) -> list[Weight]:
+        """Weight tensors (with more than one element) a static value is computed from."""
+        if vid is None or vid not in self.graph.static:
+            return []
+        direct = self.graph.weight(vid)
+        # Integer roots are shape and index operands (Slice bounds), unless the value is the
+        # stored integer itself or an 8-bit quantized weight.
+        roots = [
+            s
+            for s in self.graph.roots(vid)
+            if s.elements > 1
+            and (
+                s.dtype.kind is DKind.FLOAT
+                or (s.dtype.kind is DKind.INT and (s is direct or s.dtype.bits <= 8))
+            )
+        ]
+        return sorted(roots, key=lambda s: s.key)
+
+    def weighted_inputs(self, gnode: Node) -> tuple[ValueId, list[Weight]] | None:
+        """(data input, weight roots) for a node applying a stored weight to dynamic data."""
+        if gnode not in self._applied:
+            self._applied[gnode] = self._weighted_inputs(gnode)
+        return self._applied[gnode]
+
+    def _weighted_inputs(self, gnode: Node) -> tuple[ValueId, list[Weight]] | None:
+        positions = WEIGHTED.get(gnode.op)
+        if positions is None:
+            return None
+        data_pos, weight_pos = positions
+        data, weight = gnode.input(data_pos), gnode.input(weight_pos)
+        roots = self.weight_roots(weight)
+        if gnode.op == "MatMul" and not roots:  # weight on the left: W @ x
+            data, weight = weight, data
+            roots = self.weight_roots(weight)
+        if not roots or data is None or data in self.graph.static:
+            return None
+        return data, roots
+
+    def tick(self, amount: int = 1) -> bool:
+        self.visits += amount
+        if self.visits > MAX_VISITS:
+            self.budget_hit = True
+            return False
+        return True
+
+    def step_reach(self, starts: list[Node]) -> dict[Node, int]:
+        """The nodes one step's elementwise ops lead to from the starts' results, each with how
+        many ops away it lies. Breadth first, so the node budget cuts the far end (an LSTM's cell
+        state leads on through every later step); the walk stops at the next weighted product,
+        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs."""
+        scope = starts[0].scope
+        depth: dict[Node, int] = {}
+        frontier = [v for start in starts for v in self.graph.output_ids(start)]
+        level = 0
+        while frontier and len(depth) < MAX_STEP_NODES * 2:
+            level += 1
+            following: list[ValueId] = []
+            for vid in frontier:
+                if not self.tick():
+                    return depth
+                for gnode, _ in self.graph.uses(vid):
+                    if gnode.scope is not scope or gnode in depth or gnode in starts:
+                        continue
+                    depth[gnode] = level
+                    if self.stops(gnode):
+                        continue
+                    following.extend(self.graph.output_ids(gnode))
+            frontier = following
+        return depth
+
+    def stops(self, gnode: Node) -> bool:
+        """Where a step ends: a weighted product, a Concat, a node with subgraphs."""
+        return (
+            gnode.op in _STEP_BARRIERS
+            or bool(gnode.children)
+            or (gnode.op in WEIGHTED and self.weighted_inputs(gnode) is not None)
+        )
+
+    def activations(self, nodes: Iterable[Node]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for gnode in nodes:
+            op = "Sigmoid" if gnode.op == "HardSigmoid" else gnode.op
+            if op in ("Sigmoid", "Tanh", "Relu"):
+                counts[op] = counts.get(op, 0) + 1
+        return counts
+
+    def closure(self, starts: list[ValueId], scope: Scope) -> set[ValueId]:
+        """Values of `scope` computed from the starting values."""
+        result = set(starts)
+        stack = list(starts)
+        while stack and self.tick():
+            vid = stack.pop()
+            for gnode, _ in self.graph.uses(vid):
+                if gnode.scope is not scope:
+                    continue
+                for out in self.graph.output_ids(gnode):
+                    if out not in result:
+                        result.add(out)
+                        stack.append(out)
+        return result
+
+    def biases_and_peepholes(
+        self, nodes: Iterable[Node], cell: Cell, dependent: set[ValueId]
+    ) -> None:
+        taken = set(cell.recurrent) | set(cell.kernel)
+        for gnode in nodes:
+            positions: list[int] = []
+            if gnode.op in ("Add", "Sum"):
+                positions = list(range(len(gnode.inputs)))
+            elif gnode.op in BIAS_INPUT:
+                positions = [BIAS_INPUT[gnode.op]]
+            elif gnode.op == "Mul" and len(gnode.inputs) == 2:
+                for position in (0, 1):
+                    other = gnode.input(1 - position)
+                    roots = self.weight_roots(gnode.input(position))
+                    if (
+                        other in dependent
+                        and len(roots) == 1
+                        and len(roots[0].shape) <= 2
+                        and roots[0] not in taken
+                    ):
+                        cell.peepholes.append(roots[0])
+                        taken.add(roots[0])
+                continue
+            for position in positions:
+                for root in self.weight_roots(gnode.input(position)):
+                    if root in taken:
+                        continue
+                    if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
+                        cell.biases.append((root, self._bias_role(gnode, position, cell)))
+                        taken.add(root)
+
+    def _bias_role(self, gnode: Node, position: int, cell: Cell) -> TensorRole:
+        """input_bias when the bias is added to the input projection, recurrent_bias when to
+        the recurrent product, bias when it cannot be told (or is shared)."""
+        if gnode.op in BIAS_INPUT:  # the product's own bias: its weight says which
+            applied = self.weighted_inputs(gnode)
+            roots = set(applied[1]) if applied is not None else set()
+            if roots and roots <= set(cell.recurrent):
+                return TensorRole.RECURRENT_BIAS
+            if roots and roots <= set(cell.kernel):
+                return TensorRole.INPUT_BIAS
+            return TensorRole.BIAS
+        sources: set[str] = set()
+        for other_pos, vid in enumerate(gnode.inputs):
+            if other_pos == position or vid is None:
+                continue
+            sources |= self._reaches_weight(vid, cell)
+        if sources == {"recurrent"}:
+            return TensorRole.RECURRENT_BIAS
+        if sources == {"kernel"}:
+            return TensorRole.INPUT_BIAS
+        return TensorRole.BIAS
+
+    def _reaches_weight(self, vid: ValueId, cell: Cell) -> set[str]:
+        found: set[str] = set()
+        stack = [(vid, 0)]
+        while stack and self.tick():
+            current, depth = stack.pop()
+            producer = self.graph.producer(current)
+            if producer is None or depth > 6:
+                continue
+            applied = self.weighted_inputs(producer)
+            if applied is not None:
+                roots = set(applied[1])
+                if roots & set(cell.recurrent):
+                    found.add("recurrent")
+                elif roots & set(cell.kernel):
+                    found.add("kernel")
+                continue
+            if producer.op in PASS:
+                stack.extend(
+                    (v, depth + 1)
+                    for v in producer.inputs
+                    if v is not None and v not in self.graph.static
+                )
+        return found
+
+
+class Detector(Protocol):
+    """Finds one form of lowered recurrence; `covered` are nodes an earlier detector (or a fused
+    RNN/LSTM/GRU node) already explains."""
+
+    def find(self, covered: set[Node]) -> list[Lowered]: ...

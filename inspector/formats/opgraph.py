@@ -1,0 +1,212 @@
+"""The op graph the lowered-recurrence detectors read, whatever format it came from: ops with
+their operands, the weights among those operands (constants the file stores, or variables it only
+names), and the bodies of loops as scopes of their own. The ONNX reader builds one from its
+index (`formats/onnx/view.py`), the TFLite reader from its subgraphs (`formats/tflite/view.py`).
+
+Operators are named in ONNX's vocabulary (`MatMul`, `Gemm`, `Add`, `Sigmoid`, `Split`, `Loop`,
+...): it is the one open operator set, and the detectors' rules follow its specs (Gemm's C input
+is a bias, a Loop body's carried values are its state). A format maps its own operators onto it
+where they mean the same (TFLite's FULLY_CONNECTED is Gemm with transB=1, LOGISTIC is Sigmoid,
+WHILE is Loop) and keeps its own name for the rest; `Node.native` is the file's own name, for
+messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class DKind(Enum):
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+    STRING = "string"
+    OPAQUE = "opaque"  # a handle: TFLite resource and variant (TensorList) tensors
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class DType:
+    name: str
+    bits: int
+    kind: DKind
+
+    @property
+    def itemsize(self) -> int:
+        return max(1, self.bits // 8)
+
+
+UNKNOWN_DTYPE = DType("unknown", 0, DKind.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class ValueId:
+    """A value of one scope: `name` is the format's own (an ONNX name, a TFLite tensor index)."""
+
+    scope: int
+    name: str
+
+
+@dataclass(frozen=True)
+class LoopState:
+    body: ValueId  # the body input holding the state
+    outer: ValueId | None  # its initial value, an input of the loop op
+    position: int  # which input of the loop op
+    unchanged: bool  # the body returns it as it came: a constant threaded through the loop
+
+
+@dataclass(frozen=True)
+class Weight:
+    """A tensor an op may apply as a weight: a constant the file stores, or (`stored` False) a
+    variable the graph reads whose values the file does not hold (TFLite resource variables)."""
+
+    key: str  # the reader's key for it, unique in the model
+    name: str
+    shape: tuple[int, ...]
+    dtype: DType
+    # An integer tensor with its own quantization scales (TFLite int8 weights, int32 biases): a
+    # weight whatever its width, where ONNX would reach it through DequantizeLinear.
+    quantized: bool = False
+    stored: bool = True
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(eq=False)
+class Scope:
+    """A graph or a loop body: its nodes in file order and its inputs' names, in order."""
+
+    id: int
+    path: str
+    inputs: tuple[str, ...]
+    nodes: list[Node] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Node:
+    op: str  # ONNX's name for what it does, else the format's own
+    native: str  # the file's own name for the op (for messages)
+    label: str  # the node's name in reports
+    scope: Scope
+    index: int  # position in its scope
+    order: int  # position in the whole graph, scopes depth-first
+    inputs: tuple[ValueId | None, ...]  # None: an optional input left out
+    outputs: tuple[ValueId, ...]
+    children: tuple[Scope, ...] = ()  # loop bodies
+    domain: str = ""  # "" for standard ops
+    attributes: Mapping[str, int] = field(default_factory=dict)  # integer attributes detectors read
+
+    def input(self, position: int) -> ValueId | None:
+        return self.inputs[position] if position < len(self.inputs) else None
+
+
+class OpGraph:
+    """Scopes, nodes, who produces and who reads each value, which values are static (computed
+    from weights alone) and which weights each static value comes from."""
+
+    def __init__(
+        self,
+        scopes: Sequence[Scope],
+        *,
+        weights: Mapping[ValueId, Weight],
+        static: set[ValueId],
+        graph_inputs: set[ValueId],
+        graph_outputs: set[ValueId],
+        states: Mapping[int, list[LoopState]],
+        roots: Callable[[ValueId], frozenset[Weight]],
+        declared_shape: Callable[[ValueId], tuple[int | str | None, ...] | None],
+        elem_type: Callable[[ValueId], DType],
+    ) -> None:
+        self.scopes = list(scopes)
+        self.nodes = sorted((n for s in self.scopes for n in s.nodes), key=lambda n: n.order)
+        self.weights = weights
+        self.static = static
+        self.graph_inputs = graph_inputs
+        self.graph_outputs = graph_outputs
+        self._states = states
+        self._roots = roots
+        self.declared_shape = declared_shape
+        self.elem_type = elem_type
+        self._producers: dict[ValueId, Node] = {}
+        self._consumers: dict[ValueId, list[tuple[Node, int]]] = {}
+        for node in self.nodes:
+            for out in node.outputs:
+                self._producers.setdefault(out, node)
+            for position, vid in enumerate(node.inputs):
+                if vid is not None:
+                    self._consumers.setdefault(vid, []).append((node, position))
+
+    def weight(self, vid: ValueId) -> Weight | None:
+        """The weight a value is itself (a stored constant, a variable's read), or None."""
+        return self.weights.get(vid)
+
+    def is_input(self, vid: ValueId) -> bool:
+        return vid in self.graph_inputs
+
+    def roots(self, vid: ValueId) -> frozenset[Weight]:
+        """The weights a static value is computed from (itself when it is one)."""
+        return self._roots(vid)
+
+    def uses(self, vid: ValueId) -> list[tuple[Node, int]]:
+        return self._consumers.get(vid, [])
+
+    def producer(self, vid: ValueId | None) -> Node | None:
+        return None if vid is None else self._producers.get(vid)
+
+    def output_ids(self, node: Node) -> list[ValueId]:
+        return list(node.outputs)
+
+    def states(self, scope: Scope) -> list[LoopState]:
+        """The values a loop body carries from one iteration to the next."""
+        return self._states.get(scope.id, [])
+
+    def descendants(self, scope: Scope) -> Iterable[Scope]:
+        """The scope and every scope nested inside it, each once (a body two loops share, or a
+        file whose loops name each other as bodies, is walked once: no cycle, no recursion)."""
+        seen: set[int] = set()
+        stack = [scope]
+        while stack:
+            current = stack.pop()
+            if current.id in seen:
+                continue
+            seen.add(current.id)
+            yield current
+            for node in current.nodes:
+                stack.extend(node.children)
+
+
+def static_roots(
+    vid: ValueId,
+    weights: Mapping[ValueId, Weight],
+    static: set[ValueId],
+    producer: Callable[[ValueId], Node | None],
+    aliases: Mapping[ValueId, ValueId],
+) -> frozenset[Weight]:
+    """The weights a static value is computed from: walk producers back through static values
+    (an explicit stack, each value once), through `aliases` (a loop body's input that is an outer
+    value threaded through the loop unchanged)."""
+    found: set[Weight] = set()
+    stack = [vid]
+    seen: set[ValueId] = set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        weight = weights.get(current)
+        if weight is not None:
+            found.add(weight)
+            continue
+        alias = aliases.get(current)
+        if alias is not None:
+            stack.append(alias)
+            continue
+        node = producer(current) if current in static else None
+        if node is not None:
+            stack.extend(v for v in node.inputs if v is not None)
+    return frozenset(found)
