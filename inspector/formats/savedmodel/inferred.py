@@ -71,15 +71,15 @@ def _keras_layers(graph: ObjectGraph) -> tuple[list[tuple[int, list[Variable]]],
         if node not in indexed or rank < indexed[node]:
             indexed[node] = rank
     if not indexed:
-        listed = next(
-            ((name, node) for name in _KERAS3_LISTS if (node := graph.child(0, name)) is not None),
-            None,
-        )
-        if listed is not None:
-            sequential = listed[0] == "_layers"
-            for name, node in graph.nodes[listed[1]].children:
+        for list_name in _KERAS3_LISTS:
+            listed = graph.child(0, list_name)
+            if listed is None:
+                continue
+            sequential = list_name == "_layers"
+            for name, node in graph.nodes[listed].children:
                 if name.isdigit() and node not in indexed:
                     indexed[node] = (0, int(name))
+            break
     ordered = sorted(indexed, key=lambda node: indexed[node])
     return [(indexed[node][1], list(graph.variables_under(node))) for node in ordered], sequential
 
