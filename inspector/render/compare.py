@@ -268,8 +268,8 @@ def _reconciled(item: Reconciled) -> str:
         side, _, dtypes = (item.tensor or "export ?").partition(" ")
         return (
             f"dequantized: the {side}'s {dtypes} weights were compared as (q - zero_point) · scale "
-            "with the file's own scales; judge them with a tolerance (--atol) of about half a "
-            "quantization step"
+            "with the file's own scales, each allowed the half quantization step its rounding "
+            "cost (beyond --atol/--rtol)"
         )
     if what is Reconcile.TRANSPOSED:
         return f"{item.tensor} is stored with its axes reordered (transposed) in the export"
