@@ -241,9 +241,14 @@ def test_the_interpreter_ran_the_file_or_says_why(entry: dict) -> None:
     conversions agree to float rounding (the truth above is about a working model)."""
     verify = entry["verify"]
     if verify["invoke"] == "ok" and not _tolerance(entry):
-        assert verify["max_abs_diff_vs_keras"] < 1e-5
+        # float16 constants round each weight to 11 significant bits
+        assert verify["max_abs_diff_vs_keras"] < (1e-3 if _float16(entry) else 1e-5)
     elif verify["invoke"] != "ok":
         assert "Flex" in verify["invoke"] or "READ_VARIABLE" in verify["invoke"], verify
+
+
+def _float16(entry: dict) -> bool:
+    return any(t["dtype"] == "float16" for t in _tensors(entry).values())
 
 
 def test_sources_exist() -> None:

@@ -57,3 +57,12 @@ class Cell:
 
 def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1) or (1,)
+
+
+def matrix(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A weight's two matrix dimensions, without the leading 1-dimensions some exporters add
+    ((1, g·h, h) for one direction); a matrix keeps its own 1-dimensions (a cell of one unit
+    stores its recurrent weight as (g, 1)). Other shapes are squeezed."""
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    return shape if len(shape) == 2 else squeezed(shape)

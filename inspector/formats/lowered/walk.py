@@ -57,8 +57,11 @@ class Walker:
         self.budget_hit = False
         self._applied: dict[Node, tuple[ValueId, list[Weight]] | None] = {}
 
-    def weight_roots(self, vid: ValueId | None) -> list[Weight]:
-        """Weight tensors (with more than one element) a static value is computed from."""
+    def weight_roots(self, vid: ValueId | None, single: int = 0) -> list[Weight]:
+        """Weight tensors a static value is computed from: with more than one element (a
+        one-element constant is an operator's scalar: `1 - z`, a scale), except, where the value
+        is a product's weight (`single=2`) or its own bias operand (`single=1`), one element of
+        at least that many dimensions: a one-unit cell's (1, 1) kernel and (1,) bias."""
         if vid is None or vid not in self.graph.static:
             return []
         direct = self.graph.weight(vid)
@@ -67,7 +70,7 @@ class Walker:
         roots = [
             s
             for s in self.graph.roots(vid)
-            if s.elements > 1
+            if (s.elements > 1 or (single and s.elements == 1 and len(s.shape) >= single))
             and (
                 s.dtype.kind is DKind.FLOAT
                 or (s.dtype.kind is DKind.INT and (s is direct or s.dtype.bits <= 8))
@@ -87,10 +90,10 @@ class Walker:
             return None
         data_pos, weight_pos = positions
         data, weight = gnode.input(data_pos), gnode.input(weight_pos)
-        roots = self.weight_roots(weight)
+        roots = self.weight_roots(weight, single=2)
         if gnode.op == "MatMul" and not roots:  # weight on the left: W @ x
             data, weight = weight, data
-            roots = self.weight_roots(weight)
+            roots = self.weight_roots(weight, single=2)
         if not roots or data is None or data in self.graph.static:
             return None
         return data, roots
@@ -182,7 +185,8 @@ class Walker:
                         taken.add(roots[0])
                 continue
             for position in positions:
-                for root in self.weight_roots(gnode.input(position)):
+                own = gnode.op in BIAS_INPUT  # the product's bias operand: a bias by position
+                for root in self.weight_roots(gnode.input(position), single=1 if own else 0):
                     if root in taken:
                         continue
                     if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
