@@ -32,7 +32,7 @@ FAITHFUL = [
 ]
 LOWERED = [e for e in PAIRS if e["onnx_truth"]["lowered"]]
 PROJECTION = next(e for e in PAIRS if "proj" in e["file"])
-RECURRENT_CLASSES = {"LSTM", "GRU", "RNN", "SimpleRNN", "Bidirectional"}
+RECURRENT_CLASSES = {"LSTM", "GRU", "RNN", "SimpleRNN", "Bidirectional", "RNNCell"}
 # PyTorch names the candidate gate g (LSTM) and n (GRU); Keras and ONNX call it c and h.
 SAME_GATE = {"g": "c", "n": "h"}
 

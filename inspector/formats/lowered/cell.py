@@ -53,6 +53,9 @@ class Cell:
     fused_width: int | None = None  # input width when x and h share one kernel (concat)
     state_width: int | None = None
     activations: dict[str, int] = field(default_factory=dict)
+    # How the products apply the stored matrices: True where one reads (outputs, inputs) (Gemm
+    # transB=1, a Transpose on the way, W @ x), False where x @ W reads (inputs, outputs).
+    transposed: set[bool] = field(default_factory=set)
 
 
 def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -49,6 +49,7 @@ class LoopDetector:
             if applied is None:
                 continue
             data, roots = applied
+            self._orient(gnode, cell)
             if data in dependent:
                 cell.recurrent.extend(r for r in roots if r not in cell.recurrent)
                 width = self._concat_split(data, dependent, body)
@@ -70,6 +71,11 @@ class LoopDetector:
             state_inputs=state_inputs,
             how=f"{owner.native} body",
         )
+
+    def _orient(self, gnode: Node, cell: Cell) -> None:
+        found = self.walk.reads_transposed(gnode)
+        if found is not None:
+            cell.transposed.add(found)
 
     def _numeric_state(self, vid: ValueId, outer: ValueId | None) -> bool:
         dtype = self.graph.elem_type(vid)

@@ -110,6 +110,9 @@ def settle(
         tensors.append((stored, role, None))
     tensors += [(s, TensorRole.PEEPHOLE, None) for s in cell.peepholes]
     tensors += [(s, TensorRole.PROJECTION, None) for s in projections]
+    # One orientation for all the products: the stored matrices' gate axis is then known even
+    # where a square matrix's shape cannot say.
+    gates_last = (not next(iter(cell.transposed))) if len(cell.transposed) == 1 else None
     return Lowered(
         name=name,
         type=type_,
@@ -125,6 +128,7 @@ def settle(
         consistent=consistent,
         notes=notes,
         warnings=warnings,
+        gates_last=gates_last,
     )
 
 

@@ -266,11 +266,12 @@ class SingleStepDetector:
 
     def _gate_axis_first(self, product: Node, shape: tuple[int, ...], units: int | None) -> bool:
         """Whether the stored matrices are (g·h, inputs), as Gemm with transB=1 reads them
-        (PyTorch's layout), rather than (inputs, g·h) (x @ W, Keras's)."""
+        (PyTorch's layout), rather than (inputs, g·h) (x @ W, Keras's): by the recurrent
+        weight's shape, else (square) by how the product reads it."""
         dims = matrix(shape)
         if units and len(dims) == 2 and dims[0] != dims[1]:
             return dims[0] > dims[1]
-        return product.op == "Gemm" and bool(product.attributes.get("transB"))
+        return bool(self.walk.reads_transposed(product))
 
 
 KIND_GATES = {kind: gates for gates, kind in KIND_BY_GATES.items()}

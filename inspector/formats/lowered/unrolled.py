@@ -142,12 +142,14 @@ class UnrolledDetector:
                 return None
             cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
             self._operand_bias(product, cell, TensorRole.RECURRENT_BIAS)
+            self._orient(product, cell)
         # A product inside the step on a state-derived value (GRU's U_h on r ⊙ h) is recurrent.
         derived = {v for g in step for v in g.outputs}
         for gnode in sorted(step, key=lambda g: g.order):
             applied = self.walk.weighted_inputs(gnode)
             if applied is not None and applied[0] in derived:
                 cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+                self._orient(gnode, cell)
         cell.activations = self.walk.activations(step)
         if not cell.activations:
             return None
@@ -228,6 +230,11 @@ class UnrolledDetector:
         lowered.reversed = len(order) >= 2 and all(b < a for a, b in pairwise(order))
         return lowered
 
+    def _orient(self, product: Node, cell: Cell) -> None:
+        found = self.walk.reads_transposed(product)
+        if found is not None:
+            cell.transposed.add(found)
+
     def _last_step(self, last: list[Node], size: int, members: set[Node]) -> set[Node]:
         """The step after the last use of the recurrent weights (it computes the final state):
         the nearest `size` ops its results reach, as many as one step has."""
@@ -281,6 +288,7 @@ class UnrolledDetector:
                 data, roots = applied
                 cell.kernel.extend(r for r in roots if r not in cell.kernel)
                 self._operand_bias(producer, cell, TensorRole.INPUT_BIAS)
+                self._orient(producer, cell)
                 members.add(producer)
                 sequence = data
                 continue

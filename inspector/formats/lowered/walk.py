@@ -42,6 +42,11 @@ PASS = frozenset(
         "QuantizeLinear",
     }
 )
+# Ops between a stored weight and its product that keep its axes where they are.
+_KEEPS_AXES = frozenset(
+    {"Identity", "Cast", "DequantizeLinear", "Unsqueeze", "Squeeze", "Split", "Slice", "Gather"}
+)
+_RESHAPES = frozenset({"Reshape", "Flatten"})
 MAX_STEP_NODES = 64  # one step of an LSTM cell is ~20 nodes; more is not a cell
 MAX_VISITS = 1_000_000  # graph walks stop here: bounded time on any input
 # A step's recurrent path is elementwise; these lead to the next layer or the output instead.
@@ -97,6 +102,32 @@ class Walker:
         if not roots or data is None or data in self.graph.static:
             return None
         return data, roots
+
+    def reads_transposed(self, gnode: Node) -> bool | None:
+        """Whether the product applies its stored weight as (outputs, inputs): Gemm with
+        transB=1, MatMul with the weight on the left (W @ x), each Transpose that swaps the
+        matrix's axes on the way from the stored tensor flipping it; None where another op
+        reshapes it in between. What a square matrix's shape cannot tell (a SimpleRNN's (u, u)
+        recurrent weight)."""
+        positions = WEIGHTED.get(gnode.op)
+        if positions is None:
+            return None
+        flipped = gnode.op == "Gemm" and bool(gnode.attributes.get("transB"))
+        weight = gnode.input(positions[1])
+        if gnode.op == "MatMul" and not self.weight_roots(weight, single=2):
+            weight, flipped = gnode.input(positions[0]), True  # W @ x
+        for _ in range(8):
+            producer = self.graph.producer(weight)
+            if producer is None or weight in self.graph.weights:
+                return flipped
+            if producer.op == "Transpose":
+                if not producer.attributes.get("swaps"):
+                    return None
+                flipped = not flipped
+            elif producer.op not in _KEEPS_AXES:
+                return None if producer.op in _RESHAPES else flipped
+            weight = producer.input(0)
+        return None
 
     def tick(self, amount: int = 1) -> bool:
         self.visits += amount
