@@ -5,6 +5,9 @@ they pair tensor by tensor: each source tensor takes the first unclaimed export 
 same shape, or of the shape an exporter's layout gives it (a transposed matrix, a Keras
 convolution kernel (kh, kw, in, out) as ONNX's (out, in, kh, kw)). Where several fit, the one
 whose values agree wins. Tensors of recurrent layers are left to the recurrent comparison.
+An integer scalar without a counterpart (PyTorch BatchNorm's `num_batches_tracked`, a step
+counter torch/nn/modules/batchnorm.py keeps for the momentum-free average) is no weight:
+exporters drop it, so it is named but does not fail the pair.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from inspector.formats.values import ValueReader, bound
 from inspector.model import Layer, Model, Tensor
 
 MAX_CANDIDATES = 8  # same-shaped export tensors tried by value before taking the first
+COUNTER = "counter"  # the role of an integer scalar no export keeps
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class _Candidate:
 class _Outcome:
     matched: list[tuple[Tensor, _Candidate]] = field(default_factory=list)
     unmatched: list[Tensor] = field(default_factory=list)
+    counters: list[Tensor] = field(default_factory=list)  # integer scalars no export keeps
     deltas: list[Delta] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
     reconciled: list[Reconciled] = field(default_factory=list)
@@ -146,7 +151,8 @@ def _match(
     ]
     candidates.sort(key=lambda c: c.layer not in chosen_layers)  # stable: file order otherwise
     if not candidates:
-        outcome.unmatched.append(tensor)
+        counter = tensor.params <= 1 and tensor.dtype.startswith(("int", "uint"))
+        (outcome.counters if counter else outcome.unmatched).append(tensor)
         return
     try:
         source = source_values.read(tensor.key)
@@ -218,7 +224,7 @@ def _result(layer: Layer, tensors: Sequence[Tensor], outcome: _Outcome) -> PairR
     max_abs = max((d.max_abs for d in outcome.deltas), default=0.0)
     if not outcome.differences and any(not d.exact for d in outcome.deltas):
         reconciled.append(Reconciled(Reconcile.TOLERANCE, max_abs=max_abs))
-    if not outcome.matched:
+    if not outcome.matched and not (outcome.counters and not outcome.unmatched):
         status = Status.MISSING
     elif outcome.unmatched:
         status = Status.SHAPE_DIFFERS
@@ -243,6 +249,10 @@ def _result(layer: Layer, tensors: Sequence[Tensor], outcome: _Outcome) -> PairR
         differences=tuple(outcome.differences),
         unmatched=tuple(
             Unmatched(Side.SOURCE, t.name, "weight", t.shape, t.params) for t in outcome.unmatched
+        )
+        + tuple(
+            Unmatched(Side.SOURCE, t.name, COUNTER, t.shape, t.params, counted=False)
+            for t in outcome.counters
         ),
         compared=sum(d.elements for d in outcome.deltas),
         max_abs=max_abs if outcome.deltas else None,

@@ -198,6 +198,11 @@ def _int(value: object) -> int | None:
 
 def _unmatched(item: Unmatched, pair: PairResult) -> str:
     what = f"{item.name} {shape(item.shape)}, {count(item.params)} parameters"
+    if not item.counted and item.side is Side.SOURCE:
+        return (
+            f"{item.name} {shape(item.shape)}: an integer scalar (a step counter such as "
+            "BatchNorm's num_batches_tracked), not a weight; the export does not keep it"
+        )
     if not item.counted:
         return (
             f"also in the export's {pair.export} row: {what} beside the cell weights "
