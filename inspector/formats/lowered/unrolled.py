@@ -84,7 +84,7 @@ class UnrolledDetector:
                     groups_ = groups_[1:]
                 if len(groups_) >= 2:
                     lowered.append(self._chain(scope, groups_))
-            found.extend(self._pair([item for item in lowered if item is not None]))
+            found.extend(self._pair(_distinct([item for item in lowered if item is not None])))
         return found
 
     def _weights(self, group: list[Node]) -> frozenset[Weight]:
@@ -112,21 +112,38 @@ class UnrolledDetector:
         return firsts.pop() if len(firsts) == 1 else None
 
     def _between(self, earlier: list[Node], later: list[Node]) -> set[Node]:
-        """The nodes of one step: on paths from one use of the recurrent weights to the next."""
-        ahead = self.walk.step_reach(earlier)
+        """The nodes of one step: on paths from one use of the recurrent weights to the next.
+        Walked back from the later products (breadth first, a few steps' worth of nodes, never
+        past the earlier products), then kept where the earlier products' results lead: so a
+        product applied inside the step to a state-derived value (Keras GRU reset_before's
+        U_h on r ⊙ h) is in the step, with the ops between it and the next step."""
+        scope = earlier[0].scope
+        stop = set(earlier)
+        before: set[Node] = set()
+        frontier = [v for product in later for v in product.inputs if v is not None]
+        while frontier and len(before) < MAX_STEP_NODES * 4:
+            following: list[ValueId] = []
+            for vid in frontier:
+                if not self.walk.tick():
+                    return set()
+                if vid in self.graph.static:
+                    continue
+                producer = self.graph.producer(vid)
+                if producer is None or producer.scope is not scope or producer in before:
+                    continue
+                if producer in stop:
+                    continue
+                before.add(producer)
+                following.extend(v for v in producer.inputs if v is not None)
+            frontier = following
         step: set[Node] = set()
-        stack = [v for product in later for v in product.inputs if v is not None]
-        seen: set[ValueId] = set()
-        while stack and self.walk.tick():
-            vid = stack.pop()
-            if vid in seen:
-                continue
-            seen.add(vid)
-            producer = self.graph.producer(vid)
-            if producer is None or producer not in ahead or producer in step:
-                continue
-            step.add(producer)
-            stack.extend(v for v in producer.inputs if v is not None)
+        pending = [v for product in earlier for v in self.graph.output_ids(product)]
+        while pending and self.walk.tick():
+            vid = pending.pop()
+            for consumer, _ in self.graph.uses(vid):
+                if consumer in before and consumer not in step:
+                    step.add(consumer)
+                    pending.extend(self.graph.output_ids(consumer))
         return step
 
     def _chain(self, scope: Scope, steps: list[list[Node]]) -> Lowered | None:
@@ -157,7 +174,7 @@ class UnrolledDetector:
         steps_nodes = [self._between(first, second) for first, second in pairwise(steps)]
         for nodes in steps_nodes:
             members |= nodes
-        last = self._last_step(steps[-1], len(step), members)
+        last = self._last_step(steps[-1], len(step), members, frozenset(cell.recurrent))
         sequence: ValueId | None = None
         order: list[int] = []
         projections: set[ValueId] = set()
@@ -235,15 +252,20 @@ class UnrolledDetector:
         if found is not None:
             cell.transposed.add(found)
 
-    def _last_step(self, last: list[Node], size: int, members: set[Node]) -> set[Node]:
+    def _last_step(
+        self, last: list[Node], size: int, members: set[Node], recurrent: frozenset[Weight]
+    ) -> set[Node]:
         """The step after the last use of the recurrent weights (it computes the final state):
-        the nearest `size` ops its results reach, as many as one step has."""
-        reach = self.walk.step_reach(last)
+        the nearest `size` ops its results reach, as many as one step has (a product of the
+        cell's own recurrent weights inside it, GRU reset_before's U_h, included)."""
+        reach = self.walk.step_reach(last, recurrent)
         nodes: set[Node] = set()
         for gnode in sorted(reach, key=lambda g: (reach[g], g.order)):
             if len(nodes) >= size:
                 break
-            if gnode not in members and not self.walk.stops(gnode):
+            if gnode not in members and (
+                not self.walk.stops(gnode) or self.walk.applies_only(gnode, recurrent)
+            ):
                 nodes.add(gnode)
         members |= nodes
         return nodes
@@ -454,3 +476,22 @@ class UnrolledDetector:
             first.warnings.extend(second.warnings)
             result.append(first)
         return result
+
+
+def _distinct(chains: list[Lowered]) -> list[Lowered]:
+    """One chain per cell: a cell applying two recurrent weights per step (Keras GRU
+    reset_before: U_z|U_r on h, U_h on r ⊙ h) is found from each; the first found, whose step
+    holds the other weight's products too, is kept (a consistent one before one that is not)."""
+    ordered = sorted(chains, key=lambda item: not item.consistent)
+    kept: list[Lowered] = []
+    for chain in ordered:
+        if not any(
+            chain.claimed & other.claimed and _recurrent(chain) <= _recurrent(other)
+            for other in kept
+        ):
+            kept.append(chain)
+    return [chain for chain in chains if chain in kept]
+
+
+def _recurrent(chain: Lowered) -> set[Weight]:
+    return {weight for weight, role, _ in chain.tensors if role is TensorRole.RECURRENT_KERNEL}

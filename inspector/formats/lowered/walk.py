@@ -136,11 +136,14 @@ class Walker:
             return False
         return True
 
-    def step_reach(self, starts: list[Node]) -> dict[Node, int]:
+    def step_reach(
+        self, starts: list[Node], through: frozenset[Weight] = frozenset()
+    ) -> dict[Node, int]:
         """The nodes one step's elementwise ops lead to from the starts' results, each with how
         many ops away it lies. Breadth first, so the node budget cuts the far end (an LSTM's cell
         state leads on through every later step); the walk stops at the next weighted product,
-        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs."""
+        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs; not at a
+        product of the weights `through` (one the step applies itself)."""
         scope = starts[0].scope
         depth: dict[Node, int] = {}
         frontier = [v for start in starts for v in self.graph.output_ids(start)]
@@ -155,11 +158,16 @@ class Walker:
                     if gnode.scope is not scope or gnode in depth or gnode in starts:
                         continue
                     depth[gnode] = level
-                    if self.stops(gnode):
+                    if self.stops(gnode) and not self.applies_only(gnode, through):
                         continue
                     following.extend(self.graph.output_ids(gnode))
             frontier = following
         return depth
+
+    def applies_only(self, gnode: Node, weights: frozenset[Weight]) -> bool:
+        """Whether the node is a product of some of these weights and no other."""
+        applied = self.weighted_inputs(gnode)
+        return applied is not None and bool(weights) and set(applied[1]) <= weights
 
     def stops(self, gnode: Node) -> bool:
         """Where a step ends: a weighted product, a Concat, a node with subgraphs."""
