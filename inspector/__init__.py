@@ -48,10 +48,15 @@ def inspect_file(path: str | Path, reader: str | None = None) -> Report:
 def _disk_bytes(path: Path) -> int | None:
     """The size on disk for --max-file-size; a SavedModel directory (given as itself or its
     saved_model.pb) counts every regular file in it, links not followed, its listing bounded
-    (`savedmodel.reader.disk_bytes`)."""
-    from inspector.formats.detect import is_savedmodel_dir
+    (`savedmodel.reader.disk_bytes`); a Hugging Face checkpoint directory its config.json, index
+    and weight files."""
+    from inspector.formats.detect import is_hf_checkpoint_dir, is_savedmodel_dir
 
     try:
+        if path.is_dir() and is_hf_checkpoint_dir(path):
+            from inspector.formats.hf.reader import checkpoint_files
+
+            return sum(item.stat().st_size for item in checkpoint_files(path))
         root = path if path.is_dir() else path.parent
         if not is_savedmodel_dir(root):
             return path.stat().st_size

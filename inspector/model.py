@@ -24,6 +24,9 @@ class FileFormat(Enum):
     PYTORCH = "pytorch"  # a torch.save file (state dict or checkpoint), read without unpickling
     TF_SAVEDMODEL = "tf-savedmodel"  # a TensorFlow SavedModel directory
     TFLITE = "tflite"  # a TensorFlow Lite flatbuffer
+    # A Hugging Face `save_pretrained` directory: config.json beside safetensors or torch.save
+    # weights, one file or shards listed by an index.
+    HF_CHECKPOINT = "hf-checkpoint"
 
 
 class CellKind(Enum):
@@ -31,6 +34,17 @@ class CellKind(Enum):
     LSTM = "LSTM"
     GRU = "GRU"
     CONV_LSTM = "ConvLSTM"
+    # The recurrent blocks of state-space and linear-recurrent language models: not a stack of
+    # g gate blocks but a set of named tensors whose shapes follow the block's dimensions
+    # (`inspector.blocks.BLOCKS`, one entry per transformers modeling class).
+    MAMBA = "Mamba"
+    MAMBA2 = "Mamba-2"
+    RWKV_TIME_MIX = "RWKV time-mix"
+    RWKV_CHANNEL_MIX = "RWKV channel-mix"
+    MLSTM = "mLSTM"
+    RG_LRU = "RG-LRU"
+    SHORT_CONV = "ShortConv"
+    GATED_DELTANET = "GatedDeltaNet"
 
 
 class TensorRole(Enum):
@@ -41,6 +55,31 @@ class TensorRole(Enum):
     RECURRENT_BIAS = "recurrent_bias"
     PEEPHOLE = "peephole"
     PROJECTION = "projection"
+    # Roles inside the recurrent blocks of `CellKind.MAMBA` and the kinds after it, by the names
+    # transformers' modeling files give the tensors (modeling_mamba.py, modeling_rwkv.py, ...).
+    IN_PROJ = "in_proj"
+    CONV1D = "conv1d"
+    X_PROJ = "x_proj"
+    DT_PROJ = "dt_proj"
+    DT_BIAS = "dt_bias"
+    A_LOG = "A_log"
+    D_SKIP = "D"
+    NORM = "norm"
+    OUT_PROJ = "out_proj"
+    TIME_DECAY = "time_decay"
+    TIME_FIRST = "time_first"
+    TIME_MIX = "time_mix"
+    QUERY = "query"
+    KEY = "key"
+    VALUE = "value"
+    RECEPTANCE = "receptance"
+    GATE = "gate"  # an output gate's projection (Mamba's z inside in_proj aside)
+    INPUT_GATE = "input_gate"
+    FORGET_GATE = "forget_gate"
+    RECURRENCE_GATE = "recurrence_gate"
+    RECURRENT_PARAM = "recurrent_param"
+    BETA = "beta"  # a delta rule's write strength
+    DECAY = "decay"  # a delta rule's decay (its dt)
 
 
 class Direction(Enum):
@@ -164,6 +203,7 @@ class RecurrentTensor:
     direction: Direction | None
     gate: str | None = None  # set where a file stores one tensor per gate (Keras 1)
     shared_with: str | None = None  # the row that holds the stored tensor, when not this one
+    member: str | None = None  # a recurrent block's tensor: its name in the block table
 
 
 @dataclass(frozen=True)
@@ -183,6 +223,11 @@ class CellConfig:
     kernel_size: tuple[int, ...] = ()  # ConvLSTM only
     gate_order: tuple[str, ...] | None = None  # None: the cell table's order for the format
     projection: int | None = None  # PyTorch LSTM proj_size: the hidden state's projected width
+    # A recurrent block's dimensions by the block table's names (`inspector.blocks`), e.g.
+    # (("d_model", 768), ("d_state", 16), ...); empty for the gated cells above.
+    dims: tuple[tuple[str, int], ...] = ()
+    block: str | None = None  # the block table's entry (`inspector.blocks.BLOCK_BY_NAME`)
+    layout: str | None = None  # whose names and shapes a block's tensors follow (None: HF's)
 
 
 @dataclass(frozen=True)
@@ -250,6 +295,44 @@ class Detail:
     value: str
 
 
+# Bytes per element of the dtypes a state or a KV cache may be held in (`--state-dtype`).
+STATE_DTYPES: dict[str, int] = {
+    "float64": 8,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float8": 1,
+    "int8": 1,
+}
+
+
+@dataclass(frozen=True)
+class AttentionCache:
+    """The KV cache one attention layer of a hybrid language model keeps per sequence: `width`
+    elements per token (its key and value projections' outputs), for at most `window` tokens
+    (a sliding window; None: the whole context), in `count` layers (a block shared by several
+    layers keeps a cache in each)."""
+
+    layer: str
+    width: int
+    window: int | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """A language model's decoder stack, where the reader recognised one: what its state per
+    sequence and a same-sized transformer's KV cache follow from. `width` is d_model, `depth`
+    the decoder layers; `dtype` the stored floating-point dtype activations run in."""
+
+    architecture: str | None  # config.json's model_type, GGUF's general.architecture
+    width: int
+    depth: int
+    dtype: str
+    itemsize: int
+    attention: tuple[AttentionCache, ...] = ()
+
+
 @dataclass(frozen=True)
 class Model:
     """Everything a reader found in one file."""
@@ -278,3 +361,4 @@ class Model:
     # from; empty for other formats. A plain dict (a worker pickles the model back), never
     # changed after the reader returns; not hashed.
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
+    decoder: Decoder | None = None

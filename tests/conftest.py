@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,30 @@ def realworld_entries(*formats: str) -> list[dict]:
 
 def entry_id(entry: dict) -> str:
     return entry["file"]
+
+
+def simple_tables(text: str) -> list[list[dict[str, str]]]:
+    """Every tabulate "simple" table in the text, cut into cells by the dashes of its rule:
+    per row, header -> cell."""
+    lines = text.splitlines()
+    tables = []
+    for at, line in enumerate(lines):
+        if at == 0 or not re.fullmatch(r"-+( +-+)*", line):
+            continue
+        spans = [match.span() for match in re.finditer(r"-+", line)]
+
+        def cut(row: str, spans: list[tuple[int, int]] = spans) -> list[str]:
+            cells = [row[start:end].strip() for start, end in spans[:-1]]
+            return [*cells, row[spans[-1][0] :].strip()]
+
+        headers = cut(lines[at - 1])
+        rows = []
+        for row in lines[at + 1 :]:
+            if not row.strip() or row.startswith("("):  # a table ends at a blank line or a note
+                break
+            rows.append(dict(zip(headers, cut(row), strict=True)))
+        tables.append(rows)
+    return tables
 
 
 class FakeTerminal(io.StringIO):

@@ -100,7 +100,8 @@ def test_summary_rows_totals_and_exit_2_for_the_unreadable(folder: Path) -> None
         assert row["format"] == truth["format"]
     assert by_file["junk.h5"]["checks"].startswith("error: not a model file")
     total = rows[-1]
-    assert total["file"] == f"total: {len(MODELS)} files, 1 unreadable"
+    assert total["file"] == f"total: {len(rows) - 1} files, 1 unreadable"  # the rows it counts
+    assert len(rows) - 1 == len(MODELS) + 1
     assert int(total["params"].replace(",", "")) == sum(
         TRUTH[source]["total_params"] for source in MODELS.values()
     )
@@ -146,10 +147,25 @@ def test_a_clean_directory_passes_and_gates_apply_per_file(tmp_path: Path) -> No
     assert "simplernn_u2_f1.h5: --max-params 5: the model has 8 params" in verdict
 
 
-def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
-    result = run(str(tmp_path))
-    assert result.exit_code == 2
-    assert "holds no model files" in result.stderr
+def test_an_empty_directory_is_an_error_and_nothing_else(tmp_path: Path) -> None:
+    """Its one line on stderr, exit 2, and no table of nothing on stdout (JSON keeps its
+    contract: always an array). Beside a folder with a model, it is not a row: the summary
+    counts the files it lists."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for fmt, expected in (("table", ""), ("markdown", ""), ("csv", ""), ("json", "[]\n")):
+        result = run(str(empty), "--format", fmt)
+        assert result.exit_code == 2, fmt
+        assert result.stdout == expected, fmt
+        (line,) = result.stderr.splitlines()
+        assert "empty: directory holds no model files" in line
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.h5", models)
+    both = run(str(empty), str(models), "--format", "markdown")
+    assert both.exit_code == 2 and "holds no model files" in both.stderr
+    rows = table_rows(both.stdout)
+    assert [row["file"] for row in rows] == [str(models / "lstm_u16_d8.h5"), "total: 1 file"]
 
 
 def test_progress_bar_on_a_terminal_only_for_many_files(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import resource
 import signal
 import subprocess
@@ -68,7 +69,7 @@ def test_a_sample_of_mutated_files_never_crashes(tmp_path: Path) -> None:
 
 @pytest.mark.fuzz
 def test_mutated_files_never_crash(tmp_path: Path) -> None:
-    """The whole campaign: 3,600 cases."""
+    """The whole campaign: 4,000 cases."""
     _campaign(tmp_path, SEED, every=1)
 
 
@@ -141,3 +142,11 @@ def test_a_case_stopped_by_the_cpu_limit_is_a_hang() -> None:
     died = f"rnninspect: error: case.h5: the reader died with signal {int(signal.SIGXCPU)}\n"
     assert judge(2, "", died) == HANG
     assert judge(2, "", "rnninspect: error: case.h5: not an HDF5 file\n") is None
+
+
+def test_the_campaign_s_size_is_stated_truly() -> None:
+    """Every place that states how many cases the full campaign runs states this count."""
+    total = f"{len(SEEDS) * CASES_PER_FILE:,}"
+    for name in ("README.md", "pyproject.toml", ".ci/run", "tests/test_mutation.py"):
+        stated = re.findall(r"(\d[\d,]*) (?:seeded )?cases", (ROOT / name).read_text())
+        assert stated and set(stated) == {total}, (name, stated)

@@ -12,10 +12,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+# typer >= 0.26 carries its own click (pyproject.toml pins the range): its usage errors are
+# these classes.
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from inspector import __version__
@@ -43,6 +49,7 @@ from inspector.cli.inspection import (
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
+from inspector.model import STATE_DTYPES
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits, Started
@@ -54,13 +61,50 @@ DEFAULT_ATOL, DEFAULT_RTOL = 1e-6, 1e-5
 
 
 class _DefaultToInspect(TyperGroup):
-    """`rnninspect model.h5` means `rnninspect inspect model.h5`."""
+    """`rnninspect model.h5` means `rnninspect inspect model.h5`; a usage error is one line."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         top_level = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
         if args and args[0] not in self.commands and args[0] not in top_level:
             args.insert(0, "inspect")
         return super().parse_args(ctx, args)
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """As typer runs a command, except that a usage error (a bad value, a missing
+        argument, an unknown option) is one line on stderr, `rnninspect: error: ...`, and exit
+        2, like every other error, instead of typer's usage block."""
+        run = partial(super().main, args, prog_name, complete_var, standalone_mode=False, **extra)
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except NoArgsIsHelpError as asked:  # `rnninspect` alone: its help, as typer shows it
+            asked.show()
+            sys.exit(asked.exit_code)
+        except ClickUsageError as failed:
+            error(usage_message(failed))
+            sys.exit(EXIT_UNREADABLE)
+        except typer.Abort:  # end of input at a prompt (there are none): as typer ends it
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def usage_message(failed: ClickUsageError) -> str:
+    """click's message on one line, in our words' case, with where to read more: `invalid
+    value for '--format' / '-f': 'xml' is not one of 'table', 'json', ... (see 'rnninspect
+    inspect --help')`."""
+    text = " ".join(failed.format_message().split()).rstrip(".")
+    text = text[:1].lower() + text[1:]
+    if failed.ctx is not None:
+        text += f" (see '{failed.ctx.command_path} --help')"
+    return text
 
 
 class _Usage(TyperCommand):
@@ -86,7 +130,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Inspect saved models (Keras .h5/.keras, ONNX, safetensors, PyTorch torch.save, "
-    "TensorFlow SavedModel, TFLite, llama.cpp GGUF) without TensorFlow or PyTorch: "
+    "TensorFlow SavedModel, TFLite, llama.cpp GGUF, Hugging Face checkpoint directories) "
+    "without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
@@ -146,6 +191,20 @@ _OutputOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _complete_reader(incomplete: str) -> list[str]:
+    """`--reader <TAB>`: the readers' names."""
+    return [entry.name for entry in READERS if entry.name.startswith(incomplete)]
+
+
+def _complete_cell(incomplete: str) -> list[str]:
+    """`formula <TAB>`: the cells `formula` knows."""
+    from inspector.layer_spec import CELL_NAMES
+
+    return [name for name in CELL_NAMES if name.startswith(incomplete.lower())]
+
+
 _ReaderOption = Annotated[
     str | None,
     typer.Option(
@@ -153,6 +212,7 @@ _ReaderOption = Annotated[
         metavar="|".join(entry.name for entry in READERS),
         help="Skip format detection and read the file with this reader.",
         show_default=False,
+        autocompletion=_complete_reader,
     ),
 ]
 
@@ -185,8 +245,8 @@ def inspect_command(
             metavar="MODEL|DIR",
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
             "torch.save .pt/.pth/.bin/.ckpt, .tflite, GGUF .gguf), TensorFlow SavedModel "
-            "directories, or "
-            "directories to scan.",
+            "directories, Hugging Face checkpoint directories (config.json beside the "
+            "weights), or directories to scan.",
             show_default=False,
         ),
     ],
@@ -277,6 +337,39 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_state: Annotated[
+        str | None,
+        typer.Option(
+            "--max-state",
+            metavar="SIZE",
+            help="Fail if a sequence's state takes more bytes: every recurrent state plus the "
+            "KV cache of a hybrid's attention layers at --context, e.g. 64MB.",
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            "--context",
+            metavar="N",
+            min=1,
+            help="Tokens a sequence holds: sizes the KV cache of a hybrid's attention layers and "
+            "of a transformer of the same width and depth, shown beside the recurrent state "
+            "(default 4096).",
+            show_default=False,
+        ),
+    ] = None,
+    state_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--state-dtype",
+            metavar="|".join(STATE_DTYPES),
+            help="Hold every state and KV cache in this dtype instead of the one the model "
+            "keeps it in (a language model's recurrent scan states are float32 whatever its "
+            "weights are).",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
@@ -322,6 +415,9 @@ def inspect_command(
         max_layer_params=max_layer_params,
         max_macs=max_macs,
         seq_len=seq_len,
+        max_state=max_state,
+        context=context,
+        state_dtype=state_dtype,
         strict=strict,
         quiet=quiet,
         timeout=timeout,
@@ -386,6 +482,7 @@ def formula_command(
             metavar="CELL",
             help="simplernn (or rnn), lstm, gru, convlstm, convlstm1d/2d/3d.",
             show_default=False,
+            autocompletion=_complete_cell,
         ),
     ],
     units: Annotated[int, typer.Option("--units", "-u", metavar="U", help="Units (hidden size).")],
@@ -564,15 +661,20 @@ def compare_command(
         Path,
         typer.Argument(
             metavar="SOURCE",
-            help="The trained model: Keras (.h5, .keras, weights-only), ONNX, or a PyTorch "
-            "state dict saved as .safetensors.",
+            help="The trained model, in any format whose values rnninspect reads: Keras (.h5, "
+            ".keras, or a weights file), a TensorFlow SavedModel directory, ONNX, a PyTorch "
+            "state dict, whole module or TorchScript archive (.safetensors, or torch.save "
+            ".pt/.pth/.bin/.ckpt), a Hugging Face checkpoint directory (config.json with "
+            "safetensors or .bin weights, sharded too), TFLite or GGUF.",
             show_default=False,
         ),
     ],
     export: Annotated[
         Path,
         typer.Argument(
-            metavar="EXPORT", help="Its export (ONNX, or any readable format).", show_default=False
+            metavar="EXPORT",
+            help="Its export: usually ONNX or TFLite; any of the formats SOURCE may be.",
+            show_default=False,
         ),
     ],
     atol: Annotated[

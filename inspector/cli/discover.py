@@ -9,7 +9,8 @@ other things). Hidden
 directories (`.git`, `.venv`, ...) are not entered and symbolic links to directories are not
 followed. A symbolic link to a file outside the scanned directory is never opened: one named
 like a model is listed (the CLI reports it as not followed), any other is passed over. A
-TensorFlow SavedModel directory is one model: it is listed itself and not entered.
+TensorFlow SavedModel directory or a Hugging Face checkpoint directory (config.json beside
+its weights) is one model: it is listed itself and not entered.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from inspector.formats.detect import (
     HEAD_BYTES,
     is_gguf,
     is_hdf5,
+    is_model_dir,
     is_onnx,
-    is_savedmodel_dir,
     is_tflite,
     is_torch,
     is_zip,
@@ -77,9 +78,9 @@ def links_out(root: Path, path: Path) -> bool:
 
 
 def model_files(root: Path) -> list[Path]:
-    """Candidate files (and SavedModel directories) under `root`, in a stable order (sorted by
+    """Candidate files (and model directories) under `root`, in a stable order (sorted by
     path). Links out of `root` are judged by their name alone (see `links_out`)."""
-    if is_savedmodel_dir(root):
+    if is_model_dir(root):
         return [root]
     found = []
     for path in _files(root):
@@ -118,7 +119,7 @@ def _files(root: Path) -> Iterator[Path]:
             path = Path(directory, name)
             if path.is_symlink():
                 continue
-            if is_savedmodel_dir(path):
+            if is_model_dir(path):
                 yield path
             else:
                 pending.append(str(path))

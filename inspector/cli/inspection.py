@@ -64,6 +64,9 @@ class InspectOptions:
     max_layer_params: str | None = None
     max_macs: str | None = None
     seq_len: int | None = None
+    max_state: str | None = None
+    context: int | None = None
+    state_dtype: str | None = None
     strict: bool = False
     quiet: bool = False
     timeout: float = DEFAULT_TIMEOUT
@@ -83,9 +86,11 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
                 "--max-file-size": options.max_file_size,
                 "--max-layer-params": options.max_layer_params,
                 "--max-macs": options.max_macs,
+                "--max-state": options.max_state,
             },
             options.strict,
         )
+        _check_state_dtype(options.state_dtype)
         view = _view(options.all_layers, options.weighted_only, options.recurrent_only)
         limits = bounds(options.timeout, options.max_memory)
     _inspection(
@@ -98,8 +103,17 @@ def run_inspect(models: Sequence[Path], options: InspectOptions) -> None:
         quiet=options.quiet,
         limits=limits,
         seq_len=options.seq_len,
+        context=options.context,
+        state_dtype=options.state_dtype,
         lanes=_lanes(models, options.jobs),
     )
+
+
+def _check_state_dtype(name: str | None) -> None:
+    from inspector.model import STATE_DTYPES
+
+    if name is not None and name not in STATE_DTYPES:
+        raise UsageError(f"--state-dtype {name[:40]!r}: expected one of {', '.join(STATE_DTYPES)}")
 
 
 def bounds(timeout: float, max_memory: str) -> Limits:
@@ -154,6 +168,8 @@ def _inspection(
     quiet: bool,
     limits: Limits,
     seq_len: int | None = None,
+    context: int | None = None,
+    state_dtype: str | None = None,
     lanes: _Lanes | None = None,
 ) -> None:
     targets, scanned = _targets(models)
@@ -163,7 +179,13 @@ def _inspection(
     from inspector.report.gates import gated  # loaded already (`_budget`)
 
     outcomes = [
-        replace(outcome, report=gated(replace(outcome.report, seq_len=seq_len), budget))
+        replace(
+            outcome,
+            report=gated(
+                replace(outcome.report, seq_len=seq_len, context=context, state_dtype=state_dtype),
+                budget,
+            ),
+        )
         if outcome.report
         else outcome
         for outcome in _inspect_all(
@@ -262,7 +284,7 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     scanned = False
     for path in models:
         try:
-            single = not path.is_dir() or _is_savedmodel(path)  # a SavedModel dir is a model
+            single = not path.is_dir() or _is_model_dir(path)  # SavedModel, HF checkpoint
         except OSError as error:  # e.g. a component of the path is not searchable
             targets.append(
                 Outcome(str(path), error=f"{path}: cannot be read ({error.strerror or error})")
@@ -299,11 +321,11 @@ def _targets(models: Sequence[Path]) -> tuple[list[Path | Outcome], bool]:
     return targets, scanned
 
 
-def _is_savedmodel(path: Path) -> bool:
+def _is_model_dir(path: Path) -> bool:
     # Imported for directories only: a single file's run never loads the format registry here.
-    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.formats.detect import is_model_dir
 
-    return is_savedmodel_dir(path)
+    return is_model_dir(path)
 
 
 def _wants_progress(files: int) -> bool:
@@ -497,10 +519,11 @@ def _render_inspection(
         if scanned:
             return render_json(reports, as_array=True)
         return render_json(reports, as_array=len(outcomes) > 1) if reports else None
+    found = any(not outcome.directory for outcome in outcomes)  # else stderr said it all
     if output_format == "csv":
         from inspector.render.csv_rows import render_csv
 
-        return render_csv(reports, view) if reports or scanned else None
+        return render_csv(reports, view) if reports or (scanned and found) else None
     if output_format == "html":
         from inspector.render.html import render_html
 
@@ -518,5 +541,6 @@ def _render_inspection(
     if len(outcomes) > 1:  # several files: each report, then one row per file
         separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
         parts = [render_reports(reports, flavour, view, style)] if reports else []
-        return separator.join([*parts, render_summary(outcomes, flavour, style, view)])
+        summary = render_summary(outcomes, flavour, style, view)
+        return separator.join([*parts, *([summary] if summary else [])])
     return render_reports(reports, flavour, view, style) if reports else None

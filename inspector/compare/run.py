@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from inspector.compare.blocks import compare_block
 from inspector.compare.layout import CellLayout, layout_of
 from inspector.compare.pairing import pair_recurrent
 from inspector.compare.plain import compare_plain
@@ -67,6 +68,9 @@ def compare_models(
     results: list[PairResult] = []
     with open_values(source) as source_values, open_values(export) as export_values:
         for s, e in pairs.matched:
+            if s.cell.block is not None and e.cell.block is not None:  # Mamba, RWKV, ...
+                results.append(compare_block(s, e, source_values, export_values, tolerance))
+                continue
             results.append(
                 compare_recurrent(source, export, s, e, source_values, export_values, tolerance)
             )

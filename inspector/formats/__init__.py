@@ -20,6 +20,7 @@ from inspector.formats.detect import (
     describe,
     is_gguf,
     is_hdf5,
+    is_hf_checkpoint,
     is_onnx,
     is_safetensors,
     is_savedmodel,
@@ -48,6 +49,8 @@ class ReaderEntry:
 
 
 READERS: tuple[ReaderEntry, ...] = (
+    # A directory (or its shard index): no other signature can match it.
+    ReaderEntry("hf-checkpoint", is_hf_checkpoint, "inspector.formats.hf.reader"),
     ReaderEntry("hdf5", is_hdf5, "inspector.formats.keras.h5"),
     # Before keras-zip: a torch.save zip is a zip too, told apart by its first member.
     ReaderEntry("pytorch", is_torch, "inspector.formats.torch.reader"),
@@ -85,7 +88,8 @@ def choose(path: Path, forced: str | None = None) -> ReaderEntry:
     raise NotAModelError(
         f"{path}: not a model file: found {describe(head)}; expected Keras HDF5 (.h5), "
         "a .keras archive, ONNX (.onnx), a safetensors state dict, a torch.save file, a TF "
-        "SavedModel directory, TFLite (.tflite) or GGUF (.gguf)"
+        "SavedModel directory, a Hugging Face checkpoint directory, TFLite (.tflite) or GGUF "
+        "(.gguf)"
     )
 
 
@@ -146,6 +150,7 @@ _VALUE_MODULES: Mapping[FileFormat, str] = MappingProxyType(
         FileFormat.PYTORCH: "inspector.formats.torch.values",
         FileFormat.TFLITE: "inspector.formats.tflite.values",
         FileFormat.TF_SAVEDMODEL: "inspector.formats.savedmodel.values",
+        FileFormat.HF_CHECKPOINT: "inspector.formats.hf.values",
         FileFormat.GGUF: "inspector.formats.gguf.values",
     }
 )

@@ -112,6 +112,39 @@ def is_savedmodel_dir(path: Path) -> bool:
     )
 
 
+# A Hugging Face `save_pretrained` directory: config.json beside the weights, one file or an
+# index of shards (transformers/utils/__init__.py: SAFE_WEIGHTS_NAME, WEIGHTS_NAME, *_INDEX_NAME).
+HF_CONFIG = "config.json"
+HF_WEIGHTS = (
+    "model.safetensors.index.json",
+    "model.safetensors",
+    "pytorch_model.bin.index.json",
+    "pytorch_model.bin",
+)
+
+
+def is_hf_checkpoint_dir(path: Path) -> bool:
+    """A Hugging Face checkpoint directory: config.json and the weights (or their index)."""
+    return (
+        path.is_dir()
+        and (path / HF_CONFIG).is_file()
+        and any((path / name).is_file() for name in HF_WEIGHTS)
+    )
+
+
+def is_hf_checkpoint(head: bytes, path: Path) -> bool:
+    """A checkpoint directory, or the index of its shards given as the file to read."""
+    if path.name in (HF_WEIGHTS[0], HF_WEIGHTS[2]):
+        return head.lstrip()[:1] == b"{"
+    return not head and is_hf_checkpoint_dir(path)
+
+
+def is_model_dir(path: Path) -> bool:
+    """A directory that is one model (read as one, never scanned): a TensorFlow SavedModel or
+    a Hugging Face checkpoint."""
+    return is_savedmodel_dir(path) or is_hf_checkpoint_dir(path)
+
+
 def _savedmodel_proto(head: bytes) -> bool:
     """SavedModel { int64 saved_model_schema_version = 1 (always 1); repeated MetaGraphDef
     meta_graphs = 2; } and a MetaGraphDef opens with meta_info_def (field 1, tag 0x0A), where
@@ -194,11 +227,11 @@ def describe(head: bytes) -> str:
 
 
 def read_head(path: Path) -> bytes:
-    """The first HEAD_BYTES of a regular file (nothing for a SavedModel directory, which is
-    read as one). A FIFO, a device (/dev/zero behind a symlink) or a socket is refused before
-    it is opened: reading one could block or never end."""
+    """The first HEAD_BYTES of a regular file (nothing for a SavedModel directory or a Hugging
+    Face checkpoint directory, which are read as one). A FIFO, a device (/dev/zero behind a
+    symlink) or a socket is refused before it is opened: reading one could block or never end."""
     with suppress(OSError):  # an unsearchable path is reported by require_regular
-        if is_savedmodel_dir(path):
+        if is_model_dir(path):
             return b""
     require_regular(path)
     try:

@@ -120,8 +120,8 @@ def integer(item: Field, message: str) -> int:
 def packed_varints(buf: Buffer, item: Field, message: str, limit: int) -> tuple[list[int], int]:
     """Repeated int64 sent packed (one length-delimited field) or one by one: the first
     `limit` values and the count of all."""
-    if item.wire == VARINT:
-        return [signed(item.value)], 1
+    if item.wire == VARINT:  # one by one: the limit holds across the fields too
+        return ([signed(item.value)] if limit > 0 else []), 1
     expect(item, LENGTH, message)
     values: list[int] = []
     pos, count = item.value, 0

@@ -142,6 +142,9 @@ def _table(report: CompareReport, style: Style) -> Table:
         rows,
         ("left", "left", "left", "left", "right", "right", "left"),
         keys=(0, 2, 6),
+        wrap=(0, 2),
+        short=("", "", "", "", "source", "export", ""),
+        labels=("source", "source type", "export", "export type", "", "", ""),
     )
 
 
@@ -278,6 +281,12 @@ def _reconciled(item: Reconciled) -> str:
         )
     if what is Reconcile.TRANSPOSED:
         return f"{item.tensor} is stored with its axes reordered (transposed) in the export"
+    if what is Reconcile.RENAMED:
+        return f"names: {item.tensor} (the same tensors)"
+    if what is Reconcile.RESHAPED:
+        return f"reshaped: {item.tensor} (the same elements in the same order)"
+    if what is Reconcile.CONVERTED:
+        return f"converted: {item.tensor}"
     return f"values within tolerance, not bit-identical: max |Δ| {real(item.max_abs)}"
 
 

@@ -19,6 +19,7 @@ from inspector.render.measure import FONT, fit, text_width
 from inspector.render.svg import printable, svg_document
 from inspector.render.text import count, exact_bytes, share
 from inspector.render.text import printable as shown
+from inspector.render.text import shape as text_shape
 from inspector.report.analysis import Report
 from inspector.report.batch import Outcome
 from inspector.report.diagram import CellDiagram, diagram
@@ -63,9 +64,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _dims(shape: tuple[Dim, ...] | None) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+    """As the terminal writes a shape (`(20,)`, `(None, 8)`); `?` where the rank is unknown."""
+    return "?" if shape is None else text_shape(shape)
+
+
+def _join(names: Sequence[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _signature(specs: Sequence[TensorSpec], title: str) -> str:
@@ -196,9 +201,11 @@ def _compute(figures: Compute) -> str:
         if figures.seq_len
         else ""
     )
+    missing = figures.missing
+    partial = f" (not counted: {printable(_join(missing))})" if missing else ""
     return (
         table + f'<p class="note">model: {count(figures.macs_per_step)} MACs per time step'
-        f"{'' if figures.complete else ' (some layers not counted)'}{sequence}; "
+        f"{partial}{sequence}; "
         f"state {exact_bytes(figures.state_bytes)}. Compute scales with the sequence length, "
         "the parameters do not: the same weights are applied at every step.</p>"
     )

@@ -18,6 +18,7 @@ from inspector.report.batch import Outcome
 _CHECK_ORDER = (Check.MISMATCH, Check.UNVERIFIED, Check.OK)
 _HEADERS = ("file", "format", "params", "size", "recurrent", "checks", "gates")
 _ALIGN = ("left", "left", "right", "right", "right", "left", "left")
+_SHORT = ("", "", "", "", "recur.", "", "")
 
 
 def render_summary(
@@ -25,12 +26,17 @@ def render_summary(
     flavour: Flavour,
     style: Style,
     view: LayerView = LayerView.ALL,
-) -> str:
-    return write(summary_blocks(escaped(outcomes), style, flavour, view), flavour, style.width)
+) -> str | None:
+    """One row per file and the totals; None when no file was found at all (a directory
+    without model files says so on stderr, and a table of nothing would say nothing more)."""
+    files = [outcome for outcome in outcomes if not outcome.directory]
+    if not files:
+        return None
+    return write(summary_blocks(escaped(files), style, flavour, view), flavour, style.width)
 
 
 def summary_blocks(
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[Outcome],  # files: a directory without model files is not a row
     style: Style,
     flavour: Flavour = Flavour.TEXT,
     view: LayerView = LayerView.ALL,
@@ -48,8 +54,9 @@ def summary_blocks(
     checks: Counter[Check] = Counter()
     for outcome in outcomes:
         checks.update(outcome.checks)
-    unreadable = sum(1 for o in outcomes if o.report is None and not o.directory)
-    label = f"total: {plural(len(reports), 'file')}" + (
+    # Every file a row stands for, the unreadable ones too.
+    unreadable = sum(1 for outcome in outcomes if outcome.report is None)
+    label = f"total: {plural(len(outcomes), 'file')}" + (
         f", {unreadable} unreadable" if unreadable else ""
     )
     rows.append(
@@ -64,19 +71,26 @@ def summary_blocks(
         )
     )
     blocks: list[Block] = [Lines((f"files under {root}{os.sep}",), indent=False)] if root else []
-    if any(report.gates for report in reports):
-        blocks.append(Table(_HEADERS, tuple(rows), _ALIGN, notes=(5, 6)))
-    else:  # no limit was set: no gates column
-        ungated = tuple(row[:-1] for row in rows)
-        blocks.append(Table(_HEADERS[:-1], ungated, _ALIGN[:-1], notes=(5,)))
-    if not outcomes:
-        blocks.append(Lines(("No model files found.",), indent=False))
+    gated = any(report.gates for report in reports)
+    columns = len(_HEADERS) if gated else len(_HEADERS) - 1  # no limit set: no gates column
+    blocks.append(
+        Table(
+            _HEADERS[:columns],
+            tuple(row[:columns] for row in rows),
+            _ALIGN[:columns],
+            notes=(5, 6)[: columns - 5],
+            # A narrow terminal wraps the file names and leaves out the size, then the format.
+            wrap=(0,),
+            short=_SHORT[:columns],
+            optional=(3, 1),
+        )
+    )
     hidden = len(outcomes) - len(listed)
     if hidden:
-        files = plural(hidden, "file")
+        some = plural(hidden, "file")
         blocks.append(
             Lines(
-                (f"({files} without recurrent layers not shown; the total counts every file)",),
+                (f"({some} without recurrent layers not shown; the total counts every file)",),
                 indent=False,
             )
         )

@@ -52,7 +52,9 @@ def display_width(text: str) -> int:
         text = _SGR.sub("", text)
     if text.isascii():
         return len(text)
-    return sum(_char_width(char) for char in text)
+    # Below U+0300 (Latin-1 and Latin Extended) every character is one column wide: only the
+    # others need Unicode's tables (a line of names with a share bar is mostly the former).
+    return sum(1 if char < "\u0300" else _char_width(char) for char in text)
 
 
 def _char_width(char: str) -> int:

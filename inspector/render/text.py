@@ -82,7 +82,7 @@ def share(part: int, total: int) -> str:
 
 
 def percent_over(excess: int, allowed: int) -> str:
-    return f"+{100 * excess / allowed:.1f}%" if allowed else "over a zero limit"
+    return f"+{100 * excess / allowed:,.1f}%" if allowed else "over a zero limit"
 
 
 def bar(part: int, total: int, style: Style, width: int = BAR_WIDTH) -> str:
@@ -97,7 +97,9 @@ def bar(part: int, total: int, style: Style, width: int = BAR_WIDTH) -> str:
     return paint(_FULL * full + (_EIGHTHS[rest] if rest else ""), "cyan", style)
 
 
-def shape(dims: Sequence[int]) -> str:
+def shape(dims: Sequence[int | str | None]) -> str:
+    """`(20,)`, `(None, 10, 8)`: a Python tuple, as Keras's summary() writes an output shape
+    (None: a dimension the file leaves open, such as the batch; a name: a symbolic one)."""
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from inspector.model import Layer, Model, RecurrentLayer, RecurrentTensor, Tensor
 
+MAX_NESTING = 256  # path levels searched for a recurrent layer's row
+
 
 @dataclass(frozen=True)
 class Outside:
@@ -67,24 +69,39 @@ class Reconciliation:
         )
 
 
-def row_of(layer: RecurrentLayer, rows: Sequence[Layer]) -> Layer | None:
+def row_of(
+    layer: RecurrentLayer, rows: Sequence[Layer], by_name: dict[str, Layer] | None = None
+) -> Layer | None:
     """The row holding a recurrent layer: the row of the same name, else the innermost row whose
-    name is a path prefix of it (a nested model, `RNN([cells])`)."""
-    best: Layer | None = None
-    for row in rows:
-        if row.name == layer.name:
-            return row
-        if any(layer.name.startswith(row.name + sep) for sep in "/.") and (
-            best is None or len(row.name) > len(best.name)
-        ):
-            best = row
-    return best
+    name is a path prefix of it (a nested model, `RNN([cells])`). `by_name`: the rows by name
+    (the first of a name), where the caller looks up many layers."""
+    if by_name is None:
+        by_name = {}
+        for row in rows:
+            by_name.setdefault(row.name, row)
+    name = layer.name
+    if name in by_name:
+        return by_name[name]
+    # Each prefix ending before a separator, innermost first: a dict lookup per prefix rather
+    # than a scan of every row per layer (quadratic for a language model's thousand blocks);
+    # no real path nests deeper than MAX_NESTING.
+    end = len(name)
+    for _ in range(MAX_NESTING):
+        end = max(name.rfind("/", 0, end), name.rfind(".", 0, end))
+        if end <= 0:
+            return None
+        if name[:end] in by_name:
+            return by_name[name[:end]]
+    return None
 
 
 def reconcile(model: Model) -> tuple[Reconciliation, ...]:
     """One reconciliation per recurrent layer, in the model's order."""
     holder = {t.key: row.name for row in model.layers for t in row.tensors}
-    rows = {id(layer): row_of(layer, model.layers) for layer in model.recurrent_layers}
+    by_name: dict[str, Layer] = {}
+    for each in model.layers:
+        by_name.setdefault(each.name, each)
+    rows = {id(layer): row_of(layer, model.layers, by_name) for layer in model.recurrent_layers}
     members: dict[str, list[RecurrentLayer]] = {}
     for layer in model.recurrent_layers:
         row = rows[id(layer)]

@@ -5,9 +5,8 @@ The file is memory-mapped read-only and its protobuf wire format walked directly
 (`inspector.formats.onnx.wire`): names, shapes, dtypes, attributes and the graph come out, weight
 payloads are skipped by length and never read. External data files are listed (name, size),
 never opened, and only looked up inside the model's folder. A weight computed inside the graph
-gets its shape from propagation along its static chain (`inspector.formats.onnx.shapes`), else from
-ONNX shape inference, run on a copy of the model without tensor payloads; `onnx` is imported
-only then.
+gets its shape from propagation along its static chain (`inspector.formats.onnx.shapes`); the
+`onnx` package is not used (tests hold this reader to it, tests/test_onnx_wire.py).
 
 Totals. ONNX has no notion of "parameter"; rnninspect defines
 
@@ -44,10 +43,9 @@ import math
 import mmap
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from inspector.cells import gate_count
 from inspector.errors import (
@@ -263,10 +261,7 @@ class _Reader:
         self.index = index
         self.buf = buf
         self.warnings: list[str] = []
-        self._inferred: dict[ValueId, tuple[int | str | None, ...]] | None = None
-        self.inferred_for: list[str] = []
         self.shapes = Shapes(index)
-        self._inferred_types: dict[ValueId, int] = {}
 
     # --- the model --------------------------------------------------------------------
 
@@ -537,18 +532,14 @@ class _Reader:
                         f"{label} is {'' if direct else 'computed from '}{problem}; "
                         "onnxruntime would refuse this graph",
                     )
-            if shape is None:
-                shape = _concrete(self._inferred_shape(vid))
-                if shape is not None:
-                    source += " (shape from ONNX shape inference)"
-                    self.inferred_for.append(f"{label} of {gnode.label}")
         dtype = index.elem_type(vid)
         if dtype.kind is DKind.UNKNOWN:
             sources = index.roots(vid) if vid in index.static else frozenset()
             floats = sorted(
                 (s for s in sources if s.dtype.kind is DKind.FLOAT), key=lambda s: s.key
             )
-            dtype = floats[0].dtype if floats else self._inferred_dtype(vid)
+            if floats:
+                dtype = floats[0].dtype
         return _Input(label, vid, vid.name, key, shape, dtype, source)
 
     def _views(
@@ -562,8 +553,9 @@ class _Reader:
         """Per-direction (and, for B, per-half) views of one stacked ONNX weight."""
         if item.shape is None:
             self.warnings.append(
-                f"{where}: the shape of {item.label} ('{item.name}') is unknown, even after "
-                "shape inference; its formula check cannot be completed"
+                f"{where}: the shape of {item.label} ('{item.name}') is unknown (neither "
+                "stored nor declared, and not propagated along the graph from stored tensors); "
+                "its formula check cannot be completed"
             )
             return []
         dtype, itemsize = item.dtype.name, item.dtype.itemsize
@@ -606,47 +598,6 @@ class _Reader:
                 )
                 views.append(RecurrentTensor(tensor, part_role, direction))
         return views
-
-    def _inferred_shape(self, vid: ValueId) -> tuple[int | str | None, ...] | None:
-        if self._inferred is None:
-            self._inferred = self._infer_shapes()
-        return self._inferred.get(vid)
-
-    def _inferred_dtype(self, vid: ValueId) -> DType:
-        if self._inferred is None:
-            self._inferred = self._infer_shapes()
-        return dtype_of(self._inferred_types.get(vid))
-
-    def _infer_shapes(self) -> dict[ValueId, tuple[int | str | None, ...]]:
-        """ONNX shape inference over a payload-free copy of the model (onnx imported here)."""
-        try:
-            import onnx
-            from onnx import shape_inference
-
-            proto = onnx.ModelProto.FromString(onnx_wire.strip_payloads(self.buf))
-            inferred = shape_inference.infer_shapes(
-                proto, check_type=False, strict_mode=False, data_prop=True
-            )
-        except Exception as error:  # onnx raises many types for models it cannot handle
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            self.warnings.append(
-                f"ONNX shape inference failed ({type(error).__name__}: {first[:160]})"
-            )
-            return {}
-        shapes: dict[ValueId, tuple[int | str | None, ...]] = {}
-        graphs = list(_proto_graphs(inferred.graph))
-        for scope, graph in zip(self.index.scopes, graphs, strict=False):
-            for info in (*graph.input, *graph.output, *graph.value_info):
-                tensor_type = info.type.tensor_type
-                self._inferred_types[ValueId(scope.id, info.name)] = tensor_type.elem_type
-                if not tensor_type.HasField("shape"):
-                    continue
-                dims = tuple(
-                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                    for d in tensor_type.shape.dim
-                )
-                shapes[ValueId(scope.id, info.name)] = dims
-        return shapes
 
     # --- lowered recurrences ------------------------------------------------------------
 
@@ -983,8 +934,6 @@ class _Reader:
                     f"(counted in the total, in the row '{OUTSIDE_LAYERS}')",
                 )
             )
-        if self.inferred_for:
-            details.append(Detail("shape inference", "used for " + ", ".join(self.inferred_for)))
         return details
 
     def _external(self, stored: list[Stored]) -> str:
@@ -1112,18 +1061,6 @@ def _tensor(stored: Stored) -> Tensor:
 
 def _tensors(stored: Iterable[Stored]) -> tuple[Tensor, ...]:
     return tuple(_tensor(s) for s in stored)
-
-
-def _proto_graphs(graph: Any) -> Iterator[Any]:
-    """The proto's graphs in the order `Index` numbers its scopes (depth-first, attribute
-    order)."""
-    yield graph
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _proto_graphs(attr.g)
-            for sub in attr.graphs:
-                yield from _proto_graphs(sub)
 
 
 def _counted(number: int, word: str) -> str:

@@ -4,7 +4,8 @@ tensor bytes (https://github.com/huggingface/safetensors, "Format").
 
 Only the header is read for a report; nothing is ever unpickled, and the `safetensors` package is
 not needed. Layers and recurrent modules come from PyTorch's parameter names
-(`inspector.formats.state_dict`).
+(`inspector.formats.state_dict`), the recurrent blocks of language models from transformers'
+(`inspector.formats.blocks`, with the dimensions of a config.json beside the file).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
-from inspector.formats import state_dict
+from inspector.formats import blocks
 from inspector.formats.bounded_json import load_json
 from inspector.formats.detect import SAFETENSORS_HEADER_LENGTH, SAFETENSORS_MAX_HEADER
 from inspector.model import Detail, FileFormat, Layer, Model, SharedTensor, Tensor
@@ -151,8 +152,14 @@ def _natural(value: object) -> bool:
 
 def read(path: Path) -> Model:
     header = read_header(path)
-    grouped, recurrent = state_dict.group([entry.tensor() for entry in header.entries])
-    layers, tied = _tied(list(grouped), header)
+    from inspector.formats.hf.config import config_beside
+
+    found = blocks.group(
+        [entry.tensor() for entry in header.entries],
+        config_beside(path),
+        aliases={k: v for k, v in header.metadata.items() if _PARAMETER_NAME.match(k)},
+    )
+    layers, tied = _tied(list(found.layers), header)
     layers.sort(key=lambda layer: layer.name)
     fmt = header.metadata.get("format")
     details = (
@@ -165,9 +172,11 @@ def read(path: Path) -> Model:
         format=FileFormat.SAFETENSORS,
         producer=f"safetensors ({fmt})" if fmt else "safetensors",
         layers=tuple(layers),
-        recurrent_layers=recurrent,
+        recurrent_layers=found.recurrent,
         trainable_known=False,
         details=details,
+        warnings=found.warnings,
+        decoder=found.decoder,
     )
 
 

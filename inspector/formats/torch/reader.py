@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
-from inspector.formats import state_dict
+from inspector.formats import blocks
 from inspector.formats.shown import shown
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
@@ -57,7 +57,11 @@ def read(path: Path) -> Model:
             "no parameters to count"
         )
     tensors, views, warnings = _tensors(found.parameters)
-    layers, recurrent = state_dict.group(tensors)
+    from inspector.formats.hf.config import config_beside
+
+    grouped = blocks.group(tensors, config_beside(path))
+    warnings.extend(grouped.warnings)
+    layers, recurrent = grouped.layers, grouped.recurrent
     if found.modules:
         modules = tuple(
             replace(m, attributes={**loaded.script_constants.get(m.cls, {}), **m.attributes})
@@ -83,6 +87,7 @@ def read(path: Path) -> Model:
         warnings=tuple(warnings),
         excluded=excluded,
         details=tuple(_details(loaded, found)),
+        decoder=grouped.decoder,
     )
 
 
