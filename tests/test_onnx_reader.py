@@ -192,9 +192,10 @@ def test_lowered_recurrences_are_found(entry: dict) -> None:
     for item, layer in zip(expected, lowered, strict=True):
         assert layer["cell"] == {"RNN": "SimpleRNN"}.get(item["cell_hint"], item["cell_hint"])
         assert layer["check"] == "ok", layer["reason"]
-        # The layer's row holds every weight (2+ elements) the generator saw the recurrence
-        # use; the split keeps the cell's own (a folded first step is in the row only).
-        weights = [t for t in rows[layer["name"]].tensors if t.params > 1]
+        # The layer's row holds every weight (2+ elements, or one of rank 1+: a one-unit cell's)
+        # the generator saw the recurrence use; the split keeps the cell's own (a folded first
+        # step is in the row only).
+        weights = [t for t in rows[layer["name"]].tensors if t.params > 1 or t.shape]
         assert sum(t.params for t in weights) == item["weight_elements"]
         assert {t.name for t in weights} >= {t["name"] for t in layer["tensors"]}
     if truth["recurrent_nodes"] or expected:

@@ -224,13 +224,23 @@ class Walker:
                         taken.add(roots[0])
                 continue
             for position in positions:
-                own = gnode.op in BIAS_INPUT  # the product's bias operand: a bias by position
+                # A product's bias operand is a bias by position; a one-element vector added to
+                # a product of the cell (a one-unit cell's bias) is one too, a scalar is not.
+                own = gnode.op in BIAS_INPUT or self._adds_to_product(gnode, position, cell)
                 for root in self.weight_roots(gnode.input(position), single=1 if own else 0):
                     if root in taken:
                         continue
                     if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
                         cell.biases.append((root, self._bias_role(gnode, position, cell)))
                         taken.add(root)
+
+    def _adds_to_product(self, gnode: Node, position: int, cell: Cell) -> bool:
+        """Whether an Add's other operands come from a product of the cell's weights."""
+        return gnode.op in ("Add", "Sum") and any(
+            self._reaches_weight(vid, cell)
+            for other, vid in enumerate(gnode.inputs)
+            if other != position and vid is not None
+        )
 
     def _bias_role(self, gnode: Node, position: int, cell: Cell) -> TensorRole:
         """input_bias when the bias is added to the input projection, recurrent_bias when to
