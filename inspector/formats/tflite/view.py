@@ -299,7 +299,8 @@ class TfliteView:
                     inputs = (inputs[1], inputs[0], *inputs[2:])  # (axis, x) -> Split(x, axis)
                 name = OPS.get(op.op) or FLEX.get(op.op, op.op)
                 transposed = op.op == "FULLY_CONNECTED" or (
-                    op.op == "FlexMatMul" and _transpose_b(graph, op)
+                    op.op in ("FlexMatMul", "FlexBatchMatMulV2", "FlexBatchMatMulV3")
+                    and _transpose_b(graph, op)
                 )
                 if transposed and name == "MatMul":
                     name = "Gemm"  # x·Wᵀ
@@ -447,9 +448,11 @@ class TfliteView:
 
 
 def _transpose_b(graph: SubGraphInfo, op: OperatorInfo) -> bool:
-    """Whether a FlexMatMul multiplies by its second operand transposed (TensorFlow's
-    `transpose_b`, kept in the op's NodeDef): by the shapes, where the weight's last axis meets
-    the data's last axis and its first does not."""
+    """Whether a FlexMatMul multiplies by its second operand transposed: TensorFlow's
+    `transpose_b` (BatchMatMul's `adj_y`) in the op's NodeDef; where that cannot be read, by the
+    shapes (the weight's last axis meets the data's, its first does not)."""
+    if op.flex_true is not None:
+        return bool(op.flex_true & {"transpose_b", "adj_y"})
     if len(op.inputs) < 2 or not all(0 <= t < len(graph.tensors) for t in op.inputs[:2]):
         return False
     data, weight = (graph.tensors[t].shape for t in op.inputs[:2])
