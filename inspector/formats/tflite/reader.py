@@ -55,6 +55,10 @@ from inspector.model import (
 
 _BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
 _MATRIX_ROLES = frozenset({TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL})
+# ops that change only how a value is stored; a bounded walk through them (a crafted graph may
+# loop)
+_CONVERSIONS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+_CONVERSION_DEPTH = 4
 
 
 def read(path: Path) -> Model:
@@ -551,7 +555,8 @@ class _Builder:
                     or forward is backward
                     or forward.layer.directions != 1
                     or forward.anchor.scope is not backward.anchor.scope
-                    or not reversed_from & set(_sequence_inputs(forward.anchor))
+                    or not reversed_from
+                    & {self._unconverted(v) for v in _sequence_inputs(forward.anchor)}
                     or forward.layer.cell.kind is not backward.layer.cell.kind
                     or forward.layer.lowered is not backward.layer.lowered
                 ):
@@ -572,10 +577,24 @@ class _Builder:
         return out
 
     def _reversed_value(self, value: ValueId) -> ValueId | None:
-        producer = self.view.graph.producer(value)
+        producer = self.view.graph.producer(self._unconverted(value))
         if producer is None or producer.native != "REVERSE_V2":
             return None
-        return producer.input(0)
+        reversed_value = producer.input(0)
+        return None if reversed_value is None else self._unconverted(reversed_value)
+
+    def _unconverted(self, value: ValueId) -> ValueId:
+        """The value before the (de)quantizations that lead to it: a full-integer conversion
+        reverses the int8 sequence, and each loop reads it through a DEQUANTIZE of its own."""
+        for _ in range(_CONVERSION_DEPTH):
+            producer = self.view.graph.producer(value)
+            if producer is None or producer.native not in _CONVERSIONS:
+                break
+            source = producer.input(0)
+            if source is None:
+                break
+            value = source
+        return value
 
 
 def _sequence_inputs(node: Node) -> tuple[ValueId, ...]:
