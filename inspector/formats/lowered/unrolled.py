@@ -10,6 +10,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.directions import paired
 from inspector.formats.lowered.settle import settle
 from inspector.formats.lowered.walk import (
     BIAS_INPUT,
@@ -18,7 +19,7 @@ from inspector.formats.lowered.walk import (
     Walker,
 )
 from inspector.formats.opgraph import DKind, Node, Scope, ValueId, Weight
-from inspector.model import Direction, TensorRole
+from inspector.model import TensorRole
 
 Signature = tuple[tuple[int, ...], ...]  # the squeezed shapes of a product's weights
 # Ops that take one step's slice of a sequence (ONNX Split/Slice/Gather; TFLite UNPACK, SPLIT,
@@ -456,24 +457,18 @@ class UnrolledDetector:
             second = chains[partner]
             if first.reversed and not second.reversed:
                 first, second = second, first
-            paired: list[tuple[Weight, TensorRole, Direction | None]] = [
-                (s, r, Direction.FORWARD) for s, r, _ in first.tensors
-            ]
-            paired += [(s, r, Direction.BACKWARD) for s, r, _ in second.tensors]
-            first.tensors = paired
-            first.directions = 2
-            first.members |= second.members
-            first.name = f"{first.name}+{second.name.removeprefix('unrolled:')}"
-            first.notes.append(
+            backward = second.name.removeprefix("unrolled:")
+            first = paired(
+                first,
+                second,
                 "two chains read the same sequence: reported as one bidirectional layer, "
                 + (
-                    f"'{second.name.removeprefix('unrolled:')}' the backward direction (its "
-                    "steps read the sequence last to first)"
+                    f"'{backward}' the backward direction (its steps read the sequence last "
+                    "to first)"
                     if second.reversed
                     else "the later one in graph order as the backward direction"
-                )
+                ),
             )
-            first.warnings.extend(second.warnings)
             result.append(first)
         return result
 

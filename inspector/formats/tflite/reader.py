@@ -30,6 +30,7 @@ from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotFoundError
 from inspector.formats import lowered
+from inspector.formats.lowered.directions import pairs
 from inspector.formats.opgraph import Node, ValueId, Weight
 from inspector.formats.tflite import fused
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError
@@ -55,10 +56,6 @@ from inspector.model import (
 
 _BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
 _MATRIX_ROLES = frozenset({TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL})
-# ops that change only how a value is stored; a bounded walk through them (a crafted graph may
-# loop)
-_CONVERSIONS = frozenset({"QUANTIZE", "DEQUANTIZE"})
-_CONVERSION_DEPTH = 4
 
 
 def read(path: Path) -> Model:
@@ -474,7 +471,11 @@ class _Builder:
                 reset_after = False  # Keras reset_before: U_z|U_r on h, U_h on r ⊙ h
         layer = RecurrentLayer(
             name=item.name,
-            type=f"WHILE({kind.value})" if loop is not None else item.type,
+            type=(
+                f"WHILE({kind.value})" + (" ×2" if item.directions == 2 else "")
+                if loop is not None
+                else item.type
+            ),
             cell=CellConfig(
                 kind=kind,
                 units=item.units,
@@ -536,71 +537,33 @@ class _Builder:
     # --- directions -------------------------------------------------------------------
 
     def _pair_directions(self, found: list[_Recurrence]) -> list[_Recurrence]:
-        """The converter turns a Keras Bidirectional into two unidirectional ops or loops, the
-        backward one reading the time-reversed input (REVERSE_V2 of what the forward one
-        reads): one layer of two directions again, as the source has it."""
-        merged: dict[int, _Recurrence] = {}
-        used: set[int] = set()
-        for backward in found:
-            reversed_from = {
-                origin
-                for value in _sequence_inputs(backward.anchor)
-                if (origin := self._reversed_value(value)) is not None
-            }
-            if not reversed_from or backward.layer.directions != 1:
-                continue
-            for forward in found:
-                if (
-                    id(forward) in used
-                    or forward is backward
-                    or forward.layer.directions != 1
-                    or forward.anchor.scope is not backward.anchor.scope
-                    or not reversed_from
-                    & {self._unconverted(v) for v in _sequence_inputs(forward.anchor)}
-                    or forward.layer.cell.kind is not backward.layer.cell.kind
-                    or forward.layer.lowered is not backward.layer.lowered
-                ):
-                    continue
-                used.update({id(forward), id(backward)})
-                merged[id(forward)] = _Recurrence(
-                    _bidirectional(forward.layer, backward.layer),
-                    forward.members | backward.members,
-                    forward.anchor,
-                )
-                break
+        """The converter turns a Keras Bidirectional into two unidirectional ops, the backward
+        one reading the time-reversed input (REVERSE_V2 of what the forward one reads): one
+        layer of two directions again, as the source has it (loops are paired where they are
+        found, `lowered.directions`)."""
+
+        def same(f: int, b: int) -> bool:
+            forward, backward = found[f], found[b]
+            return (
+                forward.layer.directions == backward.layer.directions == 1
+                and forward.anchor.scope is backward.anchor.scope
+                and forward.layer.cell.kind is backward.layer.cell.kind
+                and forward.layer.lowered is backward.layer.lowered
+            )
+
+        backward_of = pairs(self.view.graph, [item.anchor for item in found], same)
         out = []
-        for item in found:
-            if id(item) in merged:
-                out.append(merged[id(item)])
-            elif id(item) not in used:
+        for f, item in enumerate(found):
+            if f in backward_of:
+                backward = found[backward_of[f]]
+                item = _Recurrence(
+                    _bidirectional(item.layer, backward.layer),
+                    item.members | backward.members,
+                    item.anchor,
+                )
+            if f not in backward_of.values():
                 out.append(item)
         return out
-
-    def _reversed_value(self, value: ValueId) -> ValueId | None:
-        producer = self.view.graph.producer(self._unconverted(value))
-        if producer is None or producer.native != "REVERSE_V2":
-            return None
-        reversed_value = producer.input(0)
-        return None if reversed_value is None else self._unconverted(reversed_value)
-
-    def _unconverted(self, value: ValueId) -> ValueId:
-        """The value before the (de)quantizations that lead to it: a full-integer conversion
-        reverses the int8 sequence, and each loop reads it through a DEQUANTIZE of its own."""
-        for _ in range(_CONVERSION_DEPTH):
-            producer = self.view.graph.producer(value)
-            if producer is None or producer.native not in _CONVERSIONS:
-                break
-            source = producer.input(0)
-            if source is None:
-                break
-            value = source
-        return value
-
-
-def _sequence_inputs(node: Node) -> tuple[ValueId, ...]:
-    """Where an op reads its sequence: a fused op's input 0; any operand of a WHILE loop."""
-    inputs = node.inputs if node.native == "WHILE" else node.inputs[:1]
-    return tuple(v for v in inputs if v is not None)
 
 
 def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...]:
