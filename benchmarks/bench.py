@@ -7,8 +7,9 @@ Run with the dev environment that has the frameworks (see fixtures/requirements-
     ../devvenv/bin/python benchmarks/bench.py --rnninspect .venv/bin/rnninspect
 
 It generates (once, into --work, default /tmp/rnninspect-bench) a small LSTM model and the
-large 2×LSTM(2048) model (~268 MB of float32 weights) as .h5, .keras and single-file .onnx, and
-a folder of 1,000 small models (hard links of the fixtures). Each goal of issue 16 is a ratio
+large 2×LSTM(2048) model (~268 MB of float32 weights) as .h5, .keras and single-file .onnx (and
+the same two PyTorch LSTM layers as a .safetensors state dict), and a folder of 1,000 small
+models (hard links of the fixtures). Each goal of issue 16 is a ratio
 of two commands run in fresh processes, alternately (A B A B ...), so that a machine loaded by
 others slows both alike: the median of the per-pair ratios is printed beside the medians of
 each side. CPU time (user + system of the process and the children it waited for) is shown
@@ -25,6 +26,10 @@ printed with the results. Nothing here runs in the test suite.
 - parser: `rnninspect MODEL` through the fast path (inspector/cli/argv.py) against the same
   line parsed by typer alone, as a one-parser entry point would run it (the reason argv.py
   exists; README, "One parser or two").
+- remote (issue 27; `rnninspect[remote]` installed): each large model read by URL from a local
+  HTTP server with Range support that counts the body bytes it serves (tests/servers.py): the
+  bytes fetched, as a share of the file (goal: at most 1%), the requests, and whether the report
+  is the local one; then `compare` of two large models by URL, whose values must be fetched.
 
 `--sections startup,parser` runs only those sections (default: all).
 """
@@ -32,6 +37,7 @@ printed with the results. Nothing here runs in the test suite.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -189,6 +195,20 @@ TYPER_ONLY = textwrap.dedent(
     """
 )
 
+# The large model's two LSTM layers in PyTorch's layout, as a safetensors state dict.
+SAFETENSORS_MAKE = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from safetensors.torch import save_file
+    units, out = int(sys.argv[1]), sys.argv[2]
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(units, units, num_layers=2)
+    state = {f"encoder.{key}": value.contiguous() for key, value in lstm.state_dict().items()}
+    save_file(state, out + ".safetensors", metadata={"format": "pt"})
+    """
+)
+
 
 def make_models(work: Path, python: str) -> dict[str, Path]:
     work.mkdir(parents=True, exist_ok=True)
@@ -201,6 +221,10 @@ def make_models(work: Path, python: str) -> dict[str, Path]:
             subprocess.run([python, "-c", ONNX_MAKE, str(units), str(stem)], check=True)
         for suffix in (".h5", ".keras", ".onnx"):
             files[f"{label}{suffix}"] = stem.with_suffix(suffix)
+    large = work / "large_lstm"
+    if not large.with_suffix(".safetensors").exists():
+        subprocess.run([python, "-c", SAFETENSORS_MAKE, str(LARGE_UNITS), str(large)], check=True)
+    files["large.safetensors"] = large.with_suffix(".safetensors")
     return files
 
 
@@ -301,7 +325,7 @@ def _pair(label: str, anchor_label: str, result: Paired, goal: float | None) -> 
     print(_row(f"  {anchor_label}", result.anchor, "1", "1"))
 
 
-SECTIONS = ("startup", "compare", "scan", "anchors", "parser")
+SECTIONS = ("startup", "compare", "scan", "anchors", "parser", "remote")
 
 
 def main() -> int:
@@ -351,6 +375,8 @@ def main() -> int:
         _anchors(tool, python, files, env, args.framework_runs)
     if "parser" in sections:
         _parser(ours_python, files, args.runs)
+    if "remote" in sections:
+        remote(tool, files, args.work)
 
     load_after = os.getloadavg()
     print(
@@ -498,6 +524,59 @@ def _parser(ours_python: str, files: dict[str, Path], runs: int) -> None:
             )
         )
         print(_row(f"  rnninspect {label} (typer alone)", result.anchor, "1", "1"))
+
+
+def remote(tool: list[str], files: dict[str, Path], work: Path) -> None:
+    """Bytes fetched by range: each large model inspected by URL, as the counting server of the
+    tests (tests/servers.py) serves it from `work`, against its local report."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import ServerProcess
+
+    print("\nRemote: large models by URL from a local HTTP server that counts what it serves")
+    print(
+        f"{'command':<46} {'file MB':>8} {'fetched':>12} {'share':>7} {'requests':>8}  "
+        "report = local   goal <= 1%"
+    )
+    server = ServerProcess("http", work)
+    try:
+        for label in ("large.h5", "large.keras", "large.onnx", "large.safetensors"):
+            path = files[label]
+            server.reset()
+            url = f"{server.url}/ok/{path.name}"
+            ours = _json([*tool, url, "--format", "json"])
+            fetched, requests = server.served()[path.name], server.counts()["requests"][path.name]
+            local = _json([*tool, str(path), "--format", "json"])
+            same = {**ours, "file": local["file"]} == local
+            share = fetched / path.stat().st_size
+            print(
+                f"{'rnninspect URL/' + path.name:<46} {path.stat().st_size / 1e6:>8.0f} "
+                f"{fetched:>12,} {share:>7.3%} {requests:>8}  {'yes' if same else 'NO':<14}   "
+                f"{'met' if share <= 0.01 else 'not met'}"
+            )
+        server.reset()
+        left, right = files["large.h5"], files["large.keras"]
+        code = subprocess.run(
+            [*tool, "compare", f"{server.url}/ok/{left.name}", f"{server.url}/ok/{right.name}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ).returncode
+        served = server.served()
+        for path in (left, right):
+            print(
+                f"{'  compare URL/large.h5 URL/large.keras':<46} {path.stat().st_size / 1e6:>8.0f} "
+                f"{served[path.name]:>12,} {served[path.name] / path.stat().st_size:>7.1%} "
+                f"{'':>8}  exit {code} (values: every tensor once)"
+            )
+    finally:
+        server.stop()
+
+
+def _json(argv: list[str]) -> dict:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-800:]}")
+    found: dict = json.loads(done.stdout)
+    return found
 
 
 def _importable(module: str) -> bool:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 
 from inspector.blocks import BLOCK_BY_NAME, LLAMA_CPP, PRODUCT_ROLES, resolved
 from inspector.cells import Convention, bias_vectors, convention_of, gate_count, pointwise_ops
+from inspector.counts import MAX_ELEMENTS, MAX_WIDTH
 from inspector.dims import integer
 from inspector.model import (
     STATE_DTYPES,
@@ -319,7 +320,23 @@ def _positions(cell: CellConfig, output_shape: tuple[Dim, ...] | None) -> int | 
     sizes = [d for d in body if isinstance(d, int)]
     if len(body) != rank + 1 or len(sizes) != len(body) or cell.units not in sizes:
         return None
-    return math.prod(sizes) // cell.units
+    return _bounded(math.prod(sizes) // cell.units)
+
+
+def _bounded(count: int) -> int | None:
+    """A product of a file's dimensions, or None (unknown) where it reaches a size no tensor has:
+    every figure stays a number floats and text can hold (a crafted shape of many huge axes)."""
+    return count if 0 <= count < MAX_ELEMENTS else None
+
+
+def _implausible(layer: RecurrentLayer, cells: list[CellConfig]) -> bool:
+    """A width no layer can have (zero, negative, a crafted 4,000-digit `units`): the check
+    says which (report/analysis.py); no figure is derived from it."""
+    widths = [layer.input_dim, *(c.units for c in cells), *(c.projection for c in cells)]
+    widths += [k for c in cells for k in c.kernel_size]
+    if any(w is not None and not 0 < w < MAX_WIDTH for w in widths):
+        return True
+    return any(_bounded(math.prod(c.kernel_size)) is None for c in cells)
 
 
 def recurrent_compute(
@@ -337,6 +354,9 @@ def recurrent_compute(
     if layer.directions == 2:
         backward = layer.backward_cell or layer.cell
         directions = [(layer.cell, Direction.FORWARD), (backward, Direction.BACKWARD)]
+    if _implausible(layer, [cell for cell, _ in directions]):
+        reason = "a width from the file is not a size a layer can have: no figures"
+        return RecurrentCompute(layer.name, None, 0, (), 0, None, dtype, itemsize, reason)
     positions = _positions(layer.cell, output_shape)
     reasons = []
     if positions is None:
@@ -602,4 +622,4 @@ def _conv_positions(shape: tuple[Dim, ...] | None, kernel: tuple[int, ...]) -> i
     else:
         return None
     sizes = [d for d in spatial if isinstance(d, int)]
-    return math.prod(sizes) if len(sizes) == len(spatial) else None
+    return _bounded(math.prod(sizes)) if len(sizes) == len(spatial) else None

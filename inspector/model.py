@@ -7,10 +7,28 @@ formats for display.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+
+from inspector.counts import MAX_ELEMENTS, NAME_LIMIT, TEXT_LIMIT, checked_shape, shortened
+
+
+def _dims(dims: tuple[Dim, ...] | None) -> tuple[Dim, ...] | None:
+    """A signature's or an output's shape with symbolic names shortened and sizes no tensor can
+    have (a configuration's 4,000-digit dimension) as unknown: such a shape is shown, never
+    computed with."""
+    if dims is None or all(_fits(d) for d in dims):
+        return dims
+    return tuple(shortened(d) if isinstance(d, str) else d if _fits(d) else None for d in dims)
+
+
+def _fits(dim: Dim) -> bool:
+    if isinstance(dim, str):
+        return len(dim) <= NAME_LIMIT
+    return dim is None or abs(dim) < MAX_ELEMENTS
 
 
 class FileFormat(Enum):
@@ -130,6 +148,9 @@ class Tensor:
     # The bytes the file stores where they are not elements x itemsize: a block-quantized
     # tensor (GGUF Q4_0 packs 32 elements in 18 bytes), whose itemsize is then 0.
     stored_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        checked_shape(self.shape, f"tensor '{shortened(self.name)}'")
 
     @property
     def params(self) -> int:
@@ -356,9 +377,98 @@ class Model:
     # InputLayer shapes); empty where it does not.
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    # Bytes of every file the model was read from, when a reader read several (a sharded
+    # checkpoint's index and shards); None: the file or directory the user named alone.
+    stored_bytes: int | None = None
     # The file's own typed key/values where its format has them (GGUF: `general.architecture`,
     # `{arch}.block_count`, `{arch}.ssm.state_size`...), for analysis to read hyperparameters
     # from; empty for other formats. A plain dict (a worker pickles the model back), never
     # changed after the reader returns; not hashed.
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
     decoder: Decoder | None = None
+
+
+# --- what a report keeps of the text a file supplies ------------------------------------------
+
+# The text fields of each class of the model, with the length each keeps. `Model.path` is the
+# caller's (bounded by the file system). `Tensor.key` and `Tensor.sources` identify stored
+# arrays: shortened too (the digest keeps distinct keys distinct), unless the caller reads values
+# by them (`compare`: `bounded(model, keys=False)`).
+_KEYS = (("key", NAME_LIMIT), ("sources", NAME_LIMIT))
+_TEXT: dict[type, tuple[tuple[str, int], ...]] = {
+    Tensor: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT), *_KEYS),
+    SharedTensor: (("owner", NAME_LIMIT),),
+    TensorSpec: (("name", NAME_LIMIT), ("dtype", NAME_LIMIT)),
+    Layer: (("name", NAME_LIMIT), ("type", NAME_LIMIT)),
+    RecurrentTensor: (("gate", NAME_LIMIT), ("shared_with", NAME_LIMIT)),
+    CellConfig: (("gate_order", NAME_LIMIT),),
+    RecurrentLayer: (
+        ("name", NAME_LIMIT),
+        ("type", NAME_LIMIT),
+        ("location", NAME_LIMIT),
+        ("notes", TEXT_LIMIT),
+        ("defects", TEXT_LIMIT),
+    ),
+    Excluded: (("reason", TEXT_LIMIT),),
+    Detail: (("key", NAME_LIMIT), ("value", TEXT_LIMIT)),
+    AttentionCache: (("layer", NAME_LIMIT),),
+    Decoder: (("architecture", NAME_LIMIT), ("dtype", NAME_LIMIT)),
+    Model: (("producer", NAME_LIMIT), ("warnings", TEXT_LIMIT)),
+}
+_SHAPES = {TensorSpec: "shape", Layer: "output_shape"}
+_MAX_DEPTH = 8  # a model nests 5 deep: model, recurrent layer, recurrent tensor, tensor
+
+
+def bounded(model: Model, *, keys: bool = True) -> Model:
+    """The model as a report keeps it: every text the file supplied (names, types, dtypes,
+    producer, notes, warnings, details, and with `keys` the tensors' keys) shortened to
+    NAME_LIMIT or TEXT_LIMIT characters (`shortened`: the full length and a digest said), every
+    dimension of a signature or an output shape no tensor can have made unknown (None). Applied
+    once, where every reader's model passes (`formats.read_model`), after the reader: readers
+    work with whole names (the state-dict grouping splits a parameter's name at its dots).
+    Objects left as they are where nothing changes; a tensor reached from two rows stays one
+    object."""
+    result = _bounded(model, {}, 0, keys)
+    assert isinstance(result, Model)
+    return result
+
+
+def _bounded(item: object, seen: dict[int, object], depth: int, keys: bool) -> object:
+    if isinstance(item, tuple):
+        items = tuple(_bounded(part, seen, depth + 1, keys) for part in item)
+        return item if all(a is b for a, b in zip(items, item, strict=True)) else items
+    fields = _TEXT.get(type(item))
+    if fields is None:  # enums, numbers, None: nothing from a file to shorten
+        return item
+    known = seen.get(id(item))
+    if known is not None:
+        return known
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"a model nested more than {_MAX_DEPTH} deep")
+    changes: dict[str, object] = {}
+    for name, limit in fields:
+        if not keys and (name, limit) in _KEYS and type(item) is Tensor:
+            continue
+        value = getattr(item, name)
+        if isinstance(value, str):
+            kept: object = shortened(value, limit)
+        elif isinstance(value, tuple):
+            kept = tuple(shortened(v, limit) if isinstance(v, str) else v for v in value)
+        else:
+            continue
+        if kept != value:
+            changes[name] = kept
+    shape = _SHAPES.get(type(item))
+    if shape is not None:
+        dims = getattr(item, shape)
+        if _dims(dims) is not dims:
+            changes[shape] = _dims(dims)
+    for field_ in dataclasses.fields(item):  # type: ignore[arg-type]
+        value = getattr(item, field_.name)
+        if isinstance(value, (tuple, *_TEXT)) and field_.name not in changes:
+            inner = _bounded(value, seen, depth + 1, keys)
+            if inner is not value:
+                changes[field_.name] = inner
+    result = dataclasses.replace(item, **changes) if changes else item  # type: ignore[type-var]
+    seen[id(item)] = result
+    return result

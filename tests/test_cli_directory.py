@@ -19,6 +19,7 @@ from conftest import FIXTURES, manifest_entries, run_main
 from inspector.cli import inspection
 from inspector.cli.app import app
 from inspector.cli.discover import is_candidate, model_files
+from inspector.errors import InspectorError
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5", "keras-v3")}
@@ -238,3 +239,67 @@ def test_a_tree_nested_deeper_than_the_recursion_limit_is_scanned(tmp_path: Path
     finally:
         sys.setrecursionlimit(limit)
     assert found == [deepest / "model.h5"]
+
+
+# --- issue 23: a file's part of the output is written as it arrives -----------------------------
+
+
+def _assembled(outcomes: list, output_format: str, scanned: bool, style: object) -> str | None:
+    from inspector.render.assembly import Assembly
+    from inspector.render.view import LayerView
+
+    assembly = Assembly(
+        output_format, LayerView.ALL, style, scanned=scanned, several=len(outcomes) > 1
+    )
+    parts = [assembly.add(outcome) for outcome in outcomes] + [assembly.end()]
+    written = [part for part in parts if part is not None]
+    joiner = "" if output_format == "html" else "\n"  # the HTML's only whitespace between tags
+    return joiner.join(written) if written else None
+
+
+@pytest.mark.parametrize("scanned", [True, False])
+def test_each_file_s_part_is_what_rendering_every_report_at_the_end_gives(
+    folder: Path, scanned: bool
+) -> None:
+    """The command writes each file's part as its outcome arrives and lets the report go: the
+    text it writes is, byte for byte, what rendering every report at the end gave, in every
+    format, with unreadable files among the readable ones, for one file and for many."""
+    from inspector import inspect_file
+    from inspector.render import Flavour, LayerView, render_csv, render_json, render_reports
+    from inspector.render.html import render_html
+    from inspector.render.summary import render_summary
+    from inspector.render.text import Style
+    from inspector.report.batch import Outcome
+
+    style = Style(colour=True)
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix != ".txt")
+    outcomes = []
+    for path in files:
+        try:
+            outcomes.append(Outcome(str(path), report=inspect_file(path)))
+        except InspectorError as failed:  # junk.h5: its outcome is an error
+            outcomes.append(Outcome(str(path), error=str(failed)))
+    for chosen in (outcomes, outcomes[:1], [o for o in outcomes if o.report is None]):
+        reports = [outcome.report for outcome in chosen if outcome.report is not None]
+        several = len(chosen) > 1
+        expected = {
+            "json": render_json(reports, as_array=True)
+            if scanned
+            else (render_json(reports, as_array=several) if reports else None),
+            "csv": render_csv(reports, LayerView.ALL) if reports or (scanned and chosen) else None,
+            # A directory's page, or several files', lists every file, unreadable ones too.
+            "html": render_html(chosen, index=scanned or several) if reports or scanned else None,
+        }
+        for name, flavour in (("table", Flavour.TEXT), ("markdown", Flavour.MARKDOWN)):
+            summary = render_summary(chosen, flavour, style, LayerView.ALL)
+            separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
+            parts = [render_reports(reports, flavour, LayerView.ALL, style)] if reports else []
+            expected[name] = (
+                summary
+                if scanned
+                else separator.join([*parts, *([summary] if summary else [])])
+                if several
+                else (parts[0] if parts else None)
+            )
+        for output_format, text in expected.items():
+            assert _assembled(chosen, output_format, scanned, style) == text, output_format

@@ -150,7 +150,7 @@ REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
     "not a name": (not_a_name, "not a file name"),
     "no weight map": (no_weight_map, "no 'weight_map'"),
     "index is a list": (index_is_a_list, "no 'weight_map'"),
-    "index nested": (index_nested, "not valid JSON"),
+    "index nested": (index_nested, "nests JSON more than about 1,000 levels deep"),
     "too many shards": (too_many_shards, "over the 10,000 limit"),
     "tensor twice": (tensor_twice, "in another shard too"),
     "config not json": (config_not_json, "not valid JSON"),

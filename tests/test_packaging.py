@@ -28,11 +28,18 @@ def _names(requirements: list[str]) -> set[str]:
     return {re.split(r"[<>=!~;\[ ]", item, maxsplit=1)[0].lower() for item in requirements}
 
 
-def _imported() -> set[str]:
+# The transport of the `remote` extra: the only module that imports its libraries.
+REMOTE = ROOT / "inspector" / "formats" / "remote.py"
+
+
+def _imported(remote: bool = False) -> set[str]:
     """Every top-level module the package imports that is neither the standard library's nor
-    its own, wherever the import sits (many are inside the function that needs them)."""
+    its own, wherever the import sits (many are inside the function that needs them): outside
+    the remote transport, or (`remote`) in it."""
     found: set[str] = set()
     for path in (ROOT / "inspector").rglob("*.py"):
+        if (path == REMOTE) != remote:
+            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 found.update(alias.name.split(".")[0] for alias in node.names)
@@ -44,6 +51,14 @@ def _imported() -> set[str]:
 def test_the_runtime_dependencies_are_what_the_package_imports() -> None:
     imported = {DISTRIBUTION.get(name, name) for name in _imported()}
     assert imported == _names(_array("dependencies")) == {"h5py", "numpy", "typer"}
+
+
+def test_the_remote_extra_declares_what_the_transport_imports() -> None:
+    imported = {DISTRIBUTION.get(name, name) for name in _imported(remote=True)}
+    declared = _names(_array("remote"))
+    assert imported <= declared, sorted(imported - declared)
+    # the filesystems fsspec loads by protocol, never imported by name
+    assert declared - imported == {"s3fs", "gcsfs"}
 
 
 def test_the_license_is_an_spdx_expression_with_its_file() -> None:

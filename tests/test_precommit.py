@@ -56,6 +56,18 @@ def test_the_readme_snippet_names_this_version_and_a_hook_that_exists() -> None:
     assert f"args: [{', '.join(hook['args'])}]" in commented
 
 
+def test_the_hook_runs_on_every_suffix_a_directory_scan_reads() -> None:
+    """pre-commit passes the hook the files its `files` pattern matches: every suffix a scan
+    of a folder reads (`discover.MODEL_SUFFIXES`, GGUF included) must be among them."""
+    from inspector.cli.discover import MODEL_SUFFIXES
+
+    (hook,) = yaml.safe_load(HOOKS)
+    pattern = re.compile(hook["files"])
+    missed = sorted(s for s in MODEL_SUFFIXES if not pattern.search(f"models/model{s}"))
+    assert not missed, f".pre-commit-hooks.yaml files: misses {missed}"
+    assert not pattern.search("models/notes.txt")
+
+
 def test_the_readme_snippet_s_arguments_pass_silently_and_fail_in_one_line() -> None:
     (repo,) = _readme_snippet()
     args = repo["hooks"][0]["args"]

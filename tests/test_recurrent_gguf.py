@@ -21,6 +21,7 @@ import pytest
 from conftest import FIXTURES, manifest_entries, run_main
 from inspector import inspect_file
 from inspector.formats.gguf.container import read_container
+from inspector.formats.source import LocalSource
 from inspector.model import CellKind, Check
 
 ENTRIES = {e["file"]: e for e in manifest_entries("gguf")}
@@ -97,7 +98,8 @@ def test_an_export_is_faithful_block_by_block(file: str) -> None:
 def test_a_requantized_block_names_its_tensor(tmp_path: Path) -> None:
     path = tmp_path / "requantized.gguf"
     shutil.copy(FIXTURES / "gguf/mamba_q8_0.gguf", path)
-    info = next(t for t in read_container(path).tensors if t.name == "blk.1.ssm_in.weight")
+    tensors = read_container(LocalSource(path)).tensors
+    info = next(t for t in tensors if t.name == "blk.1.ssm_in.weight")
     data = bytearray(path.read_bytes())
     scale = np.frombuffer(bytes(data[info.begin : info.begin + 2]), "<f2")[0]
     data[info.begin : info.begin + 2] = np.float16(scale * 3).tobytes()

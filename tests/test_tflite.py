@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id, manifest_entries
 from inspector.cli.app import app
+from inspector.formats.source import LocalSource
 from inspector.formats.tflite import schema
 from inspector.formats.tflite.reader import read
 from inspector.model import Model, TensorRole
@@ -34,7 +35,7 @@ def _matched(entry: dict) -> dict[str, dict]:
 
 
 def _model(entry: dict) -> Model:
-    return read(FIXTURES / entry["file"])
+    return read(LocalSource(FIXTURES / entry["file"]))
 
 
 def test_fixtures_present() -> None:
@@ -263,7 +264,7 @@ def test_every_single_byte_flip_is_handled(tmp_path: Path) -> None:
         damaged[position] ^= 0xFF
         target.write_bytes(bytes(damaged))
         try:
-            read(target)
+            read(LocalSource(target))
         except Exception as error:
             from inspector.errors import InspectorError
 
@@ -371,7 +372,7 @@ def test_a_changed_weight_is_found(tmp_path: Path) -> None:
     original = (FIXTURES / entry["file"]).read_bytes()
     from inspector.formats.tflite.values import open_reader
 
-    with open_reader(FIXTURES / entry["file"], model.format) as reader:
+    with open_reader(LocalSource(FIXTURES / entry["file"]), model.format) as reader:
         first = float(reader.read(target.tensor.key).reshape(-1)[0])
     position = original.find(struct.pack("<f", first))
     assert position > 0 and truth["buffer"] > 0

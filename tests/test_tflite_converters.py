@@ -230,6 +230,12 @@ def test_weights_in_resource_variables_are_said_to_be_missing(entry: dict) -> No
         assert "not in this file" in result.stderr
     table = runner.invoke(app, [path]).stdout
     assert "the weights are not in this file" in table
+    # The formula is checked against the graph's declared shapes, never called "stored".
+    checks = [line for line in table.splitlines() if " = " in line and " -> " in line]
+    assert checks and all("(not in the file) -> " in line for line in checks), checks
+    assert not any("; stored " in line for line in checks), checks
+    page = runner.invoke(app, [path, "-f", "html"]).stdout
+    assert "(not in the file) →" in page and "; stored " not in page
     compare = runner.invoke(app, ["compare", str(FIXTURES / entry["source"]["file"]), path])
     assert "not stored" in compare.output and "shape differs" not in compare.output
     assert compare.exit_code != 0

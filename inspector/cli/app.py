@@ -14,15 +14,17 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
+from typer._click.core import Parameter
 
 # typer >= 0.26 carries its own click (pyproject.toml pins the range): its usage errors are
 # these classes.
 from typer._click.exceptions import NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
+from typer.models import Context, TyperPath
 
 from inspector import __version__
 from inspector.cli.console import (
@@ -46,9 +48,11 @@ from inspector.cli.inspection import (
     bounds,
     inspect_one,
     run_inspect,
+    with_timeout,
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
+from inspector.location import Location, Url, is_url, parse_location
 from inspector.model import STATE_DTYPES
 
 if TYPE_CHECKING:
@@ -136,6 +140,26 @@ app = typer.Typer(
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
 )
+
+
+class _ModelLocation(TyperPath):
+    """A model argument: a path, checked as typer checks a Path, or a URL (`s3://`, `gs://`,
+    `https://`, `hf://`), kept whole (a Path would fold its `//`). Parameters using it are
+    annotated `str` so that typer leaves the value as converted here."""
+
+    def __init__(self) -> None:
+        super().__init__(readable=True, path_type=Path)
+
+    # typer.models.TyperPath narrows click's context to typer's own the same way (and ignores it)
+    def convert(  # type: ignore[override]
+        self, value: Any, param: Parameter | None, ctx: Context | None
+    ) -> Any:
+        if isinstance(value, str) and is_url(value):
+            try:
+                return parse_location(value)
+            except UsageError as refused:
+                self.fail(str(refused), param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class OutputFormat(str, Enum):
@@ -240,13 +264,15 @@ _MemoryOption = Annotated[
 @app.command("inspect", cls=_Usage)
 def inspect_command(
     models: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             metavar="MODEL|DIR",
+            click_type=_ModelLocation(),
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
             "torch.save .pt/.pth/.bin/.ckpt, .tflite, GGUF .gguf), TensorFlow SavedModel "
             "directories, Hugging Face checkpoint directories (config.json beside the "
-            "weights), or directories to scan.",
+            "weights), or directories to scan; or their URLs (s3://, gs://, https://, hf://, "
+            "a prefix scanned like a directory) with rnninspect[remote].",
             show_default=False,
         ),
     ],
@@ -424,11 +450,14 @@ def inspect_command(
         jobs=jobs,
         max_memory=max_memory,
     )
-    run_inspect(models, options)
+    run_inspect(cast(list[Location], models), options)
 
 
-def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
-    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py)."""
+def _bounded(
+    work: Callable[[Started], None], limits: Limits, inputs: Sequence[Location] = ()
+) -> None:
+    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py); a
+    URL among `inputs` has its transport started before the worker's bounds."""
     from inspector.cli.supervise import run_bounded
 
     def run(started: Started) -> int:
@@ -438,9 +467,17 @@ def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
             return int(done.code or 0)
         return EXIT_OK
 
-    code = run_bounded(run, limits)
+    urls = [path for path in inputs if isinstance(path, Url)]
+    code = run_bounded(run, limits, (lambda: _start_transport(urls)) if urls else None)
     if code:
         raise Exit(code)
+
+
+def _start_transport(urls: Sequence[Url]) -> None:
+    from inspector.formats import preload
+
+    for url in urls:
+        preload(url)
 
 
 # ------------------------------------------------------------------------------ help
@@ -559,7 +596,13 @@ def formula_command(
 @app.command("explain", cls=_Usage)
 def explain_command(
     model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model file.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            click_type=_ModelLocation(),
+            help="A model file or its URL.",
+            show_default=False,
+        ),
     ],
     layer: Annotated[
         str | None,
@@ -596,7 +639,6 @@ def explain_command(
             help="Also write the cell diagrams (each recurrent layer, one step and unrolled "
             "over three) to this SVG file.",
             show_default=False,
-            dir_okay=False,
         ),
     ] = None,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
@@ -604,15 +646,16 @@ def explain_command(
 ) -> None:
     """Break recurrent layers into their gates, in the file's gate order: each gate's slice
     of the kernel, the recurrent kernel and the bias, with shapes and counts."""
+    (location,) = with_timeout([cast(Location, model)], timeout)
     with user_errors():
         limits = bounds(timeout, max_memory)
-        check_output(output, [model])
-        check_output(svg, [model], "--svg")
-    _explain(model, layer, gate, reader, output_format, output, svg, limits)
+        check_output(output, [location])
+        check_output(svg, [location], "--svg")
+    _explain(location, layer, gate, reader, output_format, output, svg, limits)
 
 
 def _explain(
-    model: Path,
+    model: Location,
     layer: str | None,
     gate: str | None,
     reader: str | None,
@@ -658,22 +701,26 @@ def _explain(
 @app.command("compare", cls=_Usage)
 def compare_command(
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="SOURCE",
+            click_type=_ModelLocation(),
             help="The trained model, in any format whose values rnninspect reads: Keras (.h5, "
             ".keras, or a weights file), a TensorFlow SavedModel directory, ONNX, a PyTorch "
             "state dict, whole module or TorchScript archive (.safetensors, or torch.save "
             ".pt/.pth/.bin/.ckpt), a Hugging Face checkpoint directory (config.json with "
-            "safetensors or .bin weights, sharded too), TFLite or GGUF.",
+            "safetensors or .bin weights, sharded too), TFLite or GGUF; a path or a URL "
+            "(s3://, gs://, https://, hf://).",
             show_default=False,
         ),
     ],
     export: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="EXPORT",
-            help="Its export: usually ONNX or TFLite; any of the formats SOURCE may be.",
+            click_type=_ModelLocation(),
+            help="Its export: usually ONNX, TFLite or GGUF; any of the formats SOURCE may be, "
+            "a path or a URL.",
             show_default=False,
         ),
     ],
@@ -708,15 +755,17 @@ def compare_command(
     Exit 0 (faithful): every pair identical, equivalent, or lowered in export with matching
     values; 1: a pair differs, is missing or extra, or is not verified; 2: a file cannot be
     read."""
+    left, right = with_timeout([cast(Location, source), cast(Location, export)], timeout)
     with user_errors():
         tolerance = _tolerance(atol, rtol)
         limits = bounds(timeout, max_memory)
-        check_output(output, [source, export])
+        check_output(output, [left, right])
     _bounded(
         lambda started: _compare(
-            source, export, tolerance, mapping or [], output_format, output, started
+            left, right, tolerance, mapping or [], output_format, output, started
         ),
         limits,
+        (left, right),
     )
 
 
@@ -729,8 +778,8 @@ def _tolerance(atol: float, rtol: float) -> Tolerance:
 
 
 def _compare(
-    source: Path,
-    export: Path,
+    source: Location,
+    export: Location,
     tolerance: Tolerance,
     mapping: Sequence[str],
     output_format: DocFormat,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
+    from inspector.location import Url
     from inspector.render import Style
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
@@ -163,7 +164,9 @@ def silence_stdout() -> None:
         pass
 
 
-def check_output(output: Path | None, inputs: Sequence[Path], option: str = "--output") -> None:
+def check_output(
+    output: Path | None, inputs: Sequence[Path | Url], option: str = "--output"
+) -> None:
     """Refuse an --output that is one of the inputs (by inode: a symlink or a relative path
     names the same file), an existing model file, or any path inside a SavedModel directory
     (its members, `keras_metadata.pb`, `variables/variables.index`, ..., carry no signature of
@@ -191,6 +194,8 @@ def check_output(output: Path | None, inputs: Sequence[Path], option: str = "--o
     except OSError:
         return  # nothing there yet (an unwritable place is reported when writing)
     for path in inputs:
+        if not isinstance(path, Path):
+            continue  # a URL's object is no local file --output could overwrite
         try:
             same = os.path.samestat(existing, path.stat())
         except OSError:

@@ -32,6 +32,18 @@ def main() -> None:
     os._exit(code)
 
 
+def _no_core_files() -> None:
+    """A crash writes no core file into the current directory, in any mode: the workers turn
+    core dumps off themselves, but `--timeout 0` reads in this process (and its lanes), and
+    rnninspect writes nothing but what --output and --svg name."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    with suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
 def run() -> int | None:
     """The command line in `sys.argv`: the exit code of `rnninspect MODEL ... [OPTION ...]`,
     run without typer; any other line goes to typer, which ends with SystemExit (None: it
@@ -46,6 +58,7 @@ def run() -> int | None:
     # numpy's OpenBLAS starts a thread per core when h5py imports numpy (~90 ms of CPU here);
     # rnninspect does no linear algebra, so one thread serves it. A value the user set stays.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _no_core_files()
     try:
         from inspector.cli.argv import parse_inspect
         from inspector.cli.inspection import OUTPUT_FORMATS

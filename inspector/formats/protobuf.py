@@ -9,11 +9,10 @@ with the byte offset.
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-Buffer = bytes | mmap.mmap  # the file's bytes, usually memory-mapped
+from inspector.formats.ranges import Buffer  # the file's bytes, usually memory-mapped
 
 # Wire types (protobuf encoding spec).
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5

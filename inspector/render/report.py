@@ -8,11 +8,22 @@ from collections.abc import Sequence
 from inspector.blocks import BLOCK_BY_NAME
 from inspector.cells import convention_of
 from inspector.compute import Compute, Deployment, RecurrentCompute
-from inspector.model import Check, Direction, Layer, WidthSource
+from inspector.model import Check, Direction, Layer, Tensor, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
 from inspector.render.reconcile import reconcile_lines
-from inspector.render.text import Style, bar, count, human_bytes, paint, plural, shape, share
+from inspector.render.text import (
+    Style,
+    bar,
+    count,
+    human_bytes,
+    listed,
+    paint,
+    plural,
+    shape,
+    share,
+    split_held,
+)
 from inspector.render.view import LayerView
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
@@ -28,16 +39,32 @@ _WIDTH_SOURCE = {
 
 
 def render_json(reports: Sequence[Report], *, as_array: bool) -> str:
-    payload: object = [r.to_dict() for r in reports] if as_array else reports[0].to_dict()
-    return json.dumps(payload, indent=2)
+    if not as_array:
+        return json.dumps(reports[0].to_dict(), indent=2)
+    if not reports:
+        return "[]"
+    return "[\n" + ",\n".join(json_element(report) for report in reports) + "\n]"
 
 
-def is_recurrent(layer: Layer, report: Report) -> bool:
-    """The layer is, or (a nested model) contains, a recurrent layer."""
-    return any(
-        check.layer.name == layer.name or check.layer.name.startswith(layer.name + "/")
-        for check in report.checks
-    )
+def json_element(report: Report) -> str:
+    """The report as an element of a JSON array, indented as `json.dumps(reports, indent=2)`
+    writes it: an array of many files is written a file at a time."""
+    text = json.dumps(report.to_dict(), indent=2)
+    return "\n".join("  " + line for line in text.split("\n"))
+
+
+def recurrent_rows(report: Report) -> set[str]:
+    """The names of the rows that are, or (a nested model) contain, a recurrent layer: each
+    recurrent layer's name and every `/`-separated beginning of it. A set built once per
+    report, so asking of every row is linear (a scan of the checks per row was quadratic)."""
+    rows: set[str] = set()
+    for check in report.checks:
+        name = check.layer.name
+        rows.add(name)
+        while "/" in name:
+            name = name.rpartition("/")[0]
+            rows.add(name)
+    return rows
 
 
 def shown_layers(report: Report, view: LayerView) -> list[Layer]:
@@ -45,7 +72,8 @@ def shown_layers(report: Report, view: LayerView) -> list[Layer]:
     if view is LayerView.WEIGHTED:
         return [layer for layer in layers if layer.params or layer.shared]
     if view is LayerView.RECURRENT:
-        return [layer for layer in layers if is_recurrent(layer, report)]
+        rows = recurrent_rows(report)
+        return [layer for layer in layers if layer.name in rows]
     return list(layers)
 
 
@@ -242,7 +270,7 @@ def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style
     for layer in layers:
         kind = layer.type
         if layer.shared_with:
-            kind += f" (shared with {', '.join(layer.shared_with)})"
+            kind += f" (shared with {listed(layer.shared_with)})"
         row = [layer.name, kind]
         if with_shape:
             row.append(shape(layer.output_shape) if layer.output_shape is not None else "-")
@@ -280,8 +308,10 @@ def _shared_note(report: Report) -> tuple[str, ...]:
     """Each stored tensor counts in one row: say where a later row's shared tensors are."""
     lines = []
     for layer in report.model.layers:
-        for owner in layer.shared_with:
-            held = [item.tensor for item in layer.shared if item.owner == owner]
+        by_owner: dict[str, list[Tensor]] = {}
+        for item in layer.shared:
+            by_owner.setdefault(item.owner, []).append(item.tensor)
+        for owner, held in by_owner.items():
             lines.append(
                 f"({layer.name} also reads {len(held)} tensor(s), "
                 f"{count(sum(t.params for t in held))} params, held by {owner}: counted once, "
@@ -342,7 +372,7 @@ def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[st
     if check.expected is None:
         return [f"{head}: {status} - {check.reason}", *(f"    - {note}" for note in layer.notes)]
     line = (
-        f"{head}: {check.expression} = {count(check.expected)}; stored {count(layer.params)} "
+        f"{head}: {check.expression} = {count(check.expected)}; {split_held(layer, report.model)} "
         f"-> {status}  ({_WIDTH_SOURCE[layer.input_dim_source]}: {layer.input_dim})"
     )
     lines = [line, f"    {check.reason}"] if check.reason else [line]

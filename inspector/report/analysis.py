@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from inspector.counts import MAX_WIDTH
 from inspector.formula import BlockDerivation, Derivation, derive
 from inspector.model import (
     BiasConvention,
@@ -210,9 +211,6 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     return RecurrentCheck(
         layer, derivations, Check.MISMATCH, explain_mismatch(layer, derivations, expected)
     )
-
-
-MAX_WIDTH = 1 << 31  # units and input widths beyond this describe no layer that can exist
 
 
 def _implausible(layer: RecurrentLayer, cells: Sequence[CellConfig]) -> str | None:

@@ -96,7 +96,8 @@ def row_of(
 
 
 def reconcile(model: Model) -> tuple[Reconciliation, ...]:
-    """One reconciliation per recurrent layer, in the model's order."""
+    """One reconciliation per recurrent layer, in the model's order. Linear in the rows, the
+    layers and their tensors: each row's tensors are attributed once, for all its members."""
     holder = {t.key: row.name for row in model.layers for t in row.tensors}
     by_name: dict[str, Layer] = {}
     for each in model.layers:
@@ -114,26 +115,17 @@ def reconcile(model: Model) -> tuple[Reconciliation, ...]:
             for item in layer.tensors:
                 for key in _stored_keys(item.tensor):
                     claimed.setdefault((name, key), position)
+    shares = {name: _shares(name, layers, rows, claimed) for name, layers in members.items()}
     out = []
     for layer in model.recurrent_layers:
         row = rows[id(layer)]
-        mine: list[Tensor] = []
-        others: list[Tensor] = []
+        mine: tuple[Tensor, ...] = ()
+        others: tuple[Tensor, ...] = ()
         names: tuple[tuple[str, int], ...] = ()
         if row is not None:
-            held = [0] * len(members[row.name])
-            position = next(i for i, m in enumerate(members[row.name]) if m is layer)
-            for tensor in row.tensors:
-                owner = claimed.get((row.name, tensor.key))
-                if owner is not None:
-                    held[owner] += tensor.params
-                if owner == position:
-                    mine.append(tensor)
-                elif owner is None:
-                    others.append(tensor)
-            names = tuple(
-                (m.name, params) for m, params in zip(members[row.name], held, strict=True)
-            )
+            share = shares[row.name]
+            mine = share.owned.get(id(layer), ())
+            others, names = share.others, share.names
         row_keys = {t.key for t in row.tensors} if row is not None else set()
         outside = []
         for item in layer.tensors:
@@ -142,8 +134,42 @@ def reconcile(model: Model) -> tuple[Reconciliation, ...]:
                 continue
             holding = next((holder[key] for key in keys if key in holder), None)
             outside.append(Outside(item, holding))
-        out.append(Reconciliation(layer, row, tuple(mine), tuple(others), names, tuple(outside)))
+        out.append(Reconciliation(layer, row, mine, others, names, tuple(outside)))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Share:
+    """How one row's tensors divide among the recurrent layers it holds."""
+
+    owned: dict[int, tuple[Tensor, ...]]  # id of a member -> the row tensors its split is
+    others: tuple[Tensor, ...]  # the row tensors outside every member's split
+    names: tuple[tuple[str, int], ...]  # each member's name and the parameters it holds
+
+
+def _shares(
+    name: str,
+    layers: Sequence[RecurrentLayer],
+    rows: dict[int, Layer | None],
+    claimed: dict[tuple[str, str], int],
+) -> _Share:
+    row = rows[id(layers[0])]
+    assert row is not None
+    held = [0] * len(layers)
+    owned: list[list[Tensor]] = [[] for _ in layers]
+    others: list[Tensor] = []
+    for tensor in row.tensors:
+        owner = claimed.get((name, tensor.key))
+        if owner is None:
+            others.append(tensor)
+        else:
+            held[owner] += tensor.params
+            owned[owner].append(tensor)
+    return _Share(
+        {id(layer): tuple(tensors) for layer, tensors in zip(layers, owned, strict=True)},
+        tuple(others),
+        tuple((layer.name, params) for layer, params in zip(layers, held, strict=True)),
+    )
 
 
 def _stored_keys(tensor: Tensor) -> tuple[str, ...]:

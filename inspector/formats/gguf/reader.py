@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 
 from inspector.formats.gguf.container import Container, TensorInfo, read_container
 from inspector.formats.gguf.recurrent import recurrent
 from inspector.formats.gguf.types import FILE_TYPES
+from inspector.formats.source import Source
 from inspector.model import Detail, FileFormat, Layer, MetadataValue, Model, Tensor
 
 GGML_MAX_NAME = 64  # ggml_tensor.name[GGML_MAX_NAME]: llama.cpp refuses longer names
@@ -55,7 +55,7 @@ def tensor_of(info: TensorInfo) -> Tensor:
     )
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     container = read_container(path)
     metadata = container.metadata
     arch = _text(metadata, "general.architecture")

@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from types import MappingProxyType
 
 from inspector.dims import evaluate
 from inspector.errors import CorruptModelError, InspectorError, NotFoundError
 from inspector.formats.blocks import MAX_DIM, Hyper
 from inspector.formats.bounded_json import load_json
-from inspector.formats.detect import require_regular
+from inspector.formats.source import Source
 
 CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # the largest real ones (id2label of 21k classes) ~1 MB
@@ -234,11 +233,10 @@ _ATTENTION_TYPES = frozenset(
 _LAYER_LISTS = ("layer_types", "layers_block_type", "block_types")
 
 
-def read_config(path: Path) -> dict[str, object]:
+def read_config(path: Source) -> dict[str, object]:
     """The JSON object of `path`, bounded. Raises NotFoundError, CorruptModelError."""
-    require_regular(path)  # never a FIFO: reading one could block forever
     try:
-        with path.open("rb") as handle:
+        with path.checked().open() as handle:  # never a FIFO: reading one could block forever
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
@@ -248,15 +246,13 @@ def read_config(path: Path) -> dict[str, object]:
     return document
 
 
-def config_beside(path: Path) -> Hyper | None:
+def config_beside(path: Source) -> Hyper | None:
     """The hyperparameters of the config.json in a weights file's directory, where one is
     there, names an architecture, is not a link out of the directory and reads; otherwise
     None (a config.json that fails to read is a warning of the Hyper's only when it names a
     model, else silently not one of ours)."""
-    from inspector.formats.hf.paths import links_out
-
     config = path.parent / CONFIG_NAME
-    if not config.is_file() or links_out(path.parent, config):
+    if not config.is_file() or not config.inside():
         return None
     try:
         document = read_config(config)

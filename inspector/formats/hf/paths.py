@@ -1,26 +1,19 @@
 """Files of a checkpoint directory named by its own (hostile) index: a name is a path relative
 to the directory, never absolute, never through `..`, and never a link whose target lies
 outside the directory (a folder a stranger sends can hold `model.safetensors -> ~/.ssh/id_rsa`;
-the rest of the tool refuses such links alike: `cli/discover.links_out`)."""
+the rest of the tool refuses such links alike: `formats.source.Source.inside`)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from inspector.errors import CorruptModelError, RefusedModelError
-from inspector.formats.detect import require_regular
+from inspector.formats.source import Source
 
 MAX_NAME_CHARS = 1024  # a shard's file name; longer is no name a filesystem keeps
 
 
-def links_out(root: Path, path: Path) -> bool:
-    """Whether `path` (in `root`) resolves outside `root`, through a link anywhere on its way."""
-    inside = os.path.realpath(root)
-    return os.path.commonpath([inside, os.path.realpath(path)]) != inside
-
-
-def member(root: Path, name: object, what: str) -> Path:
+def member(root: Source, name: object, what: str) -> Source:
     """The regular file `name` (from an index `what`) inside `root`. Raises CorruptModelError for
     a name that is no relative path inside the directory, RefusedModelError for a link out of
     it, NotFoundError where there is no such regular file."""
@@ -37,15 +30,14 @@ def member(root: Path, name: object, what: str) -> Path:
         raise CorruptModelError(
             f"{what} names {_shown(name)}: a path out of the checkpoint directory; refused"
         )
-    path = root.joinpath(*parts)
-    if links_out(root, path):
+    path = root / "/".join(parts)
+    if not path.inside():
         raise RefusedModelError(
             f"{path}: a symbolic link out of the checkpoint directory {root}; links out are "
             "never followed (a Hugging Face cache snapshot links into ../../blobs: pass "
             "a copy made with `cp -rL`)"
         )
-    require_regular(path)  # never a FIFO or a device: reading one could block forever
-    return path
+    return path.checked()  # never a FIFO or a device: reading one could block forever
 
 
 def _shown(name: object) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, NotFoundError
 from inspector.formats import blocks
@@ -24,6 +23,7 @@ from inspector.formats.bounded_json import load_json
 from inspector.formats.detect import HF_CONFIG, HF_WEIGHTS
 from inspector.formats.hf.config import hyper, read_config
 from inspector.formats.hf.paths import member
+from inspector.formats.source import Source
 from inspector.model import Detail, Excluded, FileFormat, Model, Tensor
 
 MAX_INDEX_BYTES = 64 * 1024 * 1024  # a 100,000-tensor index is about 10 MB
@@ -37,17 +37,17 @@ class _Loaded:
     aliases: dict[str, str] = field(default_factory=dict)
     excluded: list[Excluded] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
+    files: list[Source] = field(default_factory=list)
 
 
-def checkpoint_root(path: Path) -> tuple[Path, str | None]:
+def checkpoint_root(path: Source) -> tuple[Source, str | None]:
     """The directory and, when `path` is an index file, that index's name."""
     if path.is_dir():
         return path, None
     return path.parent, path.name
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     root, index_name = checkpoint_root(path)
     config = read_config(member(root, HF_CONFIG, str(root)))
     weights = index_name or next((name for name in HF_WEIGHTS if (root / name).is_file()), None)
@@ -79,16 +79,23 @@ def read(path: Path) -> Model:
         excluded=tuple(loaded.excluded),
         details=tuple(details),
         decoder=grouped.decoder,
+        # --max-file-size: what the model is read from (config.json, the index, the weights).
+        stored_bytes=sum(file.size for file in _read_from(root, weights, loaded)),
     )
 
 
-def _files(files: list[Path], weights: str) -> str:
+def _read_from(root: Source, weights: str, loaded: _Loaded) -> list[Source]:
+    index = [member(root, weights, str(root))] if weights.endswith(".index.json") else []
+    return [member(root, HF_CONFIG, str(root)), *index, *loaded.files]
+
+
+def _files(files: list[Source], weights: str) -> str:
     if len(files) == 1:
         return files[0].name
     return f"{len(files)} shards listed by {weights}"
 
 
-def weight_files(root: Path, index_name: str | None = None) -> dict[str, Path]:
+def weight_files(root: Source, index_name: str | None = None) -> dict[str, Source]:
     """Each tensor name the checkpoint's index lists and the shard holding it; for a checkpoint
     of one weights file, {"": that file}. Raises as `read` does for a bad index or shard."""
     weights = index_name or next((name for name in HF_WEIGHTS if (root / name).is_file()), None)
@@ -104,24 +111,12 @@ def weight_files(root: Path, index_name: str | None = None) -> dict[str, Path]:
     return {name: paths[shard] for name, shard in weight_map.items()}
 
 
-def checkpoint_files(root: Path) -> list[Path]:
-    """The files a checkpoint directory's model is read from: config.json, the index and the
-    weights (for --max-file-size)."""
-    weights = next((name for name in HF_WEIGHTS if (root / name).is_file()), None)
-    found = [member(root, HF_CONFIG, str(root))]
-    if weights is not None and weights.endswith(".index.json"):
-        found.append(member(root, weights, str(root)))
-    if weights is not None:
-        found += weight_files(root).values()
-    return list(dict.fromkeys(found))
-
-
-def _index(root: Path, name: str) -> dict[str, str]:
+def _index(root: Source, name: str) -> dict[str, str]:
     """The index's weight_map, every value a shard file name checked to be inside `root`."""
     index_path = member(root, name, str(root))
     where = str(index_path)
     try:
-        with index_path.open("rb") as handle:
+        with index_path.open() as handle:
             raw = handle.read(MAX_INDEX_BYTES + 1)
     except OSError as error:
         raise NotFoundError(f"{index_path}: cannot be read ({error.strerror or error})") from None
@@ -143,7 +138,7 @@ def _index(root: Path, name: str) -> dict[str, str]:
     return weight_map
 
 
-def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
+def _read_index(root: Source, name: str, loaded: _Loaded) -> None:
     """Every shard the index names, each once; the index's tensor names held against them."""
     weight_map = _index(root, name)
     where = str(root / name)
@@ -163,7 +158,7 @@ def _read_index(root: Path, name: str, loaded: _Loaded) -> None:
         )
 
 
-def _shard(root: Path, shard: object, where: str, index: str) -> Path:
+def _shard(root: Source, shard: object, where: str, index: str) -> Source:
     try:
         return member(root, shard, where)
     except NotFoundError as error:
@@ -174,7 +169,7 @@ def _shard(root: Path, shard: object, where: str, index: str) -> Path:
         ) from None
 
 
-def _read_weights(path: Path, loaded: _Loaded) -> None:
+def _read_weights(path: Source, loaded: _Loaded) -> None:
     loaded.files.append(path)
     if path.name.endswith(".safetensors"):
         _read_safetensors(path, loaded)
@@ -182,7 +177,7 @@ def _read_weights(path: Path, loaded: _Loaded) -> None:
         _read_torch(path, loaded)
 
 
-def _add(tensor: Tensor, path: Path, loaded: _Loaded) -> None:
+def _add(tensor: Tensor, path: Source, loaded: _Loaded) -> None:
     if tensor.name in loaded.tensors:
         raise CorruptModelError(
             f"{path}: tensor {tensor.name[:80]!r} is stored in another shard too; a checkpoint "
@@ -191,7 +186,7 @@ def _add(tensor: Tensor, path: Path, loaded: _Loaded) -> None:
     loaded.tensors[tensor.name] = tensor
 
 
-def _read_safetensors(path: Path, loaded: _Loaded) -> None:
+def _read_safetensors(path: Source, loaded: _Loaded) -> None:
     from inspector.formats.safetensors.reader import read_header
 
     header = read_header(path)
@@ -205,7 +200,7 @@ def _aliases(metadata: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k != "format" and "." in k and "." in v}
 
 
-def _read_torch(path: Path, loaded: _Loaded) -> None:
+def _read_torch(path: Source, loaded: _Loaded) -> None:
     from inspector.formats.torch.reader import read as read_torch
 
     shard = read_torch(path)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from pathlib import Path
 
 import numpy as np
 
 from inspector.errors import ValuesUnavailableError
 from inspector.formats.hf.reader import checkpoint_root, weight_files
+from inspector.formats.source import Source
 from inspector.formats.values import ValueReader
 from inspector.model import FileFormat
 
@@ -23,10 +23,10 @@ _READERS = {
 
 
 class CheckpointValues:
-    def __init__(self, root: Path, shards: dict[str, Path]) -> None:
+    def __init__(self, root: Source, shards: dict[str, Source]) -> None:
         self._root = root
         self._shards = shards
-        self._open: tuple[Path, ValueReader] | None = None
+        self._open: tuple[Source, ValueReader] | None = None
         self._stack = ExitStack()
 
     def read(self, key: str) -> np.ndarray:
@@ -35,7 +35,7 @@ class CheckpointValues:
             raise ValuesUnavailableError(f"{self._root}: no shard holds tensor {key[:80]!r}")
         return self._reader(path).read(key)
 
-    def _reader(self, path: Path) -> ValueReader:
+    def _reader(self, path: Source) -> ValueReader:
         """The shard's reader; the one opened before is closed first (a checkpoint of many
         shards never holds more than one open)."""
         if self._open is not None and self._open[0] == path:
@@ -56,7 +56,7 @@ class CheckpointValues:
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[CheckpointValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[CheckpointValues]:
     root, index_name = checkpoint_root(path)
     reader = CheckpointValues(root, weight_files(root, index_name))
     try:

@@ -40,18 +40,16 @@ counted tensors no weighted node reads (single-value constants of weightless nod
 from __future__ import annotations
 
 import math
-import mmap
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from inspector.cells import gate_count
+from inspector.counts import quoted
 from inspector.errors import (
     CorruptModelError,
+    InspectorError,
     NotAModelError,
-    NotFoundError,
     UnsupportedModelError,
 )
 from inspector.formats import lowered as onnx_lowered
@@ -80,6 +78,8 @@ from inspector.formats.onnx.quantized import (
 )
 from inspector.formats.onnx.shapes import Shapes
 from inspector.formats.onnx.view import OnnxView
+from inspector.formats.ranges import Buffer
+from inspector.formats.source import Source
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -138,31 +138,19 @@ _MODEL_FIELDS = {
 _STANDARD = ("", "ai.onnx")
 
 
-def read(path: Path) -> Model:
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            raise NotAModelError(f"{path}: empty file, expected an ONNX model")
+def read(path: Source) -> Model:
+    if path.size == 0:
+        raise NotAModelError(f"{path}: empty file, expected an ONNX model")
+    with path.view() as buf:
+        meta = _parse(path, buf)
         try:
-            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as error:
-            raise NotAModelError(
-                f"{path}: cannot be memory-mapped ({error}); expected a regular ONNX file"
-            ) from None
-        with buf:
-            meta = _parse(path, buf)
-            try:
-                index = Index(meta)
-            except GraphError as error:
-                raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
-            return _Reader(path, meta, index, buf).model()
+            index = Index(meta)
+        except GraphError as error:
+            raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
+        return _Reader(path, meta, index, buf).model()
 
 
-def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
+def _parse(path: Source, buf: Buffer) -> onnx_wire.ModelMeta:
     plausible = onnx_wire.first_field(buf) in _MODEL_FIELDS
     try:
         meta = onnx_wire.parse_model(buf)
@@ -184,7 +172,7 @@ def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
     return meta
 
 
-def _not_onnx(path: Path, buf: mmap.mmap) -> str:
+def _not_onnx(path: Source, buf: Buffer) -> str:
     from inspector.formats.detect import describe
 
     head = bytes(buf[:512])
@@ -255,7 +243,7 @@ class _Row:
 
 
 class _Reader:
-    def __init__(self, path: Path, meta: onnx_wire.ModelMeta, index: Index, buf: mmap.mmap) -> None:
+    def __init__(self, path: Source, meta: onnx_wire.ModelMeta, index: Index, buf: Buffer) -> None:
         self.path = path
         self.meta = meta
         self.index = index
@@ -939,7 +927,7 @@ class _Reader:
     def _external(self, stored: list[Stored]) -> str:
         """Name and size of each external data file; files are stat-ed, never opened, and
         only inside the model's folder."""
-        base = self.path.parent.resolve()
+        base = self.path.parent
         sizes: dict[str, int | None] = {}
         for tensor in stored:
             meta = tensor.meta
@@ -962,13 +950,13 @@ class _Reader:
             expected = -(-tensor.elements * tensor.dtype.bits // 8)  # exact for any size
             if length is not None and tensor.dtype.bits and length != expected:
                 self.warnings.append(
-                    f"tensor '{tensor.name}': external length {length:,} bytes, but its shape "
-                    f"{list(tensor.shape)} needs {expected:,}"
+                    f"tensor '{tensor.name}': external length {quoted(length)} bytes, but its "
+                    f"shape {list(tensor.shape)} needs {expected:,}"
                 )
             end = offset + (length if length is not None else expected)
             if size is not None and end > size:
                 self.warnings.append(
-                    f"tensor '{tensor.name}': external data ends at byte {end:,} but "
+                    f"tensor '{tensor.name}': external data ends at byte {quoted(end)} but "
                     f"'{location}' holds {size:,} bytes"
                 )
         return ", ".join(
@@ -976,7 +964,7 @@ class _Reader:
             for name, size in sizes.items()
         )
 
-    def _external_size(self, base: Path, location: str) -> int | None:
+    def _external_size(self, base: Source, location: str) -> int | None:
         target = external_file(base, location)
         if target is None:
             self.warnings.append(
@@ -984,15 +972,16 @@ class _Reader:
                 "not opened (rnninspect reads nothing outside it)"
             )
             return None
-        try:
-            return target.stat().st_size
-        except FileNotFoundError:
+        if not target.exists():
             self.warnings.append(
                 f"external data file '{location}' is missing; shapes come from the model "
                 "file, so the counts are unaffected"
             )
-        except OSError as error:
-            self.warnings.append(f"external data file '{location}': {error.strerror or error}")
+            return None
+        try:
+            return target.size
+        except InspectorError as error:
+            self.warnings.append(f"external data file '{location}': {error}")
         return None
 
 

@@ -531,7 +531,7 @@ def _small_ints(
         if raw_bytes % width or raw_bytes // width > SMALL_INT_VALUES:
             return None
         count = raw_bytes // width
-        return tuple(struct.unpack_from(f"<{count}{fmt}", r.buf, raw_offset))
+        return tuple(struct.unpack(f"<{count}{fmt}", r.buf[raw_offset : raw_offset + raw_bytes]))
     values: list[int] = []
     for item in fields:
         if item.wire == VARINT:
@@ -620,7 +620,7 @@ def _shape(r: _Reader, start: int, end: int) -> tuple[int | str | None, ...]:
 
 
 def _float32(buf: Buffer, pos: int) -> float:
-    value: float = struct.unpack_from("<f", buf, pos)[0]
+    value: float = struct.unpack("<f", buf[pos : pos + 4])[0]
     return value
 
 
@@ -630,7 +630,7 @@ def _packed_floats(buf: Buffer, item: _Field, limit: int) -> tuple[list[float], 
     _expect(item, LENGTH, "AttributeProto.floats")
     count = (item.end - item.value) // 4
     keep = max(0, min(count, limit))
-    return list(struct.unpack_from(f"<{keep}f", buf, item.value)), count
+    return list(struct.unpack(f"<{keep}f", buf[item.value : item.value + 4 * keep])), count
 
 
 def parse_model(buf: Buffer) -> ModelMeta:

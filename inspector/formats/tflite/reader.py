@@ -22,18 +22,16 @@ not in the file: they appear in the splits with the shapes the graph declares, n
 
 from __future__ import annotations
 
-import mmap
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from inspector.errors import CorruptModelError, NotFoundError
+from inspector.errors import CorruptModelError
 from inspector.formats import lowered
 from inspector.formats.lowered.directions import pairs
 from inspector.formats.opgraph import Node, ValueId, Weight
+from inspector.formats.source import Source
 from inspector.formats.tflite import fused
-from inspector.formats.tflite.flatbuffer import Buffer, FlatError
+from inspector.formats.tflite.flatbuffer import FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo, parse
 from inspector.formats.tflite.view import TfliteView, tensor_key, vid
 from inspector.model import (
@@ -58,8 +56,8 @@ _BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECU
 _MATRIX_ROLES = frozenset({TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL})
 
 
-def read(path: Path) -> Model:
-    with _mapped(path) as buf:
+def read(path: Source) -> Model:
+    with path.view() as buf:
         try:
             info = parse(buf)
         except FlatError as error:
@@ -74,19 +72,6 @@ def read(path: Path) -> Model:
     return _Builder(path, info, view).model()
 
 
-@contextmanager
-def _mapped(path: Path) -> Iterator[Buffer]:
-    try:
-        with path.open("rb") as handle:
-            if path.stat().st_size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-
-
 @dataclass
 class _Recurrence:
     layer: RecurrentLayer
@@ -96,7 +81,7 @@ class _Recurrence:
 
 @dataclass
 class _Builder:
-    path: Path
+    path: Source
     info: ModelInfo
     view: TfliteView
     warnings: list[str] = field(default_factory=list)

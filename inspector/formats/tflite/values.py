@@ -16,14 +16,13 @@ rounding itself (`compare.diff`).
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.formats.source import Source
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
 from inspector.formats.tflite.schema import DTYPES
 from inspector.model import FileFormat
@@ -46,7 +45,7 @@ _ROUNDING = 1.0 + 2.0**-10  # the scale itself is a float32: its own rounding, w
 
 
 class TfliteValues:
-    def __init__(self, path: Path, buf: Buffer) -> None:
+    def __init__(self, path: Source, buf: Buffer) -> None:
         self._path = path
         self._buf = buf
 
@@ -135,7 +134,7 @@ def _vector(table: Table, index: int) -> Vector:
 
 
 def _dequantize(
-    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Path
+    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Source
 ) -> tuple[np.ndarray, np.ndarray]:
     """The real values and each element's scale (broadcastable to the values' shape)."""
     scale = np.array([scales.float32(i) for i in range(scales.length)], dtype=np.float64)
@@ -160,12 +159,9 @@ def _dequantize(
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[TfliteValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[TfliteValues]:
     try:
-        with (
-            path.open("rb") as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
-        ):
+        with path.view() as buf:
             yield TfliteValues(path, buf)
     except (OSError, ValueError) as error:
         raise NotFoundError(f"{path}: cannot be read ({error})") from None
