@@ -122,6 +122,21 @@ def test_header_length_beyond_the_file_exits_2(tmp_path: Path) -> None:
     assert "header claims 5,000 bytes" in result.stderr
 
 
+def test_module_indices_order_the_rows_as_numbers(tmp_path: Path) -> None:
+    """The writer sorts tensors by name, so `layers.10` is stored before `layers.2`: the rows
+    follow the modules' indices (a model's order), never the text's."""
+    names = [f"layers.{i}.weight" for i in (10, 2, 1, 0, 100, 11)] + ["head.weight"]
+    header: dict[str, object] = {
+        name: {"dtype": "F32", "shape": [2], "data_offsets": [8 * i, 8 * i + 8]}
+        for i, name in enumerate(sorted(names))
+    }
+    path = _write(tmp_path / "stack.safetensors", header, b"\0" * 8 * len(names))
+    code, report, _ = inspect(str(path))
+    assert code == 0 and report is not None
+    rows = [layer["name"] for layer in report["layers"]]
+    assert rows == ["head", *(f"layers.{i}" for i in (0, 1, 2, 10, 11, 100))]
+
+
 def test_plain_tensors_are_layers_by_module(tmp_path: Path) -> None:
     path = _write(
         tmp_path / "mlp.safetensors",
