@@ -24,7 +24,11 @@ from inspector.model import CellKind, Check, WidthSource
 ENTRIES = manifest_entries("hf-checkpoint", "hf-file")
 # Fixtures whose dimensions the tensors alone cannot give: the report assumes a value and says so
 # (Mamba-2 stores d_inner + 2·n_groups·d_state channels, not n_groups and d_state apart).
-ASSUMED = {"hf/files/mamba2.safetensors": "n_groups = 1 is assumed"}
+# OLMo-Hybrid's key heads are narrower than its value heads (d_k_head 4, d_v_head 8).
+ASSUMED = {
+    "hf/files/mamba2.safetensors": "n_groups = 1 is assumed",
+    "hf/files/olmo_hybrid.safetensors": "d_k_head = d_v_head is assumed",
+}
 
 
 def _id(entry: dict) -> str:
@@ -50,6 +54,8 @@ def test_every_architecture_is_there() -> None:
         "lfm2",
         "qwen3_next",
         "qwen3_5_text",
+        "olmo_hybrid",
+        "kimi_linear",
     } <= model_types
     assert {entry["format"] for entry in ENTRIES} == {"hf-checkpoint", "hf-file"}
 
@@ -57,7 +63,9 @@ def test_every_architecture_is_there() -> None:
 @pytest.mark.parametrize("entry", ENTRIES, ids=_id)
 def test_totals_and_tensors_match_transformers(entry: dict) -> None:
     report = inspect_file(FIXTURES / entry["file"])
-    assert report.totals.total == entry["params"]
+    # num_parameters() leaves out the persistent buffers a file stores beside the weights
+    # (DeepSeek-V3's router bias in Kimi Linear); the report counts every stored tensor
+    assert report.totals.total == entry["params"] + sum(entry["buffers"].values())
     layers = report.model.layers
     stored = {t.name: t for layer in layers for t in layer.tensors}
     stored.update({s.tensor.name: s.tensor for layer in layers for s in layer.shared})  # tied
