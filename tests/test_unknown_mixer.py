@@ -81,7 +81,8 @@ def test_a_configuration_marking_linear_attention_layers_is_said(tmp_path: Path)
         "model_type": "someday_hybrid",
         "hidden_size": 2,
         "num_hidden_layers": 2,
-        "layer_types": ["linear_attention", "full_attention"],
+        # a stranger's list: entries that are no layer type are passed over, not an error
+        "layer_types": [{"a": 1}, ["x"], "linear_attention", "full_attention"],
     }
     (directory / "config.json").write_text(json.dumps(config))
     header = {

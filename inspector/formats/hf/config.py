@@ -324,7 +324,7 @@ def _mixer_hint(config: Mapping[str, object]) -> str | None:
     for key in _LAYER_LISTS:
         kinds = config.get(key)
         if isinstance(kinds, list):
-            found = {kind for kind in kinds[:MAX_LAYER_TYPES] if kind in _MIXER_TYPES}
+            found = {k for k in kinds[:MAX_LAYER_TYPES] if isinstance(k, str) and k in _MIXER_TYPES}
             if found:
                 return f"lists {', '.join(map(repr, sorted(found)))} layers ({key})"
     keys = sorted(key for key in config if key.startswith(_MIXER_KEYS))
