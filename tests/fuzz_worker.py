@@ -1,9 +1,11 @@
 """Runs mutated model files through the real CLI, one forked process per case.
 
 Invoked by tests/test_mutation.py as `python tests/fuzz_worker.py SEED CASES_PER_FILE EVERY
-OUT_DIR FILE...`; prints one JSON line per case that went wrong, then a summary line. Every file's
-CASES_PER_FILE cases are drawn from one seeded generator, and every EVERY-th of them is run, so a
-sample (EVERY > 1) runs exactly the cases the full campaign (EVERY = 1) runs at those indices.
+OUT_DIR POSITION:FILE...`; prints one JSON line per case that went wrong, then a summary line.
+Every file's CASES_PER_FILE cases are drawn from one seeded generator, and every EVERY-th of them
+is run (`sampled`: from the file's POSITION among all seed files on, so that files together
+sample every mutation), so a sample (EVERY > 1) runs exactly the cases the full campaign
+(EVERY = 1) runs at those indices.
 
 Each case runs `rnninspect CASE --format json --timeout 3` in a forked child with its stdout and
 stderr sent to files, under an address-space limit and a CPU-time limit. The limits are counts
@@ -207,10 +209,19 @@ def judge(code: int, stdout: str, stderr: str) -> str | None:
     return None
 
 
+def sampled(position: int, per_file: int, every: int) -> range:
+    """The case indices a sample runs of the file at `position` among the seed files: every
+    `every`-th, starting at `position % every`. Case i applies mutation i % len(MUTATIONS), so
+    one start for all files would sample the same few mutations of each (every = 50 and 11
+    mutations: 4 of them); staggered starts reach every mutation across the files."""
+    return range(position % every, per_file, every)
+
+
 def main() -> int:
     seed, per_file, every = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     out_dir = Path(sys.argv[4])
-    files = [Path(p) for p in sys.argv[5:]]
+    placed = [arg.partition(":") for arg in sys.argv[5:]]
+    files = [(int(position), Path(path)) for position, _, path in placed]
     # Import everything a case may need once, here: every fork inherits it.
     import inspector.cli.app
     import inspector.formats.gguf.reader
@@ -224,13 +235,14 @@ def main() -> int:
 
     rng = random.Random(seed)
     failures = cases = 0
-    for source in files:
+    for position, source in files:
+        chosen = set(sampled(position, per_file, every))
         data = source.read_bytes()
         suffix = ".weights.h5" if source.name.endswith(".weights.h5") else source.suffix
         for index in range(per_file):
             mutation = MUTATIONS[index % len(MUTATIONS)]
             mutated = mutation(data, rng)  # drawn for every index, so a sample keeps the cases
-            if index % every:
+            if index not in chosen:
                 continue
             target = out_dir / f"case{suffix}"
             target.write_bytes(mutated)

@@ -205,6 +205,11 @@ def _int(value: object) -> int | None:
 
 def _unmatched(item: Unmatched, pair: PairResult) -> str:
     what = f"{item.name} {shape(item.shape)}, {count(item.params)} parameters"
+    if not item.counted and item.side is Side.SOURCE:
+        return (
+            f"{item.name} {shape(item.shape)}: an integer scalar (a step counter such as "
+            "BatchNorm's num_batches_tracked), not a weight; the export does not keep it"
+        )
     if not item.counted:
         return (
             f"also in the export's {pair.export} row: {what} beside the cell weights "
@@ -275,8 +280,8 @@ def _reconciled(item: Reconciled) -> str:
         side, _, dtypes = (item.tensor or "export ?").partition(" ")
         return (
             f"dequantized: the {side}'s {dtypes} weights were compared as (q - zero_point) · scale "
-            "with the file's own scales; judge them with a tolerance (--atol) of about half a "
-            "quantization step"
+            "with the file's own scales, each allowed the half quantization step its rounding "
+            "cost (beyond --atol/--rtol)"
         )
     if what is Reconcile.TRANSPOSED:
         return f"{item.tensor} is stored with its axes reordered (transposed) in the export"

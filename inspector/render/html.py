@@ -17,7 +17,7 @@ from inspector.compute import Compute
 from inspector.model import Check, Dim, TensorSpec
 from inspector.render.measure import FONT, fit, text_width
 from inspector.render.svg import printable, svg_document
-from inspector.render.text import count, exact_bytes, share
+from inspector.render.text import count, exact_bytes, share, split_held
 from inspector.render.text import printable as shown
 from inspector.render.text import shape as text_shape
 from inspector.report.analysis import Report
@@ -157,8 +157,9 @@ def _checks(report: Report) -> str:
         reason = f" ({printable(check.reason)})" if check.reason else ""
         items.append(
             f"<li><b>{printable(check.layer.name)}</b> ({printable(check.layer.type)}): "
-            f"<code>{printable(check.expression) or '-'}</code> = {expected}; stored "
-            f'{count(check.layer.params)} → <span class="{status}">{status}</span>{reason}</li>'
+            f"<code>{printable(check.expression) or '-'}</code> = {expected}; "
+            f"{split_held(check.layer, report.model)} → "
+            f'<span class="{status}">{status}</span>{reason}</li>'
         )
     return "<ul>" + "".join(items) + "</ul>"
 

@@ -23,6 +23,7 @@ from inspector.render.text import (
     plural,
     shape,
     share,
+    split_held,
 )
 from inspector.render.view import LayerView
 from inspector.report.analysis import RecurrentCheck, Report
@@ -373,7 +374,7 @@ def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[st
     if check.expected is None:
         return [f"{head}: {status} - {check.reason}", *(f"    - {note}" for note in layer.notes)]
     line = (
-        f"{head}: {check.expression} = {count(check.expected)}; stored {count(layer.params)} "
+        f"{head}: {check.expression} = {count(check.expected)}; {split_held(layer, report.model)} "
         f"-> {status}  ({_WIDTH_SOURCE[layer.input_dim_source]}: {layer.input_dim})"
     )
     lines = [line, f"    {check.reason}"] if check.reason else [line]

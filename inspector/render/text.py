@@ -10,7 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from inspector.model import Model, RecurrentLayer
 
 _ANSI = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -249,3 +252,17 @@ def _escaped(item: object, seen: dict[int, object], depth: int) -> object:
         result = item
     seen[id(item)] = result
     return result
+
+
+def split_held(layer: RecurrentLayer, model: Model) -> str:
+    """What the split the formula is checked against counts: `stored N`, or, where the graph
+    declares weights the file does not hold (TFLite resource variables, `Model.unstored`),
+    `declared N (not in the file)` / `stored N + declared M (not in the file)`: the check then
+    holds the graph's shapes, not stored values."""
+    absent = {tensor.key for tensor in model.unstored}
+    missing = sum(item.tensor.params for item in layer.tensors if item.tensor.key in absent)
+    if not missing:
+        return f"stored {count(layer.params)}"
+    if missing >= layer.params:
+        return f"declared {count(layer.params)} (not in the file)"
+    return f"stored {count(layer.params - missing)} + declared {count(missing)} (not in the file)"

@@ -205,6 +205,21 @@ def _entry(path: Source, name: str, value: object, start: int, size: int) -> Ent
     return Entry(name, dtype, shape, begin, end)
 
 
+def natural_order(name: str) -> tuple[tuple[int, int, str], ...]:
+    """A sort key reading each run of digits as a number (`layers.2` before `layers.10`):
+    safetensors' writer stores tensors sorted by dtype and name, so a file has no model order to
+    keep (issue 22 item 7) and the modules' indices are the best order there is. Digit runs
+    compare by length, then text: no int() of a 5,000-digit run (Python refuses it)."""
+    return tuple(
+        (0, len(part), part) if part.isdigit() else (1, 0, part)
+        for part in _RUNS.split(name)
+        if part
+    )
+
+
+_RUNS = re.compile(r"(\d+)")
+
+
 def _natural(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -219,7 +234,7 @@ def read(path: Source) -> Model:
         aliases={k: v for k, v in header.metadata.items() if _PARAMETER_NAME.match(k)},
     )
     layers, tied = _tied(list(found.layers), header)
-    layers.sort(key=lambda layer: layer.name)
+    layers.sort(key=lambda layer: natural_order(layer.name))
     fmt = header.metadata.get("format")
     details: tuple[Detail, ...] = (
         (Detail("tied weights", ", ".join(f"{alias} = {kept}" for alias, kept in tied)),)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from inspector.errors import CorruptModelError
 from inspector.formats import lowered
+from inspector.formats.lowered.directions import pairs
 from inspector.formats.opgraph import Node, ValueId, Weight
 from inspector.formats.source import Source
 from inspector.formats.tflite import fused
@@ -455,7 +456,11 @@ class _Builder:
                 reset_after = False  # Keras reset_before: U_z|U_r on h, U_h on r ⊙ h
         layer = RecurrentLayer(
             name=item.name,
-            type=f"WHILE({kind.value})" if loop is not None else item.type,
+            type=(
+                f"WHILE({kind.value})" + (" ×2" if item.directions == 2 else "")
+                if loop is not None
+                else item.type
+            ),
             cell=CellConfig(
                 kind=kind,
                 units=item.units,
@@ -517,56 +522,33 @@ class _Builder:
     # --- directions -------------------------------------------------------------------
 
     def _pair_directions(self, found: list[_Recurrence]) -> list[_Recurrence]:
-        """The converter turns a Keras Bidirectional into two unidirectional ops or loops, the
-        backward one reading the time-reversed input (REVERSE_V2 of what the forward one
-        reads): one layer of two directions again, as the source has it."""
-        merged: dict[int, _Recurrence] = {}
-        used: set[int] = set()
-        for backward in found:
-            reversed_from = {
-                origin
-                for value in _sequence_inputs(backward.anchor)
-                if (origin := self._reversed_value(value)) is not None
-            }
-            if not reversed_from or backward.layer.directions != 1:
-                continue
-            for forward in found:
-                if (
-                    id(forward) in used
-                    or forward is backward
-                    or forward.layer.directions != 1
-                    or forward.anchor.scope is not backward.anchor.scope
-                    or not reversed_from & set(_sequence_inputs(forward.anchor))
-                    or forward.layer.cell.kind is not backward.layer.cell.kind
-                    or forward.layer.lowered is not backward.layer.lowered
-                ):
-                    continue
-                used.update({id(forward), id(backward)})
-                merged[id(forward)] = _Recurrence(
-                    _bidirectional(forward.layer, backward.layer),
-                    forward.members | backward.members,
-                    forward.anchor,
-                )
-                break
+        """The converter turns a Keras Bidirectional into two unidirectional ops, the backward
+        one reading the time-reversed input (REVERSE_V2 of what the forward one reads): one
+        layer of two directions again, as the source has it (loops are paired where they are
+        found, `lowered.directions`)."""
+
+        def same(f: int, b: int) -> bool:
+            forward, backward = found[f], found[b]
+            return (
+                forward.layer.directions == backward.layer.directions == 1
+                and forward.anchor.scope is backward.anchor.scope
+                and forward.layer.cell.kind is backward.layer.cell.kind
+                and forward.layer.lowered is backward.layer.lowered
+            )
+
+        backward_of = pairs(self.view.graph, [item.anchor for item in found], same)
         out = []
-        for item in found:
-            if id(item) in merged:
-                out.append(merged[id(item)])
-            elif id(item) not in used:
+        for f, item in enumerate(found):
+            if f in backward_of:
+                backward = found[backward_of[f]]
+                item = _Recurrence(
+                    _bidirectional(item.layer, backward.layer),
+                    item.members | backward.members,
+                    item.anchor,
+                )
+            if f not in backward_of.values():
                 out.append(item)
         return out
-
-    def _reversed_value(self, value: ValueId) -> ValueId | None:
-        producer = self.view.graph.producer(value)
-        if producer is None or producer.native != "REVERSE_V2":
-            return None
-        return producer.input(0)
-
-
-def _sequence_inputs(node: Node) -> tuple[ValueId, ...]:
-    """Where an op reads its sequence: a fused op's input 0; any operand of a WHILE loop."""
-    inputs = node.inputs if node.native == "WHILE" else node.inputs[:1]
-    return tuple(v for v in inputs if v is not None)
 
 
 def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...]:
