@@ -328,12 +328,18 @@ def _numbered(gates: int) -> tuple[str, ...]:
 
 
 def _plausible(layer: RecurrentLayer) -> RecurrentLayer:
-    """The layer with each width no layer can have (a crafted 4,000-digit `units`) unknown:
-    the split, the diagram and the terms are derived from the widths an explanation holds."""
+    """The layer with each width no layer can have (a crafted 4,000-digit `units` or kernel
+    size) unknown: the split, the diagram and the terms are derived from the widths an
+    explanation holds."""
 
     def kept(cell: CellConfig) -> CellConfig:
         units = plausible_width(cell.units)
-        return cell if units == cell.units else replace(cell, units=units)
+        kernel = cell.kernel_size
+        if not all(map(plausible_width, kernel)):
+            kernel = ()  # unknown: no per-edge kernel elements
+        if (units, kernel) == (cell.units, cell.kernel_size):
+            return cell
+        return replace(cell, units=units, kernel_size=kernel)
 
     backward = layer.backward_cell and kept(layer.backward_cell)
     cell, width = kept(layer.cell), plausible_width(layer.input_dim)
