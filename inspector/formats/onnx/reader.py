@@ -82,6 +82,7 @@ from inspector.formats.onnx.quantized import (
 )
 from inspector.formats.onnx.shapes import Shapes
 from inspector.formats.onnx.view import OnnxView
+from inspector.formats.opgraph import RootWorkError
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -161,7 +162,10 @@ def read(path: Path) -> Model:
                 index = Index(meta)
             except GraphError as error:
                 raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
-            return _Reader(path, meta, index, buf).model()
+            try:
+                return _Reader(path, meta, index, buf).model()
+            except RootWorkError as error:
+                raise UnsupportedModelError(f"{path}: {error}") from None
 
 
 def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:

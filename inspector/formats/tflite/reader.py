@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inspector.errors import CorruptModelError, NotFoundError
+from inspector.errors import CorruptModelError, NotFoundError, UnsupportedModelError
 from inspector.formats import lowered
-from inspector.formats.opgraph import Node, ValueId, Weight
+from inspector.formats.opgraph import Node, RootWorkError, ValueId, Weight
 from inspector.formats.tflite import fused
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo, parse
@@ -70,7 +70,10 @@ def read(path: Path) -> Model:
         view = TfliteView(info)
     except CorruptModelError as error:
         raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
-    return _Builder(path, info, view).model()
+    try:
+        return _Builder(path, info, view).model()
+    except RootWorkError as error:
+        raise UnsupportedModelError(f"{path}: {error}") from None
 
 
 @contextmanager

@@ -32,9 +32,9 @@ from inspector.formats.opgraph import (
     Node,
     OpGraph,
     Scope,
+    StaticRoots,
     ValueId,
     Weight,
-    static_roots,
 )
 from inspector.formats.tflite import schema
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo
@@ -185,14 +185,13 @@ class TfliteView:
             self._propagate(graph, static)
         graph_inputs = {vid(g.index, t) for g in info.subgraphs for t in g.inputs}
         graph_outputs = {vid(g.index, t) for g in info.subgraphs for t in g.outputs}
-        cache: dict[ValueId, frozenset[Weight]] = {}
 
-        def roots(value: ValueId) -> frozenset[Weight]:
-            found = cache.get(value)
-            if found is None:
-                found = static_roots(value, weights, static, self.graph.producer, self.aliases)
-                cache[value] = found
-            return found
+        def operands(value: ValueId) -> tuple[ValueId, ...]:
+            alias = self.aliases.get(value)
+            if alias is not None:
+                return (alias,)
+            node = self.graph.producer(value) if value in static else None
+            return tuple(v for v in node.inputs if v is not None) if node is not None else ()
 
         self.weights = weights
         self.graph = OpGraph(
@@ -202,7 +201,7 @@ class TfliteView:
             graph_inputs=graph_inputs,
             graph_outputs=graph_outputs,
             states=states,
-            roots=roots,
+            roots=StaticRoots(weights.get, operands),
             declared_shape=self._declared_shape,
             elem_type=self._elem_type,
         )
