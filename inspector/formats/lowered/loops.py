@@ -50,12 +50,12 @@ class LoopDetector:
                 continue
             data, roots = applied
             if data in dependent:
-                cell.recurrent.extend(r for r in roots if r not in cell.recurrent)
+                cell.add_recurrent(roots)
                 width = self._concat_split(data, dependent, body)
                 if width is not None:
                     cell.fused_width, cell.state_width = width
             else:
-                cell.kernel.extend(r for r in roots if r not in cell.kernel)
+                cell.add_kernel(roots)
         if not cell.recurrent:
             return None
         self.walk.biases_and_peepholes(nodes, cell, dependent)

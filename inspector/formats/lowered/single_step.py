@@ -107,9 +107,9 @@ class SingleStepDetector:
         step = reach | {g for _, _, node in partners for g in self._reach([node], scope)}
         step = self._trimmed(step)
         cell = Cell()
-        cell.recurrent = list(recurrent)
+        cell.add_recurrent(recurrent)
         for _, roots, _ in partners:
-            cell.kernel.extend(r for r in roots if r not in cell.kernel)
+            cell.add_kernel(roots)
         self._biases(product, [node for _, _, node in partners], step, cell)
         cell.activations = self.walk.activations(step)
         members = {product, *(node for _, _, node in partners), *step}
@@ -152,7 +152,7 @@ class SingleStepDetector:
             current = producer.input(0)
         return None
 
-    def _width(self, roots: list[Weight]) -> int | None:
+    def _width(self, roots: tuple[Weight, ...]) -> int | None:
         """g·h, the product's output width, when the weight is one g·h × h matrix."""
         if len(roots) != 1:
             return None
@@ -184,11 +184,11 @@ class SingleStepDetector:
         scope: Scope,
         taken: set[Node],
         outputs: int,
-    ) -> list[tuple[ValueId, list[Weight], Node]]:
+    ) -> list[tuple[ValueId, tuple[Weight, ...], Node]]:
         """Products of the same width whose results meet this one's in the step: the input
         projections (x·W). Found by walking back from the step's nodes through elementwise
         producers (GRUCell splits each product before the Add)."""
-        partners: dict[Node, tuple[ValueId, list[Weight]]] = {}
+        partners: dict[Node, tuple[ValueId, tuple[Weight, ...]]] = {}
         stack = [(vid, 0) for gnode in reach for vid in gnode.inputs if vid is not None]
         seen: set[ValueId] = set()
         while stack and self.walk.tick():
@@ -257,8 +257,7 @@ class SingleStepDetector:
             if position is None:
                 continue
             for root in self.walk.weight_roots(gnode.input(position)):
-                if root not in {b for b, _ in cell.biases}:
-                    cell.biases.append((root, role))
+                cell.add_bias(root, role)
         dependent = {v for g in step for v in self.graph.output_ids(g)}
         self.walk.biases_and_peepholes(
             [g for g in step if g.op in ("Add", "Sum", "Mul")], cell, dependent

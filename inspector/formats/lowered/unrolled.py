@@ -7,6 +7,7 @@ feeds a product with a weight of the same shape), and the copies are reported.""
 
 from __future__ import annotations
 
+from collections import deque
 from itertools import pairwise
 
 from inspector.formats.lowered.cell import Cell, Lowered, squeezed
@@ -70,11 +71,13 @@ class UnrolledDetector:
                 if start not in following or preceding.get(start) == 1:
                     continue
                 steps = [start]
+                visited = {start}
                 while steps[-1] in following and len(steps) <= len(signatures):
                     nxt = following[steps[-1]]
-                    if preceding.get(nxt) != 1 or nxt in steps:
+                    if preceding.get(nxt) != 1 or nxt in visited:
                         break
                     steps.append(nxt)
+                    visited.add(nxt)
                 groups_ = [group_of[s] for s in steps]
                 # A chain reusing one weight set from its second step on, whose first product
                 # applies others, starts with an input projection of the same shape (d = u).
@@ -140,14 +143,14 @@ class UnrolledDetector:
             applied = self.walk.weighted_inputs(product)
             if applied is None:
                 return None
-            cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+            cell.add_recurrent(applied[1])
             self._operand_bias(product, cell, TensorRole.RECURRENT_BIAS)
         # A product inside the step on a state-derived value (GRU's U_h on r ⊙ h) is recurrent.
         derived = {v for g in step for v in g.outputs}
         for gnode in sorted(step, key=lambda g: g.order):
             applied = self.walk.weighted_inputs(gnode)
             if applied is not None and applied[0] in derived:
-                cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+                cell.add_recurrent(applied[1])
         cell.activations = self.walk.activations(step)
         if not cell.activations:
             return None
@@ -177,15 +180,13 @@ class UnrolledDetector:
                         if position is not None:
                             order.append(position)
                         projections.add(vid)
-        taken = set(cell.recurrent) | set(cell.kernel) | {b for b, _ in cell.biases}
         for gnode in step:
             if gnode.op not in ("Add", "Sum"):
                 continue
             for vid in gnode.inputs:
                 for root in self.walk.weight_roots(vid):
-                    if root not in taken and (root.dtype.kind is DKind.FLOAT or root.quantized):
-                        cell.biases.append((root, TensorRole.RECURRENT_BIAS))
-                        taken.add(root)
+                    if not cell.holds(root) and (root.dtype.kind is DKind.FLOAT or root.quantized):
+                        cell.add_bias(root, TensorRole.RECURRENT_BIAS)
         self._align(steps[0], step, members, cell)
         chained = {g for group in steps for g in group}.union(*steps_nodes)
         states = self._first_step(steps[0], chained, members, projections, cell)
@@ -279,7 +280,7 @@ class UnrolledDetector:
             applied = self.walk.weighted_inputs(producer)
             if applied is not None:
                 data, roots = applied
-                cell.kernel.extend(r for r in roots if r not in cell.kernel)
+                cell.add_kernel(roots)
                 self._operand_bias(producer, cell, TensorRole.INPUT_BIAS)
                 members.add(producer)
                 sequence = data
@@ -293,10 +294,8 @@ class UnrolledDetector:
                 if value in self.graph.static:
                     if producer.op == "Add":
                         for root in self.walk.weight_roots(value):
-                            if (root.dtype.kind is DKind.FLOAT or root.quantized) and root not in {
-                                b for b, _ in cell.biases
-                            }:
-                                cell.biases.append((root, TensorRole.INPUT_BIAS))
+                            if root.dtype.kind is DKind.FLOAT or root.quantized:
+                                cell.add_bias(root, TensorRole.INPUT_BIAS)
                     continue
                 if (
                     producer.op in ("Slice", "Gather", "Split", "Squeeze", "Unsqueeze", "Reshape")
@@ -324,17 +323,21 @@ class UnrolledDetector:
                             if user.op not in _ACTIVATIONS:
                                 frontier.append(user)
 
+        wanted = {*cell.kernel, *(bias for bias, _ in cell.biases)}
+        readers: dict[Weight, list[Node]] = {}  # each weight's readers among the members, in order
+        for node in sorted(members, key=lambda n: n.order):
+            for root in {r for v in node.inputs for r in self.walk.weight_roots(v)} & wanted:
+                readers.setdefault(root, []).append(node)
+
         def position(weight: Weight) -> int:
-            for node in sorted(members, key=lambda n: n.order):
-                if not any(weight in self.walk.weight_roots(v) for v in node.inputs):
-                    continue
-                reached, frontier = 0, [node]
+            for node in readers.get(weight, ()):
+                reached, frontier = 0, deque([node])
                 while frontier and reached < MAX_STEP_NODES and self.walk.tick():
-                    current = frontier.pop(0)
+                    current = frontier.popleft()
                     if current in gate_of:
                         return gate_of[current]
                     reached += 1
-                    frontier += [u for out in current.outputs for u, _ in self.graph.uses(out)]
+                    frontier.extend(u for out in current.outputs for u, _ in self.graph.uses(out))
             return len(group)
 
         cell.kernel.sort(key=position)
@@ -344,11 +347,9 @@ class UnrolledDetector:
         """A product's own bias operand (Gemm's C, TFLite FULLY_CONNECTED's third input)."""
         position = BIAS_INPUT.get(product.op)
         value = product.input(position) if position is not None else None
-        taken = {b for b, _ in cell.biases}
         for root in self.walk.weight_roots(value):
-            if root not in taken and root not in cell.kernel and root not in cell.recurrent:
-                cell.biases.append((root, role))
-                taken.add(root)
+            if not cell.holds(root):
+                cell.add_bias(root, role)
 
     def _first_step(
         self,
@@ -383,7 +384,7 @@ class UnrolledDetector:
             seen.add(producer)
             applied = self.walk.weighted_inputs(producer)
             if applied is not None:
-                if cell.kernel and set(applied[1]) <= set(cell.kernel):
+                if cell.kernel and all(cell.is_kernel(r) for r in applied[1]):
                     members.add(producer)  # the first step's x·W, with the kernel
                 continue
             members.add(producer)
@@ -399,30 +400,29 @@ class UnrolledDetector:
 
     def _pair(self, chains: list[Lowered]) -> list[Lowered]:
         """Two chains reading the same sequence with the same cell are the two directions of
-        one bidirectional layer (the second in graph order runs backward)."""
-        result: list[Lowered] = []
-        used: set[int] = set()
-        for i, first in enumerate(chains):
-            if i in used:
+        one bidirectional layer (the second in graph order runs backward): in graph order, each
+        chain pairs with the next one alike, found by that likeness (no chain compared with
+        every other)."""
+        waiting: dict[tuple[object, ...], int] = {}
+        partner_of: dict[int, int] = {}
+        for index, chain in enumerate(chains):
+            if chain.sequence is None or not chain.consistent:
                 continue
-            partner = None
-            for j in range(i + 1, len(chains)):
-                other = chains[j]
-                if (
-                    j not in used
-                    and first.sequence is not None
-                    and other.sequence == first.sequence
-                    and (other.kind, other.units, other.input_dim, other.bias)
-                    == (first.kind, first.units, first.input_dim, first.bias)
-                    and first.consistent
-                    and other.consistent
-                ):
-                    partner = j
-                    break
+            key = (chain.sequence, chain.kind, chain.units, chain.input_dim, chain.bias)
+            earlier = waiting.pop(key, None)
+            if earlier is None:
+                waiting[key] = index
+            else:
+                partner_of[earlier] = index
+        result: list[Lowered] = []
+        seconds = set(partner_of.values())
+        for i, first in enumerate(chains):
+            if i in seconds:
+                continue
+            partner = partner_of.get(i)
             if partner is None:
                 result.append(first)
                 continue
-            used.add(partner)
             second = chains[partner]
             if first.reversed and not second.reversed:
                 first, second = second, first
