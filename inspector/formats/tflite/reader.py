@@ -250,21 +250,22 @@ class _Builder:
     def _rows(self, recurrences: list[_Recurrence], states: set[ValueId]) -> list[Layer]:
         """One row per op with weights; a recurrence's ops make one row, where its first op is."""
         member_of = {node: r for r in recurrences for node in r.members}
-        rows: list[tuple[str, str, list[Tensor]]] = []
-        row_of: dict[int, list[Tensor]] = {}
+        rows: list[tuple[str, str, dict[str, Tensor]]] = []  # a row's tensors by key, in order
+        row_of: dict[int, dict[str, Tensor]] = {}
         for node in self.view.graph.nodes:
             params = self.node_params(node, states)
             recurrence = member_of.get(node)
             if recurrence is None:
                 if params:
-                    rows.append((node.label, node.native, params))
+                    rows.append((node.label, node.native, {t.key: t for t in params}))
                 continue
             tensors = row_of.get(id(recurrence))
             if tensors is None:
-                tensors = row_of[id(recurrence)] = []
+                tensors = row_of[id(recurrence)] = {}
                 rows.append((recurrence.layer.name, recurrence.layer.type, tensors))
-            tensors.extend(t for t in params if t not in tensors)
-        return [Layer(name, type_, tuple(tensors)) for name, type_, tensors in rows]
+            for tensor in params:
+                tensors.setdefault(tensor.key, tensor)
+        return [Layer(name, type_, tuple(tensors.values())) for name, type_, tensors in rows]
 
     def _initial_states(self, lowered_states: set[tuple[Node, int]]) -> set[ValueId]:
         """Constants an op only reads as a starting state: a loop variable the WHILE body
