@@ -30,7 +30,7 @@ from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotFoundError, UnsupportedModelError
 from inspector.formats import lowered
-from inspector.formats.opgraph import Node, RootWorkError, ValueId, Weight
+from inspector.formats.opgraph import Node, RootWorkError, Scope, ValueId, Weight
 from inspector.formats.tflite import fused
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo, parse
@@ -53,6 +53,8 @@ from inspector.model import (
     WidthSource,
 )
 
+# A candidate forward direction: where it reads its sequence, the value, its cell, lowered or not.
+_Reading = tuple[Scope, ValueId, CellKind, bool]
 _BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
 _MATRIX_ROLES = frozenset({TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL})
 
@@ -539,9 +541,19 @@ class _Builder:
         """The converter turns a Keras Bidirectional into two unidirectional ops or loops, the
         backward one reading the time-reversed input (REVERSE_V2 of what the forward one
         reads): one layer of two directions again, as the source has it."""
-        merged: dict[int, _Recurrence] = {}
+        # Each candidate forward by what it reads, and its cell: a backward one finds its
+        # partner by lookup, the first in `found` order not yet paired (a file of thousands of
+        # reversed layers that pair with nothing is not every layer against every other).
+        readers: dict[_Reading, list[int]] = {}
+        for index, item in enumerate(found):
+            if item.layer.directions == 1:
+                for value in dict.fromkeys(_sequence_inputs(item.anchor)):
+                    key = (item.anchor.scope, value, item.layer.cell.kind, item.layer.lowered)
+                    readers.setdefault(key, []).append(index)
+        heads: dict[_Reading, int] = {}  # where each list's entries not yet paired begin
         used: set[int] = set()
-        for backward in found:
+        merged: dict[int, _Recurrence] = {}
+        for index, backward in enumerate(found):
             reversed_from = {
                 origin
                 for value in _sequence_inputs(backward.anchor)
@@ -549,29 +561,37 @@ class _Builder:
             }
             if not reversed_from or backward.layer.directions != 1:
                 continue
-            for forward in found:
-                if (
-                    id(forward) in used
-                    or forward is backward
-                    or forward.layer.directions != 1
-                    or forward.anchor.scope is not backward.anchor.scope
-                    or not reversed_from & set(_sequence_inputs(forward.anchor))
-                    or forward.layer.cell.kind is not backward.layer.cell.kind
-                    or forward.layer.lowered is not backward.layer.lowered
-                ):
-                    continue
-                used.update({id(forward), id(backward)})
-                merged[id(forward)] = _Recurrence(
-                    _bidirectional(forward.layer, backward.layer),
-                    forward.members | backward.members,
-                    forward.anchor,
+            partner: int | None = None
+            for origin in reversed_from:
+                key = (
+                    backward.anchor.scope,
+                    origin,
+                    backward.layer.cell.kind,
+                    backward.layer.lowered,
                 )
-                break
+                entries = readers.get(key, [])
+                head = heads.get(key, 0)
+                while head < len(entries) and entries[head] in used:
+                    head += 1
+                heads[key] = head
+                while head < len(entries) and (entries[head] in used or entries[head] == index):
+                    head += 1
+                if head < len(entries) and (partner is None or entries[head] < partner):
+                    partner = entries[head]
+            if partner is None:
+                continue
+            forward = found[partner]
+            used.update({partner, index})
+            merged[partner] = _Recurrence(
+                _bidirectional(forward.layer, backward.layer),
+                forward.members | backward.members,
+                forward.anchor,
+            )
         out = []
-        for item in found:
-            if id(item) in merged:
-                out.append(merged[id(item)])
-            elif id(item) not in used:
+        for index, item in enumerate(found):
+            if index in merged:
+                out.append(merged[index])
+            elif index not in used:
                 out.append(item)
         return out
 

@@ -153,6 +153,7 @@ class TfliteView:
     def __init__(self, info: ModelInfo) -> None:
         self.info = info
         self.owner: dict[int, tuple[SubGraphInfo, OperatorInfo]] = {}  # body -> its WHILE
+        self._positions: dict[int, dict[str, int]] = {}  # body -> its inputs' positions
         self.order = self._scope_order()
         self.scopes = {
             g.index: Scope(g.index, g.name or f"subgraph {g.index}", tuple(map(str, g.inputs)))
@@ -296,12 +297,22 @@ class TfliteView:
             if owned is None:
                 return value
             graph, op = owned
-            body = self.info.subgraphs[value.scope]
-            position = next((k for k, t in enumerate(body.inputs) if str(t) == value.name), None)
+            position = self._input_position(value.scope).get(value.name)
             if position is None or position >= len(op.inputs) or op.inputs[position] < 0:
                 return value
             value = vid(graph.index, op.inputs[position])
         return value
+
+    def _input_position(self, scope: int) -> dict[str, int]:
+        """Where each of a body's inputs stands among them (the first place, if listed twice),
+        worked out once per body: a loop passing thousands of handles is not scanned per read."""
+        positions = self._positions.get(scope)
+        if positions is None:
+            positions = {}
+            for position, tensor in enumerate(self.info.subgraphs[scope].inputs):
+                positions.setdefault(str(tensor), position)
+            self._positions[scope] = positions
+        return positions
 
     def _variables(self, weights: dict[ValueId, Weight], static: set[ValueId]) -> None:
         """READ_VARIABLE outputs hold a variable's value: the constant ASSIGN_VARIABLE gives it,
