@@ -70,6 +70,8 @@ class SingleStepDetector:
     def __init__(self, walk: Walker) -> None:
         self.walk = walk
         self.graph = walk.graph
+        self._scopes = {scope.id: scope for scope in self.graph.scopes}
+        self._positions: dict[int, dict[str, int]] = {}  # scope id -> its inputs' positions
 
     def find(self, covered: set[Node]) -> list[Lowered]:
         found: list[Lowered] = []
@@ -222,10 +224,22 @@ class SingleStepDetector:
         named = bool(_STATE_NAME.search(other.name)), bool(_STATE_NAME.search(state.name))
         if named[0] != named[1]:
             return named[0]
-        order = list(self.graph.scopes[state.scope].inputs)
+        order = self._input_positions(state.scope)
         if other.name in order and state.name in order:
-            return order.index(other.name) > order.index(state.name)
+            return order[other.name] > order[state.name]
         return False
+
+    def _input_positions(self, scope: int) -> dict[str, int]:
+        """Where each input of a scope stands (the first place, if listed twice), worked out
+        once per scope: a graph of thousands of state-like inputs is not scanned per product."""
+        positions = self._positions.get(scope)
+        if positions is None:
+            positions = {}
+            known = self._scopes.get(scope)
+            for position, name in enumerate(known.inputs if known is not None else ()):
+                positions.setdefault(name, position)
+            self._positions[scope] = positions
+        return positions
 
     def _trimmed(self, step: set[Node]) -> set[Node]:
         """The nodes on the way to the new state: where the step's values become graph outputs,
