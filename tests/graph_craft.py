@@ -99,7 +99,8 @@ class _Ops:
         for name, shape in self.inputs:
             index[name] = len(tensors)
             tensors.append(C.tensor(shape, name=name))
-        names = {"MatMul": "FULLY_CONNECTED", "Sigmoid": "LOGISTIC"}  # else the op in capitals
+        # TFLite's names where they are not ONNX's in capitals
+        names = {"MatMul": "FULLY_CONNECTED", "Sigmoid": "LOGISTIC", "Sum": "ADD_N"}
         codes = sorted({names.get(op, op.upper()) for op, _, _ in self.nodes})
         ops = [
             C.operator(
@@ -205,6 +206,20 @@ def constant_chain(path: Path, *, length: int, grows: bool = False) -> None:
         else:
             weight = ops.op("Reshape", [weight, shape], f"W{k}")
         ops.outputs.append(ops.product("x", weight, f"p{k}"))
+    _write(ops, path)
+
+
+def fan_out(path: Path, *, products: int, readers: int) -> None:
+    """`products` products of one weight, each of its own input, summed by one op (Sum; TFLite
+    ADD_N) whose result `readers` ops read: every product's step leads to the same wide fan."""
+    ops = _Ops()
+    weight = ops.const("W", np.eye(H, dtype=np.float32))
+    summed = [ops.product(f"x{k}", weight, f"p{k}") for k in range(products)]
+    for k in range(products):
+        ops.inputs.append((f"x{k}", [1, H]))
+    total = ops.op("Sum", summed, "total")
+    for k in range(readers):
+        ops.outputs.append(ops.op("Tanh", [total], f"t{k}"))
     _write(ops, path)
 
 

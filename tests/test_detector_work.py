@@ -51,7 +51,7 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Work:
     the report: `compared`, the comparisons of graph values; `walked`, the nodes the detectors'
     walks visit (Walker.tick) and the producers and consumers they ask the graph for; for a
     scan that compares nothing of the graph's, `lines`, the lines executed in the module
-    `lines_in`, or `calls`, the calls of the function `calls_to` (module, name)."""
+    `lines_in`, or `calls`, the calls of the function `calls_to` (module or class, name)."""
     counts: Counter[str] = Counter()
 
     def counting(
@@ -79,7 +79,9 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Work:
         )
 
     def measure(
-        path: Path, lines_in: ModuleType | None = None, calls_to: tuple[ModuleType, str] = ()
+        path: Path,
+        lines_in: ModuleType | None = None,
+        calls_to: tuple[object, str] | tuple[()] = (),
     ) -> tuple[Counter[str], dict]:
         counts.clear()
         with monkeypatch.context() as patch, _lines(lines_in) as lines:
@@ -129,7 +131,7 @@ class Case:
     holds: Callable[[dict[str, Any], int], bool]
     suffixes: tuple[str, ...] = (".onnx", ".tflite")
     lines_in: ModuleType | None = None
-    calls_to: tuple[ModuleType, str] | tuple[()] = ()
+    calls_to: tuple[object, str] | tuple[()] = ()
     formats: tuple[str, ...] = (".onnx", ".tflite")
 
 
@@ -189,6 +191,14 @@ CASES = {
         30,
         lambda report, n: _all(report["recurrent_layers"], n, "SimpleRNN", 2 * G.H * G.H),
         (".onnx",),
+    ),
+    # n products of one weight summed by one op that n ops read: no step walks the whole fan
+    "fan_out": Case(
+        lambda p, n: G.fan_out(p, products=n, readers=n),
+        200,  # past the 128 nodes a step's walk may reach
+        lambda report, n: not report["recurrent_layers"] and report["total_params"] == G.H * G.H,
+        (".onnx",),
+        calls_to=(Walker, "stops"),
     ),
     # n chains reading REVERSE_V2 outputs, none with a forward partner
     "reversed_layers": Case(

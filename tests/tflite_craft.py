@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 FLOAT32, INT32, INT8, RESOURCE = 0, 2, 9, 13
 OPS = {
     "ADD": 0,
+    "ADD_N": 106,
     "FULLY_CONNECTED": 9,
     "LOGISTIC": 14,
     "MUL": 18,

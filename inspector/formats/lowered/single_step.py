@@ -173,6 +173,8 @@ class SingleStepDetector:
         while stack and len(seen) < MAX_STEP_NODES and self.walk.tick():
             vid = stack.pop()
             for gnode, _ in self.graph.uses(vid):
+                if len(seen) >= MAX_STEP_NODES or not self.walk.tick():
+                    return seen  # a step is no wider: a value thousands read is not walked
                 if gnode.scope is not scope or gnode in seen or gnode.op not in _STEP_OPS:
                     continue
                 seen.add(gnode)

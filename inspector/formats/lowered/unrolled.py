@@ -8,7 +8,7 @@ feeds a product with a weight of the same shape), and the copies are reported.""
 from __future__ import annotations
 
 from collections import deque
-from itertools import pairwise
+from itertools import islice, pairwise
 
 from inspector.formats.lowered.cell import Cell, Lowered, squeezed
 from inspector.formats.lowered.settle import settle
@@ -318,6 +318,8 @@ class UnrolledDetector:
                 node = frontier.pop()
                 for out in node.outputs:
                     for user, _ in self.graph.uses(out):
+                        if not self.walk.tick():
+                            return
                         if user in step and user not in gate_of:
                             gate_of[user] = gate
                             if user.op not in _ACTIVATIONS:
@@ -337,7 +339,9 @@ class UnrolledDetector:
                     if current in gate_of:
                         return gate_of[current]
                     reached += 1
-                    frontier.extend(u for out in current.outputs for u, _ in self.graph.uses(out))
+                    # No more than the nodes the walk may still visit (a value thousands read).
+                    users = (u for out in current.outputs for u, _ in self.graph.uses(out))
+                    frontier.extend(islice(users, MAX_STEP_NODES - reached))
             return len(group)
 
         cell.kernel.sort(key=position)

@@ -127,6 +127,10 @@ class Walker:
                 if not self.tick():
                     return depth
                 for gnode, _ in self.graph.uses(vid):
+                    # Each reader is a visit, and the walk ends at its size: a value thousands
+                    # of ops read is not walked in full from every step that reaches it.
+                    if len(depth) >= MAX_STEP_NODES * 2 or not self.tick():
+                        return depth
                     if gnode.scope is not scope or gnode in depth or gnode in begun:
                         continue
                     depth[gnode] = level
