@@ -7,8 +7,9 @@ Run with the dev environment that has the frameworks (see fixtures/requirements-
     ../devvenv/bin/python benchmarks/bench.py --rnninspect .venv/bin/rnninspect
 
 It generates (once, into --work, default /tmp/rnninspect-bench) a small LSTM model and the
-large 2×LSTM(2048) model (~268 MB of float32 weights) as .h5, .keras and single-file .onnx, and
-a folder of 1,000 small models (hard links of the fixtures). Each goal of issue 16 is a ratio
+large 2×LSTM(2048) model (~268 MB of float32 weights) as .h5, .keras and single-file .onnx (and
+the same two PyTorch LSTM layers as a .safetensors state dict), and a folder of 1,000 small
+models (hard links of the fixtures). Each goal of issue 16 is a ratio
 of two commands run in fresh processes, alternately (A B A B ...), so that a machine loaded by
 others slows both alike: the median of the per-pair ratios is printed beside the medians of
 each side. CPU time (user + system of the process and the children it waited for) is shown
@@ -21,12 +22,22 @@ printed with the results. Nothing here runs in the test suite.
   tensor of both files (h5py or onnx) and runs np.array_equal;
 - scan: 1,000 files with --jobs 1 and --jobs N: files per second and the marginal cost of a
   file, (scan - one file) / 999;
-- anchors: Keras load_model + summary(), onnx.load, polygraphy inspect model, onnx-tool.
+- anchors: Keras load_model + summary(), onnx.load, polygraphy inspect model, onnx-tool;
+- parser: `rnninspect MODEL` through the fast path (inspector/cli/argv.py) against the same
+  line parsed by typer alone, as a one-parser entry point would run it (the reason argv.py
+  exists; README, "One parser or two").
+- remote (issue 27; `rnninspect[remote]` installed): each large model read by URL from a local
+  HTTP server with Range support that counts the body bytes it serves (tests/servers.py): the
+  bytes fetched, as a share of the file (goal: at most 1%), the requests, and whether the report
+  is the local one; then `compare` of two large models by URL, whose values must be fetched.
+
+`--sections startup,parser` runs only those sections (default: all).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -163,6 +174,41 @@ KERAS_SUMMARY = textwrap.dedent(
 
 ONNX_LOAD = "import sys, onnx; onnx.load(sys.argv[1])"
 
+# The same command line through the entry point (its fast path) and through typer alone, both
+# as `python -c` so that only the parsing differs; the typer side ends as entry.main does
+# (OpenBLAS on one thread, streams flushed, no interpreter teardown).
+FAST_PATH = "import sys; sys.argv[0] = 'rnninspect'; from inspector.cli.entry import main; main()"
+TYPER_ONLY = textwrap.dedent(
+    """
+    import os, sys
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    sys.argv[0] = "rnninspect"
+    from inspector.cli.app import main
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 1
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+    """
+)
+
+# The large model's two LSTM layers in PyTorch's layout, as a safetensors state dict.
+SAFETENSORS_MAKE = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from safetensors.torch import save_file
+    units, out = int(sys.argv[1]), sys.argv[2]
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(units, units, num_layers=2)
+    state = {f"encoder.{key}": value.contiguous() for key, value in lstm.state_dict().items()}
+    save_file(state, out + ".safetensors", metadata={"format": "pt"})
+    """
+)
+
 
 def make_models(work: Path, python: str) -> dict[str, Path]:
     work.mkdir(parents=True, exist_ok=True)
@@ -175,6 +221,10 @@ def make_models(work: Path, python: str) -> dict[str, Path]:
             subprocess.run([python, "-c", ONNX_MAKE, str(units), str(stem)], check=True)
         for suffix in (".h5", ".keras", ".onnx"):
             files[f"{label}{suffix}"] = stem.with_suffix(suffix)
+    large = work / "large_lstm"
+    if not large.with_suffix(".safetensors").exists():
+        subprocess.run([python, "-c", SAFETENSORS_MAKE, str(LARGE_UNITS), str(large)], check=True)
+    files["large.safetensors"] = large.with_suffix(".safetensors")
     return files
 
 
@@ -275,6 +325,9 @@ def _pair(label: str, anchor_label: str, result: Paired, goal: float | None) -> 
     print(_row(f"  {anchor_label}", result.anchor, "1", "1"))
 
 
+SECTIONS = ("startup", "compare", "scan", "anchors", "parser", "remote")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rnninspect", required=True, help="path of the rnninspect command")
@@ -284,7 +337,15 @@ def main() -> int:
     parser.add_argument("--scan-runs", type=int, default=3)
     parser.add_argument("--framework-runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, from {', '.join(SECTIONS)}",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections <= set(SECTIONS):
+        parser.error(f"--sections: choose from {', '.join(SECTIONS)}")
     python = sys.executable
     ours_python = interpreter_of(args.rnninspect)
     files = make_models(args.work, python)
@@ -304,17 +365,41 @@ def main() -> int:
         run_once(warm_up)
     load_before = os.getloadavg()
 
+    if "startup" in sections:
+        _startup(tool, ours_python, files, args.runs)
+    if "compare" in sections:
+        _compare(tool, ours_python, files, args.large_runs)
+    if "scan" in sections:
+        _scan(tool, scan, args.jobs, args.runs, args.scan_runs)
+    if "anchors" in sections:
+        _anchors(tool, python, files, env, args.framework_runs)
+    if "parser" in sections:
+        _parser(ours_python, files, args.runs)
+    if "remote" in sections:
+        remote(tool, files, args.work)
+
+    load_after = os.getloadavg()
+    print(
+        f"\n{os.cpu_count()} cores; load average {load_before[0]:.1f} before, "
+        f"{load_after[0]:.1f} after; startup and parser: medians of {args.runs} pairs, compare: "
+        f"{args.large_runs} pairs, scan: {args.scan_runs} runs, frameworks: "
+        f"{args.framework_runs} runs."
+    )
+    return 0
+
+
+def _startup(tool: list[str], ours_python: str, files: dict[str, Path], runs: int) -> None:
     _header("Startup: one small file, whole process (ratio: rnninspect / floor)")
     _pair(
         f"rnninspect {SMALL_FIXTURE.name}",
         'python -c "import h5py"',
-        paired([*tool, str(SMALL_FIXTURE)], [ours_python, "-c", "import h5py"], args.runs),
+        paired([*tool, str(SMALL_FIXTURE)], [ours_python, "-c", "import h5py"], runs),
         1.3,
     )
     _pair(
         "rnninspect small.h5",
         'python -c "import h5py"',
-        paired([*tool, str(files["small.h5"])], [ours_python, "-c", "import h5py"], args.runs),
+        paired([*tool, str(files["small.h5"])], [ours_python, "-c", "import h5py"], runs),
         1.3,
     )
     _pair(
@@ -323,12 +408,14 @@ def main() -> int:
         paired(
             [*tool, str(files["small.onnx"])],
             [ours_python, "-c", ONNX_PARSE, str(files["small.onnx"])],
-            args.runs,
+            runs,
         ),
         1.3,
     )
-    print(_row("rnninspect --help", median([*tool, "--help"], args.runs)))
+    print(_row("rnninspect --help", median([*tool, "--help"], runs)))
 
+
+def _compare(tool: list[str], ours_python: str, files: dict[str, Path], runs: int) -> None:
     _header("compare, 268 MB pairs (ratio: rnninspect compare / naive read-and-array_equal)")
     for left, right, naive in (
         ("large.h5", "large.keras", NAIVE_H5),
@@ -338,32 +425,34 @@ def main() -> int:
         result = paired(
             [*tool, "compare", a, b, "--timeout", "0"],
             [ours_python, "-c", naive, a, b],
-            args.large_runs,
+            runs,
         )
         _pair(f"rnninspect compare {left} {right}", "naive h5py/onnx + numpy", result, 1.0)
         print(
             f"{'':<46} peak RSS goal ≤ 300 MB: {'met' if result.ours.peak_mb <= 300 else 'not met'}"
         )
 
+
+def _scan(tool: list[str], scan: Path, jobs: int, runs: int, scan_runs: int) -> None:
     _header(
         f"Directory scan: {SCAN_FILES} small models (hard links of the fixtures); "
-        f"ratio: --jobs {args.jobs} / --jobs 1"
+        f"ratio: --jobs {jobs} / --jobs 1"
     )
-    one = median([*tool, str(SMALL_FIXTURE)], args.runs)
+    one = median([*tool, str(SMALL_FIXTURE)], runs)
     lanes = paired(
-        [*tool, str(scan), "--jobs", str(args.jobs)],
+        [*tool, str(scan), "--jobs", str(jobs)],
         [*tool, str(scan), "--jobs", "1"],
-        args.scan_runs,
+        scan_runs,
     )
-    for jobs, measure, ratio in (
-        (args.jobs, lanes.ours, (f"{lanes.wall_ratio:.2f}", f"{lanes.cpu_ratio:.2f}")),
+    for lane_count, measure, ratio in (
+        (jobs, lanes.ours, (f"{lanes.wall_ratio:.2f}", f"{lanes.cpu_ratio:.2f}")),
         (1, lanes.anchor, ("1", "1")),
     ):
         marginal = (measure.seconds - one.seconds) / (SCAN_FILES - 1) * 1000
         marginal_cpu = (measure.cpu - one.cpu) / (SCAN_FILES - 1) * 1000
         print(
             _row(
-                f"rnninspect DIR --jobs {jobs}",
+                f"rnninspect DIR --jobs {lane_count}",
                 measure,
                 *ratio,
                 note=f"{SCAN_FILES / measure.seconds:.0f} files/s; per file +{marginal:.1f} ms "
@@ -371,9 +460,13 @@ def main() -> int:
             )
         )
 
+
+def _anchors(
+    tool: list[str], python: str, files: dict[str, Path], env: dict[str, str], runs: int
+) -> None:
     _header("Anchors (ratio: framework / rnninspect)")
     for name, path in files.items():
-        ours = median([*tool, str(path)], args.framework_runs)
+        ours = median([*tool, str(path)], runs)
         print(_row(f"rnninspect {name}", ours, note=f"{path.stat().st_size / 1e6:.0f} MB"))
         anchors: list[tuple[str, list[str], dict[str, str] | None]] = []
         if path.suffix in (".h5", ".keras"):
@@ -397,7 +490,7 @@ def main() -> int:
                 argv = [python, "-m", "onnx_tool", "-i", str(path), "-d", f"X:f32:1x1x{units}"]
                 anchors.append((f"onnx-tool {name}", argv, None))
         for label, argv, anchor_env in anchors:
-            theirs = median(argv, args.framework_runs, anchor_env)
+            theirs = median(argv, runs, anchor_env)
             print(
                 _row(
                     f"  {label}",
@@ -407,14 +500,83 @@ def main() -> int:
                 )
             )
 
-    load_after = os.getloadavg()
+
+def _parser(ours_python: str, files: dict[str, Path], runs: int) -> None:
+    _header("Parser: the fast path (argv.py) against typer alone (ratio: fast path / typer)")
+    for label, path in (
+        (SMALL_FIXTURE.name, SMALL_FIXTURE),
+        ("small.h5", files["small.h5"]),
+        ("small.onnx", files["small.onnx"]),
+    ):
+        result = paired(
+            [ours_python, "-c", FAST_PATH, str(path)],
+            [ours_python, "-c", TYPER_ONLY, str(path)],
+            runs,
+        )
+        saved = (result.anchor.seconds - result.ours.seconds) * 1000
+        print(
+            _row(
+                f"rnninspect {label} (fast path)",
+                result.ours,
+                f"{result.wall_ratio:.2f}",
+                f"{result.cpu_ratio:.2f}",
+                f"{saved:+.0f} ms wall by typer alone",
+            )
+        )
+        print(_row(f"  rnninspect {label} (typer alone)", result.anchor, "1", "1"))
+
+
+def remote(tool: list[str], files: dict[str, Path], work: Path) -> None:
+    """Bytes fetched by range: each large model inspected by URL, as the counting server of the
+    tests (tests/servers.py) serves it from `work`, against its local report."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import ServerProcess
+
+    print("\nRemote: large models by URL from a local HTTP server that counts what it serves")
     print(
-        f"\n{os.cpu_count()} cores; load average {load_before[0]:.1f} before, "
-        f"{load_after[0]:.1f} after; startup: medians of {args.runs} pairs, compare: "
-        f"{args.large_runs} pairs, scan: {args.scan_runs} runs, frameworks: "
-        f"{args.framework_runs} runs."
+        f"{'command':<46} {'file MB':>8} {'fetched':>12} {'share':>7} {'requests':>8}  "
+        "report = local   goal <= 1%"
     )
-    return 0
+    server = ServerProcess("http", work)
+    try:
+        for label in ("large.h5", "large.keras", "large.onnx", "large.safetensors"):
+            path = files[label]
+            server.reset()
+            url = f"{server.url}/ok/{path.name}"
+            ours = _json([*tool, url, "--format", "json"])
+            fetched, requests = server.served()[path.name], server.counts()["requests"][path.name]
+            local = _json([*tool, str(path), "--format", "json"])
+            same = {**ours, "file": local["file"]} == local
+            share = fetched / path.stat().st_size
+            print(
+                f"{'rnninspect URL/' + path.name:<46} {path.stat().st_size / 1e6:>8.0f} "
+                f"{fetched:>12,} {share:>7.3%} {requests:>8}  {'yes' if same else 'NO':<14}   "
+                f"{'met' if share <= 0.01 else 'not met'}"
+            )
+        server.reset()
+        left, right = files["large.h5"], files["large.keras"]
+        code = subprocess.run(
+            [*tool, "compare", f"{server.url}/ok/{left.name}", f"{server.url}/ok/{right.name}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ).returncode
+        served = server.served()
+        for path in (left, right):
+            print(
+                f"{'  compare URL/large.h5 URL/large.keras':<46} {path.stat().st_size / 1e6:>8.0f} "
+                f"{served[path.name]:>12,} {served[path.name] / path.stat().st_size:>7.1%} "
+                f"{'':>8}  exit {code} (values: every tensor once)"
+            )
+    finally:
+        server.stop()
+
+
+def _json(argv: list[str]) -> dict:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-800:]}")
+    found: dict = json.loads(done.stdout)
+    return found
 
 
 def _importable(module: str) -> bool:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from inspector.location import Url
     from inspector.report.analysis import Report
 
 __version__ = "0.2.0"
@@ -31,32 +32,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'inspector' has no attribute '{name}'")
 
 
-def inspect_file(path: str | Path, reader: str | None = None) -> Report:
-    """Read a model file and return its frozen report.
+def inspect_file(path: str | Path | Url, reader: str | None = None) -> Report:
+    """Read a model file (a path, or a URL: `s3://`, `gs://`, `https://`, `hf://`, with
+    `rnninspect[remote]` installed) and return its frozen report.
 
     Raises an `inspector.errors.InspectorError` subclass for a missing, unreadable or damaged
     file (the CLI turns it into one line and exit code 2)."""
-    from pathlib import Path
-
-    from inspector.formats import read_model
+    from inspector.formats import open_source, read_model
     from inspector.report.analysis import analyse
 
-    model = read_model(Path(path), reader)
-    return analyse(model, _disk_bytes(Path(path)))
-
-
-def _disk_bytes(path: Path) -> int | None:
-    """The size on disk for --max-file-size; a SavedModel directory (given as itself or its
-    saved_model.pb) counts every regular file in it, links not followed, its listing bounded
-    (`savedmodel.reader.disk_bytes`)."""
-    from inspector.formats.detect import is_savedmodel_dir
-
-    try:
-        root = path if path.is_dir() else path.parent
-        if not is_savedmodel_dir(root):
-            return path.stat().st_size
-        from inspector.formats.savedmodel.reader import disk_bytes
-
-        return disk_bytes(root)
-    except OSError:
-        return None
+    source = open_source(path)
+    model = read_model(source, reader)
+    stored = model.stored_bytes if model.stored_bytes is not None else source.stored_size()
+    # (a directory's reader tells its size: a SavedModel counts every file in it)
+    return analyse(model, stored)

@@ -2,6 +2,8 @@
 
 Everything that depends on the cell kind (gate count, gate order per convention, bias
 convention) is read from these tables, so the formula and the tensor split are written once.
+The recurrent blocks of language models (Mamba, RWKV, ...) are no stack of gates: each has an
+entry here with no gates, and its structure in `inspector.blocks`.
 """
 
 from __future__ import annotations
@@ -81,6 +83,22 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
             {Convention.KERAS: ("i", "f", "c", "o")},
             {Convention.KERAS: 13},  # as LSTM, at every output position
         ),
+        # The recurrent blocks of `inspector.blocks.BLOCKS`: their tensors are split by the
+        # block table (input projection, convolution, state transition, ...), not by gate.
+        **{
+            kind: CellSpec(kind, 0, {Convention.KERAS: ()}, {Convention.KERAS: 0})
+            for kind in (
+                CellKind.MAMBA,
+                CellKind.MAMBA2,
+                CellKind.RWKV_TIME_MIX,
+                CellKind.RWKV_CHANNEL_MIX,
+                CellKind.MLSTM,
+                CellKind.RG_LRU,
+                CellKind.SHORT_CONV,
+                CellKind.GATED_DELTANET,
+                CellKind.KIMI_DELTA_ATTENTION,
+            )
+        },
     }
 )
 
@@ -88,7 +106,11 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
 # A dense cell's kind from its gate count, for readers that see only stacked weights (weights-only
 # files, lowered graphs, state dicts). ConvLSTM also has 4 gates; readers tell it by kernel rank.
 KIND_BY_GATES: Mapping[int, CellKind] = MappingProxyType(
-    {spec.gates: kind for kind, spec in CELLS.items() if kind is not CellKind.CONV_LSTM}
+    {
+        spec.gates: kind
+        for kind, spec in CELLS.items()
+        if kind is not CellKind.CONV_LSTM and spec.gates > 0
+    }
 )
 
 
@@ -149,6 +171,7 @@ _CONVENTIONS: Mapping[FileFormat, Convention] = MappingProxyType(
         FileFormat.ONNX: Convention.ONNX,
         FileFormat.SAFETENSORS: Convention.PYTORCH,
         FileFormat.PYTORCH: Convention.PYTORCH,
+        FileFormat.HF_CHECKPOINT: Convention.PYTORCH,
         FileFormat.TFLITE: Convention.TFLITE,
         # GGUF shapes read in PyTorch's order (ne reversed) hold PyTorch's layout: llama.cpp's
         # converter writes the state dict's arrays as they are.

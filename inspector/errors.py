@@ -39,3 +39,16 @@ class UsageError(InspectorError):
 class ValuesUnavailableError(InspectorError):
     """One tensor's values cannot be read (external data outside the model's folder or missing,
     a dtype or an op value comparison does not decode); `compare` reports the pair unverified."""
+
+
+class RemoteError(InspectorError):
+    """A store or server holding a model answered wrongly: refused (403), missing (404),
+    failed (5xx), stalled past `--timeout`, reset the connection, redirected elsewhere, sent more
+    or fewer bytes than a range asked for, or is not reachable. The message never holds a
+    credential. `status`: the HTTP status when there was one; `reset`: the connection failed
+    (both tell whether a retry may help)."""
+
+    def __init__(self, message: str, status: int | None = None, reset: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reset = reset

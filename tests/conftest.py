@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -45,6 +48,30 @@ def realworld_entries(*formats: str) -> list[dict]:
 
 def entry_id(entry: dict) -> str:
     return entry["file"]
+
+
+def simple_tables(text: str) -> list[list[dict[str, str]]]:
+    """Every tabulate "simple" table in the text, cut into cells by the dashes of its rule:
+    per row, header -> cell."""
+    lines = text.splitlines()
+    tables = []
+    for at, line in enumerate(lines):
+        if at == 0 or not re.fullmatch(r"-+( +-+)*", line):
+            continue
+        spans = [match.span() for match in re.finditer(r"-+", line)]
+
+        def cut(row: str, spans: list[tuple[int, int]] = spans) -> list[str]:
+            cells = [row[start:end].strip() for start, end in spans[:-1]]
+            return [*cells, row[spans[-1][0] :].strip()]
+
+        headers = cut(lines[at - 1])
+        rows = []
+        for row in lines[at + 1 :]:
+            if not row.strip() or row.startswith("("):  # a table ends at a blank line or a note
+                break
+            rows.append(dict(zip(headers, cut(row), strict=True)))
+        tables.append(rows)
+    return tables
 
 
 class FakeTerminal(io.StringIO):
@@ -105,3 +132,86 @@ def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
     """An exported COLUMNS would fit every report to it (the user asked); tests that want a
     width set it themselves."""
     monkeypatch.delenv("COLUMNS", raising=False)
+
+
+# --- servers on the loopback for the remote tests (tests/servers.py): one each per session ---
+
+# The files every format's remote test reads (relative to fixtures/; a folder is uploaded
+# whole: a SavedModel, a sharded checkpoint, an ONNX model with its external data).
+REMOTE_FILES = (
+    "keras2/embedding_lstm_dense.h5",
+    "keras1/lstm_dense_weights.h5",
+    "keras3/stacked_lstm.keras",
+    "keras3/stacked_lstm.weights.h5",
+    "onnx/hand_gru_bidir_lbr1.onnx",
+    "onnx/external/hand_lstm_external.onnx",
+    "cases/torch_lstm_h8_d4.safetensors",
+    "sharded/lstm_head/model.safetensors.index.json",
+    "torch/lstm_state.pt",
+    "torch/lstm_state_legacy.pt",
+    "tflite/lstm_u8_d4.tflite",
+    "gguf/llama_f32.gguf",
+    "savedmodel/embedding_lstm_dense/",
+    "savedmodel/tf_module_variables/",  # no keras_metadata.pb: told by its variables' index
+    "hf/mamba_sharded/",  # a Hugging Face checkpoint: config.json, index, shards
+)
+
+
+def remote_objects() -> dict[str, bytes]:
+    """Every object the remote tests serve, by its path under fixtures/."""
+    objects: dict[str, bytes] = {}
+    for name in REMOTE_FILES:
+        path = FIXTURES / name
+        if name.endswith("/"):
+            files = [file for file in path.rglob("*") if file.is_file()]
+        elif name.startswith(("sharded/", "onnx/external/")):  # with the files beside it
+            files = [file for file in path.parent.iterdir() if file.is_file()]
+        else:
+            files = [path]
+        for file in files:
+            objects[file.relative_to(FIXTURES).as_posix()] = file.read_bytes()
+    return objects
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[Any]:
+    """The counting HTTP server (also the GCS and Hub endpoints) in a process of its own,
+    holding `remote_objects()` by name, under `gcs/bucket/` and under `hf/org/repo/`."""
+    from servers import ServerProcess
+
+    server = ServerProcess("http")
+    try:
+        for name, data in remote_objects().items():
+            for prefix in ("", "gcs/bucket/", "hf/org/repo/"):
+                server.put(prefix + name, data)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """moto's S3 server in a process of its own, with `remote_objects()` in the bucket
+    `models`; the AWS variables point every client at it (AWS_ENDPOINT_URL, as for MinIO)."""
+    import boto3
+    from servers import ServerProcess
+
+    server = ServerProcess("s3")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in {
+                "AWS_ENDPOINT_URL": server.url,
+                "AWS_ACCESS_KEY_ID": "rnninspect-test-key-id",
+                "AWS_SECRET_ACCESS_KEY": "rnninspect-test-secret-key",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }.items():
+                patch.setenv(name, value)
+            client = boto3.client("s3")
+            client.create_bucket(Bucket="models")
+            for name, data in remote_objects().items():
+                client.put_object(Bucket="models", Key=name, Body=data)
+            server.reset()
+            yield server
+    finally:
+        server.stop()

@@ -566,6 +566,240 @@ def git_lfs_pointer(path: Path) -> None:
     )
 
 
+# --- issue 23: long text, huge counts, deep nesting, large reports ------------------------------
+
+
+def _pickled_text(text: str) -> bytes:
+    raw = text.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw  # BINUNICODE
+
+
+def _pickled_int(value: int) -> bytes:
+    raw = value.to_bytes((value.bit_length() + 8) // 8 or 1, "little", signed=True)
+    return (
+        b"J" + struct.pack("<i", value)
+        if -(1 << 31) <= value < 1 << 31
+        else b"\x8b" + (struct.pack("<I", len(raw)) + raw)
+    )  # BININT or LONG4
+
+
+def _pickled_global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _pickled_tensor(key: str, numel: int, size: tuple[int, ...]) -> bytes:
+    """torch._utils._rebuild_tensor_v2(storage, 0, size, stride, False, OrderedDict()), the way
+    torch.save writes a parameter (opcodes as torch's pickler emits them, protocol 2)."""
+    stride = tuple(int(np.prod(size[i + 1 :], dtype=object)) for i in range(len(size)))
+    storage = _pickled_global("torch", "FloatStorage")
+    pid = b"(" + _pickled_text("storage") + storage + _pickled_text(key) + _pickled_text("cpu")
+    pid += _pickled_int(numel) + b"t"
+    hooks = _pickled_global("collections", "OrderedDict") + b")R"
+    sizes = b"(" + b"".join(map(_pickled_int, size)) + b"t"
+    strides = b"(" + b"".join(map(_pickled_int, stride)) + b"t"
+    args = b"(" + pid + b"Q" + _pickled_int(0) + sizes + strides + b"\x89" + hooks + b"t"
+    return _pickled_global("torch._utils", "_rebuild_tensor_v2") + args + b"R"
+
+
+def torch_state_dict(
+    path: Path, entries: list[tuple[str, tuple[int, ...]]], *, deflated: bool = True
+) -> None:
+    """A torch.save zip of float32 tensors `(key, shape)`, each in its own storage of exactly
+    its bytes; `deflated`: members compressed (torch.save never compresses, a repacker can), so
+    a long key costs the file almost nothing."""
+    body = b"".join(
+        _pickled_text(key) + _pickled_tensor(str(i), int(np.prod(shape)), shape)
+        for i, (key, shape) in enumerate(entries)
+    )
+    data = b"\x80\x02" + _pickled_global("collections", "OrderedDict") + b")R(" + body + b"u."
+    method = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", method) as archive:
+        archive.writestr("model/data.pkl", data)
+        archive.writestr("model/byteorder", "little")
+        for i, (_, shape) in enumerate(entries):  # at most 64 bytes: a huge claim stores little
+            archive.writestr(f"model/data/{i}", bytes(min(4 * int(np.prod(shape)), 64)))
+        archive.writestr("model/version", "3\n")
+
+
+def long_text(kind: str, path: Path, length: int, rows: int = 1) -> None:
+    """A file of format `kind` whose text from the file is `length` characters long, beside
+    `rows` - 1 ordinary rows: a name (every format), an op type (ONNX), a producer (ONNX), a
+    Keras version (HDF5). One long name used to pad every row of a table to its width."""
+    long = "n" * length
+    if kind == "safetensors":
+        header = {f"layers.{i}.weight": [0, 16] for i in range(rows - 1)}
+        header[long + ".weight"] = [0, 16]
+        safetensors_file(
+            path,
+            {
+                name: {"dtype": "F32", "shape": [4], "data_offsets": [16 * i, 16 * i + 16]}
+                for i, name in enumerate(header)
+            },
+            bytes(16 * rows),
+        )
+    elif kind == "pytorch":
+        entries = [(f"layers.{i}.weight", (2, 3)) for i in range(rows - 1)]
+        torch_state_dict(path, [*entries, (long + ".weight", (2, 3))])
+    elif kind == "onnx":
+        tensors = [
+            helper.make_tensor(f"w{i}", TensorProto.FLOAT, [2, 2], [0.0] * 4) for i in range(rows)
+        ]
+        nodes = [
+            helper.make_node("MatMul", ["x", f"w{i}"], [f"y{i}"], name=f"mm{i}")
+            for i in range(rows - 1)
+        ]
+        nodes.append(helper.make_node("MatMul", ["x", f"w{rows - 1}"], ["y"], name=long))
+        custom = helper.make_node(long, ["x", "w0"], ["z"], name="custom", domain="x.y")
+        graph = helper.make_graph(
+            [*nodes, custom],
+            "long",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            initializer=tensors,
+        )
+        model = helper.make_model(
+            graph, producer_name=long, opset_imports=[helper.make_opsetid("", 17)]
+        )
+        path.write_bytes(model.SerializeToString())
+    elif kind == "keras-h5":
+        shutil.copy(LSTM_H5, path)
+        with h5py.File(path, "r+") as handle:
+            config = json.loads(handle.attrs["model_config"])
+            config["config"]["layers"][-1]["config"]["name"] = long
+            handle.attrs["model_config"] = json.dumps(config)
+            handle.attrs["keras_version"] = long
+    else:
+        raise ValueError(kind)
+
+
+LONG_TEXT_KINDS = ("safetensors", "pytorch", "onnx", "keras-h5")
+
+
+def huge_count(kind: str, path: Path, value: int) -> None:
+    """A count `value` (2^31 to 4,000 digits) where a file states one: a safetensors shape, an
+    HDF5 dataset's dimensions (unallocated: no bytes stored), a Keras `units`, an ONNX
+    initializer declared (without data) with 64 dimensions of `value`, a torch storage and view
+    of `value` elements."""
+    if kind == "safetensors":
+        shape = [value, 4]
+        safetensors_file(
+            path,
+            {"rnn.weight_ih_l0": {"dtype": "F32", "shape": shape, "data_offsets": [0, 16]}},
+            bytes(16),
+        )
+    elif kind == "hdf5":
+        shutil.copy(LSTM_H5, path)
+        dims = (min(value, (1 << 63) - 1), 64)
+        with h5py.File(path, "r+") as handle:
+            name = "model_weights/lstm/lstm/lstm_cell/kernel:0"
+            del handle[name]
+            handle.create_dataset(name, shape=dims, maxshape=dims, chunks=(1, 64), dtype="f4")
+    elif kind == "keras-units":
+        h5_units(path, value)
+    elif kind == "onnx":
+        model = onnx.load(ONNX_LSTM, load_external_data=False)
+        huge = TensorProto(name="huge", data_type=TensorProto.FLOAT)  # declared, no data
+        huge.dims.extend([min(value, (1 << 63) - 1)] * 64)
+        model.graph.initializer.append(huge)
+        path.write_bytes(model.SerializeToString())
+    elif kind == "pytorch":
+        torch_state_dict(path, [("rnn.weight_ih_l0", (value, 4))])
+    else:
+        raise ValueError(kind)
+
+
+HUGE_COUNT_KINDS = ("safetensors", "hdf5", "keras-units", "onnx", "pytorch")
+HUGE_COUNTS = (1 << 31, 1 << 62, 10**30, 10**4000)
+
+
+def nested(kind: str, path: Path, depth: int) -> None:
+    """Structure nested `depth` deep where a reader walks it recursively: Keras models inside
+    models (HDF5 config), Bidirectional wrappers, HDF5 groups, ONNX If subgraphs, ONNX value
+    chains (Identity nodes between an initializer and the LSTM reading it), JSON lists in a
+    .keras config, JSON objects in a safetensors header."""
+    if kind == "keras-models":  # JSON written by hand: json.dumps recurses per level
+        shutil.copy(LSTM_H5, path)
+        with h5py.File(path, "r+") as handle:
+            inner = handle.attrs["model_config"]
+            inner = inner.decode() if isinstance(inner, bytes) else str(inner)
+            opening = '{"class_name": "Sequential", "config": {"name": "outer", "layers": ['
+            handle.attrs["model_config"] = opening * depth + inner + "]}}" * depth
+    elif kind == "keras-wrappers":
+        shutil.copy(LSTM_H5, path)
+        with h5py.File(path, "r+") as handle:
+            config = json.loads(handle.attrs["model_config"])
+            lstm = json.dumps(config["config"]["layers"][-1])
+            opening = '{"class_name": "Bidirectional", "config": {"name": "bidi", "layer": '
+            config["config"]["layers"][-1] = "@"
+            text = json.dumps(config).replace('"@"', opening * depth + lstm + "}}" * depth)
+            handle.attrs["model_config"] = text
+    elif kind == "hdf5-groups":
+        shutil.copy(LSTM_H5, path)
+        with h5py.File(path, "r+") as handle:
+            group = handle["model_weights/lstm"]
+            for level in range(depth):
+                group = group.create_group(f"g{level}")
+            group.create_dataset("deep:0", data=np.zeros(3, dtype=np.float32))
+    elif kind == "onnx-if":  # wire bytes by hand: onnx's helpers copy (and re-parse) graphs
+        graph = onnx.load(ONNX_LSTM, load_external_data=False).graph.SerializeToString()
+        for level in range(depth):
+            branch = field(1, b"then_branch") + field(6, graph) + varint(20 << 3) + varint(5)
+            node = field(1, b"cond") + field(4, b"If") + field(5, branch)
+            graph = field(1, node) + field(2, b"level%d" % level)
+        path.write_bytes(small_onnx(graph + field(11, field(1, b"cond"))))  # cond: an input
+    elif kind == "onnx-chain":
+        model = onnx.load(ONNX_LSTM, load_external_data=False)
+        graph = model.graph
+        lstm = next(node for node in graph.node if node.op_type == "LSTM")
+        source = lstm.input[1]
+        names = [source] + [f"chain{i}" for i in range(depth)]
+        chain = [helper.make_node("Identity", [names[i]], [names[i + 1]]) for i in range(depth)]
+        lstm.input[1] = names[-1]
+        nodes = list(graph.node)
+        del graph.node[:]
+        graph.node.extend(chain + nodes)
+        path.write_bytes(model.SerializeToString())
+    elif kind == "keras-json":
+        text = "[" * depth + "]" * depth
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("metadata.json", "{}")
+            archive.writestr("config.json", '{"class_name": "Sequential", "config": ' + text + "}")
+    elif kind == "safetensors-json":
+        raw = ('{"__metadata__": ' + '{"a": ' * depth + "1" + "}" * depth + "}").encode()
+        path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    else:
+        raise ValueError(kind)
+
+
+NESTED_KINDS = {  # kind: file suffix
+    "keras-models": ".h5",
+    "keras-wrappers": ".h5",
+    "hdf5-groups": ".h5",
+    "onnx-if": ".onnx",
+    "onnx-chain": ".onnx",
+    "keras-json": ".keras",
+    "safetensors-json": ".safetensors",
+}
+
+
+def many_tensors(path: Path, count: int, name_length: int = 60) -> None:
+    """A safetensors state dict of `count` small tensors with names of about `name_length`
+    characters: a legitimate file whose report is large (about 100 bytes per tensor)."""
+    stem = "m" * max(name_length - 20, 1)
+    safetensors_file(
+        path,
+        {
+            f"{stem}.blocks.{i}.weight": {
+                "dtype": "F32",
+                "shape": [2],
+                "data_offsets": [8 * i, 8 * i + 8],
+            }
+            for i in range(count)
+        },
+        bytes(8 * count),
+    )
+
+
 # --- PyTorch and SavedModel, issue 23 ---------------------------------------------------------
 
 
@@ -600,6 +834,11 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "inputs.onnx": onnx_many_inputs,
     "metadata_json.savedmodel": saved_model_metadata_json,
     "index_keys.savedmodel": saved_model_index_keys,
+    "long_key.pt": lambda p: long_text("pytorch", p, 1 << 20, rows=500),
+    "long_type.onnx": lambda p: long_text("onnx", p, 9 << 20),
+    "huge_dims.onnx": lambda p: huge_count("onnx", p, 1 << 62),
+    "nested_models.h5": lambda p: nested("keras-models", p, 1000),
+    "many_tensors.safetensors": lambda p: many_tensors(p, 200_000),
     "strings.gguf": gguf_many_strings,
     "deep_key.pt": torch_deep_key,
 }

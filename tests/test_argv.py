@@ -16,7 +16,7 @@ import typer.main
 
 from conftest import FIXTURES, Ran, run_main
 from inspector.cli import app as cli
-from inspector.cli.argv import COMMANDS, OPTIONS, parse_inspect
+from inspector.cli.argv import CHOICE, COMMANDS, COUNT, FLAG, OPTIONS, SECONDS, TEXT, parse_inspect
 from inspector.cli.inspection import OUTPUT_FORMATS, InspectOptions
 
 H5 = FIXTURES / "keras2/embedding_lstm_dense.h5"
@@ -35,22 +35,54 @@ def test_the_subcommands_are_typer_s() -> None:
     assert set(COMMANDS) == set(group.commands)  # type: ignore[attr-defined]
 
 
+def _kind(param: object) -> str:
+    """The argv.py kind that parses what typer parses for this option, or a failure saying
+    what argv.py lacks."""
+    kind = type(getattr(param, "type", None)).__name__
+    if getattr(param, "is_flag", False):
+        return FLAG
+    if kind == "TyperChoice":
+        return CHOICE
+    if kind == "IntRange" and getattr(param.type, "min", None) == 1:  # type: ignore[attr-defined]
+        return COUNT
+    if kind == "FloatParamType":
+        return SECONDS
+    if kind in ("StringParamType", "TyperPath"):
+        return TEXT
+    raise AssertionError(
+        f"inspector/cli/argv.py has no kind for {param.opts} ({kind}): add one to "  # type: ignore[attr-defined]
+        "argv._value that takes exactly the values typer takes, or leave such lines to typer"
+    )
+
+
 def test_every_option_of_inspect_is_known_with_its_default() -> None:
+    """Adding an option to `inspect` (report/gates.py GATES, cli/app.py, ARCHITECTURE.md "A new
+    gate") is held here: a message says what to add where."""
     params = _inspect_params()
+    fields = {field.name: field for field in dataclasses.fields(InspectOptions)}
+    for name, param in params.items():
+        if param.param_type_name != "option":
+            continue
+        default = getattr(param.default, "value", param.default)
+        assert name in fields, (
+            f"add `{name}: {type(default).__name__ if default is not None else 'str | None'} = "
+            f"{default!r}` to InspectOptions (inspector/cli/inspection.py), and pass it on"
+        )
+        assert fields[name].default == default, f"InspectOptions.{name} defaults to {default!r}"
+        kind = _kind(param)
+        for spelling in (*param.opts, *param.secondary_opts):
+            assert OPTIONS.get(spelling) == (name, kind), (
+                f'add `"{spelling}": ("{name}", {kind.upper()}),` to OPTIONS in '
+                "inspector/cli/argv.py"
+            )
     spellings = {
-        spelling: name
-        for name, param in params.items()
+        spelling
+        for param in params.values()
         if param.param_type_name == "option"
         for spelling in (*param.opts, *param.secondary_opts)
     }
-    assert spellings == {spelling: field for spelling, (field, _) in OPTIONS.items()}
-    defaults = {field.name: field.default for field in dataclasses.fields(InspectOptions)}
-    for name, param in params.items():
-        if name == "models":
-            continue
-        default = param.default
-        assert defaults[name] == getattr(default, "value", default), name
-    assert set(defaults) == set(params) - {"models"}
+    assert set(OPTIONS) == spellings, f"not options of inspect: {set(OPTIONS) - spellings}"
+    assert set(fields) == set(params) - {"models"}
     assert tuple(member.value for member in cli.OutputFormat) == OUTPUT_FORMATS
 
 
@@ -117,6 +149,9 @@ def test_random_option_combinations_agree(tmp_path: Path) -> None:
         "max_layer_params": ["10", "300"],
         "max_macs": ["1k", "2M"],
         "seq_len": ["1", "7"],
+        "max_state": ["1MB", "64"],
+        "context": ["1", "4096"],
+        "state_dtype": ["float16", "f16"],
         "timeout": ["5", "60.0", "0"],
         "jobs": ["1", "3"],
         "max_memory": ["2GiB", "500MB"],
@@ -181,8 +216,8 @@ def test_completion_goes_to_typer() -> None:
 
 
 def test_what_typer_answers_on_the_lines_it_takes() -> None:
-    """A few of those lines through the console script: typer's usual answers, one line or its
-    usage block, never a traceback."""
+    """A few of those lines through the console script: typer's answers, one line each (see
+    tests/test_usage.py), never a traceback."""
     for args in ([str(H5), "--jobs", "0"], [str(H5), "--format", "JSON"], [str(H5), "-fjson"]):
         ran = run_main(args)
         assert ran == run_main(args, typer_only=True)

@@ -152,7 +152,18 @@ def test_pre_commit_hook_runs_the_console_script_on_model_files() -> None:
     assert 'rnninspect = "inspector.cli.entry:main"' in (ROOT / "pyproject.toml").read_text()
     assert hook["entry"] == "rnninspect"
     files = re.compile(hook["files"])
-    for name in ("m.h5", "a/b.hdf5", "m.keras", "x/model.onnx", "lm/model.safetensors"):
+    for name in (
+        "m.h5",
+        "a/b.hdf5",
+        "m.keras",
+        "x/model.onnx",
+        "lm/model.safetensors",
+        "m.tflite",
+        "ckpt/model.pt",
+        "m.pth",
+        "last.ckpt",
+    ):
         assert files.search(name), name
-    for name in ("m.h5.txt", "model.pt", "notes.md", "onnx", "m.safetensors.json"):
+    # .bin is anybody's binary: a torch.save file named so is inspected when named on the line
+    for name in ("m.h5.txt", "model.bin", "notes.md", "onnx", "m.safetensors.json"):
         assert not files.search(name), name

@@ -19,6 +19,7 @@ from conftest import FIXTURES, manifest_entries, run_main
 from inspector.cli import inspection
 from inspector.cli.app import app
 from inspector.cli.discover import is_candidate, model_files
+from inspector.errors import InspectorError
 
 runner = CliRunner()
 TRUTH = {e["file"]: e for e in manifest_entries("keras-h5", "keras-v3")}
@@ -100,7 +101,8 @@ def test_summary_rows_totals_and_exit_2_for_the_unreadable(folder: Path) -> None
         assert row["format"] == truth["format"]
     assert by_file["junk.h5"]["checks"].startswith("error: not a model file")
     total = rows[-1]
-    assert total["file"] == f"total: {len(MODELS)} files, 1 unreadable"
+    assert total["file"] == f"total: {len(rows) - 1} files, 1 unreadable"  # the rows it counts
+    assert len(rows) - 1 == len(MODELS) + 1
     assert int(total["params"].replace(",", "")) == sum(
         TRUTH[source]["total_params"] for source in MODELS.values()
     )
@@ -146,10 +148,25 @@ def test_a_clean_directory_passes_and_gates_apply_per_file(tmp_path: Path) -> No
     assert "simplernn_u2_f1.h5: --max-params 5: the model has 8 params" in verdict
 
 
-def test_an_empty_directory_is_an_error(tmp_path: Path) -> None:
-    result = run(str(tmp_path))
-    assert result.exit_code == 2
-    assert "holds no model files" in result.stderr
+def test_an_empty_directory_is_an_error_and_nothing_else(tmp_path: Path) -> None:
+    """Its one line on stderr, exit 2, and no table of nothing on stdout (JSON keeps its
+    contract: always an array). Beside a folder with a model, it is not a row: the summary
+    counts the files it lists."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for fmt, expected in (("table", ""), ("markdown", ""), ("csv", ""), ("json", "[]\n")):
+        result = run(str(empty), "--format", fmt)
+        assert result.exit_code == 2, fmt
+        assert result.stdout == expected, fmt
+        (line,) = result.stderr.splitlines()
+        assert "empty: directory holds no model files" in line
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(FIXTURES / "keras2/lstm_u16_d8.h5", models)
+    both = run(str(empty), str(models), "--format", "markdown")
+    assert both.exit_code == 2 and "holds no model files" in both.stderr
+    rows = table_rows(both.stdout)
+    assert [row["file"] for row in rows] == [str(models / "lstm_u16_d8.h5"), "total: 1 file"]
 
 
 def test_progress_bar_on_a_terminal_only_for_many_files(
@@ -222,3 +239,67 @@ def test_a_tree_nested_deeper_than_the_recursion_limit_is_scanned(tmp_path: Path
     finally:
         sys.setrecursionlimit(limit)
     assert found == [deepest / "model.h5"]
+
+
+# --- issue 23: a file's part of the output is written as it arrives -----------------------------
+
+
+def _assembled(outcomes: list, output_format: str, scanned: bool, style: object) -> str | None:
+    from inspector.render.assembly import Assembly
+    from inspector.render.view import LayerView
+
+    assembly = Assembly(
+        output_format, LayerView.ALL, style, scanned=scanned, several=len(outcomes) > 1
+    )
+    parts = [assembly.add(outcome) for outcome in outcomes] + [assembly.end()]
+    written = [part for part in parts if part is not None]
+    joiner = "" if output_format == "html" else "\n"  # the HTML's only whitespace between tags
+    return joiner.join(written) if written else None
+
+
+@pytest.mark.parametrize("scanned", [True, False])
+def test_each_file_s_part_is_what_rendering_every_report_at_the_end_gives(
+    folder: Path, scanned: bool
+) -> None:
+    """The command writes each file's part as its outcome arrives and lets the report go: the
+    text it writes is, byte for byte, what rendering every report at the end gave, in every
+    format, with unreadable files among the readable ones, for one file and for many."""
+    from inspector import inspect_file
+    from inspector.render import Flavour, LayerView, render_csv, render_json, render_reports
+    from inspector.render.html import render_html
+    from inspector.render.summary import render_summary
+    from inspector.render.text import Style
+    from inspector.report.batch import Outcome
+
+    style = Style(colour=True)
+    files = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix != ".txt")
+    outcomes = []
+    for path in files:
+        try:
+            outcomes.append(Outcome(str(path), report=inspect_file(path)))
+        except InspectorError as failed:  # junk.h5: its outcome is an error
+            outcomes.append(Outcome(str(path), error=str(failed)))
+    for chosen in (outcomes, outcomes[:1], [o for o in outcomes if o.report is None]):
+        reports = [outcome.report for outcome in chosen if outcome.report is not None]
+        several = len(chosen) > 1
+        expected = {
+            "json": render_json(reports, as_array=True)
+            if scanned
+            else (render_json(reports, as_array=several) if reports else None),
+            "csv": render_csv(reports, LayerView.ALL) if reports or (scanned and chosen) else None,
+            # A directory's page, or several files', lists every file, unreadable ones too.
+            "html": render_html(chosen, index=scanned or several) if reports or scanned else None,
+        }
+        for name, flavour in (("table", Flavour.TEXT), ("markdown", Flavour.MARKDOWN)):
+            summary = render_summary(chosen, flavour, style, LayerView.ALL)
+            separator = "\n\n---\n\n" if flavour is Flavour.MARKDOWN else "\n\n"
+            parts = [render_reports(reports, flavour, LayerView.ALL, style)] if reports else []
+            expected[name] = (
+                summary
+                if scanned
+                else separator.join([*parts, *([summary] if summary else [])])
+                if several
+                else (parts[0] if parts else None)
+            )
+        for output_format, text in expected.items():
+            assert _assembled(chosen, output_format, scanned, style) == text, output_format

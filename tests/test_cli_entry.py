@@ -53,13 +53,22 @@ def test_usage_lines_match_the_readme() -> None:
 def test_help_names_every_format_a_reader_reads() -> None:
     """The top help and the inspect argument name every format (the readers grew from Keras and
     ONNX to seven; the help still said two)."""
-    formats = ("Keras", "ONNX", "safetensors", "PyTorch", "SavedModel", "TFLite", "GGUF")
+    formats = (
+        "Keras",
+        "ONNX",
+        "safetensors",
+        "PyTorch",
+        "SavedModel",
+        "TFLite",
+        "GGUF",
+        "Hugging Face checkpoint",
+    )
     top = " ".join(run("--help").stdout.split())
     argument = " ".join(run("inspect", "--help").stdout.split("Options:")[0].split())
     for name in formats:
         assert name.lower() in top.lower(), name
         assert name.lower() in argument.lower(), name
-    assert len(READERS) == 8, "a new reader: name its format in the help texts"
+    assert len(READERS) == 9, "a new reader: name its format in the help texts"
 
 
 def test_reader_option_lists_its_choices() -> None:
@@ -115,3 +124,54 @@ def test_the_entry_point_guards_before_anything_loads() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_elsewhere_than_posix_the_command_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Windows (os.name "nt") fork and setrlimit do not exist: one line and exit 2, before
+    anything that needs them is imported, never an ImportError. (The entry point's `os` is
+    swapped, not the process's: pathlib would make Windows paths.)"""
+    import os
+    import types
+
+    from conftest import FIXTURES, run_main
+    from inspector.cli import entry
+
+    windows = types.SimpleNamespace(name="nt", environ=os.environ, _exit=os._exit)
+    monkeypatch.setattr(entry, "os", windows)
+    monkeypatch.delitem(sys.modules, "inspector.cli.supervise", raising=False)
+    ran = run_main([str(FIXTURES / "keras2/embedding_lstm_dense.h5")])
+    assert (ran.code, ran.stdout) == (2, "")
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith("rnninspect: error: rnninspect runs on POSIX systems")
+    assert sys.platform in line
+    assert "inspector.cli.supervise" not in sys.modules  # nothing needing fork was imported
+
+
+def test_typer_s_rich_is_never_imported() -> None:
+    """typer brings rich, pygments and markdown-it-py (README, "What pip install . installs");
+    rnninspect switches them off: its help and a usage error (typer's formatting) run without
+    importing them. typer imports rich only where it finds TYPER_USE_RICH unset and a markup
+    mode set; this holds that neither path is taken."""
+    h5 = str(ROOT / "fixtures/keras2/embedding_lstm_dense.h5")
+    code = (
+        "import sys\n"
+        "from inspector.cli.app import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m.split('.')[0] for m in sys.modules\n"
+        "             if m.split('.')[0] in ('rich', 'pygments', 'markdown_it', 'mdurl')),\n"
+        "      file=sys.stderr)"
+    )
+    for args in (["--help"], [h5, "--format", "xml"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,  # a hang guard, never a speed requirement
+        )
+        assert done.stderr.splitlines()[-1] == "[]", (args, done.stderr)

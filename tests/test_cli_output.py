@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, manifest_entries, run_main
+from conftest import FIXTURES, manifest_entries, run_main, simple_tables
 from inspector.cli.app import app
 
 runner = CliRunner()
@@ -129,15 +129,7 @@ def test_output_to_an_impossible_place_is_a_usage_error(tmp_path: Path) -> None:
 
 def _layer_rows(stdout: str) -> dict[str, int]:
     """The first table of the text output: layer name -> params."""
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("layer "))
-    rows = {}
-    for line in lines[start + 2 :]:
-        if not line.strip():
-            break
-        name, _type, params = line.split()[:3]
-        rows[name] = number(params)
-    return rows
+    return {row["layer"]: number(row["params"]) for row in simple_tables(stdout)[0]}
 
 
 def test_layer_views_choose_rows_and_keep_totals() -> None:
@@ -164,13 +156,13 @@ def test_layer_views_choose_rows_and_keep_totals() -> None:
 
 def test_share_column_has_a_bar_proportional_to_the_share() -> None:
     file = "keras2/embedding_lstm_dense.h5"
-    lines = run(str(FIXTURES / file)).stdout.splitlines()
+    rows = {row["layer"]: row for row in simple_tables(run(str(FIXTURES / file)).stdout)[0]}
     truth = TRUTH[file]
     for layer in truth["layers"]:
-        row = next(line for line in lines if line.startswith(layer["name"] + " "))
+        row = rows[layer["name"]]
         fraction = layer["params"] / truth["total_params"]
-        assert row.split()[3] == f"{100 * fraction:.1f}%"
-        bar = row.split()[4] if len(row.split()) > 4 else ""
+        assert row["share"] == f"{100 * fraction:.1f}%"
+        bar = row["share bar"]
         width = bar.count("█") + (0.5 if bar and bar[-1] != "█" else 0)
         assert abs(width - 10 * fraction) <= 1
 

@@ -11,10 +11,16 @@ import math
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURES, run_main, simple_tables
 from inspector import inspect_file
 from inspector.cli.app import app
 from inspector.compute import Compute, compute
-from tests.conftest import FIXTURES
+from inspector.errors import InspectorError
+from inspector.render import render_reports
+from inspector.render.blocks import Flavour
+from inspector.render.text import Style
+from inspector.render.text import shape as shape_text
+from inspector.render.view import LayerView
 
 MANIFEST = json.loads((FIXTURES / "compute" / "manifest.json").read_text())
 ENTRIES = MANIFEST["fixtures"]
@@ -203,3 +209,59 @@ def test_keras_signature_and_output_shapes_are_tf_kerass(entry: dict) -> None:
     for name, shape in known.items():
         assert list(shape) == entry["output_shapes"].get(name, inputs.get(name)), name
     assert len(known) >= len(entry["output_shapes"]) - 2  # Concatenate and what follows it
+
+
+@pytest.mark.parametrize("entry", SIGNATURES, ids=lambda e: e["file"])
+def test_the_terminal_table_shows_tf_keras_s_output_shapes(entry: dict) -> None:
+    """The layer table's `output shape` column, where rnninspect determines one, is
+    tf_keras's layer.output_shape written as Keras's summary() writes it."""
+    (layers, *_) = simple_tables(run_main([str(FIXTURES / entry["file"])]).stdout)
+    inputs = {t["name"]: t["shape"] for t in entry["inputs"]}
+    shown = 0
+    for row in layers:
+        truth = entry["output_shapes"].get(row["layer"], inputs.get(row["layer"]))
+        if row["output shape"] != "-":
+            assert row["output shape"] == shape_text(truth), row
+            shown += 1
+    assert shown >= len(entry["output_shapes"]) - 2
+
+
+def test_not_counted_names_every_layer_it_means() -> None:
+    """Over every fixture and real file: a layer the MACs leave out is named, and it is never
+    a row whose tensors all belong to recurrent layers (a nested model's row: counted by
+    them). keras2/nested_models.h5's LSTM and GRU live in the row `middle`."""
+    nested = inspect_file(FIXTURES / "keras2/nested_models.h5")
+    assert nested.compute.complete and nested.compute.missing == ()
+    # Nested Keras models, state dicts (uncounted matrices) and convolutions (positions).
+    files = [
+        *sorted(FIXTURES.glob("keras*/*nested*")),
+        *sorted(FIXTURES.glob("keras2/conv*.h5")),
+        *sorted(FIXTURES.glob("torch/*.pt")),
+        *sorted(FIXTURES.glob("onnx/*.safetensors")),
+    ]
+    named = 0
+    for path in files:
+        try:
+            report = inspect_file(path)
+        except InspectorError:
+            continue
+        figures = report.compute
+        recurrent = {
+            key
+            for layer in report.model.recurrent_layers
+            for item in layer.tensors
+            for key in (item.tensor.key, *item.tensor.sources)
+        }
+        rows = {layer.name: layer for layer in report.model.layers}
+        for name in figures.missing:
+            row = rows.get(name)
+            assert (
+                row is None or not row.tensors or any(t.key not in recurrent for t in row.tensors)
+            ), (path, name)
+        text = render_reports([report], Flavour.TEXT, LayerView.ALL, Style())
+        line = next((line for line in text.splitlines() if line.startswith("Per time")), "")
+        if figures.missing and report.checks:
+            assert f"(not counted: {', '.join(figures.missing[:6])}" in line, (path, line)
+            named += 1
+        assert "some layers" not in line
+    assert named  # state-dict Embeddings, convolutions without output positions

@@ -617,3 +617,13 @@ def test_real_files_draw_and_count(entry: dict, tmp_path: Path) -> None:
         ours = sorted(item.macs_per_step for item in figures.recurrent if item.layer)
         truth = sorted(math.prod(n["W"]) + math.prod(n["R"]) for n in fused)
         assert all(value in ours for value in truth), (ours, truth)
+
+
+def test_html_writes_shapes_as_the_terminal_does() -> None:
+    """A rank-1 shape is `(20,)` (a Python tuple) on the page as in the terminal table."""
+    file = str(FIXTURES / "keras2" / "embedding_lstm_dense.h5")
+    page = CliRunner().invoke(app, [file, "-f", "html"]).stdout
+    table = CliRunner().invoke(app, [file]).stdout
+    assert "(20,)" in table
+    assert "<td>(20,)</td>" in page and "<td>(20)</td>" not in page
+    assert "<td>(None, 5)</td>" in page and "(None, 5)" in table  # Keras's output shape

@@ -62,3 +62,25 @@ def test_a_difference_is_still_found_where_it_is() -> None:
     source, export = CASES["one_difference_late"]
     found = diff.delta(source, export, TOLERANCE)
     assert (found.exact, found.mismatched, found.at) == (False, 1, (30, 7))
+
+
+def test_float16_storage_is_its_rounding_not_a_difference() -> None:
+    """A float32 tensor saved as float16 (a half-precision checkpoint, TFLite float16
+    quantization) holds numpy's IEEE round-to-nearest of each value: within half a unit in the
+    last place, subnormals included, it is the same tensor; three units away is not."""
+    rng = np.random.default_rng(11)
+    magnitudes = np.float32(10.0) ** rng.integers(-7, 4, 4000).astype(np.float32)
+    source = (rng.standard_normal(4000).astype(np.float32) * magnitudes).reshape(80, 50)
+    source[41, 7] = 1.7  # where the tolerance's own atol is far below a float16 step
+    stored = source.astype(np.float16)
+    for pair in ((source, stored), (stored, source)):
+        found = diff.delta(*pair, TOLERANCE)
+        assert found.close and not found.exact and found.mismatched == 0
+    moved = stored.copy()
+    for _ in range(3):
+        moved[41, 7] = np.nextafter(moved[41, 7], np.float16(np.inf))
+    found = diff.delta(source, moved, TOLERANCE)
+    assert not found.close and found.mismatched == 1
+    wider = source.astype(np.float64)
+    wider[41, 7] = float(stored[41, 7])  # the same rounding between float32 and float64 is a change
+    assert not diff.delta(source, wider, Tolerance(atol=0.0, rtol=0.0)).close

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,61 @@ def test_tensors_that_do_not_split_are_counted_whole() -> None:
     assert [u.item.tensor.name for u in explanation.unsplit] == ["P", "odd"]
     assert explanation.params == layer.params
     assert len(explanation.gates) == 4
+
+
+# ------------------------------------------------------------------ names and words (issue 25)
+
+EXPLAINED = sorted(
+    [
+        *(FIXTURES / "onnx").glob("*.onnx"),
+        *(FIXTURES / "tflite").glob("*.tflite"),
+        *(FIXTURES / "keras2").glob("bidir*.h5"),
+    ]
+)
+
+
+def test_every_tensor_label_identifies_its_tensor() -> None:
+    """Within a direction, stored tensors with different names never share a label (tf2onnx
+    names every loop weight `.../ReadVariableOp/resource:0`): each label is the shortest
+    trailing part of its name that no other tensor's name ends with."""
+    from inspector import inspect_file
+    from inspector.errors import InspectorError
+    from inspector.render.explain import _short_names
+    from inspector.report.explain import Explanation, explain_model
+
+    checked = 0
+    for path in EXPLAINED:
+        try:
+            model = inspect_file(path).model
+            explanations = explain_model(model, None)
+        except InspectorError:
+            continue
+        for explanation in explanations:
+            if not isinstance(explanation, Explanation):
+                continue
+            for direction in {share.direction for share in explanation.gates}:
+                names = {
+                    piece.tensor
+                    for share in explanation.gates
+                    if share.direction == direction
+                    for piece in share.slices
+                }
+                labels = _short_names(names)
+                assert len(set(labels.values())) == len(names), (path, labels)
+                for name, label in labels.items():
+                    assert re.sub(r":\d+$", "", name).endswith(label), (name, label)
+                checked += 1
+    assert checked > 50
+
+
+def test_a_tf2onnx_loop_names_its_weights_apart() -> None:
+    result = run(str(FIXTURES / "onnx/tf2onnx_gru_resetbefore_h16_d8.onnx"))
+    assert result.exit_code == 0
+    assert "MatMul/ReadVariableOp/resource[:, 0:16]" in result.stdout
+    assert " resource[" not in result.stdout
+
+
+def test_one_unit_is_one_unit() -> None:
+    result = run(str(FIXTURES / "keras2/simplernn_u1_f1.h5"))
+    assert "(u = 1 unit, d = 1 input width)" in result.stdout
+    assert "(u = 2 units" in run(str(FIXTURES / "keras2/simplernn_u2_f1.h5")).stdout

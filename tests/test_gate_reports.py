@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, manifest_entries
+from conftest import FIXTURES, framework_total, manifest_entries, run_main
 from inspector.cli.app import app
 from inspector.report.gates import GATES
 
@@ -165,3 +165,13 @@ def test_every_gate_has_its_option_on_the_command_line() -> None:
     help_text = run("inspect", "--help").stdout
     for gate in GATES:
         assert gate.option in help_text, gate.option
+
+
+def test_percentages_over_a_limit_have_thousands_separators() -> None:
+    """The embedding fixture holds 378 parameters (tf_keras's count): 358 over a limit of 20
+    is +1,790.0%, written as every other number is."""
+    total = framework_total("keras2/embedding_lstm_dense.h5")
+    ran = run_main([str(FIXTURES / "keras2/embedding_lstm_dense.h5"), "--max-params", "20"])
+    assert ran.code == 1
+    excess = 100 * (total - 20) / 20
+    assert f"(+{excess:,.1f}%)" in ran.stderr and excess > 1000

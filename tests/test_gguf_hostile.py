@@ -23,6 +23,7 @@ from inspector.formats.gguf.container import (
     MAX_KEPT_ELEMENTS,
     read_container,
 )
+from inspector.formats.source import LocalSource
 
 BIG = 1 << 62
 
@@ -134,7 +135,7 @@ def test_more_strings_than_the_cap_are_refused_before_walking(tmp_path: Path) ->
     path = tmp_path / "strings.gguf"
     crafted.gguf_many_strings(path)
     with pytest.raises(InspectorError, match=f"more than {MAX_ITEMS:,} strings"):
-        read_container(path)
+        read_container(LocalSource(path))
 
 
 def test_metadata_kept_for_analysis_is_bounded(tmp_path: Path) -> None:
@@ -146,7 +147,7 @@ def test_metadata_kept_for_analysis_is_bounded(tmp_path: Path) -> None:
         g.raw_kv(g.string(f"a{index}") + g.pack("I", 9) + array)
     path = tmp_path / "arrays.gguf"
     path.write_bytes(g.build())
-    kept = read_container(path).metadata
+    kept = read_container(LocalSource(path)).metadata
     assert sum(len(v) for v in kept.values() if isinstance(v, tuple)) <= MAX_KEPT_ELEMENTS
     assert len(kept) == MAX_KEPT_ELEMENTS // MAX_KEPT_ARRAY < keys
 
@@ -220,7 +221,7 @@ def _campaign(tmp_path: Path, cases: int, seed: int) -> None:
     for _ in range(cases):
         path.write_bytes(_random_header(rng))
         try:
-            read_container(path)
+            read_container(LocalSource(path))
             read += 1
         except InspectorError:
             refused += 1

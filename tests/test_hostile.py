@@ -9,21 +9,26 @@ import csv
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import crafted
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, ROOT, framework_total
+from conftest import FIXTURES, ROOT, framework_total, run_main
 from inspector import inspect_file
 from inspector.cli.app import app
+from inspector.counts import NAME_LIMIT, TEXT_LIMIT
+from inspector.errors import InspectorError
 
 runner = CliRunner()
 LSTM_H5 = FIXTURES / "keras2/lstm_u16_d8.h5"
@@ -176,8 +181,10 @@ def test_a_bad_file_in_a_scan_keeps_the_good_files(tmp_path: Path, timeout: str)
     crafted.h5_null_dataspace(tmp_path / "null.h5")
     done = cli(str(tmp_path), "--timeout", timeout)
     assert done.returncode == 2
-    assert "good.h5" in done.stdout and "huge.onnx" in done.stdout
-    assert "null dataspace" in one_error_line(done.stderr)
+    assert "good.h5" in done.stdout and "1,600" in done.stdout and "huge.onnx" in done.stdout
+    huge, null = done.stderr.splitlines()
+    assert "huge.onnx" in one_error_line(huge + "\n") and "more than any framework" in huge
+    assert "null dataspace" in one_error_line(null + "\n")
 
 
 def test_an_unsearchable_directory_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -332,26 +339,34 @@ MAX_RSS_KB = 500 * 1024
 MAX_CPU_SECONDS = 30.0
 _MEASURE = (
     "import resource, subprocess, sys\n"
-    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+    "done = subprocess.run(sys.argv[1:], capture_output=True)\n"
     "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "print(done.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)\n"
-    "print(done.stderr, end='')\n"
+    "print(done.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, len(done.stdout))\n"
+    "print(done.stderr.decode(errors='replace'), end='')\n"
 )
 
 
-def measured(*args: str) -> tuple[int, int, float, str]:
+def measured(*args: str, cwd: Path = ROOT) -> tuple[int, int, float, str]:
     """(exit code, peak RSS in KiB of the command and its worker, CPU seconds, stderr)."""
+    code, rss, cpu, _, stderr = measured_output(*args, cwd=cwd)
+    return code, rss, cpu, stderr
+
+
+def measured_output(*args: str, cwd: Path = ROOT) -> tuple[int, int, float, int, str]:
+    """(exit code, peak RSS in KiB of the largest of the command and its workers, CPU seconds
+    of all of them, bytes on stdout, stderr)."""
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, sys.executable, "-m", "inspector", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=True,
     )
     head, _, stderr = done.stdout.partition("\n")
-    code, rss, cpu = head.split()
-    return int(code), int(rss), float(cpu), stderr
+    code, rss, cpu, written = head.split()
+    return int(code), int(rss), float(cpu), int(written), stderr
 
 
 def test_bombs_stay_within_memory_and_cpu(tmp_path: Path) -> None:
@@ -505,6 +520,9 @@ def test_overlapping_safetensors_offsets_are_an_error(tmp_path: Path) -> None:
 def test_an_unwritable_output_is_one_line_not_a_usage_block(tmp_path: Path) -> None:
     done = cli(str(LSTM_H5), "-o", str(tmp_path))
     assert done.returncode == 2 and "Is a directory" in one_error_line(done.stderr)
+    for option in ("--output", "--svg"):  # explain's two files: typer's checks said less
+        ran = run_main(["explain", str(LSTM_H5), option, str(tmp_path), "--timeout", "0"])
+        assert ran.code == 2 and "Is a directory" in one_error_line(ran.stderr), option
 
 
 @pytest.mark.parametrize(
@@ -533,3 +551,228 @@ def test_warnings_are_capped_with_a_count_of_the_rest(tmp_path: Path) -> None:
     assert warnings[-1].startswith("... and 4,9") and warnings[-1].endswith(
         "more warnings not shown"
     )
+
+
+# --- issue 23: text, counts, nesting, results: bounds for the whole run ----------------------
+
+_SUFFIX = {
+    "safetensors": ".safetensors",
+    "pytorch": ".pt",
+    "onnx": ".onnx",
+    "keras-h5": ".h5",
+    "hdf5": ".h5",
+    "keras-units": ".h5",
+}
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string of a JSON document, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@pytest.mark.parametrize("kind", crafted.LONG_TEXT_KINDS)
+def test_text_from_a_file_is_shortened_where_it_is_read(tmp_path: Path, kind: str) -> None:
+    """Names, types, producers and versions of any length: every string of the report fits the
+    data model's caps, and a shortened one says how long it was."""
+    for length in (NAME_LIMIT + 1, 5_000, 1 << 20):
+        path = tmp_path / f"long{length}{_SUFFIX[kind]}"
+        crafted.long_text(kind, path, length, rows=3)
+        read = inspect_file(path)
+        report = read.to_dict()
+        texts = [text for text in _strings(report) if text != report["file"]]
+        assert max(map(len, texts)) <= TEXT_LIMIT, (kind, length)
+        assert any(f"({length:,} characters, #" in text for text in texts), (kind, length)
+        assert len(pickle.dumps(read)) < 64 * 1024  # keys too: what a worker sends is small
+    compared = run_main(["compare", str(path), str(path), "--timeout", "0"])
+    assert compared.code == 0, compared.stderr  # compare still reads values by the whole key
+
+
+@pytest.mark.parametrize("kind", crafted.LONG_TEXT_KINDS)
+def test_one_long_name_does_not_pad_every_row(tmp_path: Path, kind: str) -> None:
+    """A 1 MiB name among 200 rows once padded every row of the table to its width (527 MB of
+    output from a 60 KB file): the output stays within the rows times the caps, in every format."""
+    rows = 200
+    path = tmp_path / f"long{_SUFFIX[kind]}"
+    crafted.long_text(kind, path, 1 << 20, rows=rows)
+    for fmt in ("table", "markdown", "csv", "json", "html"):
+        done = run_main([str(path), "-f", fmt, "--timeout", "0"])
+        assert done.code in (0, 1), done.stderr
+        assert len(done.stdout) < rows * 4 * NAME_LIMIT + 64_000, (fmt, len(done.stdout))
+
+
+def test_a_long_key_costs_the_run_neither_output_nor_memory(tmp_path: Path) -> None:
+    """The issue's case, measured on the real command: a deflated .pt whose one key is 1 MiB
+    beside 500 rows, read under --max-memory 100MiB: bytes on stdout and the peak RSS of every
+    process of the run (the command itself included)."""
+    path = tmp_path / "long_key.pt"
+    crafted.long_text("pytorch", path, 1 << 20, rows=500)
+    code, rss, _, written, stderr = measured_output(
+        str(path), "--max-memory", "100MiB", "--timeout", "5"
+    )
+    assert code == 0, stderr
+    assert written < 500 * 2 * NAME_LIMIT, written  # was 527 MB
+    assert rss < 100 * 1024, rss  # KiB: was 2.5 GB in the command itself
+
+
+def _huge_files(folder: Path) -> list[Path]:
+    made = []
+    for kind in crafted.HUGE_COUNT_KINDS:
+        for value in crafted.HUGE_COUNTS:
+            path = folder / f"{kind}_{value.bit_length()}{_SUFFIX[kind]}"
+            crafted.huge_count(kind, path, value)
+            made.append(path)
+    return made
+
+
+def test_huge_counts_never_reach_arithmetic(tmp_path: Path) -> None:
+    """Counts from 2^31 to 4,000 digits in every format's shape or width: each file is refused in
+    one line (exit 2) or reported, and a report goes through every gate and every output (no
+    float division of a huge int, no int-to-text beyond Python's 4,300 digits)."""
+    from inspector.cli.inspection import _budget
+    from inspector.render import Flavour, LayerView, render_csv, render_json, render_reports
+    from inspector.render.html import render_html
+    from inspector.report.gates import gated
+
+    budget = _budget(
+        {
+            "--max-params": "1",
+            "--max-size": "1",
+            "--max-file-size": "1",
+            "--max-layer-params": "1",
+            "--max-macs": "1",
+        },
+        strict=True,
+    )
+    reported = 0
+    for path in _huge_files(tmp_path):
+        try:
+            report = inspect_file(path)
+        except InspectorError as refused:
+            assert "\n" not in str(refused) and len(str(refused)) < 2 * TEXT_LIMIT, refused
+            assert "internal error" not in str(refused)
+            continue
+        reported += 1
+        report = gated(replace(report, seq_len=(1 << 62)), budget)
+        json.loads(render_json([report], as_array=True))
+        render_csv([report], LayerView.ALL)
+        render_html([report])
+        for flavour in Flavour:
+            render_reports([report], flavour, LayerView.ALL)
+        from inspector.render import check_messages, gate_messages
+
+        assert gate_messages(report) and check_messages(report) is not None
+    assert reported  # a 4,000-digit `units` is a report whose check says why it is unverified
+
+
+@pytest.mark.parametrize("jobs", ["2", pytest.param("1", marks=pytest.mark.fuzz)])
+def test_a_bad_count_in_a_scan_keeps_the_other_reports(tmp_path: Path, jobs: str) -> None:
+    """The README's CI command on a folder of good models and files of huge counts: the report
+    is written with every good file, each bad one is a row and one line on stderr (exit 2), the
+    same whatever --jobs (the one-lane run is part of `-m fuzz`)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(LSTM_H5, models / "good.h5")
+    shutil.copy(FIXTURES / "onnx/torch_legacy_lstm_h16_d8.onnx", models / "good.onnx")
+    bad = _huge_files(models)
+    report = tmp_path / "rnninspect-report.md"
+    done = cli(
+        str(models),
+        *("--max-params", "1.5M", "--max-size", "8MB", "--max-layer-params", "500k"),
+        *("--strict", "--format", "markdown", "--output", str(report), "--jobs", jobs),
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("rnninspect: ") for line in lines), done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    written = report.read_text()
+    assert "good.h5" in written and "1,600" in written and "good.onnx" in written
+    assert all(path.name in written for path in bad)
+
+
+def _nested_files(folder: Path, depths: Sequence[int]) -> None:
+    for kind, suffix in crafted.NESTED_KINDS.items():
+        for depth in depths:
+            crafted.nested(kind, folder / f"{kind}_{depth}{suffix}", depth)
+
+
+@pytest.mark.parametrize("timeout", ["0", pytest.param("60", marks=pytest.mark.fuzz)])
+def test_deep_nesting_is_refused_or_read_never_a_crash(tmp_path: Path, timeout: str) -> None:
+    """Models in models, wrappers in wrappers, HDF5 groups, ONNX If subgraphs and value
+    chains, JSON nested up to past the interpreter's recursion limit: each file a report or
+    one line, no signal and no core file in the current directory, in process (--timeout 0:
+    no worker, the riskier case) and in the worker (`-m fuzz`); explain and compare too."""
+    folder = tmp_path / "nested"
+    folder.mkdir()
+    _nested_files(folder, (47, 65, 1200))
+    done = cli(str(folder), "--timeout", timeout, "-f", "json", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]  # the deepest of each kind is refused
+    lines = done.stderr.splitlines()
+    assert all(
+        line.startswith(("rnninspect: error: ", "rnninspect: check failed: ")) for line in lines
+    )
+    errors = [line for line in lines if line.startswith("rnninspect: error: ")]
+    assert len(errors) >= len(crafted.NESTED_KINDS) - 2, errors  # wrappers, groups: read
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert len(json.loads(done.stdout)) >= len(crafted.NESTED_KINDS)  # the shallow ones read
+    assert not list(tmp_path.glob("core*")), "a core file was written"
+    for deep in ("keras-models_47.h5", "onnx-if_47.onnx"):
+        for args in (["explain", str(folder / deep)], ["compare", *[str(folder / deep)] * 2]):
+            ran = run_main([*args, "--timeout", timeout])
+            assert ran.code in (0, 1), (args, ran.code, ran.stderr[-500:])
+
+
+def test_the_command_turns_core_dumps_off_for_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --timeout 0 the file is read in the command's own process: no core file there
+    either (the workers turn them off for themselves)."""
+    import resource
+
+    armed: list[tuple[int, tuple[int, int]]] = []
+    monkeypatch.setattr(resource, "setrlimit", lambda which, pair: armed.append((which, pair)))
+    ran = run_main([str(LSTM_H5), "-q", "--timeout", "0"])
+    assert ran.code == 0, ran.stderr
+    assert (resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1])) in armed
+
+
+@pytest.mark.parametrize("jobs", ["2", pytest.param("1", marks=pytest.mark.fuzz)])
+def test_a_report_too_large_for_the_bounds_is_one_line(tmp_path: Path, jobs: str) -> None:
+    """A legitimate file whose report would take more than the run may hold (here 1 MiB: 1 MiB
+    per second of --timeout): refused in one line, never read again, the other files of the
+    scan reported (in one lane as in two: `-m fuzz`)."""
+    crafted.many_tensors(tmp_path / "many.safetensors", 10_000)  # about 1.4 MB as a report
+    shutil.copy(LSTM_H5, tmp_path / "good.h5")
+    done = cli(str(tmp_path), "--timeout", "1", "--jobs", jobs)
+    assert done.returncode == 2, done.stderr
+    line = one_error_line(done.stderr)
+    assert "many.safetensors: its report is larger" in line and "--timeout 1" in line
+    assert "good.h5" in done.stdout and "1,600" in done.stdout
+
+
+@pytest.mark.fuzz
+def test_the_command_s_memory_does_not_grow_with_the_files(tmp_path: Path) -> None:
+    """Small files with large reports (100 keys of 100 KB each, deflated: 32 KB a file): 80 of
+    them once took the command to 1.6 GB, and under --max-memory 1GiB with --jobs 1 the workers
+    forked from it late in the scan were refused (24 take it to about 500 MB): the peak RSS of
+    every process of the run is now about that of one file, and the output is the same with one
+    lane and with two."""
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    entries = [(f"{j:04d}" + "k" * 100_000 + ".weight", (2, 3)) for j in range(100)]
+    for index in range(24):
+        crafted.torch_state_dict(folder / f"m{index:02d}.pt", entries)
+    outputs = set()
+    for jobs in ("1", "2"):
+        code, rss, _, written, stderr = measured_output(
+            str(folder), "--max-memory", "1GiB", "--jobs", jobs
+        )
+        assert (code, stderr) == (0, ""), stderr
+        assert rss < 300 * 1024, rss  # KiB: one worker's file, not forty reports
+        outputs.add(written)
+    assert len(outputs) == 1

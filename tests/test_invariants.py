@@ -42,6 +42,8 @@ def _model(path: Path) -> bool:
 # Crafted pickles that call a global outside the allow-list are refused: no rows to check.
 REFUSED = {FIXTURES / e["file"] for e in manifest_entries("pickle-verdict") if e["calls_a_global"]}
 FIXTURE_FILES = sorted(p for p in FIXTURES.rglob("*") if _model(p) and p not in REFUSED)
+# Hugging Face checkpoint directories are one model each (fixtures/hf/).
+FIXTURE_FILES += sorted(p.parent for p in FIXTURES.glob("hf/*/config.json"))
 REAL_FILES = sorted(p for p in (REALWORLD / "files").glob("*") if _model(p))
 
 

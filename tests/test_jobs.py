@@ -99,19 +99,21 @@ def _reversed_lane(indices, send) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_results_come_back_in_input_order_whatever_order_lanes_send_them() -> None:
-    arrived: list[int] = []
-    results = run_lanes(list(range(11)), _reversed_lane, 3, lambda i, r: arrived.append(i))
+    results = list(run_lanes(list(range(11)), _reversed_lane, 3))
     assert results == [("item", index * 10) for index in range(11)]
-    assert sorted(arrived) == list(range(11))
 
 
 def test_a_lane_that_stops_early_fails_the_run() -> None:
     def lane(indices, send) -> int:  # type: ignore[no-untyped-def]
-        send(indices[0], "first")
-        return 2 if 1 in indices else 0
+        if 1 in indices:  # the second lane sends its first result, then stops
+            send(indices[0], "first")
+            return 2
+        for index in indices:
+            send(index, "sent")
+        return 0
 
     with pytest.raises(LaneFailed) as failed:
-        run_lanes(list(range(6)), lane, 2)
+        list(run_lanes(list(range(6)), lane, 2))
     assert (failed.value.code, failed.value.reported) == (2, True)
 
 
@@ -122,4 +124,35 @@ def test_a_result_naming_a_foreign_callable_is_never_rebuilt() -> None:
         return 0
 
     with pytest.raises(LaneFailed, match="cannot be rebuilt"):
-        run_lanes(list(range(2)), lane, 2)
+        list(run_lanes(list(range(2)), lane, 2))
+
+
+def test_a_frame_over_the_bound_fails_the_run_before_it_is_read() -> None:
+    """A lane's result is bounded like a worker's: a longer frame is refused by its length,
+    before its bytes are read or kept."""
+
+    def lane(indices, send) -> int:  # type: ignore[no-untyped-def]
+        for index in indices:
+            send(index, bytes(4096 if index == 2 else 1))
+        return 0
+
+    results = run_lanes(list(range(4)), lane, 2, max_result=1024)
+    assert next(results) == bytes(1) and next(results) == bytes(1)
+    with pytest.raises(LaneFailed, match=r"a result of 4,1\d\d bytes, over the 1,024"):
+        next(results)
+
+
+def test_every_lane_is_reaped_by_the_time_the_last_result_is_handed_on() -> None:
+    """The caller takes as many results as it gave items and stops: the lanes must have ended
+    (and been reaped, their workers' CPU with them) and said how by then, not be killed later."""
+
+    def lane(indices, send) -> int:  # type: ignore[no-untyped-def]
+        for index in indices:
+            send(index, index)
+        return 3 if 0 in indices else 0  # every result sent, then a failure
+
+    results = run_lanes(list(range(4)), lane, 2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(LaneFailed) as failed:
+        next(results)
+    assert (failed.value.code, failed.value.reported) == (3, True)

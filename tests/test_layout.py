@@ -12,7 +12,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "inspector"
 # The data model and the cell table: no I/O, no reader, no renderer, no command line.
-DATA_MODEL = {"model", "errors", "cells", "formula", "compute", "layer_spec"}
+DATA_MODEL = {
+    "model",
+    "counts",
+    "errors",
+    "cells",
+    "blocks",
+    "dims",
+    "formula",
+    "compute",
+    "layer_spec",
+    "location",
+}
 LAYER_ORDER = ("formats", "report", "compare", "render", "cli")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import resource
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, ROOT
-from fuzz_worker import CPU_SECONDS, MUTATIONS
+from fuzz_worker import CPU_SECONDS, MUTATIONS, sampled
 
 SEEDS = [
     "keras2/embedding_lstm_dense.h5",
@@ -47,8 +48,9 @@ SEEDS = [
 ]
 CASES_PER_FILE = 200
 # The default run's budget, whatever the number of seed files: every SAMPLE_EVERY-th case of
-# each file, SAMPLE_EVERY prime to the number of mutations so the sample holds each of them.
-SAMPLE_CASES = 150
+# each file (from a start staggered by the file's position: fuzz_worker.sampled), SAMPLE_EVERY
+# prime to the number of mutations so that the files together sample each of them.
+SAMPLE_CASES = 80
 SAMPLE_EVERY = next(
     every
     for every in itertools.count(math.ceil(len(SEEDS) * CASES_PER_FILE / SAMPLE_CASES))
@@ -61,14 +63,24 @@ HANG_BLOCK = (2652, 154)  # (offset, length) zeroed in keras1/lstm_u3_d2.h5
 SEED = 20261124
 
 
+def _sample(every: int) -> list[range]:
+    return [sampled(position, CASES_PER_FILE, every) for position in range(len(SEEDS))]
+
+
+def test_the_sample_holds_every_mutation() -> None:
+    indices = _sample(SAMPLE_EVERY)
+    assert sum(map(len, indices)) <= 1.1 * SAMPLE_CASES
+    held = {MUTATIONS[i % len(MUTATIONS)].__name__ for each in indices for i in each}
+    assert held == {mutation.__name__ for mutation in MUTATIONS}
+
+
 def test_a_sample_of_mutated_files_never_crashes(tmp_path: Path) -> None:
-    assert len(SEEDS) * len(range(0, CASES_PER_FILE, SAMPLE_EVERY)) <= 1.1 * SAMPLE_CASES
     _campaign(tmp_path, SEED, every=SAMPLE_EVERY)
 
 
 @pytest.mark.fuzz
 def test_mutated_files_never_crash(tmp_path: Path) -> None:
-    """The whole campaign: 3,600 cases."""
+    """The whole campaign: 4,000 cases."""
     _campaign(tmp_path, SEED, every=1)
 
 
@@ -78,7 +90,10 @@ def _campaign(tmp_path: Path, seed: int, every: int) -> None:
     for index in range(WORKERS):
         out = tmp_path / f"worker{index}"
         out.mkdir()
-        files = [str(FIXTURES / name) for name in SEEDS[index::WORKERS]]
+        files = [
+            f"{position}:{FIXTURES / SEEDS[position]}"
+            for position in range(index, len(SEEDS), WORKERS)
+        ]
         workers.append(
             subprocess.Popen(
                 [
@@ -104,7 +119,7 @@ def _campaign(tmp_path: Path, seed: int, every: int) -> None:
         lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
         cases += lines[-1]["cases"]
         failures.extend(lines[:-1])
-    assert cases == len(SEEDS) * len(range(0, CASES_PER_FILE, every))
+    assert cases == sum(map(len, _sample(every)))
     assert failures == [], failures[:10]
 
 
@@ -141,3 +156,11 @@ def test_a_case_stopped_by_the_cpu_limit_is_a_hang() -> None:
     died = f"rnninspect: error: case.h5: the reader died with signal {int(signal.SIGXCPU)}\n"
     assert judge(2, "", died) == HANG
     assert judge(2, "", "rnninspect: error: case.h5: not an HDF5 file\n") is None
+
+
+def test_the_campaign_s_size_is_stated_truly() -> None:
+    """Every place that states how many cases the full campaign runs states this count."""
+    total = f"{len(SEEDS) * CASES_PER_FILE:,}"
+    for name in ("README.md", "pyproject.toml", ".ci/run", "tests/test_mutation.py"):
+        stated = re.findall(r"(\d[\d,]*) (?:seeded )?cases", (ROOT / name).read_text())
+        assert stated and set(stated) == {total}, (name, stated)

@@ -79,8 +79,25 @@ def _float_metadata(entry: dict) -> int:
 
 
 def _lowered_truth(truth: dict) -> list[dict]:
-    """Loops and Scans whose body holds a fused op are reported as that op, not lowered."""
-    return [item for item in truth["lowered"] if not item.get("fused_ops_inside")]
+    """Loops and Scans whose body holds a fused op are reported as that op, not lowered; the
+    two loops computing the directions of one Keras Bidirectional (the generator matched each
+    loop's kernel to the sublayer's) are one layer of two directions."""
+    layers: list[dict] = []
+    by_keras: dict[str, dict] = {}
+    for item in truth["lowered"]:
+        if item.get("fused_ops_inside"):
+            continue
+        keras = item.get("keras_layer")
+        if keras in by_keras:
+            merged = by_keras[keras]
+            merged["weight_elements"] += item["weight_elements"]
+            merged["directions"].add(item["keras_direction"])
+            continue
+        layer = {**item, "directions": {item.get("keras_direction", "forward")}}
+        if keras is not None:
+            by_keras[keras] = layer
+        layers.append(layer)
+    return layers
 
 
 def _lowered_expected(entry: dict) -> list[dict]:
@@ -192,9 +209,14 @@ def test_lowered_recurrences_are_found(entry: dict) -> None:
     for item, layer in zip(expected, lowered, strict=True):
         assert layer["cell"] == {"RNN": "SimpleRNN"}.get(item["cell_hint"], item["cell_hint"])
         assert layer["check"] == "ok", layer["reason"]
-        # The layer's row holds every weight (2+ elements) the generator saw the recurrence
-        # use; the split keeps the cell's own (a folded first step is in the row only).
-        weights = [t for t in rows[layer["name"]].tensors if t.params > 1]
+        assert layer["directions"] == len(item.get("directions", {"forward"}))
+        if len(item.get("directions", ())) == 2:
+            sides = {t["direction"] for t in layer["tensors"]}
+            assert sides == {"forward", "backward"}
+        # The layer's row holds every weight (2+ elements, or one of rank 1+: a one-unit cell's)
+        # the generator saw the recurrence use; the split keeps the cell's own (a folded first
+        # step is in the row only).
+        weights = [t for t in rows[layer["name"]].tensors if t.params > 1 or t.shape]
         assert sum(t.params for t in weights) == item["weight_elements"]
         assert {t.name for t in weights} >= {t["name"] for t in layer["tensors"]}
     if truth["recurrent_nodes"] or expected:

@@ -8,13 +8,12 @@ and review the diff."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, ROOT, manifest_entries
+from conftest import FIXTURES, ROOT, manifest_entries, simple_tables
 from inspector.cli.app import app
 
 runner = CliRunner()
@@ -51,25 +50,6 @@ def test_golden_output(fixture: str, fmt: str) -> None:
     assert result.stdout == golden.read_text(encoding="utf-8")
 
 
-def simple_tables(text: str) -> list[list[list[str]]]:
-    """Every tabulate "simple" table in the text, cut into cells by the dashes of its rule."""
-    lines = text.splitlines()
-    tables = []
-    for at, line in enumerate(lines):
-        if at == 0 or not re.fullmatch(r"-+( +-+)*", line):
-            continue
-        spans = [match.span() for match in re.finditer(r"-+", line)]
-        rows = []
-        for row in lines[at + 1 :]:
-            if not row.strip():
-                break
-            cells = [row[start:end].strip() for start, end in spans[:-1]]
-            cells.append(row[spans[-1][0] :].strip())
-            rows.append(cells)
-        tables.append(rows)
-    return tables
-
-
 def number(cell: str) -> int:
     return int(cell.replace(",", ""))
 
@@ -82,24 +62,38 @@ def test_rows_sum_to_the_total_and_tensors_to_their_layer(entry: dict) -> None:
     result = runner.invoke(app, [str(FIXTURES / entry["file"]), "--all-layers"])
     assert result.exit_code == 0, result.output
     layers, *rest = simple_tables(result.stdout)
-    truth = {layer["name"]: layer["params"] for layer in entry["layers"]}
+    truth = {layer["name"]: layer for layer in entry["layers"]}
     for row in layers:  # the manifest also lists the layers inside nested models
-        assert number(row[2]) == truth[row[0]]
-    assert sum(number(row[2]) for row in layers) == entry["total_params"]
-    shares = sum(float(row[3].rstrip("%")) for row in layers)
+        assert number(row["params"]) == truth[row["layer"]]["params"]
+        if "trainable" in row:  # shown where some parameters do not train: which they are
+            assert row["trainable"] == _trainable(truth[row["layer"]]), row
+    assert ("trainable" in layers[0]) == bool(entry["non_trainable_params"])
+    assert sum(number(row["params"]) for row in layers) == entry["total_params"]
+    shares = sum(float(row["share"].rstrip("%")) for row in layers)
     assert abs(shares - 100.0) < 0.1 * len(layers) + 0.01 or not entry["total_params"]
     total_line = next(line for line in result.stdout.splitlines() if line.startswith("Total"))
     assert number(total_line.split()[2]) == entry["total_params"]
     if not entry["recurrent_layers"]:
         return
     tensors, compute = rest  # the recurrent tensors, then compute per time step
-    assert [row[0] for row in compute] == list(dict.fromkeys(row[0] for row in tensors))
+    assert [row["layer"] for row in compute] == list(dict.fromkeys(r["layer"] for r in tensors))
     for recurrent in entry["recurrent_layers"]:
         name = recurrent.get("path", recurrent["name"])
         # A stacked RNN reports each of its cells as `rnn/<cell>`.
-        mine = [row for row in tensors if row[0] == name or row[0].startswith(name + "/")]
-        assert sum(number(row[5]) for row in mine) == recurrent["params"]
+        mine = [r for r in tensors if r["layer"] == name or r["layer"].startswith(name + "/")]
+        assert sum(number(row["params"]) for row in mine) == recurrent["params"]
         assert len(mine) == len(recurrent["weights"])
+
+
+def _trainable(layer: dict) -> str:
+    """The trainable cell Keras's own counts call for: yes, no, or how many of all train."""
+    if not layer["params"]:
+        return "-"
+    if not layer["non_trainable_params"]:
+        return "yes"
+    if not layer["trainable_params"]:
+        return "no"
+    return f"{layer['trainable_params']:,} of {layer['params']:,}"
 
 
 def _readme_block(after: str, fence: str = "```") -> str:

@@ -16,6 +16,7 @@ from conftest import FIXTURES, manifest_entries
 from inspector.cli.app import app
 
 runner = CliRunner()
+CELLS = {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN", "RNNCell": "SimpleRNN"}
 SOURCES = {
     e["source"]["file"]: e["source"]
     for e in manifest_entries("onnx")
@@ -36,24 +37,25 @@ def test_counts_match_pytorch(file: str) -> None:
     assert code == 0, errors
     assert report is not None
     assert report["format"] == "safetensors"
-    assert report["total_params"] == truth["total_params"]
-    recurrent = [m for m in truth["modules"] if m["class"] in ("LSTM", "GRU", "RNN")]
+    # a state dict holds the buffers too (BatchNorm's running statistics and step counter)
+    assert report["total_params"] == truth.get("state_dict_elements", truth["total_params"])
+    recurrent = [m for m in truth["modules"] if m["class"] in CELLS]
     assert sum(layer["params"] for layer in report["recurrent_layers"]) == sum(
         m["params"] for m in recurrent
     )
     (module,) = recurrent
     config = module["config"]
     layers = report["recurrent_layers"]
-    assert len(layers) == config["num_layers"]
+    assert len(layers) == config.get("num_layers", 1)  # a cell (nn.RNNCell) has one
     for layer in layers:
-        assert layer["cell"] == {"LSTM": "LSTM", "GRU": "GRU", "RNN": "SimpleRNN"}[module["class"]]
+        assert layer["cell"] == CELLS[module["class"]]
         assert layer["units"] == config["hidden_size"]
-        assert layer["directions"] == (2 if config["bidirectional"] else 1)
+        assert layer["directions"] == (2 if config.get("bidirectional") else 1)
         assert layer["use_bias"] == config["bias"]
     first = layers[0]
     assert first["input_dim"] == config["input_size"]
     assert {layer["check"] for layer in layers} == {"ok"}
-    assert {layer["proj_size"] for layer in layers} == {config["proj_size"] or None}
+    assert {layer["proj_size"] for layer in layers} == {config.get("proj_size") or None}
 
 
 def test_pytorch_gate_order_is_explained() -> None:
@@ -118,6 +120,21 @@ def test_header_length_beyond_the_file_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, [str(path)])
     assert result.exit_code == 2
     assert "header claims 5,000 bytes" in result.stderr
+
+
+def test_module_indices_order_the_rows_as_numbers(tmp_path: Path) -> None:
+    """The writer sorts tensors by name, so `layers.10` is stored before `layers.2`: the rows
+    follow the modules' indices (a model's order), never the text's."""
+    names = [f"layers.{i}.weight" for i in (10, 2, 1, 0, 100, 11)] + ["head.weight"]
+    header: dict[str, object] = {
+        name: {"dtype": "F32", "shape": [2], "data_offsets": [8 * i, 8 * i + 8]}
+        for i, name in enumerate(sorted(names))
+    }
+    path = _write(tmp_path / "stack.safetensors", header, b"\0" * 8 * len(names))
+    code, report, _ = inspect(str(path))
+    assert code == 0 and report is not None
+    rows = [layer["name"] for layer in report["layers"]]
+    assert rows == ["head", *(f"layers.{i}" for i in (0, 1, 2, 10, 11, 100))]
 
 
 def test_plain_tensors_are_layers_by_module(tmp_path: Path) -> None:

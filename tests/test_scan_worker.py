@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,9 @@ def _looping(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
+# Two lanes under -m fuzz: each run spends the looping file's whole CPU bound, and lanes keep
+# their order and outputs in tests/test_jobs.py by default.
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.fuzz)])
 def test_good_files_after_a_looping_and_a_memory_bomb_file_read_as_alone(
     tmp_path: Path, jobs: str
 ) -> None:
@@ -162,3 +165,71 @@ def test_setup_runs_in_the_worker_after_the_core_limit_and_before_the_memory_lim
     assert isinstance(result, dict) and result["pid"] != os.getpid()
     assert result["core"] == 0
     assert result["memory"] != limits.memory_bytes == result["memory_now"]
+
+
+# --- issue 23: a worker's result is bounded, read whole in one buffer, and said for what it is
+
+
+def _sized(index: int) -> bytes:
+    return bytes(3 << 20 if index == 1 else 10)  # task 1: 3 MiB, over the 1 MiB bound below
+
+
+def test_a_result_over_the_bound_is_one_line_and_never_read_again(tmp_path: Path) -> None:
+    """--timeout 1 allows 1 MiB of result (1 MiB per CPU second, a thirty-second of memory): a
+    larger one is refused in one line, not retried in a fresh worker (its size does not depend
+    on the files before it), and the scan goes on."""
+    limits = Limits(cpu_seconds=1, memory_bytes=1 << 31)
+    assert limits.result_bytes == 1 << 20
+    runs = tmp_path / "runs"
+
+    def task(index: int) -> bytes:
+        with runs.open("a") as log:
+            log.write(f"{index}\n")
+        return _sized(index)
+
+    results = list(each_isolated(3, task, lambda index: f"task{index}", limits))
+    assert results[0] == results[2] == bytes(10)
+    refused = results[1]
+    assert isinstance(refused, supervise.ResultTooLarge)
+    assert str(refused).startswith("task1: its report is larger (3 MiB) than the 1 MiB")
+    assert runs.read_text().split() == ["0", "1", "2"]  # task 1 ran once
+
+
+def test_a_result_is_read_whole_or_said_to_have_stopped() -> None:
+    """The reply's bytes arrive in one buffer whatever their chunks; a writer that closes early
+    gives what arrived, one that stops writing is told apart from one that never started."""
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, b"0123456789")
+        buffer, got = supervise._receive(read_fd, 100, deadline=0.0)  # the deadline has passed
+        assert got == -1  # none read: nothing counted as arrived
+        import time
+
+        buffer, got = supervise._receive(read_fd, 100, deadline=time.monotonic() + 0.2)
+        assert got == -11 and bytes(buffer[:10]) == b"0123456789"  # 10 arrived, then nothing
+    finally:
+        os.close(write_fd)
+    buffer, got = supervise._receive(read_fd, 100, deadline=float("inf"))
+    assert got == 0  # the writer closed: what arrived is all there is
+    os.close(read_fd)
+
+
+def test_a_rebuilt_result_nests_at_most_32_deep() -> None:
+    """The command walks a result recursively: a worker (or a lane) that sends a structure
+    nested deeper is refused, whatever rnninspect classes it is made of."""
+    from inspector.report.batch import Outcome
+
+    shallow: object = Outcome("m.h5", error="x")
+    for _ in range(20):
+        shallow = (shallow,)
+    assert supervise.rebuild(pickle.dumps(shallow)) == shallow
+    # Lists nested 100,000 deep, opcode by opcode (pickle.dumps itself would recurse): each
+    # EMPTY_LIST pushed, then APPEND puts each into the one below it.
+    deep = b"\x80\x04" + b"]" * 100_000 + b"a" * 99_999 + b"."
+    with pytest.raises(pickle.UnpicklingError, match="nested more than 32 deep"):
+        supervise.rebuild(deep)
+    # A list holding itself twice (memoized, MARK, BINGET 0 twice, APPENDS): 14 bytes whose
+    # every path is infinite and whose paths double at each level.
+    twice = b"\x80\x04]\x94(h\x00h\x00e."
+    with pytest.raises(pickle.UnpicklingError, match="more objects than its size holds"):
+        supervise.rebuild(twice)

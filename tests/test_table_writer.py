@@ -18,7 +18,7 @@ import tabulate
 from conftest import FIXTURES, REALWORLD, ROOT, manifest_entries
 from inspector import inspect_file
 from inspector.errors import InspectorError
-from inspector.render import blocks, render_reports, render_summary
+from inspector.render import blocks, fit, render_reports, render_summary
 from inspector.render.blocks import Flavour
 from inspector.render.report import LayerView
 from inspector.render.table import GITHUB, SIMPLE, Ruling, display_width, write_table
@@ -64,6 +64,9 @@ def assert_as_tabulate(tables: Sequence[TableArgs]) -> None:
                 assert write_table(*table, ruling, padding) == expected, (table, ruling, padding)
 
 
+RECORDS_AT_80: list[tuple[str, ...]] = []  # headers of tables written as records at 80 columns
+
+
 @pytest.fixture(scope="module")
 def fixture_tables() -> list[TableArgs]:
     """Every table the renderer writes for every fixture and real file (where present): each
@@ -94,13 +97,27 @@ def fixture_tables() -> list[TableArgs]:
         drawn.add((ruling, padding))
         return real_write(headers, rows, align, ruling, padding)
 
+    real_records = fit._records
+
+    def records(table: fit.Shape, width: int) -> str:
+        if width == 80:
+            RECORDS_AT_80.append(table.headers)
+        return real_records(table, width)
+
     styles = (Style(), Style(colour=True, width=60))
-    with mock.patch.object(blocks, "write_table", record):
+    with (
+        mock.patch.object(blocks, "write_table", record),
+        mock.patch.object(fit, "write_table", record),
+    ):
         for flavour in Flavour:
             for style in styles:
                 render_summary(outcomes, flavour, style)
                 for view in LayerView:
                     render_reports(reports, flavour, view, style)
+    with mock.patch.object(fit, "_records", records):  # the width issue 25 asks tables to keep
+        terminal = Style(width=80)
+        render_summary(outcomes, Flavour.TEXT, terminal)
+        render_reports(reports, Flavour.TEXT, LayerView.ALL, terminal)
     assert len(reports) > 200  # the walk above must not silently find nothing
     # Markdown, the terminal, and tables fitted to the narrow terminal without header padding.
     assert drawn == {(GITHUB, 2), (SIMPLE, 2), (SIMPLE, 0)}
@@ -112,6 +129,16 @@ def test_every_fixture_table_is_written_as_tabulate_wrote_it(
 ) -> None:
     assert len(fixture_tables) > 500
     assert_as_tabulate(fixture_tables)
+
+
+def test_every_fixture_table_stays_a_table_at_80_columns(
+    fixture_tables: list[TableArgs],
+) -> None:
+    """Narrowed (render/fit.py: short headers, no decoration, one value said once, notes under
+    the row, names wrapped, low-value columns left out), never one record per row: every
+    report and summary of every fixture and real file on an 80-column terminal."""
+    assert fixture_tables
+    assert RECORDS_AT_80 == []
 
 
 def test_the_fixture_tables_hold_colour_and_empty_cells(

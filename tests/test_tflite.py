@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, entry_id, manifest_entries
 from inspector.cli.app import app
+from inspector.formats.source import LocalSource
 from inspector.formats.tflite import schema
 from inspector.formats.tflite.reader import read
 from inspector.model import Model, TensorRole
@@ -34,7 +35,7 @@ def _matched(entry: dict) -> dict[str, dict]:
 
 
 def _model(entry: dict) -> Model:
-    return read(FIXTURES / entry["file"])
+    return read(LocalSource(FIXTURES / entry["file"]))
 
 
 def test_fixtures_present() -> None:
@@ -263,7 +264,7 @@ def test_every_single_byte_flip_is_handled(tmp_path: Path) -> None:
         damaged[position] ^= 0xFF
         target.write_bytes(bytes(damaged))
         try:
-            read(target)
+            read(LocalSource(target))
         except Exception as error:
             from inspector.errors import InspectorError
 
@@ -325,12 +326,36 @@ def test_compare_with_the_keras_source(entry: dict) -> None:
     assert all(p["status"] in ("identical", "lowered in export") for p in recurrent) or not exact
 
 
-def test_quantized_weights_fail_without_their_tolerance() -> None:
+def test_quantized_weights_agree_within_their_step_and_not_beyond(tmp_path: Path) -> None:
+    """At the default tolerance an int8 conversion is faithful (each value within the half step
+    its rounding cost, by the file's own scale); one int8 value moved by two steps is not."""
+    from inspector.formats.tflite.flatbuffer import root
+
     entry = next(e for e in ENTRIES if e["file"].endswith("_int8.tflite"))
     source = str(FIXTURES / entry["source"]["file"])
     result = runner.invoke(app, ["compare", source, str(FIXTURES / entry["file"])])
+    assert result.exit_code == 0, result.output
+    assert "dequantized" in result.output and "half quantization step" in result.output
+    layer = _model(entry).recurrent_layers[0]
+    target = next(
+        t
+        for t in layer.tensors
+        if t.role is TensorRole.RECURRENT_KERNEL and t.tensor.dtype == "int8"
+    )
+    graph, index = (int(p) for p in target.tensor.key.split(":"))
+    truth = entry["tflite_truth"]["subgraphs"][graph]["tensors"][index]
+    raw = bytearray((FIXTURES / entry["file"]).read_bytes())
+    buffers = root(bytes(raw)).vector(4, 4)
+    assert buffers is not None
+    data = buffers.table(truth["buffer"]).vector(0, 1)
+    assert data is not None and data.length == truth["constant_bytes"]
+    (value,) = struct.unpack_from("b", raw, data.start)
+    struct.pack_into("b", raw, data.start, value + 2 if value < 100 else value - 2)
+    changed = tmp_path / "changed.tflite"
+    changed.write_bytes(bytes(raw))
+    result = runner.invoke(app, ["compare", source, str(changed)])
     assert result.exit_code == 1, result.output
-    assert "values differ" in result.output
+    assert "values differ in recurrent_kernel" in result.output
 
 
 def test_a_changed_weight_is_found(tmp_path: Path) -> None:
@@ -347,7 +372,7 @@ def test_a_changed_weight_is_found(tmp_path: Path) -> None:
     original = (FIXTURES / entry["file"]).read_bytes()
     from inspector.formats.tflite.values import open_reader
 
-    with open_reader(FIXTURES / entry["file"], model.format) as reader:
+    with open_reader(LocalSource(FIXTURES / entry["file"]), model.format) as reader:
         first = float(reader.read(target.tensor.key).reshape(-1)[0])
     position = original.find(struct.pack("<f", first))
     assert position > 0 and truth["buffer"] > 0

@@ -177,12 +177,12 @@ STORED = [e for e in ENTRIES if not e["tflite_truth"]["expect"]["variable_reads"
 
 @pytest.mark.parametrize("entry", STORED, ids=entry_id)
 def test_compare_with_the_keras_source(entry: dict) -> None:
-    """The Keras model against its conversion: faithful, each recurrent pair compared value by
-    value (dequantized with the file's own scales where quantized)."""
+    """The Keras model against its conversion, at the default tolerance: faithful, each
+    recurrent pair compared value by value (dequantized with the file's own scales where
+    quantized, each value allowed the half step its quantization cost)."""
     source = str(FIXTURES / entry["source"]["file"])
     result = runner.invoke(
-        app,
-        ["compare", source, str(FIXTURES / entry["file"]), "--format", "json", *_tolerance(entry)],
+        app, ["compare", source, str(FIXTURES / entry["file"]), "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -230,6 +230,12 @@ def test_weights_in_resource_variables_are_said_to_be_missing(entry: dict) -> No
         assert "not in this file" in result.stderr
     table = runner.invoke(app, [path]).stdout
     assert "the weights are not in this file" in table
+    # The formula is checked against the graph's declared shapes, never called "stored".
+    checks = [line for line in table.splitlines() if " = " in line and " -> " in line]
+    assert checks and all("(not in the file) -> " in line for line in checks), checks
+    assert not any("; stored " in line for line in checks), checks
+    page = runner.invoke(app, [path, "-f", "html"]).stdout
+    assert "(not in the file) →" in page and "; stored " not in page
     compare = runner.invoke(app, ["compare", str(FIXTURES / entry["source"]["file"]), path])
     assert "not stored" in compare.output and "shape differs" not in compare.output
     assert compare.exit_code != 0
@@ -241,9 +247,14 @@ def test_the_interpreter_ran_the_file_or_says_why(entry: dict) -> None:
     conversions agree to float rounding (the truth above is about a working model)."""
     verify = entry["verify"]
     if verify["invoke"] == "ok" and not _tolerance(entry):
-        assert verify["max_abs_diff_vs_keras"] < 1e-5
+        # float16 constants round each weight to 11 significant bits
+        assert verify["max_abs_diff_vs_keras"] < (1e-3 if _float16(entry) else 1e-5)
     elif verify["invoke"] != "ok":
         assert "Flex" in verify["invoke"] or "READ_VARIABLE" in verify["invoke"], verify
+
+
+def _float16(entry: dict) -> bool:
+    return any(t["dtype"] == "float16" for t in _tensors(entry).values())
 
 
 def test_sources_exist() -> None:

@@ -252,7 +252,7 @@ def test_megabyte_strings_are_read_as_a_bounded_prefix(tmp_path: Path, where: st
     assert result.exit_code == 0, result.output
     assert len(result.stdout) < 20_000
     if where == "custom op code":  # the op's type column
-        assert "(2,000,000 bytes)" in result.stdout
+        assert "(2,000,000 bytes, #" in result.stdout
 
 
 def _nested(depth: int, *, cycle: bool = False) -> bytes:
@@ -304,3 +304,54 @@ def test_a_buffer_past_the_end_of_the_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "offset.tflite"
     path.write_bytes(data)
     assert "past the end of the file" in _refused(path)
+
+
+FLEX_FIXTURE = Path(__file__).parent.parent / "fixtures/tflite_converters"
+
+
+def _flex_options(path: Path) -> tuple[bytes, int]:
+    """The custom options of the first FlexMatMul a converter wrote, and where they sit."""
+    from inspector.formats.tflite.flatbuffer import root
+
+    data = path.read_bytes()
+    model = root(data)
+    codes = model.vector(1, 4)
+    graphs = model.vector(2, 4)
+    assert codes is not None and graphs is not None
+    names = [codes.table(i).string(1) for i in range(codes.length)]
+    for g in range(graphs.length):
+        operators = graphs.table(g).vector(3, 4)
+        for o in range(operators.length if operators is not None else 0):
+            assert operators is not None
+            op = operators.table(o)
+            if names[op.uint32(0)] == "FlexMatMul":
+                custom = op.vector(5, 1)
+                assert custom is not None
+                return data[custom.start : custom.start + custom.length], custom.start
+    raise AssertionError("no FlexMatMul")
+
+
+def test_a_flex_ops_nodedef_attributes_are_read_and_damage_reads_as_none(tmp_path: Path) -> None:
+    """A FlexMatMul keeps transpose_b in the NodeDef of its custom options (what orients a
+    square weight); every truncation or overwritten byte of those options reads as no
+    attributes or fewer, never an error, and the file still gives a report."""
+    from inspector.formats.tflite import flex
+
+    path = FLEX_FIXTURE / "k3_simplernn_mixed_float16_flex.tflite"
+    options, start = _flex_options(path)
+    assert "transpose_b" in flex.true_attributes(options)
+    for cut in range(len(options)):
+        for damaged in (options[:cut], options[cut:]):
+            assert isinstance(flex.true_attributes(damaged), frozenset)
+    for at in range(len(options)):
+        for value in (0x00, 0x7F, 0xFF):
+            damaged = options[:at] + bytes([value]) + options[at + 1 :]
+            found = flex.true_attributes(damaged)  # an overwritten key names another one
+            assert isinstance(found, frozenset) and len(found) <= 2
+    raw = bytearray(path.read_bytes())
+    raw[start + len(options) - 2] = 0xFF  # the root's packed type: not a vector any more
+    broken = tmp_path / "flex.tflite"
+    broken.write_bytes(bytes(raw))
+    result = runner.invoke(app, [str(broken), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["recurrent_layers"]

@@ -54,11 +54,6 @@ def test_compare_gives_the_recorded_verdict(item: tuple[dict, dict]) -> None:
     source = REALWORLD / "files" / pair["source"]
     result = runner.invoke(app, ["compare", str(source), str(REALWORLD / "files" / entry["file"])])
     faithful = "Result: faithful" in result.output
-    if faithful != pair["faithful"] and not inspect_file(source).model.recurrent_layers:
-        pytest.xfail(
-            f"{pair['source']} shows no recurrent layer on this branch: a SavedModel without "
-            "Keras metadata is issue 22 item 5"
-        )
     assert faithful == pair["faithful"], result.output
     assert result.exit_code == (0 if pair["faithful"] else 1)
     if not pair["faithful"]:

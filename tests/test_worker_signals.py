@@ -72,4 +72,4 @@ def test_a_lane_ignores_ctrl_c() -> None:
             send(index, _ctrl_c_in_child())
         return 0
 
-    assert run_lanes([0, 1, 2], lane, 2) == [(True, True, True)] * 3
+    assert list(run_lanes([0, 1, 2], lane, 2)) == [(True, True, True)] * 3

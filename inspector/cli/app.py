@@ -12,11 +12,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
+from typer._click.core import Parameter
+
+# typer >= 0.26 carries its own click (pyproject.toml pins the range): its usage errors are
+# these classes.
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperArgument, TyperCommand, TyperGroup
+from typer.models import Context, TyperPath
 
 from inspector import __version__
 from inspector.cli.console import (
@@ -40,9 +48,12 @@ from inspector.cli.inspection import (
     bounds,
     inspect_one,
     run_inspect,
+    with_timeout,
 )
 from inspector.errors import InspectorError, UsageError
 from inspector.formats import READERS
+from inspector.location import Location, Url, is_url, parse_location
+from inspector.model import STATE_DTYPES
 
 if TYPE_CHECKING:
     from inspector.cli.supervise import Limits, Started
@@ -54,13 +65,50 @@ DEFAULT_ATOL, DEFAULT_RTOL = 1e-6, 1e-5
 
 
 class _DefaultToInspect(TyperGroup):
-    """`rnninspect model.h5` means `rnninspect inspect model.h5`."""
+    """`rnninspect model.h5` means `rnninspect inspect model.h5`; a usage error is one line."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         top_level = {"--help", "-h", "--version", "--install-completion", "--show-completion"}
         if args and args[0] not in self.commands and args[0] not in top_level:
             args.insert(0, "inspect")
         return super().parse_args(ctx, args)
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """As typer runs a command, except that a usage error (a bad value, a missing
+        argument, an unknown option) is one line on stderr, `rnninspect: error: ...`, and exit
+        2, like every other error, instead of typer's usage block."""
+        run = partial(super().main, args, prog_name, complete_var, standalone_mode=False, **extra)
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except NoArgsIsHelpError as asked:  # `rnninspect` alone: its help, as typer shows it
+            asked.show()
+            sys.exit(asked.exit_code)
+        except ClickUsageError as failed:
+            error(usage_message(failed))
+            sys.exit(EXIT_UNREADABLE)
+        except typer.Abort:  # end of input at a prompt (there are none): as typer ends it
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def usage_message(failed: ClickUsageError) -> str:
+    """click's message on one line, in our words' case, with where to read more: `invalid
+    value for '--format' / '-f': 'xml' is not one of 'table', 'json', ... (see 'rnninspect
+    inspect --help')`."""
+    text = " ".join(failed.format_message().split()).rstrip(".")
+    text = text[:1].lower() + text[1:]
+    if failed.ctx is not None:
+        text += f" (see '{failed.ctx.command_path} --help')"
+    return text
 
 
 class _Usage(TyperCommand):
@@ -86,11 +134,32 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Inspect saved models (Keras .h5/.keras, ONNX, safetensors, PyTorch torch.save, "
-    "TensorFlow SavedModel, TFLite, llama.cpp GGUF) without TensorFlow or PyTorch: "
+    "TensorFlow SavedModel, TFLite, llama.cpp GGUF, Hugging Face checkpoint directories) "
+    "without TensorFlow or PyTorch: "
     "per-layer parameter counts, recurrent layers split into kernel / recurrent_kernel / "
     "bias, each checked against the closed-form formula.\n\n"
     "`rnninspect MODEL|DIR ...` is short for `rnninspect inspect MODEL|DIR ...`.",
 )
+
+
+class _ModelLocation(TyperPath):
+    """A model argument: a path, checked as typer checks a Path, or a URL (`s3://`, `gs://`,
+    `https://`, `hf://`), kept whole (a Path would fold its `//`). Parameters using it are
+    annotated `str` so that typer leaves the value as converted here."""
+
+    def __init__(self) -> None:
+        super().__init__(readable=True, path_type=Path)
+
+    # typer.models.TyperPath narrows click's context to typer's own the same way (and ignores it)
+    def convert(  # type: ignore[override]
+        self, value: Any, param: Parameter | None, ctx: Context | None
+    ) -> Any:
+        if isinstance(value, str) and is_url(value):
+            try:
+                return parse_location(value)
+            except UsageError as refused:
+                self.fail(str(refused), param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class OutputFormat(str, Enum):
@@ -146,6 +215,20 @@ _OutputOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _complete_reader(incomplete: str) -> list[str]:
+    """`--reader <TAB>`: the readers' names."""
+    return [entry.name for entry in READERS if entry.name.startswith(incomplete)]
+
+
+def _complete_cell(incomplete: str) -> list[str]:
+    """`formula <TAB>`: the cells `formula` knows."""
+    from inspector.layer_spec import CELL_NAMES
+
+    return [name for name in CELL_NAMES if name.startswith(incomplete.lower())]
+
+
 _ReaderOption = Annotated[
     str | None,
     typer.Option(
@@ -153,6 +236,7 @@ _ReaderOption = Annotated[
         metavar="|".join(entry.name for entry in READERS),
         help="Skip format detection and read the file with this reader.",
         show_default=False,
+        autocompletion=_complete_reader,
     ),
 ]
 
@@ -180,13 +264,15 @@ _MemoryOption = Annotated[
 @app.command("inspect", cls=_Usage)
 def inspect_command(
     models: Annotated[
-        list[Path],
+        list[str],
         typer.Argument(
             metavar="MODEL|DIR",
+            click_type=_ModelLocation(),
             help="Model files (Keras .h5/.hdf5, .keras, ONNX .onnx, .safetensors, PyTorch "
             "torch.save .pt/.pth/.bin/.ckpt, .tflite, GGUF .gguf), TensorFlow SavedModel "
-            "directories, or "
-            "directories to scan.",
+            "directories, Hugging Face checkpoint directories (config.json beside the "
+            "weights), or directories to scan; or their URLs (s3://, gs://, https://, hf://, "
+            "a prefix scanned like a directory) with rnninspect[remote].",
             show_default=False,
         ),
     ],
@@ -277,6 +363,39 @@ def inspect_command(
             show_default=False,
         ),
     ] = None,
+    max_state: Annotated[
+        str | None,
+        typer.Option(
+            "--max-state",
+            metavar="SIZE",
+            help="Fail if a sequence's state takes more bytes: every recurrent state plus the "
+            "KV cache of a hybrid's attention layers at --context, e.g. 64MB.",
+            show_default=False,
+        ),
+    ] = None,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            "--context",
+            metavar="N",
+            min=1,
+            help="Tokens a sequence holds: sizes the KV cache of a hybrid's attention layers and "
+            "of a transformer of the same width and depth, shown beside the recurrent state "
+            "(default 4096).",
+            show_default=False,
+        ),
+    ] = None,
+    state_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--state-dtype",
+            metavar="|".join(STATE_DTYPES),
+            help="Hold every state and KV cache in this dtype instead of the one the model "
+            "keeps it in (a language model's recurrent scan states are float32 whatever its "
+            "weights are).",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option("--strict", help="Fail on 'unverified' checks too, not only 'mismatch'."),
@@ -322,17 +441,23 @@ def inspect_command(
         max_layer_params=max_layer_params,
         max_macs=max_macs,
         seq_len=seq_len,
+        max_state=max_state,
+        context=context,
+        state_dtype=state_dtype,
         strict=strict,
         quiet=quiet,
         timeout=timeout,
         jobs=jobs,
         max_memory=max_memory,
     )
-    run_inspect(models, options)
+    run_inspect(cast(list[Location], models), options)
 
 
-def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
-    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py)."""
+def _bounded(
+    work: Callable[[Started], None], limits: Limits, inputs: Sequence[Location] = ()
+) -> None:
+    """Run a whole command's work in one bounded worker (see inspector/cli/supervise.py); a
+    URL among `inputs` has its transport started before the worker's bounds."""
     from inspector.cli.supervise import run_bounded
 
     def run(started: Started) -> int:
@@ -342,9 +467,17 @@ def _bounded(work: Callable[[Started], None], limits: Limits) -> None:
             return int(done.code or 0)
         return EXIT_OK
 
-    code = run_bounded(run, limits)
+    urls = [path for path in inputs if isinstance(path, Url)]
+    code = run_bounded(run, limits, (lambda: _start_transport(urls)) if urls else None)
     if code:
         raise Exit(code)
+
+
+def _start_transport(urls: Sequence[Url]) -> None:
+    from inspector.formats import preload
+
+    for url in urls:
+        preload(url)
 
 
 # ------------------------------------------------------------------------------ help
@@ -386,6 +519,7 @@ def formula_command(
             metavar="CELL",
             help="simplernn (or rnn), lstm, gru, convlstm, convlstm1d/2d/3d.",
             show_default=False,
+            autocompletion=_complete_cell,
         ),
     ],
     units: Annotated[int, typer.Option("--units", "-u", metavar="U", help="Units (hidden size).")],
@@ -462,7 +596,13 @@ def formula_command(
 @app.command("explain", cls=_Usage)
 def explain_command(
     model: Annotated[
-        Path, typer.Argument(metavar="MODEL", help="A model file.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="MODEL",
+            click_type=_ModelLocation(),
+            help="A model file or its URL.",
+            show_default=False,
+        ),
     ],
     layer: Annotated[
         str | None,
@@ -499,7 +639,6 @@ def explain_command(
             help="Also write the cell diagrams (each recurrent layer, one step and unrolled "
             "over three) to this SVG file.",
             show_default=False,
-            dir_okay=False,
         ),
     ] = None,
     timeout: _TimeoutOption = DEFAULT_TIMEOUT,
@@ -507,15 +646,16 @@ def explain_command(
 ) -> None:
     """Break recurrent layers into their gates, in the file's gate order: each gate's slice
     of the kernel, the recurrent kernel and the bias, with shapes and counts."""
+    (location,) = with_timeout([cast(Location, model)], timeout)
     with user_errors():
         limits = bounds(timeout, max_memory)
-        check_output(output, [model])
-        check_output(svg, [model], "--svg")
-    _explain(model, layer, gate, reader, output_format, output, svg, limits)
+        check_output(output, [location])
+        check_output(svg, [location], "--svg")
+    _explain(location, layer, gate, reader, output_format, output, svg, limits)
 
 
 def _explain(
-    model: Path,
+    model: Location,
     layer: str | None,
     gate: str | None,
     reader: str | None,
@@ -561,18 +701,27 @@ def _explain(
 @app.command("compare", cls=_Usage)
 def compare_command(
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="SOURCE",
-            help="The trained model: Keras (.h5, .keras, weights-only), ONNX, or a PyTorch "
-            "state dict saved as .safetensors.",
+            click_type=_ModelLocation(),
+            help="The trained model, in any format whose values rnninspect reads: Keras (.h5, "
+            ".keras, or a weights file), a TensorFlow SavedModel directory, ONNX, a PyTorch "
+            "state dict, whole module or TorchScript archive (.safetensors, or torch.save "
+            ".pt/.pth/.bin/.ckpt), a Hugging Face checkpoint directory (config.json with "
+            "safetensors or .bin weights, sharded too), TFLite or GGUF; a path or a URL "
+            "(s3://, gs://, https://, hf://).",
             show_default=False,
         ),
     ],
     export: Annotated[
-        Path,
+        str,
         typer.Argument(
-            metavar="EXPORT", help="Its export (ONNX, or any readable format).", show_default=False
+            metavar="EXPORT",
+            click_type=_ModelLocation(),
+            help="Its export: usually ONNX, TFLite or GGUF; any of the formats SOURCE may be, "
+            "a path or a URL.",
+            show_default=False,
         ),
     ],
     atol: Annotated[
@@ -606,15 +755,17 @@ def compare_command(
     Exit 0 (faithful): every pair identical, equivalent, or lowered in export with matching
     values; 1: a pair differs, is missing or extra, or is not verified; 2: a file cannot be
     read."""
+    left, right = with_timeout([cast(Location, source), cast(Location, export)], timeout)
     with user_errors():
         tolerance = _tolerance(atol, rtol)
         limits = bounds(timeout, max_memory)
-        check_output(output, [source, export])
+        check_output(output, [left, right])
     _bounded(
         lambda started: _compare(
-            source, export, tolerance, mapping or [], output_format, output, started
+            left, right, tolerance, mapping or [], output_format, output, started
         ),
         limits,
+        (left, right),
     )
 
 
@@ -627,8 +778,8 @@ def _tolerance(atol: float, rtol: float) -> Tolerance:
 
 
 def _compare(
-    source: Path,
-    export: Path,
+    source: Location,
+    export: Location,
     tolerance: Tolerance,
     mapping: Sequence[str],
     output_format: DocFormat,

@@ -16,6 +16,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from inspector.errors import UsageError
+from inspector.location import Location, parse_location
+
 # Values converted here exactly as click converts them; other spellings go to typer.
 _COUNT = re.compile(r"[1-9][0-9]{0,17}")  # typer.Option(min=1): 0 is refused there
 _SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{0,9})?")
@@ -40,6 +43,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "--max-layer-params": ("max_layer_params", TEXT),
     "--max-macs": ("max_macs", TEXT),
     "--seq-len": ("seq_len", COUNT),
+    "--max-state": ("max_state", TEXT),
+    "--context": ("context", COUNT),
+    "--state-dtype": ("state_dtype", TEXT),
     "--strict": ("strict", FLAG),
     "--quiet": ("quiet", FLAG),
     "-q": ("quiet", FLAG),
@@ -53,7 +59,7 @@ _PATH_FIELDS = frozenset({"output"})
 
 def parse_inspect(
     args: Sequence[str], environ: Mapping[str, str], formats: Sequence[str]
-) -> tuple[list[Path], dict[str, object]] | None:
+) -> tuple[list[Location], dict[str, object]] | None:
     """The model paths and the options (InspectOptions field -> value) of `args`
     (sys.argv[1:]), or None when typer must parse them. `formats` are the values --format
     accepts."""
@@ -62,13 +68,16 @@ def parse_inspect(
     if args and args[0] in COMMANDS and args[0] != "inspect":
         return None
     rest = iter(args[1:] if args and args[0] == "inspect" else args)  # linear in the count
-    models: list[Path] = []
+    models: list[Location] = []
     values: dict[str, object] = {}
     for token in rest:
         if token == "" or token == "-":
             return None  # typer makes "" the current directory; "-" is no file
         if not token.startswith("-"):
-            models.append(Path(token))
+            try:
+                models.append(parse_location(token))  # a path, or a URL kept whole
+            except UsageError:
+                return None  # a URL of a scheme not read: typer says so
             continue
         name, equals, attached = token.partition("=")
         spec = OPTIONS.get(name)
@@ -95,7 +104,8 @@ def parse_inspect(
         return None  # typer asks for MODEL|DIR
     output = values.get("output")
     if any(
-        _unreadable(path) for path in [*models, *([output] if isinstance(output, Path) else [])]
+        isinstance(path, Path) and _unreadable(path)
+        for path in [*models, *([output] if isinstance(output, Path) else [])]
     ):
         return None  # typer refuses it (its Path type checks readable=True)
     return models, values

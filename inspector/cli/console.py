@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
+    from inspector.location import Url
     from inspector.render import Style
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
@@ -163,15 +164,18 @@ def silence_stdout() -> None:
         pass
 
 
-def check_output(output: Path | None, inputs: Sequence[Path], option: str = "--output") -> None:
+def check_output(
+    output: Path | None, inputs: Sequence[Path | Url], option: str = "--output"
+) -> None:
     """Refuse an --output that is one of the inputs (by inode: a symlink or a relative path
     names the same file), an existing model file, or any path inside a SavedModel directory
     (its members, `keras_metadata.pb`, `variables/variables.index`, ..., carry no signature of
-    their own, and each is the model): a report never overwrites a model."""
+    their own, and each is the model) or a Hugging Face checkpoint directory: a report never
+    overwrites a model."""
     if output is None:
         return
     from inspector.formats import looks_like_model
-    from inspector.formats.detect import is_savedmodel_dir
+    from inspector.formats.detect import is_hf_checkpoint_dir, is_savedmodel_dir
 
     folder = Path(os.path.realpath(output)).parent  # where a symlink would write
     for parent in (folder, folder.parent):  # the directory itself or its variables/ folder
@@ -180,11 +184,18 @@ def check_output(output: Path | None, inputs: Sequence[Path], option: str = "--o
                 f"{option} {output} is inside the TensorFlow SavedModel {parent}: refusing "
                 "to write into a model"
             )
+    if is_hf_checkpoint_dir(folder):  # its config.json and index carry no signature either
+        raise UsageError(
+            f"{option} {output} is inside the Hugging Face checkpoint {folder}: refusing to "
+            "write into a model"
+        )
     try:
         existing = output.stat()
     except OSError:
         return  # nothing there yet (an unwritable place is reported when writing)
     for path in inputs:
+        if not isinstance(path, Path):
+            continue  # a URL's object is no local file --output could overwrite
         try:
             same = os.path.samestat(existing, path.stat())
         except OSError:

@@ -9,26 +9,38 @@ other things). Hidden
 directories (`.git`, `.venv`, ...) are not entered and symbolic links to directories are not
 followed. A symbolic link to a file outside the scanned directory is never opened: one named
 like a model is listed (the CLI reports it as not followed), any other is passed over. A
-TensorFlow SavedModel directory is one model: it is listed itself and not entered.
+TensorFlow SavedModel directory or a Hugging Face checkpoint directory (config.json beside
+its weights) is one model: it is listed itself and not entered.
+
+A URL's prefix (`s3://bucket/models/`, `gs://...`, `hf://org/repo`) is scanned the same way
+from one listing of the store: objects named like a model, SavedModel and checkpoint prefixes
+as one model each, and objects named like a PyTorch checkpoint kept when their first bytes
+(fetched together, a few KiB each) carry torch.save's signature. The shards a sharded
+safetensors checkpoint's `*.safetensors.index.json` names are read through the index, not one
+by one.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from inspector.formats.detect import (
     HEAD_BYTES,
+    HF_CONFIG,
+    HF_WEIGHTS,
     is_gguf,
     is_hdf5,
+    is_model_dir,
     is_onnx,
-    is_savedmodel_dir,
     is_tflite,
     is_torch,
     is_zip,
 )
+from inspector.location import Location, Url
 
 MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors", ".tflite", ".gguf"})
 
@@ -36,6 +48,9 @@ MODEL_SUFFIXES = frozenset({".h5", ".hdf5", ".keras", ".onnx", ".safetensors", "
 # then config.json, then model.weights.h5); any other zip (.whl, .docx, .jar) is not a model.
 _KERAS_MEMBERS = frozenset({"metadata.json", "config.json", "model.weights.h5"})
 _ZIP_HEADER = struct.Struct("<26xHH")  # local file header up to the name and extra lengths
+# A sharded checkpoint's index (inspected as the whole model) and the shard names beside it.
+_INDEX_SUFFIX = ".safetensors.index.json"
+_SHARD = re.compile(r"-\d{5}-of-\d{5}\.safetensors$")
 
 
 def _is_keras_archive(head: bytes, path: Path) -> bool:
@@ -57,7 +72,7 @@ SIGNATURES: tuple[Callable[[bytes, Path], bool], ...] = (
 
 
 def is_candidate(path: Path) -> bool:
-    if path.suffix.lower() in MODEL_SUFFIXES:
+    if path.suffix.lower() in MODEL_SUFFIXES or path.name.lower().endswith(_INDEX_SUFFIX):
         return True
     try:
         with path.open("rb") as handle:
@@ -67,21 +82,23 @@ def is_candidate(path: Path) -> bool:
     return any(match(head, path) for match in SIGNATURES)
 
 
-def links_out(root: Path, path: Path) -> bool:
+def links_out(root: Location, path: Location) -> bool:
     """Whether `path`, found under `root`, is a symbolic link whose target lies outside it (a
     folder a stranger sends can hold `model.h5 -> ~/private/model.h5`)."""
-    if not path.is_symlink():
+    if not isinstance(root, Path) or not isinstance(path, Path) or not path.is_symlink():
         return False
     inside = os.path.realpath(root)
     return os.path.commonpath([inside, os.path.realpath(path)]) != inside
 
 
-def model_files(root: Path) -> list[Path]:
-    """Candidate files (and SavedModel directories) under `root`, in a stable order (sorted by
+def model_files(root: Location) -> list[Location]:
+    """Candidate files (and model directories) under `root`, in a stable order (sorted by
     path). Links out of `root` are judged by their name alone (see `links_out`)."""
-    if is_savedmodel_dir(root):
+    if isinstance(root, Url):
+        return list(_prefix_models(root))
+    if is_model_dir(root):
         return [root]
-    found = []
+    found: list[Location] = []
     for path in _files(root):
         if path.is_dir():
             found.append(path)
@@ -90,7 +107,11 @@ def model_files(root: Path) -> list[Path]:
                 found.append(path)
         elif is_candidate(path):
             found.append(path)
-    return sorted(found)
+    indexed = {path.parent for path in found if path.name.lower().endswith(_INDEX_SUFFIX)}
+    return sorted(
+        (p for p in found if not (p.parent in indexed and _SHARD.search(p.name.lower()))),
+        key=str,
+    )
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -118,7 +139,7 @@ def _files(root: Path) -> Iterator[Path]:
             path = Path(directory, name)
             if path.is_symlink():
                 continue
-            if is_savedmodel_dir(path):
+            if is_model_dir(path):
                 yield path
             else:
                 pending.append(str(path))
@@ -126,3 +147,62 @@ def _files(root: Path) -> Iterator[Path]:
             path = Path(directory, name)
             if path.is_file():
                 yield path
+
+
+# Objects whose name alone does not tell (PyTorch's extensions name many other things): their
+# first bytes are fetched to look for torch.save's signature.
+_CHECKED_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
+_SNIFF_BYTES = 4096
+# A file that makes its folder one model, and what must lie beside it.
+_DIRECTORY_MODELS = {
+    "saved_model.pb": ("variables/", "keras_metadata.pb"),
+    HF_CONFIG: HF_WEIGHTS,
+}
+
+
+def _prefix_models(root: Url) -> list[Url]:
+    """The models below a URL's prefix (see the module's docstring), sorted by URL."""
+    from inspector.formats import open_source
+    from inspector.formats.remote import heads, listing
+
+    if is_model_dir(open_source(root)):
+        return [root]
+    objects = [url for url, _ in listing(root)]
+    keys = {url.text for url in objects}
+    base = root.text.rstrip("/") + "/"
+    # One model each (as `detect.is_model_dir` tells a local folder): saved_model.pb beside
+    # variables/ or keras_metadata.pb, and config.json beside a Hugging Face checkpoint's weights.
+    saved = sorted(
+        {
+            url.text.removesuffix(url.name)
+            for url in objects
+            if any(
+                key.startswith(url.text.removesuffix(url.name) + part)
+                for key in keys
+                for part in _DIRECTORY_MODELS.get(url.name, ())
+            )
+        }
+    )
+    indexed = {url.text.rsplit("/", 1)[0] for url in objects if url.name.endswith(_INDEX_SUFFIX)}
+    found: list[Url] = [Url(text, root.timeout) for text in saved]
+    checked: list[Url] = []
+    for url in objects:
+        relative = url.text[len(base) :]
+        if any(url.text.startswith(folder) for folder in saved) or any(
+            part.startswith(".") for part in relative.split("/")[:-1]
+        ):
+            continue  # inside a model directory, or a hidden folder (.git, .cache)
+        folder = url.text.rsplit("/", 1)[0]
+        name = url.name.lower()
+        if name.endswith(_INDEX_SUFFIX):
+            found.append(url)
+        elif folder in indexed and _SHARD.search(name):
+            continue  # read through its index
+        elif url.suffix.lower() in MODEL_SUFFIXES:
+            found.append(url)
+        elif url.suffix.lower() in _CHECKED_SUFFIXES:
+            checked.append(url)
+    for url, head in zip(checked, heads(checked, _SNIFF_BYTES), strict=True):
+        if is_torch(head, Path(url.name)):
+            found.append(url)
+    return sorted(found, key=lambda url: url.text)

@@ -15,7 +15,8 @@ import os
 import sys
 from contextlib import suppress
 
-EXIT_INTERRUPTED = 130  # console.EXIT_INTERRUPTED; repeated: this module imports nothing first
+# console.EXIT_INTERRUPTED and EXIT_UNREADABLE; repeated: this module imports nothing first
+EXIT_INTERRUPTED, EXIT_USAGE = 130, 2
 
 
 def main() -> None:
@@ -31,13 +32,33 @@ def main() -> None:
     os._exit(code)
 
 
+def _no_core_files() -> None:
+    """A crash writes no core file into the current directory, in any mode: the workers turn
+    core dumps off themselves, but `--timeout 0` reads in this process (and its lanes), and
+    rnninspect writes nothing but what --output and --svg name."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    with suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
 def run() -> int | None:
     """The command line in `sys.argv`: the exit code of `rnninspect MODEL ... [OPTION ...]`,
     run without typer; any other line goes to typer, which ends with SystemExit (None: it
     returned). Ctrl-C: SystemExit 130."""
+    if os.name != "posix":  # fork and setrlimit (cli/supervise.py) exist on POSIX only
+        sys.stderr.write(
+            "rnninspect: error: rnninspect runs on POSIX systems (Linux, macOS) only: it reads "
+            f"each file in a forked process under resource limits, which {sys.platform} does "
+            "not offer\n"
+        )
+        return EXIT_USAGE
     # numpy's OpenBLAS starts a thread per core when h5py imports numpy (~90 ms of CPU here);
     # rnninspect does no linear algebra, so one thread serves it. A value the user set stays.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _no_core_files()
     try:
         from inspector.cli.argv import parse_inspect
         from inspector.cli.inspection import OUTPUT_FORMATS

@@ -3,31 +3,36 @@
 Lane k handles items k, k+N, k+2N, ... one after the other, exactly as a one-lane run would
 (each lane runs under its own per-file bounds, see `inspector.cli.supervise`), and sends each result
 back on its own pipe as soon as it has it: a frame of (item index, payload length) followed by
-the pickled result. The parent waits on all pipes at once and files each result under its
-index, so the output is in input order whatever finishes first. Items are dealt out in turn
-rather than claimed from a queue so that which lane reads which file never depends on timing.
+the pickled result. The parent takes the results in input order, each from the pipe of the lane
+that holds it, and hands each on before it reads the next: it keeps no result it has passed on,
+and a lane that runs ahead waits on its full pipe (a pipe holds about a megabyte, many small
+results), so the command's memory does not grow with the number of files. Items are dealt out
+in turn rather than claimed from a queue so that which lane reads which file never depends on
+timing. The lanes are forked before any result arrives: the workers they fork in turn never
+inherit what the command has accumulated.
 
 Results come from our own lanes, but a lane has parsed a stranger's file: the parent rebuilds
-only rnninspect's own classes and plain builtins, and never calls anything else.
+only rnninspect's own classes and plain builtins (`supervise.rebuild`), never calls anything
+else, and refuses a frame longer than the bound it was given.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
+import fcntl
 import os
 import pickle
-import select
 import struct
 import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar, cast
+from collections.abc import Callable, Generator, Sequence
+from typing import NoReturn, TypeVar, cast
 
 from inspector.cli.supervise import (
-    OwnUnpickler,
     die_with_parent,
     flush_streams,
     fork_worker,
     kill_worker,
+    rebuild,
 )
 
 T = TypeVar("T")
@@ -72,43 +77,46 @@ def run_lanes(
     items: Sequence[T],
     lane: Callable[[Sequence[int], Callable[[int, R], None]], int],
     jobs: int,
-    done: Callable[[int, R], None] = lambda index, result: None,
-) -> list[R]:
-    """Results of every item, in input order. `lane(indices, send)` runs in a forked lane: it
-    handles the items at `indices` in that order, calls `send(index, result)` for each and
-    returns the lane's exit code (nonzero: it stopped early). `done(index, result)` is called in
-    this process as each result arrives. Raises `LaneFailed` (after stopping the other lanes)
-    when a lane stops early."""
+    max_result: int = 1 << 30,
+) -> Generator[R, None, None]:
+    """The result of every item, in input order, each as soon as it and every one before it
+    have arrived. `lane(indices, send)` runs in a forked lane: it handles the items at
+    `indices`, calls `send(index, result)` for each and returns the lane's exit code (nonzero:
+    it stopped early). Raises `LaneFailed` (after stopping the other lanes) when a lane stops
+    early or sends a frame of more than `max_result` bytes; closing the generator early stops
+    the lanes."""
     count = min(jobs, len(items))
     flush_streams()
-    lanes: dict[int, tuple[int, _Reader]] = {}  # read fd -> (pid, frame reader)
+    lanes: list[_Lane] = []
     parent = os.getpid()
-    reaped: set[int] = set()
     try:
         for number in range(count):
             read_fd, write_fd = os.pipe()
+            _widen(write_fd)
             pid = fork_worker()
             if pid == 0:  # a lane, which dies with the command (no orphan keeps reading)
                 die_with_parent(parent)
                 os.close(read_fd)
                 for other in lanes:
-                    os.close(other)
+                    os.close(other.fd)
                 _run_lane(lane, range(number, len(items), count), write_fd)
             os.close(write_fd)
-            lanes[read_fd] = (pid, _Reader())
-        results: dict[int, object] = {}
-        _collect(lanes, reaped, results, lambda index, result: done(index, cast(R, result)))
-    except BaseException:
-        for pid, _ in lanes.values():
-            if pid not in reaped:
-                kill_worker(pid)
-        raise
+            lanes.append(_Lane(read_fd, pid, max_result))
+        for index in range(len(items)):
+            result = cast(R, lanes[index % count].take(index))
+            if index == len(items) - 1:  # every lane has sent all: each must end, and end well
+                for each in lanes:
+                    each.finish()
+            yield result
     finally:
-        for read_fd in lanes:
-            os.close(read_fd)
-    if len(results) != len(items):
-        raise LaneFailed(f"lanes sent {len(results)} results for {len(items)} items")
-    return [cast(R, results[index]) for index in range(len(items))]
+        for each in lanes:
+            each.close()
+
+
+def _widen(fd: int) -> None:
+    """Let a lane run ahead by a megabyte of results (Linux pipes hold 64 KiB by default)."""
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _run_lane(
@@ -135,54 +143,81 @@ def _send(write_fd: int, index: int, result: object) -> None:
         view = view[os.write(write_fd, view) :]
 
 
-class _Reader:
-    """Frames as they arrive on one lane's pipe."""
+class _Lane:
+    """One lane's pipe, read as the results are taken: frames that arrive before their turn
+    (a lane may send its items in any order) wait in `early`."""
 
-    def __init__(self) -> None:
-        self.pending = bytearray()
+    def __init__(self, fd: int, pid: int, max_result: int) -> None:
+        self.fd = fd
+        self.pid = pid
+        self.max_result = max_result
+        self.early: dict[int, object] = {}
+        self.reaped = False
 
-    def feed(self, chunk: bytes) -> list[tuple[int, object]]:
-        self.pending += chunk
-        frames: list[tuple[int, object]] = []
-        while len(self.pending) >= _FRAME.size:
-            index, length = _FRAME.unpack_from(self.pending)
-            end = _FRAME.size + length
-            if len(self.pending) < end:
-                break
-            frames.append((index, _load(bytes(self.pending[_FRAME.size : end]))))
-            del self.pending[:end]
-        return frames
+    def take(self, index: int) -> object:
+        """The result for `index`, reading frames until it arrives."""
+        while index not in self.early:
+            head = self._read(_FRAME.size)
+            if head is None:
+                self._failed("before sending all its results")
+            got, length = _FRAME.unpack(head)
+            if length > self.max_result:
+                raise LaneFailed(
+                    f"a lane sent a result of {length:,} bytes, over the {self.max_result:,} "
+                    "bytes a result may take"
+                )
+            payload = self._read(length)
+            if payload is None:
+                self._failed("in the middle of a result")
+            self.early[got] = _load(payload)
+        return self.early.pop(index)
+
+    def finish(self) -> None:
+        """After the last result: the lane must end, and end well."""
+        if self._read(1) is not None:
+            raise LaneFailed("a lane sent more results than it was given items")
+        code = self._reap()
+        if code > 0:
+            raise LaneFailed(f"a lane stopped with exit code {code}", code, reported=True)
+        if code < 0:
+            raise LaneFailed(f"a lane died (status {code}) after its results")
+
+    def _read(self, size: int) -> bytearray | None:
+        """Exactly `size` bytes, read into one buffer (linear in `size`); None at the end of
+        the pipe."""
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size:
+            count = os.readv(self.fd, [view[got : got + (1 << 20)]])
+            if not count:
+                return None
+            got += count
+        return buffer
+
+    def _failed(self, why: str) -> NoReturn:
+        """The pipe ended early: a lane that stopped with a code of its own has said why on
+        stderr (a bound it hit); any other end is a lane that died."""
+        code = self._reap()
+        if code > 0:
+            raise LaneFailed(f"a lane stopped with exit code {code}", code, reported=True)
+        raise LaneFailed(f"a lane died (status {code}) {why}")
+
+    def _reap(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        self.reaped = True
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        if not self.reaped:
+            kill_worker(self.pid)
+            self.reaped = True
 
 
-def _collect(
-    lanes: dict[int, tuple[int, _Reader]],
-    reaped: set[int],
-    results: dict[int, object],
-    done: Callable[[int, object], None],
-) -> None:
-    open_fds = set(lanes)
-    while open_fds:
-        ready, _, _ = select.select(sorted(open_fds), [], [])
-        for read_fd in ready:
-            pid, reader = lanes[read_fd]
-            chunk = os.read(read_fd, 1 << 16)
-            if chunk:
-                for index, result in reader.feed(chunk):
-                    results[index] = result
-                    done(index, result)
-                continue
-            open_fds.discard(read_fd)
-            _, status = os.waitpid(pid, 0)
-            reaped.add(pid)
-            code = os.waitstatus_to_exitcode(status)
-            if code > 0:
-                raise LaneFailed(f"a lane stopped with exit code {code}", code, reported=True)
-            if code < 0 or reader.pending:
-                raise LaneFailed(f"a lane died (status {code}) before sending all its results")
-
-
-def _load(data: bytes) -> object:
+def _load(data: bytearray) -> object:
     try:
-        return OwnUnpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as error:
+        return rebuild(data)
+    except pickle.UnpicklingError as error:
         raise LaneFailed(f"a lane's result cannot be rebuilt ({error})") from None

@@ -53,6 +53,9 @@ WALL_FACTOR = 10  # wall-clock seconds allowed per CPU second before a read coun
 MIN_WALL_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
 REUSE_FILES = 64  # files one worker reads before a fresh one: bounds what a leak can accumulate
+RESULT_SHARE = 32  # a worker's result may take 1/32 of --max-memory (see Limits.result_bytes)
+RESULT_BYTES_PER_SECOND = 1 << 20  # and 1 MiB per CPU second of --timeout
+MAX_RESULT_DEPTH = 32  # a report nests about 8 deep (outcome, report, model, layer, tensor, ...)
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,24 @@ class Limits:
     def wall_seconds(self) -> float:
         return max(WALL_FACTOR * self.cpu_seconds, MIN_WALL_SECONDS)
 
+    @property
+    def result_bytes(self) -> int:
+        """The most a worker's result may take on the pipe. The command rebuilds, gates and
+        renders it in about 13 times that much memory and about 0.3 s of CPU per megabyte (on
+        the machine the README's benchmarks ran on): 1/32 of --max-memory and 1 MiB per second
+        of --timeout keep the command within both bounds too, with room for a slower machine."""
+        by_memory = self.memory_bytes // RESULT_SHARE
+        by_time = self.cpu_seconds * RESULT_BYTES_PER_SECOND  # inf for --timeout inf
+        return max(int(min(by_memory, by_time)), 1 << 20)
+
 
 class BoundExceeded(InspectorError):
     """A worker was stopped: it spent its CPU time, its memory, blocked too long or crashed."""
+
+
+class ResultTooLarge(InspectorError):
+    """A file's report is larger than a worker may send (`Limits.result_bytes`); reading the
+    file again in a fresh worker would give the same report, so it is not retried."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +120,7 @@ def isolated(task: Callable[[], T], label: str, limits: Limits) -> T:
                 outcome: _Raised[T] = _Raised(value=task())
             except InspectorError as error:
                 outcome = _Raised(error=error)
-            try:
-                data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-            except (pickle.PicklingError, TypeError, AttributeError) as error:
-                failed = InspectorError(
-                    f"{label}: internal error: result not transferable ({error})"
-                )
-                data = pickle.dumps(_Raised(error=failed))
+            data = _encode(outcome, label, limits)
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(data)
         except MemoryError:
@@ -119,9 +131,11 @@ def isolated(task: Callable[[], T], label: str, limits: Limits) -> T:
             os._exit(code)
     os.close(write_fd)
     try:
-        data, status, cpu = _collect(pid, read_fd, limits)
+        data, status, cpu = _collect(pid, read_fd, limits, limit=limits.result_bytes)
     finally:
         os.close(read_fd)
+    if status == _TOO_LARGE:
+        raise BoundExceeded(f"{label}: {_oversized(limits)}")
     if status == 0 and data:
         received = _load(data)
         if received.error is not None:
@@ -173,7 +187,10 @@ def each_isolated(
                 first, meanwhile = meanwhile, None  # once, whatever the first task gives
                 try:
                     result: T | InspectorError = worker.run(index, label(index), first)
-                    failed = isinstance(result, InspectorError) or redo(result)
+                    # a report's size does not depend on the files read before it
+                    failed = not isinstance(result, ResultTooLarge) and (
+                        isinstance(result, InspectorError) or redo(result)
+                    )
                 except BoundExceeded as stopped:
                     # the CPU and wall bounds are the same in a fresh worker: no second try
                     failed = not worker.timed_out
@@ -241,20 +258,29 @@ class _Worker(Generic[T]):
         if meanwhile is not None:
             meanwhile()
         deadline = time.monotonic() + self.limits.wall_seconds
-        head = _read_exact(self.replies, _REPLY.size, deadline)
-        data: bytes | None = b""
-        if head is not None and len(head) == _REPLY.size:
-            length, cpu = _REPLY.unpack(head)
-            data = _read_exact(self.replies, length, deadline)
-            if data is not None and len(data) == length:
-                self.cpu = cpu
-                received = _load(data)
-                if received.error is not None:
-                    return received.error
-                return received.value  # type: ignore[return-value]
-        status, total = self._end(blocked=head is None or data is None)
-        self.timed_out = status in (_BLOCKED, -signal.SIGXCPU)
-        raise BoundExceeded(f"{label}: {_why(status, total - self.cpu, self.limits)}")
+        head, got = _receive(self.replies, _REPLY.size, deadline)
+        if got < _REPLY.size:  # no reply: the worker died, or it is still at work
+            status, total = self._end(blocked=got < 0)
+            self.timed_out = status in (_BLOCKED, -signal.SIGXCPU)
+            raise BoundExceeded(f"{label}: {_why(status, total - self.cpu, self.limits)}")
+        length, cpu = _REPLY.unpack(head)
+        if length > self.limits.result_bytes:  # never allocated: a worker cannot send this
+            self.stop()
+            raise BoundExceeded(f"{label}: {_oversized(self.limits)}")
+        data, got = _receive(self.replies, length, deadline)
+        if got != length:  # the result stopped arriving: say so, not "blocked on I/O"
+            status, total = self._end(blocked=got < 0)
+            if status == _BLOCKED:
+                raise BoundExceeded(
+                    f"{label}: its result stopped arriving ({-got - 1:,} of {length:,} bytes "
+                    f"after {self.limits.wall_seconds:g} s)"
+                )
+            raise BoundExceeded(f"{label}: {_why(status, total - self.cpu, self.limits)}")
+        self.cpu = cpu
+        received = _load(data)
+        if received.error is not None:
+            return received.error
+        return received.value  # type: ignore[return-value]
 
     def _end(self, blocked: bool) -> tuple[int, float]:
         """Stop and reap the worker: (exit status, or _BLOCKED; CPU seconds it used)."""
@@ -268,9 +294,13 @@ class _Worker(Generic[T]):
         return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
     def stop(self) -> None:
+        """Close the pipes and end the worker; a second call does nothing (a descriptor
+        closed twice could be one opened meanwhile)."""
         for fd in (self.requests, self.replies):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.requests = self.replies = -1
         if self.pid:
             kill_worker(self.pid)
             self.pid = 0
@@ -298,40 +328,65 @@ def _serve(
             outcome: _Raised[T] = _Raised(value=task(index))
         except InspectorError as error:
             outcome = _Raised(error=error)
-        try:
-            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError) as error:
-            failed = InspectorError(
-                f"{label(index)}: internal error: result not transferable ({error})"
-            )
-            data = pickle.dumps(_Raised(error=failed))
+        data = _encode(outcome, label(index), limits)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         view = memoryview(_REPLY.pack(len(data), usage.ru_utime + usage.ru_stime) + data)
         while view:
             view = view[os.write(replies, view) :]
 
 
-def _read_exact(fd: int, size: int, deadline: float) -> bytes | None:
-    """Up to `size` bytes from `fd` (fewer: the writer closed it); None once `deadline` passes."""
-    data = b""
-    while len(data) < size:
+def _encode(outcome: _Raised[T], label: str, limits: Limits) -> bytes:
+    """The worker's result as the bytes it sends: within `limits.result_bytes`, or a one-line
+    error in its place (a report too large to send, or one that cannot be sent at all)."""
+    try:
+        data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
+        failed = InspectorError(f"{label}: internal error: result not transferable ({error})")
+        return pickle.dumps(_Raised(error=failed))
+    if len(data) <= limits.result_bytes:
+        return data
+    too_large = ResultTooLarge(f"{label}: {_oversized(limits, len(data))}")
+    return pickle.dumps(_Raised(error=too_large), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _oversized(limits: Limits, size: int | None = None) -> str:
+    takes = f" ({_size(size)})" if size is not None else ""
+    return (
+        f"its report is larger{takes} than the {_size(limits.result_bytes)} a file's report may "
+        f"take under --max-memory {_size(limits.memory_bytes)} and --timeout "
+        f"{limits.cpu_seconds:g} (the command holds, gates and renders the report within them "
+        "too); refused (raise both if the model is merely huge)"
+    )
+
+
+def _receive(fd: int, size: int, deadline: float) -> tuple[bytearray, int]:
+    """Up to `size` bytes from `fd`, read into one buffer (linear in `size`, whatever the
+    chunks): (the buffer, how many arrived). Fewer than `size`: the writer closed the pipe;
+    `-n - 1` where `n` had arrived when `deadline` passed."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return None
+            return buffer, -got - 1
         ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
         if not ready:
             continue
-        chunk = os.read(fd, min(size - len(data), 1 << 20))
-        if not chunk:
+        count = os.readv(fd, [view[got : got + (1 << 20)]])
+        if not count:
             break
-        data += chunk
-    return data
+        got += count
+    return buffer, got
 
 
-def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
+def run_bounded(
+    work: Callable[[Started], int], limits: Limits, setup: Callable[[], None] | None = None
+) -> int:
     """Run `work(started)` in one worker that writes its own output, where `started(label)`
     marks the start of the next file: each file gets the CPU and wall bounds anew. Returns the
-    exit code of the work; a bound that stops it prints one line and returns 2."""
+    exit code of the work; a bound that stops it prints one line and returns 2. `setup()`
+    runs in the worker before its bounds (see `each_isolated`)."""
     if not limits.enabled or not _has_real_streams():
         return work(lambda label: None)
     flush_streams()
@@ -342,7 +397,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
         os.close(read_fd)
         code = EXIT_UNREADABLE
         try:
-            _confine(limits, parent)
+            _confine(limits, parent, setup)
             code = work(lambda label: _report_start(write_fd, label, limits))
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else EXIT_UNREADABLE
@@ -372,6 +427,7 @@ def run_bounded(work: Callable[[Started], int], limits: Limits) -> int:
 
 _MEMORY_EXIT = 120  # a worker's exit code for MemoryError outside any per-file handler
 _BLOCKED = -1000  # pseudo-status: the parent stopped a worker that was blocked
+_TOO_LARGE = -1001  # pseudo-status: the parent stopped a worker sending too large a result
 
 
 def _confine(limits: Limits, parent: int, setup: Callable[[], None] | None = None) -> None:
@@ -452,11 +508,17 @@ def _report_start(write_fd: int, label: str, limits: Limits) -> None:
 
 
 def _collect(
-    pid: int, read_fd: int, limits: Limits, current: list[str] | None = None
+    pid: int,
+    read_fd: int,
+    limits: Limits,
+    current: list[str] | None = None,
+    limit: int | None = None,
 ) -> tuple[bytes, int, float]:
     """Read the worker's pipe until it closes, then reap it: (bytes sent, exit status or
-    -signal, CPU seconds the worker used). Stops a worker blocked beyond the wall bound."""
+    -signal, CPU seconds the worker used). Stops a worker blocked beyond the wall bound, and
+    one that sends more than `limit` bytes (status _TOO_LARGE)."""
     chunks: list[bytes] = []
+    received = 0
     pending = b""
     deadline = time.monotonic() + limits.wall_seconds
     try:
@@ -473,10 +535,15 @@ def _collect(
             if not chunk:
                 break
             if current is None:
+                received += len(chunk)
+                if limit is not None and received > limit:
+                    cpu = _cpu_of(pid)
+                    kill_worker(pid)
+                    return b"", _TOO_LARGE, cpu
                 chunks.append(chunk)
                 continue
             lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
+            pending = lines.pop()[-4096:]  # a label is a path: keep its end
             if lines:
                 current[0] = lines[-1].decode("utf-8", "replace")
                 deadline = time.monotonic() + limits.wall_seconds
@@ -535,7 +602,7 @@ def _signal_name(number: int) -> str:
 def _size(count: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if count >= scale:
-            return f"{count / scale:g} {unit}"
+            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{count} bytes"
 
 
@@ -571,14 +638,60 @@ def _enum_member(owner: object, name: object) -> enum.Enum:
     raise pickle.UnpicklingError(f"refused to rebuild getattr({owner!r}, {name!r})")
 
 
-def _load(data: bytes) -> _Raised[object]:
+def _load(data: bytes | bytearray) -> _Raised[object]:
     try:
-        loaded = OwnUnpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as error:
+        loaded = rebuild(data)
+    except pickle.UnpicklingError as error:
         raise BoundExceeded(f"the worker's result is unreadable ({error})") from None
     if not isinstance(loaded, _Raised):
         raise BoundExceeded("the worker's result is unreadable")
     return loaded
+
+
+def rebuild(data: bytes | bytearray) -> object:
+    """A result from a worker or a lane, rebuilt by `OwnUnpickler` and checked to nest at
+    most MAX_RESULT_DEPTH deep: the command walks it recursively (escaping, rendering), and a
+    structure nested a million deep would overflow the stack there. Raises UnpicklingError."""
+    try:
+        loaded = OwnUnpickler(io.BytesIO(data)).load()
+    except (EOFError, AttributeError, ValueError, TypeError, MemoryError) as error:
+        raise pickle.UnpicklingError(str(error) or type(error).__name__) from None
+    _check_depth(loaded, len(data))
+    return loaded
+
+
+_LEAVES = frozenset({str, int, float, bytes, bool, type(None)})
+_SEQUENCES = frozenset({tuple, list, set, frozenset})
+
+
+def _check_depth(root: object, size: int) -> None:
+    """Raise UnpicklingError if `root` nests containers or objects more than MAX_RESULT_DEPTH
+    deep, counting every path (a structure shared twice is walked twice: a shortcut to a deep
+    object must not hide its depth), or if walking it meets more references than its `size` in
+    bytes could hold (each reference takes at least a byte of the pickle; a list holding itself
+    twice doubles at every level). Level by level, without recursion."""
+    level: list[object] = [root]
+    budget = 4 * size + 1024
+    for _ in range(MAX_RESULT_DEPTH + 1):
+        budget -= len(level)
+        if budget < 0:
+            raise pickle.UnpicklingError("it refers to more objects than its size holds")
+        below: list[object] = []
+        for item in level:
+            kind = type(item)
+            if kind in _LEAVES:
+                continue
+            if kind in _SEQUENCES:
+                below.extend(item)  # type: ignore[arg-type]
+            elif kind is dict:
+                below.extend(item.keys())  # type: ignore[attr-defined]
+                below.extend(item.values())  # type: ignore[attr-defined]
+            elif not isinstance(item, (enum.Enum, type)):
+                below.extend(getattr(item, "__dict__", {}).values())
+        if not below:
+            return
+        level = below
+    raise pickle.UnpicklingError(f"nested more than {MAX_RESULT_DEPTH} deep")
 
 
 def kill_worker(pid: int) -> None:

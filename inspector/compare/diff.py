@@ -1,6 +1,9 @@
 """How far two arrays of the same shape are apart, under numpy.isclose's tolerance:
-|export - source| <= atol + rtol·|source|, plus, where a side stores quantized values (GGUF),
-a per-element `bound` of how far its value may be from the float it was quantized from.
+|export - source| <= atol + rtol·|source|, plus, where a side stores quantized values (GGUF,
+TFLite integers with scales), a per-element `bound` of how far its value may be from the float
+it was quantized from, and where one side stores float16 and the other a wider float, the
+rounding to float16 (half a unit in the last place, IEEE 754 round-to-nearest: 2^-11·|v|, at
+least half the smallest subnormal): a float32 model saved in half precision is the same model.
 
 Arrays are compared in slabs along their first axis, so the temporaries stay a few megabytes
 whatever the tensor's size. A slab whose two sides hold the same bits (same dtype) is settled by
@@ -17,6 +20,8 @@ from inspector.compare.result import Delta, Tolerance
 
 SLAB_ELEMENTS = 1 << 18
 _BIT_KINDS = frozenset("fiub")  # numbers whose equal bits mean equal values
+_HALF_ULP = 2.0**-11  # float16 keeps 11 significant bits: rounding moves a value by this, relative
+_HALF_TINY = 2.0**-25  # half the smallest float16 subnormal
 
 
 def delta(
@@ -32,6 +37,7 @@ def delta(
         s_all, e_all = s_all.reshape(1), e_all.reshape(1)
         bound = None if bound is None else np.asarray(bound).reshape(1)
     bits = _bits(s_all, e_all)
+    half = _half_side(s_all, e_all)
     per_row = max(1, s_all.size // s_all.shape[0])
     step = max(1, SLAB_ELEMENTS // per_row)
     mismatched, exact = 0, True
@@ -53,6 +59,9 @@ def delta(
         atol: float | np.ndarray = tolerance.atol
         if bound is not None:
             atol = tolerance.atol + np.asarray(bound)[rows].astype(np.float64).reshape(-1)
+        if half is not None:
+            rounded = s if half == 0 else e
+            atol = atol + np.maximum(np.abs(rounded) * _HALF_ULP, _HALF_TINY)
         close = np.isclose(e, s, rtol=tolerance.rtol, atol=atol, equal_nan=True)
         mismatched += int(np.count_nonzero(~close))
         exact = exact and bool(np.array_equal(s, e, equal_nan=True))
@@ -75,6 +84,15 @@ def delta(
         source_value=values[0],
         export_value=values[1],
     )
+
+
+def _half_side(source: np.ndarray, export: np.ndarray) -> int | None:
+    """0 or 1: the side stored as float16 where the other holds a wider float; else None."""
+    kinds = (source.dtype, export.dtype)
+    if kinds[0] == kinds[1] or any(k.kind != "f" for k in kinds):
+        return None
+    narrow = [k == np.float16 for k in kinds]
+    return narrow.index(True) if any(narrow) else None
 
 
 def _bits(source: np.ndarray, export: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -36,13 +36,14 @@ def pair_recurrent(source: Model, export: Model, mapping: Mapping[str, str]) -> 
     exports = list(export.recurrent_layers)
     forced = _forced(sources, exports, mapping, source.path, export.path)
     taken = {id(e) for e in forced.values()}
+    order = {id(e): index for index, e in enumerate(exports)}
     matched: list[tuple[RecurrentLayer, RecurrentLayer]] = []
     missing: list[RecurrentLayer] = []
     for position, layer in enumerate(sources):
         chosen = forced.get(id(layer))
         if chosen is None:
             free = [e for e in exports if id(e) not in taken]
-            chosen = _best(layer, free, position, exports)
+            chosen = _best(layer, free, position, exports, order)
         if chosen is None:
             missing.append(layer)
             continue
@@ -82,13 +83,15 @@ def _best(
     free: Sequence[RecurrentLayer],
     position: int,
     exports: Sequence[RecurrentLayer],
+    order: Mapping[int, int],
 ) -> RecurrentLayer | None:
-    """The same cell kind with the most shapes in common, earliest first; failing that, the
-    export layer at the same position (its kind then differs, which the comparison reports)."""
+    """The same cell kind with the most shapes in common, earliest first (`order`: each export
+    layer's position, by id); failing that, the export layer at the same position (its kind
+    then differs, which the comparison reports)."""
     same_kind = [e for e in free if e.cell.kind is layer.cell.kind]
     if same_kind:
-        return max(same_kind, key=lambda e: (_agreement(layer, e), -exports.index(e)))
-    if position < len(exports) and exports[position] in free:
+        return max(same_kind, key=lambda e: (_agreement(layer, e), -order[id(e)]))
+    if position < len(exports) and any(e is exports[position] for e in free):
         return exports[position]
     return None
 

@@ -86,6 +86,12 @@ class Reconcile(Enum):
     TRANSPOSED = "transposed"  # a plain layer's weight stored transposed
     TOLERANCE = "within tolerance"  # not bit-identical, every element within atol/rtol
     DEQUANTIZED = "dequantized"  # quantized weights compared after (q - zero_point) · scale
+    # A recurrent block's tensors under another naming (inspector.blocks: transformers' vs
+    # llama.cpp's names), stored in another shape (axes of one squeezed or split per group) or
+    # as a function of the source's values (llama.cpp's A = -exp(A_log)).
+    RENAMED = "renamed"
+    RESHAPED = "reshaped"
+    CONVERTED = "converted"
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class Field(Enum):
     DIRECTIONS = "directions"
     RESET_AFTER = "reset_after"
     PARAMS = "parameters"
+    DIMENSION = "dimension"  # a recurrent block's (d_state, d_inner, ...)
+    BLOCK = "block"  # a recurrent block of another table entry (Mamba vs Zamba's per-head)
+    TRANSPOSED = "transposed"  # a block's tensor stored with its axes reversed
 
 
 @dataclass(frozen=True)

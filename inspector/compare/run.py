@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 
+from inspector.compare.blocks import compare_block
 from inspector.compare.layout import CellLayout, layout_of
 from inspector.compare.pairing import pair_recurrent
 from inspector.compare.plain import compare_plain
@@ -35,8 +35,10 @@ from inspector.compare.result import (
 )
 from inspector.compare.sides import file_side
 from inspector.compare.values import CellValues, compare_cells
-from inspector.formats import DEQUANTIZED_VALUES, open_values, read_model
+from inspector.formats import DEQUANTIZED_VALUES, open_source, open_values, read_model
+from inspector.formats.source import Source
 from inspector.formats.values import ValueReader
+from inspector.location import Location
 from inspector.model import CellConfig, CellKind, Model, RecurrentLayer, TensorRole
 from inspector.report.explain import MATRIX_ROLES
 
@@ -44,29 +46,46 @@ _CELL_FIELDS = frozenset({Field.CELL, Field.RESET_AFTER})
 
 
 def compare_files(
-    source: Path,
-    export: Path,
+    source: Location,
+    export: Location,
     tolerance: Tolerance | None = None,
     mapping: Mapping[str, str] | None = None,
     started: Callable[[str], None] = lambda label: None,
 ) -> CompareReport:
-    """Compare two model files. Raises InspectorError when either cannot be read."""
+    """Compare two model files (paths or URLs). Raises InspectorError when either cannot be
+    read."""
     tolerance = tolerance or Tolerance()
-    started(str(source))
-    source_model = read_model(source)
-    started(str(export))
-    export_model = read_model(export)
-    started(f"{source} vs {export}")
-    return compare_models(source_model, export_model, tolerance, mapping or {})
+    # Opened once each: a URL's pages fetched for the report serve the values too.
+    source_file, export_file = open_source(source), open_source(export)
+    started(str(source_file))
+    source_model = read_model(source_file, whole_keys=True)  # values are read by key
+    started(str(export_file))
+    export_model = read_model(export_file, whole_keys=True)
+    started(f"{source_file} vs {export_file}")
+    return compare_models(
+        source_model, export_model, tolerance, mapping or {}, (source_file, export_file)
+    )
 
 
 def compare_models(
-    source: Model, export: Model, tolerance: Tolerance, mapping: Mapping[str, str]
+    source: Model,
+    export: Model,
+    tolerance: Tolerance,
+    mapping: Mapping[str, str],
+    files: tuple[Source, Source] | None = None,
 ) -> CompareReport:
+    """`files`: where the two models were read (default: their paths)."""
     pairs = pair_recurrent(source, export, mapping)
     results: list[PairResult] = []
-    with open_values(source) as source_values, open_values(export) as export_values:
+    where = files or (None, None)
+    with (
+        open_values(source, where[0]) as source_values,
+        open_values(export, where[1]) as export_values,
+    ):
         for s, e in pairs.matched:
+            if s.cell.block is not None and e.cell.block is not None:  # Mamba, RWKV, ...
+                results.append(compare_block(s, e, source_values, export_values, tolerance))
+                continue
             results.append(
                 compare_recurrent(source, export, s, e, source_values, export_values, tolerance)
             )

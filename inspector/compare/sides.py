@@ -42,7 +42,13 @@ def file_side(model: Model, pairs: Iterable[PairResult], *, source: bool) -> Fil
             elif row.params:
                 outside.append((row.name, row.params))
             continue
-        outside += [(t.name, t.params) for t in paired[0].others]
+        if row.name in named and all(item.layer.name != row.name for item in paired):
+            # a plain pair took the row's tensors outside its blocks (GGUF blk.N's norms)
+            others = sum(t.params for t in paired[0].others)
+            if others != named[row.name]:
+                outside.append((f"{row.name} beyond its pair", others - named[row.name]))
+        else:
+            outside += [(t.name, t.params) for t in paired[0].others]
         for item in members:
             if item not in paired:
                 if item.recurrent_params:

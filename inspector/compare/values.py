@@ -19,7 +19,7 @@ from inspector.compare.diff import delta
 from inspector.compare.layout import RESET_GATED, Block, CellLayout, Naming
 from inspector.compare.result import Delta, Difference, Reconcile, Reconciled, Spot, Tolerance
 from inspector.errors import ValuesUnavailableError
-from inspector.formats.values import ValueReader
+from inspector.formats.values import ValueReader, bound
 from inspector.model import Direction, TensorRole
 
 _MATRICES = (TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL)
@@ -120,6 +120,8 @@ def compare_cells(
                     e_blocks,
                     _read(source_values, s_blocks),
                     _read(export_values, e_blocks),
+                    _bounds(source_values, s_blocks),
+                    _bounds(export_values, e_blocks),
                 )
             except ValuesUnavailableError as error:
                 total.unread.append(str(error))
@@ -145,14 +147,36 @@ def _read(values: ValueReader, blocks: Sequence[Block]) -> dict[str, np.ndarray]
     return {key: values.read(key) for key in dict.fromkeys(b.key for b in blocks)}
 
 
+def _bounds(values: ValueReader, blocks: Sequence[Block]) -> dict[str, np.ndarray]:
+    """How far each stored value may be from the float it was quantized from, for the tensors
+    a side stores quantized (`formats.values.bound`)."""
+    found = {key: bound(values, key) for key in dict.fromkeys(b.key for b in blocks)}
+    return {key: value for key, value in found.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class _Sides:
-    """One role's blocks of one direction on both sides, with the tensors they cut from."""
+    """One role's blocks of one direction on both sides, with the tensors they cut from and
+    the quantization bounds of those stored quantized."""
 
     source: Sequence[Block]
     export: Sequence[Block]
     source_arrays: dict[str, np.ndarray]
     export_arrays: dict[str, np.ndarray]
+    source_bounds: dict[str, np.ndarray] = field(default_factory=dict)
+    export_bounds: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def bound(self, *blocks: tuple[Block | None, bool]) -> np.ndarray | None:
+        """The sum of the bounds of the given (block, is_source) cuts; None when none has one."""
+        total: np.ndarray | None = None
+        for block, is_source in blocks:
+            if block is None:
+                continue
+            stored = (self.source_bounds if is_source else self.export_bounds).get(block.key)
+            if stored is not None:
+                cut = block.cut(stored)
+                total = cut if total is None else total + cut
+        return total
 
 
 def _best(
@@ -200,7 +224,7 @@ def _matrices(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
                 f"gives {list(e.shape)}"
             )
             continue
-        found = delta(s, e, tolerance)
+        found = delta(s, e, tolerance, sides.bound((block, True), (counterpart, False)))
         tally.deltas.append(found)
         if not found.close:
             tally.differences.append(_difference(pair, block, counterpart, found))
@@ -225,7 +249,9 @@ def _biases(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
         if any(a.shape != zero.shape for a in (si, sr, ei, er)):
             tally.unread.append(f"gate {gate}: bias blocks of different sizes")
             continue
-        d_in, d_rec = delta(si, ei, tolerance), delta(sr, er, tolerance)
+        s_in_b, s_rec_b, e_in_b, e_rec_b = blocks
+        d_in = delta(si, ei, tolerance, sides.bound((s_in_b, True), (e_in_b, False)))
+        d_rec = delta(sr, er, tolerance, sides.bound((s_rec_b, True), (e_rec_b, False)))
         stored = [
             d
             for d, pair_blocks in ((d_in, (blocks[0], blocks[2])), (d_rec, (blocks[1], blocks[3])))
@@ -244,7 +270,12 @@ def _biases(pair: _Pair, sides: _Sides, tolerance: Tolerance) -> _Tally:
             tally.deltas += stored
             continue
         if pair.summable(gate):
-            d_sum = delta(si + sr, ei + er, tolerance)
+            d_sum = delta(
+                si + sr,
+                ei + er,
+                tolerance,
+                sides.bound((s_in_b, True), (s_rec_b, True), (e_in_b, False), (e_rec_b, False)),
+            )
             if d_sum.close:
                 tally.deltas.append(d_sum)
                 tally.summed += zero.size

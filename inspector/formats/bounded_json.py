@@ -8,6 +8,7 @@ or separate elements (one pass each, in C) bounds the number of objects before a
 from __future__ import annotations
 
 import json
+import sys
 
 from inspector.errors import CorruptModelError
 
@@ -43,7 +44,11 @@ def load_json(
         )
     try:
         return json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError) as error:  # also integers beyond Python's digit limit
+    except RecursionError:  # json's C scanner stops at the interpreter's recursion limit
+        raise CorruptModelError(
+            f"{where} nests JSON more than about {sys.getrecursionlimit():,} levels deep; refused"
+        ) from None
+    except ValueError as error:  # also integers beyond Python's digit limit
         raise CorruptModelError(f"{where} is not valid JSON ({_first_line(error)})") from None
 
 

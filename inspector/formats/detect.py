@@ -7,6 +7,7 @@ import stat
 import struct
 from contextlib import suppress
 from pathlib import Path
+from typing import Protocol
 
 from inspector.errors import NotFoundError
 
@@ -15,7 +16,29 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
-def is_hdf5(head: bytes, path: Path) -> bool:
+class Place(Protocol):
+    """What detection reads of where a file is, beyond its bytes: a local `Path` or a
+    `formats.source.Source` (a URL's object) alike."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def suffix(self) -> str: ...
+
+    @property
+    def parent(self) -> Place: ...
+
+    def __truediv__(self, relative: str) -> Place: ...
+
+    def is_file(self) -> bool: ...
+
+    def is_dir(self) -> bool: ...
+
+    def exists(self) -> bool: ...
+
+
+def is_hdf5(head: bytes, path: Place) -> bool:
     """HDF5 superblock at offset 0 or after a user block of 512·2^n bytes."""
     offset = 0
     while offset + len(HDF5_MAGIC) <= len(head):
@@ -25,7 +48,7 @@ def is_hdf5(head: bytes, path: Path) -> bool:
     return False
 
 
-def is_zip(head: bytes, path: Path) -> bool:
+def is_zip(head: bytes, path: Place) -> bool:
     return head.startswith(ZIP_MAGIC)
 
 
@@ -45,10 +68,14 @@ def looks_like_safetensors(head: bytes) -> bool:
     )
 
 
-def is_safetensors(head: bytes, path: Path) -> bool:
+def is_safetensors(head: bytes, path: Place) -> bool:
     """The header's length and opening brace; the extension settles files whose header is
-    damaged."""
-    return looks_like_safetensors(head) or path.suffix.lower() == ".safetensors"
+    damaged. A sharded checkpoint's `*.safetensors.index.json` is read as its shards."""
+    return (
+        looks_like_safetensors(head)
+        or path.suffix.lower() == ".safetensors"
+        or path.name.lower().endswith(".safetensors.index.json")
+    )
 
 
 # torch.save's legacy format starts with its magic number pickled (torch/serialization.py,
@@ -69,7 +96,7 @@ def first_zip_member(head: bytes) -> str | None:
     return head[_ZIP_NAME.size : _ZIP_NAME.size + length].decode("utf-8", "replace")
 
 
-def is_torch(head: bytes, path: Path) -> bool:
+def is_torch(head: bytes, path: Place) -> bool:
     """A torch.save file: the zip whose first member is `<archive>/data.pkl` (the default since
     torch 1.6), a legacy file starting with torch's pickled magic number, or the tar layout of
     torch < 0.4. A zip named like a checkpoint holding `data.pkl` settles repacked archives."""
@@ -87,7 +114,7 @@ def is_torch(head: bytes, path: Path) -> bool:
     return head[257:262] == b"ustar" and name in _TAR_TORCH_MEMBERS
 
 
-def is_onnx(head: bytes, path: Path) -> bool:
+def is_onnx(head: bytes, path: Place) -> bool:
     """ModelProto starts with field 1 (ir_version, varint: tag 0x08) in every exporter we know;
     the extension settles files that do not. A TensorFlow SavedModel protobuf starts alike
     (schema version 1, then a MetaGraphDef) and is never taken for ONNX."""
@@ -98,9 +125,10 @@ def is_onnx(head: bytes, path: Path) -> bool:
     return len(head) > 2 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x3A)
 
 
-def is_savedmodel_dir(path: Path) -> bool:
+def is_savedmodel_dir(path: Place) -> bool:
     """A TensorFlow SavedModel directory: `saved_model.pb` beside `variables/` or
-    `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files)."""
+    `keras_metadata.pb` (tensorflow/python/saved_model/constants.py names the files); over
+    HTTP, where a folder cannot be seen, `variables/variables.index` tells."""
     graph = path / "saved_model.pb"
     # Any saved_model.pb but a folder: one that is a FIFO is the SavedModel's to refuse by
     # name (stat only; nothing is opened here).
@@ -108,8 +136,49 @@ def is_savedmodel_dir(path: Path) -> bool:
         path.is_dir()
         and graph.exists()
         and not graph.is_dir()
-        and ((path / "variables").is_dir() or (path / "keras_metadata.pb").exists())
+        and (
+            (path / "variables").is_dir()
+            or (path / "keras_metadata.pb").exists()
+            or (path / "variables/variables.index").exists()
+        )
     )
+
+
+# A Hugging Face `save_pretrained` directory: config.json beside the weights, one file or an
+# index of shards (transformers/utils/__init__.py: SAFE_WEIGHTS_NAME, WEIGHTS_NAME, *_INDEX_NAME).
+HF_CONFIG = "config.json"
+HF_WEIGHTS = (
+    "model.safetensors.index.json",
+    "model.safetensors",
+    "pytorch_model.bin.index.json",
+    "pytorch_model.bin",
+)
+
+
+def is_hf_checkpoint_dir(path: Place) -> bool:
+    """A Hugging Face checkpoint directory: config.json and the weights (or their index)."""
+    return (
+        path.is_dir()
+        and (path / HF_CONFIG).is_file()
+        and any((path / name).is_file() for name in HF_WEIGHTS)
+    )
+
+
+def is_hf_checkpoint(head: bytes, path: Place) -> bool:
+    """A checkpoint directory, or the index of its shards given as the file to read; a
+    safetensors index without a config.json beside it is a sharded state dict, the
+    safetensors reader's."""
+    if path.name == HF_WEIGHTS[0]:
+        return head.lstrip()[:1] == b"{" and (path.parent / HF_CONFIG).is_file()
+    if path.name == HF_WEIGHTS[2]:
+        return head.lstrip()[:1] == b"{"
+    return not head and is_hf_checkpoint_dir(path)
+
+
+def is_model_dir(path: Place) -> bool:
+    """A directory that is one model (read as one, never scanned): a TensorFlow SavedModel or
+    a Hugging Face checkpoint."""
+    return is_savedmodel_dir(path) or is_hf_checkpoint_dir(path)
 
 
 def _savedmodel_proto(head: bytes) -> bool:
@@ -124,7 +193,7 @@ def _savedmodel_proto(head: bytes) -> bool:
     return pos + 1 < len(head) and head[pos + 1] == 0x0A
 
 
-def is_savedmodel(head: bytes, path: Path) -> bool:
+def is_savedmodel(head: bytes, path: Place) -> bool:
     """A SavedModel directory, or its `saved_model.pb` (by name beside `variables/`, or by its
     protobuf header)."""
     if is_savedmodel_dir(path):
@@ -134,14 +203,14 @@ def is_savedmodel(head: bytes, path: Path) -> bool:
     return _savedmodel_proto(head)
 
 
-def is_tflite(head: bytes, path: Path) -> bool:
+def is_tflite(head: bytes, path: Place) -> bool:
     """A TFLite flatbuffer: the file identifier "TFL3" right after the root offset
     (tensorflow/lite/schema/schema.fbs, `file_identifier "TFL3"`); the extension settles
     files too damaged to carry it."""
     return head[4:8] == b"TFL3" or path.suffix.lower() == ".tflite"
 
 
-def is_gguf(head: bytes, path: Path) -> bool:
+def is_gguf(head: bytes, path: Place) -> bool:
     """llama.cpp's GGUF: the magic "GGUF" at offset 0, in little- and big-endian files alike
     (ggml/docs/gguf.md); the extension settles files too damaged to carry it."""
     return head.startswith(b"GGUF") or path.suffix.lower() == ".gguf"
@@ -161,7 +230,7 @@ def is_lfs_pointer(head: bytes) -> bool:
     return head.startswith(LFS_POINTER)
 
 
-def refusal(head: bytes, path: Path) -> str | None:
+def refusal(head: bytes, path: Place) -> str | None:
     """What a file that resembles a model format but is something else really is, or None."""
     if is_lfs_pointer(head):
         return (
@@ -194,11 +263,11 @@ def describe(head: bytes) -> str:
 
 
 def read_head(path: Path) -> bytes:
-    """The first HEAD_BYTES of a regular file (nothing for a SavedModel directory, which is
-    read as one). A FIFO, a device (/dev/zero behind a symlink) or a socket is refused before
-    it is opened: reading one could block or never end."""
+    """The first HEAD_BYTES of a regular file (nothing for a SavedModel directory or a Hugging
+    Face checkpoint directory, which are read as one). A FIFO, a device (/dev/zero behind a
+    symlink) or a socket is refused before it is opened: reading one could block or never end."""
     with suppress(OSError):  # an unsearchable path is reported by require_regular
-        if is_savedmodel_dir(path):
+        if is_model_dir(path):
             return b""
     require_regular(path)
     try:

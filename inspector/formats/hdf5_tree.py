@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import h5py
 import numpy as np
 
+from inspector.counts import checked_shape
 from inspector.errors import CorruptModelError
+from inspector.formats.source import Source
 from inspector.model import OptimizerState, Tensor
 
 _MAX_DEPTH = 64
@@ -70,13 +71,27 @@ def tensor_of(dataset: h5py.Dataset, name: str) -> Tensor:
             f"dataset '{dataset.name or name}' has a null dataspace (no elements, no shape): "
             "not a weight; the file is damaged"
         )
-    return Tensor(
-        key=dataset.name or name,
-        name=name,
-        shape=tuple(int(dim) for dim in dataset.shape),
-        dtype=str(dtype),
-        itemsize=int(dtype.itemsize),
+    what = f"dataset '{dataset.name or name}'"
+    shape = checked_shape(
+        (int(dim) for dim in dataset.shape), what, bits=8 * dtype.itemsize, room=_room(dataset)
     )
+    return Tensor(
+        key=dataset.name or name, name=name, shape=shape, dtype=str(dtype), itemsize=dtype.itemsize
+    )
+
+
+# The most a filter can shrink data (zlib's deflate: 1032 to 1); HDF5 files may compress.
+_MOST_COMPRESSED = 1032
+
+
+def _room(dataset: h5py.Dataset) -> int | None:
+    """The bytes the file can hold for a dataset's data: the file's size (times what a filter
+    can compress), or None for data that lives in other files (external, virtual), which
+    the walk reports and never reads."""
+    if dataset.external or dataset.is_virtual:
+        return None
+    size = int(dataset.file.id.get_filesize())
+    return size * _MOST_COMPRESSED if dataset.id.get_create_plist().get_nfilters() else size
 
 
 def natural_key(name: str) -> list[object]:
@@ -183,13 +198,11 @@ def text_attribute(node: h5py.HLObject, name: str, where: str) -> str | None:
     raise CorruptModelError(f"{where}: attribute '{name}' is not text")
 
 
-def optimizer_state(root: h5py.Group, name: str, path: Path) -> OptimizerState | None:
+def optimizer_state(root: h5py.Group, name: str, path: Source) -> OptimizerState | None:
     """Optimizer slots saved beside the model (`optimizer_weights` in HDF5 models, `optimizer`
     in the Keras v3 layout): never model parameters, reported on their own."""
     group = child(root, name)
     if not isinstance(group, h5py.Group):
         return None
     tensors = [tensor for _, tensor in datasets_under(group)]
-    return OptimizerState(
-        sum(t.params for t in tensors), sum(t.nbytes for t in tensors), path.stat().st_size
-    )
+    return OptimizerState(sum(t.params for t in tensors), sum(t.nbytes for t in tensors), path.size)

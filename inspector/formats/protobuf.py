@@ -9,11 +9,10 @@ with the byte offset.
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-Buffer = bytes | mmap.mmap  # the file's bytes, usually memory-mapped
+from inspector.formats.ranges import Buffer  # the file's bytes, usually memory-mapped
 
 # Wire types (protobuf encoding spec).
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
@@ -120,8 +119,8 @@ def integer(item: Field, message: str) -> int:
 def packed_varints(buf: Buffer, item: Field, message: str, limit: int) -> tuple[list[int], int]:
     """Repeated int64 sent packed (one length-delimited field) or one by one: the first
     `limit` values and the count of all."""
-    if item.wire == VARINT:
-        return [signed(item.value)], 1
+    if item.wire == VARINT:  # one by one: the limit holds across the fields too
+        return ([signed(item.value)] if limit > 0 else []), 1
     expect(item, LENGTH, message)
     values: list[int] = []
     pos, count = item.value, 0

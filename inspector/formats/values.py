@@ -36,14 +36,18 @@ def bound(reader: ValueReader, key: str) -> np.ndarray | None:
 def read_at(handle: BinaryIO, offset: int, length: int) -> bytes:
     """`length` bytes at `offset` (fewer at the end of the file), read rather than paged in
     through a memory map so that no mapped pages stay behind; pread where the OS has it (one
-    call reads at most ~2 GiB on Linux, hence the loop)."""
-    if not hasattr(os, "pread"):
+    call reads at most ~2 GiB on Linux, hence the loop), one range for a remote object."""
+    try:
+        fileno = handle.fileno() if hasattr(os, "pread") else -1
+    except OSError:  # io.UnsupportedOperation: a remote object's ranges (formats/ranges.py)
+        fileno = -1
+    if fileno < 0:
         handle.seek(offset)
         return handle.read(length)
     parts: list[bytes] = []
     done = 0
     while done < length:
-        part = os.pread(handle.fileno(), length - done, offset + done)
+        part = os.pread(fileno, length - done, offset + done)
         if not part:
             break
         parts.append(part)

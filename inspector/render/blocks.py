@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from inspector.render.fit import Shape, fit_table, widest, wrap
+from inspector.render.fit import Shape, fit_table, wrap
 from inspector.render.table import GITHUB, SIMPLE, write_table
 from inspector.render.text import markdown_code, markdown_safe
 
@@ -31,6 +31,15 @@ class Table:
     notes: tuple[int, ...] = ()
     keys: tuple[int, ...] = (0,)
     attached: tuple[int, ...] = ()  # in a record, written on the previous column's line
+    # How a narrow terminal keeps it a table (render/fit.py, in this order): a shorter header
+    # per column ("" keeps it), columns that only decorate, columns whose cells may wrap (names),
+    # columns that may be left out (first to go first); and each column's name in a record
+    # where its header alone is ambiguous ("type" of the source or of the export).
+    short: tuple[str, ...] = ()
+    decoration: tuple[int, ...] = ()
+    wrap: tuple[int, ...] = ()
+    optional: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,9 +66,8 @@ def write(blocks: Sequence[Block], flavour: Flavour, width: int | None = None) -
     out: list[str] = []
     previous: Block | None = None
     for block in blocks:
-        text = _write(block, flavour)
-        if width is not None and flavour is Flavour.TEXT:
-            text = _fit(block, text, width)
+        fitted = width is not None and flavour is Flavour.TEXT
+        text = _fit(block, width) if fitted and width is not None else _write(block, flavour)
         if not text:
             continue
         if out:
@@ -71,17 +79,23 @@ def write(blocks: Sequence[Block], flavour: Flavour, width: int | None = None) -
     return "".join(out)
 
 
-def _fit(block: Block, text: str, width: int) -> str:
+def _fit(block: Block, width: int) -> str:
     if not isinstance(block, Table):
-        return wrap(text, width)
-    if widest(text) <= width:
-        return text
-    shape = Shape(block.headers, block.rows, block.notes, block.keys, block.attached)
-    return fit_table(
-        shape,
-        width,
-        lambda rows, padding: write_table(block.headers, rows, block.align, SIMPLE, padding),
+        return wrap(_write(block, Flavour.TEXT), width)
+    shape = Shape(
+        block.headers,
+        block.rows,
+        block.align,
+        notes=block.notes,
+        keys=block.keys,
+        attached=block.attached,
+        short=block.short,
+        decoration=block.decoration,
+        optional=block.optional,
+        wrap=block.wrap,
+        labels=block.labels,
     )
+    return fit_table(shape, width)
 
 
 def _write(block: Block, flavour: Flavour) -> str:

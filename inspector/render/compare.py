@@ -142,6 +142,9 @@ def _table(report: CompareReport, style: Style) -> Table:
         rows,
         ("left", "left", "left", "left", "right", "right", "left"),
         keys=(0, 2, 6),
+        wrap=(0, 2),
+        short=("", "", "", "", "source", "export", ""),
+        labels=("source", "source type", "export", "export type", "", "", ""),
     )
 
 
@@ -198,6 +201,11 @@ def _int(value: object) -> int | None:
 
 def _unmatched(item: Unmatched, pair: PairResult) -> str:
     what = f"{item.name} {shape(item.shape)}, {count(item.params)} parameters"
+    if not item.counted and item.side is Side.SOURCE:
+        return (
+            f"{item.name} {shape(item.shape)}: an integer scalar (a step counter such as "
+            "BatchNorm's num_batches_tracked), not a weight; the export does not keep it"
+        )
     if not item.counted:
         return (
             f"also in the export's {pair.export} row: {what} beside the cell weights "
@@ -268,11 +276,17 @@ def _reconciled(item: Reconciled) -> str:
         side, _, dtypes = (item.tensor or "export ?").partition(" ")
         return (
             f"dequantized: the {side}'s {dtypes} weights were compared as (q - zero_point) · scale "
-            "with the file's own scales; judge them with a tolerance (--atol) of about half a "
-            "quantization step"
+            "with the file's own scales, each allowed the half quantization step its rounding "
+            "cost (beyond --atol/--rtol)"
         )
     if what is Reconcile.TRANSPOSED:
         return f"{item.tensor} is stored with its axes reordered (transposed) in the export"
+    if what is Reconcile.RENAMED:
+        return f"names: {item.tensor} (the same tensors)"
+    if what is Reconcile.RESHAPED:
+        return f"reshaped: {item.tensor} (the same elements in the same order)"
+    if what is Reconcile.CONVERTED:
+        return f"converted: {item.tensor}"
     return f"values within tolerance, not bit-identical: max |Δ| {real(item.max_abs)}"
 
 

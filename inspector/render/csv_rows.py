@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from inspector.render.report import LayerView, is_recurrent, shown_layers
+from inspector.render.report import LayerView, recurrent_rows, shown_layers
 from inspector.render.text import escaped, spreadsheet_safe
 from inspector.report.analysis import RecurrentCheck, Report
 
@@ -31,18 +31,31 @@ COLUMNS = (
 
 
 def render_csv(reports: Sequence[Report], view: LayerView) -> str:
+    lines = (csv_lines(report, view) for report in reports)
+    return "\n".join([csv_header(), *(text for text in lines if text)])
+
+
+def csv_header() -> str:
+    return _written([COLUMNS])
+
+
+def csv_lines(report: Report, view: LayerView) -> str:
+    """One file's rows, without a final newline ("" for none): the rows of many files are
+    written one file at a time under one header."""
+    return _written(_rows(escaped(report), view))
+
+
+def _written(rows: Sequence[Sequence[object]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for report in escaped(reports):
-        writer.writerows(_rows(report, view))
-    return buffer.getvalue().rstrip("\n")
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().removesuffix("\n")
 
 
 def _rows(report: Report, view: LayerView) -> list[list[object]]:
     checks = {check.layer.name: check for check in report.checks}
     total = report.totals.total
     gates = _gates(report)
+    recurrent = recurrent_rows(report)
     rows = []
     for layer in shown_layers(report, view):
         check = checks.get(layer.name)
@@ -55,7 +68,7 @@ def _rows(report: Report, view: LayerView) -> list[list[object]]:
                 layer.params,
                 _flag(layer.trainable),
                 f"{layer.params / total:.6f}" if total else "",
-                _flag(is_recurrent(layer, report)),
+                _flag(layer.name in recurrent),
                 *_recurrent_columns(check),
                 gates,
                 "; ".join(layer.shared_with),

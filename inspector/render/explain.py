@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from inspector.cells import Convention
 from inspector.model import CellKind, TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.reconcile import reconcile_lines
-from inspector.render.text import count, escaped, printable, shape
+from inspector.render.text import count, escaped, plural, printable, shape
 from inspector.report.explain import (
     BIAS_ROLES,
     Explanation,
     GateShare,
     Index,
     PlainExplanation,
-    Slice,
 )
 from inspector.report.reconcile import Reconciliation
 
@@ -48,6 +47,10 @@ def render_explain(
     for explanation in explanations:
         if isinstance(explanation, PlainExplanation):
             blocks += _plain_blocks(path, explanation)
+        elif explanation.layer.cell.block is not None:  # split by part, not by gate
+            from inspector.render.block_explain import block_blocks
+
+            blocks += block_blocks(path, explanation)
         else:
             blocks += _blocks(path, explanation)
     return write(blocks, Flavour.TEXT, width)
@@ -73,7 +76,17 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
         align += ["left", "left"]
     headers.append("params")
     align.append("right")
-    rows = tuple(_row(share, explanation) for share in explanation.shown)
+    # Per direction: a row says its direction, so `kernel` names each direction's own.
+    names = {
+        direction: _short_names(
+            piece.tensor
+            for share in explanation.gates
+            if share.direction == direction
+            for piece in share.slices
+        )
+        for direction in {share.direction for share in explanation.gates}
+    }
+    rows = tuple(_row(share, explanation, names[share.direction]) for share in explanation.shown)
     lines = [_sum_line(explanation), *_terms_line(explanation)]
     lines += [
         f"not split by gate: {u.item.tensor.name} {shape(u.item.tensor.shape)}, "
@@ -104,12 +117,13 @@ def _blocks(path: str, explanation: Explanation) -> list[Block]:
     ]
 
 
-def _row(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
+def _row(share: GateShare, explanation: Explanation, names: dict[str, str]) -> tuple[str, ...]:
     cells = [share.direction.value if share.direction else "-", share.gate]
     slots = _onnx_slots(explanation)
     for _name, roles in _COLUMNS:
         slices = share.of(roles)
-        cells.append(" + ".join(slots.get(s.role, "") + _label(s) for s in slices) or "-")
+        labels = [slots.get(s.role, "") + names[s.tensor] + index_text(s.index) for s in slices]
+        cells.append(" + ".join(labels) or "-")
         cells.append(" + ".join(shape(s.shape) for s in slices) or "-")
     cells.append(count(share.params))
     return tuple(cells)
@@ -192,9 +206,12 @@ def _terms(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
             expression = f"{n // u}·{u}" if n != u else f"{u}"
         out.append(f"{expression} {label}")
     if conv and out:
-        out[-1] += f" (k = {k} kernel elements, c = {d} input channels, f = {u} filters)"
+        out[-1] += (
+            f" (k = {plural(k, 'kernel element')}, c = {plural(d, 'input channel')}, "
+            f"f = {plural(u, 'filter')})"
+        )
     elif out:
-        out[-1] += f" (u = {u} units, d = {d} input width)"
+        out[-1] += f" (u = {plural(u, 'unit')}, d = {d:,} input width)"
     return tuple(out)
 
 
@@ -278,9 +295,37 @@ def _sum_line(explanation: Explanation) -> str:
     )
 
 
-def _short(tensor: str) -> str:
-    """`lstm/lstm_cell/kernel:0` -> `kernel`; `onnx::LSTM_201[0]` stays as it is."""
-    return _OUTPUT_INDEX.sub("", tensor.rstrip("/").rsplit("/", 1)[-1])
+def _short_names(tensors: Iterable[str]) -> dict[str, str]:
+    """Each tensor name as its shortest trailing path that no other of these names ends with:
+    `lstm/lstm_cell/kernel:0` -> `kernel`, while tf2onnx's loop weights, every one of them
+    `.../ReadVariableOp/resource:0`, keep what tells them apart
+    (`MatMul/ReadVariableOp/resource`); `onnx::LSTM_201` stays as it is. Sorted by their
+    reversed paths, a name shares its longest ending with a neighbour: one sort, whatever the
+    names' lengths."""
+    paths = {
+        name: tuple(reversed(_OUTPUT_INDEX.sub("", name.rstrip("/")).split("/")))
+        for name in set(tensors)
+    }
+    order = sorted(paths, key=paths.__getitem__)
+    short: dict[str, str] = {}
+    for at, name in enumerate(order):
+        path = paths[name]
+        shared = max(
+            (_common(path, paths[order[i]]) for i in (at - 1, at + 1) if 0 <= i < len(order)),
+            default=0,
+        )
+        short[name] = "/".join(reversed(path[: min(shared + 1, len(path))]))
+    return short
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """How many leading parts two paths share."""
+    shared = 0
+    for left, right in zip(a, b, strict=False):
+        if left != right:
+            break
+        shared += 1
+    return shared
 
 
 def index_text(index: Index) -> str:
@@ -291,10 +336,6 @@ def index_text(index: Index) -> str:
         for item in index
     ]
     return "[" + ", ".join(parts) + "]"
-
-
-def _label(piece: Slice) -> str:
-    return _short(piece.tensor) + index_text(piece.index)
 
 
 def render_explain_json(path: str, explanations: Sequence[Explanation | PlainExplanation]) -> str:

@@ -5,28 +5,44 @@ from __future__ import annotations
 
 from inspector.model import Check
 from inspector.render.blocks import Table
-from inspector.render.text import Style, count, exact_bytes, paint, percent_over
+from inspector.render.text import Style, count, exact_bytes, listed, paint, percent_over
 from inspector.report.analysis import Report
 from inspector.report.gates import GATE_BY_OPTION
 from inspector.report.verdicts import GateResult, Over, Unit
 
 PASS, FAIL = "pass", "FAIL"
+# Lines one gate or a file's checks give on stderr; the rest is one line that counts them. A
+# model of 100,000 layers over --max-layer-params would otherwise give 100,000 lines (the JSON
+# `gates` list keeps every subject).
+MAX_LINES = 10
 
 
 def gate_messages(report: Report, *, with_file: bool = True) -> list[str]:
-    """One line per subject over a limit: which limit, the measured value, and by how much."""
+    """One line per subject over a limit, MAX_LINES per limit at most: which limit, the
+    measured value, and by how much."""
     prefix = f"{report.model.path}: " if with_file else ""
-    return [prefix + _message(gate, over) for gate in report.gates for over in gate.over]
+    lines = []
+    for gate in report.gates:
+        lines += [prefix + _message(gate, over) for over in gate.over[:MAX_LINES]]
+        if len(gate.over) > MAX_LINES:
+            more = f"{len(gate.over) - MAX_LINES:,} more layers"
+            what = "whose check is not ok" if gate.unit is Unit.LAYERS else "over the limit"
+            lines.append(f"{prefix}{gate.limit}: and {more} {what}")
+    return lines
 
 
 def check_messages(report: Report) -> list[str]:
-    """One line per recurrent layer whose stored count does not match the formula."""
-    return [
+    """One line per recurrent layer whose stored count does not match the formula, MAX_LINES
+    at most."""
+    failed = [check for check in report.checks if check.status is Check.MISMATCH]
+    lines = [
         f"{report.model.path}: layer '{check.layer.name}' is a {check.status.value}"
         + (f": {check.reason}" if check.reason else "")
-        for check in report.checks
-        if check.status is Check.MISMATCH
+        for check in failed[:MAX_LINES]
     ]
+    if len(failed) > MAX_LINES:
+        lines.append(f"{report.model.path}: and {len(failed) - MAX_LINES:,} more mismatches")
+    return lines
 
 
 def _message(gate: GateResult, over: Over) -> str:
@@ -84,7 +100,7 @@ def _cell(value: int, unit: Unit) -> str:
 def _failed(gate: GateResult, style: Style) -> str:
     word = paint(FAIL, "red", style)
     if gate.unit is Unit.LAYERS:
-        return f"{word}: " + ", ".join(f"{over.layer}" for over in gate.over)
+        return f"{word}: " + listed([f"{over.layer}" for over in gate.over])
     if gate.layer is not None and len(gate.over) > 1:
         return f"{word}: {len(gate.over)} layers over"
     if gate.over and gate.over[0].note:

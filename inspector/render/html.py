@@ -17,8 +17,9 @@ from inspector.compute import Compute
 from inspector.model import Check, Dim, TensorSpec
 from inspector.render.measure import FONT, fit, text_width
 from inspector.render.svg import printable, svg_document
-from inspector.render.text import count, exact_bytes, share
+from inspector.render.text import count, exact_bytes, share, split_held
 from inspector.render.text import printable as shown
+from inspector.render.text import shape as text_shape
 from inspector.report.analysis import Report
 from inspector.report.batch import Outcome
 from inspector.report.diagram import CellDiagram, diagram
@@ -37,6 +38,7 @@ code{font-size:12px}.note{color:#555;font-size:12px}
 details{border-top:1px solid #ccc;padding:4px 0}summary{cursor:pointer;font-size:15px;padding:4px 0}
 details[open]>summary{border-bottom:1px solid #eee;margin-bottom:8px}
 svg.cells,svg.share-chart{max-width:100%;height:auto}.index td{vertical-align:top}
+.files{display:grid;grid-template-columns:minmax(0,1fr)}.files-index{order:-1}
 """
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _BAR_W = 360
@@ -63,9 +65,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _dims(shape: tuple[Dim, ...] | None) -> str:
-    if shape is None:
-        return "?"
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+    """As the terminal writes a shape (`(20,)`, `(None, 8)`); `?` where the rank is unknown."""
+    return "?" if shape is None else text_shape(shape)
+
+
+def _join(names: Sequence[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _signature(specs: Sequence[TensorSpec], title: str) -> str:
@@ -151,8 +157,9 @@ def _checks(report: Report) -> str:
         reason = f" ({printable(check.reason)})" if check.reason else ""
         items.append(
             f"<li><b>{printable(check.layer.name)}</b> ({printable(check.layer.type)}): "
-            f"<code>{printable(check.expression) or '-'}</code> = {expected}; stored "
-            f'{count(check.layer.params)} → <span class="{status}">{status}</span>{reason}</li>'
+            f"<code>{printable(check.expression) or '-'}</code> = {expected}; "
+            f"{split_held(check.layer, report.model)} → "
+            f'<span class="{status}">{status}</span>{reason}</li>'
         )
     return "<ul>" + "".join(items) + "</ul>"
 
@@ -196,9 +203,11 @@ def _compute(figures: Compute) -> str:
         if figures.seq_len
         else ""
     )
+    missing = figures.missing
+    partial = f" (not counted: {printable(_join(missing))})" if missing else ""
     return (
         table + f'<p class="note">model: {count(figures.macs_per_step)} MACs per time step'
-        f"{'' if figures.complete else ' (some layers not counted)'}{sequence}; "
+        f"{partial}{sequence}; "
         f"state {exact_bytes(figures.state_bytes)}. Compute scales with the sequence length, "
         "the parameters do not: the same weights are applied at every step.</p>"
     )
@@ -280,34 +289,111 @@ def _gates_cell(report: Report) -> str:
     return f'<td class="mismatch">FAIL ({printable(", ".join(failed))})</td>'
 
 
-def _index(items: Sequence[Outcome]) -> str:
-    """One row per file, in order: a link to its section, or why it could not be read."""
-    rows = []
-    for number, outcome in enumerate(items, 1):
-        report = outcome.report
-        if report is None:
-            message = (outcome.error or "no model file").removeprefix(f"{outcome.path}: ")
-            rows.append(
-                f"<tr><td>{number}</td>{_name(outcome.path)}"
-                f'<td class="mismatch">unreadable</td><td colspan="3">{printable(message)}</td>'
-                "</tr>"
-            )
-            continue
-        rows.append(
-            f'<tr><td>{number}</td><td class="name"><a href="#file-{number}">'
-            f"{printable(outcome.path)}</a></td>{_cell(report.model.format.value)}"
-            f"{_cell(count(report.totals.total), True)}{_checks_cell(outcome)}"
-            f"{_gates_cell(report)}</tr>"
+def _index_row(number: int, outcome: Outcome) -> str:
+    """A file's row of the index: a link to its section, or why it could not be read."""
+    report = outcome.report
+    if report is None:
+        message = (outcome.error or "no model file").removeprefix(f"{outcome.path}: ")
+        return (
+            f"<tr><td>{number}</td>{_name(outcome.path)}"
+            f'<td class="mismatch">unreadable</td><td colspan="3">{printable(message)}</td>'
+            "</tr>"
         )
-    read = sum(1 for outcome in items if outcome.report is not None)
-    unreadable = len(items) - read
+    return (
+        f'<tr><td>{number}</td><td class="name"><a href="#file-{number}">'
+        f"{printable(outcome.path)}</a></td>{_cell(report.model.format.value)}"
+        f"{_cell(count(report.totals.total), True)}{_checks_cell(outcome)}"
+        f"{_gates_cell(report)}</tr>"
+    )
+
+
+def _index(rows: Sequence[str], unreadable: int) -> str:
+    """One row per file, in order. Written after the sections (a page of many files is written
+    a section at a time, and the index needs every file) and shown above them (`order:-1` in
+    the page's grid)."""
+    read = len(rows) - unreadable
     head = "".join(f"<th>{h}</th>" for h in ("#", "file", "format", "params", "checks", "gates"))
     summary = f"{read:,} read" + (f", {unreadable:,} unreadable" if unreadable else "")
     return (
-        f'<h2>Files</h2><p class="note">{len(items):,} files: {summary}. Each section below '
-        "opens on a click.</p>"
-        f'<table class="index"><tr>{head}</tr>{"".join(rows)}</table>'
+        f'<section class="files-index"><h2>Files</h2><p class="note">{len(rows):,} files: '
+        f"{summary}. Each section below opens on a click.</p>"
+        f'<table class="index"><tr>{head}</tr>{"".join(rows)}</table></section>'
     )
+
+
+HTML_HEAD = (
+    "<!DOCTYPE html>\n"
+    '<html lang="en"><head><meta charset="utf-8">'
+    f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>rnninspect report</title>"
+    f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
+)
+HTML_END = "</body></html>"
+
+
+class HtmlPage:
+    """The page of one or many files, built a file at a time in input order (render/assembly.py
+    writes each part as its file's outcome arrives): `add` returns a file's section (the page's
+    head before the first), `end` the rest. Of each file it keeps its index row only.
+
+    `listed` (several files, or a directory) adds an index with one row per file (format,
+    parameters, checks, gates) linking to its section, and collapses the sections
+    (`<details>`), so that a page of hundreds of files stays navigable, with no script.
+    `diagrams` replaces each report's own (`explain --layer/--gate`)."""
+
+    def __init__(self, listed: bool, diagrams: Sequence[CellDiagram] | None = None) -> None:
+        self.listed = listed
+        self.diagrams = diagrams
+        self.rows: list[str] = []
+        self.unreadable = 0
+        self.opened = False  # the head is written
+
+    def add(self, outcome: Outcome) -> str | None:
+        """The text for this file now (None: nothing: an unreadable file has a row only)."""
+        number = len(self.rows) + 1
+        self.rows.append(_index_row(number, outcome))
+        report = outcome.report
+        if report is None:
+            self.unreadable += 1
+            return None
+        own = _diagrams_of(report) if self.diagrams is None else self.diagrams
+        body = _section(report, own, f"f{number}-")
+        title = printable(report.model.path)
+        if self.listed:
+            section = (
+                f'<details id="file-{number}"><summary><b>{title}</b> '
+                f'<span class="note">{printable(report.model.format.value)}, '
+                f"{count(report.totals.total)} parameters</span></summary>{body}</details>"
+            )
+        else:
+            section = f'<h2 id="file-{number}">{title}</h2>{body}'
+        head = "" if self.opened else HTML_HEAD + (_FILES_OPEN if self.listed else "")
+        self.opened = True
+        return head + section
+
+    def end(self, *, always: bool = False) -> str | None:
+        """The rest of the page; None when no section was written and not `always` (a page
+        of nothing: stderr said why)."""
+        if not self.opened:
+            if not always:
+                return None
+            return (
+                HTML_HEAD
+                + (
+                    _FILES_OPEN + _index(self.rows, self.unreadable) + "</div>"
+                    if self.listed
+                    else ""
+                )
+                + HTML_END
+            )
+        if self.listed:
+            return _index(self.rows, self.unreadable) + "</div>" + HTML_END
+        return HTML_END
+
+
+# The sections and the index in a one-column grid: the index, written last, shown first.
+_FILES_OPEN = '<div class="files">'
 
 
 def render_html(
@@ -318,39 +404,11 @@ def render_html(
 ) -> str:
     """The page for every file, in order. An `Outcome` without a report is an unreadable file,
     listed with its error. `diagrams` replaces each report's own (`explain --layer/--gate`).
-
-    `index` (by default: more than one file) opens the page with one row per file (format,
-    parameters, checks, gates) linking to its section, and collapses the sections (`<details>`)
-    so that a page of hundreds of files stays navigable, with no script."""
+    `index` (by default: more than one file): see `HtmlPage`."""
     outcomes = [
         item if isinstance(item, Outcome) else Outcome(item.model.path, report=item)
         for item in items
     ]
-    listed = len(outcomes) > 1 if index is None else index
-    sections = []
-    for number, outcome in enumerate(outcomes, 1):
-        report = outcome.report
-        if report is None:
-            continue
-        own = _diagrams_of(report) if diagrams is None else diagrams
-        body = _section(report, own, f"f{number}-")
-        title = printable(report.model.path)
-        if listed:
-            sections.append(
-                f'<details id="file-{number}"><summary><b>{title}</b> '
-                f'<span class="note">{printable(report.model.format.value)}, '
-                f"{count(report.totals.total)} parameters</span></summary>{body}</details>"
-            )
-        else:
-            sections.append(f'<h2 id="file-{number}">{title}</h2>{body}')
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>rnninspect report</title>"
-        f"<style>{_CSS}</style></head><body><h1>rnninspect report</h1>"
-        + (_index(outcomes) if listed else "")
-        + "".join(sections)
-        + "</body></html>"
-    )
+    page = HtmlPage(len(outcomes) > 1 if index is None else index, diagrams)
+    parts = [page.add(outcome) for outcome in outcomes]
+    return "".join(part for part in parts if part) + (page.end(always=True) or "")

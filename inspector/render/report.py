@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from inspector.blocks import BLOCK_BY_NAME
 from inspector.cells import convention_of
-from inspector.compute import Compute
-from inspector.model import Check, Direction, Layer, WidthSource
+from inspector.compute import Compute, Deployment, RecurrentCompute
+from inspector.model import Check, Direction, Layer, Tensor, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
 from inspector.render.reconcile import reconcile_lines
-from inspector.render.text import Style, bar, count, human_bytes, paint, plural, shape, share
+from inspector.render.text import (
+    Style,
+    bar,
+    count,
+    human_bytes,
+    listed,
+    paint,
+    plural,
+    shape,
+    share,
+    split_held,
+)
 from inspector.render.view import LayerView
 from inspector.report.analysis import RecurrentCheck, Report
 from inspector.report.contract import gate_order
@@ -27,16 +39,32 @@ _WIDTH_SOURCE = {
 
 
 def render_json(reports: Sequence[Report], *, as_array: bool) -> str:
-    payload: object = [r.to_dict() for r in reports] if as_array else reports[0].to_dict()
-    return json.dumps(payload, indent=2)
+    if not as_array:
+        return json.dumps(reports[0].to_dict(), indent=2)
+    if not reports:
+        return "[]"
+    return "[\n" + ",\n".join(json_element(report) for report in reports) + "\n]"
 
 
-def is_recurrent(layer: Layer, report: Report) -> bool:
-    """The layer is, or (a nested model) contains, a recurrent layer."""
-    return any(
-        check.layer.name == layer.name or check.layer.name.startswith(layer.name + "/")
-        for check in report.checks
-    )
+def json_element(report: Report) -> str:
+    """The report as an element of a JSON array, indented as `json.dumps(reports, indent=2)`
+    writes it: an array of many files is written a file at a time."""
+    text = json.dumps(report.to_dict(), indent=2)
+    return "\n".join("  " + line for line in text.split("\n"))
+
+
+def recurrent_rows(report: Report) -> set[str]:
+    """The names of the rows that are, or (a nested model) contain, a recurrent layer: each
+    recurrent layer's name and every `/`-separated beginning of it. A set built once per
+    report, so asking of every row is linear (a scan of the checks per row was quadratic)."""
+    rows: set[str] = set()
+    for check in report.checks:
+        name = check.layer.name
+        rows.add(name)
+        while "/" in name:
+            name = name.rpartition("/")[0]
+            rows.add(name)
+    return rows
 
 
 def shown_layers(report: Report, view: LayerView) -> list[Layer]:
@@ -44,7 +72,8 @@ def shown_layers(report: Report, view: LayerView) -> list[Layer]:
     if view is LayerView.WEIGHTED:
         return [layer for layer in layers if layer.params or layer.shared]
     if view is LayerView.RECURRENT:
-        return [layer for layer in layers if is_recurrent(layer, report)]
+        rows = recurrent_rows(report)
+        return [layer for layer in layers if layer.name in rows]
     return list(layers)
 
 
@@ -96,9 +125,14 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
                 )
             ),
             Heading("Compute per time step"),
-            _compute_table(report.compute),
+            _compute_table(
+                report.compute,
+                frozenset(c.layer.name for c in report.checks if c.layer.cell.block),
+            ),
             Lines((_compute_line(report.compute),), indent=False),
         ]
+        if model.decoder is not None:  # a language model: what a sequence holds
+            blocks += [Heading("State per sequence"), Lines(_state_lines(report.deployment))]
     elif view is not LayerView.RECURRENT:
         blocks.append(Lines(("No recurrent layers found.",), indent=False))
     if flavour is Flavour.MARKDOWN:
@@ -118,13 +152,14 @@ def report_blocks(report: Report, view: LayerView, flavour: Flavour, style: Styl
 _SHORT = {Direction.FORWARD: " fwd", Direction.BACKWARD: " bwd"}
 
 
-def _compute_table(figures: Compute) -> Table:
-    """Each recurrent layer's MACs, element-wise work and state per step (inspector.compute)."""
+def _compute_table(figures: Compute, blocks_named: frozenset[str] = frozenset()) -> Table:
+    """Each recurrent layer's MACs, element-wise work and state per step (inspector.compute);
+    a recurrent block's (`blocks_named`) element-wise work is its recurrence, in its MACs."""
     rows = tuple(
         (
             item.layer,
             count(item.macs_per_step),
-            count(item.elementwise_per_step),
+            "in MACs" if item.layer in blocks_named else count(item.elementwise_per_step),
             " + ".join(
                 f"{stream.name}{_SHORT[stream.direction] if stream.direction else ''} "
                 f"{stream.floats:,}"
@@ -133,7 +168,7 @@ def _compute_table(figures: Compute) -> Table:
             or "-",
             "n/a"
             if item.state_bytes is None
-            else f"{human_bytes(item.state_bytes)} {item.state_dtype}",
+            else f"{human_bytes(item.state_bytes)} {_dtypes(item)}",
         )
         for item in figures.recurrent
     )
@@ -141,13 +176,22 @@ def _compute_table(figures: Compute) -> Table:
         ("layer", "MACs", "element-wise", "state (floats)", "state"),
         rows,
         ("left", "right", "right", "left", "left"),
+        wrap=(0, 3),
+        short=("", "", "elem.", "floats", ""),
     )
+
+
+def _dtypes(item: RecurrentCompute) -> str:
+    """The dtype(s) a layer's state is kept in: a block keeps some streams in float32."""
+    names = dict.fromkeys(stream.dtype or item.state_dtype for stream in item.state)
+    return "/".join(names) or item.state_dtype
 
 
 def _compute_line(figures: Compute) -> str:
     """The model's step: every recurrent layer plus every other layer once."""
     others = f" + {count(figures.layer_macs)} in other layers" if figures.layers else ""
-    partial = "" if figures.complete else " (some layers not counted)"
+    missing = figures.missing
+    partial = f" (not counted: {_names(missing)})" if missing else ""
     line = (
         f"Per time step: {count(figures.macs_per_step)} MACs "
         f"({count(figures.recurrent_macs_per_step)} recurrent{others}){partial}; "
@@ -161,29 +205,113 @@ def _compute_line(figures: Compute) -> str:
     return line
 
 
+def _names(names: Sequence[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _state_lines(figures: Deployment) -> tuple[str, ...]:
+    """The recurrent state (constant in the context), a hybrid's KV caches at the context, and
+    what a transformer of the same width and depth would keep (inspector.compute.deployment)."""
+    tokens = f"{figures.context:,} tokens (--context)"
+    held = f"as {figures.dtype}, --state-dtype" if figures.dtype else "each in its own dtype"
+    lines = [
+        f"Recurrent state: {count(figures.state_elements)} elements, "
+        f"{human_bytes(figures.state_bytes)} ({held}), the same at any context length"
+        + ("" if figures.state_complete else " (some layers' state unknown)")
+    ]
+    if figures.kv:
+        layers = sum(item.count for item in figures.kv)
+        windows = {item.window for item in figures.kv if item.window}
+        window = f", a sliding window of {min(windows):,} tokens" if windows else ""
+        lines.append(
+            f"KV cache of {plural(layers, 'attention layer')} at {tokens}{window}: "
+            f"{count(figures.kv_elements)} elements, {human_bytes(figures.kv_bytes)} "
+            f"{figures.kv_dtype}; with the recurrent state {human_bytes(figures.total_bytes)}"
+        )
+    decoder, elements = figures.decoder, figures.transformer_kv_elements
+    if decoder is not None and elements is not None:
+        lines.append(
+            f"A transformer of the same width ({decoder.width:,}) and depth "
+            f"({plural(decoder.depth, 'layer')}) would keep a KV cache of 2·{decoder.width:,}·"
+            f"{decoder.depth:,}·{figures.context:,} = {count(elements)} elements, "
+            f"{human_bytes(figures.transformer_kv_bytes or 0)} {figures.kv_dtype} at {tokens} "
+            "(assuming full multi-head attention in every layer: keys and values of d_model "
+            "each per token)"
+        )
+    return tuple(lines)
+
+
 def _layer_table(report: Report, view: LayerView, flavour: Flavour, style: Style) -> Table:
+    """Each layer's count and share; its output shape where the file gives one (Keras's
+    summary() column), and whether it trains where some parameters do not (the layers that
+    make up "Non-trainable params")."""
     total = report.totals.total
+    layers = shown_layers(report, view)
+    with_shape = any(layer.output_shape is not None for layer in layers)
+    with_trainable = bool(report.totals.non_trainable)
     with_bar = flavour is Flavour.TEXT
+    headers = ["layer", "type"]
+    align = ["left", "left"]
+    if with_shape:
+        headers.append("output shape")
+        align.append("left")
+    headers.append("params")
+    align.append("right")
+    if with_trainable:
+        headers.append("trainable")
+        align.append("left")
+    headers.append("share")
+    align.append("right")
+    if with_bar:
+        headers.append("share bar")
+        align.append("left")
     rows = []
-    for layer in shown_layers(report, view):
+    for layer in layers:
         kind = layer.type
         if layer.shared_with:
-            kind += f" (shared with {', '.join(layer.shared_with)})"
-        row = [layer.name, kind, count(layer.params), share(layer.params, total)]
+            kind += f" (shared with {listed(layer.shared_with)})"
+        row = [layer.name, kind]
+        if with_shape:
+            row.append(shape(layer.output_shape) if layer.output_shape is not None else "-")
+        row.append(count(layer.params))
+        if with_trainable:
+            row.append(_trainable(layer))
+        row.append(share(layer.params, total))
         if with_bar:
             row.append(bar(layer.params, total, style))
         rows.append(tuple(row))
-    headers = ("layer", "type", "params", "share") + (("share bar",) if with_bar else ())
-    align = ("left", "left", "right", "right") + (("left",) if with_bar else ())
-    return Table(headers, tuple(rows), align)
+    column = {header: index for index, header in enumerate(headers)}
+    return Table(
+        tuple(headers),
+        tuple(rows),
+        tuple(align),
+        wrap=(0, 1),
+        short=tuple("output" if header == "output shape" else "" for header in headers),
+        decoration=(column["share bar"],) if with_bar else (),
+        optional=tuple(column[h] for h in ("share", "output shape") if h in column),
+    )
+
+
+def _trainable(layer: Layer) -> str:
+    """`yes`, `no`, or how many of the layer's parameters train (a BatchNormalization's moving
+    statistics do not, whatever its `trainable` says); `-` for a layer without parameters."""
+    if not layer.params:
+        return "-"
+    trainable = sum(t.params for t in layer.tensors if t.trainable is not False)
+    if trainable == layer.params:
+        return "yes"
+    return "no" if not trainable else f"{count(trainable)} of {count(layer.params)}"
 
 
 def _shared_note(report: Report) -> tuple[str, ...]:
     """Each stored tensor counts in one row: say where a later row's shared tensors are."""
     lines = []
     for layer in report.model.layers:
-        for owner in layer.shared_with:
-            held = [item.tensor for item in layer.shared if item.owner == owner]
+        by_owner: dict[str, list[Tensor]] = {}
+        for item in layer.shared:
+            by_owner.setdefault(item.owner, []).append(item.tensor)
+        for owner, held in by_owner.items():
             lines.append(
                 f"({layer.name} also reads {len(held)} tensor(s), "
                 f"{count(sum(t.params for t in held))} params, held by {owner}: counted once, "
@@ -204,12 +332,17 @@ def _hidden_note(report: Report, view: LayerView) -> str | None:
 def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
     rows = []
     for check in checks:
+        spec = BLOCK_BY_NAME.get(check.layer.cell.block or "")
         for item in check.layer.tensors:
+            if spec is not None and item.member:  # a block's tensor: its name and its part
+                tensor = f"{item.member} ({spec.member(item.member).part.value})"
+            else:
+                tensor = item.role.value
             rows.append(
                 (
                     check.layer.name,
                     item.direction.value if item.direction else "-",
-                    item.role.value
+                    tensor
                     + (f" [{item.gate}]" if item.gate else "")
                     + (f" (shared with {item.shared_with})" if item.shared_with else ""),
                     shape(item.tensor.shape),
@@ -222,11 +355,14 @@ def _tensor_table(checks: Sequence[RecurrentCheck]) -> Table:
         tuple(rows),
         ("left", "left", "left", "left", "left", "right"),
         keys=(0, 1, 2),
+        wrap=(0, 2),
     )
 
 
 def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[str]:
     layer = check.layer
+    if layer.cell.block is not None:
+        return _block_check_lines(check, style)
     gates = ",".join(gate_order(layer, convention_of(report.model.format)))
     head = f"{layer.name} ({layer.type}, units={layer.cell.units}, gates {gates or 'unknown'}"
     if layer.directions == 2:
@@ -236,10 +372,40 @@ def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[st
     if check.expected is None:
         return [f"{head}: {status} - {check.reason}", *(f"    - {note}" for note in layer.notes)]
     line = (
-        f"{head}: {check.expression} = {count(check.expected)}; stored {count(layer.params)} "
+        f"{head}: {check.expression} = {count(check.expected)}; {split_held(layer, report.model)} "
         f"-> {status}  ({_WIDTH_SOURCE[layer.input_dim_source]}: {layer.input_dim})"
     )
     lines = [line, f"    {check.reason}"] if check.reason else [line]
+    return lines + [f"    - {note}" for note in layer.notes]
+
+
+_DIMS_SOURCE = {
+    WidthSource.CONFIG: "dimensions from the configuration",
+    WidthSource.TENSOR: "dimensions from the tensors",
+    WidthSource.UNKNOWN: "dimensions unknown",
+}
+
+
+def _block_check_lines(check: RecurrentCheck, style: Style) -> list[str]:
+    """`name (MambaMixer: Mamba, d_model=16 d_inner=32 ...): in_proj.weight 64·16 + ... = N;
+    stored N -> ok`, the source it follows, and why it is not ok."""
+    layer = check.layer
+    spec = BLOCK_BY_NAME.get(layer.cell.block or "")
+    shown = frozenset(spec.dims) if spec else frozenset()  # flags (a bias or not) left out
+    dims = " ".join(f"{name}={value:,}" for name, value in layer.cell.dims if name in shown)
+    head = f"{layer.name} ({layer.type}: {layer.cell.kind.value}{', ' + dims if dims else ''})"
+    status = paint(check.status.value, CHECK_COLOUR[check.status], style)
+    if check.expected is None:
+        lines = [f"{head}: {status} - {check.reason}"]
+    else:
+        lines = [
+            f"{head}: {check.expression} = {count(check.expected)}; stored "
+            f"{count(layer.params)} -> {status}  ({_DIMS_SOURCE[layer.input_dim_source]})"
+        ]
+        if check.reason:
+            lines.append(f"    {check.reason}")
+    if spec is not None:
+        lines.append(f"    - follows {spec.source}")
     return lines + [f"    - {note}" for note in layer.notes]
 
 

@@ -13,6 +13,9 @@ wcwidth package happens to be installed. Two deliberate differences from tabulat
 - A cell is one line: a carriage return or line feed inside a cell is written as `\\x0d` / `\\x0a`
   (the escape of `text.printable`, which has already escaped every name from a file). tabulate
   would split such a cell into lines of its own, which could forge rows.
+- A column is padded to at most PAD_LIMIT columns: a wider cell (a list of shared rows, a shape of
+  hundreds of dimensions) is written whole and sticks out of its column, so that one cell never
+  pads every other row of a table to its width (issue 23: 527 MB of output from a 60 KB file).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from dataclasses import dataclass
 _SGR = re.compile(r"\x1b\[[0-9;]*m")  # what render/text.py's `paint` writes
 _LINE_BREAKS = str.maketrans({"\r": "\\x0d", "\n": "\\x0a"})
 _ALIGNMENTS = ("left", "right")
+# The widest a column is padded to: a name at the data model's cap (`counts.NAME_LIMIT`, 256)
+# and room for what a cell adds to it ("(shared with ...)").
+PAD_LIMIT = 320
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ def display_width(text: str) -> int:
         text = _SGR.sub("", text)
     if text.isascii():
         return len(text)
-    return sum(_char_width(char) for char in text)
+    # Below U+0300 (Latin-1 and Latin Extended) every character is one column wide: only the
+    # others need Unicode's tables (a line of names with a share bar is mostly the former).
+    return sum(1 if char < "\u0300" else _char_width(char) for char in text)
 
 
 def _char_width(char: str) -> int:
@@ -85,7 +93,10 @@ def write_table(
         return ""
     body = [[cell.strip().translate(_LINE_BREAKS) for cell in row] for row in rows]
     heads = [header.translate(_LINE_BREAKS) for header in headers]
-    widths = [max((display_width(row[i]) for row in body), default=0) for i in range(columns)]
+    widths = [
+        min(max((display_width(row[i]) for row in body), default=0), PAD_LIMIT)
+        for i in range(columns)
+    ]
     if heads:
         widths = [max(w, display_width(h) + padding) for w, h in zip(widths, heads, strict=True)]
 
@@ -110,6 +121,6 @@ def write_table(
 def _aligned(cells: Sequence[str], widths: Sequence[int], align: Sequence[str]) -> list[str]:
     out = []
     for cell, width, side in zip(cells, widths, align, strict=True):
-        fill = " " * (width - display_width(cell))
+        fill = " " * max(width - display_width(cell), 0)  # a cell past PAD_LIMIT sticks out
         out.append(cell + fill if side == "left" else fill + cell)
     return out

@@ -10,7 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from inspector.model import Model, RecurrentLayer
 
 _ANSI = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -41,6 +44,13 @@ def count(value: int | None) -> str:
     if value is not None and abs(value).bit_length() > 10_000:  # past int-to-text limits
         return f"{'-' if value < 0 else ''}about 2^{abs(value).bit_length() - 1}"
     return "n/a" if value is None else f"{value:,}"
+
+
+def listed(names: Sequence[str], shown: int = 6) -> str:
+    """`a, b, c` or `a, b, c, d, e, f and 94 more`: a list of names in one cell or line, of
+    bounded length however many rows a file makes share a tensor."""
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def plural(number: int, word: str, words: str | None = None) -> str:
@@ -82,7 +92,7 @@ def share(part: int, total: int) -> str:
 
 
 def percent_over(excess: int, allowed: int) -> str:
-    return f"+{100 * excess / allowed:.1f}%" if allowed else "over a zero limit"
+    return f"+{100 * excess / allowed:,.1f}%" if allowed else "over a zero limit"
 
 
 def bar(part: int, total: int, style: Style, width: int = BAR_WIDTH) -> str:
@@ -97,7 +107,9 @@ def bar(part: int, total: int, style: Style, width: int = BAR_WIDTH) -> str:
     return paint(_FULL * full + (_EIGHTHS[rest] if rest else ""), "cyan", style)
 
 
-def shape(dims: Sequence[int]) -> str:
+def shape(dims: Sequence[int | str | None]) -> str:
+    """`(20,)`, `(None, 10, 8)`: a Python tuple, as Keras's summary() writes an output shape
+    (None: a dimension the file leaves open, such as the batch; a name: a symbolic one)."""
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
@@ -200,11 +212,16 @@ def escaped(item: _Item) -> _Item:
     """A copy of a report (or any frozen data of it: outcomes, explanations, a comparison,
     a gate failure) in which every string is `printable`: what the text outputs render. The
     JSON output renders the original, exact strings."""
-    result: _Item = _escaped(item, {})  # type: ignore[assignment]
+    result: _Item = _escaped(item, {}, 0)  # type: ignore[assignment]
     return result
 
 
-def _escaped(item: object, seen: dict[int, object]) -> object:
+# A report nests about 8 deep (a comparison, a report, its model, a layer, a tensor, a shape);
+# a result rebuilt from a worker is checked to nest at most 32 (cli/supervise.py).
+_MAX_DEPTH = 64
+
+
+def _escaped(item: object, seen: dict[int, object], depth: int) -> object:
     if isinstance(item, str):
         return printable(item)
     if isinstance(item, Enum) or item is None or isinstance(item, (int, float, bytes)):
@@ -212,21 +229,40 @@ def _escaped(item: object, seen: dict[int, object]) -> object:
     known = seen.get(id(item))
     if known is not None:
         return known
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"data nested more than {_MAX_DEPTH} deep is no report")
+    inner = depth + 1
     result: object
     if isinstance(item, tuple) and not hasattr(item, "_fields"):
-        result = tuple(_escaped(part, seen) for part in item)
+        result = tuple(_escaped(part, seen, inner) for part in item)
     elif isinstance(item, list):
-        result = [_escaped(part, seen) for part in item]
+        result = [_escaped(part, seen, inner) for part in item]
     elif isinstance(item, dict):
-        result = {_escaped(k, seen): _escaped(v, seen) for k, v in item.items()}
+        result = {_escaped(k, seen, inner): _escaped(v, seen, inner) for k, v in item.items()}
     elif isinstance(item, Mapping):
-        result = MappingProxyType({_escaped(k, seen): _escaped(v, seen) for k, v in item.items()})
+        result = MappingProxyType(
+            {_escaped(k, seen, inner): _escaped(v, seen, inner) for k, v in item.items()}
+        )
     elif dataclasses.is_dataclass(item) and not isinstance(item, type):
         result = copy.copy(item)
         for field in dataclasses.fields(item):
             value = getattr(item, field.name)
-            object.__setattr__(result, field.name, _escaped(value, seen))
+            object.__setattr__(result, field.name, _escaped(value, seen, inner))
     else:
         result = item
     seen[id(item)] = result
     return result
+
+
+def split_held(layer: RecurrentLayer, model: Model) -> str:
+    """What the split the formula is checked against counts: `stored N`, or, where the graph
+    declares weights the file does not hold (TFLite resource variables, `Model.unstored`),
+    `declared N (not in the file)` / `stored N + declared M (not in the file)`: the check then
+    holds the graph's shapes, not stored values."""
+    absent = {tensor.key for tensor in model.unstored}
+    missing = sum(item.tensor.params for item in layer.tensors if item.tensor.key in absent)
+    if not missing:
+        return f"stored {count(layer.params)}"
+    if missing >= layer.params:
+        return f"declared {count(layer.params)} (not in the file)"
+    return f"stored {count(layer.params - missing)} + declared {count(missing)} (not in the file)"

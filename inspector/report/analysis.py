@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from inspector.formula import Derivation, derive
+from inspector.counts import MAX_WIDTH
+from inspector.formula import BlockDerivation, Derivation, derive
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -22,14 +23,15 @@ from inspector.model import (
 # Imported where used: a file is read and analysed in a worker that never computes MACs, writes
 # JSON or words a mismatch unless asked, and every module is start-up time (issue 16).
 if TYPE_CHECKING:
-    from inspector.compute import Compute
+    from inspector.compute import Compute, Deployment
     from inspector.report.verdicts import GateResult
 
 
 @dataclass(frozen=True)
 class RecurrentCheck:
     layer: RecurrentLayer
-    derivations: tuple[Derivation, ...]  # one, or forward and backward when configured apart
+    # One, or forward and backward when configured apart; a recurrent block's one derivation.
+    derivations: tuple[Derivation | BlockDerivation, ...]
     status: Check
     reason: str | None = None  # why it is a mismatch or unverified
 
@@ -60,6 +62,8 @@ class Report:
     totals: Totals
     gates: tuple[GateResult, ...] = ()  # the limits a run set, once evaluated (report.gates)
     seq_len: int | None = None  # time steps for the per-sequence compute total (--seq-len)
+    context: int | None = None  # tokens the KV caches hold (--context; None: the default)
+    state_dtype: str | None = None  # the dtype states are held in (--state-dtype; None: stored)
 
     @property
     def compute(self) -> Compute:
@@ -67,6 +71,13 @@ class Report:
         from inspector.compute import compute
 
         return compute(self.model, self.seq_len)
+
+    @property
+    def deployment(self) -> Deployment:
+        """The state a sequence holds, KV caches at the context included (inspector.compute)."""
+        from inspector.compute import deployment
+
+        return deployment(self.model, self.compute, self.context, self.state_dtype)
 
     @property
     def gates_failed(self) -> bool:
@@ -154,6 +165,11 @@ def check_layer(layer: RecurrentLayer) -> RecurrentCheck:
 
 
 def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
+    if layer.cell.block is not None:  # a recurrent block: its tensors' shapes, not gates
+        from inspector.report.block_check import check_block
+
+        derivation, status, reason = check_block(layer)
+        return RecurrentCheck(layer, (derivation,) if derivation else (), status, reason)
     cells = [layer.cell] if layer.backward_cell is None else [layer.cell, layer.backward_cell]
     if layer.input_dim is None:
         return RecurrentCheck(
@@ -195,9 +211,6 @@ def _formula_check(layer: RecurrentLayer) -> RecurrentCheck:
     return RecurrentCheck(
         layer, derivations, Check.MISMATCH, explain_mismatch(layer, derivations, expected)
     )
-
-
-MAX_WIDTH = 1 << 31  # units and input widths beyond this describe no layer that can exist
 
 
 def _implausible(layer: RecurrentLayer, cells: Sequence[CellConfig]) -> str | None:

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from inspector.counts import TEXT_LIMIT, shortened
 from inspector.model import Check
 
 if TYPE_CHECKING:  # annotations only: the command line makes outcomes before any report
@@ -19,6 +20,12 @@ class Outcome:
     report: Report | None = None
     error: str | None = None
     directory: bool = False  # a directory that holds no model file (not an unreadable file)
+
+    def __post_init__(self) -> None:
+        # An error quotes the file (a 16 MiB version string): one line of bounded length.
+        if self.error is not None:
+            limit = len(self.path) + 2 + TEXT_LIMIT
+            object.__setattr__(self, "error", shortened(self.error, limit))
 
     @property
     def checks(self) -> Counter[Check]:

@@ -29,14 +29,27 @@ outside every split of the row: name, params; "row_params" = the row's members'
 "row_recurrent_params" + these), "split_in_row" and "split_outside_row" (split tensors the row
 does not hold: name, params, "held_by" row or null when not stored; "params" = "split_in_row" +
 these).
+Recurrent blocks of language models (inspector.blocks: Mamba, RWKV, ...): per recurrent layer
+"block" (the block table's entry, null for a gated cell), "block_source" (the modeling file and
+paper it follows) and "dims" (its dimensions, null for a gated cell); per tensor "member" (its
+name in the block table) and "part" (input projection, convolution, state transition, gates,
+norm, output projection; null for a gated cell's tensor); per state stream "dtype" and "bytes".
+At the top level "state": what one sequence holds (inspector.compute.deployment): "context",
+"dtype" (the --state-dtype override or null), "recurrent_elements"/"recurrent_bytes" (every
+recurrent layer's state, constant in the context), "complete", "kv_cache" (each attention layer
+of a hybrid: layer, width per token, tokens held, layers, window, elements), "kv_elements",
+"kv_bytes", "kv_dtype", "total_bytes", "architecture", and "transformer_kv" (the KV cache of a
+transformer of the same width and depth at the context: width, depth, elements, bytes,
+assumption; null where the model is no language model's decoder).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from inspector.blocks import BLOCK_BY_NAME, resolved
 from inspector.cells import Convention, cell_gate_order, convention_of
-from inspector.compute import Compute, RecurrentCompute
+from inspector.compute import Compute, Deployment, RecurrentCompute
 from inspector.model import Check, Dim, Model, RecurrentLayer, TensorSpec
 from inspector.report.reconcile import Reconciliation, reconcile
 from inspector.report.verdicts import GateResult
@@ -81,6 +94,8 @@ class Report(Protocol):
     def gates(self) -> tuple[GateResult, ...]: ...
     @property
     def compute(self) -> Compute: ...
+    @property
+    def deployment(self) -> Deployment: ...
 
 
 def report_to_dict(report: Report) -> dict[str, object]:
@@ -138,6 +153,7 @@ def report_to_dict(report: Report) -> dict[str, object]:
         "file_bytes": report.totals.file_bytes,
         "gates": [_gate(gate) for gate in report.gates],
         "compute": _compute(figures),
+        "state": _state(report.deployment),
         "signature": {
             "inputs": [_spec(spec) for spec in model.inputs],
             "outputs": [_spec(spec) for spec in model.outputs],
@@ -179,6 +195,49 @@ def _compute(figures: Compute) -> dict[str, object]:
     }
 
 
+TRANSFORMER_ASSUMPTION = (
+    "a transformer of the same width and depth: full multi-head attention in every layer, "
+    "keys and values of d_model elements each per token"
+)
+
+
+def _state(figures: Deployment) -> dict[str, object]:
+    decoder = figures.decoder
+    elements = figures.transformer_kv_elements
+    return {
+        "context": figures.context,
+        "dtype": figures.dtype,
+        "recurrent_elements": figures.state_elements,
+        "recurrent_bytes": figures.state_bytes,
+        "complete": figures.state_complete,
+        "kv_cache": [
+            {
+                "layer": item.layer,
+                "width": item.width,
+                "tokens": item.tokens,
+                "count": item.count,
+                "window": item.window,
+                "elements": item.elements,
+            }
+            for item in figures.kv
+        ],
+        "kv_elements": figures.kv_elements,
+        "kv_bytes": figures.kv_bytes,
+        "kv_dtype": figures.kv_dtype,
+        "total_bytes": figures.total_bytes,
+        "architecture": decoder.architecture if decoder else None,
+        "transformer_kv": None
+        if decoder is None or elements is None
+        else {
+            "width": decoder.width,
+            "depth": decoder.depth,
+            "elements": elements,
+            "bytes": figures.transformer_kv_bytes,
+            "assumption": TRANSFORMER_ASSUMPTION,
+        },
+    }
+
+
 def _recurrent_compute(item: RecurrentCompute) -> dict[str, object]:
     return {
         "macs_per_step": item.macs_per_step,
@@ -190,6 +249,8 @@ def _recurrent_compute(item: RecurrentCompute) -> dict[str, object]:
                 "name": stream.name,
                 "direction": stream.direction.value if stream.direction else None,
                 "floats": stream.floats,
+                "dtype": stream.dtype or item.state_dtype,
+                "bytes": stream.floats * (stream.itemsize or item.state_itemsize),
             }
             for stream in item.state
         ],
@@ -236,6 +297,8 @@ def _recurrent(check: _Check, convention: Convention, item: Reconciliation) -> d
 
 def _recurrent_fields(check: _Check, convention: Convention) -> dict[str, object]:
     layer = check.layer
+    spec = BLOCK_BY_NAME.get(layer.cell.block or "")
+    parts = {m.name: m.part.value for m in spec.members} if spec else {}
     return {
         "name": layer.name,
         "type": layer.type,
@@ -258,6 +321,8 @@ def _recurrent_fields(check: _Check, convention: Convention) -> dict[str, object
                 "params": item.tensor.params,
                 "gate": item.gate,
                 "shared_with": item.shared_with,
+                "member": item.member,
+                "part": parts.get(item.member or ""),
             }
             for item in layer.tensors
         ],
@@ -270,4 +335,7 @@ def _recurrent_fields(check: _Check, convention: Convention) -> dict[str, object
         "notes": list(layer.notes),
         "shared_with": list(layer.shared_with),
         "proj_size": layer.cell.projection,
+        "block": layer.cell.block,
+        "block_source": spec.source if spec else None,
+        "dims": resolved(spec, dict(layer.cell.dims)) if spec else None,
     }

@@ -1,5 +1,6 @@
 """Budgets a report must meet before a model ships: the CI gates behind `--max-params`,
-`--max-size`, `--max-file-size`, `--max-layer-params`, `--max-macs` and `--strict`.
+`--max-size`, `--max-file-size`, `--max-layer-params`, `--max-macs`, `--max-state` and
+`--strict`.
 Evaluation only; `render` words the result.
 
 Every gate is one entry of `GATES`: the option that sets it, the unit it counts, what it
@@ -49,6 +50,11 @@ def _macs_per_step(report: Report) -> Sequence[Over]:
     return [Over(None, report.compute.macs_per_step)]
 
 
+def _state_bytes(report: Report) -> Sequence[Over]:
+    """What one sequence holds: every recurrent state plus a hybrid's KV caches at --context."""
+    return [Over(None, report.deployment.total_bytes)]
+
+
 def _layer_params(report: Report) -> Sequence[Over]:
     return [Over(layer.name, layer.params) for layer in report.model.layers]
 
@@ -75,6 +81,7 @@ GATES: tuple[Gate, ...] = (
     Gate("--max-file-size", Unit.BYTES, "the file takes", _file_bytes),
     Gate("--max-layer-params", Unit.PARAMS, "the largest layer has", _layer_params),
     Gate("--max-macs", Unit.MACS, "a time step takes", _macs_per_step),
+    Gate("--max-state", Unit.BYTES, "a sequence's state takes", _state_bytes),
     # `--strict` allows no recurrent layer whose check is not ok (the CLI sets the limit to 0).
     Gate("--strict", Unit.LAYERS, "checks not ok:", _checks_not_ok, summed=True),
 )

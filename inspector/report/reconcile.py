@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from inspector.model import Layer, Model, RecurrentLayer, RecurrentTensor, Tensor
 
+MAX_NESTING = 256  # path levels searched for a recurrent layer's row
+
 
 @dataclass(frozen=True)
 class Outside:
@@ -67,24 +69,40 @@ class Reconciliation:
         )
 
 
-def row_of(layer: RecurrentLayer, rows: Sequence[Layer]) -> Layer | None:
+def row_of(
+    layer: RecurrentLayer, rows: Sequence[Layer], by_name: dict[str, Layer] | None = None
+) -> Layer | None:
     """The row holding a recurrent layer: the row of the same name, else the innermost row whose
-    name is a path prefix of it (a nested model, `RNN([cells])`)."""
-    best: Layer | None = None
-    for row in rows:
-        if row.name == layer.name:
-            return row
-        if any(layer.name.startswith(row.name + sep) for sep in "/.") and (
-            best is None or len(row.name) > len(best.name)
-        ):
-            best = row
-    return best
+    name is a path prefix of it (a nested model, `RNN([cells])`). `by_name`: the rows by name
+    (the first of a name), where the caller looks up many layers."""
+    if by_name is None:
+        by_name = {}
+        for row in rows:
+            by_name.setdefault(row.name, row)
+    name = layer.name
+    if name in by_name:
+        return by_name[name]
+    # Each prefix ending before a separator, innermost first: a dict lookup per prefix rather
+    # than a scan of every row per layer (quadratic for a language model's thousand blocks);
+    # no real path nests deeper than MAX_NESTING.
+    end = len(name)
+    for _ in range(MAX_NESTING):
+        end = max(name.rfind("/", 0, end), name.rfind(".", 0, end))
+        if end <= 0:
+            return None
+        if name[:end] in by_name:
+            return by_name[name[:end]]
+    return None
 
 
 def reconcile(model: Model) -> tuple[Reconciliation, ...]:
-    """One reconciliation per recurrent layer, in the model's order."""
+    """One reconciliation per recurrent layer, in the model's order. Linear in the rows, the
+    layers and their tensors: each row's tensors are attributed once, for all its members."""
     holder = {t.key: row.name for row in model.layers for t in row.tensors}
-    rows = {id(layer): row_of(layer, model.layers) for layer in model.recurrent_layers}
+    by_name: dict[str, Layer] = {}
+    for each in model.layers:
+        by_name.setdefault(each.name, each)
+    rows = {id(layer): row_of(layer, model.layers, by_name) for layer in model.recurrent_layers}
     members: dict[str, list[RecurrentLayer]] = {}
     for layer in model.recurrent_layers:
         row = rows[id(layer)]
@@ -97,26 +115,17 @@ def reconcile(model: Model) -> tuple[Reconciliation, ...]:
             for item in layer.tensors:
                 for key in _stored_keys(item.tensor):
                     claimed.setdefault((name, key), position)
+    shares = {name: _shares(name, layers, rows, claimed) for name, layers in members.items()}
     out = []
     for layer in model.recurrent_layers:
         row = rows[id(layer)]
-        mine: list[Tensor] = []
-        others: list[Tensor] = []
+        mine: tuple[Tensor, ...] = ()
+        others: tuple[Tensor, ...] = ()
         names: tuple[tuple[str, int], ...] = ()
         if row is not None:
-            held = [0] * len(members[row.name])
-            position = next(i for i, m in enumerate(members[row.name]) if m is layer)
-            for tensor in row.tensors:
-                owner = claimed.get((row.name, tensor.key))
-                if owner is not None:
-                    held[owner] += tensor.params
-                if owner == position:
-                    mine.append(tensor)
-                elif owner is None:
-                    others.append(tensor)
-            names = tuple(
-                (m.name, params) for m, params in zip(members[row.name], held, strict=True)
-            )
+            share = shares[row.name]
+            mine = share.owned.get(id(layer), ())
+            others, names = share.others, share.names
         row_keys = {t.key for t in row.tensors} if row is not None else set()
         outside = []
         for item in layer.tensors:
@@ -125,8 +134,42 @@ def reconcile(model: Model) -> tuple[Reconciliation, ...]:
                 continue
             holding = next((holder[key] for key in keys if key in holder), None)
             outside.append(Outside(item, holding))
-        out.append(Reconciliation(layer, row, tuple(mine), tuple(others), names, tuple(outside)))
+        out.append(Reconciliation(layer, row, mine, others, names, tuple(outside)))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Share:
+    """How one row's tensors divide among the recurrent layers it holds."""
+
+    owned: dict[int, tuple[Tensor, ...]]  # id of a member -> the row tensors its split is
+    others: tuple[Tensor, ...]  # the row tensors outside every member's split
+    names: tuple[tuple[str, int], ...]  # each member's name and the parameters it holds
+
+
+def _shares(
+    name: str,
+    layers: Sequence[RecurrentLayer],
+    rows: dict[int, Layer | None],
+    claimed: dict[tuple[str, str], int],
+) -> _Share:
+    row = rows[id(layers[0])]
+    assert row is not None
+    held = [0] * len(layers)
+    owned: list[list[Tensor]] = [[] for _ in layers]
+    others: list[Tensor] = []
+    for tensor in row.tensors:
+        owner = claimed.get((name, tensor.key))
+        if owner is None:
+            others.append(tensor)
+        else:
+            held[owner] += tensor.params
+            owned[owner].append(tensor)
+    return _Share(
+        {id(layer): tuple(tensors) for layer, tensors in zip(layers, owned, strict=True)},
+        tuple(others),
+        tuple((layer.name, params) for layer, params in zip(layers, held, strict=True)),
+    )
 
 
 def _stored_keys(tensor: Tensor) -> tuple[str, ...]:

@@ -23,7 +23,6 @@ import itertools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
@@ -37,6 +36,7 @@ from inspector.formats.gguf.types import (
     GgmlType,
     ValueType,
 )
+from inspector.formats.source import Source
 from inspector.formats.values import read_at
 from inspector.model import MetadataValue
 
@@ -110,16 +110,12 @@ class Container:
     bytes_read: int  # how much of the file reading the header took
 
 
-def read_container(path: Path) -> Container:
+def read_container(path: Source) -> Container:
     """Parse and check a GGUF file's header. Raises NotFoundError, NotAModelError,
     CorruptModelError; reads the header region only (tensor infos end where data starts)."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+    with path.open() as handle:  # a local file or a URL's ranges (formats/source.py)
         try:
-            size = path.stat().st_size
+            size = path.size
             return _Parser(path, handle, size).parse()
         except OSError as error:
             raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
@@ -130,7 +126,7 @@ class _Cursor:
     left of the file before anything is read or skipped; bytes come from a window of WINDOW
     bytes read at a time by offset, so walking a tokenizer's strings takes few reads."""
 
-    def __init__(self, path: Path, handle: BinaryIO, size: int) -> None:
+    def __init__(self, path: Source, handle: BinaryIO, size: int) -> None:
         self.path = path
         self.size = size
         self.pos = 0
@@ -184,7 +180,7 @@ class _Cursor:
 
 
 class _Parser:
-    def __init__(self, path: Path, handle: BinaryIO, size: int) -> None:
+    def __init__(self, path: Source, handle: BinaryIO, size: int) -> None:
         self.path = path
         self.cursor = _Cursor(path, handle, size)
         self.order = "<"

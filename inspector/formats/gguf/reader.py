@@ -9,8 +9,8 @@ blocks' size (`Tensor.stored_bytes`), which `--max-size` measures.
 
 Rows: `blk.N.*` tensors (also `v.blk.N`, `enc.blk.N` of encoders and projectors) form block N;
 every other tensor forms a row of its own name without the `.weight`/`.bias` suffix
-(`token_embd`, `output_norm`, `output`). Recognising what a block computes (Mamba, RWKV...)
-is analysis's work, from the tensor names and `Model.metadata`.
+(`token_embd`, `output_norm`, `output`). What a block computes (Mamba, RWKV-6, ...) is
+recognised from llama.cpp's tensor names and the key/values (`formats.gguf.recurrent`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 
 from inspector.formats.gguf.container import Container, TensorInfo, read_container
+from inspector.formats.gguf.recurrent import recurrent
 from inspector.formats.gguf.types import FILE_TYPES
+from inspector.formats.source import Source
 from inspector.model import Detail, FileFormat, Layer, MetadataValue, Model, Tensor
 
 GGML_MAX_NAME = 64  # ggml_tensor.name[GGML_MAX_NAME]: llama.cpp refuses longer names
@@ -54,20 +55,23 @@ def tensor_of(info: TensorInfo) -> Tensor:
     )
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     container = read_container(path)
     metadata = container.metadata
     arch = _text(metadata, "general.architecture")
+    layers = _layers(container.tensors, arch)
+    recurrent_layers, decoder = recurrent(layers, metadata)
     return Model(
         path=str(path),
         format=FileFormat.GGUF,
         producer=_producer(container, arch),
-        layers=_layers(container.tensors, arch),
-        recurrent_layers=(),
+        layers=layers,
+        recurrent_layers=recurrent_layers,
         trainable_known=False,
         warnings=_warnings(container, arch),
         details=_details(container, arch),
         metadata=dict(metadata),
+        decoder=decoder,
     )
 
 

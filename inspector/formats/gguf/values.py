@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.errors import CorruptModelError, ValuesUnavailableError
 from inspector.formats.gguf import quants
 from inspector.formats.gguf.container import Container, TensorInfo, read_container
+from inspector.formats.source import Source
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 
@@ -26,7 +26,7 @@ CHUNK_BLOCKS = 1 << 14  # blocks decoded at a time: bounds the temporaries to a 
 
 
 class GgufValues:
-    def __init__(self, path: Path, handle: BinaryIO, container: Container) -> None:
+    def __init__(self, path: Source, handle: BinaryIO, container: Container) -> None:
         self._path = path
         self._handle = handle
         self._order = ">" if container.big_endian else "<"
@@ -92,11 +92,7 @@ def supported() -> list[str]:
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[GgufValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[GgufValues]:
     container = read_container(path)
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+    with path.open() as handle:
         yield GgufValues(path, handle, container)

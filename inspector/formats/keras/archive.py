@@ -14,18 +14,17 @@ import io
 import struct
 import zipfile
 import zlib
-from pathlib import Path
 from typing import IO, cast
 
 import h5py
 
 from inspector.errors import CorruptModelError, NotAModelError
 from inspector.formats.bounded_json import MAX_JSON_BYTES, check_json_size, load_json
-from inspector.formats.detect import require_regular
 from inspector.formats.hdf5_tree import HDF5_ERRORS, external_references, optimizer_state
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras import v3 as keras_v3
 from inspector.formats.keras.config import parse_model_config
+from inspector.formats.source import Source
 from inspector.model import FileFormat, Model
 
 CONFIG = "config.json"
@@ -41,23 +40,26 @@ _ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
-def read(path: Path) -> Model:
-    require_regular(path)  # also with --reader keras-zip: never /dev/zero behind a symlink
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CorruptModelError(
-            f"{path}: has a zip signature but is not a readable zip archive ({error}); "
-            "the file is probably truncated"
-        ) from None
-    with archive:
+def read(path: Source) -> Model:
+    with path.open() as raw, open_archive(path, raw) as archive:
         try:
             return _read_archive(path, archive)
         except _ARCHIVE_ERRORS as error:
             raise CorruptModelError(f"{path}: damaged .keras archive ({error})") from None
 
 
-def _read_archive(path: Path, archive: zipfile.ZipFile) -> Model:
+def open_archive(path: Source, raw: IO[bytes]) -> zipfile.ZipFile:
+    """The zip's central directory, read from the end of `raw` (the file `path` opened)."""
+    try:
+        return zipfile.ZipFile(raw)
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CorruptModelError(
+            f"{path}: has a zip signature but is not a readable zip archive ({error}); "
+            "the file is probably truncated"
+        ) from None
+
+
+def _read_archive(path: Source, archive: zipfile.ZipFile) -> Model:
     names = set(archive.namelist())
     if CONFIG not in names:
         if any(name.endswith("data.pkl") for name in names):
@@ -98,7 +100,7 @@ def _read_archive(path: Path, archive: zipfile.ZipFile) -> Model:
     )
 
 
-def _json_member(path: Path, archive: zipfile.ZipFile, name: str) -> object:
+def _json_member(path: Source, archive: zipfile.ZipFile, name: str) -> object:
     info = archive.getinfo(name)
     where = f"{path}: '{name}'"
     check_json_size(info.file_size, where)
@@ -107,7 +109,7 @@ def _json_member(path: Path, archive: zipfile.ZipFile, name: str) -> object:
     return load_json(raw, where)
 
 
-def open_weights(path: Path, archive: zipfile.ZipFile) -> io.RawIOBase | IO[bytes] | None:
+def open_weights(path: Source, archive: zipfile.ZipFile) -> io.RawIOBase | IO[bytes] | None:
     """The archive's weights file opened read-only in place, never extracted (value comparison
     reads datasets through it); None when the archive has none."""
     if WEIGHTS not in set(archive.namelist()):
@@ -115,11 +117,11 @@ def open_weights(path: Path, archive: zipfile.ZipFile) -> io.RawIOBase | IO[byte
     return _open_member(path, archive, WEIGHTS)
 
 
-def _open_member(path: Path, archive: zipfile.ZipFile, name: str) -> io.RawIOBase | IO[bytes]:
+def _open_member(path: Source, archive: zipfile.ZipFile, name: str) -> io.RawIOBase | IO[bytes]:
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED:
         return _inflated(path, archive, info)
-    with path.open("rb") as handle:
+    with path.open() as handle:
         handle.seek(info.header_offset)
         header = handle.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or not header.startswith(b"PK\x03\x04"):
@@ -129,7 +131,7 @@ def _open_member(path: Path, archive: zipfile.ZipFile, name: str) -> io.RawIOBas
     return _Window(path, start, info.file_size)
 
 
-def _inflated(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> io.RawIOBase:
+def _inflated(path: Source, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> io.RawIOBase:
     """A compressed member inflated once into memory, refused above MAX_INFLATED_BYTES (the
     size the directory claims is checked first, then the bytes actually inflated). The buffer
     is allocated once at the claimed size: the peak is the member itself, not two copies."""
@@ -190,9 +192,9 @@ class _InMemory(io.RawIOBase):
 class _Window(io.RawIOBase):
     """A read-only view of `size` bytes of a file starting at `start`."""
 
-    def __init__(self, path: Path, start: int, size: int) -> None:
+    def __init__(self, path: Source, start: int, size: int) -> None:
         super().__init__()
-        self._file = path.open("rb")
+        self._file = path.open()
         self._start, self._size, self._pos = start, size, 0
 
     def readable(self) -> bool:
@@ -215,7 +217,9 @@ class _Window(io.RawIOBase):
             return 0
         view = memoryview(buffer)[: min(len(buffer), remaining)]
         self._file.seek(self._start + self._pos)
-        count = self._file.readinto(view) or 0
+        data = self._file.read(len(view))  # a local file or a URL's ranges (formats/source.py)
+        count = len(data)
+        view[:count] = data
         self._pos += count
         return count
 

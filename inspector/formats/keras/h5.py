@@ -8,11 +8,11 @@ is ever loaded, no external link is followed, and the file is opened read-only.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import h5py
 import numpy as np
 
+from inspector.counts import checked_count
 from inspector.errors import CorruptModelError
 from inspector.formats.bounded_json import load_json
 from inspector.formats.hdf5_tree import (
@@ -29,22 +29,26 @@ from inspector.formats.keras import infer as keras_infer
 from inspector.formats.keras import layers as keras_layers
 from inspector.formats.keras import v3 as keras_v3
 from inspector.formats.keras.config import parse_model_config
+from inspector.formats.source import Source
 from inspector.model import FileFormat, Model, Tensor
 
 
-def read(path: Path) -> Model:
-    try:
-        handle = h5py.File(path, "r")
-    except HDF5_ERRORS as error:
-        raise CorruptModelError(
-            f"{path}: has an HDF5 signature but cannot be opened ({_short(error)}); "
-            "the file is probably truncated or damaged"
-        ) from None
-    with handle:
+def read(path: Source) -> Model:
+    with path.open() as raw:  # h5py reads a file object: a local file or a URL's ranges
         try:
-            return _read_open(path, handle)
+            handle = h5py.File(raw, "r")
         except HDF5_ERRORS as error:
-            raise CorruptModelError(f"{path}: damaged Keras HDF5 file ({_short(error)})") from None
+            raise CorruptModelError(
+                f"{path}: has an HDF5 signature but cannot be opened ({_short(error)}); "
+                "the file is probably truncated or damaged"
+            ) from None
+        with handle:
+            try:
+                return _read_open(path, handle)
+            except HDF5_ERRORS as error:
+                raise CorruptModelError(
+                    f"{path}: damaged Keras HDF5 file ({_short(error)})"
+                ) from None
 
 
 def _short(error: BaseException) -> str:
@@ -67,7 +71,7 @@ _KERAS_ROOT_KEYS = frozenset(
 )
 
 
-def _read_open(path: Path, handle: h5py.File) -> Model:
+def _read_open(path: Source, handle: h5py.File) -> Model:
     raw_config = text_attribute(handle, "model_config", str(path))
     if raw_config is not None:
         return _full_model(path, handle, raw_config)
@@ -83,7 +87,7 @@ def _read_open(path: Path, handle: h5py.File) -> Model:
     )
 
 
-def _full_model(path: Path, handle: h5py.File, raw_config: str) -> Model:
+def _full_model(path: Source, handle: h5py.File, raw_config: str) -> Model:
     warnings: list[str] = []
     config = parse_model_config(load_json(raw_config, f"{path}: 'model_config'"))
     weights_root = child(handle, "model_weights")
@@ -93,14 +97,14 @@ def _full_model(path: Path, handle: h5py.File, raw_config: str) -> Model:
     return _model(path, handle, FileFormat.KERAS_H5, built, warnings, "optimizer_weights")
 
 
-def _weights_only(path: Path, handle: h5py.File) -> Model:
+def _weights_only(path: Source, handle: h5py.File) -> Model:
     """Keras 1/2 `save_weights` files: the layer groups at the root, no config."""
     warnings: list[str] = []
     built = keras_infer.build_inferred(_groups(handle, warnings))
     return _model(path, handle, FileFormat.KERAS_H5_WEIGHTS, built, warnings, None)
 
 
-def _v3_weights(path: Path, handle: h5py.File) -> Model:
+def _v3_weights(path: Source, handle: h5py.File) -> Model:
     """Keras 3 `.weights.h5`: the v3 layout (`layers/<key>/.../vars/N`), no config."""
     built = keras_infer.build_inferred(keras_v3.top_level_groups(handle))
     return _model(path, handle, FileFormat.KERAS_V3_WEIGHTS, built, [], "optimizer")
@@ -111,7 +115,7 @@ def _groups(root: h5py.Group, warnings: list[str]) -> dict[str, list[Tensor]]:
 
 
 def _model(
-    path: Path,
+    path: Source,
     handle: h5py.File,
     file_format: FileFormat,
     built: keras_layers.KerasBuild,
@@ -127,7 +131,7 @@ def _model(
     return Model(
         path=str(path),
         format=file_format,
-        producer=_producer(handle),
+        producer=_producer(handle, str(path)),
         layers=built.layers,
         recurrent_layers=built.recurrent_layers,
         inputs=built.inputs,
@@ -156,10 +160,9 @@ def decode_text(value: object) -> str:
 def _string_list(value: object) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, np.ndarray) and value.size > MAX_LAYERS:
-        raise CorruptModelError(
-            f"lists {value.size:,} names, over the {MAX_LAYERS:,} limit; refused as hostile"
-        )
+    if isinstance(value, np.ndarray):
+        what = "the count of names in a layer_names or weight_names attribute"
+        checked_count(int(value.size), what, most=MAX_LAYERS)
     items = value.tolist() if isinstance(value, np.ndarray) else value
     if isinstance(items, (bytes, str)):
         items = [items]
@@ -199,9 +202,9 @@ def _layer_tensors(root: h5py.Group, layer_name: str, warnings: list[str]) -> It
         yield tensor_of(dataset, weight_name)
 
 
-def _producer(handle: h5py.File) -> str | None:
-    version = text_attribute(handle, "keras_version", handle.filename)
-    backend = text_attribute(handle, "backend", handle.filename)
+def _producer(handle: h5py.File, where: str) -> str | None:
+    version = text_attribute(handle, "keras_version", where)
+    backend = text_attribute(handle, "backend", where)
     if version is None:
         return None
     text = f"keras {version[:200]}"

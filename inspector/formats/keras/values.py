@@ -9,7 +9,6 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -17,6 +16,7 @@ import numpy as np
 from inspector.errors import CorruptModelError, ValuesUnavailableError
 from inspector.formats.hdf5_tree import HDF5_ERRORS, child, outside_data
 from inspector.formats.keras.archive import open_weights
+from inspector.formats.source import Source
 from inspector.model import FileFormat
 
 _NUMERIC_KINDS = frozenset("fiub")
@@ -24,7 +24,7 @@ _OPEN_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, *HDF5_ERRORS)
 
 
 class Hdf5Values:
-    def __init__(self, path: Path, handle: h5py.File | None) -> None:
+    def __init__(self, path: Source, handle: h5py.File | None) -> None:
         self._path = path
         self._handle = handle  # None: a .keras archive without a weights file
 
@@ -57,18 +57,19 @@ class Hdf5Values:
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[Hdf5Values]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[Hdf5Values]:
     with ExitStack() as stack:
+        raw = stack.enter_context(path.open())
         try:
             handle: h5py.File | None = None
             if file_format is FileFormat.KERAS_V3:
-                archive = stack.enter_context(zipfile.ZipFile(path))
+                archive = stack.enter_context(zipfile.ZipFile(raw))
                 member = open_weights(path, archive)
                 if member is not None:
                     stack.enter_context(member)
                     handle = stack.enter_context(h5py.File(member, "r"))
             else:
-                handle = stack.enter_context(h5py.File(path, "r"))
+                handle = stack.enter_context(h5py.File(raw, "r"))
         except _OPEN_ERRORS as error:
             raise CorruptModelError(f"{path}: cannot be opened to read values ({error})") from None
         yield Hdf5Values(path, handle)

@@ -57,6 +57,9 @@ class Cell:
     fused_width: int | None = None  # input width when x and h share one kernel (concat)
     state_width: int | None = None
     activations: dict[str, int] = field(default_factory=dict)
+    # How the products apply the stored matrices: True where one reads (outputs, inputs) (Gemm
+    # transB=1, a Transpose on the way, W @ x), False where x @ W reads (inputs, outputs).
+    transposed: set[bool] = field(default_factory=set)
     _recurrent: set[Weight] = field(default_factory=set, repr=False)
     _kernel: set[Weight] = field(default_factory=set, repr=False)
     _biases: set[Weight] = field(default_factory=set, repr=False)
@@ -98,3 +101,12 @@ def _add(into: list[Weight], held: set[Weight], weights: Iterable[Weight]) -> No
 
 def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1) or (1,)
+
+
+def matrix(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A weight's two matrix dimensions, without the leading 1-dimensions some exporters add
+    ((1, g·h, h) for one direction); a matrix keeps its own 1-dimensions (a cell of one unit
+    stores its recurrent weight as (g, 1)). Other shapes are squeezed."""
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    return shape if len(shape) == 2 else squeezed(shape)

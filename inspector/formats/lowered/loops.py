@@ -7,6 +7,7 @@ is the recurrent kernel."""
 from __future__ import annotations
 
 from inspector.formats.lowered.cell import Cell, Lowered
+from inspector.formats.lowered.directions import paired, pairs, reversal
 from inspector.formats.lowered.settle import settle
 from inspector.formats.lowered.walk import Walker
 from inspector.formats.opgraph import DKind, Node, Scope, ValueId
@@ -28,8 +29,33 @@ class LoopDetector:
             for body in gnode.children:
                 lowered = self._loop(gnode, body)
                 if lowered is not None:
-                    found.append(lowered)
-        return found
+                    found.append((gnode, lowered))
+        return self._pair(found)
+
+    def _pair(self, found: list[tuple[Node, Lowered]]) -> list[Lowered]:
+        """A loop reading, time-reversed, the sequence another loop of the same cell reads is
+        that loop's backward direction: one bidirectional layer (Keras Bidirectional as
+        tf2onnx and the TFLite converter lower it)."""
+        backward_of = pairs(
+            self.graph,
+            [node for node, _ in found],
+            lambda f, b: _same_cell(found[f][1], found[b][1]),
+        )
+        result = []
+        for f, (front, lowered) in enumerate(found):
+            if f in backward_of.values():
+                continue
+            if f in backward_of:
+                back, lowered_back = found[backward_of[f]]
+                lowered = paired(
+                    lowered,
+                    lowered_back,
+                    f"a bidirectional pair: {front.label} runs forward, {back.label} over the "
+                    f"time-reversed sequence ({reversal(self.graph, back)}), as the converter "
+                    "writes a Keras Bidirectional",
+                )
+            result.append(lowered)
+        return result
 
     def _loop(self, owner: Node, body: Scope) -> Lowered | None:
         graph = self.graph
@@ -49,6 +75,7 @@ class LoopDetector:
             if applied is None:
                 continue
             data, roots = applied
+            self._orient(gnode, cell)
             if data in dependent:
                 cell.add_recurrent(roots)
                 width = self._concat_split(data, dependent, body)
@@ -70,6 +97,11 @@ class LoopDetector:
             state_inputs=state_inputs,
             how=f"{owner.native} body",
         )
+
+    def _orient(self, gnode: Node, cell: Cell) -> None:
+        found = self.walk.reads_transposed(gnode)
+        if found is not None:
+            cell.transposed.add(found)
 
     def _numeric_state(self, vid: ValueId, outer: ValueId | None) -> bool:
         dtype = self.graph.elem_type(vid)
@@ -99,3 +131,13 @@ class LoopDetector:
                 return (x, h) if x and h else None
             current = producer.input(0)
         return None
+
+
+def _same_cell(first: Lowered, second: Lowered) -> bool:
+    return (
+        first.directions == second.directions == 1
+        and first.consistent
+        and second.consistent
+        and (first.kind, first.units, first.input_dim, first.bias)
+        == (second.kind, second.units, second.input_dim, second.bias)
+    )

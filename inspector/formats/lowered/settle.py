@@ -5,7 +5,7 @@ from the other tensors; a warning for whatever cannot be settled."""
 from __future__ import annotations
 
 from inspector.cells import KIND_BY_GATES, gate_count
-from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.cell import Cell, Lowered, matrix
 from inspector.formats.opgraph import Node, Weight
 from inspector.model import BiasConvention, CellKind, Direction, TensorRole
 
@@ -50,7 +50,7 @@ def settle(
         )
     else:
         largest = max(cell.recurrent, key=lambda s: s.elements)
-        dims = squeezed(largest.shape)
+        dims = matrix(largest.shape)
         h = min(dims) if len(dims) == 2 else None
         if h:
             ratio, rest = divmod(recurrent_elems, h * h)
@@ -110,6 +110,9 @@ def settle(
         tensors.append((stored, role, None))
     tensors += [(s, TensorRole.PEEPHOLE, None) for s in cell.peepholes]
     tensors += [(s, TensorRole.PROJECTION, None) for s in projections]
+    # One orientation for all the products: the stored matrices' gate axis is then known even
+    # where a square matrix's shape cannot say.
+    gates_last = (not next(iter(cell.transposed))) if len(cell.transposed) == 1 else None
     return Lowered(
         name=name,
         type=type_,
@@ -125,6 +128,7 @@ def settle(
         consistent=consistent,
         notes=notes,
         warnings=warnings,
+        gates_last=gates_last,
     )
 
 

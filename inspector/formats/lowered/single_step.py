@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from inspector.cells import KIND_BY_GATES
-from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.cell import Cell, Lowered, matrix
 from inspector.formats.lowered.settle import settle
 from inspector.formats.lowered.walk import (
     BIAS_INPUT,
@@ -158,7 +158,7 @@ class SingleStepDetector:
         """g·h, the product's output width, when the weight is one g·h × h matrix."""
         if len(roots) != 1:
             return None
-        dims = squeezed(roots[0].shape)
+        dims = matrix(roots[0].shape)
         if len(dims) != 2:
             return None
         small, large = sorted(dims)
@@ -209,7 +209,7 @@ class SingleStepDetector:
                 applied = self.walk.weighted_inputs(producer)
                 if applied is not None and producer not in taken:
                     roots = applied[1]
-                    dims = squeezed(roots[0].shape) if len(roots) == 1 else ()
+                    dims = matrix(roots[0].shape) if len(roots) == 1 else ()
                     if len(dims) == 2 and outputs in dims:
                         partners[producer] = applied
                 continue
@@ -281,11 +281,12 @@ class SingleStepDetector:
 
     def _gate_axis_first(self, product: Node, shape: tuple[int, ...], units: int | None) -> bool:
         """Whether the stored matrices are (g·h, inputs), as Gemm with transB=1 reads them
-        (PyTorch's layout), rather than (inputs, g·h) (x @ W, Keras's)."""
-        dims = squeezed(shape)
+        (PyTorch's layout), rather than (inputs, g·h) (x @ W, Keras's): by the recurrent
+        weight's shape, else (square) by how the product reads it."""
+        dims = matrix(shape)
         if units and len(dims) == 2 and dims[0] != dims[1]:
             return dims[0] > dims[1]
-        return product.op == "Gemm" and bool(product.attributes.get("transB"))
+        return bool(self.walk.reads_transposed(product))
 
 
 KIND_GATES = {kind: gates for gates, kind in KIND_BY_GATES.items()}

@@ -11,6 +11,7 @@ from collections import deque
 from itertools import islice, pairwise
 
 from inspector.formats.lowered.cell import Cell, Lowered, squeezed
+from inspector.formats.lowered.directions import paired
 from inspector.formats.lowered.settle import settle
 from inspector.formats.lowered.walk import (
     BIAS_INPUT,
@@ -19,7 +20,7 @@ from inspector.formats.lowered.walk import (
     Walker,
 )
 from inspector.formats.opgraph import DKind, Node, Scope, ValueId, Weight
-from inspector.model import Direction, TensorRole
+from inspector.model import TensorRole
 
 Signature = tuple[tuple[int, ...], ...]  # the squeezed shapes of a product's weights
 # Ops that take one step's slice of a sequence (ONNX Split/Slice/Gather; TFLite UNPACK, SPLIT,
@@ -87,7 +88,7 @@ class UnrolledDetector:
                     groups_ = groups_[1:]
                 if len(groups_) >= 2:
                     lowered.append(self._chain(scope, groups_))
-            found.extend(self._pair([item for item in lowered if item is not None]))
+            found.extend(self._pair(_distinct([item for item in lowered if item is not None])))
         return found
 
     def _weights(self, group: list[Node]) -> frozenset[Weight]:
@@ -115,21 +116,38 @@ class UnrolledDetector:
         return firsts.pop() if len(firsts) == 1 else None
 
     def _between(self, earlier: list[Node], later: list[Node]) -> set[Node]:
-        """The nodes of one step: on paths from one use of the recurrent weights to the next."""
-        ahead = self.walk.step_reach(earlier)
+        """The nodes of one step: on paths from one use of the recurrent weights to the next.
+        Walked back from the later products (breadth first, a few steps' worth of nodes, never
+        past the earlier products), then kept where the earlier products' results lead: so a
+        product applied inside the step to a state-derived value (Keras GRU reset_before's
+        U_h on r ⊙ h) is in the step, with the ops between it and the next step."""
+        scope = earlier[0].scope
+        stop = set(earlier)
+        before: set[Node] = set()
+        frontier = [v for product in later for v in product.inputs if v is not None]
+        while frontier and len(before) < MAX_STEP_NODES * 4:
+            following: list[ValueId] = []
+            for vid in frontier:
+                if not self.walk.tick():
+                    return set()
+                if vid in self.graph.static:
+                    continue
+                producer = self.graph.producer(vid)
+                if producer is None or producer.scope is not scope or producer in before:
+                    continue
+                if producer in stop:
+                    continue
+                before.add(producer)
+                following.extend(v for v in producer.inputs if v is not None)
+            frontier = following
         step: set[Node] = set()
-        stack = [v for product in later for v in product.inputs if v is not None]
-        seen: set[ValueId] = set()
-        while stack and self.walk.tick():
-            vid = stack.pop()
-            if vid in seen:
-                continue
-            seen.add(vid)
-            producer = self.graph.producer(vid)
-            if producer is None or producer not in ahead or producer in step:
-                continue
-            step.add(producer)
-            stack.extend(v for v in producer.inputs if v is not None)
+        pending = [v for product in earlier for v in self.graph.output_ids(product)]
+        while pending and self.walk.tick():
+            vid = pending.pop()
+            for consumer, _ in self.graph.uses(vid):
+                if consumer in before and consumer not in step:
+                    step.add(consumer)
+                    pending.extend(self.graph.output_ids(consumer))
         return step
 
     def _chain(self, scope: Scope, steps: list[list[Node]]) -> Lowered | None:
@@ -145,12 +163,14 @@ class UnrolledDetector:
                 return None
             cell.add_recurrent(applied[1])
             self._operand_bias(product, cell, TensorRole.RECURRENT_BIAS)
+            self._orient(product, cell)
         # A product inside the step on a state-derived value (GRU's U_h on r ⊙ h) is recurrent.
         derived = {v for g in step for v in g.outputs}
         for gnode in sorted(step, key=lambda g: g.order):
             applied = self.walk.weighted_inputs(gnode)
             if applied is not None and applied[0] in derived:
                 cell.add_recurrent(applied[1])
+                self._orient(gnode, cell)
         cell.activations = self.walk.activations(step)
         if not cell.activations:
             return None
@@ -158,7 +178,7 @@ class UnrolledDetector:
         steps_nodes = [self._between(first, second) for first, second in pairwise(steps)]
         for nodes in steps_nodes:
             members |= nodes
-        last = self._last_step(steps[-1], len(step), members)
+        last = self._last_step(steps[-1], len(step), members, frozenset(cell.recurrent))
         sequence: ValueId | None = None
         order: list[int] = []
         projections: set[ValueId] = set()
@@ -229,15 +249,25 @@ class UnrolledDetector:
         lowered.reversed = len(order) >= 2 and all(b < a for a, b in pairwise(order))
         return lowered
 
-    def _last_step(self, last: list[Node], size: int, members: set[Node]) -> set[Node]:
+    def _orient(self, product: Node, cell: Cell) -> None:
+        found = self.walk.reads_transposed(product)
+        if found is not None:
+            cell.transposed.add(found)
+
+    def _last_step(
+        self, last: list[Node], size: int, members: set[Node], recurrent: frozenset[Weight]
+    ) -> set[Node]:
         """The step after the last use of the recurrent weights (it computes the final state):
-        the nearest `size` ops its results reach, as many as one step has."""
-        reach = self.walk.step_reach(last)
+        the nearest `size` ops its results reach, as many as one step has (a product of the
+        cell's own recurrent weights inside it, GRU reset_before's U_h, included)."""
+        reach = self.walk.step_reach(last, recurrent)
         nodes: set[Node] = set()
         for gnode in sorted(reach, key=lambda g: (reach[g], g.order)):
             if len(nodes) >= size:
                 break
-            if gnode not in members and not self.walk.stops(gnode):
+            if gnode not in members and (
+                not self.walk.stops(gnode) or self.walk.applies_only(gnode, recurrent)
+            ):
                 nodes.add(gnode)
         members |= nodes
         return nodes
@@ -282,6 +312,7 @@ class UnrolledDetector:
                 data, roots = applied
                 cell.add_kernel(roots)
                 self._operand_bias(producer, cell, TensorRole.INPUT_BIAS)
+                self._orient(producer, cell)
                 members.add(producer)
                 sequence = data
                 continue
@@ -430,23 +461,36 @@ class UnrolledDetector:
             second = chains[partner]
             if first.reversed and not second.reversed:
                 first, second = second, first
-            paired: list[tuple[Weight, TensorRole, Direction | None]] = [
-                (s, r, Direction.FORWARD) for s, r, _ in first.tensors
-            ]
-            paired += [(s, r, Direction.BACKWARD) for s, r, _ in second.tensors]
-            first.tensors = paired
-            first.directions = 2
-            first.members |= second.members
-            first.name = f"{first.name}+{second.name.removeprefix('unrolled:')}"
-            first.notes.append(
+            backward = second.name.removeprefix("unrolled:")
+            first = paired(
+                first,
+                second,
                 "two chains read the same sequence: reported as one bidirectional layer, "
                 + (
-                    f"'{second.name.removeprefix('unrolled:')}' the backward direction (its "
-                    "steps read the sequence last to first)"
+                    f"'{backward}' the backward direction (its steps read the sequence last "
+                    "to first)"
                     if second.reversed
                     else "the later one in graph order as the backward direction"
-                )
+                ),
             )
-            first.warnings.extend(second.warnings)
             result.append(first)
         return result
+
+
+def _distinct(chains: list[Lowered]) -> list[Lowered]:
+    """One chain per cell: a cell applying two recurrent weights per step (Keras GRU
+    reset_before: U_z|U_r on h, U_h on r ⊙ h) is found from each; the first found, whose step
+    holds the other weight's products too, is kept (a consistent one before one that is not)."""
+    ordered = sorted(chains, key=lambda item: not item.consistent)
+    kept: list[Lowered] = []
+    for chain in ordered:
+        if not any(
+            chain.claimed & other.claimed and _recurrent(chain) <= _recurrent(other)
+            for other in kept
+        ):
+            kept.append(chain)
+    return [chain for chain in chains if chain in kept]
+
+
+def _recurrent(chain: Lowered) -> set[Weight]:
+    return {weight for weight, role, _ in chain.tensors if role is TensorRole.RECURRENT_KERNEL}

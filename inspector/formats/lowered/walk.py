@@ -42,6 +42,11 @@ PASS = frozenset(
         "QuantizeLinear",
     }
 )
+# Ops between a stored weight and its product that keep its axes where they are.
+_KEEPS_AXES = frozenset(
+    {"Identity", "Cast", "DequantizeLinear", "Unsqueeze", "Squeeze", "Split", "Slice", "Gather"}
+)
+_RESHAPES = frozenset({"Reshape", "Flatten"})
 MAX_STEP_NODES = 64  # one step of an LSTM cell is ~20 nodes; more is not a cell
 MAX_VISITS = 1_000_000  # graph walks stop here: bounded time on any input
 # A step's recurrent path is elementwise; these lead to the next layer or the output instead.
@@ -57,30 +62,34 @@ class Walker:
         self.budget_hit = False
         self._applied: dict[Node, tuple[ValueId, tuple[Weight, ...]] | None] = {}
         # Per set of roots (which the graph shares among the values computed from the same
-        # weights) and the value's own weight: a set is filtered and sorted once, however many
-        # values and nodes read it.
-        self._filtered: dict[tuple[frozenset[Weight], Weight | None], tuple[Weight, ...]] = {}
+        # weights), the value's own weight and `single`: a set is filtered and sorted once,
+        # however many values and nodes read it.
+        self._filtered: dict[tuple[frozenset[Weight], Weight | None, int], tuple[Weight, ...]] = {}
 
-    def weight_roots(self, vid: ValueId | None) -> tuple[Weight, ...]:
-        """Weight tensors (with more than one element) a static value is computed from, by key."""
+    def weight_roots(self, vid: ValueId | None, single: int = 0) -> tuple[Weight, ...]:
+        """Weight tensors a static value is computed from, by key: with more than one element (a
+        one-element constant is an operator's scalar: `1 - z`, a scale), except, where the value
+        is a product's weight (`single=2`) or its own bias operand (`single=1`), one element of
+        at least that many dimensions: a one-unit cell's (1, 1) kernel and (1,) bias."""
         if vid is None or vid not in self.graph.static:
             return ()
         direct = self.graph.weight(vid)
         found = self.graph.roots(vid)
-        filtered = self._filtered.get((found, direct))
+        filtered = self._filtered.get((found, direct, single))
         if filtered is None:
             # Integer roots are shape and index operands (Slice bounds), unless the value is
             # the stored integer itself or an 8-bit quantized weight.
             roots = [
                 s
                 for s in found
-                if s.elements > 1
+                if (s.elements > 1 or (single and s.elements == 1 and len(s.shape) >= single))
                 and (
                     s.dtype.kind is DKind.FLOAT
                     or (s.dtype.kind is DKind.INT and (s is direct or s.dtype.bits <= 8))
                 )
             ]
-            filtered = self._filtered[found, direct] = tuple(sorted(roots, key=lambda s: s.key))
+            filtered = tuple(sorted(roots, key=lambda s: s.key))
+            self._filtered[found, direct, single] = filtered
         return filtered
 
     def weighted_inputs(self, gnode: Node) -> tuple[ValueId, tuple[Weight, ...]] | None:
@@ -95,13 +104,39 @@ class Walker:
             return None
         data_pos, weight_pos = positions
         data, weight = gnode.input(data_pos), gnode.input(weight_pos)
-        roots = self.weight_roots(weight)
+        roots = self.weight_roots(weight, single=2)
         if gnode.op == "MatMul" and not roots:  # weight on the left: W @ x
             data, weight = weight, data
-            roots = self.weight_roots(weight)
+            roots = self.weight_roots(weight, single=2)
         if not roots or data is None or data in self.graph.static:
             return None
         return data, roots
+
+    def reads_transposed(self, gnode: Node) -> bool | None:
+        """Whether the product applies its stored weight as (outputs, inputs): Gemm with
+        transB=1, MatMul with the weight on the left (W @ x), each Transpose that swaps the
+        matrix's axes on the way from the stored tensor flipping it; None where another op
+        reshapes it in between. What a square matrix's shape cannot tell (a SimpleRNN's (u, u)
+        recurrent weight)."""
+        positions = WEIGHTED.get(gnode.op)
+        if positions is None:
+            return None
+        flipped = gnode.op == "Gemm" and bool(gnode.attributes.get("transB"))
+        weight = gnode.input(positions[1])
+        if gnode.op == "MatMul" and not self.weight_roots(weight, single=2):
+            weight, flipped = gnode.input(positions[0]), True  # W @ x
+        for _ in range(8):
+            producer = self.graph.producer(weight)
+            if producer is None or weight in self.graph.weights:
+                return flipped
+            if producer.op == "Transpose":
+                if not producer.attributes.get("swaps"):
+                    return None
+                flipped = not flipped
+            elif producer.op not in _KEEPS_AXES:
+                return None if producer.op in _RESHAPES else flipped
+            weight = producer.input(0)
+        return None
 
     def tick(self, amount: int = 1) -> bool:
         self.visits += amount
@@ -110,11 +145,14 @@ class Walker:
             return False
         return True
 
-    def step_reach(self, starts: list[Node]) -> dict[Node, int]:
+    def step_reach(
+        self, starts: list[Node], through: frozenset[Weight] = frozenset()
+    ) -> dict[Node, int]:
         """The nodes one step's elementwise ops lead to from the starts' results, each with how
         many ops away it lies. Breadth first, so the node budget cuts the far end (an LSTM's cell
         state leads on through every later step); the walk stops at the next weighted product,
-        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs."""
+        at Concat (beyond lie the next layer or the output) and at nodes with subgraphs; not at a
+        product of the weights `through` (one the step applies itself)."""
         scope = starts[0].scope
         depth: dict[Node, int] = {}
         begun = set(starts)
@@ -134,11 +172,16 @@ class Walker:
                     if gnode.scope is not scope or gnode in depth or gnode in begun:
                         continue
                     depth[gnode] = level
-                    if self.stops(gnode):
+                    if self.stops(gnode) and not self.applies_only(gnode, through):
                         continue
                     following.extend(self.graph.output_ids(gnode))
             frontier = following
         return depth
+
+    def applies_only(self, gnode: Node, weights: frozenset[Weight]) -> bool:
+        """Whether the node is a product of some of these weights and no other."""
+        applied = self.weighted_inputs(gnode)
+        return applied is not None and bool(weights) and set(applied[1]) <= weights
 
     def stops(self, gnode: Node) -> bool:
         """Where a step ends: a weighted product, a Concat, a node with subgraphs."""
@@ -193,11 +236,22 @@ class Walker:
                         cell.add_peephole(roots[0])
                 continue
             for position in positions:
-                for root in self.weight_roots(gnode.input(position)):
+                # A product's bias operand is a bias by position; a one-element vector added to
+                # a product of the cell (a one-unit cell's bias) is one too, a scalar is not.
+                own = gnode.op in BIAS_INPUT or self._adds_to_product(gnode, position, cell)
+                for root in self.weight_roots(gnode.input(position), single=1 if own else 0):
                     if cell.holds(root):
                         continue
                     if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
                         cell.add_bias(root, self._bias_role(gnode, position, cell))
+
+    def _adds_to_product(self, gnode: Node, position: int, cell: Cell) -> bool:
+        """Whether an Add's other operands come from a product of the cell's weights."""
+        return gnode.op in ("Add", "Sum") and any(
+            self._reaches_weight(vid, cell)
+            for other, vid in enumerate(gnode.inputs)
+            if other != position and vid is not None
+        )
 
     def _bias_role(self, gnode: Node, position: int, cell: Cell) -> TensorRole:
         """input_bias when the bias is added to the input projection, recurrent_bias when to

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from inspector.formats.source import Source
 
 # A per-direction view of a stacked W/R/B is keyed `base[d]`, a bias half `base[d][:h]` (Wb) or
 # `base[d][h:]` (Rb): `rnninspect compare` reads the values back through `split_view_key`.
@@ -43,9 +44,9 @@ def split_view_key(key: str) -> View | None:
     return View(base, int(direction), int(start) if start is not None else 0, None)
 
 
-def external_file(base: Path, location: str) -> Path | None:
-    """The external data file `location` names inside the model's folder `base` (resolved), or
-    None when it points outside it (absolute, drive-letter, `..`, or a link leading out)."""
+def external_file(base: Source, location: str) -> Source | None:
+    """The external data file `location` names inside the model's folder `base`, or None when
+    it points outside it (absolute, drive-letter, `..`, or a link leading out)."""
     parts = re.split(r"[\\/]", location)
     if (
         location.startswith(("/", "\\"))
@@ -55,7 +56,4 @@ def external_file(base: Path, location: str) -> Path | None:
     ):
         return None
     target = base / location
-    try:
-        return target if target.resolve().is_relative_to(base) else None
-    except (OSError, RuntimeError, ValueError):
-        return None
+    return target if target.inside() else None

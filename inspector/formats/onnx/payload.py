@@ -8,18 +8,17 @@ bfloat16 travel as their bit patterns in int32_data; uint32/uint64 in uint64_dat
 from __future__ import annotations
 
 import math
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
-from inspector.errors import CorruptModelError, ValuesUnavailableError
+from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
 from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.graph import Origin, Stored
 from inspector.formats.onnx.keys import external_file
+from inspector.formats.source import Source
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ ENCODINGS: Mapping[int, Encoding] = MappingProxyType(
 
 
 def decode(
-    buf: onnx_wire.Buffer, stored: Stored, folder: Path, read_at: Callable[[int, int], bytes]
+    buf: onnx_wire.Buffer, stored: Stored, folder: Source, read_at: Callable[[int, int], bytes]
 ) -> np.ndarray:
     """The values of a stored tensor, shaped. `folder` is the model's folder (resolved);
     `read_at(offset, length)` reads the model file: bulk payloads are read, not paged in
@@ -124,7 +123,7 @@ def _typed(
 
 
 def _external_bytes(
-    meta: onnx_wire.TensorMeta, folder: Path, what: str, count: int, encoding: Encoding
+    meta: onnx_wire.TensorMeta, folder: Source, what: str, count: int, encoding: Encoding
 ) -> bytes:
     entries = dict(meta.external)
     location = entries.get("location", "")
@@ -146,19 +145,19 @@ def _external_bytes(
             f"({count * itemsize:,} bytes)"
         )
     try:
-        info = target.stat()
-        if not stat.S_ISREG(info.st_mode):
+        if not target.is_file():
             raise ValuesUnavailableError(f"{what}: external data '{location}' is not a file")
-        if offset + length > info.st_size:  # checked before reading: never allocate a lie
+        if offset + length > target.size:  # checked before reading: never allocate a lie
             raise CorruptModelError(
                 f"{what}: external data file '{location}' ends before byte {offset + length:,}"
             )
-        with target.open("rb") as handle:
+        with target.open() as handle:
             handle.seek(offset)
             data = handle.read(length)
-    except OSError as error:
+    except (OSError, NotFoundError) as error:
         raise ValuesUnavailableError(
-            f"{what}: external data file '{location}' cannot be read ({error.strerror or error})"
+            f"{what}: external data file '{location}' cannot be read "
+            f"({getattr(error, 'strerror', None) or error})"
         ) from None
     if len(data) < length:
         raise CorruptModelError(

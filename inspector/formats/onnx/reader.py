@@ -5,9 +5,8 @@ The file is memory-mapped read-only and its protobuf wire format walked directly
 (`inspector.formats.onnx.wire`): names, shapes, dtypes, attributes and the graph come out, weight
 payloads are skipped by length and never read. External data files are listed (name, size),
 never opened, and only looked up inside the model's folder. A weight computed inside the graph
-gets its shape from propagation along its static chain (`inspector.formats.onnx.shapes`), else from
-ONNX shape inference, run on a copy of the model without tensor payloads; `onnx` is imported
-only then.
+gets its shape from propagation along its static chain (`inspector.formats.onnx.shapes`); the
+`onnx` package is not used (tests hold this reader to it, tests/test_onnx_wire.py).
 
 Totals. ONNX has no notion of "parameter"; rnninspect defines
 
@@ -41,19 +40,16 @@ counted tensors no weighted node reads (single-value constants of weightless nod
 from __future__ import annotations
 
 import math
-import mmap
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
 
 from inspector.cells import gate_count
+from inspector.counts import quoted
 from inspector.errors import (
     CorruptModelError,
+    InspectorError,
     NotAModelError,
-    NotFoundError,
     UnsupportedModelError,
 )
 from inspector.formats import lowered as onnx_lowered
@@ -83,6 +79,8 @@ from inspector.formats.onnx.quantized import (
 from inspector.formats.onnx.shapes import Shapes
 from inspector.formats.onnx.view import OnnxView
 from inspector.formats.opgraph import RootWorkError
+from inspector.formats.ranges import Buffer
+from inspector.formats.source import Source
 from inspector.model import (
     BiasConvention,
     CellConfig,
@@ -141,34 +139,22 @@ _MODEL_FIELDS = {
 _STANDARD = ("", "ai.onnx")
 
 
-def read(path: Path) -> Model:
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            raise NotAModelError(f"{path}: empty file, expected an ONNX model")
+def read(path: Source) -> Model:
+    if path.size == 0:
+        raise NotAModelError(f"{path}: empty file, expected an ONNX model")
+    with path.view() as buf:
+        meta = _parse(path, buf)
         try:
-            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as error:
-            raise NotAModelError(
-                f"{path}: cannot be memory-mapped ({error}); expected a regular ONNX file"
-            ) from None
-        with buf:
-            meta = _parse(path, buf)
-            try:
-                index = Index(meta)
-            except GraphError as error:
-                raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
-            try:
-                return _Reader(path, meta, index, buf).model()
-            except RootWorkError as error:
-                raise UnsupportedModelError(f"{path}: {error}") from None
+            index = Index(meta)
+        except GraphError as error:
+            raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
+        try:
+            return _Reader(path, meta, index, buf).model()
+        except RootWorkError as error:
+            raise UnsupportedModelError(f"{path}: {error}") from None
 
 
-def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
+def _parse(path: Source, buf: Buffer) -> onnx_wire.ModelMeta:
     plausible = onnx_wire.first_field(buf) in _MODEL_FIELDS
     try:
         meta = onnx_wire.parse_model(buf)
@@ -190,7 +176,7 @@ def _parse(path: Path, buf: mmap.mmap) -> onnx_wire.ModelMeta:
     return meta
 
 
-def _not_onnx(path: Path, buf: mmap.mmap) -> str:
+def _not_onnx(path: Source, buf: Buffer) -> str:
     from inspector.formats.detect import describe
 
     head = bytes(buf[:512])
@@ -266,16 +252,13 @@ class _Row:
 
 
 class _Reader:
-    def __init__(self, path: Path, meta: onnx_wire.ModelMeta, index: Index, buf: mmap.mmap) -> None:
+    def __init__(self, path: Source, meta: onnx_wire.ModelMeta, index: Index, buf: Buffer) -> None:
         self.path = path
         self.meta = meta
         self.index = index
         self.buf = buf
         self.warnings: list[str] = []
-        self._inferred: dict[ValueId, tuple[int | str | None, ...]] | None = None
-        self.inferred_for: list[str] = []
         self.shapes = Shapes(index)
-        self._inferred_types: dict[ValueId, int] = {}
 
     # --- the model --------------------------------------------------------------------
 
@@ -546,18 +529,14 @@ class _Reader:
                         f"{label} is {'' if direct else 'computed from '}{problem}; "
                         "onnxruntime would refuse this graph",
                     )
-            if shape is None:
-                shape = _concrete(self._inferred_shape(vid))
-                if shape is not None:
-                    source += " (shape from ONNX shape inference)"
-                    self.inferred_for.append(f"{label} of {gnode.label}")
         dtype = index.elem_type(vid)
         if dtype.kind is DKind.UNKNOWN:
             sources = index.roots(vid) if vid in index.static else frozenset()
             floats = sorted(
                 (s for s in sources if s.dtype.kind is DKind.FLOAT), key=lambda s: s.key
             )
-            dtype = floats[0].dtype if floats else self._inferred_dtype(vid)
+            if floats:
+                dtype = floats[0].dtype
         return _Input(label, vid, vid.name, key, shape, dtype, source)
 
     def _views(
@@ -571,8 +550,9 @@ class _Reader:
         """Per-direction (and, for B, per-half) views of one stacked ONNX weight."""
         if item.shape is None:
             self.warnings.append(
-                f"{where}: the shape of {item.label} ('{item.name}') is unknown, even after "
-                "shape inference; its formula check cannot be completed"
+                f"{where}: the shape of {item.label} ('{item.name}') is unknown (neither "
+                "stored nor declared, and not propagated along the graph from stored tensors); "
+                "its formula check cannot be completed"
             )
             return []
         dtype, itemsize = item.dtype.name, item.dtype.itemsize
@@ -615,47 +595,6 @@ class _Reader:
                 )
                 views.append(RecurrentTensor(tensor, part_role, direction))
         return views
-
-    def _inferred_shape(self, vid: ValueId) -> tuple[int | str | None, ...] | None:
-        if self._inferred is None:
-            self._inferred = self._infer_shapes()
-        return self._inferred.get(vid)
-
-    def _inferred_dtype(self, vid: ValueId) -> DType:
-        if self._inferred is None:
-            self._inferred = self._infer_shapes()
-        return dtype_of(self._inferred_types.get(vid))
-
-    def _infer_shapes(self) -> dict[ValueId, tuple[int | str | None, ...]]:
-        """ONNX shape inference over a payload-free copy of the model (onnx imported here)."""
-        try:
-            import onnx
-            from onnx import shape_inference
-
-            proto = onnx.ModelProto.FromString(onnx_wire.strip_payloads(self.buf))
-            inferred = shape_inference.infer_shapes(
-                proto, check_type=False, strict_mode=False, data_prop=True
-            )
-        except Exception as error:  # onnx raises many types for models it cannot handle
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            self.warnings.append(
-                f"ONNX shape inference failed ({type(error).__name__}: {first[:160]})"
-            )
-            return {}
-        shapes: dict[ValueId, tuple[int | str | None, ...]] = {}
-        graphs = list(_proto_graphs(inferred.graph))
-        for scope, graph in zip(self.index.scopes, graphs, strict=False):
-            for info in (*graph.input, *graph.output, *graph.value_info):
-                tensor_type = info.type.tensor_type
-                self._inferred_types[ValueId(scope.id, info.name)] = tensor_type.elem_type
-                if not tensor_type.HasField("shape"):
-                    continue
-                dims = tuple(
-                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                    for d in tensor_type.shape.dim
-                )
-                shapes[ValueId(scope.id, info.name)] = dims
-        return shapes
 
     # --- lowered recurrences ------------------------------------------------------------
 
@@ -992,14 +931,12 @@ class _Reader:
                     f"(counted in the total, in the row '{OUTSIDE_LAYERS}')",
                 )
             )
-        if self.inferred_for:
-            details.append(Detail("shape inference", "used for " + ", ".join(self.inferred_for)))
         return details
 
     def _external(self, stored: list[Stored]) -> str:
         """Name and size of each external data file; files are stat-ed, never opened, and
         only inside the model's folder."""
-        base = self.path.parent.resolve()
+        base = self.path.parent
         sizes: dict[str, int | None] = {}
         for tensor in stored:
             meta = tensor.meta
@@ -1022,13 +959,13 @@ class _Reader:
             expected = -(-tensor.elements * tensor.dtype.bits // 8)  # exact for any size
             if length is not None and tensor.dtype.bits and length != expected:
                 self.warnings.append(
-                    f"tensor '{tensor.name}': external length {length:,} bytes, but its shape "
-                    f"{list(tensor.shape)} needs {expected:,}"
+                    f"tensor '{tensor.name}': external length {quoted(length)} bytes, but its "
+                    f"shape {list(tensor.shape)} needs {expected:,}"
                 )
             end = offset + (length if length is not None else expected)
             if size is not None and end > size:
                 self.warnings.append(
-                    f"tensor '{tensor.name}': external data ends at byte {end:,} but "
+                    f"tensor '{tensor.name}': external data ends at byte {quoted(end)} but "
                     f"'{location}' holds {size:,} bytes"
                 )
         return ", ".join(
@@ -1036,7 +973,7 @@ class _Reader:
             for name, size in sizes.items()
         )
 
-    def _external_size(self, base: Path, location: str) -> int | None:
+    def _external_size(self, base: Source, location: str) -> int | None:
         target = external_file(base, location)
         if target is None:
             self.warnings.append(
@@ -1044,15 +981,16 @@ class _Reader:
                 "not opened (rnninspect reads nothing outside it)"
             )
             return None
-        try:
-            return target.stat().st_size
-        except FileNotFoundError:
+        if not target.exists():
             self.warnings.append(
                 f"external data file '{location}' is missing; shapes come from the model "
                 "file, so the counts are unaffected"
             )
-        except OSError as error:
-            self.warnings.append(f"external data file '{location}': {error.strerror or error}")
+            return None
+        try:
+            return target.size
+        except InspectorError as error:
+            self.warnings.append(f"external data file '{location}': {error}")
         return None
 
 
@@ -1121,18 +1059,6 @@ def _tensor(stored: Stored) -> Tensor:
 
 def _tensors(stored: Iterable[Stored]) -> tuple[Tensor, ...]:
     return tuple(_tensor(s) for s in stored)
-
-
-def _proto_graphs(graph: Any) -> Iterator[Any]:
-    """The proto's graphs in the order `Index` numbers its scopes (depth-first, attribute
-    order)."""
-    yield graph
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _proto_graphs(attr.g)
-            for sub in attr.graphs:
-                yield from _proto_graphs(sub)
 
 
 def _counted(number: int, word: str) -> str:

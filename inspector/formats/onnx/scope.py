@@ -9,8 +9,8 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
+from inspector.counts import checked_shape
 from inspector.formats.onnx.dtypes import DTYPES, DType, dtype_of
-from inspector.formats.onnx.graph_error import GraphError
 from inspector.formats.onnx.wire import Graph, Node, SparseMeta, TensorMeta, ValueInfo
 from inspector.formats.opgraph import LoopState, ValueId
 
@@ -73,16 +73,17 @@ def constant_stored(node: Node, location: str, key: str, name: str) -> Stored | 
 
 
 def stored_of(meta: TensorMeta, location: str, key: str, name: str, origin: Origin) -> Stored:
-    for dim in meta.dims:
-        if dim < 0:
-            raise GraphError(f"tensor '{name}' in {location} has a negative dimension {dim}")
-    return Stored(key, name, location, origin, meta.dims, dtype_of(meta.data_type), meta)
+    # The room is checked against the payload the proto holds (`_Reader._check_payloads`);
+    # external data and a structure-only file keep theirs elsewhere.
+    shape = checked_shape(meta.dims, f"tensor '{name}' in {location}")
+    return Stored(key, name, location, origin, shape, dtype_of(meta.data_type), meta)
 
 
 def sparse_stored(sparse: SparseMeta, location: str, key: str, name: str) -> Stored:
     """A sparse tensor counts the values it stores, not its dense size."""
     values = sparse.values
-    count = math.prod(values.dims) if values is not None else 0
+    where = f"sparse tensor '{name}' in {location}"
+    count = math.prod(checked_shape(values.dims, where)) if values is not None else 0
     dtype = dtype_of(values.data_type if values is not None else None)
     return Stored(key, name, location, Origin.SPARSE, (count,), dtype, values)
 

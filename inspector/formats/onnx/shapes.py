@@ -5,8 +5,8 @@ weights, reordered by Concat, given a direction axis by Unsqueeze (PyTorch's leg
 dynamo without optimisation). The slice bounds themselves come from tiny integer constants,
 sometimes through Shape/Mul arithmetic that ONNX shape inference does not fold. This module
 propagates shapes, and the values of small integer tensors, along such static chains, following
-the operator specs; anything it does not know yields None and the caller falls back to ONNX shape
-inference.
+the operator specs; anything it does not know yields None (the weight's shape is then unknown
+and its check incomplete: no fixture or real file has needed more).
 """
 
 from __future__ import annotations

@@ -9,31 +9,31 @@ evaluated along its chain (`onnx_eval`).
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.errors import CorruptModelError, ValuesUnavailableError
 from inspector.formats.onnx import wire as onnx_wire
 from inspector.formats.onnx.evaluate import evaluate
 from inspector.formats.onnx.graph import GraphError, Index, ValueId
 from inspector.formats.onnx.keys import split_view_key
 from inspector.formats.onnx.payload import decode
+from inspector.formats.ranges import Buffer
+from inspector.formats.source import Source
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 
 
 class OnnxValues:
-    def __init__(self, path: Path, handle: BinaryIO, buf: mmap.mmap, index: Index) -> None:
+    def __init__(self, path: Source, handle: BinaryIO, buf: Buffer, index: Index) -> None:
         self._path = path
         self._handle = handle
         self._buf = buf
         self._index = index
-        self._folder = path.parent.resolve()
+        self._folder = path.parent
         # Keys as the reader makes them: a stored tensor's own key, else `scope path|name`.
         self._keys: dict[str, ValueId] = {}
         for vid in index.values:
@@ -75,19 +75,10 @@ class OnnxValues:
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[OnnxValues]:
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[OnnxValues]:
+    with path.open() as handle, path.view() as buf:
         try:
-            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as error:
-            raise CorruptModelError(f"{path}: cannot be memory-mapped ({error})") from None
-        with buf:
-            try:
-                index = Index(onnx_wire.parse_model(buf))
-            except (onnx_wire.WireError, onnx_wire.TooLargeError, GraphError) as error:
-                raise CorruptModelError(f"{path}: damaged ONNX file ({error})") from None
-            yield OnnxValues(path, handle, buf, index)
+            index = Index(onnx_wire.parse_model(buf))
+        except (onnx_wire.WireError, onnx_wire.TooLargeError, GraphError) as error:
+            raise CorruptModelError(f"{path}: damaged ONNX file ({error})") from None
+        yield OnnxValues(path, handle, buf, index)

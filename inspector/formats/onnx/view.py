@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from inspector.formats.onnx.graph import GNode, Index, Kind, Stored, ValueId
+from inspector.formats.onnx.wire import Node as OnnxNode
 from inspector.formats.opgraph import Node, OpGraph, Scope, Weight
 
 
@@ -41,7 +42,6 @@ class OnnxView:
         self.gnode: dict[Node, GNode] = {}
         self.node: dict[GNode, Node] = {}
         for gnode in index.nodes:
-            transposed = gnode.node.attribute("transB")
             node = Node(
                 op=gnode.op,
                 native=gnode.op,
@@ -53,11 +53,7 @@ class OnnxView:
                 outputs=tuple(index.output_ids(gnode)),
                 children=tuple(scopes[child.id] for child in gnode.children),
                 domain=gnode.node.domain,
-                attributes=(
-                    {"transB": int(transposed.i)}
-                    if transposed is not None and transposed.i is not None
-                    else {}
-                ),
+                attributes=_attributes(gnode.node),
             )
             scopes[gnode.scope.id].nodes.append(node)
             self.gnode[node] = gnode
@@ -89,3 +85,26 @@ class OnnxView:
 
     def gnodes(self, nodes: Iterable[Node]) -> set[GNode]:
         return {self.gnode[node] for node in nodes}
+
+
+def _attributes(node: OnnxNode) -> dict[str, int]:
+    """The integer attributes the detectors read: Gemm's transB, and whether a Transpose swaps
+    a matrix's two axes (`swaps`: no perm, which reverses every axis, or a perm exchanging the
+    last two and keeping the leading ones)."""
+    found: dict[str, int] = {}
+    transposed = node.attribute("transB")
+    if transposed is not None and transposed.i is not None:
+        found["transB"] = int(transposed.i)
+    if node.op_type == "Transpose":
+        perm = node.attribute("perm")
+        ints = perm.ints if perm is not None else ()
+        count = len(ints)
+        found["swaps"] = int(
+            not ints
+            or (
+                count >= 2
+                and ints[-2:] == (count - 1, count - 2)
+                and ints[:-2] == tuple(range(count - 2))
+            )
+        )
+    return found

@@ -531,7 +531,7 @@ def _small_ints(
         if raw_bytes % width or raw_bytes // width > SMALL_INT_VALUES:
             return None
         count = raw_bytes // width
-        return tuple(struct.unpack_from(f"<{count}{fmt}", r.buf, raw_offset))
+        return tuple(struct.unpack(f"<{count}{fmt}", r.buf[raw_offset : raw_offset + raw_bytes]))
     values: list[int] = []
     for item in fields:
         if item.wire == VARINT:
@@ -620,17 +620,17 @@ def _shape(r: _Reader, start: int, end: int) -> tuple[int | str | None, ...]:
 
 
 def _float32(buf: Buffer, pos: int) -> float:
-    value: float = struct.unpack_from("<f", buf, pos)[0]
+    value: float = struct.unpack("<f", buf[pos : pos + 4])[0]
     return value
 
 
 def _packed_floats(buf: Buffer, item: _Field, limit: int) -> tuple[list[float], int]:
-    if item.wire == FIXED32:
-        return [_float32(buf, item.value)], 1
+    if item.wire == FIXED32:  # proto2 `repeated float` is not packed: one field per value
+        return ([_float32(buf, item.value)] if limit > 0 else []), 1
     _expect(item, LENGTH, "AttributeProto.floats")
     count = (item.end - item.value) // 4
     keep = max(0, min(count, limit))
-    return list(struct.unpack_from(f"<{keep}f", buf, item.value)), count
+    return list(struct.unpack(f"<{keep}f", buf[item.value : item.value + 4 * keep])), count
 
 
 def parse_model(buf: Buffer) -> ModelMeta:
@@ -682,63 +682,3 @@ def first_field(buf: Buffer) -> tuple[int, int] | None:
     except WireError:
         return None
     return key >> 3, key & 7
-
-
-# --- payload-free copy for onnx.shape_inference -------------------------------------------
-
-# Which length-delimited fields hold which message, for the messages that can contain tensors.
-_MODEL, _GRAPH, _NODE, _ATTR, _TENSOR, _SPARSE, _FUNCTION = range(7)
-_CHILDREN: dict[int, dict[int, int]] = {
-    _MODEL: {7: _GRAPH, 25: _FUNCTION},
-    _GRAPH: {1: _NODE, 5: _TENSOR, 15: _SPARSE},
-    _NODE: {5: _ATTR},
-    _ATTR: {5: _TENSOR, 6: _GRAPH, 10: _TENSOR, 11: _GRAPH, 22: _SPARSE, 23: _SPARSE},
-    _FUNCTION: {7: _NODE},
-    _SPARSE: {1: _TENSOR, 2: _TENSOR},
-}
-_DROPPED: dict[int, frozenset[int]] = {
-    _MODEL: frozenset({20}),  # training_info: not needed to infer shapes
-    _TENSOR: frozenset({4, 5, 6, 7, 9, 10, 11}),  # the bulk data fields
-}
-KEEP_PAYLOAD_BYTES = 1 << 16  # small tensors (shape and index constants) keep their values
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def strip_payloads(buf: Buffer) -> bytes:
-    """A copy of the ModelProto in which tensors larger than KEEP_PAYLOAD_BYTES carry no data.
-
-    Shape inference reads dims and dtypes, and the values of small integer constants (Reshape
-    targets, Slice bounds), which stay; the result is about the size of the graph structure.
-    """
-    return _copy(buf, 0, len(buf), _MODEL)
-
-
-def _copy(buf: Buffer, start: int, end: int, message: int) -> bytes:
-    if message == _TENSOR and end - start <= KEEP_PAYLOAD_BYTES:
-        return bytes(buf[start:end])
-    children = _CHILDREN.get(message, {})
-    dropped = _DROPPED.get(message, frozenset())
-    out = bytearray()
-    for item in _fields(buf, start, end):
-        if item.number in dropped:
-            continue
-        child = children.get(item.number)
-        if child is not None and item.wire == LENGTH:
-            body = _copy(buf, item.value, item.end, child)
-            out += _encode_varint((item.number << 3) | LENGTH)
-            out += _encode_varint(len(body))
-            out += body
-        else:
-            out += buf[item.start : item.end]
-    return bytes(out)

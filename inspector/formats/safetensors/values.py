@@ -4,29 +4,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 from typing import BinaryIO
 
 import numpy as np
 
-from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
-from inspector.formats.safetensors.reader import Entry, read_header
+from inspector.errors import CorruptModelError, ValuesUnavailableError
+from inspector.formats.safetensors.reader import Entry, read_any
+from inspector.formats.source import Source
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 
 
 class SafetensorsValues:
-    def __init__(self, path: Path, handle: BinaryIO, entries: dict[str, Entry]) -> None:
+    def __init__(self, path: Source, stack: ExitStack, entries: dict[str, Entry]) -> None:
         self._path = path
-        self._handle = handle
+        self._stack = stack
+        self._handles: dict[str, BinaryIO] = {}  # by shard ("": the file itself)
         self._entries = entries
 
     def read(self, key: str) -> np.ndarray:
         entry = self._entries.get(key)
         if entry is None:
             raise ValuesUnavailableError(f"{self._path}: no tensor '{key}'")
-        data = read_at(self._handle, entry.begin, entry.end - entry.begin)
+        data = read_at(self._handle(entry.shard), entry.begin, entry.end - entry.begin)
         if len(data) != entry.end - entry.begin:
             raise CorruptModelError(f"{self._path}: tensor '{key}' is cut short: file truncated")
         if entry.dtype.name == "bfloat16":
@@ -38,13 +39,16 @@ class SafetensorsValues:
             )
         return np.frombuffer(data, dtype=entry.dtype.numpy).reshape(entry.shape)
 
+    def _handle(self, shard: str) -> BinaryIO:
+        handle = self._handles.get(shard)
+        if handle is None:
+            file = self._path.parent / shard if shard else self._path
+            handle = self._handles[shard] = self._stack.enter_context(file.open())
+        return handle
+
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[SafetensorsValues]:
-    entries = {entry.name: entry for entry in read_header(path).entries}
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
-        yield SafetensorsValues(path, handle, entries)
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[SafetensorsValues]:
+    entries = {entry.name: entry for entry in read_any(path).entries}
+    with ExitStack() as stack:
+        yield SafetensorsValues(path, stack, entries)

@@ -17,12 +17,8 @@
 
 from __future__ import annotations
 
-import mmap
-import os
-import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotFoundError, UnsupportedModelError
 from inspector.formats.bounded_json import load_json
@@ -39,6 +35,7 @@ from inspector.formats.savedmodel.bundle import (
     read_bundle,
     shard_name,
 )
+from inspector.formats.source import Source
 from inspector.model import (
     Excluded,
     FileFormat,
@@ -67,12 +64,12 @@ COPIES_REASON = (
 )
 
 
-def savedmodel_root(path: Path) -> Path:
+def savedmodel_root(path: Source) -> Source:
     """The SavedModel directory for a directory or its `saved_model.pb`."""
     return path.parent if path.is_file() else path
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     root = savedmodel_root(path)
     if path.is_file() and not (root / INDEX).exists():
         raise NotFoundError(
@@ -152,6 +149,8 @@ def read(path: Path) -> Model:
         excluded=tuple(excluded),
         inputs=signature[0],
         outputs=signature[1],
+        # --max-file-size: every file of the directory, its listing bounded.
+        stored_bytes=root.tree_bytes(MAX_ENTRIES),
     )
 
 
@@ -202,76 +201,35 @@ def _without_config(
     return list(built.layers), list(built.recurrent_layers), seeds
 
 
-def member(root: Path, relative: str) -> Path:
+def member(root: Source, relative: str) -> Source:
     """A file of the SavedModel directory, checked before anything opens it: one that links
     out of the directory is refused, and so is anything but a regular file (a FIFO would
     block the read, a device never end it). A missing member is left to the caller."""
     path = root / relative
-    inside = root.resolve()
-    if path.is_symlink() or inside not in path.resolve().parents:
+    if not path.inside():
         raise UnsupportedModelError(
             f"{path}: is a link out of the SavedModel directory; links are never followed"
         )
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return path
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-        raise UnsupportedModelError(
-            f"{path}: is {kind}; only regular files of a SavedModel are read (refused before "
-            "it is opened)"
-        )
+    if path.exists() and not path.is_dir():
+        path.checked()
     return path
 
 
-def disk_bytes(root: Path) -> int:
-    """The bytes of every regular file in the SavedModel directory, links not followed,
-    listing at most MAX_ENTRIES entries (a directory of a million files is refused, not
-    walked: a SavedModel holds a handful plus its assets)."""
-    total = 0
-    seen = 0
-    pending = [root]
-    while pending:
-        with os.scandir(pending.pop()) as listing:
-            for item in listing:
-                seen += 1
-                if seen > MAX_ENTRIES:
-                    raise UnsupportedModelError(
-                        f"{root}: the SavedModel directory lists more than {MAX_ENTRIES:,} "
-                        "entries; refused"
-                    )
-                if item.is_dir(follow_symlinks=False):
-                    pending.append(Path(item.path))
-                elif item.is_file(follow_symlinks=False):
-                    total += item.stat(follow_symlinks=False).st_size
-    return total
-
-
 @contextmanager
-def _mapped(path: Path, limit: int) -> Iterator[Buffer]:
+def _mapped(path: Source, limit: int) -> Iterator[Buffer]:
     """The file's bytes over a read-only memory map (empty files as b"")."""
-    try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
-            if size > limit:
-                raise UnsupportedModelError(
-                    f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file"
-                )
-            if size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: missing from the SavedModel directory") from None
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if not path.exists():
+        raise NotFoundError(f"{path}: missing from the SavedModel directory")
+    size = path.size
+    if size > limit:
+        raise UnsupportedModelError(
+            f"{path}: {size:,} bytes, over the {limit:,}-byte limit for this file"
+        )
+    with path.view() as buf:
+        yield buf
 
 
-def _bundle(root: Path, buf: Buffer) -> Bundle:
+def _bundle(root: Source, buf: Buffer) -> Bundle:
     try:
         return read_bundle(buf)
     except BundleError as error:
@@ -303,7 +261,7 @@ def _is_optimizer(key: str) -> bool:
     return key.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in key
 
 
-def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.ObjectGraph | None:
+def _object_graph(root: Source, bundle: Bundle, warnings: list[str]) -> objects.ObjectGraph | None:
     """The object graph, read from its shard at the offset the index gives (only that entry)."""
     entry = next((e for e in bundle.entries if e.key == objects.KEY), None)
     if entry is None:
@@ -314,11 +272,12 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
         return None
     shard = member(root, "variables/" + shard_name("variables", entry.shard_id, bundle.num_shards))
     try:
-        with shard.open("rb") as handle:
+        with shard.open() as handle:
             handle.seek(entry.offset)
             data = handle.read(entry.size)
-    except OSError as error:
-        warnings.append(f"{where}: shard {shard.name} cannot be read ({error.strerror or error})")
+    except (OSError, NotFoundError) as error:
+        reason = getattr(error, "strerror", None) or error
+        warnings.append(f"{where}: shard {shard.name} cannot be read ({reason})")
         return None
     if len(data) != entry.size:
         raise CorruptModelError(f"{where}: shard {shard.name} is cut short (truncated)")
@@ -329,7 +288,7 @@ def _object_graph(root: Path, bundle: Bundle, warnings: list[str]) -> objects.Ob
         raise CorruptModelError(f"{where} is damaged ({error})") from None
 
 
-def _metadata_nodes(where: Path, buf: Buffer) -> tuple[keras_metadata.SavedNode, ...]:
+def _metadata_nodes(where: Source, buf: Buffer) -> tuple[keras_metadata.SavedNode, ...]:
     try:
         return keras_metadata.read_nodes(buf)
     except WireError as error:
@@ -340,7 +299,7 @@ def _metadata_nodes(where: Path, buf: Buffer) -> tuple[keras_metadata.SavedNode,
         raise UnsupportedModelError(f"{where}: {error}") from None
 
 
-def _saved_objects(where: Path, buf: Buffer) -> saved_objects.SavedObjectGraph:
+def _saved_objects(where: Source, buf: Buffer) -> saved_objects.SavedObjectGraph:
     try:
         return saved_objects.read(buf)
     except WireError as error:
@@ -352,7 +311,7 @@ def _saved_objects(where: Path, buf: Buffer) -> saved_objects.SavedObjectGraph:
 
 
 def _keras(
-    where: Path,
+    where: Source,
     buf: Buffer,
     nodes: Sequence[keras_metadata.SavedNode],
     graph: objects.ObjectGraph | None,
@@ -394,7 +353,7 @@ def _keras(
     return built, producer
 
 
-def _json(where: Path, text: str) -> Mapping[str, object]:
+def _json(where: Source, text: str) -> Mapping[str, object]:
     # Bounded like every other JSON from a file: a node's 60 MB of `{},` decodes into 20
     # million dicts (1.5 GB) unless the elements are counted first.
     return as_mapping(load_json(text, f"{where}: metadata"))

@@ -59,7 +59,7 @@ def footer(buf: Buffer) -> tuple[Handle, Handle]:
     if len(buf) < FOOTER_BYTES:
         raise TableError(f"{len(buf)} bytes: too short for an SSTable footer ({FOOTER_BYTES})")
     start = len(buf) - FOOTER_BYTES
-    (magic,) = struct.unpack_from("<Q", buf, len(buf) - 8)
+    (magic,) = struct.unpack("<Q", buf[len(buf) - 8 :])
     if magic != MAGIC:
         raise TableError(f"no SSTable magic number at the end of the file (found {magic:#x})")
     try:
@@ -86,7 +86,7 @@ def block_entries(buf: Buffer, handle: Handle, what: str) -> Iterator[tuple[byte
             "and rnninspect does not decompress them"
         )
     start, end = handle.offset, handle.offset + handle.size
-    (restarts,) = _UINT32.unpack_from(buf, end - 4)
+    (restarts,) = _UINT32.unpack(buf[end - 4 : end])
     data_end = end - 4 - 4 * restarts
     if restarts == 0 or data_end < start:
         raise TableError(f"{what} block claims {restarts} restart points in {handle.size} bytes")

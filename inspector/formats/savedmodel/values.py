@@ -5,10 +5,8 @@ a link out of the directory."""
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -16,6 +14,7 @@ import numpy as np
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
 from inspector.formats.savedmodel.bundle import Bundle, BundleError, read_bundle, shard_name
 from inspector.formats.savedmodel.reader import INDEX, member, savedmodel_root
+from inspector.formats.source import Source
 from inspector.formats.values import read_at
 from inspector.model import FileFormat
 
@@ -36,7 +35,7 @@ _NUMPY = {
 
 
 class SavedModelValues:
-    def __init__(self, root: Path, bundle: Bundle, stack: ExitStack) -> None:
+    def __init__(self, root: Source, bundle: Bundle, stack: ExitStack) -> None:
         self._root = root
         self._bundle = bundle
         self._entries = {entry.key: entry for entry in bundle.entries}
@@ -68,23 +67,21 @@ class SavedModelValues:
         if handle is None:
             name = "variables/" + shard_name("variables", shard_id, self._bundle.num_shards)
             try:
-                handle = self._stack.enter_context(member(self._root, name).open("rb"))
-            except OSError as error:
+                handle = self._stack.enter_context(member(self._root, name).open())
+            except (OSError, NotFoundError) as error:
                 raise ValuesUnavailableError(
-                    f"{self._root / name}: cannot be read ({error.strerror or error})"
+                    f"{self._root / name}: cannot be read "
+                    f"({getattr(error, 'strerror', None) or error})"
                 ) from None
             self._shards[shard_id] = handle
         return handle
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[SavedModelValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[SavedModelValues]:
     root = savedmodel_root(path)
     try:
-        with (
-            member(root, INDEX).open("rb") as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
-        ):
+        with member(root, INDEX).view() as buf:
             bundle = read_bundle(buf)
     except (OSError, ValueError) as error:
         raise NotFoundError(f"{root / INDEX}: cannot be read ({error})") from None

@@ -14,17 +14,17 @@ without bound or read outside the file.
 
 from __future__ import annotations
 
-import mmap
 import struct
 from dataclasses import dataclass
 
-Buffer = bytes | mmap.mmap
+from inspector.counts import NAME_LIMIT
+from inspector.formats.ranges import Buffer
 
 MAX_VECTOR = 10_000_000  # elements of one vector; far above real models' tensor counts
 # Bytes of a string decoded: tensor names, custom-op codes, subgraph names. Converters write a
 # few hundred at most (fused names joined with ';'); a longer one is shown shortened, its full
 # length said, and the rest is never read (a 9 MB custom-op code once became a 594 MB table).
-MAX_TEXT = 1024
+MAX_TEXT = NAME_LIMIT  # characters of a string kept (model.bounded keeps no more of a name)
 _U16 = struct.Struct("<H")
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
@@ -43,7 +43,7 @@ class FlatError(Exception):
 def _unpack(fmt: struct.Struct, buf: Buffer, pos: int) -> int:
     if pos < 0 or pos + fmt.size > len(buf):
         raise FlatError(f"a {fmt.size}-byte value lies outside the {len(buf)}-byte file", pos)
-    value: int = fmt.unpack_from(buf, pos)[0]
+    value: int = fmt.unpack(buf[pos : pos + fmt.size])[0]
     return value
 
 
@@ -65,7 +65,7 @@ class Vector:
         pos = self.start + 4 * index
         if pos + 4 > len(self.buf):
             raise FlatError("a float lies outside the file", pos)
-        value: float = _F32.unpack_from(self.buf, pos)[0]
+        value: float = _F32.unpack(self.buf[pos : pos + 4])[0]
         return value
 
     def int64(self, index: int) -> int:
@@ -152,15 +152,22 @@ class Table:
         return 0 if found is None else found.length
 
     def string(self, index: int) -> str:
-        """The string field, its first MAX_TEXT bytes when longer (with its full length said)."""
+        """The string field; one longer than MAX_TEXT bytes is its beginning, its full length and
+        a digest of the whole, in MAX_TEXT characters (what `model.bounded` keeps of a name, so
+        the length said is the file's; the digest keeps two long names that share a beginning
+        apart). The string is never decoded whole: a custom-op code may be megabytes."""
         found = self.vector(index, 1)
         if found is None:
             return ""
-        kept = min(found.length, MAX_TEXT)
-        text = bytes(self.buf[found.start : found.start + kept]).decode("utf-8", "replace")
-        if kept < found.length:
-            text += f"… ({found.length:,} bytes)"
-        return text
+        whole = self.buf[found.start : found.start + found.length]
+        if found.length <= MAX_TEXT:
+            return bytes(whole).decode("utf-8", "replace")
+        import hashlib  # only for a string this long: every module is start-up time
+
+        digest = hashlib.blake2b(whole, digest_size=8).hexdigest()
+        tail = f"... ({found.length:,} bytes, #{digest})"
+        head = bytes(whole[:MAX_TEXT]).decode("utf-8", "replace")
+        return head[: MAX_TEXT - len(tail)] + tail
 
 
 def root(buf: Buffer) -> Table:

@@ -22,17 +22,16 @@ not in the file: they appear in the splits with the shapes the graph declares, n
 
 from __future__ import annotations
 
-import mmap
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from inspector.errors import CorruptModelError, NotFoundError, UnsupportedModelError
+from inspector.errors import CorruptModelError, UnsupportedModelError
 from inspector.formats import lowered
-from inspector.formats.opgraph import Node, RootWorkError, Scope, ValueId, Weight
+from inspector.formats.lowered.directions import pairs
+from inspector.formats.opgraph import Node, RootWorkError, ValueId, Weight
+from inspector.formats.source import Source
 from inspector.formats.tflite import fused
-from inspector.formats.tflite.flatbuffer import Buffer, FlatError
+from inspector.formats.tflite.flatbuffer import FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo, parse
 from inspector.formats.tflite.view import TfliteView, tensor_key, vid
 from inspector.model import (
@@ -53,14 +52,12 @@ from inspector.model import (
     WidthSource,
 )
 
-# A candidate forward direction: where it reads its sequence, the value, its cell, lowered or not.
-_Reading = tuple[Scope, ValueId, CellKind, bool]
 _BIAS_ROLES = frozenset({TensorRole.BIAS, TensorRole.INPUT_BIAS, TensorRole.RECURRENT_BIAS})
 _MATRIX_ROLES = frozenset({TensorRole.KERNEL, TensorRole.RECURRENT_KERNEL})
 
 
-def read(path: Path) -> Model:
-    with _mapped(path) as buf:
+def read(path: Source) -> Model:
+    with path.view() as buf:
         try:
             info = parse(buf)
         except FlatError as error:
@@ -78,19 +75,6 @@ def read(path: Path) -> Model:
         raise UnsupportedModelError(f"{path}: {error}") from None
 
 
-@contextmanager
-def _mapped(path: Path) -> Iterator[Buffer]:
-    try:
-        with path.open("rb") as handle:
-            if path.stat().st_size == 0:
-                yield b""
-                return
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                yield buf
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-
-
 @dataclass
 class _Recurrence:
     layer: RecurrentLayer
@@ -100,7 +84,7 @@ class _Recurrence:
 
 @dataclass
 class _Builder:
-    path: Path
+    path: Source
     info: ModelInfo
     view: TfliteView
     warnings: list[str] = field(default_factory=list)
@@ -476,7 +460,11 @@ class _Builder:
                 reset_after = False  # Keras reset_before: U_z|U_r on h, U_h on r ⊙ h
         layer = RecurrentLayer(
             name=item.name,
-            type=f"WHILE({kind.value})" if loop is not None else item.type,
+            type=(
+                f"WHILE({kind.value})" + (" ×2" if item.directions == 2 else "")
+                if loop is not None
+                else item.type
+            ),
             cell=CellConfig(
                 kind=kind,
                 units=item.units,
@@ -538,74 +526,33 @@ class _Builder:
     # --- directions -------------------------------------------------------------------
 
     def _pair_directions(self, found: list[_Recurrence]) -> list[_Recurrence]:
-        """The converter turns a Keras Bidirectional into two unidirectional ops or loops, the
-        backward one reading the time-reversed input (REVERSE_V2 of what the forward one
-        reads): one layer of two directions again, as the source has it."""
-        # Each candidate forward by what it reads, and its cell: a backward one finds its
-        # partner by lookup, the first in `found` order not yet paired (a file of thousands of
-        # reversed layers that pair with nothing is not every layer against every other).
-        readers: dict[_Reading, list[int]] = {}
-        for index, item in enumerate(found):
-            if item.layer.directions == 1:
-                for value in dict.fromkeys(_sequence_inputs(item.anchor)):
-                    key = (item.anchor.scope, value, item.layer.cell.kind, item.layer.lowered)
-                    readers.setdefault(key, []).append(index)
-        heads: dict[_Reading, int] = {}  # where each list's entries not yet paired begin
-        used: set[int] = set()
-        merged: dict[int, _Recurrence] = {}
-        for index, backward in enumerate(found):
-            reversed_from = {
-                origin
-                for value in _sequence_inputs(backward.anchor)
-                if (origin := self._reversed_value(value)) is not None
-            }
-            if not reversed_from or backward.layer.directions != 1:
-                continue
-            partner: int | None = None
-            for origin in reversed_from:
-                key = (
-                    backward.anchor.scope,
-                    origin,
-                    backward.layer.cell.kind,
-                    backward.layer.lowered,
-                )
-                entries = readers.get(key, [])
-                head = heads.get(key, 0)
-                while head < len(entries) and entries[head] in used:
-                    head += 1
-                heads[key] = head
-                while head < len(entries) and (entries[head] in used or entries[head] == index):
-                    head += 1
-                if head < len(entries) and (partner is None or entries[head] < partner):
-                    partner = entries[head]
-            if partner is None:
-                continue
-            forward = found[partner]
-            used.update({partner, index})
-            merged[partner] = _Recurrence(
-                _bidirectional(forward.layer, backward.layer),
-                forward.members | backward.members,
-                forward.anchor,
+        """The converter turns a Keras Bidirectional into two unidirectional ops, the backward
+        one reading the time-reversed input (REVERSE_V2 of what the forward one reads): one
+        layer of two directions again, as the source has it (loops are paired where they are
+        found, `lowered.directions`)."""
+
+        def same(f: int, b: int) -> bool:
+            forward, backward = found[f], found[b]
+            return (
+                forward.layer.directions == backward.layer.directions == 1
+                and forward.anchor.scope is backward.anchor.scope
+                and forward.layer.cell.kind is backward.layer.cell.kind
+                and forward.layer.lowered is backward.layer.lowered
             )
+
+        backward_of = pairs(self.view.graph, [item.anchor for item in found], same)
         out = []
-        for index, item in enumerate(found):
-            if index in merged:
-                out.append(merged[index])
-            elif index not in used:
+        for f, item in enumerate(found):
+            if f in backward_of:
+                backward = found[backward_of[f]]
+                item = _Recurrence(
+                    _bidirectional(item.layer, backward.layer),
+                    item.members | backward.members,
+                    item.anchor,
+                )
+            if f not in backward_of.values():
                 out.append(item)
         return out
-
-    def _reversed_value(self, value: ValueId) -> ValueId | None:
-        producer = self.view.graph.producer(value)
-        if producer is None or producer.native != "REVERSE_V2":
-            return None
-        return producer.input(0)
-
-
-def _sequence_inputs(node: Node) -> tuple[ValueId, ...]:
-    """Where an op reads its sequence: a fused op's input 0; any operand of a WHILE loop."""
-    inputs = node.inputs if node.native == "WHILE" else node.inputs[:1]
-    return tuple(v for v in inputs if v is not None)
 
 
 def _specs(graph: SubGraphInfo, indices: Sequence[int]) -> tuple[TensorSpec, ...]:

@@ -11,7 +11,8 @@
     QuantizationParameters { min (0); max (1); scale:[float] (2); zero_point:[long] (3); ...
                    quantized_dimension:int (6); }
     Operator     { opcode_index:uint (0); inputs:[int] (1); outputs:[int] (2);
-                   builtin_options_type:ubyte (3); builtin_options (4); ... }
+                   builtin_options_type:ubyte (3); builtin_options (4);
+                   custom_options:[ubyte] (5); ... }
     OperatorCode { deprecated_builtin_code:byte (0); custom_code:string (1); version:int (2);
                    builtin_code:BuiltinOperator (3); }
     Buffer       { data:[ubyte] (0); offset:ulong (1); size:ulong (2); }
@@ -31,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from inspector.formats.tflite import flex
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
 
 IDENTIFIER = b"TFL3"
@@ -334,6 +336,9 @@ class OperatorInfo:
     cond: int | None = None
     init: int | None = None  # CALL_ONCE: the subgraph it runs once (variable initialisers)
     variable: tuple[str, str] | None = None  # VAR_HANDLE: (container, shared_name)
+    # A Flex op: its NodeDef's boolean attributes that are true (`flex.py`); None for other ops
+    # and where the custom options cannot be read.
+    flex_true: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -534,6 +539,12 @@ def _operator(
         init = options.int32(0)
     elif options is not None and kind == VAR_HANDLE_OPTIONS:
         variable = (options.string(0), options.string(1))
+    flex_true = None
+    if codes[opcode].startswith("Flex"):
+        custom = table.vector(5, 1)
+        if custom is not None and 0 < custom.length <= flex.MAX_OPTIONS:
+            raw = bytes(custom.buf[custom.start : custom.start + custom.length])
+            flex_true = flex.true_attributes(raw) if flex.is_node_def(raw) else None
     return OperatorInfo(
         index,
         codes[opcode],
@@ -543,4 +554,5 @@ def _operator(
         cond,
         init,
         variable,
+        flex_true,
     )

@@ -6,19 +6,23 @@ start). Only the bytes the shape needs are read (numel × itemsize), and a buffe
 reported as damaged. Quantized tensors (int8/uint8/int16/int32 with scales) are dequantized with
 the file's own parameters, `(q - zero_point) · scale`, per tensor or per channel along
 `quantized_dimension` (schema.fbs, QuantizationParameters), so they compare with the source's
-floats under the user's tolerance (--atol/--rtol).
+floats under the user's tolerance (--atol/--rtol) plus what storing them cost: `tolerance(key)`
+gives, per element, half a quantization step (`scale / 2`: the converter rounds `w / scale` to
+the nearest integer, tensorflow/lite/kernels/internal/reference/portable_tensor_utils.cc
+`PortableSymmetricQuantizeFloats`, and the bias of a quantized op to the nearest multiple of its
+scale). Float16 constants (float16 quantization) are returned as float16; compare allows their
+rounding itself (`compare.diff`).
 """
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.formats.source import Source
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
 from inspector.formats.tflite.schema import DTYPES
 from inspector.model import FileFormat
@@ -37,10 +41,21 @@ _NUMPY = {
 }
 
 
+_ROUNDING = 1.0 + 2.0**-10  # the scale itself is a float32: its own rounding, with room
+
+
 class TfliteValues:
-    def __init__(self, path: Path, buf: Buffer) -> None:
+    def __init__(self, path: Source, buf: Buffer) -> None:
         self._path = path
         self._buf = buf
+
+    def tolerance(self, key: str) -> np.ndarray | None:
+        """Per element, how far the value `read(key)` returns may be from the float it was
+        stored from: half a quantization step for quantized tensors; None for values stored as
+        they are (floats) and for resource variables."""
+        if key.startswith("variable:"):
+            return None
+        return self._tensor(key, bounds=True)[1]
 
     def read(self, key: str) -> np.ndarray:
         """`key` is the reader's `subgraph:index` (or `variable:...`, a resource variable)."""
@@ -49,15 +64,22 @@ class TfliteValues:
                 f"{self._path}: '{key.removeprefix('variable:').lstrip('/')}' is a resource "
                 "variable: its values are not stored in the file"
             )
+        return self._tensor(key, bounds=False)[0]
+
+    def _tensor(self, key: str, bounds: bool) -> tuple[np.ndarray, np.ndarray | None]:
         try:
             graph_index, tensor_index = (int(part) for part in key.split(":"))
-            return self._read(graph_index, tensor_index, key)
+            return self._read(graph_index, tensor_index, key, bounds)
         except ValueError:
             raise ValuesUnavailableError(f"{self._path}: no tensor '{key}'") from None
         except FlatError as error:
             raise CorruptModelError(f"{self._path}: damaged TFLite flatbuffer ({error})") from None
 
-    def _read(self, graph_index: int, tensor_index: int, key: str) -> np.ndarray:
+    def _read(
+        self, graph_index: int, tensor_index: int, key: str, bounds: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The tensor's values (dequantized), and with `bounds` how far each may be from the
+        float it was stored from (None: exact)."""
         model = root(self._buf)
         graphs = _vector(model, 2)
         if not 0 <= graph_index < graphs.length:
@@ -77,9 +99,10 @@ class TfliteValues:
         quantization = tensor.table(4)
         scales = quantization.vector(2, 4) if quantization is not None else None
         if scales is None or scales.length == 0:
-            return values
+            return values, None
         assert quantization is not None
-        return _dequantize(values, quantization, scales, key, self._path)
+        real, scale = _dequantize(values, quantization, scales, key, self._path)
+        return real, np.broadcast_to(scale * (0.5 * _ROUNDING), real.shape) if bounds else None
 
     def _bytes(self, buffer_index: int, needed: int, key: str) -> bytes:
         buffers = _vector(root(self._buf), 4)
@@ -111,8 +134,9 @@ def _vector(table: Table, index: int) -> Vector:
 
 
 def _dequantize(
-    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Path
-) -> np.ndarray:
+    values: np.ndarray, quantization: Table, scales: Vector, key: str, path: Source
+) -> tuple[np.ndarray, np.ndarray]:
+    """The real values and each element's scale (broadcastable to the values' shape)."""
     scale = np.array([scales.float32(i) for i in range(scales.length)], dtype=np.float64)
     zeros = quantization.vector(3, 8)
     zero_point = np.array(
@@ -122,7 +146,7 @@ def _dequantize(
     if zero_point.size not in (1, scale.size):
         zero_point = np.zeros(1)
     if scale.size == 1:
-        return (values.astype(np.float64) - zero_point[0]) * scale[0]
+        return (values.astype(np.float64) - zero_point[0]) * scale[0], np.abs(scale[:1])
     axis = quantization.int32(6)
     if values.ndim == 0 or not 0 <= axis < values.ndim or values.shape[axis] != scale.size:
         raise ValuesUnavailableError(
@@ -130,16 +154,14 @@ def _dequantize(
         )
     shape = [1] * values.ndim
     shape[axis] = scale.size
-    return (values.astype(np.float64) - zero_point.reshape(shape)) * scale.reshape(shape)
+    real = (values.astype(np.float64) - zero_point.reshape(shape)) * scale.reshape(shape)
+    return real, np.abs(scale.reshape(shape))
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[TfliteValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[TfliteValues]:
     try:
-        with (
-            path.open("rb") as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
-        ):
+        with path.view() as buf:
             yield TfliteValues(path, buf)
     except (OSError, ValueError) as error:
         raise NotFoundError(f"{path}: cannot be read ({error})") from None

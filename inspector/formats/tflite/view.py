@@ -8,7 +8,11 @@ x·Wᵀ + b with W stored (out, in), which is Gemm with transB=1 and the bias as
 BATCH_MATMUL is MatMul; LOGISTIC is Sigmoid; UNPACK, SPLIT and SPLIT_V split a tensor (SPLIT
 takes the axis first, so its operands are swapped into Split's order); PACK and CONCATENATION
 join; STRIDED_SLICE and SLICE slice; WHILE is Loop (body inputs, outputs and the op's operands
-line up one to one: schema.fbs WhileOptions). Every other op keeps its own name.
+line up one to one: schema.fbs WhileOptions). Flex ops (TensorFlow kernels the file asks the
+Flex delegate to run, custom code `Flex` + the TensorFlow op name: a converter writes them where no
+builtin computes the op, e.g. a cell run in float16) are mapped the same way by their TensorFlow
+name (`FLEX`); a FlexMatMul whose weight's last axis meets the data's (`transpose_b`) is Gemm
+with transB=1. Every other op keeps its own name.
 
 Weights: every constant (a tensor whose buffer holds bytes), keyed `subgraph:tensor`; and each
 READ_VARIABLE of a resource variable, which holds the variable's value: the constant an
@@ -79,6 +83,36 @@ OPS: Mapping[str, str] = MappingProxyType(
         "SOFTMAX": "Softmax",
         "WHILE": "Loop",
         "SHAPE": "Shape",
+    }
+)
+# Flex ops by their TensorFlow name (tensorflow/core/ops/math_ops.cc, array_ops.cc), as OPS.
+FLEX: Mapping[str, str] = MappingProxyType(
+    {
+        "FlexMatMul": "MatMul",
+        "FlexBatchMatMulV2": "MatMul",
+        "FlexBatchMatMulV3": "MatMul",
+        "FlexAdd": "Add",
+        "FlexAddV2": "Add",
+        "FlexBiasAdd": "Add",
+        "FlexSub": "Sub",
+        "FlexMul": "Mul",
+        "FlexSigmoid": "Sigmoid",
+        "FlexTanh": "Tanh",
+        "FlexRelu": "Relu",
+        "FlexSplit": "Split",
+        "FlexSplitV": "Split",
+        "FlexUnpack": "Split",
+        "FlexPack": "Concat",
+        "FlexConcatV2": "Concat",
+        "FlexReshape": "Reshape",
+        "FlexSqueeze": "Squeeze",
+        "FlexExpandDims": "Unsqueeze",
+        "FlexTranspose": "Transpose",
+        "FlexStridedSlice": "Slice",
+        "FlexSlice": "Slice",
+        "FlexGatherV2": "Gather",
+        "FlexCast": "Cast",
+        "FlexIdentity": "Identity",
     }
 )
 # Ops whose outputs are not a function of their operands (state, control flow, randomness) and
@@ -261,13 +295,20 @@ class TfliteView:
             count = len(graph.tensors)
             for op in graph.operators:
                 inputs = tuple(vid(index, t) if 0 <= t < count else None for t in op.inputs)
-                if op.op == "SPLIT" and len(inputs) >= 2:  # (axis, input) -> Split(input, axis)
-                    inputs = (inputs[1], inputs[0], *inputs[2:])
+                if op.op in ("SPLIT", "FlexSplit") and len(inputs) >= 2:
+                    inputs = (inputs[1], inputs[0], *inputs[2:])  # (axis, x) -> Split(x, axis)
+                name = OPS.get(op.op) or FLEX.get(op.op, op.op)
+                transposed = op.op == "FULLY_CONNECTED" or (
+                    op.op in ("FlexMatMul", "FlexBatchMatMulV2", "FlexBatchMatMulV3")
+                    and _transpose_b(graph, op)
+                )
+                if transposed and name == "MatMul":
+                    name = "Gemm"  # x·Wᵀ
                 body = op.body
                 owned = body is not None and self.owner.get(body) == (graph, op)
                 body_graph = self.info.subgraphs[body] if owned and body is not None else None
                 node = Node(
-                    op=OPS.get(op.op, op.op),
+                    op=name,
                     native=op.op,
                     label=(
                         loop_name(graph, op, body_graph)
@@ -280,7 +321,7 @@ class TfliteView:
                     inputs=inputs,
                     outputs=tuple(vid(index, t) for t in op.outputs if 0 <= t < count),
                     children=(self.scopes[body],) if owned and body is not None else (),
-                    attributes={"transB": 1} if op.op == "FULLY_CONNECTED" else {},
+                    attributes={"transB": 1} if transposed else {},
                 )
                 order += 1
                 scope.nodes.append(node)
@@ -414,3 +455,17 @@ class TfliteView:
     def _elem_type(self, value: ValueId) -> DType:
         tensor = self.tensors.get(value)
         return dtype_of(tensor.dtype) if tensor is not None else DType("unknown", 0, DKind.UNKNOWN)
+
+
+def _transpose_b(graph: SubGraphInfo, op: OperatorInfo) -> bool:
+    """Whether a FlexMatMul multiplies by its second operand transposed: TensorFlow's
+    `transpose_b` (BatchMatMul's `adj_y`) in the op's NodeDef; where that cannot be read, by the
+    shapes (the weight's last axis meets the data's, its first does not)."""
+    if op.flex_true is not None:
+        return bool(op.flex_true & {"transpose_b", "adj_y"})
+    if len(op.inputs) < 2 or not all(0 <= t < len(graph.tensors) for t in op.inputs[:2]):
+        return False
+    data, weight = (graph.tensors[t].shape for t in op.inputs[:2])
+    if len(weight) != 2 or not data:
+        return False
+    return weight[1] == data[-1] != weight[0]

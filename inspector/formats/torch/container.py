@@ -22,15 +22,14 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
 from inspector.errors import (
     CorruptModelError,
     NotAModelError,
-    NotFoundError,
     UnsupportedModelError,
 )
+from inspector.formats.source import Source
 from inspector.formats.torch.pickle_data import parse
 from inspector.formats.torch.script_code import MAX_CODE_BYTES, Scalar, code_file, final_constants
 from inspector.formats.torch.vocabulary import Storage, brief
@@ -77,15 +76,11 @@ class Loaded:
     script_constants: Mapping[str, Mapping[str, Scalar]] = field(default_factory=dict)
 
 
-def load(path: Path) -> Loaded:
+def load(path: Source) -> Loaded:
     """Raises NotFoundError, NotAModelError, UnsupportedModelError, CorruptModelError, and
     pickle_data.RefusedPickle for an opcode or persistent id outside the data-only vocabulary
     (foreign globals are kept as placeholders and listed in `Loaded.foreign`)."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+    with path.open() as handle:
         head = handle.read(512)
         handle.seek(0)
         if head.startswith(b"PK\x03\x04"):
@@ -114,7 +109,7 @@ def _escapes(name: str) -> bool:
     return name.startswith(("/", "\\")) or ".." in parts or (len(parts[0]) == 2 and ":" in name)
 
 
-def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
+def _load_zip(path: Source, handle: IO[bytes]) -> Loaded:
     try:
         archive = zipfile.ZipFile(handle)
     except ZIP_ERRORS as error:
@@ -192,7 +187,7 @@ def _load_zip(path: Path, handle: IO[bytes]) -> Loaded:
 
 
 def _script_constants(
-    archive: zipfile.ZipFile, folder: str, classes: tuple[str, ...], path: Path
+    archive: zipfile.ZipFile, folder: str, classes: tuple[str, ...], path: Source
 ) -> dict[str, Mapping[str, Scalar]]:
     """The `Final` constants of each scripted class the pickle names, from its code file."""
     found: dict[str, Mapping[str, Scalar]] = {}
@@ -212,7 +207,7 @@ def _script_constants(
     return found
 
 
-def _check_size(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
+def _check_size(info: zipfile.ZipInfo, limit: int, path: Source) -> None:
     if info.file_size > limit:
         raise CorruptModelError(
             f"{path}: member '{info.filename}' claims {info.file_size:,} bytes, over the "
@@ -220,13 +215,13 @@ def _check_size(info: zipfile.ZipInfo, limit: int, path: Path) -> None:
         )
 
 
-def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> bytes:
+def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Source) -> bytes:
     _check_size(info, limit, path)
     with archive.open(info) as member:
         return member.read(limit + 1)[:limit]
 
 
-def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, path: Path) -> str | None:
+def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, path: Source) -> str | None:
     if info is None:
         return None
     raw = _member(archive, info, _SMALL_MEMBER, path)
@@ -236,8 +231,8 @@ def _text(archive: zipfile.ZipFile, info: zipfile.ZipInfo | None, path: Path) ->
 # --- legacy -------------------------------------------------------------------------------
 
 
-def _load_legacy(path: Path, handle: IO[bytes]) -> Loaded:
-    size = path.stat().st_size
+def _load_legacy(path: Source, handle: IO[bytes]) -> Loaded:
+    size = path.size
     magic = parse(handle).value
     if magic != MAGIC_NUMBER:
         raise NotAModelError(

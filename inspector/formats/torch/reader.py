@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 
 from inspector.errors import CorruptModelError, NotAModelError, RefusedModelError
-from inspector.formats import state_dict
+from inspector.formats import blocks
 from inspector.formats.shown import shown
+from inspector.formats.source import Source
 from inspector.formats.torch.checkpoint import Checkpoint, Named, locate
 from inspector.formats.torch.container import Loaded, load
 from inspector.formats.torch.modules import Module
@@ -45,7 +45,7 @@ VIEW_REASON = "views into elements other state-dict entries already hold (one st
 MAX_NAMED = 8  # foreign globals named in a warning; the count says how many more
 
 
-def read(path: Path) -> Model:
+def read(path: Source) -> Model:
     loaded = open_checkpoint(path)
     found = locate_checkpoint(path, loaded)
     for named in (*found.parameters, *found.optimizer, *found.outside):
@@ -57,8 +57,12 @@ def read(path: Path) -> Model:
             "no parameters to count"
         )
     tensors, views, warnings = _tensors(found.parameters)
-    layers, recurrent = state_dict.group(tensors)
-    if found.modules:
+    from inspector.formats.hf.config import config_beside
+
+    grouped = blocks.group(tensors, config_beside(path))
+    warnings.extend(grouped.warnings)
+    layers, recurrent = grouped.layers, grouped.recurrent
+    if found.modules:  # a whole module (savedtorch) names each submodule's class
         modules = tuple(
             replace(m, attributes={**loaded.script_constants.get(m.cls, {}), **m.attributes})
             for m in found.modules
@@ -83,10 +87,11 @@ def read(path: Path) -> Model:
         warnings=tuple(warnings),
         excluded=excluded,
         details=tuple(_details(loaded, found)),
+        decoder=grouped.decoder,
     )
 
 
-def open_checkpoint(path: Path) -> Loaded:
+def open_checkpoint(path: Source) -> Loaded:
     """The file's object as data, or RefusedModelError naming what it would import or run."""
     try:
         return load(path)
@@ -97,7 +102,7 @@ def open_checkpoint(path: Path) -> Loaded:
         raise CorruptModelError(text if text.startswith(str(path)) else f"{path}: {text}") from None
 
 
-def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
+def locate_checkpoint(path: Source, loaded: Loaded) -> Checkpoint:
     """Where the state dict is; RefusedModelError where a foreign object stands in its place."""
     try:
         return locate(loaded.root)
@@ -107,7 +112,7 @@ def locate_checkpoint(path: Path, loaded: Loaded) -> Checkpoint:
         raise CorruptModelError(f"{path}: {error}") from None
 
 
-def _refusal(path: Path, refused: RefusedPickle) -> str:
+def _refusal(path: Source, refused: RefusedPickle) -> str:
     what = refused.what  # a global's name as `vocabulary.shown` gave it, or an opcode
     if refused.kind == "call":
         return (
@@ -159,7 +164,7 @@ def _names(names: tuple[str, ...] | list[str]) -> str:
     return listed + (f", ... ({len(names)} in all)" if len(names) > MAX_NAMED else "")
 
 
-def check_bounds(path: Path, named: Named) -> None:
+def check_bounds(path: Source, named: Named) -> None:
     """The view `size`/`stride` from `offset` must lie inside its storage."""
     data: TensorData = named.tensor
     if data.numel == 0:
@@ -301,13 +306,13 @@ def _attributes(attributes: Mapping[str, object]) -> str:
     )
 
 
-def _optimizer(path: Path, found: Checkpoint) -> OptimizerState | None:
+def _optimizer(path: Source, found: Checkpoint) -> OptimizerState | None:
     if not found.optimizer_keys:
         return None
     distinct = {n.tensor.identity: n.tensor for n in found.optimizer}
     values = sum(t.numel for t in distinct.values())
     nbytes = sum(t.numel * t.dtype.itemsize for t in distinct.values())
-    return OptimizerState(values, nbytes, path.stat().st_size)
+    return OptimizerState(values, nbytes, path.size)
 
 
 def _producer(loaded: Loaded) -> str:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
+from inspector.errors import CorruptModelError, ValuesUnavailableError
+from inspector.formats.source import Source
 from inspector.formats.torch.container import ZIP_ERRORS, Loaded
 from inspector.formats.torch.reader import check_bounds, locate_checkpoint, open_checkpoint
 from inspector.formats.torch.vocabulary import TensorData
@@ -28,7 +28,7 @@ MAX_INFLATED_SPAN = 64 * 1024 * 1024
 class TorchValues:
     def __init__(
         self,
-        path: Path,
+        path: Source,
         handle: BinaryIO,
         archive: zipfile.ZipFile | None,
         loaded: Loaded,
@@ -91,18 +91,14 @@ class TorchValues:
 
 
 @contextmanager
-def open_reader(path: Path, file_format: FileFormat) -> Iterator[TorchValues]:
+def open_reader(path: Source, file_format: FileFormat) -> Iterator[TorchValues]:
     loaded = open_checkpoint(path)
     found = locate_checkpoint(path, loaded)
     tensors: dict[str, TensorData] = {}
     for named in found.parameters:
         check_bounds(path, named)
         tensors.setdefault(named.name, named.tensor)
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise NotFoundError(f"{path}: cannot be read ({error.strerror or error})") from None
-    with handle:
+    with path.open() as handle:
         if loaded.layout == "legacy":  # zip and TorchScript archives hold storages as members
             yield TorchValues(path, handle, None, loaded, tensors)
             return
