@@ -10,6 +10,10 @@ in TFLite (tests/tflite_craft.py), sized by the caller:
 - `constant_chain`: a weight reached through `length` constant ops, each link read by a product
   (so every link's stored roots are asked for); `grows` adds one more stored tensor at every
   link, whose roots then cost the square of the length however they are found.
+- `fan_out`: products summed by one op that thousands of ops read.
+- `single_steps`: one-step cells side by side, both inputs of each named like states.
+- `tflite_directions`: layers reading one sequence and as many reading it time-reversed.
+- `tflite_variables`: a WHILE loop passing thousands of variable handles to its body.
 
 Used by tests/test_detector_work.py, which counts the work each takes at two sizes.
 """
@@ -137,15 +141,12 @@ def unrolled(
     chains: int = 1,
     gates: int = 1,
     copies: bool = False,
-    reverse: bool = False,
 ) -> None:
     """`chains` unrolled cells of `steps` steps each, every chain reading its own inputs
     (x{chain}_{t}, h_init{chain}, c_init{chain}) with its own weights. gates=1:
     h' = tanh(x·W + h·R + b); gates=4: an LSTM computed gate by gate (i, f, g, o: one product
     of x and one of h per gate, each with its own bias). `copies`: every step stores its own
-    copy of the weights, as long dynamo exports do. `reverse` (TFLite): every step reads its
-    input through REVERSE_V2, as the backward half of a converted Bidirectional does, so every
-    chain is a backward direction looking for its forward one."""
+    copy of the weights, as long dynamo exports do."""
     rng = np.random.default_rng(0)
     ops = _Ops()
     for k in range(chains):
@@ -161,9 +162,6 @@ def unrolled(
         for t in range(steps):
             x = f"x{k}_{t}"
             ops.inputs.append((x, [1, D]))
-            if reverse:
-                axis = ops.const("axis", np.array([0], np.int32))
-                x = ops.op("REVERSE_V2", [x, axis], f"reversed{k}_{t}")
             stored = f"{k}_{t}" if copies else f"{k}"
             pre = []
             for g in range(gates):
@@ -242,6 +240,37 @@ def single_steps(path: Path, *, cells: int) -> None:
     _write(ops, path)
 
 
+def tflite_directions(path: Path, *, layers: int) -> None:
+    """`layers` UNIDIRECTIONAL_SEQUENCE_RNN ops reading one sequence, then `layers` more reading
+    it time-reversed (REVERSE_V2), each with its own weights: `layers` Bidirectional layers as
+    the converter writes them, every forward one a candidate for every backward one."""
+    rng = np.random.default_rng(0)
+    steps = 3
+    tensors = [C.tensor([1, steps, D], name="x"), C.tensor([1], 1, dtype=C.INT32, name="axis")]
+    tensors.append(C.tensor([1, steps, D], name="reversed"))
+    buffers = [b"", np.array([1], np.int32).tobytes()]
+    ops = [C.operator(0, [0, 1], [2])]  # REVERSE_V2 along time
+    outputs = []
+    for direction, source in (("forward", 0), ("backward", 2)):
+        for k in range(layers):
+            first = len(tensors)
+            for name, shape in (("W", (H, D)), ("R", (H, H)), ("b", (H,))):
+                buffers.append(_weights(rng, *shape).tobytes())
+                tensors.append(
+                    C.tensor(list(shape), len(buffers) - 1, name=f"{direction}{k}/{name}")
+                )
+            tensors += [
+                C.tensor([1, H], name=f"{direction}{k}/state"),
+                C.tensor([1, steps, H], name=f"{direction}{k}/out"),
+            ]
+            inputs = [source, first, first + 1, first + 2, first + 3]
+            ops.append(C.operator(1, inputs, [first + 4]))
+            outputs.append(first + 4)
+    main = C.subgraph(tensors, ops, [0], outputs, "main")
+    codes = [C.OPS["REVERSE_V2"], C.OPS["UNIDIRECTIONAL_SEQUENCE_RNN"]]
+    path.write_bytes(C.model([main], buffers, codes))
+
+
 def tflite_variables(path: Path, *, count: int) -> None:
     """A WHILE loop whose body reads `count` resource variables, each through a handle the loop
     passes in (a VAR_HANDLE outside, a READ_VARIABLE inside), as the TFLite converter threads
@@ -281,5 +310,5 @@ if __name__ == "__main__":  # write a pair of each at a size worth timing by han
         constant_chain(out / f"links{suffix}", length=20_000)
         constant_chain(out / f"growing{suffix}", length=5_000, grows=True)
     single_steps(out / "cells.onnx", cells=20_000)
-    unrolled(out / "reversed.tflite", steps=2, chains=5_000, reverse=True)
+    tflite_directions(out / "directions.tflite", layers=5_000)
     tflite_variables(out / "variables.tflite", count=20_000)

@@ -30,9 +30,9 @@ from typer.testing import CliRunner
 from inspector import inspect_file
 from inspector.cli.app import app
 from inspector.formats import opgraph
+from inspector.formats.lowered import directions, unrolled
 from inspector.formats.lowered.walk import Walker
 from inspector.formats.onnx.scope import Stored
-from inspector.formats.tflite import reader as tflite_reader
 from inspector.formats.tflite import view as tflite_view
 from inspector.model import Tensor
 
@@ -175,9 +175,10 @@ CASES = {
     # n chains alike but each reading its own sequence: n layers, no two paired
     "look_alike_chains": Case(
         lambda p, n: G.unrolled(p, steps=2, chains=n),
-        60,
+        100,
         lambda report, n: _all(report["recurrent_layers"], n, "SimpleRNN", G.params(1)),
         (".onnx",),
+        unrolled,
     ),
     # one weight behind n Reshape links, each read: counted once
     "constant_links": Case(
@@ -200,13 +201,20 @@ CASES = {
         (".onnx",),
         calls_to=(Walker, "stops"),
     ),
-    # n chains reading REVERSE_V2 outputs, none with a forward partner
-    "reversed_layers": Case(
-        lambda p, n: G.unrolled(p, steps=2, chains=n, reverse=True),
-        40,
-        lambda report, n: _all(report["recurrent_layers"], n, "SimpleRNN", G.params(1)),
+    # n layers reading one sequence and n reading it reversed: n Bidirectional layers, each
+    # backward one finding its forward one by lookup
+    "bidirectional_layers": Case(
+        lambda p, n: G.tflite_directions(p, layers=n),
+        100,
+        lambda report, n: (
+            len(report["recurrent_layers"]) == n
+            and all(
+                (layer["directions"], layer["params"], layer["check"]) == (2, 2 * G.params(1), "ok")
+                for layer in report["recurrent_layers"]
+            )
+        ),
         (".tflite",),
-        calls_to=(tflite_reader, "_sequence_inputs"),
+        directions,
         formats=(".tflite",),
     ),
     # a loop passing n variable handles, each traced to its VAR_HANDLE

@@ -26,6 +26,7 @@ OPS = {
     "TANH": 28,
     "CUSTOM": 32,
     "GATHER": 36,
+    "UNIDIRECTIONAL_SEQUENCE_RNN": 35,
     "SPLIT": 49,
     "REVERSE_V2": 105,
     "WHILE": 119,

@@ -480,16 +480,26 @@ class UnrolledDetector:
 def _distinct(chains: list[Lowered]) -> list[Lowered]:
     """One chain per cell: a cell applying two recurrent weights per step (Keras GRU
     reset_before: U_z|U_r on h, U_h on r ⊙ h) is found from each; the first found, whose step
-    holds the other weight's products too, is kept (a consistent one before one that is not)."""
-    ordered = sorted(chains, key=lambda item: not item.consistent)
-    kept: list[Lowered] = []
-    for chain in ordered:
-        if not any(
-            chain.claimed & other.claimed and _recurrent(chain) <= _recurrent(other)
-            for other in kept
-        ):
-            kept.append(chain)
-    return [chain for chain in chains if chain in kept]
+    holds the other weight's products too, is kept (a consistent one before one that is not).
+    A chain whose recurrent weights a kept one holds all of is dropped; kept ones are looked up
+    by their rarest shared weight (thousands of chains are not each compared with every kept
+    one)."""
+    recurrent = [_recurrent(chain) for chain in chains]
+    claimed = [chain.claimed for chain in chains]
+    holders: dict[Weight, list[int]] = {}  # weight -> the kept chains claiming it
+    kept: set[int] = set()
+    for index in sorted(range(len(chains)), key=lambda i: not chains[i].consistent):
+        mine = recurrent[index]
+        if mine:  # a kept chain holding all of them claims the rarest, as this one does
+            rarest = min(mine, key=lambda weight: len(holders.get(weight, ())))
+            dropped = any(mine <= recurrent[other] for other in holders.get(rarest, ()))
+        else:  # any claimed weight shared is enough
+            dropped = any(weight in holders for weight in claimed[index])
+        if not dropped:
+            kept.add(index)
+            for weight in claimed[index]:
+                holders.setdefault(weight, []).append(index)
+    return [chain for index, chain in enumerate(chains) if index in kept]
 
 
 def _recurrent(chain: Lowered) -> set[Weight]:

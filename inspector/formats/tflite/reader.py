@@ -22,7 +22,7 @@ not in the file: they appear in the splits with the shapes the graph declares, n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from inspector.errors import CorruptModelError, UnsupportedModelError
@@ -531,16 +531,14 @@ class _Builder:
         layer of two directions again, as the source has it (loops are paired where they are
         found, `lowered.directions`)."""
 
-        def same(f: int, b: int) -> bool:
-            forward, backward = found[f], found[b]
-            return (
-                forward.layer.directions == backward.layer.directions == 1
-                and forward.anchor.scope is backward.anchor.scope
-                and forward.layer.cell.kind is backward.layer.cell.kind
-                and forward.layer.lowered is backward.layer.lowered
-            )
+        def cell(index: int) -> Hashable | None:
+            item = found[index]  # two directions: one scope, one kind of cell, both lowered or not
+            if item.layer.directions != 1:
+                return None
+            return (item.anchor.scope, item.layer.cell.kind, item.layer.lowered)
 
-        backward_of = pairs(self.view.graph, [item.anchor for item in found], same)
+        backward_of = pairs(self.view.graph, [item.anchor for item in found], cell)
+        backwards = set(backward_of.values())
         out = []
         for f, item in enumerate(found):
             if f in backward_of:
@@ -550,7 +548,7 @@ class _Builder:
                     item.members | backward.members,
                     item.anchor,
                 )
-            if f not in backward_of.values():
+            if f not in backwards:
                 out.append(item)
         return out
 
