@@ -200,16 +200,17 @@ class TfliteView:
         self.operator: dict[Node, tuple[SubGraphInfo, OperatorInfo]] = {}
         self.node: dict[tuple[int, int], Node] = {}
         weights: dict[ValueId, Weight] = {}
-        # Tensors reading one buffer as the same shape and type hold the same values: one
-        # weight (TOCO gives each unrolled step its own tensor of the kernel, all on one buffer).
-        same: dict[tuple[int, tuple[int, ...], schema.DType, int], Weight] = {}
+        # Tensors of one subgraph reading one buffer as the same shape and type hold the same
+        # values: one weight (TOCO gives each unrolled step its own tensor of the kernel, all on
+        # one buffer).
+        same: dict[tuple[int, int, tuple[int, ...], schema.DType, int], Weight] = {}
         for graph in info.subgraphs:
             for tensor in graph.tensors:
                 value = vid(graph.index, tensor.index)
                 self.tensors[value] = tensor
                 if self.constant(tensor):
                     weights[value] = same.setdefault(
-                        (tensor.buffer, tensor.shape, tensor.dtype, tensor.scales),
+                        (graph.index, tensor.buffer, tensor.shape, tensor.dtype, tensor.scales),
                         Weight(
                             tensor_key(graph.index, tensor.index),
                             tensor.name or f"tensor_{tensor.index}",
