@@ -71,6 +71,10 @@ class Member:
     shape: tuple[str, ...]
     flag: str | None = None
     llama_cpp: Spelling | None = None
+    # The shape transformers' save_pretrained writes instead where it splits a tensor it
+    # concatenates on loading back with torch.chunk (core_model_loading.py: Concatenate's
+    # reverse is Chunk, equal pieces and a shorter last one), not at the original widths.
+    resaved: tuple[str, ...] | None = None
 
     def shape_in(self, layout: str | None) -> tuple[str, ...]:
         """The shape under a layout: None transformers', LLAMA_CPP GGUF's."""
@@ -646,17 +650,18 @@ _GDN_DERIVED = (
     ("value_dim", "n_v_heads*d_v_head"),
     ("conv_dim", "2*key_dim + value_dim"),
 )
+_ASSUMED_D_K_HEAD = ReadOff(
+    "d_k_head",
+    "d_v_head",
+    "the tensors give the key width n_k_heads·d_k_head, not its factors: d_k_head = "
+    "d_v_head is assumed (config.json beside the weights gives it)",
+)
 _GDN_READ_OFF = (
     ReadOff("d_model", "out_proj.weight[0]"),
     ReadOff("n_v_heads", "A_log[0]"),
     ReadOff("d_v_head", "norm.weight[0]"),
     ReadOff("d_conv", "conv1d.weight[2]"),
-    ReadOff(
-        "d_k_head",
-        "d_v_head",
-        "the tensors give the key width n_k_heads·d_k_head, not its factors: d_k_head = "
-        "d_v_head is assumed (config.json beside the weights gives it)",
-    ),
+    _ASSUMED_D_K_HEAD,
     ReadOff("n_k_heads", "(conv1d.weight[0] - n_v_heads*d_v_head) // (2*d_k_head)"),
 )
 _GDN_STATE = (
@@ -707,6 +712,122 @@ GATED_DELTANET_SPLIT = BlockSpec(
     units="value_dim",
 )
 
+
+def _split_conv(pieces: tuple[tuple[str, str], ...], fused: str) -> tuple[Member, ...]:
+    """A short convolution over concatenated channels as the original checkpoints store it,
+    one depthwise kernel per piece (`q_conv1d.weight`: its channels, 1, d_conv; flag
+    `split_conv`), or fused as the modeling class holds it (`conv1d.weight` over `fused`
+    channels; flag `fused_conv`: a `torch.save(model.state_dict())` or safetensors'
+    `save_model`). transformers' conversion mapping concatenates the pieces on loading and
+    chunks them equally on saving: `resaved` is that split (equal to the original where the
+    pieces are)."""
+    chunk = f"({fused} + {len(pieces) - 1})//{len(pieces)}"
+    last = f"{fused} - {len(pieces) - 1}*{chunk}"
+    return (
+        *(
+            Member(
+                f"{name}_conv1d.weight",
+                R.CONV1D,
+                _CONV,
+                (channels, "1", "d_conv"),
+                "split_conv",
+                resaved=(last if index == len(pieces) - 1 else chunk, "1", "d_conv"),
+            )
+            for index, (name, channels) in enumerate(pieces)
+        ),
+        Member("conv1d.weight", R.CONV1D, _CONV, (fused, "1", "d_conv"), "fused_conv"),
+    )
+
+
+GATED_DELTANET_OLMO = BlockSpec(
+    name="gated-deltanet-olmo",
+    kind=CellKind.GATED_DELTANET,
+    module="OlmoHybridGatedDeltaNet",
+    source="transformers models/olmo_hybrid/modeling_olmo_hybrid.py OlmoHybridGatedDeltaNet "
+    "(q/k/v/a/b/g projections apart, o_norm; its conversion mapping for q/k/v_conv1d)"
+    + _GDN_SOURCE,
+    dims=_GDN_DIMS,
+    derived=_GDN_DERIVED,
+    members=(
+        Member("q_proj.weight", R.QUERY, _IN, ("key_dim", "d_model")),
+        Member("k_proj.weight", R.KEY, _IN, ("key_dim", "d_model")),
+        Member("v_proj.weight", R.VALUE, _IN, ("value_dim", "d_model")),
+        *_split_conv((("q", "key_dim"), ("k", "key_dim"), ("v", "value_dim")), "conv_dim"),
+        Member("a_proj.weight", R.DECAY, _STATE, ("n_v_heads", "d_model")),
+        Member("b_proj.weight", R.BETA, _STATE, ("n_v_heads", "d_model")),
+        Member("dt_bias", R.DT_BIAS, _STATE, ("n_v_heads",)),
+        Member("A_log", R.A_LOG, _STATE, ("n_v_heads",)),
+        Member("g_proj.weight", R.GATE, _GATES, ("value_dim", "d_model")),
+        Member("o_norm.weight", R.NORM, _NORM, ("d_v_head",)),
+        Member("o_proj.weight", R.OUT_PROJ, _OUT, ("d_model", "value_dim")),
+    ),
+    read_off=(
+        ReadOff("d_model", "o_proj.weight[0]"),
+        ReadOff("n_v_heads", "A_log[0]"),
+        ReadOff("d_v_head", "o_norm.weight[0]"),
+        ReadOff("d_conv", "q_conv1d.weight[2]"),
+        ReadOff("d_conv", "conv1d.weight[2]"),
+        _ASSUMED_D_K_HEAD,
+        ReadOff("n_k_heads", "q_proj.weight[0] // d_k_head"),
+    ),
+    state=_GDN_STATE,
+    scan_macs=_GDN_SCAN,
+    units="value_dim",
+)
+
+# Kimi Delta Attention: a gated delta rule whose decay is per channel (a low-rank f_a/f_b
+# projection plus dt_bias), not per head; q, k and v of one width (n_heads·head_dim).
+_KDA_GATE = (
+    ("f_a_proj.weight", R.DECAY, ("head_dim", "d_model")),
+    ("f_b_proj.weight", R.DECAY, ("qkv_dim", "head_dim")),
+    ("dt_bias", R.DT_BIAS, ("qkv_dim",)),
+    ("A_log", R.A_LOG, ("1", "1", "n_heads", "1")),
+)
+KIMI_DELTA_ATTENTION = BlockSpec(
+    name="kimi-delta-attention",
+    kind=CellKind.KIMI_DELTA_ATTENTION,
+    module="KimiLinearDeltaAttention",
+    source="transformers models/kimi_linear/modeling_kimi_linear.py KimiLinearDeltaAttention "
+    "and KimiLinearForgetGate (its conversion mapping: the forget gate's tensors stored at the "
+    "attention's level, q/k/v_conv1d apart); Kimi Team 2025, Kimi Linear, section 3 (KDA)",
+    dims=("d_model", "n_heads", "head_dim", "d_conv"),
+    derived=(("qkv_dim", "n_heads*head_dim"), ("conv_dim", "3*qkv_dim")),
+    members=(
+        Member("q_proj.weight", R.QUERY, _IN, ("qkv_dim", "d_model")),
+        Member("k_proj.weight", R.KEY, _IN, ("qkv_dim", "d_model")),
+        Member("v_proj.weight", R.VALUE, _IN, ("qkv_dim", "d_model")),
+        *_split_conv((("q", "qkv_dim"), ("k", "qkv_dim"), ("v", "qkv_dim")), "conv_dim"),
+        # Stored as the original checkpoints do (flag flat_gate) or inside the forget_gate
+        # module as the modeling class holds them (nested_gate).
+        *(Member(name, role, _STATE, shape, "flat_gate") for name, role, shape in _KDA_GATE),
+        *(
+            Member(f"forget_gate.{name}", role, _STATE, shape, "nested_gate")
+            for name, role, shape in _KDA_GATE
+        ),
+        Member("b_proj.weight", R.BETA, _STATE, ("n_heads", "d_model")),
+        Member("g_a_proj.weight", R.GATE, _GATES, ("head_dim", "d_model")),
+        Member("g_b_proj.weight", R.GATE, _GATES, ("qkv_dim", "head_dim")),
+        Member("o_norm.weight", R.NORM, _NORM, ("head_dim",)),
+        Member("o_proj.weight", R.OUT_PROJ, _OUT, ("d_model", "qkv_dim")),
+    ),
+    read_off=(
+        ReadOff("d_model", "o_proj.weight[0]"),
+        ReadOff("n_heads", "b_proj.weight[0]"),
+        ReadOff("head_dim", "o_norm.weight[0]"),
+        ReadOff("d_conv", "q_conv1d.weight[2]"),
+        ReadOff("d_conv", "conv1d.weight[2]"),
+    ),
+    # LinearAttentionLayer: the conv state over q, k and v (model dtype) and the delta rule's
+    # matrix per head, kept in float32 (the modeling file casts it: .to(torch.float32)).
+    state=(
+        Stream("conv", ("conv_dim", "d_conv")),
+        Stream("recurrent", ("n_heads", "head_dim", "head_dim"), "float32"),
+    ),
+    # S = diag(α)·S + β·k·(v - Sᵀk)ᵀ and o = Sᵀq: four products per state element
+    scan_macs="4*n_heads*head_dim*head_dim",
+    units="qkv_dim",
+)
+
 # In the order recognition tries them: where two fit the same module equally, the first wins.
 BLOCKS: tuple[BlockSpec, ...] = (
     MAMBA,
@@ -722,6 +843,8 @@ BLOCKS: tuple[BlockSpec, ...] = (
     SHORT_CONV,
     GATED_DELTANET,
     GATED_DELTANET_SPLIT,
+    GATED_DELTANET_OLMO,
+    KIMI_DELTA_ATTENTION,
 )
 # The roles whose weights multiply the activations once per token (one MAC per element); the
 # others (A_log, D, dt_bias, time_decay, the RG-LRU's Λ, norms) enter the recurrence itself,

@@ -96,6 +96,7 @@ CELLS: Mapping[CellKind, CellSpec] = MappingProxyType(
                 CellKind.RG_LRU,
                 CellKind.SHORT_CONV,
                 CellKind.GATED_DELTANET,
+                CellKind.KIMI_DELTA_ATTENTION,
             )
         },
     }

@@ -166,14 +166,17 @@ class BlockDerivation:
 def derive_block(
     spec: BlockSpec,
     dims: Mapping[str, int],
-    present: Iterable[str] = (),
+    present: Iterable[str] | Mapping[str, tuple[int, ...]] = (),
     layout: str | None = None,
 ) -> BlockDerivation:
     """The count `dims` give for `spec`'s block. A member behind a flag counts where the flag
     is 1, or, where the dimensions do not give the flag, where the file stores it (`present`:
-    the member names stored). `layout`: whose names and shapes (None: transformers';
+    the member names stored; given as a mapping to their shapes, a tensor stored as
+    transformers' save_pretrained splits it, `Member.resaved`, is held to that split).
+    `layout`: whose names and shapes (None: transformers';
     `blocks.LLAMA_CPP`: a GGUF file's); a tensor that layout does not store is not counted."""
     stored = frozenset(present)
+    shapes: Mapping[str, tuple[int, ...]] = present if isinstance(present, Mapping) else {}
     values = resolved(spec, dims)
     members = []
     for member in spec.members:
@@ -185,6 +188,10 @@ def derive_block(
                 continue
         axes = member.shape_in(layout)
         shape = tuple(integer(axis, values) for axis in axes)
+        if member.resaved and layout is None and shapes.get(member.name) != shape:
+            resaved = tuple(integer(axis, values) for axis in member.resaved)
+            if shapes.get(member.name) == resaved:  # save_pretrained's split (Member.resaved)
+                axes, shape = member.resaved, resaved
         label = member.llama_cpp.name if layout == LLAMA_CPP and member.llama_cpp else ""
         members.append(MemberCount(member.name, axes, shape, label))
     unknown = sorted(

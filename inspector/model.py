@@ -63,6 +63,7 @@ class CellKind(Enum):
     RG_LRU = "RG-LRU"
     SHORT_CONV = "ShortConv"
     GATED_DELTANET = "GatedDeltaNet"
+    KIMI_DELTA_ATTENTION = "KimiDeltaAttention"
 
 
 class TensorRole(Enum):

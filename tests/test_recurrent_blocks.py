@@ -11,10 +11,15 @@ KV cache per token.
 
 from __future__ import annotations
 
+import json
+import shutil
+import struct
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from crafted import safetensors_file
 
 from conftest import FIXTURES, manifest_entries
 from inspector import inspect_file
@@ -24,7 +29,11 @@ from inspector.model import CellKind, Check, WidthSource
 ENTRIES = manifest_entries("hf-checkpoint", "hf-file")
 # Fixtures whose dimensions the tensors alone cannot give: the report assumes a value and says so
 # (Mamba-2 stores d_inner + 2·n_groups·d_state channels, not n_groups and d_state apart).
-ASSUMED = {"hf/files/mamba2.safetensors": "n_groups = 1 is assumed"}
+# OLMo-Hybrid's key heads are narrower than its value heads (d_k_head 4, d_v_head 8).
+ASSUMED = {
+    "hf/files/mamba2.safetensors": "n_groups = 1 is assumed",
+    "hf/files/olmo_hybrid.safetensors": "d_k_head = d_v_head is assumed",
+}
 
 
 def _id(entry: dict) -> str:
@@ -50,6 +59,8 @@ def test_every_architecture_is_there() -> None:
         "lfm2",
         "qwen3_next",
         "qwen3_5_text",
+        "olmo_hybrid",
+        "kimi_linear",
     } <= model_types
     assert {entry["format"] for entry in ENTRIES} == {"hf-checkpoint", "hf-file"}
 
@@ -57,7 +68,9 @@ def test_every_architecture_is_there() -> None:
 @pytest.mark.parametrize("entry", ENTRIES, ids=_id)
 def test_totals_and_tensors_match_transformers(entry: dict) -> None:
     report = inspect_file(FIXTURES / entry["file"])
-    assert report.totals.total == entry["params"]
+    # num_parameters() leaves out the persistent buffers a file stores beside the weights
+    # (DeepSeek-V3's router bias in Kimi Linear); the report counts every stored tensor
+    assert report.totals.total == entry["params"] + sum(entry["buffers"].values())
     layers = report.model.layers
     stored = {t.name: t for layer in layers for t in layer.tensors}
     stored.update({s.tensor.name: s.tensor for layer in layers for s in layer.shared})  # tied
@@ -129,7 +142,7 @@ def test_the_block_table_reads() -> None:
         known = set(spec.dims) | {name for name, _ in spec.derived}
         flags = {m.flag for m in spec.members if m.flag}
         for member in spec.members:
-            for axis in member.shape:
+            for axis in (*member.shape, *(member.resaved or ())):
                 assert names(axis) <= known, (spec.name, member.name, axis)
         for stream in spec.state:
             for axis in stream.shape:
@@ -143,3 +156,55 @@ def test_the_block_table_reads() -> None:
             assert names(item.expression) <= known | members, (spec.name, item.expression)
         assert spec.units in known and spec.model_width in known
         assert not flags & known
+
+
+def _resplit(source: Path, target: Path, widths: dict[str, int]) -> None:
+    """A copy of a checkpoint directory whose `*_conv1d.weight` tensors have the channel counts
+    `widths` gives by leaf name (the same total), payload zeroed (inspect reads no values)."""
+    shutil.copytree(source, target)
+    raw = (source / "model.safetensors").read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    offset = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        leaf = name.rpartition(".")[0].rpartition(".")[2]
+        if leaf in widths:
+            info["shape"] = [widths[leaf], *info["shape"][1:]]
+        size = 4 if info["dtype"] == "F32" else 2
+        for axis in info["shape"]:
+            size *= axis
+        info["data_offsets"] = [offset, offset + size]
+        offset += size
+    safetensors_file(target / "model.safetensors", header, bytes(offset))
+
+
+def test_olmo_hybrid_conv_pieces_at_their_widths_or_as_save_pretrained_chunks(
+    tmp_path: Path,
+) -> None:
+    """OLMo-Hybrid's original checkpoints store q/k/v_conv1d at the key and value widths;
+    transformers' save_pretrained writes them back as torch.chunk's equal pieces (the fixture:
+    11/11/10 of 32). Both check ok (the second said); any other split is a mismatch."""
+    source = FIXTURES / "hf" / "olmo_hybrid"
+    config = json.loads((source / "config.json").read_text())
+    key = config["linear_num_key_heads"] * config["linear_key_head_dim"]
+    value = config["linear_num_value_heads"] * config["linear_value_head_dim"]
+    chunked = inspect_file(source)
+    (check,) = chunked.checks
+    assert check.status is Check.OK
+    assert any("torch.chunk" in note for note in check.layer.notes)
+    assert {t.member: t.tensor.shape[0] for t in check.layer.tensors if "conv" in t.member} == {
+        "q_conv1d.weight": 11,
+        "k_conv1d.weight": 11,
+        "v_conv1d.weight": 10,
+    }
+    _resplit(source, tmp_path / "original", {"q_conv1d": key, "k_conv1d": key, "v_conv1d": value})
+    (check,) = inspect_file(tmp_path / "original").checks
+    assert check.status is Check.OK, check.reason
+    assert not any("torch.chunk" in note for note in check.layer.notes)
+    assert check.layer.params == chunked.checks[0].layer.params
+    _resplit(source, tmp_path / "other", {"q_conv1d": 12, "k_conv1d": 10, "v_conv1d": 10})
+    (check,) = inspect_file(tmp_path / "other").checks
+    assert check.status is Check.MISMATCH
+    assert "q_conv1d.weight is (12, 1, 4)" in (check.reason or "")

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from inspector.blocks import BLOCKS, LLAMA_CPP, BlockSpec, Member, resolved
 from inspector.dims import integer
 from inspector.formats import state_dict
+from inspector.formula import derive_block
 from inspector.model import (
     AttentionCache,
     CellConfig,
@@ -32,6 +33,7 @@ from inspector.model import (
     RecurrentTensor,
     SharedTensor,
     Tensor,
+    TensorRole,
     WidthSource,
 )
 
@@ -57,6 +59,9 @@ class Hyper:
     # The dtype a runtime keeps the KV cache in where the weights do not say (llama.cpp: F16)
     kv_dtype: tuple[str, int] | None = None
     warnings: tuple[str, ...] = ()
+    # What the metadata says of a recurrent or linear-attention mixer whose architecture has no
+    # row of the table ("lists 'linear_attention' layers (layer_types)"); None where it says none
+    mixer_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,11 @@ GGUF = Naming(
 
 # Modules of a hybrid that are plain layers, by the tensors that identify them (transformers'
 # attention modules: q/k/v_proj; its MLPs in their several spellings).
-ATTENTION_ANCHORS: tuple[frozenset[str], ...] = (frozenset({"k_proj.weight", "v_proj.weight"}),)
+# Multi-head latent attention (DeepSeek-V3, Kimi Linear): kv_a_proj_with_mqa makes the latent.
+ATTENTION_ANCHORS: tuple[frozenset[str], ...] = (
+    frozenset({"k_proj.weight", "v_proj.weight"}),
+    frozenset({"kv_a_proj_with_mqa.weight", "kv_b_proj.weight"}),
+)
 MLP_ANCHORS: tuple[frozenset[str], ...] = tuple(
     frozenset(names)
     for names in (
@@ -102,11 +111,21 @@ MOE_ANCHORS: tuple[frozenset[str], ...] = tuple(
         ("experts.gate_up_proj", "experts.down_proj"),
         ("gate.weight", "experts.down_proj"),
         ("gate.weight", "shared_expert_gate.weight"),
+        # DeepSeek-V3's router (Kimi Linear's block_sparse_moe): its score-correction bias
+        ("gate.weight", "gate.e_score_correction_bias"),
         # A mixture whose experts are stored one by one (experts.0.down_proj.weight, ...):
         # its router is the anchor (Jamba's, GraniteMoe's)
         ("router.weight",),
     )
 )
+# Tensors only a recurrent or linear-attention mixer stores: Mamba's and the delta rules' A_log
+# and dt_bias, RWKV's time_decay and time_first, the RG-LRU's recurrent_param, MiniMax's
+# lightning-attention slope_rate. A module holding one that no block claims is a mixer the block
+# table does not know: said, never read silently as plain layers.
+MIXER_MARKERS = frozenset(
+    {"A_log", "dt_bias", "time_decay", "time_first", "recurrent_param", "slope_rate"}
+)
+MAX_NAMED_MODULES = 3  # modules an unknown-mixer warning names; the count says how many more
 # A language model's token embedding and output head, by transformers' module names.
 EMBEDDINGS = frozenset({"embed_tokens", "embeddings", "embedding", "wte", "word_embeddings"})
 HEADS = frozenset({"lm_head", "head", "embed_out"})
@@ -146,9 +165,10 @@ def group(
     them. `aliases`: names a file dropped for a tensor it stores once under another name (tied
     weights, safetensors `save_model`), alias -> kept name."""
     blocks = _blocks(tensors, hyper, naming)
+    warnings = hyper.warnings if hyper else ()
     if not blocks:
         plain_layers, cells = state_dict.group(tensors)
-        return Grouped(plain_layers, cells, None, hyper.warnings if hyper else ())
+        return Grouped(plain_layers, cells, None, (*warnings, *unknown_mixers(tensors, (), hyper)))
     recurrent: list[RecurrentLayer] = []
     rows: list[Layer] = []
     for candidate in blocks:
@@ -157,6 +177,7 @@ def group(
         rows.append(row)
     if naming.whole_module:  # a block module's other tensors stay in its row, outside the split
         rows = _with_module_rest(rows, tensors)
+    warnings = (*warnings, *unknown_mixers(tensors, rows, hyper))
     claimed = {t.name for row in rows for t in row.tensors}
     rest = [t for t in tensors if t.name not in claimed]
     plain, attention = _plain_modules(rest, naming)
@@ -171,8 +192,45 @@ def group(
         tuple(sorted([*rows, *others], key=lambda layer: layer.name)),
         tuple(sorted([*recurrent, *classic], key=lambda layer: layer.name)),
         decoder,
-        hyper.warnings if hyper else (),
+        warnings,
     )
+
+
+def unknown_mixers(
+    tensors: Sequence[Tensor], blocks: Sequence[Layer], hyper: Hyper | None
+) -> tuple[str, ...]:
+    """A warning where the tensors (`MIXER_MARKERS` outside every block row) or, when no block
+    was found, the metadata (`Hyper.mixer_hint`) show a recurrent or linear-attention mixer
+    the block table does not know: its parameters are still counted, as plain tensors, but
+    neither checked nor in the state per sequence."""
+    held = {t.name for row in blocks for t in row.tensors}
+    found: dict[str, set[str]] = {}
+    for tensor in tensors:
+        module, _, leaf = tensor.name.rpartition(".")
+        if leaf in MIXER_MARKERS and tensor.name not in held:
+            found.setdefault(module, set()).add(leaf)
+    named = f" (model_type {hyper.architecture})" if hyper and hyper.architecture else ""
+    consequence = (
+        "counted as plain tensors, without a formula check, and the state it keeps per "
+        "sequence is not in the report"
+    )
+    if found:
+        modules = sorted(found)
+        more = len(modules) - MAX_NAMED_MODULES
+        shown = ", ".join(m or "(top level)" for m in modules[:MAX_NAMED_MODULES])
+        leaves = ", ".join(sorted(set().union(*found.values())))
+        verb = "holds" if len(modules) == 1 else "hold"
+        return (
+            f"{shown}{f' and {more:,} more modules' if more > 0 else ''} {verb} {leaves}: a "
+            f"recurrent or linear-attention mixer the block table does not know{named}, "
+            + consequence,
+        )
+    if hyper is not None and hyper.mixer_hint and not blocks:
+        return (
+            f"{hyper.source} {hyper.mixer_hint}{named}: a recurrent or linear-attention mixer "
+            "the block table does not know, " + consequence,
+        )
+    return ()
 
 
 def recognise(
@@ -228,8 +286,9 @@ def _blocks(tensors: Sequence[Tensor], hyper: Hyper | None, naming: Naming) -> l
         for candidate in candidates:
             names = {t.name for t in candidate.members.values()}
             required = [m for m in candidate.spec.members if m.flag is None]
-            enough = _complete(candidate) or (
-                _score(candidate) >= 3 and 2 * _score(candidate) >= len(required)
+            enough = _recurrent(candidate) and (
+                _complete(candidate)
+                or (_score(candidate) >= 3 and 2 * _score(candidate) >= len(required))
             )
             if enough and not names & taken:
                 chosen.append(candidate)
@@ -248,6 +307,19 @@ def _blocks(tensors: Sequence[Tensor], hyper: Hyper | None, naming: Naming) -> l
         kept.append(candidate)
         prefixes.add(candidate.prefix)
     return kept
+
+
+# The roles an attention module's tensors take too (q/k/v/o projections, norms): a module that
+# holds nothing else of a spec is no recurrent block (a plain attention beside Kimi's KDA).
+_PLAIN_ROLES = frozenset(
+    {TensorRole.IN_PROJ, TensorRole.OUT_PROJ, TensorRole.QUERY, TensorRole.KEY, TensorRole.VALUE}
+    | {TensorRole.NORM}
+)
+
+
+def _recurrent(candidate: _Candidate) -> bool:
+    """The module holds a tensor of the recurrence itself (a convolution, a gate, a decay)."""
+    return any(candidate.spec.member(name).role not in _PLAIN_ROLES for name in candidate.members)
 
 
 def _score(candidate: _Candidate) -> int:
@@ -292,6 +364,17 @@ def _block(
     shapes = {name: tensor.shape for name, tensor in candidate.members.items()}
     dims, source, notes = block_dims(spec, shapes, hyper, naming.layout)
     values = resolved(spec, dims)
+    resplit = [
+        count.name
+        for count in derive_block(spec, dims, shapes, naming.layout).members
+        if count.axes == spec.member(count.name).resaved
+    ]
+    if resplit:
+        notes.append(
+            f"{', '.join(resplit)} are split in equal pieces as transformers' save_pretrained "
+            "writes back a tensor it concatenates on loading (torch.chunk), not at the "
+            "original widths: every channel is there, checked against that split"
+        )
     missing = [
         naming.spell(spec, m) or m.name
         for m in spec.members
@@ -449,7 +532,13 @@ def _tied_head(rows: Sequence[Layer]) -> tuple[Layer, ...]:
 
 
 def _kv_width(members: Mapping[str, Tensor]) -> int:
-    """Elements a token adds to the cache: the key and value projections' outputs."""
+    """Elements a token adds to the cache: the key and value projections' outputs; for latent
+    attention the latent and the shared rotary key, kv_a_proj_with_mqa's output
+    (kv_lora_rank + qk_rope_head_dim: transformers caches them compressed,
+    modeling_deepseek_v3.py / modeling_kimi_linear.py `cache.update(kv_nope, k_rot, ...)`)."""
+    latent = members.get("kv_a_proj_with_mqa.weight")
+    if latent is not None and len(latent.shape) == 2:
+        return latent.shape[0]
     return sum(
         members[name].shape[0]
         for name in ("k_proj.weight", "v_proj.weight")

@@ -222,6 +222,18 @@ ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
         "lara_mini": _GDN_SPLIT,
         "qwen4_exp": _GDN_SPLIT,
         "qwen4_exp_text": _GDN_SPLIT,
+        "olmo_hybrid": Architecture(("gated-deltanet-olmo",), _GDN),
+        # configuration_kimi_linear.py; the original checkpoints' config.json nests these in
+        # linear_attn_config (then read off the tensors, which give all four).
+        "kimi_linear": Architecture(
+            ("kimi-delta-attention",),
+            _keys(
+                d_model="hidden_size",
+                n_heads="linear_num_heads",
+                head_dim="linear_head_dim",
+                d_conv="linear_conv_kernel_dim",
+            ),
+        ),
     }
 )
 
@@ -231,6 +243,12 @@ _ATTENTION_TYPES = frozenset(
     {"attention", "full_attention", "sliding_attention", "hybrid", "attn", "global", "local"}
 )
 _LAYER_LISTS = ("layer_types", "layers_block_type", "block_types")
+# Layer types and key prefixes by which a configuration marks a recurrent or linear-attention
+# mixer (Qwen3-Next, OLMo-Hybrid, Kimi Linear, MiniMax: "linear_attention"; Jamba, Zamba:
+# "mamba"; RecurrentGemma: "recurrent"; LFM2: "conv"): an architecture without a row here that
+# shows one gets a warning rather than a silent reading as plain layers.
+_MIXER_TYPES = frozenset({"linear_attention", "mamba", "mamba2", "recurrent", "conv", "ssm"})
+_MIXER_KEYS = ("linear_attn", "linear_num_", "linear_conv", "mamba_", "ssm_", "time_step")
 
 
 def read_config(path: Source) -> dict[str, object]:
@@ -296,7 +314,25 @@ def hyper(document: Mapping[str, object]) -> Hyper | None:
         else None,
         tied_head=config.get("tie_word_embeddings", document.get("tie_word_embeddings")) is True,
         warnings=tuple(warnings),
+        mixer_hint=None if architecture else _mixer_hint(config),
     )
+
+
+def _mixer_hint(config: Mapping[str, object]) -> str | None:
+    """What in a configuration marks a recurrent or linear-attention mixer (`_MIXER_TYPES` in
+    its list of layer types, a `_MIXER_KEYS` key), said in a few words; None where nothing."""
+    for key in _LAYER_LISTS:
+        kinds = config.get(key)
+        if isinstance(kinds, list):
+            found = {k for k in kinds[:MAX_LAYER_TYPES] if isinstance(k, str) and k in _MIXER_TYPES}
+            if found:
+                return f"lists {', '.join(map(repr, sorted(found)))} layers ({key})"
+    keys = sorted(key for key in config if key.startswith(_MIXER_KEYS))
+    if keys:
+        return f"sets {keys[0]}" + (
+            f" and {len(keys) - 1:,} more such keys" if len(keys) > 1 else ""
+        )
+    return None
 
 
 def _text_config(document: Mapping[str, object]) -> Mapping[str, object]:
