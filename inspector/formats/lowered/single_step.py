@@ -259,6 +259,7 @@ class SingleStepDetector:
             for root in self.walk.weight_roots(gnode.input(position)):
                 if root not in {b for b, _ in cell.biases}:
                     cell.biases.append((root, role))
+                    cell.note_operand(root, self.graph.all_zero(root))
         dependent = {v for g in step for v in self.graph.output_ids(g)}
         self.walk.biases_and_peepholes(
             [g for g in step if g.op in ("Add", "Sum", "Mul")], cell, dependent
