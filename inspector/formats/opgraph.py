@@ -124,6 +124,7 @@ class OpGraph:
         roots: Callable[[ValueId], frozenset[Weight]],
         declared_shape: Callable[[ValueId], tuple[int | str | None, ...] | None],
         elem_type: Callable[[ValueId], DType],
+        content: Callable[[Weight], bytes | None] | None = None,
     ) -> None:
         self.scopes = list(scopes)
         self.nodes = sorted((n for s in self.scopes for n in s.nodes), key=lambda n: n.order)
@@ -135,6 +136,7 @@ class OpGraph:
         self._roots = roots
         self.declared_shape = declared_shape
         self.elem_type = elem_type
+        self._content = content
         self._producers: dict[ValueId, Node] = {}
         self._consumers: dict[ValueId, list[tuple[Node, int]]] = {}
         for node in self.nodes:
@@ -154,6 +156,26 @@ class OpGraph:
     def roots(self, vid: ValueId) -> frozenset[Weight]:
         """The weights a static value is computed from (itself when it is one)."""
         return self._roots(vid)
+
+    def all_zero(self, weight: Weight) -> bool:
+        """Whether a stored weight's bytes are all zero (False where the format gives no
+        bytes): a constant a converter filled in where the source had none, which holds no
+        parameter of the model."""
+        data = self._content(weight) if self._content is not None else None
+        return data is not None and not data.strip(b"\0")
+
+    def same_values(self, first: Weight, second: Weight) -> bool:
+        """Whether two stored weights hold the same values: same type and shape, equal bytes
+        (never by shape alone; False where the format gives no bytes, or for quantized weights,
+        whose scales the bytes do not include)."""
+        if first == second:
+            return True
+        if (first.dtype, first.shape) != (second.dtype, second.shape) or self._content is None:
+            return False
+        if first.quantized or second.quantized:
+            return False
+        data = self._content(first)
+        return data is not None and data == self._content(second)
 
     def uses(self, vid: ValueId) -> list[tuple[Node, int]]:
         return self._consumers.get(vid, [])

@@ -108,6 +108,7 @@ def paired(forward: Lowered, backward: Lowered, note: str) -> Lowered:
     forward.members |= backward.members
     forward.state_inputs |= backward.state_inputs
     forward.first_step |= backward.first_step
+    forward.fillers |= backward.fillers
     forward.name = f"{forward.name}+{backward.name.removeprefix('unrolled:')}"
     forward.notes.append(note)
     forward.warnings.extend(backward.warnings)

@@ -273,7 +273,8 @@ class SingleStepDetector:
             if position is None:
                 continue
             for root in self.walk.weight_roots(gnode.input(position)):
-                cell.add_bias(root, role)
+                if cell.add_bias(root, role):
+                    cell.note_operand(root, self.graph.all_zero(root))
         dependent = {v for g in step for v in self.graph.output_ids(g)}
         self.walk.biases_and_peepholes(
             [g for g in step if g.op in ("Add", "Sum", "Mul")], cell, dependent

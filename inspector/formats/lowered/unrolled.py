@@ -60,13 +60,23 @@ class UnrolledDetector:
             for gnode, signature in signatures.items():
                 groups.setdefault((data_of[gnode], signature), []).append(gnode)
             group_of = {node: members for members in groups.values() for node in members}
-            following: dict[Node, Node] = {}
-            preceding: dict[Node, int] = {}
+            leads: dict[Node, list[Node]] = {}
             for members in groups.values():
                 nxt = self._next_step(members, signatures, group_of)
                 if nxt is not None:
-                    following[members[0]] = nxt
-                    preceding[nxt] = preceding.get(nxt, 0) + 1
+                    leads.setdefault(nxt, []).append(members[0])
+            following: dict[Node, Node] = {}
+            preceding: dict[Node, int] = {}
+            for nxt, firsts in leads.items():
+                # Where the input width equals the units, a step's input projection has the
+                # recurrent weight's shape and reaches the next step too: the previous step is
+                # the one applying the next step's weights (the same tensor, or equal values).
+                same = [f for f in firsts if self._same(group_of[f], group_of[nxt])]
+                if len(firsts) > 1 and len(same) == 1:
+                    firsts = same
+                for first in firsts:
+                    following[first] = nxt
+                preceding[nxt] = len(firsts)
             lowered = []
             for start in (members[0] for members in groups.values()):
                 if start not in following or preceding.get(start) == 1:
@@ -93,6 +103,14 @@ class UnrolledDetector:
 
     def _weights(self, group: list[Node]) -> frozenset[Weight]:
         return frozenset(r for g in group for r in (self.walk.weighted_inputs(g) or ((), []))[1])
+
+    def _same(self, first: list[Node], second: list[Node]) -> bool:
+        """Whether two groups of products apply the same weights: the same tensors, or
+        tensors holding equal values (a converter's per-step copies)."""
+        mine, theirs = self._weights(first), self._weights(second)
+        return len(mine) == len(theirs) and all(
+            any(self.graph.same_values(weight, other) for other in theirs) for weight in mine
+        )
 
     def _next_step(
         self,
@@ -385,6 +403,7 @@ class UnrolledDetector:
         for root in self.walk.weight_roots(value):
             if not cell.holds(root):
                 cell.add_bias(root, role)
+                cell.note_operand(root, self.graph.all_zero(root))
 
     def _first_step(
         self,

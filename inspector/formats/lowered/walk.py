@@ -244,6 +244,8 @@ class Walker:
                         continue
                     if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
                         cell.add_bias(root, self._bias_role(gnode, position, cell))
+                        if gnode.op in BIAS_INPUT:
+                            cell.note_operand(root, self.graph.all_zero(root))
 
     def _adds_to_product(self, gnode: Node, position: int, cell: Cell) -> bool:
         """Whether an Add's other operands come from a product of the cell's weights."""

@@ -8,8 +8,10 @@ biases of quantized ops), counted at its stored itemsize, once per stored buffer
 tensors of several subgraphs, or equal constants, share one buffer). Not counted, each listed with
 the reason: integer constants without scales (shapes, indices, axes) and scalars; constants only
 handed to a loop variable a WHILE body updates, or to a recurrent op's state inputs (initial
-states, the output buffers a loop fills); and weights no operator reads (a copy a converter left
-in the main graph). Buffer contents are never read for a report: counts come from shapes.
+states, the output buffers a loop fills); all-zero bias operands a converter gave a recurrence's
+products beside its real bias (`Lowered.fillers`); and weights no operator reads (a copy a
+converter left in the main graph). Counts come from shapes; buffer contents are read only where a
+detector asks whether a constant is all zero or equals another (`TfliteView.content`).
 
 Layers: every operator with weights is a row. Recurrent layers: the fused ops (`fused.py`), and
 recurrences the converter lowered into plain ops, found by the detectors every op-graph format
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from inspector.errors import CorruptModelError, UnsupportedModelError
 from inspector.formats import lowered
 from inspector.formats.lowered.directions import pairs
+from inspector.formats.lowered.walk import BIAS_INPUT
 from inspector.formats.opgraph import Node, RootWorkError, ValueId, Weight
 from inspector.formats.source import Source
 from inspector.formats.tflite import fused
@@ -65,14 +68,14 @@ def read(path: Source) -> Model:
                 f"{path}: damaged TFLite flatbuffer ({error}); the file is truncated or not a "
                 "TFLite model"
             ) from None
-    try:
-        view = TfliteView(info)
-    except CorruptModelError as error:
-        raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
-    try:
-        return _Builder(path, info, view).model()
-    except RootWorkError as error:
-        raise UnsupportedModelError(f"{path}: {error}") from None
+        try:
+            view = TfliteView(info, buf)
+        except CorruptModelError as error:
+            raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
+        try:
+            return _Builder(path, info, view).model()
+        except RootWorkError as error:
+            raise UnsupportedModelError(f"{path}: {error}") from None
 
 
 @dataclass
@@ -197,10 +200,14 @@ class _Builder:
         states = self._initial_states(
             {use for item in found for use in (*item.state_inputs, *item.first_step)}
         )
+        fillers = self._fillers(
+            {w for item in found for w in item.fillers},
+            {node for item in found for node in item.members},
+        )
         recurrences = self._pair_directions(recurrences)
-        layers = self._rows(recurrences, states)
+        layers = self._rows(recurrences, states | fillers)
         held = {t.key for layer in layers for t in layer.tensors}
-        excluded = self._excluded(held, states)
+        excluded = self._excluded(held, states, fillers)
         variables = {w.key: w for w in self.view.weights.values() if not w.stored}
         unstored = tuple(self.weight_tensor(w) for w in variables.values())
         if unstored:
@@ -269,6 +276,25 @@ class _Builder:
                 found.add(value)
         return found
 
+    def _fillers(self, weights: set[Weight], members: set[Node]) -> set[ValueId]:
+        """Constants holding a detector's all-zero filler (`Lowered.fillers`) that are read
+        only as the bias operand of a recurrence's products: no parameter of the model. A
+        constant on the same buffer read anywhere else (a Dense's own zero bias) still counts."""
+        graph = self.view.graph
+        buffers = {self.view.tensors[vid(*map(int, w.key.split(":")))].buffer for w in weights}
+        on: dict[int, list[ValueId]] = {}
+        for value, tensor in self.view.tensors.items():
+            if tensor.buffer in buffers and self.view.constant(tensor):
+                on.setdefault(tensor.buffer, []).append(value)
+        found: set[ValueId] = set()
+        for values in on.values():
+            uses = [use for value in values for use in graph.uses(value)]
+            if uses and all(
+                node in members and BIAS_INPUT.get(node.op) == position for node, position in uses
+            ):
+                found.update(values)
+        return found
+
     def _state_use(self, node: Node, position: int) -> bool:
         op = self.view.operator[node][1]
         if op.op == "DEQUANTIZE":  # a float16 state widened on its way in
@@ -289,8 +315,11 @@ class _Builder:
             return False
         return body.inputs[position] != body.outputs[position]  # updated by the body
 
-    def _excluded(self, held: set[str], states: set[ValueId]) -> list[Excluded]:
+    def _excluded(
+        self, held: set[str], states: set[ValueId], fillers: set[ValueId]
+    ) -> list[Excluded]:
         initial: dict[str, Tensor] = {}
+        zeros: dict[str, Tensor] = {}
         arguments: dict[str, Tensor] = {}
         dead: dict[str, Tensor] = {}
         for value, tensor in self.view.tensors.items():
@@ -301,6 +330,8 @@ class _Builder:
                 continue
             if not self.is_param(tensor):
                 arguments.setdefault(stored.key, stored)
+            elif value in fillers:
+                zeros.setdefault(stored.key, stored)
             elif value in states:
                 initial.setdefault(stored.key, stored)
             elif value not in self.read:
@@ -316,6 +347,15 @@ class _Builder:
                     "state of an unrolled chain's first step and its product folded to "
                     "constants): values computed before any step, not weights",
                     tuple(initial.values()),
+                )
+            )
+        if zeros:
+            out.append(
+                Excluded(
+                    "all-zero bias operands: zeros the converter gave a recurrence's products "
+                    "where the source's product has no bias (TOCO gives every FULLY_CONNECTED "
+                    "one): they add nothing and hold no parameter of the model",
+                    tuple(zeros.values()),
                 )
             )
         if dead:

@@ -40,7 +40,9 @@ from inspector.formats.opgraph import (
     ValueId,
     Weight,
 )
+from inspector.formats.ranges import Buffer
 from inspector.formats.tflite import schema
+from inspector.formats.tflite.flatbuffer import FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo
 
 MAX_NESTING = 64  # WHILE loops inside loop bodies; converters nest one per stacked cell at most
@@ -184,8 +186,10 @@ def loop_name(graph: SubGraphInfo, op: OperatorInfo, body: SubGraphInfo | None) 
 class TfliteView:
     """The op graph of one model, with the way back from its nodes to the file's operators."""
 
-    def __init__(self, info: ModelInfo) -> None:
+    def __init__(self, info: ModelInfo, buf: Buffer) -> None:
         self.info = info
+        self._buf = buf
+        self._content: dict[tuple[int, int], bytes | None] = {}  # (buffer, bytes) -> bytes
         self.owner: dict[int, tuple[SubGraphInfo, OperatorInfo]] = {}  # body -> its WHILE
         self._positions: dict[int, dict[str, int]] = {}  # body -> its inputs' positions
         self.order = self._scope_order()
@@ -197,17 +201,24 @@ class TfliteView:
         self.operator: dict[Node, tuple[SubGraphInfo, OperatorInfo]] = {}
         self.node: dict[tuple[int, int], Node] = {}
         weights: dict[ValueId, Weight] = {}
+        # Tensors of one subgraph reading one buffer as the same shape and type hold the same
+        # values: one weight (TOCO gives each unrolled step its own tensor of the kernel, all on
+        # one buffer).
+        same: dict[tuple[int, int, tuple[int, ...], schema.DType, int], Weight] = {}
         for graph in info.subgraphs:
             for tensor in graph.tensors:
                 value = vid(graph.index, tensor.index)
                 self.tensors[value] = tensor
                 if self.constant(tensor):
-                    weights[value] = Weight(
-                        tensor_key(graph.index, tensor.index),
-                        tensor.name or f"tensor_{tensor.index}",
-                        tensor.shape,
-                        dtype_of(tensor.dtype),
-                        quantized=tensor.scales > 0,
+                    weights[value] = same.setdefault(
+                        (graph.index, tensor.buffer, tensor.shape, tensor.dtype, tensor.scales),
+                        Weight(
+                            tensor_key(graph.index, tensor.index),
+                            tensor.name or f"tensor_{tensor.index}",
+                            tensor.shape,
+                            dtype_of(tensor.dtype),
+                            quantized=tensor.scales > 0,
+                        ),
                     )
         self._nodes()
         self.aliases: dict[ValueId, ValueId] = {}
@@ -239,11 +250,31 @@ class TfliteView:
             roots=StaticRoots(weights.get, operands),
             declared_shape=self._declared_shape,
             elem_type=self._elem_type,
+            content=self.content,
         )
 
     def constant(self, tensor: TensorInfo) -> bool:
         buffers = self.info.buffer_bytes
         return 0 < tensor.buffer < len(buffers) and buffers[tensor.buffer] > 0
+
+    def content(self, weight: Weight) -> bytes | None:
+        """A stored weight's bytes (read once per buffer, only when a detector asks); None for
+        variables, packed types and buffers that do not hold the shape."""
+        if not weight.stored:
+            return None
+        graph, index = (int(part) for part in weight.key.split(":"))
+        tensor = self.info.subgraphs[graph].tensors[index]
+        bits = tensor.dtype.stored_bits
+        if not bits or bits % 8:
+            return None
+        key = (tensor.buffer, weight.elements * bits // 8)
+        if key not in self._content:
+            try:
+                data = schema.buffer_content(self._buf, *key)
+            except FlatError:
+                data = None
+            self._content[key] = data if isinstance(data, bytes) else None
+        return self._content[key]
 
     # --- scopes ---------------------------------------------------------------------------
 
