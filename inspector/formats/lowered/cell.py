@@ -3,6 +3,7 @@ before the cell kind is settled (`Cell`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from inspector.formats.opgraph import Node, ValueId, Weight
@@ -49,7 +50,10 @@ class Lowered:
 
 @dataclass
 class Cell:
-    """Weights found around one step, before the kind is settled."""
+    """Weights found around one step, before the kind is settled: each role's weights in the
+    order found, each once. Detectors add through the methods, whose sets beside the lists keep
+    a check constant-time however many weights a crafted cell gathers (an unrolled chain with a
+    kernel copy per step gathers one per step)."""
 
     recurrent: list[Weight] = field(default_factory=list)
     kernel: list[Weight] = field(default_factory=list)
@@ -63,6 +67,38 @@ class Cell:
     # How the products apply the stored matrices: True where one reads (outputs, inputs) (Gemm
     # transB=1, a Transpose on the way, W @ x), False where x @ W reads (inputs, outputs).
     transposed: set[bool] = field(default_factory=set)
+    _recurrent: set[Weight] = field(default_factory=set, repr=False)
+    _kernel: set[Weight] = field(default_factory=set, repr=False)
+    _biases: set[Weight] = field(default_factory=set, repr=False)
+    _peepholes: set[Weight] = field(default_factory=set, repr=False)
+
+    def add_recurrent(self, weights: Iterable[Weight]) -> None:
+        _add(self.recurrent, self._recurrent, weights)
+
+    def add_kernel(self, weights: Iterable[Weight]) -> None:
+        _add(self.kernel, self._kernel, weights)
+
+    def add_peephole(self, weight: Weight) -> None:
+        _add(self.peepholes, self._peepholes, (weight,))
+
+    def add_bias(self, weight: Weight, role: TensorRole) -> bool:
+        """A bias, unless the weight is one already (then False)."""
+        if weight in self._biases:
+            return False
+        self._biases.add(weight)
+        self.biases.append((weight, role))
+        return True
+
+    def is_recurrent(self, weight: Weight) -> bool:
+        return weight in self._recurrent
+
+    def is_kernel(self, weight: Weight) -> bool:
+        return weight in self._kernel
+
+    def holds(self, weight: Weight) -> bool:
+        """Whether the weight has a role in the cell already."""
+        held = (self._recurrent, self._kernel, self._biases, self._peepholes)
+        return any(weight in role for role in held)
 
     def note_operand(self, weight: Weight, zero: bool) -> None:
         """Record a bias found as a product's bias operand, and whether it is all zero."""
@@ -75,6 +111,13 @@ class Cell:
         zeros = {weight for weight, zero in self.zero_operand.items() if zero}
         real = [weight for weight, _ in self.biases if weight not in zeros]
         return zeros if zeros and real else set()
+
+
+def _add(into: list[Weight], held: set[Weight], weights: Iterable[Weight]) -> None:
+    for weight in weights:
+        if weight not in held:
+            held.add(weight)
+            into.append(weight)
 
 
 def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -24,14 +24,14 @@ not in the file: they appear in the splits with the shapes the graph declares, n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
-from inspector.errors import CorruptModelError
+from inspector.errors import CorruptModelError, UnsupportedModelError
 from inspector.formats import lowered
 from inspector.formats.lowered.directions import pairs
 from inspector.formats.lowered.walk import BIAS_INPUT
-from inspector.formats.opgraph import Node, ValueId, Weight
+from inspector.formats.opgraph import Node, RootWorkError, ValueId, Weight
 from inspector.formats.source import Source
 from inspector.formats.tflite import fused
 from inspector.formats.tflite.flatbuffer import FlatError
@@ -72,7 +72,10 @@ def read(path: Source) -> Model:
             view = TfliteView(info, buf)
         except CorruptModelError as error:
             raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
-        return _Builder(path, info, view).model()
+        try:
+            return _Builder(path, info, view).model()
+        except RootWorkError as error:
+            raise UnsupportedModelError(f"{path}: {error}") from None
 
 
 @dataclass
@@ -240,21 +243,22 @@ class _Builder:
     def _rows(self, recurrences: list[_Recurrence], states: set[ValueId]) -> list[Layer]:
         """One row per op with weights; a recurrence's ops make one row, where its first op is."""
         member_of = {node: r for r in recurrences for node in r.members}
-        rows: list[tuple[str, str, list[Tensor]]] = []
-        row_of: dict[int, list[Tensor]] = {}
+        rows: list[tuple[str, str, dict[str, Tensor]]] = []  # a row's tensors by key, in order
+        row_of: dict[int, dict[str, Tensor]] = {}
         for node in self.view.graph.nodes:
             params = self.node_params(node, states)
             recurrence = member_of.get(node)
             if recurrence is None:
                 if params:
-                    rows.append((node.label, node.native, params))
+                    rows.append((node.label, node.native, {t.key: t for t in params}))
                 continue
             tensors = row_of.get(id(recurrence))
             if tensors is None:
-                tensors = row_of[id(recurrence)] = []
+                tensors = row_of[id(recurrence)] = {}
                 rows.append((recurrence.layer.name, recurrence.layer.type, tensors))
-            tensors.extend(t for t in params if t not in tensors)
-        return [Layer(name, type_, tuple(tensors)) for name, type_, tensors in rows]
+            for tensor in params:
+                tensors.setdefault(tensor.key, tensor)
+        return [Layer(name, type_, tuple(tensors.values())) for name, type_, tensors in rows]
 
     def _initial_states(self, lowered_states: set[tuple[Node, int]]) -> set[ValueId]:
         """Constants an op only reads as a starting state: a loop variable the WHILE body
@@ -567,16 +571,14 @@ class _Builder:
         layer of two directions again, as the source has it (loops are paired where they are
         found, `lowered.directions`)."""
 
-        def same(f: int, b: int) -> bool:
-            forward, backward = found[f], found[b]
-            return (
-                forward.layer.directions == backward.layer.directions == 1
-                and forward.anchor.scope is backward.anchor.scope
-                and forward.layer.cell.kind is backward.layer.cell.kind
-                and forward.layer.lowered is backward.layer.lowered
-            )
+        def cell(index: int) -> Hashable | None:
+            item = found[index]  # two directions: one scope, one kind of cell, both lowered or not
+            if item.layer.directions != 1:
+                return None
+            return (item.anchor.scope, item.layer.cell.kind, item.layer.lowered)
 
-        backward_of = pairs(self.view.graph, [item.anchor for item in found], same)
+        backward_of = pairs(self.view.graph, [item.anchor for item in found], cell)
+        backwards = set(backward_of.values())
         out = []
         for f, item in enumerate(found):
             if f in backward_of:
@@ -586,7 +588,7 @@ class _Builder:
                     item.members | backward.members,
                     item.anchor,
                 )
-            if f not in backward_of.values():
+            if f not in backwards:
                 out.append(item)
         return out
 

@@ -36,9 +36,9 @@ from inspector.formats.opgraph import (
     Node,
     OpGraph,
     Scope,
+    StaticRoots,
     ValueId,
     Weight,
-    static_roots,
 )
 from inspector.formats.ranges import Buffer
 from inspector.formats.tflite import schema
@@ -191,6 +191,7 @@ class TfliteView:
         self._buf = buf
         self._content: dict[tuple[int, int], bytes | None] = {}  # (buffer, bytes) -> bytes
         self.owner: dict[int, tuple[SubGraphInfo, OperatorInfo]] = {}  # body -> its WHILE
+        self._positions: dict[int, dict[str, int]] = {}  # body -> its inputs' positions
         self.order = self._scope_order()
         self.scopes = {
             g.index: Scope(g.index, g.name or f"subgraph {g.index}", tuple(map(str, g.inputs)))
@@ -230,14 +231,13 @@ class TfliteView:
             self._propagate(graph, static)
         graph_inputs = {vid(g.index, t) for g in info.subgraphs for t in g.inputs}
         graph_outputs = {vid(g.index, t) for g in info.subgraphs for t in g.outputs}
-        cache: dict[ValueId, frozenset[Weight]] = {}
 
-        def roots(value: ValueId) -> frozenset[Weight]:
-            found = cache.get(value)
-            if found is None:
-                found = static_roots(value, weights, static, self.graph.producer, self.aliases)
-                cache[value] = found
-            return found
+        def operands(value: ValueId) -> tuple[ValueId, ...]:
+            alias = self.aliases.get(value)
+            if alias is not None:
+                return (alias,)
+            node = self.graph.producer(value) if value in static else None
+            return tuple(v for v in node.inputs if v is not None) if node is not None else ()
 
         self.weights = weights
         self.graph = OpGraph(
@@ -247,7 +247,7 @@ class TfliteView:
             graph_inputs=graph_inputs,
             graph_outputs=graph_outputs,
             states=states,
-            roots=roots,
+            roots=StaticRoots(weights.get, operands),
             declared_shape=self._declared_shape,
             elem_type=self._elem_type,
             content=self.content,
@@ -369,12 +369,22 @@ class TfliteView:
             if owned is None:
                 return value
             graph, op = owned
-            body = self.info.subgraphs[value.scope]
-            position = next((k for k, t in enumerate(body.inputs) if str(t) == value.name), None)
+            position = self._input_position(value.scope).get(value.name)
             if position is None or position >= len(op.inputs) or op.inputs[position] < 0:
                 return value
             value = vid(graph.index, op.inputs[position])
         return value
+
+    def _input_position(self, scope: int) -> dict[str, int]:
+        """Where each of a body's inputs stands among them (the first place, if listed twice),
+        worked out once per body: a loop passing thousands of handles is not scanned per read."""
+        positions = self._positions.get(scope)
+        if positions is None:
+            positions = {}
+            for position, tensor in enumerate(self.info.subgraphs[scope].inputs):
+                positions.setdefault(str(tensor), position)
+            self._positions[scope] = positions
+        return positions
 
     def _variables(self, weights: dict[ValueId, Weight], static: set[ValueId]) -> None:
         """READ_VARIABLE outputs hold a variable's value: the constant ASSIGN_VARIABLE gives it,
