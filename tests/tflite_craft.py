@@ -11,12 +11,14 @@ table's vtable sits right before it. Fields are written at their schema.fbs slot
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass, field
 
 # TensorType codes and BuiltinOperator codes (schema.fbs) the tests use.
 FLOAT32, INT32, INT8, RESOURCE = 0, 2, 9, 13
 OPS = {
     "ADD": 0,
+    "ADD_N": 106,
     "FULLY_CONNECTED": 9,
     "LOGISTIC": 14,
     "MUL": 18,
@@ -24,7 +26,9 @@ OPS = {
     "TANH": 28,
     "CUSTOM": 32,
     "GATHER": 36,
+    "UNIDIRECTIONAL_SEQUENCE_RNN": 35,
     "SPLIT": 49,
+    "REVERSE_V2": 105,
     "WHILE": 119,
     "VAR_HANDLE": 142,
     "READ_VARIABLE": 143,
@@ -47,7 +51,7 @@ class _Writer:
     def __init__(self) -> None:
         self.out = bytearray(8)
         self.out[4:8] = b"TFL3"
-        self.pending: list[tuple[int, str, object]] = []  # (slot position, kind, value)
+        self.pending: deque[tuple[int, str, object]] = deque()  # (slot position, kind, value)
 
     def _align(self, to: int) -> None:
         self.out.extend(b"\0" * (-len(self.out) % to))
@@ -80,7 +84,7 @@ class _Writer:
 
     def flush(self) -> None:
         while self.pending:
-            slot, kind, value = self.pending.pop(0)
+            slot, kind, value = self.pending.popleft()
             self._align(4)
             if kind == "table":
                 assert isinstance(value, Table)

@@ -17,6 +17,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from inspector.errors import UnsupportedModelError
 
 
 class DKind(Enum):
@@ -121,6 +124,7 @@ class OpGraph:
         roots: Callable[[ValueId], frozenset[Weight]],
         declared_shape: Callable[[ValueId], tuple[int | str | None, ...] | None],
         elem_type: Callable[[ValueId], DType],
+        content: Callable[[Weight], bytes | None] | None = None,
     ) -> None:
         self.scopes = list(scopes)
         self.nodes = sorted((n for s in self.scopes for n in s.nodes), key=lambda n: n.order)
@@ -132,6 +136,7 @@ class OpGraph:
         self._roots = roots
         self.declared_shape = declared_shape
         self.elem_type = elem_type
+        self._content = content
         self._producers: dict[ValueId, Node] = {}
         self._consumers: dict[ValueId, list[tuple[Node, int]]] = {}
         for node in self.nodes:
@@ -151,6 +156,26 @@ class OpGraph:
     def roots(self, vid: ValueId) -> frozenset[Weight]:
         """The weights a static value is computed from (itself when it is one)."""
         return self._roots(vid)
+
+    def all_zero(self, weight: Weight) -> bool:
+        """Whether a stored weight's bytes are all zero (False where the format gives no
+        bytes): a constant a converter filled in where the source had none, which holds no
+        parameter of the model."""
+        data = self._content(weight) if self._content is not None else None
+        return data is not None and not data.strip(b"\0")
+
+    def same_values(self, first: Weight, second: Weight) -> bool:
+        """Whether two stored weights hold the same values: same type and shape, equal bytes
+        (never by shape alone; False where the format gives no bytes, or for quantized weights,
+        whose scales the bytes do not include)."""
+        if first == second:
+            return True
+        if (first.dtype, first.shape) != (second.dtype, second.shape) or self._content is None:
+            return False
+        if first.quantized or second.quantized:
+            return False
+        data = self._content(first)
+        return data is not None and data == self._content(second)
 
     def uses(self, vid: ValueId) -> list[tuple[Node, int]]:
         return self._consumers.get(vid, [])
@@ -180,33 +205,86 @@ class OpGraph:
                 stack.extend(node.children)
 
 
-def static_roots(
-    vid: ValueId,
-    weights: Mapping[ValueId, Weight],
-    static: set[ValueId],
-    producer: Callable[[ValueId], Node | None],
-    aliases: Mapping[ValueId, ValueId],
-) -> frozenset[Weight]:
-    """The weights a static value is computed from: walk producers back through static values
-    (an explicit stack, each value once), through `aliases` (a loop body's input that is an outer
-    value threaded through the loop unchanged)."""
-    found: set[Weight] = set()
-    stack = [vid]
-    seen: set[ValueId] = set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        weight = weights.get(current)
-        if weight is not None:
-            found.add(weight)
-            continue
-        alias = aliases.get(current)
-        if alias is not None:
-            stack.append(alias)
-            continue
-        node = producer(current) if current in static else None
-        if node is not None:
-            stack.extend(v for v in node.inputs if v is not None)
-    return frozenset(found)
+# Work (values visited, operand sets merged) the stored roots of all static values may take in
+# one file. Each value's roots are found once, from its operands' (`StaticRoots`), so a real
+# graph costs a few units per static value; a chain of constants that each add one more stored
+# tensor costs the square of its length, and is refused past this.
+MAX_ROOT_WORK = 4_000_000
+_NO_ROOTS: frozenset[Any] = frozenset()
+
+W = TypeVar("W")
+
+
+class RootWorkError(UnsupportedModelError):
+    """Finding the stored roots of the static values took more than MAX_ROOT_WORK; the message
+    has no path (roots are found lazily, deep in a reader): the reader prefixes it."""
+
+
+class StaticRoots(Generic[W]):
+    """The stored tensors (`W`) each static value is computed from: `stored(value)` for a
+    stored tensor itself, else the union of the roots of `operands(value)` (the producer's
+    inputs of a static value, the outer value a loop body's alias stands for; nothing for any
+    other value). Each value's set is worked out once, operands first (an explicit stack, no
+    recursion; a cycle, which only a damaged file can hold, adds nothing), and shared with the
+    values computed from it alone, so a chain of a million constant ops costs a million steps,
+    not a million walks of the chain. Raises RootWorkError past MAX_ROOT_WORK."""
+
+    def __init__(
+        self,
+        stored: Callable[[ValueId], W | None],
+        operands: Callable[[ValueId], Iterable[ValueId]],
+    ) -> None:
+        self._stored = stored
+        self._operands = operands
+        self._known: dict[ValueId, frozenset[W]] = {}
+        self._left = MAX_ROOT_WORK
+
+    def __call__(self, vid: ValueId) -> frozenset[W]:
+        known = self._known.get(vid)
+        if known is not None:
+            return known
+        stack: list[tuple[ValueId, bool]] = [(vid, False)]
+        open_: set[ValueId] = set()
+        while stack:
+            current, ready = stack.pop()
+            if current in self._known:
+                continue
+            if not ready:
+                if current in open_:
+                    continue  # back to a value still being worked out: a cycle
+                self._charge(1)
+                leaf = self._stored(current)
+                if leaf is not None:
+                    self._known[current] = frozenset((leaf,))
+                    continue
+                open_.add(current)
+                stack.append((current, True))
+                stack.extend((o, False) for o in self._operands(current) if o not in self._known)
+                continue
+            open_.discard(current)
+            self._known[current] = self._merge(
+                [self._known.get(o, _NO_ROOTS) for o in self._operands(current)]
+            )
+        return self._known[vid]
+
+    def _merge(self, sets: list[frozenset[W]]) -> frozenset[W]:
+        """The union, sharing an operand's set where it holds all the others (a value computed
+        from one weight, or from a weight and scalars it already reaches)."""
+        found = [s for s in sets if s]
+        if not found:
+            return _NO_ROOTS
+        largest = max(found, key=len)
+        if all(s is largest for s in found):
+            return largest
+        self._charge(sum(len(s) for s in found))
+        if all(s <= largest for s in found):
+            return largest
+        return frozenset().union(*found)
+
+    def _charge(self, work: int) -> None:
+        self._left -= work
+        if self._left < 0:
+            raise RootWorkError(
+                f"its constants are computed from stored tensors through more than "
+                f"{MAX_ROOT_WORK:,} steps of graph operations: too large to inspect"
+            )

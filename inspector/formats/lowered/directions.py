@@ -7,7 +7,7 @@ through the ops that only change how they are stored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 from inspector.formats.lowered.cell import Lowered
 from inspector.formats.opgraph import Node, OpGraph, ValueId, Weight
@@ -56,30 +56,38 @@ def _reversals(graph: OpGraph, node: Node) -> dict[ValueId, Node]:
 
 
 def pairs(
-    graph: OpGraph, nodes: Sequence[Node], same: Callable[[int, int], bool]
+    graph: OpGraph, nodes: Sequence[Node], cell: Callable[[int], Hashable | None]
 ) -> dict[int, int]:
     """Which of `nodes` is the backward direction of which (forward index -> backward index):
-    the backward one reads, reversed, a sequence the forward one reads as it is, and `same`
-    says the two compute the same cell. Each node is in one pair at most."""
-    readers: dict[ValueId, list[int]] = {}
+    the backward one reads, reversed, a sequence the forward one reads as it is, and both
+    compute the same cell (`cell(i)` names node i's; None: it pairs with none). Each node is in
+    one pair at most; a backward one takes the first forward one in `nodes` order not yet
+    paired. Found by lookup, by sequence and cell: a file of thousands of layers reading one
+    sequence is not every layer against every other."""
+    cells = [cell(index) for index in range(len(nodes))]
+    readers: dict[tuple[ValueId, Hashable], list[int]] = {}
     for index, node in enumerate(nodes):
-        for value in reads(graph, node):
-            readers.setdefault(value, []).append(index)
+        if cells[index] is not None:
+            for value in reads(graph, node):
+                readers.setdefault((value, cells[index]), []).append(index)
+    heads: dict[tuple[ValueId, Hashable], int] = {}  # where each list's unpaired entries begin
     found: dict[int, int] = {}
     used: set[int] = set()
     for back, node in enumerate(nodes):
+        if cells[back] is None or back in used:
+            continue
         for source in _reversals(graph, node):
-            front = next(
-                (
-                    f
-                    for f in readers.get(source, ())
-                    if f != back and used.isdisjoint({f, back}) and same(f, back)
-                ),
-                None,
-            )
-            if front is not None:
-                found[front] = back
-                used |= {front, back}
+            key = (source, cells[back])
+            entries = readers.get(key, [])
+            head = heads.get(key, 0)
+            while head < len(entries) and entries[head] in used:
+                head += 1
+            heads[key] = head
+            while head < len(entries) and (entries[head] in used or entries[head] == back):
+                head += 1
+            if head < len(entries):
+                found[entries[head]] = back
+                used |= {entries[head], back}
                 break
     return found
 
@@ -100,6 +108,7 @@ def paired(forward: Lowered, backward: Lowered, note: str) -> Lowered:
     forward.members |= backward.members
     forward.state_inputs |= backward.state_inputs
     forward.first_step |= backward.first_step
+    forward.fillers |= backward.fillers
     forward.name = f"{forward.name}+{backward.name.removeprefix('unrolled:')}"
     forward.notes.append(note)
     forward.warnings.extend(backward.warnings)

@@ -6,6 +6,8 @@ is the recurrent kernel."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from inspector.formats.lowered.cell import Cell, Lowered
 from inspector.formats.lowered.directions import paired, pairs, reversal
 from inspector.formats.lowered.settle import settle
@@ -36,14 +38,11 @@ class LoopDetector:
         """A loop reading, time-reversed, the sequence another loop of the same cell reads is
         that loop's backward direction: one bidirectional layer (Keras Bidirectional as
         tf2onnx and the TFLite converter lower it)."""
-        backward_of = pairs(
-            self.graph,
-            [node for node, _ in found],
-            lambda f, b: _same_cell(found[f][1], found[b][1]),
-        )
+        backward_of = pairs(self.graph, [node for node, _ in found], lambda i: _cell(found[i][1]))
+        backwards = set(backward_of.values())
         result = []
         for f, (front, lowered) in enumerate(found):
-            if f in backward_of.values():
+            if f in backwards:
                 continue
             if f in backward_of:
                 back, lowered_back = found[backward_of[f]]
@@ -77,12 +76,12 @@ class LoopDetector:
             data, roots = applied
             self._orient(gnode, cell)
             if data in dependent:
-                cell.recurrent.extend(r for r in roots if r not in cell.recurrent)
+                cell.add_recurrent(roots)
                 width = self._concat_split(data, dependent, body)
                 if width is not None:
                     cell.fused_width, cell.state_width = width
             else:
-                cell.kernel.extend(r for r in roots if r not in cell.kernel)
+                cell.add_kernel(roots)
         if not cell.recurrent:
             return None
         self.walk.biases_and_peepholes(nodes, cell, dependent)
@@ -133,11 +132,8 @@ class LoopDetector:
         return None
 
 
-def _same_cell(first: Lowered, second: Lowered) -> bool:
-    return (
-        first.directions == second.directions == 1
-        and first.consistent
-        and second.consistent
-        and (first.kind, first.units, first.input_dim, first.bias)
-        == (second.kind, second.units, second.input_dim, second.bias)
-    )
+def _cell(lowered: Lowered) -> Hashable | None:
+    """What two loops share to be one layer's directions: one consistent cell each, alike."""
+    if lowered.directions != 1 or not lowered.consistent:
+        return None
+    return (lowered.kind, lowered.units, lowered.input_dim, lowered.bias)

@@ -20,6 +20,8 @@ def settle(
     state_inputs: set[tuple[Node, int]],
     how: str,
 ) -> Lowered:
+    fillers = cell.fillers()
+    cell.biases = [(weight, role) for weight, role in cell.biases if weight not in fillers]
     notes = [f"lowered recurrence: {how}"]
     warnings: list[str] = []
     by_activation = kind_from_activations(cell.activations)
@@ -129,6 +131,7 @@ def settle(
         notes=notes,
         warnings=warnings,
         gates_last=gates_last,
+        fillers=fillers,
     )
 
 

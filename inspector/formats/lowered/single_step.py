@@ -70,6 +70,8 @@ class SingleStepDetector:
     def __init__(self, walk: Walker) -> None:
         self.walk = walk
         self.graph = walk.graph
+        self._scopes = {scope.id: scope for scope in self.graph.scopes}
+        self._positions: dict[int, dict[str, int]] = {}  # scope id -> its inputs' positions
 
     def find(self, covered: set[Node]) -> list[Lowered]:
         found: list[Lowered] = []
@@ -107,9 +109,9 @@ class SingleStepDetector:
         step = reach | {g for _, _, node in partners for g in self._reach([node], scope)}
         step = self._trimmed(step)
         cell = Cell()
-        cell.recurrent = list(recurrent)
+        cell.add_recurrent(recurrent)
         for _, roots, _ in partners:
-            cell.kernel.extend(r for r in roots if r not in cell.kernel)
+            cell.add_kernel(roots)
         self._biases(product, [node for _, _, node in partners], step, cell)
         cell.activations = self.walk.activations(step)
         members = {product, *(node for _, _, node in partners), *step}
@@ -152,7 +154,7 @@ class SingleStepDetector:
             current = producer.input(0)
         return None
 
-    def _width(self, roots: list[Weight]) -> int | None:
+    def _width(self, roots: tuple[Weight, ...]) -> int | None:
         """g·h, the product's output width, when the weight is one g·h × h matrix."""
         if len(roots) != 1:
             return None
@@ -171,6 +173,8 @@ class SingleStepDetector:
         while stack and len(seen) < MAX_STEP_NODES and self.walk.tick():
             vid = stack.pop()
             for gnode, _ in self.graph.uses(vid):
+                if len(seen) >= MAX_STEP_NODES or not self.walk.tick():
+                    return seen  # a step is no wider: a value thousands read is not walked
                 if gnode.scope is not scope or gnode in seen or gnode.op not in _STEP_OPS:
                     continue
                 seen.add(gnode)
@@ -184,11 +188,11 @@ class SingleStepDetector:
         scope: Scope,
         taken: set[Node],
         outputs: int,
-    ) -> list[tuple[ValueId, list[Weight], Node]]:
+    ) -> list[tuple[ValueId, tuple[Weight, ...], Node]]:
         """Products of the same width whose results meet this one's in the step: the input
         projections (x·W). Found by walking back from the step's nodes through elementwise
         producers (GRUCell splits each product before the Add)."""
-        partners: dict[Node, tuple[ValueId, list[Weight]]] = {}
+        partners: dict[Node, tuple[ValueId, tuple[Weight, ...]]] = {}
         stack = [(vid, 0) for gnode in reach for vid in gnode.inputs if vid is not None]
         seen: set[ValueId] = set()
         while stack and self.walk.tick():
@@ -222,10 +226,22 @@ class SingleStepDetector:
         named = bool(_STATE_NAME.search(other.name)), bool(_STATE_NAME.search(state.name))
         if named[0] != named[1]:
             return named[0]
-        order = list(self.graph.scopes[state.scope].inputs)
+        order = self._input_positions(state.scope)
         if other.name in order and state.name in order:
-            return order.index(other.name) > order.index(state.name)
+            return order[other.name] > order[state.name]
         return False
+
+    def _input_positions(self, scope: int) -> dict[str, int]:
+        """Where each input of a scope stands (the first place, if listed twice), worked out
+        once per scope: a graph of thousands of state-like inputs is not scanned per product."""
+        positions = self._positions.get(scope)
+        if positions is None:
+            positions = {}
+            known = self._scopes.get(scope)
+            for position, name in enumerate(known.inputs if known is not None else ()):
+                positions.setdefault(name, position)
+            self._positions[scope] = positions
+        return positions
 
     def _trimmed(self, step: set[Node]) -> set[Node]:
         """The nodes on the way to the new state: where the step's values become graph outputs,
@@ -257,8 +273,8 @@ class SingleStepDetector:
             if position is None:
                 continue
             for root in self.walk.weight_roots(gnode.input(position)):
-                if root not in {b for b, _ in cell.biases}:
-                    cell.biases.append((root, role))
+                if cell.add_bias(root, role):
+                    cell.note_operand(root, self.graph.all_zero(root))
         dependent = {v for g in step for v in self.graph.output_ids(g)}
         self.walk.biases_and_peepholes(
             [g for g in step if g.op in ("Add", "Sum", "Mul")], cell, dependent

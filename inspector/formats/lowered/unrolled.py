@@ -7,7 +7,8 @@ feeds a product with a weight of the same shape), and the copies are reported.""
 
 from __future__ import annotations
 
-from itertools import pairwise
+from collections import deque
+from itertools import islice, pairwise
 
 from inspector.formats.lowered.cell import Cell, Lowered, squeezed
 from inspector.formats.lowered.directions import paired
@@ -59,23 +60,35 @@ class UnrolledDetector:
             for gnode, signature in signatures.items():
                 groups.setdefault((data_of[gnode], signature), []).append(gnode)
             group_of = {node: members for members in groups.values() for node in members}
-            following: dict[Node, Node] = {}
-            preceding: dict[Node, int] = {}
+            leads: dict[Node, list[Node]] = {}
             for members in groups.values():
                 nxt = self._next_step(members, signatures, group_of)
                 if nxt is not None:
-                    following[members[0]] = nxt
-                    preceding[nxt] = preceding.get(nxt, 0) + 1
+                    leads.setdefault(nxt, []).append(members[0])
+            following: dict[Node, Node] = {}
+            preceding: dict[Node, int] = {}
+            for nxt, firsts in leads.items():
+                # Where the input width equals the units, a step's input projection has the
+                # recurrent weight's shape and reaches the next step too: the previous step is
+                # the one applying the next step's weights (the same tensor, or equal values).
+                same = [f for f in firsts if self._same(group_of[f], group_of[nxt])]
+                if len(firsts) > 1 and len(same) == 1:
+                    firsts = same
+                for first in firsts:
+                    following[first] = nxt
+                preceding[nxt] = len(firsts)
             lowered = []
             for start in (members[0] for members in groups.values()):
                 if start not in following or preceding.get(start) == 1:
                     continue
                 steps = [start]
+                visited = {start}
                 while steps[-1] in following and len(steps) <= len(signatures):
                     nxt = following[steps[-1]]
-                    if preceding.get(nxt) != 1 or nxt in steps:
+                    if preceding.get(nxt) != 1 or nxt in visited:
                         break
                     steps.append(nxt)
+                    visited.add(nxt)
                 groups_ = [group_of[s] for s in steps]
                 # A chain reusing one weight set from its second step on, whose first product
                 # applies others, starts with an input projection of the same shape (d = u).
@@ -90,6 +103,14 @@ class UnrolledDetector:
 
     def _weights(self, group: list[Node]) -> frozenset[Weight]:
         return frozenset(r for g in group for r in (self.walk.weighted_inputs(g) or ((), []))[1])
+
+    def _same(self, first: list[Node], second: list[Node]) -> bool:
+        """Whether two groups of products apply the same weights: the same tensors, or
+        tensors holding equal values (a converter's per-step copies)."""
+        mine, theirs = self._weights(first), self._weights(second)
+        return len(mine) == len(theirs) and all(
+            any(self.graph.same_values(weight, other) for other in theirs) for weight in mine
+        )
 
     def _next_step(
         self,
@@ -158,7 +179,7 @@ class UnrolledDetector:
             applied = self.walk.weighted_inputs(product)
             if applied is None:
                 return None
-            cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+            cell.add_recurrent(applied[1])
             self._operand_bias(product, cell, TensorRole.RECURRENT_BIAS)
             self._orient(product, cell)
         # A product inside the step on a state-derived value (GRU's U_h on r ⊙ h) is recurrent.
@@ -166,7 +187,7 @@ class UnrolledDetector:
         for gnode in sorted(step, key=lambda g: g.order):
             applied = self.walk.weighted_inputs(gnode)
             if applied is not None and applied[0] in derived:
-                cell.recurrent.extend(r for r in applied[1] if r not in cell.recurrent)
+                cell.add_recurrent(applied[1])
                 self._orient(gnode, cell)
         cell.activations = self.walk.activations(step)
         if not cell.activations:
@@ -197,15 +218,13 @@ class UnrolledDetector:
                         if position is not None:
                             order.append(position)
                         projections.add(vid)
-        taken = set(cell.recurrent) | set(cell.kernel) | {b for b, _ in cell.biases}
         for gnode in step:
             if gnode.op not in ("Add", "Sum"):
                 continue
             for vid in gnode.inputs:
                 for root in self.walk.weight_roots(vid):
-                    if root not in taken and (root.dtype.kind is DKind.FLOAT or root.quantized):
-                        cell.biases.append((root, TensorRole.RECURRENT_BIAS))
-                        taken.add(root)
+                    if not cell.holds(root) and (root.dtype.kind is DKind.FLOAT or root.quantized):
+                        cell.add_bias(root, TensorRole.RECURRENT_BIAS)
         self._align(steps[0], step, members, cell)
         chained = {g for group in steps for g in group}.union(*steps_nodes)
         states = self._first_step(steps[0], chained, members, projections, cell)
@@ -309,7 +328,7 @@ class UnrolledDetector:
             applied = self.walk.weighted_inputs(producer)
             if applied is not None:
                 data, roots = applied
-                cell.kernel.extend(r for r in roots if r not in cell.kernel)
+                cell.add_kernel(roots)
                 self._operand_bias(producer, cell, TensorRole.INPUT_BIAS)
                 self._orient(producer, cell)
                 members.add(producer)
@@ -324,10 +343,8 @@ class UnrolledDetector:
                 if value in self.graph.static:
                     if producer.op == "Add":
                         for root in self.walk.weight_roots(value):
-                            if (root.dtype.kind is DKind.FLOAT or root.quantized) and root not in {
-                                b for b, _ in cell.biases
-                            }:
-                                cell.biases.append((root, TensorRole.INPUT_BIAS))
+                            if root.dtype.kind is DKind.FLOAT or root.quantized:
+                                cell.add_bias(root, TensorRole.INPUT_BIAS)
                     continue
                 if (
                     producer.op in ("Slice", "Gather", "Split", "Squeeze", "Unsqueeze", "Reshape")
@@ -350,22 +367,30 @@ class UnrolledDetector:
                 node = frontier.pop()
                 for out in node.outputs:
                     for user, _ in self.graph.uses(out):
+                        if not self.walk.tick():
+                            return
                         if user in step and user not in gate_of:
                             gate_of[user] = gate
                             if user.op not in _ACTIVATIONS:
                                 frontier.append(user)
 
+        wanted = {*cell.kernel, *(bias for bias, _ in cell.biases)}
+        readers: dict[Weight, list[Node]] = {}  # each weight's readers among the members, in order
+        for node in sorted(members, key=lambda n: n.order):
+            for root in {r for v in node.inputs for r in self.walk.weight_roots(v)} & wanted:
+                readers.setdefault(root, []).append(node)
+
         def position(weight: Weight) -> int:
-            for node in sorted(members, key=lambda n: n.order):
-                if not any(weight in self.walk.weight_roots(v) for v in node.inputs):
-                    continue
-                reached, frontier = 0, [node]
+            for node in readers.get(weight, ()):
+                reached, frontier = 0, deque([node])
                 while frontier and reached < MAX_STEP_NODES and self.walk.tick():
-                    current = frontier.pop(0)
+                    current = frontier.popleft()
                     if current in gate_of:
                         return gate_of[current]
                     reached += 1
-                    frontier += [u for out in current.outputs for u, _ in self.graph.uses(out)]
+                    # No more than the nodes the walk may still visit (a value thousands read).
+                    users = (u for out in current.outputs for u, _ in self.graph.uses(out))
+                    frontier.extend(islice(users, MAX_STEP_NODES - reached))
             return len(group)
 
         cell.kernel.sort(key=position)
@@ -375,11 +400,10 @@ class UnrolledDetector:
         """A product's own bias operand (Gemm's C, TFLite FULLY_CONNECTED's third input)."""
         position = BIAS_INPUT.get(product.op)
         value = product.input(position) if position is not None else None
-        taken = {b for b, _ in cell.biases}
         for root in self.walk.weight_roots(value):
-            if root not in taken and root not in cell.kernel and root not in cell.recurrent:
-                cell.biases.append((root, role))
-                taken.add(root)
+            if not cell.holds(root):
+                cell.add_bias(root, role)
+                cell.note_operand(root, self.graph.all_zero(root))
 
     def _first_step(
         self,
@@ -414,7 +438,7 @@ class UnrolledDetector:
             seen.add(producer)
             applied = self.walk.weighted_inputs(producer)
             if applied is not None:
-                if cell.kernel and set(applied[1]) <= set(cell.kernel):
+                if cell.kernel and all(cell.is_kernel(r) for r in applied[1]):
                     members.add(producer)  # the first step's x·W, with the kernel
                 continue
             members.add(producer)
@@ -430,30 +454,29 @@ class UnrolledDetector:
 
     def _pair(self, chains: list[Lowered]) -> list[Lowered]:
         """Two chains reading the same sequence with the same cell are the two directions of
-        one bidirectional layer (the second in graph order runs backward)."""
-        result: list[Lowered] = []
-        used: set[int] = set()
-        for i, first in enumerate(chains):
-            if i in used:
+        one bidirectional layer (the second in graph order runs backward): in graph order, each
+        chain pairs with the next one alike, found by that likeness (no chain compared with
+        every other)."""
+        waiting: dict[tuple[object, ...], int] = {}
+        partner_of: dict[int, int] = {}
+        for index, chain in enumerate(chains):
+            if chain.sequence is None or not chain.consistent:
                 continue
-            partner = None
-            for j in range(i + 1, len(chains)):
-                other = chains[j]
-                if (
-                    j not in used
-                    and first.sequence is not None
-                    and other.sequence == first.sequence
-                    and (other.kind, other.units, other.input_dim, other.bias)
-                    == (first.kind, first.units, first.input_dim, first.bias)
-                    and first.consistent
-                    and other.consistent
-                ):
-                    partner = j
-                    break
+            key = (chain.sequence, chain.kind, chain.units, chain.input_dim, chain.bias)
+            earlier = waiting.pop(key, None)
+            if earlier is None:
+                waiting[key] = index
+            else:
+                partner_of[earlier] = index
+        result: list[Lowered] = []
+        seconds = set(partner_of.values())
+        for i, first in enumerate(chains):
+            if i in seconds:
+                continue
+            partner = partner_of.get(i)
             if partner is None:
                 result.append(first)
                 continue
-            used.add(partner)
             second = chains[partner]
             if first.reversed and not second.reversed:
                 first, second = second, first
@@ -476,16 +499,26 @@ class UnrolledDetector:
 def _distinct(chains: list[Lowered]) -> list[Lowered]:
     """One chain per cell: a cell applying two recurrent weights per step (Keras GRU
     reset_before: U_z|U_r on h, U_h on r ⊙ h) is found from each; the first found, whose step
-    holds the other weight's products too, is kept (a consistent one before one that is not)."""
-    ordered = sorted(chains, key=lambda item: not item.consistent)
-    kept: list[Lowered] = []
-    for chain in ordered:
-        if not any(
-            chain.claimed & other.claimed and _recurrent(chain) <= _recurrent(other)
-            for other in kept
-        ):
-            kept.append(chain)
-    return [chain for chain in chains if chain in kept]
+    holds the other weight's products too, is kept (a consistent one before one that is not).
+    A chain whose recurrent weights a kept one holds all of is dropped; kept ones are looked up
+    by their rarest shared weight (thousands of chains are not each compared with every kept
+    one)."""
+    recurrent = [_recurrent(chain) for chain in chains]
+    claimed = [chain.claimed for chain in chains]
+    holders: dict[Weight, list[int]] = {}  # weight -> the kept chains claiming it
+    kept: set[int] = set()
+    for index in sorted(range(len(chains)), key=lambda i: not chains[i].consistent):
+        mine = recurrent[index]
+        if mine:  # a kept chain holding all of them claims the rarest, as this one does
+            rarest = min(mine, key=lambda weight: len(holders.get(weight, ())))
+            dropped = any(mine <= recurrent[other] for other in holders.get(rarest, ()))
+        else:  # any claimed weight shared is enough
+            dropped = any(weight in holders for weight in claimed[index])
+        if not dropped:
+            kept.add(index)
+            for weight in claimed[index]:
+                holders.setdefault(weight, []).append(index)
+    return [chain for index, chain in enumerate(chains) if index in kept]
 
 
 def _recurrent(chain: Lowered) -> set[Weight]:

@@ -60,36 +60,45 @@ class Walker:
         self.graph = graph
         self.visits = 0
         self.budget_hit = False
-        self._applied: dict[Node, tuple[ValueId, list[Weight]] | None] = {}
+        self._applied: dict[Node, tuple[ValueId, tuple[Weight, ...]] | None] = {}
+        # Per set of roots (which the graph shares among the values computed from the same
+        # weights), the value's own weight and `single`: a set is filtered and sorted once,
+        # however many values and nodes read it.
+        self._filtered: dict[tuple[frozenset[Weight], Weight | None, int], tuple[Weight, ...]] = {}
 
-    def weight_roots(self, vid: ValueId | None, single: int = 0) -> list[Weight]:
-        """Weight tensors a static value is computed from: with more than one element (a
+    def weight_roots(self, vid: ValueId | None, single: int = 0) -> tuple[Weight, ...]:
+        """Weight tensors a static value is computed from, by key: with more than one element (a
         one-element constant is an operator's scalar: `1 - z`, a scale), except, where the value
         is a product's weight (`single=2`) or its own bias operand (`single=1`), one element of
         at least that many dimensions: a one-unit cell's (1, 1) kernel and (1,) bias."""
         if vid is None or vid not in self.graph.static:
-            return []
+            return ()
         direct = self.graph.weight(vid)
-        # Integer roots are shape and index operands (Slice bounds), unless the value is the
-        # stored integer itself or an 8-bit quantized weight.
-        roots = [
-            s
-            for s in self.graph.roots(vid)
-            if (s.elements > 1 or (single and s.elements == 1 and len(s.shape) >= single))
-            and (
-                s.dtype.kind is DKind.FLOAT
-                or (s.dtype.kind is DKind.INT and (s is direct or s.dtype.bits <= 8))
-            )
-        ]
-        return sorted(roots, key=lambda s: s.key)
+        found = self.graph.roots(vid)
+        filtered = self._filtered.get((found, direct, single))
+        if filtered is None:
+            # Integer roots are shape and index operands (Slice bounds), unless the value is
+            # the stored integer itself or an 8-bit quantized weight.
+            roots = [
+                s
+                for s in found
+                if (s.elements > 1 or (single and s.elements == 1 and len(s.shape) >= single))
+                and (
+                    s.dtype.kind is DKind.FLOAT
+                    or (s.dtype.kind is DKind.INT and (s is direct or s.dtype.bits <= 8))
+                )
+            ]
+            filtered = tuple(sorted(roots, key=lambda s: s.key))
+            self._filtered[found, direct, single] = filtered
+        return filtered
 
-    def weighted_inputs(self, gnode: Node) -> tuple[ValueId, list[Weight]] | None:
+    def weighted_inputs(self, gnode: Node) -> tuple[ValueId, tuple[Weight, ...]] | None:
         """(data input, weight roots) for a node applying a stored weight to dynamic data."""
         if gnode not in self._applied:
             self._applied[gnode] = self._weighted_inputs(gnode)
         return self._applied[gnode]
 
-    def _weighted_inputs(self, gnode: Node) -> tuple[ValueId, list[Weight]] | None:
+    def _weighted_inputs(self, gnode: Node) -> tuple[ValueId, tuple[Weight, ...]] | None:
         positions = WEIGHTED.get(gnode.op)
         if positions is None:
             return None
@@ -146,6 +155,7 @@ class Walker:
         product of the weights `through` (one the step applies itself)."""
         scope = starts[0].scope
         depth: dict[Node, int] = {}
+        begun = set(starts)
         frontier = [v for start in starts for v in self.graph.output_ids(start)]
         level = 0
         while frontier and len(depth) < MAX_STEP_NODES * 2:
@@ -155,7 +165,11 @@ class Walker:
                 if not self.tick():
                     return depth
                 for gnode, _ in self.graph.uses(vid):
-                    if gnode.scope is not scope or gnode in depth or gnode in starts:
+                    # Each reader is a visit, and the walk ends at its size: a value thousands
+                    # of ops read is not walked in full from every step that reaches it.
+                    if len(depth) >= MAX_STEP_NODES * 2 or not self.tick():
+                        return depth
+                    if gnode.scope is not scope or gnode in depth or gnode in begun:
                         continue
                     depth[gnode] = level
                     if self.stops(gnode) and not self.applies_only(gnode, through):
@@ -203,7 +217,6 @@ class Walker:
     def biases_and_peepholes(
         self, nodes: Iterable[Node], cell: Cell, dependent: set[ValueId]
     ) -> None:
-        taken = set(cell.recurrent) | set(cell.kernel)
         for gnode in nodes:
             positions: list[int] = []
             if gnode.op in ("Add", "Sum"):
@@ -218,21 +231,21 @@ class Walker:
                         other in dependent
                         and len(roots) == 1
                         and len(roots[0].shape) <= 2
-                        and roots[0] not in taken
+                        and not cell.holds(roots[0])
                     ):
-                        cell.peepholes.append(roots[0])
-                        taken.add(roots[0])
+                        cell.add_peephole(roots[0])
                 continue
             for position in positions:
                 # A product's bias operand is a bias by position; a one-element vector added to
                 # a product of the cell (a one-unit cell's bias) is one too, a scalar is not.
                 own = gnode.op in BIAS_INPUT or self._adds_to_product(gnode, position, cell)
                 for root in self.weight_roots(gnode.input(position), single=1 if own else 0):
-                    if root in taken:
+                    if cell.holds(root):
                         continue
                     if root.dtype.kind is DKind.FLOAT or root.quantized or gnode.op in BIAS_INPUT:
-                        cell.biases.append((root, self._bias_role(gnode, position, cell)))
-                        taken.add(root)
+                        cell.add_bias(root, self._bias_role(gnode, position, cell))
+                        if gnode.op in BIAS_INPUT:
+                            cell.note_operand(root, self.graph.all_zero(root))
 
     def _adds_to_product(self, gnode: Node, position: int, cell: Cell) -> bool:
         """Whether an Add's other operands come from a product of the cell's weights."""
@@ -247,10 +260,10 @@ class Walker:
         the recurrent product, bias when it cannot be told (or is shared)."""
         if gnode.op in BIAS_INPUT:  # the product's own bias: its weight says which
             applied = self.weighted_inputs(gnode)
-            roots = set(applied[1]) if applied is not None else set()
-            if roots and roots <= set(cell.recurrent):
+            roots = applied[1] if applied is not None else ()
+            if roots and all(cell.is_recurrent(r) for r in roots):
                 return TensorRole.RECURRENT_BIAS
-            if roots and roots <= set(cell.kernel):
+            if roots and all(cell.is_kernel(r) for r in roots):
                 return TensorRole.INPUT_BIAS
             return TensorRole.BIAS
         sources: set[str] = set()
@@ -274,10 +287,9 @@ class Walker:
                 continue
             applied = self.weighted_inputs(producer)
             if applied is not None:
-                roots = set(applied[1])
-                if roots & set(cell.recurrent):
+                if any(cell.is_recurrent(r) for r in applied[1]):
                     found.add("recurrent")
-                elif roots & set(cell.kernel):
+                elif any(cell.is_kernel(r) for r in applied[1]):
                     found.add("kernel")
                 continue
             if producer.op in PASS:

@@ -23,6 +23,7 @@ from inspector.formats.onnx.scope import (
 )
 from inspector.formats.onnx.structure import Structure, carried, passthrough, states
 from inspector.formats.onnx.wire import ModelMeta
+from inspector.formats.opgraph import StaticRoots
 
 __all__ = [
     "DTYPES",
@@ -51,7 +52,7 @@ class Index(Structure):
         self.static: set[ValueId] = set()
         self.aliases: dict[ValueId, ValueId] = {}
         self._mark_static()
-        self._roots: dict[ValueId, frozenset[Stored]] = {}
+        self._roots = StaticRoots(self._stored, self._operands)
 
     # --- static values and their stored roots -----------------------------------------
 
@@ -114,31 +115,18 @@ class Index(Structure):
 
     def roots(self, vid: ValueId) -> frozenset[Stored]:
         """The stored tensors a static value is computed from (itself when stored)."""
-        cached = self._roots.get(vid)
-        if cached is not None:
-            return cached
-        result: set[Stored] = set()
-        stack = [vid]
-        seen: set[ValueId] = set()
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            value = self.values.get(current)
-            if value is None:
-                continue
-            if value.stored is not None:
-                result.add(value.stored)
-                continue
-            alias = self.aliases.get(current)
-            if alias is not None:
-                stack.append(alias)
-                continue
-            if current not in self.static or value.producer is None:
-                continue
-            producer = value.producer
-            stack.extend(v for v in (*producer.inputs, *producer.implicit) if v is not None)
-        frozen = frozenset(result)
-        self._roots[vid] = frozen
-        return frozen
+        return self._roots(vid)
+
+    def _stored(self, vid: ValueId) -> Stored | None:
+        value = self.values.get(vid)
+        return value.stored if value is not None else None
+
+    def _operands(self, vid: ValueId) -> tuple[ValueId, ...]:
+        alias = self.aliases.get(vid)
+        if alias is not None:
+            return (alias,)
+        value = self.values.get(vid)
+        if value is None or vid not in self.static or value.producer is None:
+            return ()
+        producer = value.producer
+        return tuple(v for v in (*producer.inputs, *producer.implicit) if v is not None)

@@ -78,6 +78,7 @@ from inspector.formats.onnx.quantized import (
 )
 from inspector.formats.onnx.shapes import Shapes
 from inspector.formats.onnx.view import OnnxView
+from inspector.formats.opgraph import RootWorkError
 from inspector.formats.ranges import Buffer
 from inspector.formats.source import Source
 from inspector.model import (
@@ -147,7 +148,10 @@ def read(path: Source) -> Model:
             index = Index(meta)
         except GraphError as error:
             raise CorruptModelError(f"{path}: invalid ONNX graph: {error}") from None
-        return _Reader(path, meta, index, buf).model()
+        try:
+            return _Reader(path, meta, index, buf).model()
+        except RootWorkError as error:
+            raise UnsupportedModelError(f"{path}: {error}") from None
 
 
 def _parse(path: Source, buf: Buffer) -> onnx_wire.ModelMeta:
@@ -231,14 +235,19 @@ class _Row:
     tensors: list[Stored] = field(default_factory=list)
     shared: list[tuple[Stored, str]] = field(default_factory=list)  # (tensor, holding row)
     output_shape: tuple[int | str | None, ...] | None = None  # the node's first output, declared
+    # The keys in `tensors` and `shared`: a row reading thousands of tensors checks each in
+    # constant time, not by a scan of the lists (quadratic, cubic over a chain of such rows).
+    _keys: set[str] = field(default_factory=set, repr=False)
 
     def take(self, stored: Stored, holder: dict[str, _Row]) -> None:
         """Hold the tensor, or, when an earlier row holds it, list it as shared with that row."""
+        if stored.key in self._keys:
+            return
+        self._keys.add(stored.key)
         held = holder.setdefault(stored.key, self)
         if held is self:
-            if stored not in self.tensors:
-                self.tensors.append(stored)
-        elif all(s.key != stored.key for s, _ in self.shared):
+            self.tensors.append(stored)
+        else:
             self.shared.append((stored, held.name))
 
 

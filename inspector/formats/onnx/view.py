@@ -59,8 +59,17 @@ class OnnxView:
             self.gnode[node] = gnode
             self.node[gnode] = node
 
+        # The index shares one set among the values computed from the same weights; so does
+        # the view, converting each set once (a dict keyed by the set: its hash is cached and
+        # the same object matches by identity).
+        converted: dict[frozenset[Stored], frozenset[Weight]] = {}
+
         def roots(vid: ValueId) -> frozenset[Weight]:
-            return frozenset(by_key[stored.key] for stored in index.roots(vid))
+            found = index.roots(vid)
+            weights = converted.get(found)
+            if weights is None:
+                weights = converted[found] = frozenset(by_key[stored.key] for stored in found)
+            return weights
 
         self.graph = OpGraph(
             scopes,

@@ -8,8 +8,10 @@ biases of quantized ops), counted at its stored itemsize, once per stored buffer
 tensors of several subgraphs, or equal constants, share one buffer). Not counted, each listed with
 the reason: integer constants without scales (shapes, indices, axes) and scalars; constants only
 handed to a loop variable a WHILE body updates, or to a recurrent op's state inputs (initial
-states, the output buffers a loop fills); and weights no operator reads (a copy a converter left
-in the main graph). Buffer contents are never read for a report: counts come from shapes.
+states, the output buffers a loop fills); all-zero bias operands a converter gave a recurrence's
+products beside its real bias (`Lowered.fillers`); and weights no operator reads (a copy a
+converter left in the main graph). Counts come from shapes; buffer contents are read only where a
+detector asks whether a constant is all zero or equals another (`TfliteView.content`).
 
 Layers: every operator with weights is a row. Recurrent layers: the fused ops (`fused.py`), and
 recurrences the converter lowered into plain ops, found by the detectors every op-graph format
@@ -22,13 +24,14 @@ not in the file: they appear in the splits with the shapes the graph declares, n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
-from inspector.errors import CorruptModelError
+from inspector.errors import CorruptModelError, UnsupportedModelError
 from inspector.formats import lowered
 from inspector.formats.lowered.directions import pairs
-from inspector.formats.opgraph import Node, ValueId, Weight
+from inspector.formats.lowered.walk import BIAS_INPUT
+from inspector.formats.opgraph import Node, RootWorkError, ValueId, Weight
 from inspector.formats.source import Source
 from inspector.formats.tflite import fused
 from inspector.formats.tflite.flatbuffer import FlatError
@@ -65,11 +68,14 @@ def read(path: Source) -> Model:
                 f"{path}: damaged TFLite flatbuffer ({error}); the file is truncated or not a "
                 "TFLite model"
             ) from None
-    try:
-        view = TfliteView(info)
-    except CorruptModelError as error:
-        raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
-    return _Builder(path, info, view).model()
+        try:
+            view = TfliteView(info, buf)
+        except CorruptModelError as error:
+            raise CorruptModelError(f"{path}: invalid TFLite model: {error}") from None
+        try:
+            return _Builder(path, info, view).model()
+        except RootWorkError as error:
+            raise UnsupportedModelError(f"{path}: {error}") from None
 
 
 @dataclass
@@ -194,10 +200,14 @@ class _Builder:
         states = self._initial_states(
             {use for item in found for use in (*item.state_inputs, *item.first_step)}
         )
+        fillers = self._fillers(
+            {w for item in found for w in item.fillers},
+            {node for item in found for node in item.members},
+        )
         recurrences = self._pair_directions(recurrences)
-        layers = self._rows(recurrences, states)
+        layers = self._rows(recurrences, states | fillers)
         held = {t.key for layer in layers for t in layer.tensors}
-        excluded = self._excluded(held, states)
+        excluded = self._excluded(held, states, fillers)
         variables = {w.key: w for w in self.view.weights.values() if not w.stored}
         unstored = tuple(self.weight_tensor(w) for w in variables.values())
         if unstored:
@@ -233,21 +243,22 @@ class _Builder:
     def _rows(self, recurrences: list[_Recurrence], states: set[ValueId]) -> list[Layer]:
         """One row per op with weights; a recurrence's ops make one row, where its first op is."""
         member_of = {node: r for r in recurrences for node in r.members}
-        rows: list[tuple[str, str, list[Tensor]]] = []
-        row_of: dict[int, list[Tensor]] = {}
+        rows: list[tuple[str, str, dict[str, Tensor]]] = []  # a row's tensors by key, in order
+        row_of: dict[int, dict[str, Tensor]] = {}
         for node in self.view.graph.nodes:
             params = self.node_params(node, states)
             recurrence = member_of.get(node)
             if recurrence is None:
                 if params:
-                    rows.append((node.label, node.native, params))
+                    rows.append((node.label, node.native, {t.key: t for t in params}))
                 continue
             tensors = row_of.get(id(recurrence))
             if tensors is None:
-                tensors = row_of[id(recurrence)] = []
+                tensors = row_of[id(recurrence)] = {}
                 rows.append((recurrence.layer.name, recurrence.layer.type, tensors))
-            tensors.extend(t for t in params if t not in tensors)
-        return [Layer(name, type_, tuple(tensors)) for name, type_, tensors in rows]
+            for tensor in params:
+                tensors.setdefault(tensor.key, tensor)
+        return [Layer(name, type_, tuple(tensors.values())) for name, type_, tensors in rows]
 
     def _initial_states(self, lowered_states: set[tuple[Node, int]]) -> set[ValueId]:
         """Constants an op only reads as a starting state: a loop variable the WHILE body
@@ -263,6 +274,25 @@ class _Builder:
             uses = graph.uses(value)
             if uses and all(use in lowered_states or self._state_use(*use) for use in uses):
                 found.add(value)
+        return found
+
+    def _fillers(self, weights: set[Weight], members: set[Node]) -> set[ValueId]:
+        """Constants holding a detector's all-zero filler (`Lowered.fillers`) that are read
+        only as the bias operand of a recurrence's products: no parameter of the model. A
+        constant on the same buffer read anywhere else (a Dense's own zero bias) still counts."""
+        graph = self.view.graph
+        buffers = {self.view.tensors[vid(*map(int, w.key.split(":")))].buffer for w in weights}
+        on: dict[int, list[ValueId]] = {}
+        for value, tensor in self.view.tensors.items():
+            if tensor.buffer in buffers and self.view.constant(tensor):
+                on.setdefault(tensor.buffer, []).append(value)
+        found: set[ValueId] = set()
+        for values in on.values():
+            uses = [use for value in values for use in graph.uses(value)]
+            if uses and all(
+                node in members and BIAS_INPUT.get(node.op) == position for node, position in uses
+            ):
+                found.update(values)
         return found
 
     def _state_use(self, node: Node, position: int) -> bool:
@@ -285,8 +315,11 @@ class _Builder:
             return False
         return body.inputs[position] != body.outputs[position]  # updated by the body
 
-    def _excluded(self, held: set[str], states: set[ValueId]) -> list[Excluded]:
+    def _excluded(
+        self, held: set[str], states: set[ValueId], fillers: set[ValueId]
+    ) -> list[Excluded]:
         initial: dict[str, Tensor] = {}
+        zeros: dict[str, Tensor] = {}
         arguments: dict[str, Tensor] = {}
         dead: dict[str, Tensor] = {}
         for value, tensor in self.view.tensors.items():
@@ -297,6 +330,8 @@ class _Builder:
                 continue
             if not self.is_param(tensor):
                 arguments.setdefault(stored.key, stored)
+            elif value in fillers:
+                zeros.setdefault(stored.key, stored)
             elif value in states:
                 initial.setdefault(stored.key, stored)
             elif value not in self.read:
@@ -312,6 +347,15 @@ class _Builder:
                     "state of an unrolled chain's first step and its product folded to "
                     "constants): values computed before any step, not weights",
                     tuple(initial.values()),
+                )
+            )
+        if zeros:
+            out.append(
+                Excluded(
+                    "all-zero bias operands: zeros the converter gave a recurrence's products "
+                    "where the source's product has no bias (TOCO gives every FULLY_CONNECTED "
+                    "one): they add nothing and hold no parameter of the model",
+                    tuple(zeros.values()),
                 )
             )
         if dead:
@@ -527,16 +571,14 @@ class _Builder:
         layer of two directions again, as the source has it (loops are paired where they are
         found, `lowered.directions`)."""
 
-        def same(f: int, b: int) -> bool:
-            forward, backward = found[f], found[b]
-            return (
-                forward.layer.directions == backward.layer.directions == 1
-                and forward.anchor.scope is backward.anchor.scope
-                and forward.layer.cell.kind is backward.layer.cell.kind
-                and forward.layer.lowered is backward.layer.lowered
-            )
+        def cell(index: int) -> Hashable | None:
+            item = found[index]  # two directions: one scope, one kind of cell, both lowered or not
+            if item.layer.directions != 1:
+                return None
+            return (item.anchor.scope, item.layer.cell.kind, item.layer.lowered)
 
-        backward_of = pairs(self.view.graph, [item.anchor for item in found], same)
+        backward_of = pairs(self.view.graph, [item.anchor for item in found], cell)
+        backwards = set(backward_of.values())
         out = []
         for f, item in enumerate(found):
             if f in backward_of:
@@ -546,7 +588,7 @@ class _Builder:
                     item.members | backward.members,
                     item.anchor,
                 )
-            if f not in backward_of.values():
+            if f not in backwards:
                 out.append(item)
         return out
 

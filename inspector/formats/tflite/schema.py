@@ -22,8 +22,9 @@
 
 An operator's code is max(deprecated_builtin_code, builtin_code): schema 3a moved codes past 127
 into the int32 field and left the int8 one at 127 (schema.fbs, OperatorCode comment).
-Buffer contents are never read here, only their lengths; a constant whose shape needs more bytes
-than its buffer holds is refused (a 764-byte file once declared 64 dimensions of 2^31 each).
+Buffer contents are read only on request (`buffer_content`); parsing reads their lengths: a
+constant whose shape needs more bytes than its buffer holds is refused (a 764-byte file once
+declared 64 dimensions of 2^31 each).
 """
 
 from __future__ import annotations
@@ -388,6 +389,27 @@ def parse(buf: Buffer) -> ModelInfo:
         for tensor in graph.tensors:
             _check_fits(graph, tensor, buffer_bytes)
     return ModelInfo(model.uint32(0), model.string(3), tuple(subgraphs), buffer_bytes)
+
+
+def buffer_content(buf: Buffer, buffer_index: int, needed: int) -> bytes | int | None:
+    """The first `needed` bytes of buffer `buffer_index`: its inline data, or (models past
+    2 GB) the bytes its offset/size place in the file. None where there is no such buffer;
+    an int where the bytes are not there: the length it holds, or -1 when it lies past the end
+    of the file."""
+    buffers = root(buf).vector(4, 4)
+    if buffers is None or not 0 < buffer_index < buffers.length:
+        return None
+    table = buffers.table(buffer_index)
+    inline = table.vector(0, 1)
+    if inline is not None and inline.length:
+        start, length = inline.start, inline.length
+    else:
+        start, length = table.uint64(1), table.uint64(2)
+        if start + length > len(buf):
+            return -1
+    if length < needed:
+        return length
+    return bytes(buf[start : start + needed])
 
 
 def _check_fits(graph: SubGraphInfo, tensor: TensorInfo, buffer_bytes: tuple[int, ...]) -> None:

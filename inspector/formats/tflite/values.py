@@ -24,7 +24,7 @@ import numpy as np
 from inspector.errors import CorruptModelError, NotFoundError, ValuesUnavailableError
 from inspector.formats.source import Source
 from inspector.formats.tflite.flatbuffer import Buffer, FlatError, Table, Vector, root
-from inspector.formats.tflite.schema import DTYPES
+from inspector.formats.tflite.schema import DTYPES, buffer_content
 from inspector.model import FileFormat
 
 _NUMPY = {
@@ -105,25 +105,19 @@ class TfliteValues:
         return real, np.broadcast_to(scale * (0.5 * _ROUNDING), real.shape) if bounds else None
 
     def _bytes(self, buffer_index: int, needed: int, key: str) -> bytes:
-        buffers = _vector(root(self._buf), 4)
-        if not 0 < buffer_index < buffers.length:
+        found = buffer_content(self._buf, buffer_index, needed)
+        if found is None:
             raise ValuesUnavailableError(f"{self._path}: tensor '{key}' has no constant buffer")
-        table = buffers.table(buffer_index)
-        inline = table.vector(0, 1)
-        if inline is not None and inline.length:
-            start, length = inline.start, inline.length
-        else:
-            start, length = table.uint64(1), table.uint64(2)
-            if start + length > len(self._buf):
+        if isinstance(found, int):
+            if found < 0:
                 raise CorruptModelError(
                     f"{self._path}: tensor '{key}': its buffer lies past the end of the file"
                 )
-        if length < needed:
             raise CorruptModelError(
                 f"{self._path}: tensor '{key}' needs {needed:,} bytes but its buffer holds "
-                f"{length:,}"
+                f"{found:,}"
             )
-        return bytes(self._buf[start : start + needed])
+        return found
 
 
 def _vector(table: Table, index: int) -> Vector:

@@ -36,11 +36,13 @@ from inspector.formats.opgraph import (
     Node,
     OpGraph,
     Scope,
+    StaticRoots,
     ValueId,
     Weight,
-    static_roots,
 )
+from inspector.formats.ranges import Buffer
 from inspector.formats.tflite import schema
+from inspector.formats.tflite.flatbuffer import FlatError
 from inspector.formats.tflite.schema import ModelInfo, OperatorInfo, SubGraphInfo, TensorInfo
 
 MAX_NESTING = 64  # WHILE loops inside loop bodies; converters nest one per stacked cell at most
@@ -184,9 +186,12 @@ def loop_name(graph: SubGraphInfo, op: OperatorInfo, body: SubGraphInfo | None) 
 class TfliteView:
     """The op graph of one model, with the way back from its nodes to the file's operators."""
 
-    def __init__(self, info: ModelInfo) -> None:
+    def __init__(self, info: ModelInfo, buf: Buffer) -> None:
         self.info = info
+        self._buf = buf
+        self._content: dict[tuple[int, int], bytes | None] = {}  # (buffer, bytes) -> bytes
         self.owner: dict[int, tuple[SubGraphInfo, OperatorInfo]] = {}  # body -> its WHILE
+        self._positions: dict[int, dict[str, int]] = {}  # body -> its inputs' positions
         self.order = self._scope_order()
         self.scopes = {
             g.index: Scope(g.index, g.name or f"subgraph {g.index}", tuple(map(str, g.inputs)))
@@ -196,17 +201,24 @@ class TfliteView:
         self.operator: dict[Node, tuple[SubGraphInfo, OperatorInfo]] = {}
         self.node: dict[tuple[int, int], Node] = {}
         weights: dict[ValueId, Weight] = {}
+        # Tensors of one subgraph reading one buffer as the same shape and type hold the same
+        # values: one weight (TOCO gives each unrolled step its own tensor of the kernel, all on
+        # one buffer).
+        same: dict[tuple[int, int, tuple[int, ...], schema.DType, int], Weight] = {}
         for graph in info.subgraphs:
             for tensor in graph.tensors:
                 value = vid(graph.index, tensor.index)
                 self.tensors[value] = tensor
                 if self.constant(tensor):
-                    weights[value] = Weight(
-                        tensor_key(graph.index, tensor.index),
-                        tensor.name or f"tensor_{tensor.index}",
-                        tensor.shape,
-                        dtype_of(tensor.dtype),
-                        quantized=tensor.scales > 0,
+                    weights[value] = same.setdefault(
+                        (graph.index, tensor.buffer, tensor.shape, tensor.dtype, tensor.scales),
+                        Weight(
+                            tensor_key(graph.index, tensor.index),
+                            tensor.name or f"tensor_{tensor.index}",
+                            tensor.shape,
+                            dtype_of(tensor.dtype),
+                            quantized=tensor.scales > 0,
+                        ),
                     )
         self._nodes()
         self.aliases: dict[ValueId, ValueId] = {}
@@ -219,14 +231,13 @@ class TfliteView:
             self._propagate(graph, static)
         graph_inputs = {vid(g.index, t) for g in info.subgraphs for t in g.inputs}
         graph_outputs = {vid(g.index, t) for g in info.subgraphs for t in g.outputs}
-        cache: dict[ValueId, frozenset[Weight]] = {}
 
-        def roots(value: ValueId) -> frozenset[Weight]:
-            found = cache.get(value)
-            if found is None:
-                found = static_roots(value, weights, static, self.graph.producer, self.aliases)
-                cache[value] = found
-            return found
+        def operands(value: ValueId) -> tuple[ValueId, ...]:
+            alias = self.aliases.get(value)
+            if alias is not None:
+                return (alias,)
+            node = self.graph.producer(value) if value in static else None
+            return tuple(v for v in node.inputs if v is not None) if node is not None else ()
 
         self.weights = weights
         self.graph = OpGraph(
@@ -236,14 +247,34 @@ class TfliteView:
             graph_inputs=graph_inputs,
             graph_outputs=graph_outputs,
             states=states,
-            roots=roots,
+            roots=StaticRoots(weights.get, operands),
             declared_shape=self._declared_shape,
             elem_type=self._elem_type,
+            content=self.content,
         )
 
     def constant(self, tensor: TensorInfo) -> bool:
         buffers = self.info.buffer_bytes
         return 0 < tensor.buffer < len(buffers) and buffers[tensor.buffer] > 0
+
+    def content(self, weight: Weight) -> bytes | None:
+        """A stored weight's bytes (read once per buffer, only when a detector asks); None for
+        variables, packed types and buffers that do not hold the shape."""
+        if not weight.stored:
+            return None
+        graph, index = (int(part) for part in weight.key.split(":"))
+        tensor = self.info.subgraphs[graph].tensors[index]
+        bits = tensor.dtype.stored_bits
+        if not bits or bits % 8:
+            return None
+        key = (tensor.buffer, weight.elements * bits // 8)
+        if key not in self._content:
+            try:
+                data = schema.buffer_content(self._buf, *key)
+            except FlatError:
+                data = None
+            self._content[key] = data if isinstance(data, bytes) else None
+        return self._content[key]
 
     # --- scopes ---------------------------------------------------------------------------
 
@@ -338,12 +369,22 @@ class TfliteView:
             if owned is None:
                 return value
             graph, op = owned
-            body = self.info.subgraphs[value.scope]
-            position = next((k for k, t in enumerate(body.inputs) if str(t) == value.name), None)
+            position = self._input_position(value.scope).get(value.name)
             if position is None or position >= len(op.inputs) or op.inputs[position] < 0:
                 return value
             value = vid(graph.index, op.inputs[position])
         return value
+
+    def _input_position(self, scope: int) -> dict[str, int]:
+        """Where each of a body's inputs stands among them (the first place, if listed twice),
+        worked out once per body: a loop passing thousands of handles is not scanned per read."""
+        positions = self._positions.get(scope)
+        if positions is None:
+            positions = {}
+            for position, tensor in enumerate(self.info.subgraphs[scope].inputs):
+                positions.setdefault(str(tensor), position)
+            self._positions[scope] = positions
+        return positions
 
     def _variables(self, weights: dict[ValueId, Weight], static: set[ValueId]) -> None:
         """READ_VARIABLE outputs hold a variable's value: the constant ASSIGN_VARIABLE gives it,
