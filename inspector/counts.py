@@ -43,14 +43,23 @@ def shortened(text: str, limit: int = NAME_LIMIT) -> str:
     return text[: max(limit - len(tail), 0)] + tail
 
 
-def quoted(value: int) -> str:
-    """A count from a file for a message: exact while it is short, else its order of magnitude
-    (`about 10^4,000`): formatting a 5,000-digit int raises ValueError (Python's int-to-text
-    limit), and a thousand digits say nothing to a reader."""
+def quoted(value: int, *, grouped: bool = True) -> str:
+    """A count from a file for a message: exact while it is short (`grouped`: with thousands
+    separators), else its order of magnitude (`about 10^4,000`): formatting a 5,000-digit int
+    raises ValueError (Python's int-to-text limit), and a thousand digits say nothing to a
+    reader."""
     if abs(value).bit_length() <= 64:
-        return f"{value:,}"
+        return f"{value:,}" if grouped else str(value)
     sign = "-" if value < 0 else ""
     return f"{sign}about 10^{int((abs(value).bit_length() - 1) * 0.30103):,}"
+
+
+def plausible_width(value: int | None) -> int | None:
+    """A layer's width (units, input width) as something to compute with: the value when a
+    layer can have it (0 < value < MAX_WIDTH), else None, unknown. A file's `units` of 4,300
+    digits is kept in the model for the check to quote, but a product of it (`4·units`) is
+    beyond Python's int-to-text limit, so no split, diagram or formula is derived from it."""
+    return value if value is not None and 0 < value < MAX_WIDTH else None
 
 
 def checked_shape(

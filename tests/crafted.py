@@ -154,6 +154,22 @@ def h5_units(path: Path, units: object) -> None:
 # --- .keras archives ----------------------------------------------------------------------------
 
 
+def keras_conv_kernel(path: Path, size: int) -> None:
+    """The Keras 3 ConvLSTM2D fixture with its `kernel_size` both `size` (4,000 digits: their
+    product is past Python's int-to-text limit)."""
+    fixture = FIXTURES / "keras3/convlstm2d.keras"
+    with zipfile.ZipFile(fixture) as source, zipfile.ZipFile(path, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                for layer in config["config"]["layers"]:
+                    if layer["class_name"] == "ConvLSTM2D":
+                        layer["config"]["kernel_size"] = [size, size]
+                data = json.dumps(config).encode()
+            archive.writestr(info.filename, data)
+
+
 def keras_nested_config(path: Path, megabytes: int = 60) -> None:
     text = "[" + "[]," * (megabytes * 1024 * 1024 // 3) + "[]]"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

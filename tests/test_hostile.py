@@ -672,6 +672,43 @@ def test_huge_counts_never_reach_arithmetic(tmp_path: Path) -> None:
     assert reported  # a 4,000-digit `units` is a report whose check says why it is unverified
 
 
+# Widths no layer can have, up to the largest a JSON config carries (Python's json reads at most
+# 4,300 digits): 4·units or a kernel's product of those is past Python's int-to-text limit.
+IMPLAUSIBLE_WIDTHS = (1 << 31, 10**30, 10**4000, int("9" * 4300))
+WIDTHS = {  # where a config gives a width: the builder and the fixture it edits
+    "units": (crafted.h5_units, ".h5", LSTM_H5),
+    "kernel_size": (crafted.keras_conv_kernel, ".keras", FIXTURES / "keras3/convlstm2d.keras"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(WIDTHS))
+@pytest.mark.parametrize("value", IMPLAUSIBLE_WIDTHS, ids=lambda u: f"{u.bit_length()}bits")
+def test_a_width_no_layer_can_have_enters_no_command(
+    tmp_path: Path, where: str, value: int
+) -> None:
+    """A Keras `units` or ConvLSTM `kernel_size` of up to 4,300 digits is a report whose check
+    says why it is unverified, in every command and output: the check, explain, its diagram and
+    compare derive no split and no product from it (4·units and the kernel's product once
+    reached Python's int-to-text limit: "internal error" in explain, HTML, --svg and compare,
+    and for the kernel in every command), and no output prints it whole."""
+    build, suffix, fixture = WIDTHS[where]
+    path = tmp_path / f"wide{suffix}"
+    build(path, value)
+    svg = tmp_path / "cell.svg"
+    for args in (
+        *([str(path), "-f", fmt] for fmt in ("table", "markdown", "html", "json")),
+        ["explain", str(path)],
+        ["explain", str(path), "--svg", str(svg)],
+        ["compare", str(path), str(fixture)],
+    ):
+        done = run_main([*args, "--timeout", "0"])
+        assert done.code in (0, 1), (args, done.stderr)
+        shown = done.stdout + done.stderr + (svg.read_text() if svg.exists() else "")
+        assert "json" in args or not re.search(r"[0-9]{40}", shown), args  # JSON: exact data
+    report = run_main([str(path), "--timeout", "0"]).stdout
+    assert f"unverified - {where.replace('_', ' ')} " in report
+
+
 @pytest.mark.parametrize("jobs", ["2", pytest.param("1", marks=pytest.mark.fuzz)])
 def test_a_bad_count_in_a_scan_keeps_the_other_reports(tmp_path: Path, jobs: str) -> None:
     """The README's CI command on a folder of good models and files of huge counts: the report

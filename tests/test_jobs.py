@@ -156,3 +156,42 @@ def test_every_lane_is_reaped_by_the_time_the_last_result_is_handed_on() -> None
     with pytest.raises(LaneFailed) as failed:
         next(results)
     assert (failed.value.code, failed.value.reported) == (3, True)
+
+
+class _Unsendable:
+    """A result whose pickling runs out of memory: the worker fails while it sends it."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise MemoryError
+
+
+def _out_of_memory(where: str) -> object:
+    if where == "reader":
+        raise MemoryError
+    return _Unsendable()
+
+
+@pytest.mark.parametrize("memory", [1 << 31, 300 << 20])
+def test_running_out_of_memory_is_one_message_wherever_the_allocation_failed(
+    monkeypatch: pytest.MonkeyPatch, memory: int
+) -> None:
+    """Which allocation crosses --max-memory first varies from run to run and with --jobs (the
+    heap a reused worker or a lane left behind): in the reader, caught per file, or while the
+    worker sends its result, when it exits with its out-of-memory code. A folder's report once
+    read "needs more than 256 MiB of memory ..." or "needs more memory than the limit ..." for
+    the same file from one run to the next; both places give the parent's one line."""
+    from inspector.cli import inspection
+    from inspector.cli.supervise import Limits
+
+    limits = Limits(cpu_seconds=30, memory_bytes=memory)
+    path = SOURCES[0]
+    said = set()
+    for where in ("reader", "sending"):
+        monkeypatch.setattr("inspector.inspect_file", lambda *_, w=where: _out_of_memory(w))
+        said.add(inspection.inspect_one(path, None, limits).error)
+        monkeypatch.setattr(inspection, "_preload", lambda *_: None)
+        scanned = list(inspection._inspect_each([path, path], None, limits))
+        said.update(outcome.error for outcome in scanned)
+    assert len(said) == 1, said
+    (line,) = said
+    assert line is not None and line.startswith(f"{path}: needs more than ") and "\n" not in line

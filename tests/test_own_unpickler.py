@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES
 from inspector.cells import Convention
 from inspector.cli.inspection import _read_one
-from inspector.cli.supervise import OwnUnpickler
+from inspector.cli.supervise import Limits, OwnUnpickler
 from inspector.model import CellKind, Tensor
 
 
@@ -56,7 +56,7 @@ def _rebuild(pickler: type[pickle.Pickler], value: object, *extra: Any) -> objec
     ],
 )
 def test_a_report_pickled_as_early_python_3_11_does_rebuilds(fixture: str) -> None:
-    outcome = _read_one(FIXTURES / fixture, None)
+    outcome = _read_one(FIXTURES / fixture, None, Limits(cpu_seconds=0))
     assert outcome.report is not None
     assert _rebuild(_EarlyPython311, outcome) == outcome
 

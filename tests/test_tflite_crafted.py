@@ -196,6 +196,34 @@ def test_a_constant_cannot_declare_more_than_its_buffer_holds(tmp_path: Path) ->
     assert "needing more than the 16 bytes" in _refused(path)
 
 
+@pytest.mark.parametrize("shape", [[-4, 2], [-1], [2, -(2**31)], [0, 2], [-4, -(2**31)]])
+def test_a_constant_of_no_elements_over_stored_bytes_is_refused(
+    tmp_path: Path, shape: list[int]
+) -> None:
+    """A constant whose shape holds a negative or zero dimension over a buffer of 8 floats: read
+    as 0 elements, it counted 0 parameters, exit 0; the same shape on an activation (a dynamic
+    dimension) is still read."""
+    path = tmp_path / "empty.tflite"
+    path.write_bytes(
+        _single(
+            [C.tensor(shape, 1, name="w"), C.tensor([4])],
+            [C.operator(0, [0, 1], [1])],
+            [b"", C.floats(8)],
+            [C.OPS["ADD"]],
+        )
+    )
+    assert "declares a shape of no elements" in _refused(path)
+    path.write_bytes(
+        _single(
+            [C.tensor(shape, name="x"), C.tensor([1, 4], 1, name="w"), C.tensor([1, 4])],
+            [C.operator(0, [0, 1], [2])],
+            [b"", C.floats(4)],
+            [C.OPS["ADD"]],
+        )
+    )
+    assert runner.invoke(app, [str(path), "--timeout", "0"]).exit_code == 0
+
+
 def test_huge_dimensions_of_a_value_that_is_not_stored_are_only_shown(tmp_path: Path) -> None:
     """An activation's shape is not a count: the report and a size gate run, no overflow."""
     huge = [2**31 - 1] * 64

@@ -563,7 +563,7 @@ def _inspect_each(
         _preload(files, reader)  # once, before the workers fork: each inherits the readers
     results = each_isolated(
         len(files),
-        lambda index: _read_one(files[index], reader),
+        lambda index: _read_one(files[index], reader, limits),
         lambda index: str(files[index]),
         limits,
         redo=lambda outcome: outcome.error is not None,
@@ -593,13 +593,14 @@ def inspect_one(path: Location, reader: str | None, limits: Limits) -> Outcome:
     if limits.enabled:
         preload(path, reader)  # import the reader here, once, rather than in every worker
     try:
-        return isolated(lambda: _read_one(path, reader), str(path), limits)
+        return isolated(lambda: _read_one(path, reader, limits), str(path), limits)
     except InspectorError as failed:
         return Outcome(str(path), error=str(failed))
 
 
-def _read_one(path: Location, reader: str | None) -> Outcome:
+def _read_one(path: Location, reader: str | None, limits: Limits) -> Outcome:
     from inspector import inspect_file
+    from inspector.cli.supervise import memory_refusal
     from inspector.report.batch import Outcome
 
     try:
@@ -609,10 +610,7 @@ def _read_one(path: Location, reader: str | None) -> Outcome:
     except RecursionError:
         return Outcome(str(path), error=f"{path}: structure nested too deeply to inspect")
     except MemoryError:
-        return Outcome(
-            str(path),
-            error=f"{path}: needs more memory than the limit (--max-memory) to read; refused",
-        )
+        return Outcome(str(path), error=f"{path}: {memory_refusal(limits)}")
     except Exception as failed:  # a bug: say so in one line, never a traceback
         return Outcome(
             str(path),

@@ -564,6 +564,19 @@ def _cpu_of(pid: int) -> float:
         return 0.0
 
 
+def memory_refusal(limits: Limits) -> str:
+    """Why a file that ran out of memory has no report: the same words wherever the worker's
+    allocation failed (in the reader, caught per file, or while it sends its result, when it
+    exits with _MEMORY_EXIT): which of them fails first varies from run to run and with
+    --jobs, and the output must not."""
+    if not limits.enabled:
+        return "needs more memory than is free to read; refused"
+    return (
+        f"needs more than {_size(limits.memory_bytes)} of memory to read; refused (raise "
+        "--max-memory if the file is merely huge)"
+    )
+
+
 def _why(status: int, cpu: float, limits: Limits) -> str:
     """What stopped a worker, in words."""
     memory = _size(limits.memory_bytes)
@@ -579,10 +592,7 @@ def _why(status: int, cpu: float, limits: Limits) -> str:
             "merely huge"
         )
     if status == _MEMORY_EXIT:
-        return (
-            f"needs more than {memory} of memory to read; refused (raise --max-memory if the "
-            "file is merely huge)"
-        )
+        return memory_refusal(limits)
     if status < 0:
         name = _signal_name(-status)
         return (

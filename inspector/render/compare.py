@@ -25,6 +25,7 @@ from inspector.compare.result import (
     Status,
     Unmatched,
 )
+from inspector.counts import quoted
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.text import PLAIN, Style, count, escaped, index, paint, real, shape
 
@@ -192,7 +193,10 @@ def _mismatch(item: Mismatch) -> str:
         )
     if item.field is Field.PARAMS:
         return f"parameters: {count(_int(item.source))} -> {count(_int(item.export))}"
-    return f"{item.field.value}: {item.source} in the source, {item.export} in the export"
+    source, export = (
+        quoted(v, grouped=False) if type(v) is int else v for v in (item.source, item.export)
+    )
+    return f"{item.field.value}: {source} in the source, {export} in the export"
 
 
 def _int(value: object) -> int | None:

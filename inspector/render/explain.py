@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from inspector.cells import Convention
+from inspector.counts import quoted
 from inspector.model import CellKind, TensorRole
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table, write
 from inspector.render.reconcile import reconcile_lines
@@ -59,13 +60,14 @@ def render_explain(
 def _blocks(path: str, explanation: Explanation) -> list[Block]:
     layer = explanation.layer
     order = ", ".join(explanation.gate_order)
-    width = layer.input_dim if layer.input_dim is not None else "unknown"
+    width = quoted(layer.input_dim, grouped=False) if layer.input_dim is not None else "unknown"
+    units = quoted(layer.cell.units, grouped=False) if layer.cell.units is not None else None
     # ConvLSTM's units are filters and its input width is the input's channels (Keras's names).
     conv = layer.cell.kind is CellKind.CONV_LSTM
     title = (
         f"{path}: {layer.name} ({layer.type}, "
-        + (f"filters={layer.cell.units}, input channels {width}" if conv else "")
-        + (f"units={layer.cell.units}, input width {width}" if not conv else "")
+        + (f"filters={units}, input channels {width}" if conv else "")
+        + (f"units={units}, input width {width}" if not conv else "")
         + f", gates {order} in {explanation.convention.value} order)"
     )
     legend = _legend(explanation)
@@ -210,8 +212,9 @@ def _terms(share: GateShare, explanation: Explanation) -> tuple[str, ...]:
             f" (k = {plural(k, 'kernel element')}, c = {plural(d, 'input channel')}, "
             f"f = {plural(u, 'filter')})"
         )
-    elif out:
-        out[-1] += f" (u = {plural(u, 'unit')}, d = {d:,} input width)"
+    elif out and (u or d):
+        widths = [f"u = {plural(u, 'unit')}"] * bool(u) + [f"d = {d:,} input width"] * bool(d)
+        out[-1] += f" ({', '.join(widths)})"
     return tuple(out)
 
 

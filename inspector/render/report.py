@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from inspector.blocks import BLOCK_BY_NAME
 from inspector.cells import convention_of
 from inspector.compute import Compute, Deployment, RecurrentCompute
+from inspector.counts import quoted
 from inspector.model import Check, Direction, Layer, Tensor, WidthSource
 from inspector.render.blocks import Block, Flavour, Heading, Lines, Table
 from inspector.render.gates import gate_messages, gate_table
@@ -364,7 +365,8 @@ def _check_lines(check: RecurrentCheck, report: Report, style: Style) -> list[st
     if layer.cell.block is not None:
         return _block_check_lines(check, style)
     gates = ",".join(gate_order(layer, convention_of(report.model.format)))
-    head = f"{layer.name} ({layer.type}, units={layer.cell.units}, gates {gates or 'unknown'}"
+    units = quoted(layer.cell.units, grouped=False) if layer.cell.units is not None else None
+    head = f"{layer.name} ({layer.type}, units={units}, gates {gates or 'unknown'}"
     if layer.directions == 2:
         head += ", bidirectional"
     head += ")"

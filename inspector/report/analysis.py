@@ -217,6 +217,8 @@ def _implausible(layer: RecurrentLayer, cells: Sequence[CellConfig]) -> str | No
     """Why a width the file gives cannot enter the formula: zero, negative, or absurdly
     large (a crafted 4000-digit `units`), so no count is derived from it."""
     widths = [("units", cell.units) for cell in cells] + [("input width", layer.input_dim)]
+    widths += [("projection", cell.projection) for cell in cells]
+    widths += [("kernel size", k) for cell in cells for k in cell.kernel_size]
     for what, value in widths:
         if value is None or 0 < value < MAX_WIDTH:
             continue

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from inspector.cells import CELLS, Convention, cell_gate_order, convention_of
+from inspector.counts import plausible_width
 from inspector.errors import UsageError
 from inspector.model import (
     CellConfig,
@@ -234,6 +235,7 @@ def _unknown_layer(model: Model, name: str) -> str:
 
 
 def explain_layer(layer: RecurrentLayer, convention: Convention) -> Explanation:
+    layer = _plausible(layer)
     if layer.cell.kind not in CELLS:  # a block the cell table does not describe (Mamba, RWKV)
         reason = f"a {layer.cell.kind.value} block is not stacked per gate"
         return Explanation(layer, convention, (), tuple(Unsplit(t, reason) for t in layer.tensors))
@@ -323,6 +325,27 @@ def stored_gate_order(cell: CellConfig, convention: Convention) -> tuple[str, ..
 
 def _numbered(gates: int) -> tuple[str, ...]:
     return tuple(f"#{position + 1}" for position in range(gates))
+
+
+def _plausible(layer: RecurrentLayer) -> RecurrentLayer:
+    """The layer with each width no layer can have (a crafted 4,000-digit `units` or kernel
+    size) unknown: the split, the diagram and the terms are derived from the widths an
+    explanation holds."""
+
+    def kept(cell: CellConfig) -> CellConfig:
+        units = plausible_width(cell.units)
+        kernel = cell.kernel_size
+        if not all(map(plausible_width, kernel)):
+            kernel = ()  # unknown: no per-edge kernel elements
+        if (units, kernel) == (cell.units, cell.kernel_size):
+            return cell
+        return replace(cell, units=units, kernel_size=kernel)
+
+    backward = layer.backward_cell and kept(layer.backward_cell)
+    cell, width = kept(layer.cell), plausible_width(layer.input_dim)
+    if (cell, backward, width) == (layer.cell, layer.backward_cell, layer.input_dim):
+        return layer
+    return replace(layer, cell=cell, backward_cell=backward, input_dim=width)
 
 
 def _cell(layer: RecurrentLayer, direction: Direction | None) -> CellConfig:

@@ -415,7 +415,8 @@ def buffer_content(buf: Buffer, buffer_index: int, needed: int) -> bytes | int |
 def _check_fits(graph: SubGraphInfo, tensor: TensorInfo, buffer_bytes: tuple[int, ...]) -> None:
     """A constant's shape must fit its buffer: more elements than the file could hold is a
     damaged file, refused here rather than counted (every count downstream is then bounded by
-    the file's size)."""
+    the file's size); so is a shape of no elements over stored bytes (a negative dimension,
+    which an activation's shape may hold, is read as 0: the constant would count 0)."""
     stored = buffer_bytes[tensor.buffer] if 0 < tensor.buffer < len(buffer_bytes) else 0
     bits = tensor.dtype.stored_bits
     if not stored or not bits:
@@ -429,6 +430,12 @@ def _check_fits(graph: SubGraphInfo, tensor: TensorInfo, buffer_bytes: tuple[int
                 f"{len(tensor.shape)}) needing more than the {stored:,} bytes its buffer holds",
                 0,
             )
+    if not needed:  # a negative dimension (read as 0) or a zero one: the bytes would not count
+        raise FlatError(
+            f"tensor {tensor.index} of subgraph {graph.index} declares a shape of no elements "
+            f"(a zero or negative dimension) but its buffer holds {stored:,} bytes",
+            0,
+        )
 
 
 class _Elements:
