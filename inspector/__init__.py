@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from inspector.location import Url
     from inspector.report.analysis import Report
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["Report", "__version__", "inspect_file"]
 
