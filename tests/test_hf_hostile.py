@@ -208,3 +208,29 @@ def test_a_config_beside_a_file_that_links_out_is_not_read(tmp_path: Path) -> No
     (folder / "config.json").symlink_to(tmp_path / "config.json")
     report = inspect_file(folder / "model.safetensors")
     assert {c.layer.input_dim_source.value for c in report.checks} == {"tensor"}
+    assert any("a link out of the folder; not read" in w for w in report.model.warnings)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_a_config_beside_the_weights_that_is_no_file_is_said_to_be_skipped(
+    kind: str, tmp_path: Path
+) -> None:
+    """Never opened (a FIFO blocks the reader), never silently skipped either: the report says
+    the dimensions came from the tensors because config.json could not be read."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "hf" / "files" / "mamba2.safetensors", folder / "model.safetensors")
+    config = folder / "config.json"
+    if kind == "fifo":
+        os.mkfifo(config)
+    elif kind == "folder":
+        config.mkdir()
+    else:
+        config.symlink_to("/dev/null")
+    ran = run_main([str(folder / "model.safetensors"), "--timeout", "10"])
+    assert ran.code == 0, ran.stderr
+    assert "config.json: not a regular file; not read" in ran.stdout, ran.stdout
+    scan = run_main([str(folder), "--timeout", "10", "-f", "json"])  # a folder, scanned
+    assert scan.code == 0, scan.stderr
+    (report,) = json.loads(scan.stdout)
+    assert any("not a regular file; not read" in w for w in report["warnings"])

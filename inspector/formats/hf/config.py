@@ -267,11 +267,21 @@ def read_config(path: Source) -> dict[str, object]:
 def config_beside(path: Source) -> Hyper | None:
     """The hyperparameters of the config.json in a weights file's directory, where one is
     there, names an architecture, is not a link out of the directory and reads; otherwise
-    None (a config.json that fails to read is a warning of the Hyper's only when it names a
-    model, else silently not one of ours)."""
+    None, or a Hyper carrying only a warning: a config.json that fails to read, is not a
+    regular file (a FIFO, a device, a folder) or links out of the folder is never opened and
+    said to be skipped."""
     config = path.parent / CONFIG_NAME
-    if not config.is_file() or not config.inside():
+    if not config.exists():
         return None
+    if not config.is_file() or not config.inside():
+        # Never opened (a FIFO would block, a link out leaves the model's folder), but said:
+        # the dimensions then come from the tensors, and the user should know why.
+        why = "a link out of the folder" if config.is_file() else "not a regular file"
+        return Hyper(
+            None,
+            CONFIG_NAME,
+            warnings=(f"{config}: {why}; not read: dimensions from the tensors",),
+        )
     try:
         document = read_config(config)
     except InspectorError as error:
