@@ -86,6 +86,13 @@ _GDN = _keys(
 )
 _LFM2 = _keys(d_model="hidden_size", d_conv="conv_L_cache", conv_bias="conv_bias")
 _GDN_SPLIT = Architecture(("gated-deltanet-split",), _GDN)
+# Kimi Delta Attention's keys (configuration_kimi_linear.py, configuration_bailing_hybrid.py).
+_KDA = _keys(
+    d_model="hidden_size",
+    n_heads="linear_num_heads",
+    head_dim="linear_head_dim",
+    d_conv="linear_conv_kernel_dim",
+)
 _FALCON_H1_OWN = ("d_inner", "out_bias", "gated_norm")
 
 ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
@@ -225,15 +232,10 @@ ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
         "olmo_hybrid": Architecture(("gated-deltanet-olmo",), _GDN),
         # configuration_kimi_linear.py; the original checkpoints' config.json nests these in
         # linear_attn_config (then read off the tensors, which give all four).
-        "kimi_linear": Architecture(
-            ("kimi-delta-attention",),
-            _keys(
-                d_model="hidden_size",
-                n_heads="linear_num_heads",
-                head_dim="linear_head_dim",
-                d_conv="linear_conv_kernel_dim",
-            ),
-        ),
+        "kimi_linear": Architecture(("kimi-delta-attention",), _KDA),
+        # configuration_bailing_hybrid.py (BailingHybridDeltaAttention reads
+        # linear_conv_kernel_dim, not short_conv_kernel_size).
+        "bailing_hybrid": Architecture(("kimi-delta-attention-bailing",), _KDA),
     }
 )
 
