@@ -15,7 +15,7 @@ expressions. Each spec cites the modeling file it follows (transformers 5.25) an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from types import MappingProxyType
 
@@ -828,6 +828,21 @@ KIMI_DELTA_ATTENTION = BlockSpec(
     units="qkv_dim",
 )
 
+# GLM-5.3's KDA (glm5_next): Kimi's tensors, but A_log is one axis of n_heads.
+KIMI_DELTA_ATTENTION_GLM = replace(
+    KIMI_DELTA_ATTENTION,
+    name="kimi-delta-attention-glm",
+    module="Glm5NextTextLinearAttention",
+    source="transformers models/glm5_next/modeling_glm5_next.py Glm5NextTextLinearAttention "
+    "and Glm5NextTextForgetGate (A_log of shape (n_heads,); conversion_mapping.py "
+    '"glm5_next": the forget gate at the attention\'s level, q/k/v_conv1d apart, as Kimi '
+    "Linear's); Kimi Team 2025, Kimi Linear, section 3 (KDA)",
+    members=tuple(
+        replace(m, shape=("n_heads",)) if m.role is R.A_LOG else m
+        for m in KIMI_DELTA_ATTENTION.members
+    ),
+)
+
 # Bailing-Hybrid's KDA (Ling/Ring 2.5): Kimi's delta rule with a full-rank decay (f_proj) and
 # output gate (g_proj), A_log per head. Its conversion mapping writes the original checkpoints'
 # names back on save_pretrained (dense, f_proj/dt_bias/A_log at the attention's level, q/k/v_conv1d
@@ -894,6 +909,7 @@ BLOCKS: tuple[BlockSpec, ...] = (
     GATED_DELTANET_OLMO,
     KIMI_DELTA_ATTENTION,
     KIMI_DELTA_ATTENTION_BAILING,
+    KIMI_DELTA_ATTENTION_GLM,
 )
 # The roles whose weights multiply the activations once per token (one MAC per element); the
 # others (A_log, D, dt_bias, time_decay, the RG-LRU's Λ, norms) enter the recurrence itself,

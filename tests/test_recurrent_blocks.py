@@ -62,6 +62,7 @@ def test_every_architecture_is_there() -> None:
         "olmo_hybrid",
         "kimi_linear",
         "bailing_hybrid",
+        "glm5_next_text",
     } <= model_types
     assert {entry["format"] for entry in ENTRIES} == {"hf-checkpoint", "hf-file"}
 

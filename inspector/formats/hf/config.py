@@ -236,6 +236,9 @@ ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
         # configuration_bailing_hybrid.py (BailingHybridDeltaAttention reads
         # linear_conv_kernel_dim, not short_conv_kernel_size).
         "bailing_hybrid": Architecture(("kimi-delta-attention-bailing",), _KDA),
+        # configuration_glm5_next.py (GLM-5.3: the text model nested in text_config)
+        "glm5_next": Architecture(("kimi-delta-attention-glm",), _KDA),
+        "glm5_next_text": Architecture(("kimi-delta-attention-glm",), _KDA),
     }
 )
 
