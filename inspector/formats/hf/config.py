@@ -250,9 +250,13 @@ _ATTENTION_TYPES = frozenset(
 _LAYER_LISTS = ("layer_types", "layers_block_type", "block_types")
 # Layer types and key prefixes by which a configuration marks a recurrent or linear-attention
 # mixer (Qwen3-Next, OLMo-Hybrid, Kimi Linear, MiniMax: "linear_attention"; Jamba, Zamba:
-# "mamba"; RecurrentGemma: "recurrent"; LFM2: "conv"): an architecture without a row here that
-# shows one gets a warning rather than a silent reading as plain layers.
-_MIXER_TYPES = frozenset({"linear_attention", "mamba", "mamba2", "recurrent", "conv", "ssm"})
+# "mamba"; RecurrentGemma: "recurrent"; LFM2: "conv"; "hybrid", "hybrid_sliding": attention with
+# a mixer beside it in one layer, Zamba's Mamba, ZAYA's convolutional attention, Inkling's short
+# convolutions, whose caches keep conv states beside the keys and values): an architecture
+# without a row here that shows one gets a warning rather than a silent reading as plain layers.
+_MIXER_TYPES = frozenset(
+    {"linear_attention", "mamba", "mamba2", "recurrent", "conv", "ssm", "hybrid", "hybrid_sliding"}
+)
 _MIXER_KEYS = ("linear_attn", "linear_num_", "linear_conv", "mamba_", "ssm_", "time_step")
 
 
