@@ -15,7 +15,7 @@ expressions. Each spec cites the modeling file it follows (transformers 5.25) an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from types import MappingProxyType
 
@@ -828,6 +828,69 @@ KIMI_DELTA_ATTENTION = BlockSpec(
     units="qkv_dim",
 )
 
+# GLM-5.3's KDA (glm5_next): Kimi's tensors, but A_log is one axis of n_heads.
+KIMI_DELTA_ATTENTION_GLM = replace(
+    KIMI_DELTA_ATTENTION,
+    name="kimi-delta-attention-glm",
+    module="Glm5NextTextLinearAttention",
+    source="transformers models/glm5_next/modeling_glm5_next.py Glm5NextTextLinearAttention "
+    "and Glm5NextTextForgetGate (A_log of shape (n_heads,); conversion_mapping.py "
+    '"glm5_next": the forget gate at the attention\'s level, q/k/v_conv1d apart, as Kimi '
+    "Linear's); Kimi Team 2025, Kimi Linear, section 3 (KDA)",
+    members=tuple(
+        replace(m, shape=("n_heads",)) if m.role is R.A_LOG else m
+        for m in KIMI_DELTA_ATTENTION.members
+    ),
+)
+
+# Bailing-Hybrid's KDA (Ling/Ring 2.5): Kimi's delta rule with a full-rank decay (f_proj) and
+# output gate (g_proj), A_log per head. Its conversion mapping writes the original checkpoints'
+# names back on save_pretrained (dense, f_proj/dt_bias/A_log at the attention's level, q/k/v_conv1d
+# apart); the module itself holds o_proj, forget_gate.* and a fused conv1d.
+_BAILING_GATE = (
+    ("f_proj.weight", R.DECAY, ("qkv_dim", "d_model")),
+    ("dt_bias", R.DT_BIAS, ("qkv_dim",)),
+    ("A_log", R.A_LOG, ("n_heads",)),
+)
+KIMI_DELTA_ATTENTION_BAILING = BlockSpec(
+    name="kimi-delta-attention-bailing",
+    kind=CellKind.KIMI_DELTA_ATTENTION,
+    module="BailingHybridDeltaAttention",
+    source="transformers models/bailing_hybrid/modeling_bailing_hybrid.py "
+    "BailingHybridDeltaAttention and BailingHybridForgetGate (conversion_mapping.py "
+    '"bailing_hybrid": dense, f_proj, dt_bias, A_log and q/k/v_conv1d as stored); '
+    "Kimi Team 2025, Kimi Linear, section 3 (KDA)",
+    dims=KIMI_DELTA_ATTENTION.dims,
+    derived=KIMI_DELTA_ATTENTION.derived,
+    members=(
+        Member("q_proj.weight", R.QUERY, _IN, ("qkv_dim", "d_model")),
+        Member("k_proj.weight", R.KEY, _IN, ("qkv_dim", "d_model")),
+        Member("v_proj.weight", R.VALUE, _IN, ("qkv_dim", "d_model")),
+        *_split_conv((("q", "qkv_dim"), ("k", "qkv_dim"), ("v", "qkv_dim")), "conv_dim"),
+        *(Member(name, role, _STATE, shape, "flat_gate") for name, role, shape in _BAILING_GATE),
+        *(
+            Member(f"forget_gate.{name}", role, _STATE, shape, "nested_gate")
+            for name, role, shape in _BAILING_GATE
+        ),
+        Member("b_proj.weight", R.BETA, _STATE, ("n_heads", "d_model")),
+        Member("g_proj.weight", R.GATE, _GATES, ("qkv_dim", "d_model")),
+        Member("o_norm.weight", R.NORM, _NORM, ("head_dim",)),
+        Member("dense.weight", R.OUT_PROJ, _OUT, ("d_model", "qkv_dim"), "dense_out"),
+        Member("o_proj.weight", R.OUT_PROJ, _OUT, ("d_model", "qkv_dim"), "o_proj_out"),
+    ),
+    read_off=(
+        ReadOff("d_model", "dense.weight[0]"),
+        ReadOff("d_model", "o_proj.weight[0]"),
+        ReadOff("n_heads", "b_proj.weight[0]"),
+        ReadOff("head_dim", "o_norm.weight[0]"),
+        ReadOff("d_conv", "q_conv1d.weight[2]"),
+        ReadOff("d_conv", "conv1d.weight[2]"),
+    ),
+    state=KIMI_DELTA_ATTENTION.state,
+    scan_macs=KIMI_DELTA_ATTENTION.scan_macs,
+    units="qkv_dim",
+)
+
 # In the order recognition tries them: where two fit the same module equally, the first wins.
 BLOCKS: tuple[BlockSpec, ...] = (
     MAMBA,
@@ -845,6 +908,8 @@ BLOCKS: tuple[BlockSpec, ...] = (
     GATED_DELTANET_SPLIT,
     GATED_DELTANET_OLMO,
     KIMI_DELTA_ATTENTION,
+    KIMI_DELTA_ATTENTION_BAILING,
+    KIMI_DELTA_ATTENTION_GLM,
 )
 # The roles whose weights multiply the activations once per token (one MAC per element); the
 # others (A_log, D, dt_bias, time_decay, the RG-LRU's Λ, norms) enter the recurrence itself,

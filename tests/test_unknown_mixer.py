@@ -101,3 +101,28 @@ def test_a_configuration_marking_linear_attention_layers_is_said(tmp_path: Path)
     shutil.copytree(directory, known)
     (known / "config.json").write_text(json.dumps({**config, "model_type": "olmo_hybrid"}))
     assert _unknown_warnings(known) == []
+
+
+@pytest.mark.parametrize(
+    ("model_type", "layer_types"),
+    # transformers 5.25's configuration_zaya.py and configuration_inkling2.py defaults: each
+    # layer's cache (LinearAttentionAnd{Full,SlidingWindow}AttentionLayer) keeps conv states
+    # beside the keys and values, which the block table does not describe yet
+    [("zaya", ["hybrid", "hybrid"]), ("inkling2_text", ["hybrid_sliding", "hybrid"])],
+)
+def test_hybrid_layers_of_an_unknown_model_type_are_said(
+    tmp_path: Path, model_type: str, layer_types: list[str]
+) -> None:
+    config = {"model_type": model_type, "hidden_size": 2, "num_hidden_layers": 2}
+    (tmp_path / "config.json").write_text(json.dumps({**config, "layer_types": layer_types}))
+    header = {
+        "model.layers.0.self_attn.q_proj.weight": {
+            "dtype": "F32",
+            "shape": [2, 2],
+            "data_offsets": [0, 16],
+        }
+    }
+    safetensors_file(tmp_path / "model.safetensors", header, bytes(16))
+    (warning,) = _unknown_warnings(tmp_path)
+    assert all(f"{kind!r}" in warning.partition(" layers ")[0] for kind in layer_types)
+    assert f"model_type {model_type}" in warning

@@ -501,7 +501,9 @@ def _plain_modules(
     for module in sorted(members):
         rows.append(Layer(module, kinds[module], tuple(members[module])))
         if kinds[module] == "attention":
-            width = _kv_width(by_module[module])
+            # by their names inside the module (an indexer's tensors sit deeper)
+            inside = {t.name[len(module) + 1 :]: t for t in members[module]}
+            width = _kv_width(inside)
             if width:
                 caches.append(AttentionCache(module, width))
     return rows, caches
@@ -535,15 +537,26 @@ def _kv_width(members: Mapping[str, Tensor]) -> int:
     """Elements a token adds to the cache: the key and value projections' outputs; for latent
     attention the latent and the shared rotary key, kv_a_proj_with_mqa's output
     (kv_lora_rank + qk_rope_head_dim: transformers caches them compressed,
-    modeling_deepseek_v3.py / modeling_kimi_linear.py `cache.update(kv_nope, k_rot, ...)`)."""
+    modeling_deepseek_v3.py / modeling_kimi_linear.py `cache.update(kv_nope, k_rot, ...)`),
+    plus a k-pool sparse-attention indexer's packed keys where it has one (GLM-5.3's
+    Glm5NextTextIndexer: its key, its pool-gate scores and one valid-mask channel per token,
+    `cache.update_indexer(torch.cat([k, gate_scores, valid_channel], -1))`)."""
     latent = members.get("kv_a_proj_with_mqa.weight")
     if latent is not None and len(latent.shape) == 2:
-        return latent.shape[0]
+        return latent.shape[0] + _indexer_width(members)
     return sum(
         members[name].shape[0]
         for name in ("k_proj.weight", "v_proj.weight")
         if name in members and len(members[name].shape) == 2
     )
+
+
+def _indexer_width(members: Mapping[str, Tensor]) -> int:
+    key = members.get("indexer.wk.weight")
+    gate = members.get("indexer.index_kpool_compress_gate")
+    if key is None or gate is None or len(key.shape) != 2 or len(gate.shape) != 2:
+        return 0
+    return key.shape[0] + gate.shape[0] + 1
 
 
 # --- the decoder -----------------------------------------------------------------------------

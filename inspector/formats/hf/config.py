@@ -86,6 +86,13 @@ _GDN = _keys(
 )
 _LFM2 = _keys(d_model="hidden_size", d_conv="conv_L_cache", conv_bias="conv_bias")
 _GDN_SPLIT = Architecture(("gated-deltanet-split",), _GDN)
+# Kimi Delta Attention's keys (configuration_kimi_linear.py, configuration_bailing_hybrid.py).
+_KDA = _keys(
+    d_model="hidden_size",
+    n_heads="linear_num_heads",
+    head_dim="linear_head_dim",
+    d_conv="linear_conv_kernel_dim",
+)
 _FALCON_H1_OWN = ("d_inner", "out_bias", "gated_norm")
 
 ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
@@ -225,15 +232,13 @@ ARCHITECTURES: Mapping[str, Architecture] = MappingProxyType(
         "olmo_hybrid": Architecture(("gated-deltanet-olmo",), _GDN),
         # configuration_kimi_linear.py; the original checkpoints' config.json nests these in
         # linear_attn_config (then read off the tensors, which give all four).
-        "kimi_linear": Architecture(
-            ("kimi-delta-attention",),
-            _keys(
-                d_model="hidden_size",
-                n_heads="linear_num_heads",
-                head_dim="linear_head_dim",
-                d_conv="linear_conv_kernel_dim",
-            ),
-        ),
+        "kimi_linear": Architecture(("kimi-delta-attention",), _KDA),
+        # configuration_bailing_hybrid.py (BailingHybridDeltaAttention reads
+        # linear_conv_kernel_dim, not short_conv_kernel_size).
+        "bailing_hybrid": Architecture(("kimi-delta-attention-bailing",), _KDA),
+        # configuration_glm5_next.py (GLM-5.3: the text model nested in text_config)
+        "glm5_next": Architecture(("kimi-delta-attention-glm",), _KDA),
+        "glm5_next_text": Architecture(("kimi-delta-attention-glm",), _KDA),
     }
 )
 
@@ -245,9 +250,13 @@ _ATTENTION_TYPES = frozenset(
 _LAYER_LISTS = ("layer_types", "layers_block_type", "block_types")
 # Layer types and key prefixes by which a configuration marks a recurrent or linear-attention
 # mixer (Qwen3-Next, OLMo-Hybrid, Kimi Linear, MiniMax: "linear_attention"; Jamba, Zamba:
-# "mamba"; RecurrentGemma: "recurrent"; LFM2: "conv"): an architecture without a row here that
-# shows one gets a warning rather than a silent reading as plain layers.
-_MIXER_TYPES = frozenset({"linear_attention", "mamba", "mamba2", "recurrent", "conv", "ssm"})
+# "mamba"; RecurrentGemma: "recurrent"; LFM2: "conv"; "hybrid", "hybrid_sliding": attention with
+# a mixer beside it in one layer, Zamba's Mamba, ZAYA's convolutional attention, Inkling's short
+# convolutions, whose caches keep conv states beside the keys and values): an architecture
+# without a row here that shows one gets a warning rather than a silent reading as plain layers.
+_MIXER_TYPES = frozenset(
+    {"linear_attention", "mamba", "mamba2", "recurrent", "conv", "ssm", "hybrid", "hybrid_sliding"}
+)
 _MIXER_KEYS = ("linear_attn", "linear_num_", "linear_conv", "mamba_", "ssm_", "time_step")
 
 
