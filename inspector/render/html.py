@@ -38,7 +38,7 @@ code{font-size:12px}.note{color:#555;font-size:12px}
 details{border-top:1px solid #ccc;padding:4px 0}summary{cursor:pointer;font-size:15px;padding:4px 0}
 details[open]>summary{border-bottom:1px solid #eee;margin-bottom:8px}
 svg.cells,svg.share-chart{max-width:100%;height:auto}.index td{vertical-align:top}
-.files{display:grid;grid-template-columns:minmax(0,1fr)}.files-index{order:-1}
+.files{display:grid;grid-template-columns:minmax(0,1fr)}.files-index{order:-1}.files-index>h2{margin-top:0}
 """
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _BAR_W = 360

@@ -21,7 +21,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from inspector.errors import CorruptModelError
-from inspector.formats.protobuf import LENGTH, Buffer, WireError, expect, fields, integer, text
+from inspector.formats.protobuf import (
+    LENGTH,
+    Buffer,
+    Field,
+    WireError,
+    expect,
+    fields,
+    integer,
+    text,
+)
 from inspector.formats.protobuf import varint as read_varint
 
 KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -138,19 +147,25 @@ def parse(buf: Buffer, start: int, end: int) -> ObjectGraph:
     return ObjectGraph(tuple(nodes))
 
 
+def object_reference(buf: Buffer, item: Field) -> tuple[str, int]:
+    """An ObjectReference (trackable_object_graph.proto, also SavedObject.children in
+    saved_object_graph.proto): its (local_name, node_id); node_id -1 where it is missing."""
+    node_id, name = -1, ""
+    for ref in fields(buf, item.value, item.end):
+        if ref.number == 1:
+            node_id = integer(ref, "ObjectReference.node_id")
+        elif ref.number == 2:
+            name = text(buf, ref, "ObjectReference.local_name")
+    return name, node_id
+
+
 def _node(buf: Buffer, start: int, end: int) -> TrackableNode:
     children: list[tuple[str, int]] = []
     variable: Variable | None = None
     for item in fields(buf, start, end):
         if item.number == 1:
             expect(item, LENGTH, "TrackableObject.children")
-            node_id, name = -1, ""
-            for ref in fields(buf, item.value, item.end):
-                if ref.number == 1:
-                    node_id = integer(ref, "ObjectReference.node_id")
-                elif ref.number == 2:
-                    name = text(buf, ref, "ObjectReference.local_name")
-            children.append((name, node_id))
+            children.append(object_reference(buf, item))
         elif item.number == 2:
             expect(item, LENGTH, "TrackableObject.attributes")
             attr_name = full_name = key = ""

@@ -27,8 +27,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from inspector.formats.protobuf import LENGTH, Buffer, expect, fields, integer, text
+from inspector.formats.protobuf import LENGTH, Buffer, expect, fields, text
 from inspector.formats.savedmodel.metadata import SavedNode
+from inspector.formats.savedmodel.objects import object_reference
 
 MAX_NODES = 1_000_000
 # Child references of all nodes together; a real model's graph holds a few per object.
@@ -132,13 +133,7 @@ def _node(buf: Buffer, start: int, end: int) -> SavedObject:
     for item in fields(buf, start, end):
         if item.number == 1:
             expect(item, LENGTH, "SavedObject.children")
-            node_id, name = -1, ""
-            for ref in fields(buf, item.value, item.end):
-                if ref.number == 1:
-                    node_id = integer(ref, "ObjectReference.node_id")
-                elif ref.number == 2:
-                    name = text(buf, ref, "ObjectReference.local_name")
-            children.append((name, node_id))
+            children.append(object_reference(buf, item))
         elif item.number == 4:
             expect(item, LENGTH, "SavedObject.user_object")
             for user in fields(buf, item.value, item.end):

@@ -25,7 +25,7 @@ not in the file: they appear in the splits with the shapes the graph declares, n
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from inspector.errors import CorruptModelError, UnsupportedModelError
 from inspector.formats import lowered
@@ -136,14 +136,7 @@ class _Builder:
         stored = self.stored(tensor)
         if stored.shape == tensor.shape and stored.dtype == tensor.dtype.name:
             return stored
-        return Tensor(
-            tensor_key(graph, tensor.index),
-            tensor.name or f"tensor_{tensor.index}",
-            tensor.shape,
-            tensor.dtype.name,
-            tensor.dtype.itemsize,
-            sources=(stored.key,),
-        )
+        return replace(self._own(graph, tensor), sources=(stored.key,))
 
     def weight_tensor(self, weight: Weight) -> Tensor:
         if weight.stored:
